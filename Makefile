@@ -1,0 +1,54 @@
+# Steward: `make demo` to try it, `make test` to test it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint serve web worker beat install clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: set everything up and serve http://127.0.0.1:8000 with an in-process worker (SQLite, no services).
+demo: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py serve_embedded --host $(HOST) --port $(PORT)
+
+## test: ruff, then the whole suite (Postgres and Redis are used where they answer).
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## serve: production-style processes (set DATABASE_URL, CELERY_BROKER_URL, CHANNEL_LAYER_URL).
+serve: $(STAMP)
+	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL=postgres://... (see README)"; exit 1)
+	@test -n "$$CELERY_BROKER_URL" || (echo "set CELERY_BROKER_URL=redis://... (see README)"; exit 1)
+	$(PY) manage.py migrate --noinput
+	trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A console worker --loglevel=INFO --concurrency=$${WORKER_CONCURRENCY:-2} & \
+	$(VENV)/bin/celery -A console beat --loglevel=INFO --schedule=$${BEAT_SCHEDULE_FILE:-var/celerybeat-schedule} & \
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) console.asgi:application & \
+	wait
+
+web: $(STAMP)
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) console.asgi:application
+
+worker: $(STAMP)
+	$(VENV)/bin/celery -A console worker --loglevel=INFO
+
+beat: $(STAMP)
+	$(VENV)/bin/celery -A console beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+clean:
+	rm -rf $(VENV) var

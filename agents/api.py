@@ -1,0 +1,220 @@
+"""Runs API: start, list, read, steps, cancel."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
+from ninja import Field, Query, Router, Schema
+
+from agents.models import Run
+from agents.services import cancel_run, start_run
+from console.errors import Forbidden, Invalid, NotFound
+from console.roles import can_read_runs, can_start_runs
+from traces.models import Span
+
+router = Router(tags=["runs"])
+PAGE_SIZE = 50
+
+
+class ErrorOut(Schema):
+    detail: Any
+
+
+class RunCreateIn(Schema):
+    agent: str = Field(..., description="Registered agent key, e.g. refund")
+    input: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TotalsOut(Schema):
+    steps: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    latency_ms: float
+
+
+class RunOut(Schema):
+    id: uuid.UUID
+    agent: str
+    status: str
+    thread_id: str
+    input: Any
+    output: Any
+    error: str
+    error_traceback: str
+    metadata: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    graph_fingerprint: str
+    parent_run_id: uuid.UUID | None
+    totals: TotalsOut
+    pending_approvals: list[uuid.UUID]
+
+
+class RunPageOut(Schema):
+    items: list[RunOut]
+    next_cursor: str | None
+
+
+class SpanOut(Schema):
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    run_id: uuid.UUID
+    kind: str
+    name: str
+    status: str
+    started_at: datetime
+    latency_ms: float
+    input: Any
+    output: Any
+    error: str
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    model: str
+    checkpoint_id: str
+    step: int | None
+
+
+def run_out(run: Run, pending: list[uuid.UUID] | None = None) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "agent": run.agent.key,
+        "status": run.status,
+        "thread_id": run.thread_id,
+        "input": run.input,
+        "output": run.output,
+        "error": run.error,
+        "error_traceback": run.error_traceback,
+        "metadata": run.metadata,
+        "created_by": run.created_by.get_username() if run.created_by else None,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "attempts": run.attempts,
+        "graph_fingerprint": run.graph_fingerprint,
+        "parent_run_id": run.parent_run_id,
+        "totals": {
+            "steps": run.steps,
+            "tokens_in": run.tokens_in,
+            "tokens_out": run.tokens_out,
+            "cost": run.cost,
+            "latency_ms": run.latency_ms,
+        },
+        "pending_approvals": pending or [],
+    }
+
+
+def _require(allowed: bool, action: str) -> None:
+    if not allowed:
+        raise Forbidden(f"your role does not allow you to {action}")
+
+
+def _get_run(run_id: uuid.UUID) -> Run:
+    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    if run is None:
+        raise NotFound("run not found")
+    return run
+
+
+def _pending_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    from approvals.models import ApprovalRequest
+
+    pending: dict[uuid.UUID, list[uuid.UUID]] = {}
+    rows = ApprovalRequest.objects.pending().filter(run_id__in=run_ids).values_list("run_id", "id")
+    for run_id, request_id in rows:
+        pending.setdefault(run_id, []).append(request_id)
+    return pending
+
+
+def _encode_cursor(run: Run) -> str:
+    raw = json.dumps([run.created_at.isoformat(), str(run.id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        when = parse_datetime(created)
+        if when is None:
+            raise ValueError(created)
+        return when, uuid.UUID(run_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise Invalid([{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None
+
+
+@router.post("", response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+def create_run(request: HttpRequest, body: RunCreateIn) -> tuple[int, dict[str, Any]]:
+    """Start a run: 201 with the queued run."""
+    _require(can_start_runs(request.user), "start runs")
+    run = start_run(body.agent, body.input, request.user, body.metadata)
+    return 201, run_out(_get_run(run.id))
+
+
+@router.get("", response={200: RunPageOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+def list_runs(
+    request: HttpRequest,
+    status: Run.Status | None = None,
+    agent: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(PAGE_SIZE, ge=1, le=200),
+) -> dict[str, Any]:
+    """Runs, newest first, keyset-paginated: pass `next_cursor` back as `cursor`."""
+    _require(can_read_runs(request.user), "read runs")
+    runs = Run.objects.select_related("agent", "created_by").order_by("-created_at", "-id")
+    if status:
+        runs = runs.filter(status=status)
+    if agent:
+        runs = runs.filter(agent__key=agent)
+    if q:
+        runs = runs.annotate(
+            input_text=Cast("input", TextField()), output_text=Cast("output", TextField())
+        ).filter(Q(input_text__icontains=q) | Q(output_text__icontains=q) | Q(error__icontains=q))
+    if cursor:
+        created, run_id = _decode_cursor(cursor)
+        runs = runs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=run_id))
+    page = list(runs[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    pending = _pending_of([r.id for r in page])
+    return {
+        "items": [run_out(r, pending.get(r.id)) for r in page],
+        "next_cursor": _encode_cursor(page[-1]) if more and page else None,
+    }
+
+
+@router.get("/{run_id}", response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+def get_run(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
+    _require(can_read_runs(request.user), "read runs")
+    run = _get_run(run_id)
+    return run_out(run, _pending_of([run.id]).get(run.id))
+
+
+@router.get("/{run_id}/steps", response={200: list[SpanOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+def run_steps(request: HttpRequest, run_id: uuid.UUID) -> list[Span]:
+    """Every span of the run, in the order they started."""
+    _require(can_read_runs(request.user), "read runs")
+    run = _get_run(run_id)
+    return list(Span.objects.filter(run=run).order_by("seq"))
+
+
+@router.post("/{run_id}/cancel", response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
+def cancel(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
+    """Cancel a queued, running or waiting run (and its pending approval); 409 if finished."""
+    _require(can_start_runs(request.user), "cancel runs")
+    run = cancel_run(_get_run(run_id), request.user)
+    return run_out(run)

@@ -1,0 +1,19 @@
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync_agents(sender: AppConfig, **kwargs: Any) -> None:
+    from agents.registry import sync_agents
+
+    sync_agents()
+
+
+class AgentsConfig(AppConfig):
+    name = "agents"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Agent rows follow the registry after every migrate.
+        post_migrate.connect(_sync_agents, sender=self)

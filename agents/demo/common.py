@@ -1,0 +1,41 @@
+"""Pieces the demo agents share: the request message and the model/tool loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+REQUEST_PREFIX = "Request: "
+
+
+def request_message(data: dict[str, Any]) -> HumanMessage:
+    return HumanMessage(content=REQUEST_PREFIX + json.dumps(data, sort_keys=True))
+
+
+def request_of(messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    """The structured request the conversation started with (scripts read it, not counters)."""
+    for message in messages:
+        if isinstance(message, HumanMessage) and str(message.content).startswith(REQUEST_PREFIX):
+            return json.loads(str(message.content)[len(REQUEST_PREFIX) :])
+    return {}
+
+
+def tool_results(messages: Sequence[BaseMessage]) -> dict[str, str]:
+    """Tool name → content of its latest result so far."""
+    return {m.name or "": str(m.content) for m in messages if isinstance(m, ToolMessage)}
+
+
+def call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+
+
+def last_ai_has_tool_calls(state: dict[str, Any]) -> str:
+    last = state["messages"][-1]
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
+
+
+def final_answer(state: dict[str, Any]) -> dict[str, Any]:
+    return {"answer": str(state["messages"][-1].content)}

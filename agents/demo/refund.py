@@ -1,0 +1,123 @@
+"""The `refund` demo agent: looks an order up and proposes a refund; over 100 needs approval."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import tool
+from langgraph.config import get_config
+from langgraph.graph import END, START, MessagesState, StateGraph
+from pydantic import BaseModel, Field
+
+from agents.demo.common import (
+    call,
+    final_answer,
+    last_ai_has_tool_calls,
+    request_message,
+    request_of,
+    tool_results,
+)
+from agents.llm import chat_model_for
+from agents.models import Refund
+from agents.registry import register_agent
+from agents.tools import run_tool_calls
+from approvals.gate import gated_tool
+
+
+class RefundInput(BaseModel):
+    order_id: str = Field(min_length=1, max_length=64, description="The order to refund, e.g. A-1001")
+    amount: float = Field(gt=0, le=1_000_000, description="Amount to refund")
+    reason: str = Field(min_length=1, max_length=2000, description="Why the customer wants a refund")
+
+
+@tool
+def lookup_order(order_id: str) -> str:
+    """Look an order up in the shop (a fixed demo catalogue: every order exists)."""
+    return json.dumps({"order_id": order_id, "status": "delivered", "total": 500.0, "currency": "USD"})
+
+
+@gated_tool(
+    queue="payments",
+    summary="Refund {amount} on order {order_id}",
+    condition="amount > 100",
+    business_key=lambda args: f"refund:{args['order_id']}",
+)
+def issue_refund(order_id: str, amount: float) -> dict[str, Any]:
+    """Refund an amount on an order. Refunds over 100 need a reviewer's approval."""
+    configurable = get_config().get("configurable", {})
+    refund = Refund.objects.create(
+        order_id=order_id, amount=Decimal(str(amount)).quantize(Decimal("0.01")), run_id=configurable.get("steward_run_id")
+    )
+    return {"refund_id": refund.id, "order_id": order_id, "amount": float(refund.amount), "status": "refunded"}
+
+
+TOOLS = [lookup_order, issue_refund]
+
+
+def script(messages: Sequence[BaseMessage]) -> AIMessage:
+    request = request_of(messages)
+    done = tool_results(messages)
+    if "lookup_order" not in done:
+        return call("lookup_order", {"order_id": request["order_id"]}, "call_lookup")
+    if "issue_refund" not in done:
+        return call("issue_refund", {"order_id": request["order_id"], "amount": request["amount"]}, "call_refund")
+    result = done["issue_refund"]
+    if result.startswith("rejected:"):
+        _, code, comment = (result.split(":", 2) + ["", ""])[:3]
+        why = comment.strip() or code.strip()
+        return AIMessage(
+            content=f"I'm sorry, we cannot refund order {request['order_id']}: {why}. "
+            "No refund was issued; a colleague will follow up if you have questions."
+        )
+    return AIMessage(content=f"Done: {request['amount']} has been refunded on order {request['order_id']}.")
+
+
+def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+    model = chat_model_for("refund", script, TOOLS)
+    return {"messages": [model.invoke(state["messages"], config)]}
+
+
+def lookup_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+    return {"messages": run_tool_calls([lookup_order], state["messages"][-1], config)}
+
+
+def refund_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+    # Its own node: it runs again from here when the run resumes after the approval.
+    return {"messages": run_tool_calls([issue_refund], state["messages"][-1], config)}
+
+
+def route(state: MessagesState) -> str:
+    if last_ai_has_tool_calls(state) == "__end__":
+        return END
+    name = state["messages"][-1].tool_calls[0]["name"]
+    return "refund" if name == "issue_refund" else "lookup"
+
+
+def initial_state(data: BaseModel) -> dict[str, Any]:
+    return {"messages": [request_message(data.model_dump())]}
+
+
+@register_agent(
+    "refund",
+    input_schema=RefundInput,
+    name="Refund",
+    initial_state=initial_state,
+    output=final_answer,
+    example_input={"order_id": "A-1001", "amount": 250, "reason": "arrived broken"},
+)
+def build() -> StateGraph:
+    """Looks the order up and proposes issue_refund; refunds over 100 wait in the `payments` queue."""
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", agent_node)
+    graph.add_node("lookup", lookup_node)
+    graph.add_node("refund", refund_node)
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", route, ["lookup", "refund", END])
+    graph.add_edge("lookup", "agent")
+    graph.add_edge("refund", "agent")
+    return graph

@@ -1,0 +1,212 @@
+"""The one module that drives LangGraph: claim a run, run or resume its graph, record it.
+
+`execute(run_id)` is what a worker does with a run id. It works out what the run needs from
+the run's row and its thread's checkpoint, so a first start, a resume after a decision and a
+recovery after a crash are one code path:
+
+- no checkpoint yet → start the graph with the run's input;
+- pending interrupts → resume those a reviewer has decided (by interrupt id), else wait;
+- a checkpoint with work left (a crash) → continue from it;
+- a finished checkpoint (a crash after the last step) → just record the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+from langgraph.types import Command, Interrupt
+
+from agents.checkpointer import checkpointer
+from agents.models import Run
+from agents.registry import AgentSpec, get_agent
+from traces.models import Span
+from traces.recorder import SpanRecord, SpanRecorder
+from traces.writer import insert_spans
+
+__all__ = ["LeaseLost", "execute", "run_config", "totals_of"]
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(RuntimeError):
+    """The run is no longer ours (cancelled, or its lease expired and another worker has it)."""
+
+
+def _db_uuid(vendor: str, value: uuid.UUID) -> Any:
+    return value if vendor == "postgresql" else value.hex
+
+
+def _db_time(vendor: str, value: datetime) -> Any:
+    return value if vendor == "postgresql" else connection.ops.adapt_datetimefield_value(value)
+
+
+@dataclass
+class StepWriter:
+    """Called by the checkpointer inside each step's transaction: renew the lease, write spans."""
+
+    run_id: uuid.UUID
+    lease_owner: str
+    recorder: SpanRecorder
+    lease_seconds: int
+    writes: int = field(default=0)
+
+    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+        p = placeholder
+        expires = timezone.now() + timedelta(seconds=self.lease_seconds)
+        cursor.execute(
+            f"UPDATE agents_run SET lease_expires_at = {p} WHERE id = {p} AND lease_owner = {p} AND status = {p}",
+            (_db_time(vendor, expires), _db_uuid(vendor, self.run_id), self.lease_owner, Run.Status.RUNNING),
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"run {self.run_id} is no longer held by this worker")
+        insert_spans(cursor, vendor, p, self.run_id, self.recorder.drain(), checkpoint_id)
+        self.writes += 1
+
+
+def run_config(run: Run, recorder: SpanRecorder | None = None) -> dict[str, Any]:
+    return {
+        "configurable": {
+            "thread_id": run.thread_id,
+            "steward_run_id": str(run.id),
+            "steward_root_run_id": str(run.root_id),
+        },
+        "callbacks": [recorder] if recorder else [],
+        "recursion_limit": 100,
+    }
+
+
+def totals_of(run_id: uuid.UUID) -> dict[str, Any]:
+    agg = Span.objects.filter(run_id=run_id).aggregate(
+        steps=Count("id", filter=Q(kind=Span.Kind.NODE)),
+        tokens_in=Sum("tokens_in"),
+        tokens_out=Sum("tokens_out"),
+        cost=Sum("cost"),
+        latency_ms=Sum("latency_ms", filter=Q(kind=Span.Kind.NODE)),
+    )
+    return {
+        "steps": agg["steps"] or 0,
+        "tokens_in": agg["tokens_in"] or 0,
+        "tokens_out": agg["tokens_out"] or 0,
+        "cost": round(agg["cost"] or 0.0, 8),
+        "latency_ms": round(agg["latency_ms"] or 0.0, 3),
+    }
+
+
+def _first_seq(run_id: uuid.UUID) -> int:
+    last = Span.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+_WAIT = object()
+_DONE = object()
+
+
+def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -> Any:
+    from approvals.models import ApprovalRequest
+
+    snapshot = graph.get_state(config)
+    if snapshot.created_at is None:
+        return spec.initial_state(spec.input_schema.model_validate(run.input))
+    if snapshot.interrupts:
+        pending_ids = [i.id for i in snapshot.interrupts]
+        decided = dict(
+            ApprovalRequest.objects.filter(
+                run_id=run.id,
+                interrupt_id__in=pending_ids,
+                status__in=[ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED],
+            ).values_list("interrupt_id", "resume_value")
+        )
+        # Resume only interrupts that are still pending in the checkpoint, by their ids.
+        return Command(resume=decided) if decided else _WAIT
+    if snapshot.next:
+        return None
+    return _DONE
+
+
+def execute(run_id: uuid.UUID | str) -> str | None:
+    """Claim the run and work on it until it waits, finishes or fails.
+
+    Returns:
+        The run's new status, or None when the run was not ours to take.
+    """
+    owner = uuid.uuid4().hex
+    run = Run.claim(run_id, owner)
+    if run is None:
+        return None
+    recorder = SpanRecorder(first_seq=_first_seq(run.id))
+    if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
+        return _stop(run, recorder, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")
+    spec = get_agent(run.agent.key)
+    if spec is None:
+        return _stop(run, recorder, error=f"agent {run.agent.key!r} is not registered in this worker")
+
+    writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS)
+    config = run_config(run, recorder)
+    try:
+        with checkpointer(writer) as saver:
+            graph = spec.build().compile(checkpointer=saver)
+            command = _next_input(graph, config, run, spec)
+            if command is _WAIT:
+                return _stop(run, recorder, interrupts=graph.get_state(config).interrupts)
+            if command is not _DONE:
+                graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
+            snapshot = graph.get_state(config)
+    except LeaseLost as exc:
+        log.info("run %s: %s; stopping", run.id, exc)
+        return None
+    except Exception as exc:
+        log.warning("run %s failed: %s", run.id, exc)
+        return _stop(
+            run,
+            recorder,
+            error=f"{type(exc).__name__}: {exc}",
+            error_traceback="".join(traceback.format_exception(exc)),
+        )
+    if snapshot.interrupts:
+        return _stop(run, recorder, interrupts=snapshot.interrupts)
+    return _stop(run, recorder, output=spec.output(snapshot.values))
+
+
+def _stop(
+    run: Run,
+    recorder: SpanRecorder,
+    *,
+    output: Any = None,
+    error: str | None = None,
+    error_traceback: str = "",
+    interrupts: tuple[Interrupt, ...] | None = None,
+) -> str | None:
+    """Write the last spans and the run's new state in one transaction, if the lease is ours."""
+    from approvals.services import open_requests_for_interrupts
+    from console import live
+
+    spans: list[SpanRecord] = recorder.abandon_open("the run stopped before this span ended")
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                insert_spans(cursor, connection.vendor, "%s", run.id, spans)
+            totals = totals_of(run.id)
+            if interrupts:
+                status, won = Run.Status.WAITING, run.mark_waiting(totals)
+                if won:
+                    open_requests_for_interrupts(run, interrupts)
+            elif error is not None:
+                status, won = Run.Status.FAILED, run.mark_failed(error, error_traceback, totals)
+            else:
+                status, won = Run.Status.SUCCEEDED, run.mark_succeeded(output, totals)
+            if not won:
+                raise LeaseLost(f"run {run.id} is no longer held by this worker")
+            live.publish_run(run.id, status)
+    except LeaseLost as exc:
+        log.info("run %s: %s; its result is dropped", run.id, exc)
+        return None
+    return status

@@ -1,0 +1,87 @@
+"""Writes that start runs and stop them: a row first, then a message on commit."""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from agents.models import Agent, Run
+from agents.registry import get_agent, sync_agents
+from agents.tasks import send_run
+from console import live
+from console.errors import Conflict, Invalid, NotFound
+
+__all__ = ["cancel_run", "start_run", "validation_errors"]
+
+
+def validation_errors(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"loc": [prefix, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False)
+    ]
+
+
+@cache
+def _fingerprint(agent_key: str) -> str:
+    spec = get_agent(agent_key)
+    return spec.fingerprint() if spec else ""
+
+
+def start_run(
+    agent_key: str, input: Any, user: Any, metadata: dict[str, Any] | None = None
+) -> Run:
+    """Validate the input against the agent's schema, write a queued run, send it on commit.
+
+    Raises:
+        NotFound: no such agent. Invalid: the input fails the agent's input schema.
+    """
+    spec = get_agent(agent_key)
+    if spec is None:
+        raise NotFound(f"unknown agent {agent_key!r}")
+    try:
+        data = spec.input_schema.model_validate(input)
+    except ValidationError as exc:
+        raise Invalid(validation_errors(exc, "input")) from None
+    agent = Agent.objects.filter(key=agent_key).first()
+    if agent is None:
+        sync_agents()
+        agent = Agent.objects.get(key=agent_key)
+    run_id = uuid.uuid4()
+    with transaction.atomic():
+        run = Run.objects.create(
+            id=run_id,
+            agent=agent,
+            thread_id=str(run_id),
+            input=data.model_dump(mode="json"),
+            metadata=metadata or {},
+            created_by=user if getattr(user, "pk", None) else None,
+            graph_fingerprint=_fingerprint(agent_key),
+            enqueued_at=timezone.now(),
+        )
+        send_run(run.id)
+        live.publish_run(run.id, run.status)
+    return run
+
+
+def cancel_run(run: Run, user: Any) -> Run:
+    """Cancel a queued, running or waiting run and its pending approvals.
+
+    Raises:
+        Conflict: the run has already finished.
+    """
+    from approvals.services import audit, cancel_requests_of_run
+
+    with transaction.atomic():
+        if not run.cancel():
+            run.refresh_from_db()
+            raise Conflict(f"run already finished: {run.status}")
+        cancel_requests_of_run(run.id, user, "run cancelled")
+        audit(user, "run.cancelled", run)
+        live.publish_run(run.id, Run.Status.CANCELLED)
+    run.refresh_from_db()
+    return run

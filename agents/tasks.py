@@ -1,0 +1,30 @@
+"""Celery tasks: thin, named, ids only."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import shared_task
+from django.db import transaction
+
+__all__ = ["execute_run", "send_run", "sweep_runs"]
+
+
+@shared_task(name="agents.execute_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_run(run_id: str) -> str | None:
+    from agents import runtime
+
+    return runtime.execute(run_id)
+
+
+@shared_task(name="agents.sweep_runs", ignore_result=True)
+def sweep_runs() -> dict[str, int]:
+    from agents.sweeper import sweep
+
+    return sweep()
+
+
+def send_run(run_id: uuid.UUID | str) -> None:
+    """Wake a worker for the run once the current transaction commits. The row is the truth:
+    a lost message only delays the run until the sweeper sends it again."""
+    transaction.on_commit(lambda: execute_run.apply_async(args=[str(run_id)]))

@@ -1,0 +1,45 @@
+"""Running a model's tool calls inside a node, one ToolMessage each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+
+from approvals.gate import current_tool_call_id
+
+__all__ = ["run_tool_calls"]
+
+
+def run_tool_calls(
+    tools: Sequence[BaseTool], message: AIMessage, config: RunnableConfig | None = None
+) -> list[ToolMessage]:
+    """Call each tool the message asks for, in order.
+
+    A tool's exception is not caught: the node fails and the run records the error, so an
+    engineer sees it and can replay. Put a gated tool in a node of its own or call it alone:
+    a node runs again from its start when the run resumes after approval.
+    """
+    by_name = {tool.name: tool for tool in tools}
+    results: list[ToolMessage] = []
+    for call in message.tool_calls:
+        tool = by_name.get(call["name"])
+        if tool is None:
+            results.append(
+                ToolMessage(content=f"error: unknown tool {call['name']!r}", tool_call_id=call["id"] or "")
+            )
+            continue
+        token = current_tool_call_id.set(call["id"] or "")
+        try:
+            output: Any = tool.invoke(call, config)
+        finally:
+            current_tool_call_id.reset(token)
+        results.append(
+            output
+            if isinstance(output, ToolMessage)
+            else ToolMessage(content=str(output), tool_call_id=call["id"] or "", name=call["name"])
+        )
+    return results

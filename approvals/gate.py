@@ -1,0 +1,205 @@
+"""The gate agent code calls before a gated action, and the tool decorator built on it.
+
+The gate calls LangGraph's `interrupt()` with the gate payload; the run stops, an approval
+request waits in the named queue, and no worker waits for a person. On resume the node runs
+again from its first line and `interrupt()` returns the reviewer's decision. So nothing with a
+side effect may happen before the gate in the same node, and a node has one gate.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.callbacks.manager import dispatch_custom_event
+from langchain_core.tools import BaseTool, StructuredTool, create_schema_from_function
+from langgraph.config import get_config
+from langgraph.types import interrupt
+
+__all__ = [
+    "GateError",
+    "args_hash",
+    "condition_holds",
+    "current_tool_call_id",
+    "gated_tool",
+    "require_approval",
+]
+
+GATE_EVENT = "steward.gate"
+# Set by agents.tools.run_tool_calls around each tool, so a gated tool knows its call id.
+current_tool_call_id: contextvars.ContextVar[str] = contextvars.ContextVar("steward_tool_call_id", default="")
+
+_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
+
+
+class GateError(RuntimeError):
+    """The resume value does not match what was approved: the action must not run."""
+
+
+def args_hash(args: Any) -> str:
+    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_condition(condition: str) -> tuple[str, str, Any]:
+    """`"amount > 100"` → ("amount", ">", 100). The right side is a JSON literal."""
+    match = _CONDITION.match(condition)
+    if not match:
+        raise ValueError(f"condition must look like 'field > 100', not {condition!r}")
+    field, op, literal = match.groups()
+    try:
+        value = json.loads(literal)
+    except json.JSONDecodeError:
+        raise ValueError(f"condition value must be a JSON literal, not {literal!r}") from None
+    return field, op, value
+
+
+def condition_holds(condition: str, args: dict[str, Any]) -> bool:
+    field, op, value = parse_condition(condition)
+    actual = args.get(field)
+    if actual is None:
+        return True  # Unknown means gated: never let a missing field skip the review.
+    compare: dict[str, Callable[[Any, Any], bool]] = {
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        "==": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+    }
+    try:
+        return compare[op](actual, value)
+    except TypeError:
+        return True
+
+
+def require_approval(
+    *,
+    queue: str,
+    action: str,
+    args: dict[str, Any],
+    args_schema: dict[str, Any] | None = None,
+    summary: str = "",
+    tool_call_id: str = "",
+    condition: str | None = None,
+) -> dict[str, Any]:
+    """Stop the run until a reviewer decides; returns the resume value.
+
+    Args:
+        queue: name of the approval queue.
+        action: what would run, usually the tool name.
+        args: the proposed arguments.
+        args_schema: JSON schema of the arguments (reviewers edit against it).
+        summary: one line a reviewer reads first.
+        tool_call_id: the model's tool call this gates.
+        condition: e.g. ``"amount > 100"``; when it does not hold, no review is needed.
+
+    Returns:
+        ``{decision, args, comment, reason_code, approval_id, decided_by}``; on approve, run the
+        action with ``args`` (they may have been edited), never with the proposal.
+    """
+    if condition and not condition_holds(condition, args):
+        return {
+            "decision": "approve",
+            "args": args,
+            "comment": f"condition {condition!r} does not hold",
+            "reason_code": "",
+            "approval_id": None,
+            "decided_by": "condition",
+        }
+    payload: dict[str, Any] = {
+        "queue": queue,
+        "action": action,
+        "args": args,
+        "args_schema": args_schema or {},
+        "summary": summary,
+        "tool_call_id": tool_call_id,
+    }
+    if condition:
+        payload["condition"] = condition
+    dispatch_custom_event(GATE_EVENT, {"phase": "requested", "payload": payload})
+    value = interrupt(payload)
+    _check_resume_value(value)
+    dispatch_custom_event(GATE_EVENT, {"phase": "decided", "resume": value})
+    return value
+
+
+def _check_resume_value(value: Any) -> None:
+    from approvals.models import ApprovalRequest
+
+    if not isinstance(value, dict) or value.get("decision") not in ("approve", "reject"):
+        raise GateError(f"resume value is not a decision: {value!r}")
+    if value["decision"] != "approve":
+        return
+    request = ApprovalRequest.objects.filter(id=value.get("approval_id")).first()
+    if request is None or request.status != ApprovalRequest.Status.APPROVED:
+        raise GateError(f"approval {value.get('approval_id')} is not approved")
+    if args_hash(value.get("args")) != request.approved_args_hash:
+        raise GateError("arguments differ from the approved ones: the action will not run")
+
+
+def gated_tool(
+    *,
+    queue: str,
+    summary: str = "",
+    condition: str | None = None,
+    business_key: Callable[[dict[str, Any]], str] | None = None,
+) -> Callable[[Callable[..., Any]], BaseTool]:
+    """Make a function a tool that runs only after approval, once, through the ledger.
+
+    Args:
+        queue: the approval queue.
+        summary: a format string over the arguments, e.g. ``"Refund {amount} on {order_id}"``.
+        condition: gate only when it holds, e.g. ``"amount > 100"``.
+        business_key: the side effect's own key (e.g. ``lambda a: f"refund:{a['order_id']}"``);
+            without one the key is the root run, the action and the arguments' hash.
+
+    Returns:
+        A LangChain tool. On rejection it returns ``"rejected: <reason_code>: <comment>"``.
+    """
+
+    def decorator(fn: Callable[..., Any]) -> BaseTool:
+        from agents.ledger import run_once
+
+        action = fn.__name__
+        schema_model = create_schema_from_function(action, fn)
+        json_schema = schema_model.model_json_schema()
+
+        def gated(**kwargs: Any) -> Any:
+            proposed = schema_model(**kwargs).model_dump(mode="json")
+            decision = require_approval(
+                queue=queue,
+                action=action,
+                args=proposed,
+                args_schema=json_schema,
+                summary=summary.format(**proposed) if summary else action,
+                tool_call_id=current_tool_call_id.get(),
+                condition=condition,
+            )
+            if decision["decision"] != "approve":
+                return f"rejected: {decision.get('reason_code') or 'rejected'}: {decision.get('comment') or ''}"
+            approved = schema_model(**decision["args"]).model_dump()
+            configurable = get_config().get("configurable", {})
+            key = (
+                business_key(decision["args"])
+                if business_key
+                else f"{configurable.get('steward_root_run_id', '')}:{action}:{args_hash(decision['args'])}"
+            )
+            result, _ = run_once(
+                key=key,
+                action=action,
+                args=decision["args"],
+                run_id=configurable.get("steward_run_id"),
+                effect=lambda: fn(**approved),
+            )
+            return result
+
+        return StructuredTool.from_function(
+            func=gated, name=action, description=fn.__doc__ or action, args_schema=schema_model
+        )
+
+    return decorator

@@ -1,0 +1,26 @@
+"""The Celery app. Workers: `celery -A console worker`; beat: `celery -A console beat`."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+
+app = Celery("steward")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["agents"])
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_: object) -> None:
+    # A forked child must not reuse its parent's sockets: drop them, open lazily.
+    from django.db import connections
+
+    from agents.checkpointer import close_pool
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+    close_pool()

@@ -1,0 +1,198 @@
+"""Steward settings.
+
+One file, read from the environment. With nothing set, Steward runs embedded: SQLite in
+``var/steward.sqlite3``, Celery on the in-process ``memory://`` broker, the in-memory channel
+layer. Production sets DATABASE_URL, CELERY_BROKER_URL and CHANNEL_LAYER_URL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY", "steward-embedded-demo-key-not-for-production")
+if not DEBUG and SECRET_KEY.startswith("steward-embedded"):
+    raise ImproperlyConfigured("Set SECRET_KEY when DEBUG is off.")
+ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "channels",
+    "console",
+    "agents",
+    "approvals",
+    "traces",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "console.middleware.MalformedJsonMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "console.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "console.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+VAR_DIR = Path(env_str("STEWARD_VAR_DIR", str(BASE_DIR / "var")))
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "steward.sqlite3"),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # The LangGraph SQLite checkpointer opens the same file, so tests need a file too.
+            "TEST": {"NAME": str(VAR_DIR / "test-steward.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 6}},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://localhost/")
+EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "steward"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(env_int("STEWARD_SWEEP_SECONDS", 10))},
+}
+
+# --- Channels -------------------------------------------------------------------------------
+CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL")
+if CHANNEL_LAYER_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "capacity": 1000},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Steward run engine ---------------------------------------------------------------------
+# Seconds a worker's claim on a run lasts; every checkpointed step renews it.
+STEWARD_LEASE_SECONDS = env_int("STEWARD_LEASE_SECONDS", 300)
+# Claims of one run (crash, lost lease) before it fails for good.
+STEWARD_MAX_ATTEMPTS = env_int("STEWARD_MAX_ATTEMPTS", 3)
+# A run still queued this long after its message was sent gets its message sent again. The
+# embedded default is short: `manage.py run_agent` beside the demo cannot reach its memory broker.
+STEWARD_REQUEUE_SECONDS = env_int("STEWARD_REQUEUE_SECONDS", 3 if EMBEDDED else 60)
+STEWARD_SWEEP_SECONDS = env_int("STEWARD_SWEEP_SECONDS", 2 if EMBEDDED else 10)
+# Extra modules that register agents (your own agents live here).
+STEWARD_AGENT_MODULES = ["agents.demo.refund", "agents.demo.order_summary", "agents.demo.stock_check"] + [
+    m for m in env_str("STEWARD_AGENT_MODULES").split(",") if m
+]
+# Per agent model, "provider:model" for init_chat_model, comma separated fallbacks after the first.
+# With none set an agent uses its offline scripted model. STEWARD_MODEL_<AGENT> overrides.
+STEWARD_AGENT_MODELS: dict[str, str] = {}
+# USD per 1,000 tokens, by model name.
+STEWARD_MODEL_PRICES: dict[str, dict[str, float]] = {
+    "scripted-demo": {"input": 0.0005, "output": 0.0015},
+    "gpt-4o-mini": {"input": 0.00015, "output": 0.0006},
+    "gpt-4o": {"input": 0.0025, "output": 0.01},
+    "claude-3-5-haiku-latest": {"input": 0.0008, "output": 0.004},
+    "claude-sonnet-4-5": {"input": 0.003, "output": 0.015},
+}
+API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "celery": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

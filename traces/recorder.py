@@ -1,0 +1,266 @@
+"""The recorder: a LangChain callback handler that turns LangGraph events into spans.
+
+Spans are kept in memory until the checkpointer saves the step that produced them; then
+`drain()` hands the finished ones over and they are written in the checkpoint's own
+transaction (agents.checkpointer). No commit per event, and no span of a saved step is lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.errors import GraphBubbleUp
+
+from agents.llm import price
+from approvals.gate import GATE_EVENT
+from traces.serialize import to_jsonable
+
+__all__ = ["SpanRecord", "SpanRecorder"]
+
+
+@dataclass
+class SpanRecord:
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    seq: int
+    kind: str
+    name: str
+    started_at: datetime
+    step: int | None
+    input: Any
+    status: str = "ok"
+    output: Any = None
+    error: str = ""
+    latency_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    model: str = ""
+    checkpoint_id: str = ""
+    finished: bool = False
+    _t0: float = field(default_factory=time.perf_counter)
+
+
+def _error_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+class SpanRecorder(BaseCallbackHandler):
+    """Collects spans for one run execution. Thread-safe: LangGraph runs tasks in threads."""
+
+    raise_error = False
+
+    def __init__(self, first_seq: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._next_seq = first_seq
+        self._open: dict[uuid.UUID, SpanRecord] = {}
+        self._done: list[SpanRecord] = []
+        # LangChain run id → the span id that stands for it (itself, or its nearest recorded
+        # ancestor), so routing functions and sequences inside a node do not become spans.
+        self._owner: dict[uuid.UUID, uuid.UUID | None] = {}
+        self._step_of: dict[uuid.UUID, int | None] = {}
+        self._open_gate: dict[uuid.UUID, uuid.UUID] = {}
+
+    # --- bookkeeping --------------------------------------------------------------------
+
+    def _start(
+        self,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None,
+        kind: str,
+        name: str,
+        data: Any,
+        step: int | None = None,
+        span_id: uuid.UUID | None = None,
+    ) -> SpanRecord:
+        with self._lock:
+            parent = self._owner.get(parent_run_id) if parent_run_id else None
+            if step is None and parent is not None:
+                step = self._step_of.get(parent)
+            span = SpanRecord(
+                id=span_id or run_id,
+                parent_id=parent,
+                seq=self._next_seq,
+                kind=kind,
+                name=name,
+                started_at=datetime.now(UTC),
+                step=step,
+                input=to_jsonable(data),
+            )
+            self._next_seq += 1
+            self._open[span.id] = span
+            self._owner[run_id] = span.id
+            self._step_of[span.id] = step
+            return span
+
+    def _pass_through(self, run_id: uuid.UUID, parent_run_id: uuid.UUID | None) -> None:
+        with self._lock:
+            self._owner[run_id] = self._owner.get(parent_run_id) if parent_run_id else None
+
+    def _finish(self, span_id: uuid.UUID, status: str, output: Any = None, error: str = "") -> SpanRecord | None:
+        with self._lock:
+            span = self._open.pop(span_id, None)
+            if span is None:
+                return None
+            span.status = status
+            span.output = to_jsonable(output)
+            span.error = error
+            span.latency_ms = round((time.perf_counter() - span._t0) * 1000, 3)
+            span.finished = True
+            self._done.append(span)
+            return span
+
+    def _end_or_error(self, run_id: uuid.UUID, error: BaseException) -> None:
+        if run_id not in self._open:
+            return
+        if isinstance(error, GraphBubbleUp):
+            # An interrupt is a pause, not a failure: the run waits for a person.
+            gate = self._open_gate.pop(run_id, None)
+            if gate is not None:
+                self._finish(gate, "paused")
+            self._finish(run_id, "paused")
+        else:
+            self._finish(run_id, "error", error=_error_text(error))
+
+    def drain(self) -> list[SpanRecord]:
+        """Hand over the finished spans (in start order) and forget them."""
+        with self._lock:
+            done, self._done = self._done, []
+        done.sort(key=lambda s: s.seq)
+        return done
+
+    def abandon_open(self, error: str) -> list[SpanRecord]:
+        """Close spans left open when a run stops (a lost lease or a crash in our own code)."""
+        with self._lock:
+            ids = list(self._open)
+        for span_id in ids:
+            self._finish(span_id, "error", error=error)
+        return self.drain()
+
+    # --- nodes ----------------------------------------------------------------------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name", "")
+        node = (metadata or {}).get("langgraph_node")
+        # A node's own event carries its name; routing functions share the metadata but not the name.
+        if node and name == node and not name.startswith("__"):
+            self._start(run_id, parent_run_id, "node", name, inputs, step=(metadata or {}).get("langgraph_step"))
+        else:
+            self._pass_through(run_id, parent_run_id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        if run_id in self._open:
+            self._finish(run_id, "ok", outputs)
+
+    def on_chain_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        self._end_or_error(run_id, error)
+
+    # --- model calls ------------------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        invocation_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        params = invocation_params or {}
+        model = (
+            params.get("model")
+            or params.get("model_name")
+            or (metadata or {}).get("ls_model_name")
+            or (serialized or {}).get("name", "model")
+        )
+        span = self._start(run_id, parent_run_id, "model", str(model), messages[0] if len(messages) == 1 else messages)
+        span.model = str(model)
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        model = (kwargs.get("invocation_params") or {}).get("model") or (serialized or {}).get("name", "llm")
+        span = self._start(run_id, parent_run_id, "model", str(model), prompts)
+        span.model = str(model)
+
+    def on_llm_end(self, response: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        span = self._open.get(run_id)
+        if span is None:
+            return
+        output: Any = None
+        generations = getattr(response, "generations", None) or [[]]
+        if generations and generations[0]:
+            first = generations[0][0]
+            message = getattr(first, "message", None)
+            output = message if message is not None else getattr(first, "text", None)
+            usage = getattr(message, "usage_metadata", None) or {}
+            span.tokens_in = int(usage.get("input_tokens", 0) or 0)
+            span.tokens_out = int(usage.get("output_tokens", 0) or 0)
+            reported = (getattr(message, "response_metadata", None) or {}).get("model_name")
+            if reported:
+                span.model = str(reported)
+        span.cost = price(span.model, span.tokens_in, span.tokens_out)
+        self._finish(run_id, "ok", output)
+
+    def on_llm_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        self._end_or_error(run_id, error)
+
+    # --- tools and gates -----------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name", "tool")
+        self._start(run_id, parent_run_id, "tool", str(name), inputs if inputs is not None else input_str)
+
+    def on_tool_end(self, output: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        if run_id in self._open:
+            self._finish(run_id, "ok", output)
+
+    def on_tool_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        self._end_or_error(run_id, error)
+
+    def on_custom_event(self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        if name != GATE_EVENT or not isinstance(data, dict):
+            return
+        owner = self._owner.get(run_id)
+        if data.get("phase") == "requested":
+            payload = data.get("payload") or {}
+            span = self._start(uuid.uuid4(), run_id, "gate", str(payload.get("action", "gate")), payload)
+            if owner is not None:
+                self._open_gate[owner] = span.id
+        elif data.get("phase") == "decided" and owner is not None:
+            gate = self._open_gate.pop(owner, None)
+            if gate is not None:
+                self._finish(gate, "ok", data.get("resume"))
