@@ -101,8 +101,10 @@ def decide(
     """
     with transaction.atomic():
         request = (
+            # No join on decided_by: after waiting on the lock, Postgres re-reads the locked row
+            # but not an outer-joined one, so the winner would come back empty.
             ApprovalRequest.objects.select_for_update(of=("self",))
-            .select_related("queue", "decided_by")
+            .select_related("queue")
             .filter(id=request_id)
             .first()
         )

@@ -2,20 +2,11 @@
 
 from django.db import migrations
 
-ROLES = ("reviewers", "engineers", "admins")
-QUEUES = {
-    "default": "Gated actions whose agent names no queue.",
-    "payments": "Refunds and other payments: one approval from the reviewers group.",
-}
-
 
 def create(apps, schema_editor):  # type: ignore[no-untyped-def]
-    Group = apps.get_model("auth", "Group")
-    Queue = apps.get_model("approvals", "Queue")
-    groups = {name: Group.objects.get_or_create(name=name)[0] for name in ROLES}
-    for name, description in QUEUES.items():
-        queue, _ = Queue.objects.get_or_create(name=name, defaults={"description": description})
-        queue.reviewer_groups.add(groups["reviewers"])
+    from approvals.defaults import ensure_defaults
+
+    ensure_defaults(apps.get_model("auth", "Group"), apps.get_model("approvals", "Queue"))
 
 
 class Migration(migrations.Migration):

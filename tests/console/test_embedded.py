@@ -1,0 +1,126 @@
+"""The embedded default end to end: `make demo`'s settings (SQLite, memory broker, worker thread)
+in a real server process, driven over HTTP like a user's program would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL")}
+    env.update({"DJANGO_SETTINGS_MODULE": "console.settings", "STEWARD_VAR_DIR": str(var_dir), "STEWARD_AGENT_MODULES": ""})
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Http:
+    def __init__(self, base: str, key: str) -> None:
+        self.base, self.key = base, key
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.key}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+
+def _wait(predicate: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    env = _env(tmp_path)
+    _manage(env, "migrate", "--noinput")
+    assert "admin, reviewer, engineer" in _manage(env, "seed_demo")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve_embedded", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    try:
+        _wait(up)
+        yield base, env
+    finally:
+        server.terminate()
+        server.wait(20)
+    assert (tmp_path / "steward.sqlite3").exists()
+
+
+def test_embedded_refund_loop_and_run_agent_beside_it(embedded: tuple[str, dict[str, str]]) -> None:
+    """Demo users and agents exist; a refund over 100 waits, the reviewer approves, it succeeds;
+    `manage.py run_agent` in another process queues a run that the server's sweeper picks up."""
+    base, env = embedded
+    engineer = Http(base, _manage(env, "create_api_key", "engineer").strip().splitlines()[-1])
+    reviewer = Http(base, _manage(env, "create_api_key", "reviewer").strip().splitlines()[-1])
+
+    with urllib.request.urlopen(base + "/readyz", timeout=5) as response:
+        assert json.loads(response.read())["status"] == "ready"
+
+    status, run = engineer.call("POST", "/api/runs", {"agent": "refund", "input": {"order_id": "A-1001", "amount": 250, "reason": "arrived broken"}})
+    assert status == 201, run
+    _wait(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "waiting")
+    _, pending = reviewer.call("GET", "/api/approvals?status=pending")
+    request = next(a for a in pending if a["run_id"] == run["id"])
+    status, decided = reviewer.call("POST", f"/api/approvals/{request['id']}/decision", {"decision": "approve"})
+    assert status == 200 and decided["status"] == "approved"
+    _wait(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "succeeded")
+
+    out = _manage(env, "run_agent", "order_summary", "--input", '{"customer_id": "C-7"}', "--user", "engineer")
+    other_id = out.split()[1]
+    _wait(lambda: engineer.call("GET", f"/api/runs/{other_id}")[1]["status"] == "succeeded")
+    _, steps = engineer.call("GET", f"/api/runs/{other_id}/steps")
+    assert [s["kind"] for s in steps].count("model") == 3 and [s["kind"] for s in steps].count("tool") == 2
+
+
+def test_run_agent_wait_runs_to_completion_alone(tmp_path: Path) -> None:
+    """Without a server, `run_agent --wait` runs the run in its own process to the end."""
+    env = _env(tmp_path)
+    _manage(env, "migrate", "--noinput")
+    out = _manage(env, "run_agent", "refund", "--input", '{"order_id": "A-7", "amount": 40, "reason": "late"}', "--wait")
+    assert "succeeded" in out and "refunded on order A-7" in out
