@@ -17,7 +17,8 @@ from ninja import Field, Query, Router, Schema, Status
 
 from agents.models import Run
 from agents.services import cancel_run, start_run
-from console.errors import Forbidden, Invalid, NotFound
+from console.auth import role_auth
+from console.errors import Invalid, NotFound
 from console.roles import can_read_runs, can_start_runs
 from traces.models import Span
 
@@ -118,9 +119,9 @@ def run_out(run: Run, pending: list[uuid.UUID] | None = None) -> dict[str, Any]:
     }
 
 
-def _require(allowed: bool, action: str) -> None:
-    if not allowed:
-        raise Forbidden(f"your role does not allow you to {action}")
+READ = role_auth(can_read_runs, "read runs")
+START = role_auth(can_start_runs, "start runs")
+CANCEL = role_auth(can_start_runs, "cancel runs")
 
 
 def _get_run(run_id: uuid.UUID) -> Run:
@@ -156,16 +157,15 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Invalid([{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None
 
 
-@router.post("", response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+@router.post("", auth=START, response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
 def create_run(request: HttpRequest, body: RunCreateIn) -> Status:
     """Start a run: 201 with the queued run."""
-    _require(can_start_runs(request.user), "start runs")
     run = start_run(body.agent, body.input, request.user, body.metadata)
     # The row as written: a fast worker may already have moved it on.
     return Status(201, run_out(run))
 
 
-@router.get("", response={200: RunPageOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+@router.get("", auth=READ, response={200: RunPageOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
 def list_runs(
     request: HttpRequest,
     status: Run.Status | None = None,
@@ -175,7 +175,6 @@ def list_runs(
     limit: int = Query(PAGE_SIZE, ge=1, le=200),
 ) -> dict[str, Any]:
     """Runs, newest first, keyset-paginated: pass `next_cursor` back as `cursor`."""
-    _require(can_read_runs(request.user), "read runs")
     runs = Run.objects.select_related("agent", "created_by").order_by("-created_at", "-id")
     if status:
         runs = runs.filter(status=status)
@@ -198,24 +197,21 @@ def list_runs(
     }
 
 
-@router.get("/{run_id}", response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+@router.get("/{run_id}", auth=READ, response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
 def get_run(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
-    _require(can_read_runs(request.user), "read runs")
     run = _get_run(run_id)
     return run_out(run, _pending_of([run.id]).get(run.id))
 
 
-@router.get("/{run_id}/steps", response={200: list[SpanOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+@router.get("/{run_id}/steps", auth=READ, response={200: list[SpanOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
 def run_steps(request: HttpRequest, run_id: uuid.UUID) -> list[Span]:
     """Every span of the run, in the order they started."""
-    _require(can_read_runs(request.user), "read runs")
     run = _get_run(run_id)
     return list(Span.objects.filter(run=run).order_by("seq"))
 
 
-@router.post("/{run_id}/cancel", response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
+@router.post("/{run_id}/cancel", auth=CANCEL, response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
 def cancel(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
     """Cancel a queued, running or waiting run (and its pending approval); 409 if finished."""
-    _require(can_start_runs(request.user), "cancel runs")
     run = cancel_run(_get_run(run_id), request.user)
     return run_out(run)

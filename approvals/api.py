@@ -12,10 +12,11 @@ from ninja import Field, Query, Router, Schema
 from agents.api import ErrorOut
 from approvals.models import ApprovalRequest
 from approvals.services import decide
-from console.errors import Forbidden
+from console.auth import role_auth
+from console.errors import NotFound
 from console.roles import REVIEWERS, has_role
 
-router = Router(tags=["approvals"])
+router = Router(tags=["approvals"], auth=role_auth(lambda user: has_role(user, REVIEWERS), "review approvals"))
 
 
 class DecisionOut(Schema):
@@ -101,8 +102,6 @@ def list_approvals(
     limit: int = Query(100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     """Approval requests in the queues the caller reviews, oldest first."""
-    if not has_role(request.user, REVIEWERS):
-        raise Forbidden("only reviewers and admins see approval requests")
     requests = _requests().visible_to(request.user).order_by("created_at", "id")
     if status:
         requests = requests.filter(status=status)
@@ -113,8 +112,6 @@ def list_approvals(
 
 @router.get("/{approval_id}", response={200: ApprovalOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
 def get_approval(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
-    from console.errors import NotFound
-
     found = _requests().visible_to(request.user).filter(id=approval_id).first()
     if found is None:
         raise NotFound("approval request not found")

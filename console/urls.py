@@ -2,13 +2,24 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from console import views
+from agents import views as run_views
+from approvals import views as approval_views
+from console import keys, views
 from console.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("runs/", run_views.run_list, name="run_list"),
+    path("runs/<uuid:run_id>/", run_views.run_detail, name="run_detail"),
+    path("runs/<uuid:run_id>/cancel", run_views.run_cancel, name="run_cancel"),
+    path("agents/<slug:agent_key>/start", run_views.run_start, name="run_start"),
+    path("approvals/", approval_views.approval_list, name="approval_list"),
+    path("approvals/<uuid:approval_id>/", approval_views.approval_detail, name="approval_detail"),
+    path("approvals/<uuid:approval_id>/decide", approval_views.approval_decide, name="approval_decide"),
+    path("keys/", keys.key_list, name="key_list"),
+    path("keys/<int:key_id>/revoke", keys.key_revoke, name="key_revoke"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("api/", api.urls),

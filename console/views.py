@@ -59,4 +59,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    from django.shortcuts import redirect
+
+    from console.roles import REVIEWERS, can_read_runs, has_role
+
+    if can_read_runs(request.user) and not has_role(request.user, REVIEWERS):
+        return redirect("run_list")
+    if has_role(request.user, REVIEWERS):
+        return redirect("approval_list")
     return render(request, "console/home.html")

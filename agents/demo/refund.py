@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
@@ -47,7 +47,10 @@ def lookup_order(order_id: str) -> str:
     condition="amount > 100",
     business_key=lambda args: f"refund:{args['order_id']}",
 )
-def issue_refund(order_id: str, amount: float) -> dict[str, Any]:
+def issue_refund(
+    order_id: Annotated[str, Field(min_length=1, max_length=64)],
+    amount: Annotated[float, Field(gt=0, le=1_000_000)],
+) -> dict[str, Any]:
     """Refund an amount on an order. Refunds over 100 need a reviewer's approval."""
     configurable = get_config().get("configurable", {})
     refund = Refund.objects.create(
