@@ -33,9 +33,14 @@ __all__ = ["StepHook", "checkpointer", "close_pool", "postgres_dsn", "setup_chec
 class StepHook(Protocol):
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None: ...
 
+    def after_commit(self) -> None: ...
+
 
 class _NoHook:
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+        return None
+
+    def after_commit(self) -> None:
         return None
 
 
@@ -53,18 +58,23 @@ class StewardPostgresSaver(PostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        with self._tx_lock, self.conn.transaction():
-            with self.conn.cursor() as cur:
-                self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
-            return super().put(config, checkpoint, metadata, new_versions)
+        with self._tx_lock:
+            with self.conn.transaction():
+                with self.conn.cursor() as cur:
+                    self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
+                saved = super().put(config, checkpoint, metadata, new_versions)
+            self.hook.after_commit()
+            return saved
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        with self._tx_lock, self.conn.transaction():
-            with self.conn.cursor() as cur:
-                self.hook.before_commit(cur, "postgresql", "%s", config["configurable"].get("checkpoint_id", ""))
-            super().put_writes(config, writes, task_id, task_path)
+        with self._tx_lock:
+            with self.conn.transaction():
+                with self.conn.cursor() as cur:
+                    self.hook.before_commit(cur, "postgresql", "%s", config["configurable"].get("checkpoint_id", ""))
+                super().put_writes(config, writes, task_id, task_path)
+            self.hook.after_commit()
 
 
 class StewardSqliteSaver(SqliteSaver):
@@ -96,7 +106,9 @@ class StewardSqliteSaver(SqliteSaver):
     ) -> RunnableConfig:
         with self._tx_lock:
             self._before(checkpoint["id"])
-            return super().put(config, checkpoint, metadata, new_versions)
+            saved = super().put(config, checkpoint, metadata, new_versions)
+            self.hook.after_commit()
+            return saved
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
@@ -104,6 +116,7 @@ class StewardSqliteSaver(SqliteSaver):
         with self._tx_lock:
             self._before(config["configurable"].get("checkpoint_id", ""))
             super().put_writes(config, writes, task_id, task_path)
+            self.hook.after_commit()
 
 
 def vendor() -> str:

@@ -28,6 +28,7 @@ from langgraph.types import Command, Interrupt
 from agents.checkpointer import checkpointer
 from agents.models import Run
 from agents.registry import AgentSpec, get_agent
+from console import live
 from traces.models import Span
 from traces.recorder import SpanRecord, SpanRecorder
 from traces.writer import insert_spans
@@ -58,6 +59,7 @@ class StepWriter:
     recorder: SpanRecorder
     lease_seconds: int
     writes: int = field(default=0)
+    _wrote_spans: bool = field(default=False)
 
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
         p = placeholder
@@ -68,8 +70,15 @@ class StepWriter:
         )
         if cursor.rowcount != 1:
             raise LeaseLost(f"run {self.run_id} is no longer held by this worker")
-        insert_spans(cursor, vendor, p, self.run_id, self.recorder.drain(), checkpoint_id)
+        spans = self.recorder.drain()
+        insert_spans(cursor, vendor, p, self.run_id, spans, checkpoint_id)
+        self._wrote_spans = bool(spans)
         self.writes += 1
+
+    def after_commit(self) -> None:
+        if self._wrote_spans:
+            self._wrote_spans = False
+            live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
 
 
 def run_config(run: Run, recorder: SpanRecorder | None = None) -> dict[str, Any]:
@@ -187,7 +196,6 @@ def _stop(
 ) -> str | None:
     """Write the last spans and the run's new state in one transaction, if the lease is ours."""
     from approvals.services import open_requests_for_interrupts
-    from console import live
 
     spans: list[SpanRecord] = recorder.abandon_open("the run stopped before this span ended")
     try:

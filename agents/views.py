@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from agents.api import _decode_cursor, _encode_cursor
 from agents.models import Agent, Run
-from agents.registry import all_agents, get_agent
+from agents.registry import get_agent
 from agents.services import cancel_run, start_run
 from console.errors import Conflict, Invalid
 from console.pages import pretty, require
@@ -123,20 +123,21 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     return render(
         request,
         "agents/run_start.html",
-        {"spec": spec, "fields": _form_fields(schema, values, errors), "errors": errors, "agents": all_agents()},
+        {"spec": spec, "fields": _form_fields(schema, values, errors), "form_error": errors.get("__all__", "")},
         status=422 if errors else 200,
     )
 
 
-def run_context(run: Run) -> dict[str, Any]:
-    spans = list(Span.objects.filter(run=run).order_by("seq"))
+def run_context(run: Run, spans: list[Span] | None = None) -> dict[str, Any]:
+    if spans is None:
+        spans = list(Span.objects.filter(run=run).order_by("seq"))
     return {
         "run": run,
         "run_input": pretty(run.input),
         "run_output": pretty(run.output),
         "rows": span_rows(spans),
         "last_seq": spans[-1].seq if spans else -1,
-        "pending": list(run.approval_requests.filter(status="pending")),
+        "pending": list(run.approval_requests.filter(status="pending").select_related("queue")),
     }
 
 

@@ -151,6 +151,7 @@ def decide(
         audit(user, f"approval.{decision}", request, comment=comment, reason_code=reason_code, args=args)
         if request.run_id and Run.requeue(request.run_id, Run.Status.WAITING):
             send_run(request.run_id)
+            live.publish_run(request.run_id, Run.Status.QUEUED)
         live.publish(live.APPROVALS_GROUP, {"kind": "approval", "approval_id": str(request.id), "status": outcome})
     return request
 

@@ -1,32 +1,125 @@
-"""Live events to browsers. A browser subscribes to the groups of what it shows."""
+"""Live page updates over a websocket, for the htmx ws extension.
+
+A page connects to `/ws/live/?subscribe=<group>...` and gets HTML fragments whose
+`hx-swap-oob` attributes say where they go. Events only say that something changed: this
+consumer re-reads the database and renders the same partials the page was rendered with. On
+connect (and so on every reconnect) and on a gap in a group's event numbers it sends every
+fragment in full; otherwise only what is new (the spans after the last one it sent).
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
 
 from console import live
+from console.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
+def _run_id_of(group: str) -> uuid.UUID | None:
+    if not group.startswith("run-"):
+        return None
+    try:
+        return uuid.UUID(group[4:])
+    except ValueError:
+        return None
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        self.groups_joined: list[str] = []
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.views = set(query.get("view", []))
+        self.csrf_token = self.scope.get("cookies", {}).get("csrftoken", "")
+        self.groups_joined = await database_sync_to_async(self._allowed_groups)(user, query.get("subscribe", []))
+        self.last_seq: dict[str, int] = {}
+        self.sent_span_seq: dict[uuid.UUID, int] = {}
         await self.accept()
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        group = content.get("subscribe") if isinstance(content, dict) else None
-        if isinstance(group, str) and (group in (live.APPROVALS_GROUP, live.RUNS_GROUP) or group.startswith("run-")):
+        for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.append(group)
+            self.last_seq[group] = live.current_seq(group)
+            await self._send_fragments(group, full=True)
+
+    def _allowed_groups(self, user: Any, requested: list[str]) -> list[str]:
+        groups = []
+        for group in dict.fromkeys(requested):
+            if group == live.APPROVALS_GROUP and has_role(user, REVIEWERS):
+                groups.append(group)
+            elif _run_id_of(group) is not None and can_read_runs(user):
+                groups.append(group)
+        return groups
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        return None  # the page sends nothing we act on
+
     async def steward_event(self, event: dict[str, Any]) -> None:
-        await self.send_json({k: v for k, v in event.items() if k != "type"})
+        group, seq = event.get("group", ""), int(event.get("seq", 0))
+        last = self.last_seq.get(group, 0)
+        if seq <= last:
+            return  # already covered by a full render
+        self.last_seq[group] = seq
+        await self._send_fragments(group, full=seq != last + 1)
+
+    async def _send_fragments(self, group: str, full: bool) -> None:
+        html = await database_sync_to_async(self._render)(group, full)
+        if html:
+            await self.send(text_data=html)
+
+    def _render(self, group: str, full: bool) -> str:
+        if group == live.APPROVALS_GROUP:
+            return self._render_approvals()
+        run_id = _run_id_of(group)
+        return self._render_run(run_id, full) if run_id else ""
+
+    def _render_approvals(self) -> str:
+        from approvals.models import ApprovalRequest
+        from approvals.views import pending_for
+
+        user = self.scope["user"]
+        context = {"oob": True, "nav_pending": ApprovalRequest.objects.pending().visible_to(user).count()}
+        html = render_to_string("approvals/partials/_nav_count.html", context)
+        if "approvals" in self.views:
+            html += render_to_string("approvals/partials/_approval_rows.html", {**context, "requests": pending_for(user)})
+        return html
+
+    def _render_run(self, run_id: uuid.UUID, full: bool) -> str:
+        from agents.models import Run
+        from agents.views import run_context, span_rows
+        from traces.models import Span
+
+        run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+        if run is None:
+            return ""
+        user = self.scope["user"]
+        after = -1 if full else self.sent_span_seq.get(run_id, -1)
+        spans = list(Span.objects.filter(run=run, seq__gt=after).order_by("seq"))
+        context = {
+            **run_context(run, spans=[]),
+            "oob": True,
+            "can_cancel": can_start_runs(user),
+            "csrf_token": self.csrf_token,
+        }
+        html = render_to_string("agents/partials/_run_header.html", context)
+        html += render_to_string("agents/partials/_run_output.html", context)
+        rows = render_to_string("agents/partials/_span_rows.html", {"rows": span_rows(spans)})
+        if full:
+            html += f'<div id="span-rows" hx-swap-oob="true">{rows}</div>'
+        elif spans:
+            html += f'<div hx-swap-oob="beforeend:#span-rows">{rows}</div>'
+        if spans:
+            self.sent_span_seq[run_id] = spans[-1].seq
+        elif full:
+            self.sent_span_seq[run_id] = -1
+        return html

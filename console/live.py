@@ -1,46 +1,128 @@
-"""The only path from sync code to browsers: publish an event once the transaction commits.
+"""The only path from sync code to browsers: events, numbered per group, sent after commit.
 
-The websocket is a hint and the database is the truth: an event says what changed, pages
-re-read from the database. A failure to publish never fails the write that caused it.
+The websocket is a hint and the database is the truth. An event says only that something
+changed; the page's consumer re-reads the database and sends fresh fragments. Each group's
+events are numbered, so a consumer that sees a gap (the channel layer drops messages over its
+capacity) re-reads everything, and so does every (re)connection.
+
+Sends happen on a background thread with its own event loop: a worker's step never waits for
+the channel layer, and a failure to publish never fails the write that caused it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import queue
+import threading
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
-__all__ = ["APPROVALS_GROUP", "RUNS_GROUP", "publish", "publish_run", "run_group"]
+__all__ = ["APPROVALS_GROUP", "current_seq", "publish", "publish_now", "publish_run", "run_group"]
 
 log = logging.getLogger(__name__)
 APPROVALS_GROUP = "approvals"
-RUNS_GROUP = "runs"
 
 
 def run_group(run_id: uuid.UUID | str) -> str:
     return f"run-{run_id}"
 
 
-def _send(group: str, event: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, {"type": "steward.event", **event})
-    except Exception:  # noqa: BLE001 - live updates are best effort by design
-        log.warning("could not publish %s to %s", event.get("kind"), group, exc_info=True)
+class _Sequences:
+    """Per-group event numbers: in Redis when the layer is Redis (shared by every process),
+    in this process otherwise (the in-memory layer only reaches this process anyway)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local: dict[str, int] = {}
+        self._redis: Any = None
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(settings.CHANNEL_LAYER_URL)
+        return self._redis
+
+    def next(self, group: str) -> int:
+        if settings.CHANNEL_LAYER_URL:
+            return int(self._client().incr(f"steward:live-seq:{group}"))
+        with self._lock:
+            self._local[group] = self._local.get(group, 0) + 1
+            return self._local[group]
+
+    def current(self, group: str) -> int:
+        if settings.CHANNEL_LAYER_URL:
+            return int(self._client().get(f"steward:live-seq:{group}") or 0)
+        with self._lock:
+            return self._local.get(group, 0)
+
+
+_sequences = _Sequences()
+
+
+def current_seq(group: str) -> int:
+    return _sequences.current(group)
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def submit(self, group: str, event: dict[str, Any]) -> None:
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                    self._queue = queue.SimpleQueue()
+                    self._pid = os.getpid()
+                    self._thread = threading.Thread(target=self._run, name="steward-live", daemon=True)
+                    self._thread.start()
+        self._queue.put((group, event))
+
+    def _run(self) -> None:
+        from channels.layers import get_channel_layer
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        layer = get_channel_layer()
+        while True:
+            group, event = self._queue.get()
+            # Several changes to one group while we were busy: one event says it all, since
+            # the page re-reads the database anyway.
+            batch = {group: event}
+            while True:
+                try:
+                    more_group, more_event = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                batch[more_group] = more_event
+            for target, payload in batch.items():
+                try:
+                    message = {"type": "steward.event", "group": target, "seq": _sequences.next(target), **payload}
+                    if layer is not None:
+                        loop.run_until_complete(layer.group_send(target, message))
+                except Exception:  # noqa: BLE001 - best effort: pages catch up from the database
+                    log.warning("could not publish to %s", target, exc_info=True)
+
+
+_publisher = _Publisher()
+
+
+def publish_now(group: str, event: dict[str, Any]) -> None:
+    _publisher.submit(group, event)
 
 
 def publish(group: str, event: dict[str, Any]) -> None:
     """Send `event` to `group` after the current transaction commits (now, outside one)."""
-    transaction.on_commit(lambda: _send(group, event))
+    transaction.on_commit(lambda: publish_now(group, event))
 
 
 def publish_run(run_id: uuid.UUID | str, status: str) -> None:
-    event = {"kind": "run", "run_id": str(run_id), "status": status}
-    publish(run_group(run_id), event)
-    publish(RUNS_GROUP, event)
+    publish(run_group(run_id), {"kind": "run", "run_id": str(run_id), "status": status})

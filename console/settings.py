@@ -133,6 +133,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Serve /static/ from the app itself (embedded and small installs); behind a web server, turn off.
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://localhost/")
@@ -158,7 +160,7 @@ if CHANNEL_LAYER_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "console.layers.LocalChannelLayer"}}
 
 # --- Steward run engine ---------------------------------------------------------------------
 # Seconds a worker's claim on a run lasts; every checkpointed step renews it.

@@ -41,7 +41,6 @@ class Command(BaseCommand):
         from channels.routing import get_default_application
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
-        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         from console.celery import app
 
@@ -53,8 +52,6 @@ class Command(BaseCommand):
         )
         sweeper.start()
         application = get_default_application()
-        # Daphne serves no static files; in the embedded server Django serves them itself.
-        application.application_mapping["http"] = ASGIStaticFilesHandler(application.application_mapping["http"])
         with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):
             self.stdout.write(f"Steward is serving http://{options['host']}:{options['port']} (worker and sweeper in-process)")
             try:
