@@ -42,4 +42,5 @@ os.environ.setdefault("STEWARD_VAR_DIR", os.path.join(os.path.dirname(__file__),
 
 from console.settings import *  # noqa: E402,F403
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# MD5 for speed; PBKDF2 too, for users the browser tests log in to a server on the normal settings.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]

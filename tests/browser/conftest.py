@@ -1,0 +1,112 @@
+"""Browser tests: Debian's chromium driven by Playwright against a real ASGI server (daphne, in
+its own process, on the test database) with websockets, and a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.conftest import wait_for
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
+# plain synchronous code all the same.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def asgi_server(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
+    """Daphne serving console.asgi on the test database and the test Redis (channel layer)."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "console.settings",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CHANNEL_LAYER_URL": settings.CHANNEL_LAYER_URL,
+            "STEWARD_AGENT_MODULES": "tests.agents.graphs",
+        }
+    )
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    port = _free_port()
+    log = open(tmp_path / "daphne.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1):
+                return True
+        except OSError:
+            return server.poll() is not None  # stop waiting if it died
+
+    try:
+        wait_for(up, timeout=30, interval=0.2)
+        assert server.poll() is None, (tmp_path / "daphne.log").read_text()
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def login(context: Any, base: str, username: str) -> Any:
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import User
+
+    # The server runs on the normal settings, which do not accept the tests' fast MD5 hashes.
+    User.objects.filter(username=username).update(password=make_password("pw-" + username, hasher="pbkdf2_sha256"))
+    page = context.new_page()
+    page.goto(base + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-" + username)
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    return page
