@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from console.errors import StewardError
-from console.pages import pretty, require
+from console.pages import error_text, pretty, require
 from console.roles import REVIEWERS, has_role
 
 
@@ -73,5 +73,5 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
         decide(approval.id, request.user, decision, comment=request.POST.get("comment", "").strip())
         messages.success(request, f"{'Approved' if decision == 'approve' else 'Rejected'}: the run resumes.")
     except StewardError as exc:
-        messages.error(request, f"Not recorded: {exc.detail}")
+        messages.error(request, f"Not recorded: {error_text(exc.detail)}")
     return redirect("approval_detail", approval_id=approval.id)

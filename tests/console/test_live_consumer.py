@@ -1,0 +1,417 @@
+"""The live websocket consumer: who may subscribe to what, and which fragments it sends when.
+
+The consumer runs for real on the configured channel layer (Redis when the tests have it, the
+in-memory layer otherwise) and renders from the real database. Events come from the real
+publisher (`runtime.execute` in a thread) or, to force a gap in numbering, straight from the
+channel layer. pytest-asyncio is not installed: each test is sync and runs one coroutine with
+`async_to_sync`, so every await shares one event loop with the consumer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from agents import runtime
+from agents.models import Run
+from agents.services import start_run
+from approvals.models import ApprovalRequest
+from approvals.services import decide
+from console import live
+from console.consumers import LiveConsumer
+from tests.conftest import make_user
+from traces.models import Span
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FULL_SPANS = 'id="span-rows" hx-swap-oob="true"'
+NEW_SPANS = 'hx-swap-oob="beforeend:#span-rows"'
+
+
+def run_async(fn: Callable[[], Awaitable[None]]) -> None:
+    """Run one test coroutine to the end on a fresh event loop."""
+    async_to_sync(fn)()
+
+
+def settle(group: str, quiet: float = 0.5, timeout: float = 15.0) -> int:
+    """Wait until the publisher has stopped numbering events for `group`; its current number."""
+    deadline = time.monotonic() + timeout
+    last, since = live.current_seq(group), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = live.current_seq(group)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise AssertionError(f"events for {group} did not settle within {timeout} s")
+
+
+def refund(user: User, amount: float) -> Run:
+    """A refund run started by `user` on a fresh order (refunds are unique per order)."""
+    return start_run(
+        "refund", {"order_id": f"L-{uuid.uuid4().hex[:12]}", "amount": amount, "reason": "late"}, user
+    )
+
+
+def execute_and_close(run_id: uuid.UUID) -> str | None:
+    """What a worker does with a run, on this thread's own connection, closed afterwards."""
+    try:
+        return runtime.execute(run_id)
+    finally:
+        connections.close_all()
+
+
+def decide_and_close(approval_id: uuid.UUID, user: User) -> None:
+    """A reviewer's approval from another thread, as a request handler would make it."""
+    try:
+        decide(approval_id, user, "approve")
+    finally:
+        connections.close_all()
+
+
+async def connect(user: Any, query: str) -> tuple[WebsocketCommunicator, bool, Any]:
+    """Open the consumer for `user` at /ws/live/?<query>; (communicator, accepted, subprotocol or code)."""
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), f"/ws/live/?{query}")
+    communicator.scope["user"] = user
+    communicator.scope["cookies"] = {}
+    accepted, detail = await communicator.connect(timeout=5)
+    return communicator, accepted, detail
+
+
+async def drain(communicator: WebsocketCommunicator, quiet: float = 0.5) -> list[str]:
+    """Every message that arrives until none has for `quiet` seconds."""
+    received = []
+    while not await communicator.receive_nothing(timeout=quiet):
+        received.append(await communicator.receive_from(timeout=5))
+    return received
+
+
+def span_seqs(html: str) -> list[int]:
+    """The span numbers of the span rows in a fragment, in order."""
+    return [int(seq) for seq in re.findall(r'<details id="span-(\d+)"', html)]
+
+
+def run_span_seqs(run: Run) -> list[int]:
+    """The span numbers the database holds for `run`, in order."""
+    return list(Span.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+
+
+# --- Who may connect and subscribe -------------------------------------------------------------
+
+
+def test_anonymous_connection_is_closed(db: Any) -> None:
+    """An anonymous user's connection is refused with close code 4401."""
+
+    async def scenario() -> None:
+        communicator, accepted, code = await connect(AnonymousUser(), f"subscribe=run-{uuid.uuid4()}")
+        assert accepted is False
+        assert code == 4401
+        await communicator.wait()
+
+    run_async(scenario)
+
+
+def test_anonymous_connection_through_the_asgi_application_is_closed(db: Any) -> None:
+    """Through the full ASGI stack (origin check, session auth), no session means no socket."""
+    from console.asgi import application
+
+    async def scenario() -> None:
+        communicator = WebsocketCommunicator(
+            application, "/ws/live/?subscribe=approvals", headers=[(b"origin", b"http://testserver")]
+        )
+        accepted, code = await communicator.connect(timeout=5)
+        assert accepted is False
+        assert code == 4401
+        await communicator.wait()
+
+    run_async(scenario)
+
+
+def test_session_cookie_through_the_asgi_application_authenticates(engineer: User) -> None:
+    """With a logged-in session cookie the full stack accepts and renders the run for that user."""
+    from console.asgi import application
+
+    run = refund(engineer, 50)
+    settle(live.run_group(run.id))
+    browser = Client()
+    browser.force_login(engineer)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}; csrftoken=tok3n"
+
+    async def scenario() -> None:
+        communicator = WebsocketCommunicator(
+            application,
+            f"/ws/live/?subscribe=run-{run.id}",
+            headers=[(b"origin", b"http://testserver"), (b"cookie", cookie.encode())],
+        )
+        accepted, _ = await communicator.connect(timeout=5)
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="run-header"' in html
+        # The engineer may cancel: the form carries the page's CSRF token from the cookie.
+        assert f'action="/runs/{run.id}/cancel"' in html
+        assert 'name="csrfmiddlewaretoken" value="tok3n"' in html
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_outsider_gets_no_run_fragments(engineer: User, outsider: User) -> None:
+    """A user with no role may connect, but a run subscription is not joined: nothing is sent."""
+    run = refund(engineer, 50)
+    group = live.run_group(run.id)
+    settle(group)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(outsider, f"subscribe={group}&subscribe=approvals")
+        assert accepted is True
+        assert await communicator.receive_nothing(timeout=1)
+        layer = get_channel_layer()
+        await layer.group_send(
+            group, {"type": "steward.event", "group": group, "seq": live.current_seq(group) + 1}
+        )
+        assert await communicator.receive_nothing(timeout=1)
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_engineer_is_not_subscribed_to_approvals(engineer: User) -> None:
+    """Approvals are for reviewers: an engineer asking for them gets nothing."""
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(engineer, "subscribe=approvals&view=approvals")
+        assert accepted is True
+        assert await communicator.receive_nothing(timeout=1)
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+# --- Run fragments -----------------------------------------------------------------------------
+
+
+def test_run_subscription_sends_header_and_all_spans_at_once(engineer: User) -> None:
+    """On connect an engineer gets the run header, its output and the full span list, out of band."""
+    run = refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    seqs = run_span_seqs(run)
+    assert seqs
+    group = live.run_group(run.id)
+    settle(group)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(engineer, f"subscribe={group}")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert re.search(r'<section id="run-header"[^>]* data-status="waiting" hx-swap-oob="true">', html), (
+            html
+        )
+        assert 'id="run-output" hx-disable hx-swap-oob="true"' in html
+        assert FULL_SPANS in html
+        assert NEW_SPANS not in html
+        assert span_seqs(html) == seqs
+        assert "Waiting for approval:" in html
+        assert f'action="/runs/{run.id}/cancel"' in html
+        assert await communicator.receive_nothing(timeout=0.5)
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_reviewer_run_fragments_have_no_cancel_form(engineer: User, reviewer: User) -> None:
+    """A reviewer reads the run live but is not offered the cancel button."""
+    run = refund(engineer, 50)
+    group = live.run_group(run.id)
+    settle(group)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(reviewer, f"subscribe={group}")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="run-header"' in html
+        assert FULL_SPANS in html
+        assert "/cancel" not in html
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_executing_the_run_sends_new_status_and_only_new_spans(engineer: User) -> None:
+    """While the run executes, the consumer sends the new status and each span exactly once."""
+    run = refund(engineer, 50)
+    group = live.run_group(run.id)
+    settle(group)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(engineer, f"subscribe={group}")
+        assert accepted is True
+        first = await communicator.receive_from(timeout=5)
+        assert 'data-status="queued"' in first
+        assert FULL_SPANS in first
+        assert span_seqs(first) == []
+
+        outcome = await sync_to_async(execute_and_close, thread_sensitive=False)(run.id)
+        assert outcome == Run.Status.SUCCEEDED
+
+        received: list[str] = []
+        deadline = time.monotonic() + 15
+        while not any('data-status="succeeded"' in html for html in received):
+            assert time.monotonic() < deadline, received
+            received.append(await communicator.receive_from(timeout=15))
+        received += await drain(communicator)
+
+        assert all('id="run-header"' in html and 'hx-swap-oob="true"' in html for html in received)
+        assert not any(FULL_SPANS in html for html in received), "no gap, so no full render"
+        sent = [seq for html in received if NEW_SPANS in html for seq in span_seqs(html)]
+        expected = await database_sync_to_async(run_span_seqs)(run)
+        assert expected
+        assert sent == expected, "each new span once, in order"
+        assert "Done: 50.0 has been refunded" in received[-1]
+        assert "/cancel" not in received[-1], "a finished run has no cancel button"
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_gap_in_numbering_sends_everything_then_only_what_is_new(engineer: User) -> None:
+    """A skipped event number gives a full render; the next number gives only the new spans."""
+    run = refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    old = run_span_seqs(run)
+    group = live.run_group(run.id)
+    settle(group)
+
+    def add_span() -> int:
+        seq = old[-1] + 1
+        Span.objects.create(
+            run=run,
+            seq=seq,
+            kind=Span.Kind.NODE,
+            name="late-step",
+            status=Span.Status.OK,
+            started_at=timezone.now(),
+        )
+        return seq
+
+    async def scenario() -> None:
+        layer = get_channel_layer()
+        communicator, accepted, _ = await connect(engineer, f"subscribe={group}")
+        assert accepted is True
+        assert span_seqs(await communicator.receive_from(timeout=5)) == old
+        assert await communicator.receive_nothing(timeout=0.5)
+        current = live.current_seq(group)
+
+        await layer.group_send(group, {"type": "steward.event", "group": group, "seq": current + 2})
+        gap = await communicator.receive_from(timeout=5)
+        assert FULL_SPANS in gap
+        assert NEW_SPANS not in gap
+        assert span_seqs(gap) == old
+
+        new_seq = await database_sync_to_async(add_span)()
+        await layer.group_send(group, {"type": "steward.event", "group": group, "seq": current + 3})
+        step = await communicator.receive_from(timeout=5)
+        assert 'id="run-header"' in step
+        assert NEW_SPANS in step
+        assert FULL_SPANS not in step
+        assert span_seqs(step) == [new_seq]
+        assert "late-step" in step
+
+        # An event already covered (same or older number) sends nothing.
+        await layer.group_send(group, {"type": "steward.event", "group": group, "seq": current + 3})
+        await layer.group_send(group, {"type": "steward.event", "group": group, "seq": current + 1})
+        assert await communicator.receive_nothing(timeout=1)
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_consecutive_event_without_new_spans_sends_only_header_and_output(engineer: User) -> None:
+    """With no new spans, the next event re-sends the header and output but no span rows."""
+    run = refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    group = live.run_group(run.id)
+    settle(group)
+
+    async def scenario() -> None:
+        layer = get_channel_layer()
+        communicator, accepted, _ = await connect(engineer, f"subscribe={group}")
+        assert accepted is True
+        await communicator.receive_from(timeout=5)
+        current = live.current_seq(group)
+        await layer.group_send(group, {"type": "steward.event", "group": group, "seq": current + 1})
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="run-header"' in html and 'id="run-output"' in html
+        assert FULL_SPANS not in html and NEW_SPANS not in html
+        assert span_seqs(html) == []
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+# --- Approval fragments ------------------------------------------------------------------------
+
+
+def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: User) -> None:
+    """subscribe=approvals&view=approvals: the nav count and the pending rows, then updates on a decision."""
+    run = refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    approval = ApprovalRequest.objects.get(run=run)
+    decider = make_user("decider", "reviewers")
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(reviewer, "subscribe=approvals&view=approvals")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert re.search(
+            r'<span id="nav-pending" hx-swap-oob="true" class="badge" data-count="1">1</span>', html
+        ), html
+        assert '<div id="approval-rows" hx-swap-oob="true">' in html
+        assert f'<a href="/approvals/{approval.id}/">issue_refund</a>' in html
+
+        await sync_to_async(decide_and_close, thread_sensitive=False)(approval.id, decider)
+        received: list[str] = []
+        deadline = time.monotonic() + 15
+        while not any('data-count="0"' in h for h in received):
+            assert time.monotonic() < deadline, received
+            received.append(await communicator.receive_from(timeout=15))
+        received += await drain(communicator)
+        last = received[-1]
+        assert 'class="badge zero" data-count="0"' in last
+        assert "Nothing waiting for you." in last
+        assert str(approval.id) not in last
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_reviewer_without_the_list_view_gets_only_the_nav_count(engineer: User, reviewer: User) -> None:
+    """On other pages (no view=approvals) a reviewer gets the nav count but not the rows."""
+    run = refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(reviewer, "subscribe=approvals")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="nav-pending" hx-swap-oob="true"' in html
+        assert 'data-count="1"' in html
+        assert "approval-rows" not in html
+        await communicator.disconnect()
+
+    run_async(scenario)

@@ -1,0 +1,615 @@
+"""The console's HTML pages: who may see each one, what the forms do, and that agent text stays text.
+
+Every page is checked three ways: 200 for a role that may use it, 403 for a role that may not,
+and a redirect to the login page for an anonymous visitor. Runs and approval requests are real
+rows made by the real services and the real runtime (no worker: `runtime.execute` runs inline).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from agents import runtime
+from agents.models import Run
+from agents.services import start_run
+from approvals.models import ApprovalRequest
+from console.models import ApiKey
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_HTMX = '<div hx-get="/evil" hx-trigger="load">x</div>'
+
+
+def client_for(user: User | None) -> Client:
+    """A browser-like test client, logged in as `user` (anonymous for None)."""
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def order_id() -> str:
+    """A fresh order id: refunds are unique per order."""
+    return f"P-{uuid.uuid4().hex[:12]}"
+
+
+def queued_refund(user: User, amount: float = 50) -> Run:
+    """A queued refund run started by `user` (no worker picks it up in these tests)."""
+    return start_run("refund", {"order_id": order_id(), "amount": amount, "reason": "arrived broken"}, user)
+
+
+def waiting_refund(user: User) -> ApprovalRequest:
+    """A refund over 100 executed inline: the run waits and its approval request is pending."""
+    run = queued_refund(user, amount=250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    return ApprovalRequest.objects.get(run=run)
+
+
+def assert_login_redirect(response: Any, path: str) -> None:
+    """The response sends an anonymous visitor to the login page, coming back to `path`."""
+    assert response.status_code == 302, response.status_code
+    assert response["Location"] == f"/login/?next={path}"
+
+
+# --- /runs/ ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user"])
+def test_run_list_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest) -> None:
+    """Engineers, reviewers and admins see the run list, including an existing run."""
+    user: User = request.getfixturevalue(role)
+    run = queued_refund(make_user("starter", "engineers"))
+    response = client_for(user).get("/runs/")
+    assert response.status_code == 200
+    assert f'href="/runs/{run.id}/"'.encode() in response.content
+
+
+def test_run_list_is_403_for_a_user_without_a_role(outsider: User) -> None:
+    """A logged-in user with no console role is refused the run list."""
+    assert client_for(outsider).get("/runs/").status_code == 403
+
+
+def test_run_list_redirects_anonymous_to_login(db: Any) -> None:
+    """An anonymous visitor is sent to the login page, with a way back to the run list."""
+    assert_login_redirect(client_for(None).get("/runs/"), "/runs/")
+
+
+# --- /runs/<id>/ -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user"])
+def test_run_detail_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest) -> None:
+    """Engineers, reviewers and admins see a run's page, with its header and id."""
+    user: User = request.getfixturevalue(role)
+    run = queued_refund(make_user("starter", "engineers"))
+    response = client_for(user).get(f"/runs/{run.id}/")
+    assert response.status_code == 200
+    assert b'id="run-header"' in response.content
+    assert str(run.id).encode() in response.content
+
+
+def test_run_detail_is_403_for_a_user_without_a_role(engineer: User, outsider: User) -> None:
+    """A user with no role may not read a run."""
+    run = queued_refund(engineer)
+    assert client_for(outsider).get(f"/runs/{run.id}/").status_code == 403
+
+
+def test_run_detail_of_unknown_run_is_404(engineer: User) -> None:
+    """A run id that does not exist is 404, not an error page."""
+    assert client_for(engineer).get(f"/runs/{uuid.uuid4()}/").status_code == 404
+
+
+def test_run_detail_redirects_anonymous_to_login(engineer: User) -> None:
+    """An anonymous visitor of a run page is sent to the login page."""
+    run = queued_refund(engineer)
+    path = f"/runs/{run.id}/"
+    assert_login_redirect(client_for(None).get(path), path)
+
+
+def test_run_detail_shows_cancel_button_only_to_those_who_may_cancel(engineer: User, reviewer: User) -> None:
+    """The cancel form is on an unfinished run's page for an engineer, not for a reviewer."""
+    run = queued_refund(engineer)
+    action = f'action="/runs/{run.id}/cancel"'.encode()
+    assert action in client_for(engineer).get(f"/runs/{run.id}/").content
+    assert action not in client_for(reviewer).get(f"/runs/{run.id}/").content
+
+
+# --- /runs/<id>/cancel -------------------------------------------------------------------------
+
+
+def test_engineer_cancels_a_run_and_is_sent_back_to_it(engineer: User) -> None:
+    """POST cancel as an engineer: 302 back to the run page, and the run is cancelled."""
+    run = queued_refund(engineer)
+    client = client_for(engineer)
+    response = client.post(f"/runs/{run.id}/cancel")
+    assert response.status_code == 302
+    assert response["Location"] == f"/runs/{run.id}/"
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED
+    page = client.get(response["Location"])
+    assert b"Run cancelled." in page.content
+
+
+def test_cancelling_a_finished_run_says_so(engineer: User) -> None:
+    """Cancelling an already cancelled run redirects with a 'Not cancelled' message."""
+    run = queued_refund(engineer)
+    client = client_for(engineer)
+    client.post(f"/runs/{run.id}/cancel")
+    page = client.post(f"/runs/{run.id}/cancel", follow=True)
+    assert page.status_code == 200
+    assert b"Not cancelled: run already finished: cancelled." in page.content
+
+
+def test_reviewer_may_not_cancel_a_run(engineer: User, reviewer: User) -> None:
+    """A reviewer's cancel is 403 and the run stays queued."""
+    run = queued_refund(engineer)
+    assert client_for(reviewer).post(f"/runs/{run.id}/cancel").status_code == 403
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED
+
+
+def test_cancel_by_get_is_405(engineer: User) -> None:
+    """Cancel only answers POST: a GET is 405 and changes nothing."""
+    run = queued_refund(engineer)
+    assert client_for(engineer).get(f"/runs/{run.id}/cancel").status_code == 405
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED
+
+
+def test_cancel_of_unknown_run_is_404(engineer: User) -> None:
+    """Cancelling a run that does not exist is 404."""
+    assert client_for(engineer).post(f"/runs/{uuid.uuid4()}/cancel").status_code == 404
+
+
+def test_cancel_redirects_anonymous_to_login(engineer: User) -> None:
+    """An anonymous cancel is sent to the login page and the run stays queued."""
+    run = queued_refund(engineer)
+    path = f"/runs/{run.id}/cancel"
+    assert_login_redirect(client_for(None).post(path), path)
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED
+
+
+# --- /agents/<key>/start -----------------------------------------------------------------------
+
+
+def test_start_form_is_200_for_an_engineer_with_the_example_input(engineer: User) -> None:
+    """The refund start form renders one input per schema field, filled with the example input."""
+    response = client_for(engineer).get("/agents/refund/start")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for name in ("order_id", "amount", "reason"):
+        assert f'id="id_{name}" name="{name}"' in html
+    assert 'value="A-1001"' in html
+    assert 'value="arrived broken"' in html
+
+
+@pytest.mark.parametrize("role", ["reviewer", "outsider"])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_start_form_is_403_for_non_engineers(role: str, method: str, request: pytest.FixtureRequest) -> None:
+    """Reviewers and users without a role may neither see nor submit the start form."""
+    user: User = request.getfixturevalue(role)
+    body = {"order_id": order_id(), "amount": "50", "reason": "x"}
+    response = getattr(client_for(user), method)("/agents/refund/start", body if method == "post" else None)
+    assert response.status_code == 403
+    assert not Run.objects.exists()
+
+
+def test_start_form_of_unknown_agent_is_404(engineer: User) -> None:
+    """An agent key nobody registered is 404."""
+    assert client_for(engineer).get("/agents/no-such-agent/start").status_code == 404
+
+
+def test_start_form_redirects_anonymous_to_login(db: Any) -> None:
+    """An anonymous visitor of the start form is sent to the login page."""
+    assert_login_redirect(client_for(None).get("/agents/refund/start"), "/agents/refund/start")
+
+
+def test_invalid_start_is_422_with_errors_beside_fields_and_values_kept(engineer: User) -> None:
+    """amount -5 and an empty order_id: 422, each error next to its field, the typed values kept."""
+    response = client_for(engineer).post(
+        "/agents/refund/start", {"order_id": "", "amount": "-5", "reason": "typed by hand"}
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert re.search(r'<small id="err_amount" class="error field-error">[^<]*greater than 0', html), html
+    assert re.search(r'<small id="err_order_id" class="error field-error">[^<]*required', html, re.I), html
+    assert 'aria-describedby="err_amount"' in html
+    assert 'aria-describedby="err_order_id"' in html
+    assert 'name="amount" type="number" step="any" value="-5"' in html
+    assert 'name="reason" type="text" step="any" value="typed by hand"' in html
+    assert 'name="order_id" type="text" step="any" value=""' in html
+    assert 'id="err_reason"' not in html
+    assert not Run.objects.exists()
+
+
+def test_valid_start_redirects_to_the_new_run(engineer: User) -> None:
+    """A valid POST creates one queued run for the engineer and redirects to its page."""
+    order = order_id()
+    client = client_for(engineer)
+    response = client.post("/agents/refund/start", {"order_id": order, "amount": "75.5", "reason": "late"})
+    assert response.status_code == 302
+    run = Run.objects.get()
+    assert response["Location"] == f"/runs/{run.id}/"
+    assert run.agent.key == "refund"
+    assert run.created_by == engineer
+    assert run.status == Run.Status.QUEUED
+    assert run.input == {"order_id": order, "amount": 75.5, "reason": "late"}
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert f"Run {run.id} queued.".encode() in page.content
+
+
+# --- /approvals/ -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ["reviewer", "admin_user"])
+def test_approval_list_shows_pending_request_to_reviewers(
+    role: str, engineer: User, request: pytest.FixtureRequest
+) -> None:
+    """Reviewers and admins see the pending list with the request's action, linked to its page."""
+    approval = waiting_refund(engineer)
+    user: User = request.getfixturevalue(role)
+    response = client_for(user).get("/approvals/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'<a href="/approvals/{approval.id}/">issue_refund</a>' in html
+    assert approval.summary and approval.summary in html
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ["engineer", "outsider"])
+def test_approval_list_is_403_for_non_reviewers(role: str, request: pytest.FixtureRequest) -> None:
+    """Engineers and users without a role may not see the approval list."""
+    user: User = request.getfixturevalue(role)
+    assert client_for(user).get("/approvals/").status_code == 403
+
+
+def test_approval_list_redirects_anonymous_to_login(db: Any) -> None:
+    """An anonymous visitor of the approval list is sent to the login page."""
+    assert_login_redirect(client_for(None).get("/approvals/"), "/approvals/")
+
+
+def test_empty_approval_list_says_nothing_waits(reviewer: User) -> None:
+    """With nothing pending, the list says so."""
+    response = client_for(reviewer).get("/approvals/")
+    assert response.status_code == 200
+    assert b"Nothing waiting for you." in response.content
+
+
+# --- /approvals/<id>/ --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approval_detail_shows_proposed_arguments_to_a_reviewer(engineer: User, reviewer: User) -> None:
+    """A reviewer sees the request's proposed arguments and the approve/reject form."""
+    approval = waiting_refund(engineer)
+    response = client_for(reviewer).get(f"/approvals/{approval.id}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    proposed = re.search(r'<pre id="proposed-args" hx-disable>(.*?)</pre>', html, re.S)
+    assert proposed, html
+    assert f"&quot;order_id&quot;: &quot;{approval.proposed_args['order_id']}&quot;" in proposed.group(1)
+    assert "&quot;amount&quot;: 250" in proposed.group(1)
+    assert f'action="/approvals/{approval.id}/decide"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approval_detail_is_403_for_an_engineer(engineer: User) -> None:
+    """An engineer may not open an approval request, even for their own run."""
+    approval = waiting_refund(engineer)
+    assert client_for(engineer).get(f"/approvals/{approval.id}/").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approval_detail_redirects_anonymous_to_login(engineer: User) -> None:
+    """An anonymous visitor of an approval request is sent to the login page."""
+    approval = waiting_refund(engineer)
+    path = f"/approvals/{approval.id}/"
+    assert_login_redirect(client_for(None).get(path), path)
+
+
+def test_approval_detail_of_unknown_request_is_404(reviewer: User) -> None:
+    """An approval id that does not exist is 404."""
+    assert client_for(reviewer).get(f"/approvals/{uuid.uuid4()}/").status_code == 404
+
+
+# --- /approvals/<id>/decide --------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reviewer_approves_and_the_run_is_queued_again(engineer: User, reviewer: User) -> None:
+    """decision=approve: 302 to the request, which is approved by the reviewer; the run is queued."""
+    approval = waiting_refund(engineer)
+    client = client_for(reviewer)
+    response = client.post(f"/approvals/{approval.id}/decide", {"decision": "approve"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/approvals/{approval.id}/"
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.APPROVED
+    assert approval.decided_by == reviewer
+    assert Run.objects.get(id=approval.run_id).status == Run.Status.QUEUED
+    page = client.get(response["Location"])
+    assert b"Approved: the run resumes." in page.content
+    assert re.search(rb'id="decided">\s*<p><strong>Approved</strong> by reviewer', page.content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requester_who_is_a_reviewer_cannot_approve_their_own_run(roles: None) -> None:
+    """Four eyes: the run's starter, also a reviewer, is redirected with an error; still pending."""
+    both = make_user("both", "engineers", "reviewers")
+    approval = waiting_refund(both)
+    client = client_for(both)
+    detail = client.get(f"/approvals/{approval.id}/")
+    assert b"You started this run: someone else must decide its action." in detail.content
+    assert f'action="/approvals/{approval.id}/decide"'.encode() not in detail.content
+
+    response = client.post(f"/approvals/{approval.id}/decide", {"decision": "approve"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/approvals/{approval.id}/"
+    page = client.get(response["Location"])
+    assert b"Not recorded: you started this run: someone else must decide its action" in page.content
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.PENDING
+    assert approval.decided_by is None
+    assert Run.objects.get(id=approval.run_id).status == Run.Status.WAITING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_second_decision_shows_who_already_decided(engineer: User, reviewer: User) -> None:
+    """A second reviewer deciding after the first sees 'already approved by reviewer'; nothing changes."""
+    approval = waiting_refund(engineer)
+    assert (
+        client_for(reviewer).post(f"/approvals/{approval.id}/decide", {"decision": "approve"}).status_code
+        == 302
+    )
+    late = make_user("late", "reviewers")
+    page = client_for(late).post(f"/approvals/{approval.id}/decide", {"decision": "reject"}, follow=True)
+    assert page.status_code == 200
+    assert page.redirect_chain == [(f"/approvals/{approval.id}/", 302)]
+    html = page.content.decode()
+    assert re.search(r"Not recorded: this request is already approved,? by reviewer", html), html
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.APPROVED
+    assert approval.decided_by == reviewer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_engineer_may_not_decide(engineer: User) -> None:
+    """An engineer's decision is 403 and the request stays pending."""
+    approval = waiting_refund(engineer)
+    assert (
+        client_for(engineer).post(f"/approvals/{approval.id}/decide", {"decision": "approve"}).status_code
+        == 403
+    )
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_decision_is_refused_with_a_readable_message(engineer: User, reviewer: User) -> None:
+    """decision=maybe: redirected with the field error as a sentence (not a Python repr); still pending."""
+    approval = waiting_refund(engineer)
+    page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {"decision": "maybe"}, follow=True)
+    assert page.redirect_chain == [(f"/approvals/{approval.id}/", 302)]
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.PENDING
+    flash = re.search(r'<p class="flash error" role="status">(.*?)</p>', page.content.decode(), re.S)
+    assert flash, page.content
+    assert "decision must be approve, reject or edit" in flash.group(1)
+    assert "[{" not in flash.group(1) and "&#x27;loc&#x27;" not in flash.group(1), flash.group(1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_decide_by_get_is_405(engineer: User, reviewer: User) -> None:
+    """Deciding only answers POST."""
+    approval = waiting_refund(engineer)
+    assert client_for(reviewer).get(f"/approvals/{approval.id}/decide").status_code == 405
+
+
+# --- /keys/ ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user", "outsider"])
+def test_key_page_is_200_for_any_logged_in_user(role: str, request: pytest.FixtureRequest) -> None:
+    """Every logged-in user, with or without a role, may manage their own API keys."""
+    user: User = request.getfixturevalue(role)
+    response = client_for(user).get("/keys/")
+    assert response.status_code == 200
+    assert b"No keys yet." in response.content
+
+
+def test_key_page_redirects_anonymous_to_login(db: Any) -> None:
+    """An anonymous visitor of the key page is sent to the login page."""
+    assert_login_redirect(client_for(None).get("/keys/"), "/keys/")
+    assert_login_redirect(client_for(None).post("/keys/", {"name": "x"}), "/keys/")
+    assert not ApiKey.objects.exists()
+
+
+def test_new_key_is_shown_once_and_works(outsider: User) -> None:
+    """POST creates a key; the raw key is in that response only, and it authenticates its owner."""
+    client = client_for(outsider)
+    response = client.post("/keys/", {"name": "CI pipeline", "expires_in_days": "30"})
+    assert response.status_code == 200
+    found = re.search(r'<pre id="new-key">(stw_[^<]+)</pre>', response.content.decode())
+    assert found, response.content
+    raw = found.group(1)
+    key = ApiKey.objects.get(user=outsider)
+    assert key.name == "CI pipeline"
+    assert key.expires_at is not None
+    assert raw.startswith(key.prefix)
+    assert ApiKey.authenticate(raw) == key
+
+    later = client.get("/keys/")
+    assert later.status_code == 200
+    assert raw.encode() not in later.content
+    assert b'id="new-key"' not in later.content
+    assert f"{key.prefix}…".encode() in later.content
+    assert b"CI pipeline" in later.content
+
+
+def test_key_with_a_bad_expiry_is_refused(engineer: User) -> None:
+    """An expiry that is not 1..3650 days is 422 with the error, and no key is made."""
+    response = client_for(engineer).post("/keys/", {"name": "x", "expires_in_days": "0"})
+    assert response.status_code == 422
+    assert b"Expiry must be a whole number of days" in response.content
+    assert b'id="new-key"' not in response.content
+    assert not ApiKey.objects.exists()
+
+
+def test_admin_sees_everyones_keys_and_others_see_only_their_own(
+    engineer: User, reviewer: User, admin_user: User
+) -> None:
+    """An admin's key list includes other users' keys with their owner; a non-admin's does not."""
+    engineer_key, _ = ApiKey.issue(engineer, name="engineer-ci")
+    reviewer_key, _ = ApiKey.issue(reviewer, name="reviewer-laptop")
+
+    admin_html = client_for(admin_user).get("/keys/").content.decode()
+    assert "<th>Owner</th>" in admin_html
+    for key in (engineer_key, reviewer_key):
+        assert f"{key.prefix}…" in admin_html
+        assert key.name in admin_html
+    assert "<td>engineer</td>" in admin_html
+
+    reviewer_html = client_for(reviewer).get("/keys/").content.decode()
+    assert "<th>Owner</th>" not in reviewer_html
+    assert f"{reviewer_key.prefix}…" in reviewer_html
+    assert f"{engineer_key.prefix}…" not in reviewer_html
+    assert "engineer-ci" not in reviewer_html
+
+
+def test_user_revokes_own_key(engineer: User) -> None:
+    """POST revoke on one's own key: 302 to the key list, the key is revoked and stops working."""
+    key, raw = ApiKey.issue(engineer, name="mine")
+    client = client_for(engineer)
+    response = client.post(f"/keys/{key.id}/revoke")
+    assert response.status_code == 302
+    assert response["Location"] == "/keys/"
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert ApiKey.authenticate(raw) is None
+    page = client.get("/keys/")
+    assert f"Key {key.prefix}… revoked.".encode() in page.content
+
+
+def test_non_admin_cannot_revoke_someone_elses_key(engineer: User, reviewer: User) -> None:
+    """Revoking another user's key is 404 for a non-admin, and the key keeps working."""
+    key, raw = ApiKey.issue(engineer, name="engineer-ci")
+    assert client_for(reviewer).post(f"/keys/{key.id}/revoke").status_code == 404
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert ApiKey.authenticate(raw) == key
+
+
+def test_admin_revokes_someone_elses_key(engineer: User, admin_user: User) -> None:
+    """An admin may revoke any user's key."""
+    key, _ = ApiKey.issue(engineer, name="engineer-ci")
+    assert client_for(admin_user).post(f"/keys/{key.id}/revoke").status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_revoke_of_unknown_key_is_404_and_get_is_405(engineer: User) -> None:
+    """Revoking a key id that does not exist is 404; revoke only answers POST."""
+    key, _ = ApiKey.issue(engineer)
+    client = client_for(engineer)
+    assert client.post(f"/keys/{key.id + 1000}/revoke").status_code == 404
+    assert client.get(f"/keys/{key.id}/revoke").status_code == 405
+
+
+# --- / and the navigation ----------------------------------------------------------------------
+
+
+def test_home_sends_an_engineer_to_runs(engineer: User) -> None:
+    """An engineer's home is the run list."""
+    response = client_for(engineer).get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/runs/"
+
+
+@pytest.mark.parametrize("role", ["reviewer", "admin_user"])
+def test_home_sends_a_reviewer_to_approvals(role: str, request: pytest.FixtureRequest) -> None:
+    """A reviewer's (and an admin's) home is the approval list."""
+    user: User = request.getfixturevalue(role)
+    response = client_for(user).get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/approvals/"
+
+
+def test_home_of_a_user_without_a_role_explains(outsider: User) -> None:
+    """A user with no role gets a page that says to ask for one."""
+    response = client_for(outsider).get("/")
+    assert response.status_code == 200
+    assert b"Your account has no console role yet" in response.content
+
+
+def test_home_redirects_anonymous_to_login(db: Any) -> None:
+    """An anonymous visitor of / is sent to the login page."""
+    assert_login_redirect(client_for(None).get("/"), "/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nav_shows_pending_count_to_a_reviewer(engineer: User, reviewer: User) -> None:
+    """With one pending request, a reviewer's nav shows 1; an engineer's nav has no count."""
+    waiting_refund(engineer)
+    html = client_for(reviewer).get("/runs/").content.decode()
+    assert re.search(r'<span id="nav-pending" class="badge" data-count="1">1</span>', html), html
+    assert 'id="nav-pending"' not in client_for(engineer).get("/runs/").content.decode()
+
+
+def test_nav_count_is_zero_without_pending_requests(reviewer: User) -> None:
+    """With nothing pending, the reviewer's nav count is 0."""
+    html = client_for(reviewer).get("/runs/").content.decode()
+    assert '<span id="nav-pending" class="badge zero" data-count="0">0</span>' in html
+
+
+# --- Model output, tool arguments and errors are text ------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_page_shows_agent_text_escaped(engineer: User) -> None:
+    """Markup in a run's input flows through model output and tool arguments but is only ever text."""
+    order = f"{XSS_SCRIPT}{uuid.uuid4().hex[:12]}"
+    reason = f"{XSS_SCRIPT} {XSS_HTMX}"
+    run = start_run("refund", {"order_id": order, "amount": 50, "reason": reason}, engineer)
+    assert runtime.execute(run.id) == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    assert XSS_SCRIPT in str(run.output)
+
+    response = client_for(engineer).get(f"/runs/{run.id}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;div hx-get=" in html
+    assert "<script>alert(1)" not in html
+    assert 'hx-get="/evil"' not in html
+    assert "hx-get=" not in html.replace("&lt;div hx-get=", "")
+    # The escaped text is in the run's output and in the spans' inputs and outputs.
+    output = re.search(r'<pre id="run-output" hx-disable>(.*?)</pre>', html, re.S)
+    assert output and "&lt;script&gt;alert(1)&lt;/script&gt;" in output.group(1)
+    rows = html.split('<div id="span-rows">', 1)[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approval_pages_show_agent_text_escaped(engineer: User, reviewer: User) -> None:
+    """Markup in a gated tool's arguments and summary is escaped on the approval list and page."""
+    order = f"{XSS_SCRIPT}{uuid.uuid4().hex[:8]}"
+    run = start_run("refund", {"order_id": order, "amount": 250, "reason": XSS_HTMX}, engineer)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    approval = ApprovalRequest.objects.get(run=run)
+    client = client_for(reviewer)
+    for path in ("/approvals/", f"/approvals/{approval.id}/", f"/runs/{run.id}/"):
+        html = client.get(path).content.decode()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+        assert "<script>alert(1)" not in html, path
+        assert 'hx-get="/evil"' not in html, path
