@@ -129,3 +129,47 @@ def celery_worker(transactional_db: Any, purge_broker: None) -> Iterator[Any]:
             yield worker
     finally:
         task_postrun.disconnect(close_connections)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """Environment for a worker or server process on the test database, broker and layer."""
+    import os
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "console.settings",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CHANNEL_LAYER_URL": settings.CHANNEL_LAYER_URL,
+            "STEWARD_AGENT_MODULES": "tests.agents.graphs",
+            **extra,
+        }
+    )
+    return env
+
+
+def wait_until_up(base: str, process: Any, timeout: float = 30.0) -> None:
+    """Wait for `GET /healthz`; fail at once if the server process died."""
+    import urllib.request
+
+    def up() -> bool:
+        assert process.poll() is None, f"server exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    wait_for(up, timeout=timeout, interval=0.2)

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from agents.models import Refund, Run
 from agents.services import start_run
 from agents.sweeper import sweep
-from tests.conftest import wait_for
+from tests.conftest import server_env, wait_for
 from traces.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
@@ -27,19 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _worker_env(marker: Path) -> dict[str, str]:
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "console.settings",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "STEWARD_AGENT_MODULES": "tests.agents.graphs",
-            "STEWARD_LEASE_SECONDS": "2",
-            "STEWARD_TEST_PAUSE_MARKER": str(marker),
-        }
-    )
-    return env
+    return server_env(STEWARD_LEASE_SECONDS="2", STEWARD_TEST_PAUSE_MARKER=str(marker))
 
 
 @pytest.fixture

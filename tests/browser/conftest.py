@@ -4,19 +4,15 @@ its own process, on the test database) with websockets, and a real Celery worker
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
-from tests.conftest import wait_for
+from tests.conftest import free_port, server_env, wait_until_up
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
 # plain synchronous code all the same.
@@ -46,28 +42,11 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def asgi_server(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
     """Daphne serving console.asgi on the test database and the test Redis (channel layer)."""
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "console.settings",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CHANNEL_LAYER_URL": settings.CHANNEL_LAYER_URL,
-            "STEWARD_AGENT_MODULES": "tests.agents.graphs",
-        }
-    )
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    port = _free_port()
+    env = server_env()
+    port = free_port()
     log = open(tmp_path / "daphne.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
@@ -78,16 +57,8 @@ def asgi_server(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1):
-                return True
-        except OSError:
-            return server.poll() is not None  # stop waiting if it died
-
     try:
-        wait_for(up, timeout=30, interval=0.2)
-        assert server.poll() is None, (tmp_path / "daphne.log").read_text()
+        wait_until_up(base, server)
         yield base
     finally:
         server.terminate()

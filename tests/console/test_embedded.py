@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,12 +31,6 @@ def _manage(env: dict[str, str], *args: str) -> str:
     done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Http:
@@ -69,22 +64,15 @@ def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = _env(tmp_path)
     _manage(env, "migrate", "--noinput")
     assert "admin, reviewer, engineer" in _manage(env, "seed_demo")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve_embedded", "--port", str(port)],
         cwd=ROOT, env=env, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1):
-                return True
-        except OSError:
-            return False
-
     try:
-        _wait(up)
+        wait_until_up(base, server)
         yield base, env
     finally:
         server.terminate()
