@@ -280,7 +280,7 @@ def linear_span_counts_ok(run_ids: Sequence[uuid.UUID]) -> bool:
 class Roundtrip:
     """One decision, in ms from just before `decide()` was called."""
 
-    decide_ms: float  # decide() returned (its transaction committed, message sent, event published)
+    decide_ms: float  # decide() returned (its transaction committed, its on-commit hooks ran)
     node_started_ms: float  # the resumed run's first node after the gate started (worker's clock)
     node_finished_ms: float  # … and finished (started_at + latency_ms)
     visible_ms: float  # its span row was seen in the database (polled)
@@ -327,12 +327,16 @@ def approval_roundtrips(count: int, warmup: int, engineer: Any, reviewer: Any) -
     total = warmup + count
     runs = [start_run(BENCH_GATE, {"prompt": "benchmark"}, engineer, metadata={"bench": True}) for _ in range(total)]
     ids = [r.id for r in runs]
-    _wait(
-        lambda: Run.objects.filter(id__in=ids, status=Run.Status.WAITING).count() == total,
-        timeout=120 + 2 * total,
-        interval=0.01,
-        what=f"{total} bench runs to reach the gate",
-    )
+
+    def all_waiting() -> bool:
+        statuses = list(Run.objects.filter(id__in=ids).values_list("status", flat=True))
+        stopped = [s for s in statuses if s not in (Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.WAITING)]
+        if stopped:
+            # A gate run that finished or failed never waits: say so now, not after the timeout.
+            raise BenchError(f"a bench gate run ended {stopped[0]!r} instead of waiting for approval")
+        return statuses.count(Run.Status.WAITING) == total
+
+    _wait(all_waiting, timeout=120 + 2 * total, interval=0.01, what=f"{total} bench runs to reach the gate")
     requests = dict(
         ApprovalRequest.objects.filter(run_id__in=ids, status=ApprovalRequest.Status.PENDING).values_list("run_id", "id")
     )

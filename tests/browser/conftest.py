@@ -30,8 +30,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+    # open, and later tests that call async_to_sync must not find one.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

@@ -93,6 +93,8 @@ class Command(BaseCommand):
             if not bench.linear_span_counts_ok(timed_runs):
                 raise CommandError(f"a timed Steward run did not record {bench.NODES} node and {bench.NODES} model spans")
             trips = self._approval_phase(approvals, engineer, reviewer)
+        except bench.BenchError as exc:
+            raise CommandError(f"bench failed: {exc}") from exc
         finally:
             removed = bench.cleanup(bare_threads)
             self._remove_users(created_users)
@@ -202,7 +204,9 @@ class Command(BaseCommand):
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
         w(
             f"Steward bench: {bench.NODES}-node linear graph, one scripted model call per node, durability=sync\n"
-            f"database {connection.vendor} ({db['NAME']}), broker {broker}://, channel layer {layer}\n"
+            f"database {connection.vendor} ({db['NAME']}), broker {broker}://, channel layer {layer}, "
+            # DEBUG=True makes Django log every query: it slows (b)'s ORM calls a little.
+            f"DEBUG={settings.DEBUG}\n"
             f"{trials} trials x {runs} runs of each variant, interleaved; medians of per-trial throughput\n"
         )
         w(f"{'trial':<7}{'order':<7}{'bare ms/run':>12}{'bare runs/s':>13}{'steward ms/run':>16}{'steward runs/s':>16}{'ratio':>8}")

@@ -1,0 +1,57 @@
+"""`manage.py bench` at a tiny size: it runs end to end, ends with its five figures, cleans up.
+
+No assertion here is about speed: the figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connection
+
+from agents.models import Agent, Run
+from approvals.models import ApprovalRequest, AuditEvent
+from traces.models import Span
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FINAL_LINES = (
+    "bare_runs_per_s",
+    "steward_runs_per_s",
+    "overhead_ratio",
+    "approval_roundtrip_p50_ms",
+    "approval_roundtrip_p95_ms",
+)
+
+
+def test_bench_ends_with_five_figures_and_leaves_no_bench_data() -> None:
+    out = io.StringIO()
+    call_command("bench", runs=3, trials=1, approvals=2, stdout=out)
+
+    lines = out.getvalue().strip().splitlines()
+    figures: dict[str, float] = {}
+    for line, name in zip(lines[-5:], FINAL_LINES, strict=True):
+        key, sep, value = line.partition("=")
+        assert (key, sep) == (name, "="), line
+        figures[key] = float(value)
+        assert figures[key] > 0, line
+    # The ratio is printed with more digits than the rates: equal within the rates' rounding.
+    assert figures["overhead_ratio"] == pytest.approx(
+        figures["bare_runs_per_s"] / figures["steward_runs_per_s"], rel=1e-3
+    )
+    assert figures["approval_roundtrip_p95_ms"] >= figures["approval_roundtrip_p50_ms"]
+    assert "bare ms/run" in out.getvalue() and "Approval round trip" in out.getvalue()
+
+    # Bench data must not pollute a demo.
+    bench_keys = ["bench_linear", "bench_gate"]
+    assert not Run.objects.filter(agent__key__in=bench_keys).exists()
+    assert not Agent.objects.filter(key__in=bench_keys).exists()
+    assert not Span.objects.exists() and not ApprovalRequest.objects.exists()
+    assert not AuditEvent.objects.filter(object_type="approvals.approvalrequest").exists()
+    assert not User.objects.filter(username__startswith="bench-").exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id LIKE %s", ["bench-bare-%"])
+        assert cursor.fetchone()[0] == 0
