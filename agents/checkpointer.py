@@ -31,13 +31,22 @@ __all__ = ["StepHook", "checkpointer", "close_pool", "postgres_dsn", "setup_chec
 
 
 class StepHook(Protocol):
+    """What the saver calls around each write. `before_commit` issues statements on `cursor`
+    (in Postgres pipeline mode: results are not read yet); `check` runs once they have been
+    executed, before COMMIT, and raises to roll the whole step back."""
+
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None: ...
+
+    def check(self, cursor: Any) -> None: ...
 
     def after_commit(self) -> None: ...
 
 
 class _NoHook:
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+        return None
+
+    def check(self, cursor: Any) -> None:
         return None
 
     def after_commit(self) -> None:
@@ -59,10 +68,13 @@ class StewardPostgresSaver(PostgresSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         with self._tx_lock:
-            with self.conn.transaction():
-                with self.conn.cursor() as cur:
-                    self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
+            # One pipeline for the whole step: the hook's statements and the checkpoint's go
+            # out together, and the lease is checked after a single sync, before COMMIT.
+            with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
+                self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
                 saved = super().put(config, checkpoint, metadata, new_versions)
+                pipeline.sync()
+                self.hook.check(cur)
             self.hook.after_commit()
             return saved
 
@@ -70,10 +82,11 @@ class StewardPostgresSaver(PostgresSaver):
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         with self._tx_lock:
-            with self.conn.transaction():
-                with self.conn.cursor() as cur:
-                    self.hook.before_commit(cur, "postgresql", "%s", config["configurable"].get("checkpoint_id", ""))
+            with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
+                self.hook.before_commit(cur, "postgresql", "%s", config["configurable"].get("checkpoint_id", ""))
                 super().put_writes(config, writes, task_id, task_path)
+                pipeline.sync()
+                self.hook.check(cur)
             self.hook.after_commit()
 
 
@@ -91,6 +104,7 @@ class StewardSqliteSaver(SqliteSaver):
             try:
                 # The hook's first write opens the transaction that super() commits.
                 self.hook.before_commit(cur, "sqlite", "?", checkpoint_id)
+                self.hook.check(cur)
             except BaseException:
                 self.conn.rollback()
                 raise

@@ -13,6 +13,8 @@ recovery after a crash are one code path:
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from traces.writer import insert_spans
 __all__ = ["LeaseLost", "execute", "run_config", "totals_of"]
 
 log = logging.getLogger(__name__)
+LIVE_SPAN_INTERVAL = 0.2  # seconds
 
 
 class LeaseLost(RuntimeError):
@@ -60,6 +63,7 @@ class StepWriter:
     lease_seconds: int
     writes: int = field(default=0)
     _wrote_spans: bool = field(default=False)
+    _published_at: float = field(default=float("-inf"))
 
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
         p = placeholder
@@ -68,16 +72,28 @@ class StepWriter:
             f"UPDATE agents_run SET lease_expires_at = {p} WHERE id = {p} AND lease_owner = {p} AND status = {p}",
             (_db_time(vendor, expires), _db_uuid(vendor, self.run_id), self.lease_owner, Run.Status.RUNNING),
         )
-        if cursor.rowcount != 1:
-            raise LeaseLost(f"run {self.run_id} is no longer held by this worker")
         spans = self.recorder.drain()
-        insert_spans(cursor, vendor, p, self.run_id, spans, checkpoint_id)
-        self._wrote_spans = bool(spans)
+        if spans:
+            # A cursor of its own: `cursor` must keep the lease UPDATE's row count for check().
+            span_cursor = cursor.connection.cursor()
+            try:
+                insert_spans(span_cursor, vendor, p, self.run_id, spans, checkpoint_id)
+            finally:
+                span_cursor.close()
+        self._wrote_spans = self._wrote_spans or bool(spans)
         self.writes += 1
 
+    def check(self, cursor: Any) -> None:
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"run {self.run_id} is no longer held by this worker")
+
     def after_commit(self) -> None:
-        if self._wrote_spans:
+        # At most one live event per run every LIVE_SPAN_INTERVAL: the page re-reads every span
+        # it has not shown on any event, and the run's final status event always follows.
+        now = time.monotonic()
+        if self._wrote_spans and now - self._published_at >= LIVE_SPAN_INTERVAL:
             self._wrote_spans = False
+            self._published_at = now
             live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
 
 
@@ -108,6 +124,20 @@ def totals_of(run_id: uuid.UUID) -> dict[str, Any]:
         "cost": round(agg["cost"] or 0.0, 8),
         "latency_ms": round(agg["latency_ms"] or 0.0, 3),
     }
+
+
+_compiled: dict[str, tuple[Any, Any]] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled_graph(spec: AgentSpec, saver: Any) -> Any:
+    """The agent's compiled graph bound to this execution's saver; compiled once per process."""
+    with _compiled_lock:
+        cached = _compiled.get(spec.key)
+        if cached is None or cached[0] is not spec.build:
+            cached = (spec.build, spec.build().compile())
+            _compiled[spec.key] = cached
+    return cached[1].copy(update={"checkpointer": saver})
 
 
 def _first_seq(run_id: uuid.UUID) -> int:
@@ -162,7 +192,7 @@ def execute(run_id: uuid.UUID | str) -> str | None:
     config = run_config(run, recorder)
     try:
         with checkpointer(writer) as saver:
-            graph = spec.build().compile(checkpointer=saver)
+            graph = compiled_graph(spec, saver)
             command = _next_input(graph, config, run, spec)
             if command is _WAIT:
                 return _stop(run, recorder, interrupts=graph.get_state(config).interrupts)

@@ -146,6 +146,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "steward"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless told to reuse
+# it; reconnecting cost about 6 ms of each resume.
+CELERY_DB_REUSE_MAX = 100
+if EMBEDDED:
+    # The memory transport sleeps a whole second between polls of an empty queue by default.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
 CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(env_int("STEWARD_SWEEP_SECONDS", 10))},
 }

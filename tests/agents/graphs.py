@@ -136,3 +136,32 @@ def build_pay_steps() -> StateGraph:
     graph.add_edge("c", "d")
     graph.add_edge("d", END)
     return graph
+
+
+class CancelInput(BaseModel):
+    note: str = "x"
+
+
+class CancelState(TypedDict):
+    note: str
+    log: Annotated[list[str], operator.add]
+
+
+def cancel_from_inside(state: CancelState, config: RunnableConfig) -> dict[str, Any]:
+    # Someone cancels the run while this step is running.
+    from agents.models import Run as RunModel
+
+    RunModel.objects.filter(id=config["configurable"]["steward_run_id"]).update(status="cancelled")
+    return {"log": ["first"]}
+
+
+@register_agent("cancelled_midway", input_schema=CancelInput, output=lambda s: {"log": s["log"]})
+def build_cancelled_midway() -> StateGraph:
+    """first (the run is cancelled while it runs) → second: second must never run."""
+    graph = StateGraph(CancelState)
+    graph.add_node("first", cancel_from_inside)
+    graph.add_node("second", _step("second"))
+    graph.add_edge(START, "first")
+    graph.add_edge("first", "second")
+    graph.add_edge("second", END)
+    return graph
