@@ -140,6 +140,22 @@ def compiled_graph(spec: AgentSpec, saver: Any) -> Any:
     return cached[1].copy(update={"checkpointer": saver})
 
 
+def _totals_after(run: Run, recorder: SpanRecorder) -> dict[str, Any]:
+    """The run's totals once this execution's spans are in: the stored totals (written when the
+    run last stopped) plus this execution's. After a crash an earlier attempt may have committed
+    spans the stored totals miss, so then the spans are counted again from the database."""
+    if run.attempts > 1:
+        return totals_of(run.id)
+    added = recorder.totals
+    return {
+        "steps": run.steps + added["steps"],
+        "tokens_in": run.tokens_in + added["tokens_in"],
+        "tokens_out": run.tokens_out + added["tokens_out"],
+        "cost": round(run.cost + added["cost"], 8),
+        "latency_ms": round(run.latency_ms + added["latency_ms"], 3),
+    }
+
+
 def _first_seq(run_id: uuid.UUID) -> int:
     last = Span.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first()
     return 0 if last is None else last + 1
@@ -232,7 +248,7 @@ def _stop(
         with transaction.atomic():
             with connection.cursor() as cursor:
                 insert_spans(cursor, connection.vendor, "%s", run.id, spans)
-            totals = totals_of(run.id)
+            totals = _totals_after(run, recorder)
             if interrupts:
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)
                 if won:

@@ -67,6 +67,8 @@ class SpanRecorder(BaseCallbackHandler):
         self._owner: dict[uuid.UUID, uuid.UUID | None] = {}
         self._step_of: dict[uuid.UUID, int | None] = {}
         self._open_gate: dict[uuid.UUID, uuid.UUID] = {}
+        # Sums over every span this recorder finished, for the run's totals.
+        self.totals: dict[str, Any] = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "latency_ms": 0.0}
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -115,6 +117,12 @@ class SpanRecorder(BaseCallbackHandler):
             span.latency_ms = round((time.perf_counter() - span._t0) * 1000, 3)
             span.finished = True
             self._done.append(span)
+            self.totals["tokens_in"] += span.tokens_in
+            self.totals["tokens_out"] += span.tokens_out
+            self.totals["cost"] += span.cost
+            if span.kind == "node":
+                self.totals["steps"] += 1
+                self.totals["latency_ms"] += span.latency_ms
             return span
 
     def _end_or_error(self, run_id: uuid.UUID, error: BaseException) -> None:

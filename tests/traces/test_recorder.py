@@ -92,3 +92,21 @@ def test_fingerprint_is_recorded(engineer: Any) -> None:
     run = start_run("known", {"topic": "x"}, engineer)
     spec = get_agent("known")
     assert spec is not None and run.graph_fingerprint == spec.fingerprint() and len(run.graph_fingerprint) == 64
+
+
+def test_totals_match_the_spans_across_a_resume(engineer: Any, reviewer: Any) -> None:
+    """The run's totals (kept without re-reading spans) equal the sums over its recorded spans,
+    across the pause at the gate and the resume."""
+    from approvals.models import ApprovalRequest
+    from approvals.services import decide
+
+    run = start_run("refund", {"order_id": "TOT-1", "amount": 500, "reason": "late"}, engineer)
+    assert runtime.execute(run.id) == "waiting"
+    decide(ApprovalRequest.objects.get(run=run).id, reviewer, "approve")
+    assert runtime.execute(run.id) == "succeeded"
+    run.refresh_from_db()
+    stored = {k: getattr(run, k) for k in ("steps", "tokens_in", "tokens_out", "cost", "latency_ms")}
+    recount = runtime.totals_of(run.id)
+    assert stored["steps"] == recount["steps"] == 6
+    assert stored["tokens_in"] == recount["tokens_in"] and stored["tokens_out"] == recount["tokens_out"]
+    assert stored["cost"] == pytest.approx(recount["cost"]) and stored["latency_ms"] == pytest.approx(recount["latency_ms"])
