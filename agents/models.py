@@ -91,7 +91,6 @@ class Run(models.Model):
             models.Index(fields=["-created_at", "-id"], name="run_created"),
             models.Index(fields=["status", "-created_at"], name="run_status_created"),
             models.Index(fields=["agent", "-created_at"], name="run_agent_created"),
-            models.Index(fields=["status", "lease_expires_at"], name="run_status_lease"),
             models.Index(fields=["status", "enqueued_at"], name="run_status_enqueued"),
         ]
 

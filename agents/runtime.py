@@ -64,17 +64,35 @@ class StepWriter:
     writes: int = field(default=0)
     _wrote_spans: bool = field(default=False)
     _published_at: float = field(default=float("-inf"))
+    # The claim just set a fresh lease: the first renewal is due at half its length.
+    _renew_after: float = field(default=0.0)
+    _checking: str = field(default="select")
+
+    def __post_init__(self) -> None:
+        self._renew_after = time.monotonic() + self.lease_seconds / 2
 
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
         p = placeholder
-        expires = timezone.now() + timedelta(seconds=self.lease_seconds)
-        cursor.execute(
-            f"UPDATE agents_run SET lease_expires_at = {p} WHERE id = {p} AND lease_owner = {p} AND status = {p}",
-            (_db_time(vendor, expires), _db_uuid(vendor, self.run_id), self.lease_owner, Run.Status.RUNNING),
-        )
+        now = timezone.now()
+        run, owner, running = _db_uuid(vendor, self.run_id), self.lease_owner, Run.Status.RUNNING
+        if time.monotonic() >= self._renew_after:
+            # Renew when half the lease is gone: an UPDATE of the run row at every step would
+            # cost a row version per step.
+            cursor.execute(
+                f"UPDATE agents_run SET lease_expires_at = {p} WHERE id = {p} AND lease_owner = {p} AND status = {p}",
+                (_db_time(vendor, now + timedelta(seconds=self.lease_seconds)), run, owner, running),
+            )
+            self._renew_after = time.monotonic() + self.lease_seconds / 2
+            self._checking = "update"
+        else:
+            cursor.execute(
+                f"SELECT 1 FROM agents_run WHERE id = {p} AND lease_owner = {p} AND status = {p} AND lease_expires_at > {p}",
+                (run, owner, running, _db_time(vendor, now)),
+            )
+            self._checking = "select"
         spans = self.recorder.drain()
         if spans:
-            # A cursor of its own: `cursor` must keep the lease UPDATE's row count for check().
+            # A cursor of its own: `cursor` must keep the lease statement's result for check().
             span_cursor = cursor.connection.cursor()
             try:
                 insert_spans(span_cursor, vendor, p, self.run_id, spans, checkpoint_id)
@@ -84,7 +102,8 @@ class StepWriter:
         self.writes += 1
 
     def check(self, cursor: Any) -> None:
-        if cursor.rowcount != 1:
+        held = cursor.rowcount == 1 if self._checking == "update" else cursor.fetchone() is not None
+        if not held:
             raise LeaseLost(f"run {self.run_id} is no longer held by this worker")
 
     def after_commit(self) -> None:

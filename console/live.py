@@ -50,7 +50,12 @@ class _Sequences:
 
     def next(self, group: str) -> int:
         if settings.CHANNEL_LAYER_URL:
-            return int(self._client().incr(f"steward:live-seq:{group}"))
+            key = f"steward:live-seq:{group}"
+            # One key per run page: let it go a day after the group's last event.
+            pipe = self._client().pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, 86_400)
+            return int(pipe.execute()[0])
         with self._lock:
             self._local[group] = self._local.get(group, 0) + 1
             return self._local[group]
