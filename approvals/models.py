@@ -1,8 +1,12 @@
-"""Queues, approval requests, decisions (votes) and the audit log."""
+"""Queues, approval requests, decisions (votes), notifications and the audit log."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -12,12 +16,34 @@ from django.utils import timezone
 
 from console.roles import is_admin
 
+DEFAULT_REASON_CODES = ["policy", "incorrect", "suspicious", "duplicate", "other"]
+
+
+def default_reason_codes() -> list[str]:
+    return list(DEFAULT_REASON_CODES)
+
 
 class Queue(models.Model):
+    class TimeoutAction(models.TextChoices):
+        WAIT = "wait", "keep waiting"
+        ESCALATE = "escalate", "escalate to the escalation queue"
+        APPROVE = "approve", "approve automatically"
+        REJECT = "reject", "reject automatically"
+
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     reviewer_groups = models.ManyToManyField(Group, blank=True, related_name="approval_queues")
+    # Separation of duties: members of these groups may not decide in this queue.
+    excluded_groups = models.ManyToManyField(Group, blank=True, related_name="excluded_from_queues")
+    # Quorum: this many approvals from distinct reviewers; any rejection ends the request.
     required_approvals = models.PositiveSmallIntegerField(default=1)
+    sla_minutes = models.PositiveIntegerField(default=24 * 60, help_text="A request is due this long after it arrives")
+    claim_minutes = models.PositiveIntegerField(default=15, help_text="How long a claim holds a request")
+    reason_codes = models.JSONField(default=default_reason_codes, blank=True)
+    timeout_action = models.CharField(max_length=16, choices=TimeoutAction.choices, default=TimeoutAction.WAIT)
+    escalation_queue = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations_from"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -30,15 +56,23 @@ class Queue(models.Model):
             return True
         return self.reviewer_groups.filter(user=user).exists()
 
+    def excludes(self, user: Any) -> bool:
+        return self.excluded_groups.filter(user=user).exists()
+
 
 class ApprovalRequestQuerySet(models.QuerySet["ApprovalRequest"]):
     def visible_to(self, user: Any) -> ApprovalRequestQuerySet:
         if is_admin(user):
             return self
-        return self.filter(queue__reviewer_groups__user=user).distinct()
+        # A subquery, not a join: no duplicates and no DISTINCT over a large list.
+        queues = Queue.objects.filter(reviewer_groups__user=user).values("id")
+        return self.filter(queue_id__in=queues)
 
     def pending(self) -> ApprovalRequestQuerySet:
         return self.filter(status=ApprovalRequest.Status.PENDING)
+
+    def unclaimed(self, now: datetime) -> ApprovalRequestQuerySet:
+        return self.filter(models.Q(claimed_until__isnull=True) | models.Q(claimed_until__lte=now))
 
 
 class ApprovalRequest(models.Model):
@@ -48,6 +82,8 @@ class ApprovalRequest(models.Model):
         REJECTED = "rejected"
         EXPIRED = "expired"
         CANCELLED = "cancelled"
+        # The reviewer sent a message back instead of deciding; the agent may propose again.
+        RESPONDED = "responded"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="requests")
@@ -65,6 +101,7 @@ class ApprovalRequest(models.Model):
     tool_call_id = models.CharField(max_length=200, blank=True)
     condition = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    approvals = models.PositiveSmallIntegerField(default=0)
     approved_args = models.JSONField(null=True, blank=True)
     approved_args_hash = models.CharField(max_length=64, blank=True)
     resume_value = models.JSONField(null=True, blank=True)
@@ -72,15 +109,26 @@ class ApprovalRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Set when a rule, not a person, settled it (a condition, a timeout's default action).
+    decided_automatically_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    escalation_count = models.PositiveSmallIntegerField(default=0)
+    breach_notified_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApprovalRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
-            models.Index(fields=["status", "queue", "created_at"], name="approval_status_queue"),
-            models.Index(fields=["status", "created_at"], name="approval_status_created"),
+            models.Index(fields=["status", "queue", "created_at", "id"], name="approval_status_queue"),
+            models.Index(fields=["status", "created_at", "id"], name="approval_status_created"),
+            models.Index(fields=["status", "due_at"], name="approval_status_due"),
+            models.Index(fields=["run", "status"], name="approval_run_status"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -93,18 +141,43 @@ class ApprovalRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.action} ({self.status})"
 
-    def settle(self, status: str, user: Any, resume_value: dict[str, Any], approved_args: Any) -> bool:
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.due_at is None and self.queue_id:
+            self.due_at = self.created_at + timedelta(minutes=self.queue.sla_minutes)
+        super().save(*args, **kwargs)
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status == self.Status.PENDING and self.due_at is not None and self.due_at < timezone.now()
+
+    def held_by_other(self, user: Any, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return bool(
+            self.claimed_by_id and self.claimed_until and self.claimed_until > now and self.claimed_by_id != user.pk
+        )
+
+    def settle(
+        self,
+        status: str,
+        user: Any,
+        resume_value: dict[str, Any],
+        approved_args: Any,
+        automatic_rule: str = "",
+    ) -> bool:
         """Set the outcome once: a conditional update, so of two deciders only one wins."""
         from approvals.gate import args_hash
 
         now = timezone.now()
         updates: dict[str, Any] = {
             "status": status,
-            "decided_by": user,
+            "decided_by": user if getattr(user, "pk", None) else None,
             "decided_at": now,
             "resume_value": resume_value,
             "approved_args": approved_args,
             "approved_args_hash": args_hash(approved_args) if approved_args is not None else "",
+            "decided_automatically_by": automatic_rule,
+            "claimed_by": None,
+            "claimed_until": None,
         }
         won = ApprovalRequest.objects.filter(id=self.id, status=self.Status.PENDING).update(**updates)
         if won:
@@ -114,42 +187,133 @@ class ApprovalRequest(models.Model):
 
 
 class Decision(models.Model):
-    """One reviewer's vote on a request; the request's outcome is set separately, once."""
+    """One vote on a request (a person's, or a rule's); the request's outcome is set separately, once."""
 
     class Kind(models.TextChoices):
         APPROVE = "approve"
         REJECT = "reject"
         EDIT = "edit"
+        RESPOND = "respond"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="decisions")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decision = models.CharField(max_length=8, choices=Kind.choices)
     args = models.JSONField(null=True, blank=True)
+    proposed_args = models.JSONField(null=True, blank=True)
+    approved_args = models.JSONField(null=True, blank=True)
+    args_diff = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)
     reason_code = models.CharField(max_length=100, blank=True)
+    # The rule that decided, for an automatic decision (user is then empty).
+    automatic_rule = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at"]
-        constraints = [models.UniqueConstraint(fields=["request", "user"], name="decision_one_per_reviewer")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "user"], condition=models.Q(user__isnull=False), name="decision_one_per_reviewer"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="decision_created")]
 
     def __str__(self) -> str:
-        return f"{self.decision} by {self.user_id}"
+        return f"{self.decision} by {self.user_id or self.automatic_rule}"
+
+
+class Webhook(models.Model):
+    """An outgoing webhook: JSON signed with HMAC-SHA256, or a Slack-compatible payload."""
+
+    class Format(models.TextChoices):
+        JSON = "json"
+        SLACK = "slack"
+
+    EVENTS = ("approval.requested", "approval.sla_breached", "approval.escalated")
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100, default=secrets.token_hex)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks")
+    events = models.JSONField(default=list, blank=True, help_text="Empty: every event")
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.JSON)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=100)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook_id} ({self.status})"
+
+
+class ActionLink(models.Model):
+    """A one-time approve/reject link sent by email; it opens a confirmation page, never decides on GET."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="action_links")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    decision = models.CharField(max_length=8)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.decision} link for {self.user_id}"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 class AuditEvent(models.Model):
-    """Append-only record of every decision and change a person or rule makes."""
+    """Append-only record of every decision and change a person or rule makes.
+
+    Each row carries the hash of the row before it and of its own content, so a changed or
+    removed row breaks the chain (`manage.py verify_audit`); on Postgres a trigger refuses
+    UPDATE and DELETE outright.
+    """
 
     id = models.BigAutoField(primary_key=True)
     at = models.DateTimeField(default=timezone.now)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+        db_constraint=False,
     )
     action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=100)
     data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -157,3 +321,14 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id}"
+
+    def content_hash(self) -> str:
+        content = {
+            "at": self.at.isoformat(),
+            "actor": self.actor_id,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "data": self.data,
+        }
+        return hashlib.sha256((self.prev_hash + _canonical(content)).encode()).hexdigest()
