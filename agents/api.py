@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -12,13 +9,13 @@ from typing import Any
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.http import HttpRequest
-from django.utils.dateparse import parse_datetime
 from ninja import Field, Query, Router, Schema, Status
 
 from agents.models import Run
 from agents.services import cancel_run, start_run
 from console.auth import role_auth
-from console.errors import Invalid, NotFound
+from console.cursors import decode_cursor, encode_cursor
+from console.errors import NotFound
 from console.roles import can_read_runs, can_start_runs
 from traces.models import Span
 
@@ -142,19 +139,11 @@ def _pending_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
 
 
 def _encode_cursor(run: Run) -> str:
-    raw = json.dumps([run.created_at.isoformat(), str(run.id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return encode_cursor(run.created_at, run.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        when = parse_datetime(created)
-        if when is None:
-            raise ValueError(created)
-        return when, uuid.UUID(run_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        raise Invalid([{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None
+    return decode_cursor(cursor)
 
 
 @router.post("", auth=START, response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})

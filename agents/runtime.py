@@ -196,7 +196,11 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -
             ApprovalRequest.objects.filter(
                 run_id=run.id,
                 interrupt_id__in=pending_ids,
-                status__in=[ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED],
+                status__in=[
+                    ApprovalRequest.Status.APPROVED,
+                    ApprovalRequest.Status.REJECTED,
+                    ApprovalRequest.Status.RESPONDED,
+                ],
             ).values_list("interrupt_id", "resume_value")
         )
         # Resume only interrupts that are still pending in the checkpoint, by their ids.

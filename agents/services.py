@@ -74,14 +74,15 @@ def cancel_run(run: Run, user: Any) -> Run:
     Raises:
         Conflict: the run has already finished.
     """
-    from approvals.services import audit, cancel_requests_of_run
+    from approvals import audit
+    from approvals.services import cancel_requests_of_run
 
     with transaction.atomic():
         if not run.cancel():
             run.refresh_from_db()
             raise Conflict(f"run already finished: {run.status}")
         cancel_requests_of_run(run.id, user, "run cancelled")
-        audit(user, "run.cancelled", run)
+        audit.record(user, "run.cancelled", run)
         live.publish_run(run.id, Run.Status.CANCELLED)
     run.refresh_from_db()
     return run

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue
+from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue, Webhook, WebhookDelivery
 
 
 @admin.register(Queue)
@@ -28,4 +28,22 @@ class AuditEventAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ["name", "url", "queue", "format", "is_active"]
+    list_filter = ["is_active", "format", "queue"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: every attempt updates its row; nobody edits it by hand."""
+
+    list_display = ["created_at", "webhook", "event", "status", "attempts", "last_status_code", "delivered_at"]
+    list_filter = ["status", "event", "webhook"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

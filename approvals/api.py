@@ -1,4 +1,4 @@
-"""Approvals API: list what the caller may review, and decide."""
+"""Approvals API: list, claim, release, next, decide (one or many), reassign."""
 
 from __future__ import annotations
 
@@ -6,26 +6,33 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from agents.api import ErrorOut
 from approvals.models import ApprovalRequest
-from approvals.services import decide
+from approvals.services import bulk_decide, claim, decide, next_request, reassign, release
 from console.auth import role_auth
+from console.cursors import decode_cursor, encode_cursor
 from console.errors import NotFound
 from console.roles import REVIEWERS, has_role
 
 router = Router(tags=["approvals"], auth=role_auth(lambda user: has_role(user, REVIEWERS), "review approvals"))
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 class DecisionOut(Schema):
     id: uuid.UUID
-    user: str
+    user: str | None
     decision: str
     args: Any
+    proposed_args: Any
+    approved_args: Any
+    args_diff: list[dict[str, Any]]
     comment: str
     reason_code: str
+    automatic_rule: str
     created_at: datetime
 
 
@@ -42,21 +49,58 @@ class ApprovalOut(Schema):
     condition: str
     requested_by: str | None
     created_at: datetime
+    due_at: datetime | None
+    overdue: bool
+    claimed_by: str | None
+    claimed_until: datetime | None
+    approvals: int
+    required_approvals: int
     approved_args: Any
     decided_by: str | None
     decided_at: datetime | None
+    decided_automatically_by: str
+    escalation_count: int
     decisions: list[DecisionOut]
 
 
 class DecisionIn(Schema):
     # A plain string, checked after permissions: 403 and 409 come before 422 (DESIGN.md).
-    decision: str = Field(..., description='"approve", "reject" or "edit"')
+    decision: str = Field(..., description='"approve", "reject", "edit" (with args) or "respond" (with comment)')
     args: dict[str, Any] | None = None
     comment: str = Field("", max_length=5000)
     reason_code: str = Field("", max_length=100)
 
 
+class ApprovalPageOut(Schema):
+    items: list[ApprovalOut]
+    next_cursor: str | None
+
+
+class BulkDecisionIn(Schema):
+    ids: list[uuid.UUID] = Field(..., min_length=1, max_length=500)
+    decision: str = Field(..., description='"approve", "reject" or "respond"')
+    comment: str = Field("", max_length=5000)
+    reason_code: str = Field("", max_length=100)
+
+
+class BulkResultOut(Schema):
+    id: uuid.UUID
+    ok: bool
+    status: Any
+    detail: Any
+
+
+class BulkOut(Schema):
+    results: list[BulkResultOut]
+
+
+class ReassignIn(Schema):
+    queue: str
+    reason: str = Field("", max_length=2000)
+
+
 def approval_out(request: ApprovalRequest) -> dict[str, Any]:
+    now_claimed = request.claimed_until is not None and request.claimed_by_id is not None
     return {
         "id": request.id,
         "queue": request.queue.name,
@@ -70,17 +114,29 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
         "condition": request.condition,
         "requested_by": request.requested_by.get_username() if request.requested_by else None,
         "created_at": request.created_at,
+        "due_at": request.due_at,
+        "overdue": request.is_overdue,
+        "claimed_by": request.claimed_by.get_username() if now_claimed and request.claimed_by else None,
+        "claimed_until": request.claimed_until if now_claimed else None,
+        "approvals": request.approvals,
+        "required_approvals": request.queue.required_approvals,
         "approved_args": request.approved_args,
         "decided_by": request.decided_by.get_username() if request.decided_by else None,
         "decided_at": request.decided_at,
+        "decided_automatically_by": request.decided_automatically_by,
+        "escalation_count": request.escalation_count,
         "decisions": [
             {
                 "id": d.id,
-                "user": d.user.get_username(),
+                "user": d.user.get_username() if d.user else None,
                 "decision": d.decision,
                 "args": d.args,
+                "proposed_args": d.proposed_args,
+                "approved_args": d.approved_args,
+                "args_diff": d.args_diff,
                 "comment": d.comment,
                 "reason_code": d.reason_code,
+                "automatic_rule": d.automatic_rule,
                 "created_at": d.created_at,
             }
             for d in request.decisions.all()
@@ -89,40 +145,90 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
 
 
 def _requests() -> Any:
-    return ApprovalRequest.objects.select_related("queue", "requested_by", "decided_by").prefetch_related(
+    return ApprovalRequest.objects.select_related("queue", "requested_by", "decided_by", "claimed_by").prefetch_related(
         "decisions__user"
     )
 
 
-@router.get("", response={200: list[ApprovalOut], 401: ErrorOut, 403: ErrorOut})
-def list_approvals(
-    request: HttpRequest,
-    status: ApprovalRequest.Status | None = None,
-    queue: str | None = None,
-    limit: int = Query(100, ge=1, le=500),
-) -> list[dict[str, Any]]:
-    """Approval requests in the queues the caller reviews, oldest first."""
-    requests = _requests().visible_to(request.user).order_by("created_at", "id")
-    if status:
-        requests = requests.filter(status=status)
-    if queue:
-        requests = requests.filter(queue__name=queue)
-    return [approval_out(r) for r in requests[:limit]]
-
-
-@router.get("/{approval_id}", response={200: ApprovalOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
-def get_approval(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
+def _one(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
     found = _requests().visible_to(request.user).filter(id=approval_id).first()
     if found is None:
         raise NotFound("approval request not found")
     return approval_out(found)
 
 
-@router.post(
-    "/{approval_id}/decision",
-    response={200: ApprovalOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
-)
+@router.get("", response={200: ApprovalPageOut, **ERRORS})
+def list_approvals(
+    request: HttpRequest,
+    status: ApprovalRequest.Status | None = None,
+    queue: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=200),
+) -> dict[str, Any]:
+    """Approval requests in the queues the caller reviews, oldest first, keyset-paginated: pass
+    `next_cursor` back as `cursor`."""
+    requests = _requests().visible_to(request.user).order_by("created_at", "id")
+    if status:
+        requests = requests.filter(status=status)
+    if queue:
+        requests = requests.filter(queue__name=queue)
+    if cursor:
+        created, last_id = decode_cursor(cursor)
+        requests = requests.filter(Q(created_at__gt=created) | Q(created_at=created, id__gt=last_id))
+    page = list(requests[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {
+        "items": [approval_out(r) for r in page],
+        "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
+    }
+
+
+@router.post("/next", response={200: ApprovalOut, **ERRORS})
+def take_next(request: HttpRequest, queue: str | None = None) -> dict[str, Any]:
+    """Claim and return the request due first that nobody holds; 404 when none waits for you."""
+    taken = next_request(request.user, queue)
+    if taken is None:
+        raise NotFound("no unclaimed request is waiting for you" + (f" in {queue!r}" if queue else ""))
+    return _one(request, taken.id)
+
+
+@router.post("/bulk-decision", response={200: BulkOut, **ERRORS})
+def post_bulk_decision(request: HttpRequest, body: BulkDecisionIn) -> dict[str, Any]:
+    """Decide several requests with one reason; each is checked on its own. The response says
+    which succeeded and why the others did not."""
+    return {"results": bulk_decide(body.ids, request.user, body.decision, body.comment, body.reason_code)}
+
+
+@router.get("/{approval_id}", response={200: ApprovalOut, **ERRORS})
+def get_approval(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
+    return _one(request, approval_id)
+
+
+@router.post("/{approval_id}/claim", response={200: ApprovalOut, **ERRORS})
+def post_claim(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
+    """Claim for review for the queue's claim time; 409 naming the holder if someone has it."""
+    claim(approval_id, request.user)
+    return _one(request, approval_id)
+
+
+@router.post("/{approval_id}/release", response={200: ApprovalOut, **ERRORS})
+def post_release(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
+    """Release your claim (an admin may release anyone's)."""
+    release(approval_id, request.user)
+    return _one(request, approval_id)
+
+
+@router.post("/{approval_id}/decision", response={200: ApprovalOut, **ERRORS})
 def post_decision(request: HttpRequest, approval_id: uuid.UUID, body: DecisionIn) -> dict[str, Any]:
-    """Approve, reject (with a comment and reason code) or edit the arguments and approve."""
-    decided = decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code)
-    return approval_out(_requests().get(id=decided.id))
+    """Approve, reject (reason code from the queue's list, comment), edit the arguments and
+    approve, or respond to the agent. Needs no claim unless someone else holds the request."""
+    decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code)
+    return _one(request, approval_id)
+
+
+@router.post("/{approval_id}/reassign", response={200: ApprovalOut, **ERRORS})
+def post_reassign(request: HttpRequest, approval_id: uuid.UUID, body: ReassignIn) -> dict[str, Any]:
+    """Move the request to another queue, with a reason."""
+    reassign(approval_id, request.user, body.queue, body.reason)
+    return _one(request, approval_id)

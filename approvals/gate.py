@@ -100,17 +100,11 @@ def require_approval(
 
     Returns:
         ``{decision, args, comment, reason_code, approval_id, decided_by}``; on approve, run the
-        action with ``args`` (they may have been edited), never with the proposal.
+        action with ``args`` (they may have been edited), never with the proposal; on
+        "respond", pass the reviewer's ``comment`` back to the agent instead of acting.
     """
     if condition and not condition_holds(condition, args):
-        return {
-            "decision": "approve",
-            "args": args,
-            "comment": f"condition {condition!r} does not hold",
-            "reason_code": "",
-            "approval_id": None,
-            "decided_by": "condition",
-        }
+        return _automatic_approval(queue, action, args, summary, tool_call_id, condition)
     payload: dict[str, Any] = {
         "queue": queue,
         "action": action,
@@ -128,10 +122,38 @@ def require_approval(
     return value
 
 
+def _automatic_approval(
+    queue: str, action: str, args: dict[str, Any], summary: str, tool_call_id: str, condition: str
+) -> dict[str, Any]:
+    """Below its condition an action passes, with an approval recorded as automatic."""
+    from approvals.services import record_automatic_approval
+
+    configurable = get_config().get("configurable", {})
+    rule = f"condition {condition!r} does not hold"
+    request = record_automatic_approval(
+        configurable.get("steward_run_id"),
+        key=tool_call_id or args_hash([action, args]),
+        queue=queue,
+        action=action,
+        args=args,
+        summary=summary,
+        tool_call_id=tool_call_id,
+        rule=rule,
+    )
+    return {
+        "decision": "approve",
+        "args": args,
+        "comment": rule,
+        "reason_code": "",
+        "approval_id": str(request.id),
+        "decided_by": "condition",
+    }
+
+
 def _check_resume_value(value: Any) -> None:
     from approvals.models import ApprovalRequest
 
-    if not isinstance(value, dict) or value.get("decision") not in ("approve", "reject"):
+    if not isinstance(value, dict) or value.get("decision") not in ("approve", "reject", "respond"):
         raise GateError(f"resume value is not a decision: {value!r}")
     if value["decision"] != "approve":
         return
@@ -180,6 +202,9 @@ def gated_tool(
                 tool_call_id=current_tool_call_id.get(),
                 condition=condition,
             )
+            if decision["decision"] == "respond":
+                # The reviewer answered instead of deciding: the agent reads it and may propose again.
+                return f"reviewer responded: {decision.get('comment') or ''}"
             if decision["decision"] != "approve":
                 return f"rejected: {decision.get('reason_code') or 'rejected'}: {decision.get('comment') or ''}"
             approved = schema_model(**decision["args"]).model_dump()

@@ -1,15 +1,281 @@
 """Notifications for approval events: signed webhooks (JSON or Slack), email with one-time links.
 
-Being written: `notify()` is the entry point the services call after commit.
+`notify()` is the entry point; the services call it after commit. It only writes rows and hands
+work on: one WebhookDelivery per matching webhook (sent by the `approvals.deliver_webhook` task,
+which retries), and one email per reviewer through Django's email backend.
 """
 
 from __future__ import annotations
 
-from approvals.models import ApprovalRequest
+import logging
+from typing import Any
 
-EVENTS = ("approval.requested", "approval.sla_breached", "approval.escalated")
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals import action_links
+from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
+from console.pages import pretty
+
+__all__ = [
+    "EVENTS",
+    "approval_payload",
+    "email_recipients",
+    "json_payload",
+    "matching_webhooks",
+    "notify",
+    "request_url",
+    "slack_payload",
+]
+
+log = logging.getLogger(__name__)
+
+EVENTS = Webhook.EVENTS
+TITLES = {
+    "approval.requested": "Approval requested",
+    "approval.sla_breached": "Approval overdue",
+    "approval.escalated": "Approval escalated",
+}
+# Events that ask someone to decide: their emails carry one-time approve/reject links.
+DECISION_EVENTS = ("approval.requested", "approval.escalated")
+# Slack refuses a section text over 3000 characters; a summary is a sentence, not a document.
+_SLACK_SUMMARY_CHARS = 1500
 
 
 def notify(event: str, request: ApprovalRequest) -> None:
-    """Send `event` about `request` to every matching webhook and to the queue's reviewers."""
-    return None
+    """Send `event` about `request` to every matching webhook and to the queue's reviewers.
+
+    Never raises: it runs after the caller's commit, where an exception would only lose the rest
+    of the caller's work. Failures are logged; webhook deliveries retry on their own.
+
+    Args:
+        event: one of EVENTS ("approval.requested", "approval.sla_breached", "approval.escalated").
+        request: the approval request the event is about.
+    """
+    if event not in EVENTS:
+        log.error("notify: unknown event %r for approval %s", event, getattr(request, "pk", None))
+        return
+    try:
+        _queue_webhooks(event, request)
+    except Exception:  # noqa: BLE001 - see the docstring: log, never raise into the caller
+        log.exception("notify: webhooks for %s of approval %s failed", event, request.pk)
+    if settings.STEWARD_EMAIL_NOTIFICATIONS:
+        try:
+            _send_emails(event, request)
+        except Exception:  # noqa: BLE001
+            log.exception("notify: email for %s of approval %s failed", event, request.pk)
+
+
+# --- payloads ---------------------------------------------------------------------------------
+
+
+def request_url(request: ApprovalRequest) -> str:
+    """The absolute URL of the request's page.
+
+    Args:
+        request: an approval request.
+
+    Returns:
+        STEWARD_BASE_URL + /approvals/<id>/.
+    """
+    return settings.STEWARD_BASE_URL + reverse("approval_detail", args=[request.id])
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
+    """The request as webhook receivers see it.
+
+    Args:
+        request: an approval request.
+
+    Returns:
+        {id, queue, action, summary, proposed_args, status, due_at, run_id, requested_by, created_at}.
+    """
+    return {
+        "id": str(request.id),
+        "queue": request.queue.name,
+        "action": request.action,
+        "summary": request.summary,
+        "proposed_args": request.proposed_args,
+        "status": request.status,
+        "due_at": _iso(request.due_at),
+        "run_id": str(request.run_id) if request.run_id else None,
+        "requested_by": request.requested_by.get_username() if request.requested_by else None,
+        "created_at": _iso(request.created_at),
+    }
+
+
+def json_payload(event: str, request: ApprovalRequest) -> dict[str, Any]:
+    """The body of a JSON webhook.
+
+    Args:
+        event: the event name.
+        request: the approval request.
+
+    Returns:
+        {"event", "approval": approval_payload(request), "url"}.
+    """
+    return {"event": event, "approval": approval_payload(request), "url": request_url(request)}
+
+
+def _slack_escape(text: str) -> str:
+    # Slack reads <...> as links and mentions: a summary written by a model must stay text.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(event: str, request: ApprovalRequest) -> dict[str, Any]:
+    """The body of a Slack-compatible incoming webhook: a fallback `text` and Block Kit `blocks`.
+
+    Args:
+        event: the event name.
+        request: the approval request.
+
+    Returns:
+        {"text": ..., "blocks": [...]}.
+    """
+    url = request_url(request)
+    title = TITLES.get(event, event)
+    queue = _slack_escape(request.queue.name)
+    action = _slack_escape(request.action)
+    summary = _slack_escape(request.summary[:_SLACK_SUMMARY_CHARS] or request.action)
+    due = request.due_at.strftime("%Y-%m-%d %H:%M UTC") if request.due_at else "–"
+    return {
+        "text": f"{title} in {queue}: {summary} <{url}|Open the request>",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}* in *{queue}*\n{summary}"}},
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*Action*\n{action}"},
+                    {"type": "mrkdwn", "text": f"*Due*\n{due}"},
+                ],
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open the request"}, "url": url}
+                ],
+            },
+        ],
+    }
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def matching_webhooks(event: str, request: ApprovalRequest) -> list[Webhook]:
+    """Active webhooks for the request's queue (or every queue) that want `event` (or every event)."""
+    candidates = Webhook.objects.filter(is_active=True).filter(Q(queue__isnull=True) | Q(queue_id=request.queue_id))
+    # `events` is filtered here, not in SQL: JSON containment is not portable to SQLite, and a
+    # site has a handful of webhooks.
+    return [webhook for webhook in candidates if not webhook.events or event in webhook.events]
+
+
+def _queue_webhooks(event: str, request: ApprovalRequest) -> list[WebhookDelivery]:
+    webhooks = matching_webhooks(event, request)
+    if not webhooks:
+        return []
+    bodies = {
+        Webhook.Format.JSON: json_payload(event, request),
+        Webhook.Format.SLACK: slack_payload(event, request),
+    }
+    now = timezone.now()
+    deliveries = [
+        WebhookDelivery(
+            webhook=webhook,
+            event=event,
+            payload=bodies.get(webhook.format, bodies[Webhook.Format.JSON]),
+            # Due now: the row says when it should be tried, whatever happens to the message.
+            next_attempt_at=now,
+        )
+        for webhook in webhooks
+    ]
+    WebhookDelivery.objects.bulk_create(deliveries)
+    ids = [str(delivery.id) for delivery in deliveries]
+    # Right away when called after commit, as intended; after the commit if someone calls this
+    # inside a transaction, so a worker never looks for a row it cannot see yet.
+    transaction.on_commit(lambda: _send_deliveries(ids))
+    return deliveries
+
+
+def _send_deliveries(ids: list[str]) -> None:
+    from approvals.tasks import deliver_webhook
+
+    for delivery_id in ids:
+        try:
+            deliver_webhook.apply_async(args=[delivery_id])
+        except Exception:  # noqa: BLE001 - the row stays pending; one lost message must not stop the rest
+            log.exception("notify: could not send webhook delivery %s to the broker", delivery_id)
+
+
+# --- email ------------------------------------------------------------------------------------
+
+
+def email_recipients(request: ApprovalRequest) -> list[Any]:
+    """Active users with an email address in the queue's reviewer groups who may decide it:
+    not the run's requester (four-eyes), not a member of an excluded group.
+
+    Args:
+        request: the approval request.
+
+    Returns:
+        The users, each once.
+    """
+    queue = request.queue
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__in=queue.reviewer_groups.all())
+        .exclude(email="")
+        .exclude(groups__in=queue.excluded_groups.all())
+    )
+    if request.requested_by_id is not None:
+        users = users.exclude(pk=request.requested_by_id)
+    return list(users.distinct().order_by("pk"))
+
+
+def _subject(event: str, request: ApprovalRequest) -> str:
+    # A header: one line, whatever the agent put in its action name.
+    text = f"[Steward] {TITLES.get(event, event)}: {request.action} ({request.queue.name})"
+    return " ".join(text.split())[:200]
+
+
+def _send_emails(event: str, request: ApprovalRequest) -> int:
+    recipients = email_recipients(request)
+    if not recipients:
+        return 0
+    links: dict[int, dict[str, Any]] = {}
+    if event in DECISION_EVENTS and request.status == ApprovalRequest.Status.PENDING:
+        links = action_links.create_links(request, recipients)
+    context = {
+        "title": TITLES.get(event, event),
+        "event": event,
+        "approval": request,
+        "args": pretty(request.proposed_args),
+        "url": request_url(request),
+    }
+    messages = []
+    for user in recipients:
+        own = links.get(user.pk, {})
+        body = render_to_string(
+            "approvals/email/notification.txt",
+            {
+                **context,
+                "user": user,
+                "approve_url": action_links.url_for(own["approve"]) if own else "",
+                "reject_url": action_links.url_for(own["reject"]) if own else "",
+                "links_expire": own["approve"].expires_at if own else None,
+            },
+        )
+        messages.append(EmailMessage(_subject(event, request), body, settings.DEFAULT_FROM_EMAIL, [user.email]))
+    # One connection for the lot: an SMTP backend logs in once, not once per reviewer.
+    sent = get_connection().send_messages(messages)
+    return int(sent or 0)

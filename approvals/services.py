@@ -1,38 +1,60 @@
-"""Writes that span approval requests, runs and tasks: open requests, decide, cancel."""
+"""Writes that span approval requests, runs and tasks.
+
+Every rule is enforced here, on the server: who may decide (reviewers of the queue, not the
+run's requester, not a member of an excluded group), claims, quorum, edits against the gate's
+schema, responses, reassignment, and what happens when a request's SLA runs out. Errors come
+in the order of DESIGN.md: 404, 403, 409, then 422.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 from jsonschema import Draft202012Validator
 from langgraph.types import Interrupt
 
 from agents.models import Run
 from agents.tasks import send_run
-from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue
+from approvals import audit
+from approvals.models import ApprovalRequest, Decision, Queue
 from console import live
-from console.errors import Conflict, Forbidden, Invalid, NotFound
-from console.roles import REVIEWERS
+from console.errors import Conflict, Forbidden, Invalid, NotFound, StewardError
+from console.roles import REVIEWERS, is_admin
 
-__all__ = ["cancel_requests_of_run", "decide", "open_requests_for_interrupts"]
+__all__ = [
+    "bulk_decide",
+    "cancel_requests_of_run",
+    "claim",
+    "decide",
+    "enforce_sla",
+    "next_request",
+    "open_requests_for_interrupts",
+    "reassign",
+    "record_automatic_approval",
+    "release",
+]
 
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "default"
+_PERSON_DECISIONS = (Decision.Kind.APPROVE, Decision.Kind.EDIT, Decision.Kind.REJECT, Decision.Kind.RESPOND)
 
 
-def audit(actor: Any, action: str, obj: Any, **data: Any) -> None:
-    AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
-        action=action,
-        object_type=type(obj)._meta.label_lower,
-        object_id=str(obj.pk),
-        data=data,
-    )
+def _notify_on_commit(event: str, request: ApprovalRequest) -> None:
+    from approvals import notifications
+
+    transaction.on_commit(lambda: notifications.notify(event, request))
+
+
+def _publish(request: ApprovalRequest) -> None:
+    live.publish(live.APPROVALS_GROUP, {"kind": "approval", "approval_id": str(request.id), "status": request.status})
 
 
 def _queue_named(name: str) -> Queue:
@@ -67,22 +89,140 @@ def open_requests_for_interrupts(run: Run, interrupts: Sequence[Interrupt]) -> l
             },
         )
         if created:
-            audit(None, "approval.requested", request, run_id=str(run.id), queue=request.queue.name)
-            live.publish(live.APPROVALS_GROUP, {"kind": "approval", "approval_id": str(request.id), "status": "pending"})
+            audit.record(None, "approval.requested", request, run_id=str(run.id), queue=request.queue.name)
+            _publish(request)
+            _notify_on_commit("approval.requested", request)
             opened.append(request)
     return opened
 
 
+def record_automatic_approval(
+    run_id: str | uuid.UUID | None,
+    *,
+    key: str,
+    queue: str,
+    action: str,
+    args: dict[str, Any],
+    summary: str,
+    tool_call_id: str,
+    rule: str,
+) -> ApprovalRequest:
+    """A gated action that needs no review (its condition does not hold) passes with a recorded
+    automatic approval. Idempotent per run and `key`: a re-run node records it once."""
+    run = Run.objects.filter(id=run_id).first() if run_id else None
+    with transaction.atomic():
+        request, created = ApprovalRequest.objects.get_or_create(
+            run=run,
+            interrupt_id=f"auto:{key}"[:64],
+            defaults={
+                "queue": _queue_named(queue),
+                "requested_by_id": run.created_by_id if run else None,
+                "action": action[:200],
+                "summary": summary,
+                "proposed_args": args,
+                "tool_call_id": tool_call_id[:200],
+                "condition": rule[:200],
+            },
+        )
+        if created:
+            Decision.objects.create(
+                request=request, user=None, decision=Decision.Kind.APPROVE, proposed_args=args,
+                approved_args=args, automatic_rule=rule,
+            )
+            resume = _resume_value(request, "approve", args, rule, "", "condition")
+            request.settle(ApprovalRequest.Status.APPROVED, None, resume, args, automatic_rule=rule)
+            audit.record(None, "approval.auto_approved", request, rule=rule, run_id=str(run_id or ""))
+    return request
+
+
+# --- deciding -------------------------------------------------------------------------------
+
+
 def _schema_errors(schema: dict[str, Any], args: Any) -> list[dict[str, Any]]:
     if not isinstance(args, dict):
-        return [{"loc": ["args"], "msg": "args must be an object"}]
+        return [{"loc": ["body", "args"], "msg": "args must be an object"}]
     if not schema:
         return []
     validator = Draft202012Validator(schema)
     return [
-        {"loc": ["args", *[str(p) for p in error.absolute_path]], "msg": error.message}
+        {"loc": ["body", "args", *[str(p) for p in error.absolute_path]] or ["body", "args"], "msg": error.message}
         for error in sorted(validator.iter_errors(args), key=lambda e: list(map(str, e.absolute_path)))
     ]
+
+
+def args_diff(proposed: Any, approved: Any) -> list[dict[str, Any]]:
+    """What an edit changed, field by field."""
+    if not isinstance(proposed, dict) or not isinstance(approved, dict):
+        return [] if proposed == approved else [{"field": "", "from": proposed, "to": approved}]
+    return [
+        {"field": key, "from": proposed.get(key), "to": approved.get(key)}
+        for key in sorted(set(proposed) | set(approved))
+        if proposed.get(key) != approved.get(key)
+    ]
+
+
+def _resume_value(
+    request: ApprovalRequest, decision: str, args: Any, comment: str, reason_code: str, decided_by: str
+) -> dict[str, Any]:
+    return {
+        "decision": decision,
+        "args": args,
+        "comment": comment,
+        "reason_code": reason_code,
+        "approval_id": str(request.id),
+        "decided_by": decided_by,
+    }
+
+
+def _locked(request_id: uuid.UUID | str) -> ApprovalRequest:
+    try:
+        request_id = uuid.UUID(str(request_id))
+    except ValueError:
+        raise NotFound("approval request not found") from None
+    # No join on nullable users: after waiting on the lock, Postgres re-reads the locked row but
+    # not an outer-joined one.
+    request = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("queue").filter(id=request_id).first()
+    if request is None:
+        raise NotFound("approval request not found")
+    return request
+
+
+def _check_may_decide(request: ApprovalRequest, user: Any) -> None:
+    """403s: the queue's reviewers only, never the run's requester, never an excluded group."""
+    if not request.queue.is_reviewer(user):
+        raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
+    if request.requested_by_id is not None and request.requested_by_id == user.pk:
+        raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
+    if request.queue.excludes(user):
+        raise Forbidden(f"separation of duties: your group may not decide in the {request.queue.name!r} queue")
+
+
+def _state_conflict(request: ApprovalRequest) -> str:
+    who = request.decided_by.get_username() if request.decided_by else (request.decided_automatically_by or "the system")
+    when = request.decided_at.isoformat() if request.decided_at else "earlier"
+    return f"this request is already {request.status}, by {who} at {when}"
+
+
+def _check_pending_and_free(request: ApprovalRequest, user: Any, now: datetime) -> None:
+    """409s: decided, expired or cancelled; or claimed by someone else."""
+    if request.status != ApprovalRequest.Status.PENDING:
+        raise Conflict(_state_conflict(request))
+    if request.held_by_other(user, now):
+        holder = request.claimed_by.get_username() if request.claimed_by else "someone"
+        until = request.claimed_until.isoformat() if request.claimed_until else ""
+        raise Conflict(f"{holder} holds this request until {until}")
+
+
+def _settle(
+    request: ApprovalRequest, status: str, user: Any, resume: dict[str, Any], approved_args: Any, rule: str = ""
+) -> None:
+    if not request.settle(status, user, resume, approved_args, automatic_rule=rule):
+        request.refresh_from_db()
+        raise Conflict(_state_conflict(request))
+    if request.run_id and Run.requeue(request.run_id, Run.Status.WAITING):
+        send_run(request.run_id)
+        live.publish_run(request.run_id, Run.Status.QUEUED)
+    _publish(request)
 
 
 def decide(
@@ -93,81 +233,284 @@ def decide(
     comment: str = "",
     reason_code: str = "",
 ) -> ApprovalRequest:
-    """Record a reviewer's decision; the first decision that settles the request resumes its run.
+    """Record a reviewer's decision. The request's outcome is set once: a rejection or a response
+    ends it; approvals end it when the queue's quorum is reached. The run resumes on commit.
+
+    Args:
+        decision: "approve", "reject", "edit" (approve with new `args`) or "respond" (send
+            `comment` back to the agent instead of deciding the action).
+
+    Returns:
+        The request, settled or (quorum not reached yet) still pending.
 
     Raises:
-        NotFound, Forbidden (not a reviewer of the queue, or the run's requester),
-        Conflict (already decided: says by whom), Invalid (edited args fail the schema).
+        NotFound; Forbidden (not a reviewer of the queue, the run's requester, an excluded
+        group); Conflict (decided, expired, cancelled, held by someone else, already voted);
+        Invalid (unknown decision, reason code not in the queue's list, edited args failing
+        the gate's schema, a response without a message).
     """
+    now = timezone.now()
     with transaction.atomic():
-        request = (
-            # No join on decided_by: after waiting on the lock, Postgres re-reads the locked row
-            # but not an outer-joined one, so the winner would come back empty.
-            ApprovalRequest.objects.select_for_update(of=("self",))
-            .select_related("queue")
-            .filter(id=request_id)
-            .first()
-        )
-        if request is None:
-            raise NotFound("approval request not found")
-        if not request.queue.is_reviewer(user):
-            raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
-        if request.requested_by_id is not None and request.requested_by_id == user.pk:
-            raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
-        if request.status != ApprovalRequest.Status.PENDING:
-            raise Conflict(_already_decided(request))
+        request = _locked(request_id)
+        _check_may_decide(request, user)
+        _check_pending_and_free(request, user, now)
+        if Decision.objects.filter(request=request, user=user).exists():
+            raise Conflict("you have already voted on this request; it waits for other reviewers")
+        errors: list[dict[str, Any]] = []
         if decision not in Decision.Kind.values:
-            raise Invalid([{"loc": ["body", "decision"], "msg": "decision must be approve, reject or edit"}])
+            errors.append({"loc": ["body", "decision"], "msg": "decision must be approve, reject, edit or respond"})
+        if reason_code and reason_code not in (request.queue.reason_codes or []):
+            errors.append(
+                {"loc": ["body", "reason_code"], "msg": f"reason code must be one of {request.queue.reason_codes}"}
+            )
         if decision == Decision.Kind.EDIT:
-            errors = _schema_errors(request.args_schema, args) if args is not None else [
-                {"loc": ["args"], "msg": "an edit needs the new args"}
+            errors += _schema_errors(request.args_schema, args) if args is not None else [
+                {"loc": ["body", "args"], "msg": "an edit needs the new args"}
             ]
-            if errors:
-                raise Invalid(errors)
-            approved_args: Any = args
-        elif decision == Decision.Kind.APPROVE:
-            approved_args = request.proposed_args
-        else:
-            approved_args = None
+        if decision == Decision.Kind.RESPOND and not comment.strip():
+            errors.append({"loc": ["body", "comment"], "msg": "a response needs a message for the agent"})
+        if errors:
+            raise Invalid(errors)
+
+        proposed = request.proposed_args
+        approved = args if decision == Decision.Kind.EDIT else proposed
         try:
             with transaction.atomic():
                 Decision.objects.create(
-                    request=request, user=user, decision=decision, args=args, comment=comment, reason_code=reason_code
+                    request=request,
+                    user=user,
+                    decision=decision,
+                    args=args,
+                    proposed_args=proposed,
+                    approved_args=approved if decision in (Decision.Kind.APPROVE, Decision.Kind.EDIT) else None,
+                    args_diff=args_diff(proposed, approved) if decision == Decision.Kind.EDIT else [],
+                    comment=comment,
+                    reason_code=reason_code,
                 )
         except IntegrityError:
-            raise Conflict("you have already decided this request") from None
-        outcome = ApprovalRequest.Status.REJECTED if decision == Decision.Kind.REJECT else ApprovalRequest.Status.APPROVED
-        resume = {
-            "decision": "reject" if outcome == ApprovalRequest.Status.REJECTED else "approve",
-            "args": approved_args if approved_args is not None else request.proposed_args,
-            "comment": comment,
-            "reason_code": reason_code,
-            "approval_id": str(request.id),
-            "decided_by": user.get_username(),
-        }
-        if not request.settle(outcome, user, resume, approved_args):
-            request.refresh_from_db()
-            raise Conflict(_already_decided(request))
-        audit(user, f"approval.{decision}", request, comment=comment, reason_code=reason_code, args=args)
-        if request.run_id and Run.requeue(request.run_id, Run.Status.WAITING):
-            send_run(request.run_id)
-            live.publish_run(request.run_id, Run.Status.QUEUED)
-        live.publish(live.APPROVALS_GROUP, {"kind": "approval", "approval_id": str(request.id), "status": outcome})
+            raise Conflict("you have already voted on this request") from None
+        audit.record(user, f"approval.{decision}", request, comment=comment, reason_code=reason_code, args=args)
+
+        who = user.get_username()
+        if decision == Decision.Kind.REJECT:
+            resume = _resume_value(request, "reject", proposed, comment, reason_code, who)
+            _settle(request, ApprovalRequest.Status.REJECTED, user, resume, None)
+        elif decision == Decision.Kind.RESPOND:
+            resume = _resume_value(request, "respond", proposed, comment, reason_code, who)
+            _settle(request, ApprovalRequest.Status.RESPONDED, user, resume, None)
+        else:
+            votes = Decision.objects.filter(
+                request=request, user__isnull=False, decision__in=[Decision.Kind.APPROVE, Decision.Kind.EDIT]
+            ).count()
+            ApprovalRequest.objects.filter(id=request.id).update(approvals=votes)
+            request.approvals = votes
+            if votes >= request.queue.required_approvals:
+                # With a quorum, the last edit wins; without edits, the proposal runs.
+                last_edit = (
+                    Decision.objects.filter(request=request, decision=Decision.Kind.EDIT).order_by("-created_at").first()
+                )
+                final = last_edit.args if last_edit else proposed
+                resume = _resume_value(request, "approve", final, comment, reason_code, who)
+                _settle(request, ApprovalRequest.Status.APPROVED, user, resume, final)
+            else:
+                _publish(request)
     return request
 
 
-def _already_decided(request: ApprovalRequest) -> str:
-    who = request.decided_by.get_username() if request.decided_by else "the system"
-    when = request.decided_at.isoformat() if request.decided_at else "earlier"
-    return f"this request is already {request.status}, by {who} at {when}"
+def bulk_decide(
+    request_ids: Sequence[uuid.UUID | str], user: Any, decision: str, comment: str = "", reason_code: str = ""
+) -> list[dict[str, Any]]:
+    """Decide several requests with one reason; each is checked against its own policy alone."""
+    results = []
+    for request_id in dict.fromkeys(str(r) for r in request_ids):
+        try:
+            request = decide(request_id, user, decision, comment=comment, reason_code=reason_code)
+            results.append({"id": request_id, "ok": True, "status": request.status, "detail": ""})
+        except StewardError as exc:
+            results.append({"id": request_id, "ok": False, "status": exc.status, "detail": exc.detail})
+    return results
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+
+def claim(request_id: uuid.UUID | str, user: Any) -> ApprovalRequest:
+    """Hold a request for the queue's claim time, so two reviewers do not work on it at once.
+
+    Raises:
+        NotFound, Forbidden (may not decide here), Conflict (decided, or held by someone else,
+        naming them and until when — for admins too).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        request = _locked(request_id)
+        _check_may_decide(request, user)
+        _check_pending_and_free(request, user, now)
+        request.claimed_by = user
+        request.claimed_until = now + timedelta(minutes=request.queue.claim_minutes)
+        request.save(update_fields=["claimed_by", "claimed_until"])
+        audit.record(user, "approval.claimed", request, until=request.claimed_until.isoformat())
+        _publish(request)
+    return request
+
+
+def release(request_id: uuid.UUID | str, user: Any) -> ApprovalRequest:
+    """Give a claim back: one's own, or anyone's for an admin."""
+    now = timezone.now()
+    with transaction.atomic():
+        request = _locked(request_id)
+        if not request.queue.is_reviewer(user):
+            raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
+        held = request.claimed_by_id and request.claimed_until and request.claimed_until > now
+        if not held:
+            raise Conflict("this request is not claimed")
+        if request.claimed_by_id != user.pk and not is_admin(user):
+            raise Forbidden("only the holder or an admin may release this claim")
+        holder = request.claimed_by_id
+        request.claimed_by, request.claimed_until = None, None
+        request.save(update_fields=["claimed_by", "claimed_until"])
+        audit.record(user, "approval.released", request, holder=holder)
+        _publish(request)
+    return request
+
+
+def next_request(user: Any, queue_name: str | None = None) -> ApprovalRequest | None:
+    """Claim and return the request due first that nobody holds, in the queues `user` may decide.
+
+    On Postgres `FOR UPDATE SKIP LOCKED` lets many reviewers ask at once and never get the same one.
+    """
+    now = timezone.now()
+    candidates = (
+        ApprovalRequest.objects.pending()
+        .visible_to(user)
+        .unclaimed(now)
+        .exclude(requested_by=user)
+        .exclude(queue__excluded_groups__user=user)
+        .exclude(decisions__user=user)
+        .order_by("due_at", "created_at", "id")
+    )
+    if queue_name:
+        candidates = candidates.filter(queue__name=queue_name)
+    with transaction.atomic():
+        locking = candidates.select_for_update(skip_locked=True, of=("self",))
+        request = (locking if connection.vendor == "postgresql" else candidates).select_related("queue").first()
+        if request is None:
+            return None
+        request.claimed_by = user
+        request.claimed_until = now + timedelta(minutes=request.queue.claim_minutes)
+        request.save(update_fields=["claimed_by", "claimed_until"])
+        audit.record(user, "approval.claimed", request, until=request.claimed_until.isoformat(), via="next")
+        _publish(request)
+    return request
+
+
+def reassign(request_id: uuid.UUID | str, user: Any, queue_name: str, reason: str) -> ApprovalRequest:
+    """Move a pending request to another queue, with a reason (a reviewer of it, or an admin)."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if not request.queue.is_reviewer(user):
+            raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
+        if request.status != ApprovalRequest.Status.PENDING:
+            raise Conflict(_state_conflict(request))
+        errors = []
+        target = Queue.objects.filter(name=queue_name).first()
+        if target is None:
+            errors.append({"loc": ["body", "queue"], "msg": f"no queue named {queue_name!r}"})
+        elif target.id == request.queue_id:
+            errors.append({"loc": ["body", "queue"], "msg": "the request is already in that queue"})
+        if not reason.strip():
+            errors.append({"loc": ["body", "reason"], "msg": "say why it moves"})
+        if errors:
+            raise Invalid(errors)
+        assert target is not None
+        source = request.queue.name
+        request.queue = target
+        request.claimed_by, request.claimed_until = None, None
+        request.save(update_fields=["queue", "claimed_by", "claimed_until"])
+        audit.record(user, "approval.reassigned", request, source=source, target=target.name, reason=reason)
+        _publish(request)
+    return request
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+def enforce_sla(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
+    """Apply each overdue request's queue rule: escalate, decide automatically, or notify once.
+
+    Every automatic action is recorded (a Decision with its rule, and the audit log).
+    """
+    now = now or timezone.now()
+    counts = {"escalated": 0, "approved": 0, "rejected": 0, "notified": 0}
+    overdue = list(
+        ApprovalRequest.objects.pending()
+        .filter(due_at__lt=now)
+        .filter(Q(breach_notified_at__isnull=True) | ~Q(queue__timeout_action=Queue.TimeoutAction.WAIT))
+        .values_list("id", flat=True)[:batch]
+    )
+    for request_id in overdue:
+        try:
+            with transaction.atomic():
+                request = _locked(request_id)
+                if request.status != ApprovalRequest.Status.PENDING or not request.due_at or request.due_at >= now:
+                    continue
+                outcome = _apply_timeout(request, now)
+                if outcome:
+                    counts[outcome] += 1
+        except StewardError:
+            log.info("SLA rule skipped request %s: it changed meanwhile", request_id)
+    if any(counts.values()):
+        log.info("SLA: %s", counts)
+    return counts
+
+
+def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
+    queue = request.queue
+    rule = f"sla: {queue.name} is due after {queue.sla_minutes} min, then {queue.timeout_action}"
+    first_breach = request.breach_notified_at is None
+    if first_breach:
+        request.breach_notified_at = now
+        request.save(update_fields=["breach_notified_at"])
+        audit.record(None, "approval.sla_breached", request, rule=rule, due_at=request.due_at.isoformat() if request.due_at else "")
+        _notify_on_commit("approval.sla_breached", request)
+    action = queue.timeout_action
+    if action == Queue.TimeoutAction.ESCALATE and queue.escalation_queue_id:
+        target = queue.escalation_queue
+        assert target is not None
+        request.queue = target
+        request.escalation_count += 1
+        request.due_at = now + timedelta(minutes=target.sla_minutes)
+        request.breach_notified_at = None
+        request.claimed_by, request.claimed_until = None, None
+        request.save(update_fields=["queue", "escalation_count", "due_at", "breach_notified_at", "claimed_by", "claimed_until"])
+        audit.record(None, "approval.escalated", request, rule=rule, source=queue.name, target=target.name, automatic=True)
+        _notify_on_commit("approval.escalated", request)
+        _publish(request)
+        return "escalated"
+    if action in (Queue.TimeoutAction.APPROVE, Queue.TimeoutAction.REJECT):
+        approve = action == Queue.TimeoutAction.APPROVE
+        kind = Decision.Kind.APPROVE if approve else Decision.Kind.REJECT
+        args = request.proposed_args
+        Decision.objects.create(
+            request=request, user=None, decision=kind, proposed_args=args,
+            approved_args=args if approve else None, automatic_rule=rule, reason_code="" if approve else "timeout",
+            comment=f"decided automatically: {rule}",
+        )
+        resume = _resume_value(request, kind.value, args, f"decided automatically: {rule}", "" if approve else "timeout", "sla")
+        status = ApprovalRequest.Status.APPROVED if approve else ApprovalRequest.Status.REJECTED
+        _settle(request, status, None, resume, args if approve else None, rule=rule)
+        audit.record(None, f"approval.auto_{'approved' if approve else 'rejected'}", request, rule=rule, automatic=True)
+        return "approved" if approve else "rejected"
+    return "notified" if first_breach else None
 
 
 def cancel_requests_of_run(run_id: uuid.UUID, actor: Any, reason: str) -> int:
     pending = list(ApprovalRequest.objects.filter(run_id=run_id, status=ApprovalRequest.Status.PENDING))
     for request in pending:
         if ApprovalRequest.objects.filter(id=request.id, status=ApprovalRequest.Status.PENDING).update(
-            status=ApprovalRequest.Status.CANCELLED
+            status=ApprovalRequest.Status.CANCELLED, claimed_by=None, claimed_until=None
         ):
-            audit(actor, "approval.cancelled", request, reason=reason)
-            live.publish(live.APPROVALS_GROUP, {"kind": "approval", "approval_id": str(request.id), "status": "cancelled"})
+            request.status = ApprovalRequest.Status.CANCELLED
+            audit.record(actor, "approval.cancelled", request, reason=reason)
+            _publish(request)
     return len(pending)

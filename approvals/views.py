@@ -70,8 +70,17 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     approval = _visible(request, approval_id)
     decision = request.POST.get("decision", "")
     try:
-        decide(approval.id, request.user, decision, comment=request.POST.get("comment", "").strip())
-        messages.success(request, f"{'Approved' if decision == 'approve' else 'Rejected'}: the run resumes.")
+        decided = decide(
+            approval.id,
+            request.user,
+            decision,
+            comment=request.POST.get("comment", "").strip(),
+            reason_code=request.POST.get("reason_code", "") if decision == "reject" else "",
+        )
+        if decided.status == ApprovalRequest.Status.PENDING:
+            messages.success(request, f"Approval recorded: {decided.approvals} of {decided.queue.required_approvals}.")
+        else:
+            messages.success(request, f"{decided.status.capitalize()}: the run resumes.")
     except StewardError as exc:
         messages.error(request, f"Not recorded: {error_text(exc.detail)}")
     return redirect("approval_detail", approval_id=approval.id)

@@ -38,9 +38,11 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 def _mount() -> None:
     from agents.api import router as runs_router
     from approvals.api import router as approvals_router
+    from approvals.queues_api import router as queues_router
 
     api.add_router("/runs", runs_router)
     api.add_router("/approvals", approvals_router)
+    api.add_router("/queues", queues_router)
 
 
 _mount()

@@ -179,22 +179,18 @@ def ensure_bench_agents() -> None:
 
 
 def cleanup(bare_threads: Iterable[str] = ()) -> dict[str, int]:
-    """Delete every bench run (with its spans, approvals, decisions, audit rows and checkpoints),
-    the bench Agent rows and the given bare threads' checkpoints.
+    """Delete every bench run (with its spans, approvals, decisions and checkpoints), the bench
+    Agent rows and the given bare threads' checkpoints. The audit log is append-only (on
+    Postgres the database refuses deletes), so the bench's decisions stay in it.
 
     Runs are found by agent, not by this invocation's ids, so a bench that crashed earlier is
     cleaned up too.
     """
     from agents.models import Agent, Run
-    from approvals.models import ApprovalRequest, AuditEvent
 
     runs = Run.objects.filter(agent__key__in=BENCH_KEYS)
     threads = list(runs.values_list("thread_id", flat=True))
-    request_ids = [str(i) for i in ApprovalRequest.objects.filter(run__in=runs).values_list("id", flat=True)]
     with transaction.atomic():
-        audits, _ = AuditEvent.objects.filter(
-            object_type=ApprovalRequest._meta.label_lower, object_id__in=request_ids
-        ).delete()
         # Spans, approval requests and their decisions go with the runs (on_delete=CASCADE).
         _, deleted = runs.delete()
         Agent.objects.filter(key__in=BENCH_KEYS).delete()
@@ -206,7 +202,6 @@ def cleanup(bare_threads: Iterable[str] = ()) -> dict[str, int]:
         "runs": deleted.get("agents.Run", 0),
         "spans": deleted.get("traces.Span", 0),
         "approval requests": deleted.get("approvals.ApprovalRequest", 0),
-        "audit events": audits,
         "checkpoint threads": len(all_threads),
     }
 

@@ -154,6 +154,7 @@ if EMBEDDED:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
 CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(env_int("STEWARD_SWEEP_SECONDS", 10))},
+    "enforce-approval-sla": {"task": "approvals.enforce_sla", "schedule": float(env_int("STEWARD_SLA_SECONDS", 30))},
 }
 
 # --- Channels -------------------------------------------------------------------------------
@@ -193,6 +194,24 @@ STEWARD_MODEL_PRICES: dict[str, dict[str, float]] = {
     "claude-sonnet-4-5": {"input": 0.003, "output": 0.015},
 }
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+
+# --- Notifications --------------------------------------------------------------------------
+# Links in emails and webhooks are absolute: they are opened outside the console.
+STEWARD_BASE_URL = env_str("STEWARD_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# A failed webhook delivery is tried again after BACKOFF * 2**(attempts-1) seconds, up to MAX_ATTEMPTS.
+STEWARD_WEBHOOK_BACKOFF_SECONDS = env_int("STEWARD_WEBHOOK_BACKOFF_SECONDS", 2)
+STEWARD_WEBHOOK_MAX_ATTEMPTS = env_int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
+STEWARD_EMAIL_NOTIFICATIONS = env_bool("STEWARD_EMAIL_NOTIFICATIONS", True)
+# The console backend prints emails to stdout, so the embedded demo needs no mail server.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "steward@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Notifications are sent after commit by workers and the sweeper: a dead mail server must not hold them.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from agents import views as run_views
+from approvals import link_views
 from approvals import views as approval_views
 from console import keys, views
 from console.api import api
@@ -16,6 +17,8 @@ urlpatterns = [
     path("runs/<uuid:run_id>/cancel", run_views.run_cancel, name="run_cancel"),
     path("agents/<slug:agent_key>/start", run_views.run_start, name="run_start"),
     path("approvals/", approval_views.approval_list, name="approval_list"),
+    # One-time approve/reject links from emails: a confirmation page, never a decision on GET.
+    path("approvals/link/<str:token>/", link_views.confirm_link, name="approval_link"),
     path("approvals/<uuid:approval_id>/", approval_views.approval_detail, name="approval_detail"),
     path("approvals/<uuid:approval_id>/decide", approval_views.approval_decide, name="approval_decide"),
     path("keys/", keys.key_list, name="key_list"),

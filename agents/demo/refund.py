@@ -70,6 +70,11 @@ def script(messages: Sequence[BaseMessage]) -> AIMessage:
     if "issue_refund" not in done:
         return call("issue_refund", {"order_id": request["order_id"], "amount": request["amount"]}, "call_refund")
     result = done["issue_refund"]
+    if result.startswith("reviewer responded:"):
+        note = result.split(":", 1)[1].strip()
+        return AIMessage(
+            content=f"A colleague reviewed your refund request for order {request['order_id']} and says: {note}"
+        )
     if result.startswith("rejected:"):
         _, code, comment = (result.split(":", 2) + ["", ""])[:3]
         why = comment.strip() or code.strip()

@@ -31,7 +31,7 @@ def _status(client: Any, run_id: str) -> str:
 
 def _pending_request(client: Any, run_id: str) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
-        items = client.get("/api/approvals", status="pending").json()
+        items = client.get("/api/approvals", status="pending").json()["items"]
         return next((a for a in items if a["run_id"] == run_id), None)
 
     return wait_for(find)
@@ -92,12 +92,17 @@ def test_rejection_reaches_the_agent_and_nothing_is_refunded(celery_worker: Any,
 
 
 def test_small_refund_needs_no_approval(celery_worker: Any, api: Any, engineer: Any) -> None:
-    """100 or less: the condition does not hold, the run succeeds without waiting, refunded once."""
+    """100 or less: the condition does not hold, so the run never waits; the pass is recorded as
+    an automatic approval naming the rule, and the refund is written once."""
     eng = api(engineer)
     order = _order()
     run_id = _start(eng, order, 100)
     wait_for(lambda: _status(eng, run_id) == "succeeded")
-    assert not ApprovalRequest.objects.filter(run_id=run_id).exists()
+    request = ApprovalRequest.objects.get(run_id=run_id)
+    assert request.status == "approved" and request.decided_by is None
+    assert request.decided_automatically_by == "condition 'amount > 100' does not hold"
+    decision = Decision.objects.get(request=request)
+    assert decision.user is None and decision.automatic_rule == request.decided_automatically_by
     assert Refund.objects.filter(order_id=order).count() == 1
 
 

@@ -440,13 +440,13 @@ def test_edit_with_args_violating_schema_is_422(engineer: User, reviewer: User, 
         decision_url(request), {"decision": "edit", "args": {"order_id": order_id, "amount": "lots"}}
     )
     assert response.status_code == 422
-    assert ["args", "amount"] in error_locs(detail_of(response))
+    assert ["body", "args", "amount"] in error_locs(detail_of(response))
     missing = client.post(decision_url(request), {"decision": "edit", "args": {"amount": 10}})
     assert missing.status_code == 422
     error_locs(detail_of(missing))
     no_args = client.post(decision_url(request), {"decision": "edit"})
     assert no_args.status_code == 422
-    assert ["args"] in error_locs(detail_of(no_args))
+    assert ["body", "args"] in error_locs(detail_of(no_args))
     assert_still_pending(request)
 
 

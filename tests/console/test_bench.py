@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from agents.models import Agent, Run
+from approvals.audit import verify
 from approvals.models import ApprovalRequest, AuditEvent
 from traces.models import Span
 
@@ -50,7 +51,9 @@ def test_bench_ends_with_five_figures_and_leaves_no_bench_data() -> None:
     assert not Run.objects.filter(agent__key__in=bench_keys).exists()
     assert not Agent.objects.filter(key__in=bench_keys).exists()
     assert not Span.objects.exists() and not ApprovalRequest.objects.exists()
-    assert not AuditEvent.objects.filter(object_type="approvals.approvalrequest").exists()
+    # The audit log is append-only: the bench's decisions stay in it, and the chain still holds.
+    assert AuditEvent.objects.filter(action="approval.approve").exists()
+    assert list(verify()) == []
     assert not User.objects.filter(username__startswith="bench-").exists()
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id LIKE %s", ["bench-bare-%"])

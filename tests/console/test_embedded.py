@@ -94,7 +94,7 @@ def test_embedded_refund_loop_and_run_agent_beside_it(embedded: tuple[str, dict[
     assert status == 201, run
     _wait(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "waiting")
     _, pending = reviewer.call("GET", "/api/approvals?status=pending")
-    request = next(a for a in pending if a["run_id"] == run["id"])
+    request = next(a for a in pending["items"] if a["run_id"] == run["id"])
     status, decided = reviewer.call("POST", f"/api/approvals/{request['id']}/decision", {"decision": "approve"})
     assert status == 200 and decided["status"] == "approved"
     _wait(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "succeeded")

@@ -405,7 +405,7 @@ def test_unknown_decision_is_refused_with_a_readable_message(engineer: User, rev
     assert approval.status == ApprovalRequest.Status.PENDING
     flash = re.search(r'<p class="flash error" role="status">(.*?)</p>', page.content.decode(), re.S)
     assert flash, page.content
-    assert "decision must be approve, reject or edit" in flash.group(1)
+    assert "decision must be approve, reject, edit or respond" in flash.group(1)
     assert "[{" not in flash.group(1) and "&#x27;loc&#x27;" not in flash.group(1), flash.group(1)
 
 

@@ -19,14 +19,18 @@ def periodic_loop(stop: threading.Event, interval: float) -> None:
     from django.db import close_old_connections
 
     from agents.sweeper import sweep
+    from approvals.services import enforce_sla
+    from approvals.webhooks import resend_overdue
 
+    # The periodic tasks beat runs in production, in this process.
     while not stop.wait(interval):
-        try:
-            sweep()
-        except Exception:  # noqa: BLE001 - the loop must outlive one bad sweep
-            log.exception("sweep failed")
-        finally:
-            close_old_connections()
+        for task in (sweep, enforce_sla, resend_overdue):
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad run
+                log.exception("%s failed", task.__name__)
+            finally:
+                close_old_connections()
 
 
 class Command(BaseCommand):
