@@ -5,8 +5,14 @@ from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue, Webho
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "required_approvals"]
-    filter_horizontal = ["reviewer_groups"]
+    list_display = ["name", "required_approvals", "sla_minutes", "timeout_action", "escalation_queue"]
+    filter_horizontal = ["reviewer_groups", "excluded_groups"]
+    fieldsets = [
+        (None, {"fields": ["name", "description"]}),
+        ("Who decides", {"fields": ["reviewer_groups", "excluded_groups", "required_approvals"]}),
+        ("Time", {"fields": ["sla_minutes", "claim_minutes", "timeout_action", "escalation_queue"]}),
+        ("Rejections", {"fields": ["reason_codes"]}),
+    ]
 
 
 @admin.register(ApprovalRequest)

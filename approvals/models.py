@@ -147,6 +147,13 @@ class ApprovalRequest(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def current_holder(self) -> Any:
+        """Who holds the request right now (an expired claim holds nothing)."""
+        if self.claimed_by_id and self.claimed_until and self.claimed_until > timezone.now():
+            return self.claimed_by
+        return None
+
+    @property
     def is_overdue(self) -> bool:
         return self.status == self.Status.PENDING and self.due_at is not None and self.due_at < timezone.now()
 

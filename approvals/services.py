@@ -138,16 +138,20 @@ def record_automatic_approval(
 # --- deciding -------------------------------------------------------------------------------
 
 
-def _schema_errors(schema: dict[str, Any], args: Any) -> list[dict[str, Any]]:
+def schema_errors(schema: dict[str, Any], args: Any) -> list[dict[str, Any]]:
+    """Field errors of `args` against a JSON schema; a missing field is named in its `loc`."""
     if not isinstance(args, dict):
         return [{"loc": ["body", "args"], "msg": "args must be an object"}]
     if not schema:
         return []
-    validator = Draft202012Validator(schema)
-    return [
-        {"loc": ["body", "args", *[str(p) for p in error.absolute_path]] or ["body", "args"], "msg": error.message}
-        for error in sorted(validator.iter_errors(args), key=lambda e: list(map(str, e.absolute_path)))
-    ]
+    errors = []
+    for error in sorted(Draft202012Validator(schema).iter_errors(args), key=lambda e: list(map(str, e.absolute_path))):
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "required" and not path:
+            missing = [name for name in error.validator_value if name not in args]
+            path = missing[:1]
+        errors.append({"loc": ["body", "args", *path], "msg": error.message})
+    return errors
 
 
 def args_diff(proposed: Any, approved: Any) -> list[dict[str, Any]]:
@@ -264,7 +268,7 @@ def decide(
                 {"loc": ["body", "reason_code"], "msg": f"reason code must be one of {request.queue.reason_codes}"}
             )
         if decision == Decision.Kind.EDIT:
-            errors += _schema_errors(request.args_schema, args) if args is not None else [
+            errors += schema_errors(request.args_schema, args) if args is not None else [
                 {"loc": ["body", "args"], "msg": "an edit needs the new args"}
             ]
         if decision == Decision.Kind.RESPOND and not comment.strip():

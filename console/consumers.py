@@ -38,6 +38,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         self.views = set(query.get("view", []))
+        # The inbox's filters, so live rows match what the page shows.
+        self.filters = {key: values[0] for key, values in query.items() if values}
         self.csrf_token = self.scope.get("cookies", {}).get("csrftoken", "")
         self.groups_joined = await database_sync_to_async(self._allowed_groups)(user, query.get("subscribe", []))
         self.last_seq: dict[str, int] = {}
@@ -78,12 +80,46 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     def _render(self, group: str, full: bool) -> str:
+        html = self._render_approval_outcome()
         if group == live.APPROVALS_GROUP:
-            return self._render_approvals()
+            return html + self._render_approvals()
         run_id = _run_id_of(group)
-        return self._render_run(run_id, full) if run_id else ""
+        if run_id and not html:
+            html = self._render_run(run_id, full)
+        return html
+
+    def _render_approval_outcome(self) -> str:
+        """On a request's page: its status, quorum and, once decided, what the run did."""
+        from approvals.inbox import outcome_of
+        from approvals.models import ApprovalRequest
+        from console.pages import pretty
+
+        ids = [v.split(":", 1)[1] for v in self.views if v.startswith("approval:")]
+        if not ids:
+            return ""
+        try:
+            approval_id = uuid.UUID(ids[0])
+        except ValueError:
+            return ""
+        approval = (
+            ApprovalRequest.objects.visible_to(self.scope["user"])
+            .select_related("queue", "decided_by")
+            .filter(id=approval_id)
+            .first()
+        )
+        if approval is None:
+            return ""
+        context = {
+            "oob": True,
+            "approval": approval,
+            "approved_args": pretty(approval.approved_args),
+            "outcome": outcome_of(approval),
+        }
+        status = f'<span class="status {approval.status}" id="approval-status" hx-swap-oob="true">{approval.status}</span>'
+        return status + render_to_string("approvals/partials/_approval_outcome.html", context)
 
     def _render_approvals(self) -> str:
+        from approvals.inbox import InboxFilters
         from approvals.models import ApprovalRequest
         from approvals.views import pending_for
 
@@ -91,7 +127,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         context = {"oob": True, "nav_pending": ApprovalRequest.objects.pending().visible_to(user).count()}
         html = render_to_string("approvals/partials/_nav_count.html", context)
         if "approvals" in self.views:
-            html += render_to_string("approvals/partials/_approval_rows.html", {**context, "requests": pending_for(user)})
+            requests = pending_for(user, InboxFilters.from_query(self.filters))
+            html += render_to_string("approvals/partials/_approval_rows.html", {**context, "requests": requests})
         return html
 
     def _render_run(self, run_id: uuid.UUID, full: bool) -> str:

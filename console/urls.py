@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from agents import views as run_views
 from approvals import link_views
@@ -21,6 +21,12 @@ urlpatterns = [
     path("approvals/link/<str:token>/", link_views.confirm_link, name="approval_link"),
     path("approvals/<uuid:approval_id>/", approval_views.approval_detail, name="approval_detail"),
     path("approvals/<uuid:approval_id>/decide", approval_views.approval_decide, name="approval_decide"),
+    path("approvals/<uuid:approval_id>/release", approval_views.approval_release, name="approval_release"),
+    path("approvals/<uuid:approval_id>/reassign", approval_views.approval_reassign, name="approval_reassign"),
+    path("approvals/next", approval_views.approval_next, name="approval_next"),
+    path("approvals/bulk", approval_views.approval_bulk, name="approval_bulk"),
+    # Queue management and analytics pages (approvals/queue_urls.py).
+    path("queues/", include("approvals.queue_urls")),
     path("keys/", keys.key_list, name="key_list"),
     path("keys/<int:key_id>/revoke", keys.key_revoke, name="key_revoke"),
     path("healthz", views.healthz, name="healthz"),

@@ -40,7 +40,7 @@ def test_reviewer_approval_reaches_engineer_page_live(
         expect(review.locator("#nav-pending")).not_to_have_text("0")
         review.goto(asgi_server + approval_href)
         expect(review.locator("#proposed-args")).to_contain_text(order)
-        review.click("button[value=approve]")
+        review.click("#approve-button")
         expect(review.locator("#approval-status")).to_have_text("approved")
         expect(review.locator("#decided")).to_contain_text("reviewer")
 

@@ -296,10 +296,10 @@ def test_approval_detail_shows_proposed_arguments_to_a_reviewer(engineer: User, 
     response = client_for(reviewer).get(f"/approvals/{approval.id}/")
     assert response.status_code == 200
     html = response.content.decode()
-    proposed = re.search(r'<pre id="proposed-args" hx-disable>(.*?)</pre>', html, re.S)
+    proposed = re.search(r'<dl class="args" id="proposed-args" hx-disable>(.*?)</dl>', html, re.S)
     assert proposed, html
-    assert f"&quot;order_id&quot;: &quot;{approval.proposed_args['order_id']}&quot;" in proposed.group(1)
-    assert "&quot;amount&quot;: 250" in proposed.group(1)
+    assert f"<dt>order_id</dt><dd>{approval.proposed_args['order_id']}</dd>" in proposed.group(1)
+    assert "<dt>amount</dt><dd>250.0</dd>" in proposed.group(1)
     assert f'action="/approvals/{approval.id}/decide"' in html
 
 
@@ -354,10 +354,8 @@ def test_requester_who_is_a_reviewer_cannot_approve_their_own_run(roles: None) -
     assert f'action="/approvals/{approval.id}/decide"'.encode() not in detail.content
 
     response = client.post(f"/approvals/{approval.id}/decide", {"decision": "approve"})
-    assert response.status_code == 302
-    assert response["Location"] == f"/approvals/{approval.id}/"
-    page = client.get(response["Location"])
-    assert b"Not recorded: you started this run: someone else must decide its action" in page.content
+    assert response.status_code == 403
+    assert b"you started this run: someone else must decide its action" in response.content
     approval.refresh_from_db()
     assert approval.status == ApprovalRequest.Status.PENDING
     assert approval.decided_by is None
@@ -366,18 +364,21 @@ def test_requester_who_is_a_reviewer_cannot_approve_their_own_run(roles: None) -
 
 @pytest.mark.django_db(transaction=True)
 def test_second_decision_shows_who_already_decided(engineer: User, reviewer: User) -> None:
-    """A second reviewer deciding after the first sees 'already approved by reviewer'; nothing changes."""
+    """A second reviewer deciding after the first gets 409 and a page saying 'already approved by
+    reviewer', with the comment they typed still in the form; nothing changes."""
     approval = waiting_refund(engineer)
     assert (
         client_for(reviewer).post(f"/approvals/{approval.id}/decide", {"decision": "approve"}).status_code
         == 302
     )
     late = make_user("late", "reviewers")
-    page = client_for(late).post(f"/approvals/{approval.id}/decide", {"decision": "reject"}, follow=True)
-    assert page.status_code == 200
-    assert page.redirect_chain == [(f"/approvals/{approval.id}/", 302)]
+    page = client_for(late).post(
+        f"/approvals/{approval.id}/decide", {"decision": "reject", "comment": "my careful note", "reason_code": "policy"}
+    )
+    assert page.status_code == 409
     html = page.content.decode()
-    assert re.search(r"Not recorded: this request is already approved,? by reviewer", html), html
+    assert re.search(r"this request is already approved,? by reviewer", html), html
+    assert "my careful note" in html
     approval.refresh_from_db()
     assert approval.status == ApprovalRequest.Status.APPROVED
     assert approval.decided_by == reviewer
@@ -397,13 +398,13 @@ def test_engineer_may_not_decide(engineer: User) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_unknown_decision_is_refused_with_a_readable_message(engineer: User, reviewer: User) -> None:
-    """decision=maybe: redirected with the field error as a sentence (not a Python repr); still pending."""
+    """decision=maybe: 422 with the field error as a sentence (not a Python repr); still pending."""
     approval = waiting_refund(engineer)
-    page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {"decision": "maybe"}, follow=True)
-    assert page.redirect_chain == [(f"/approvals/{approval.id}/", 302)]
+    page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {"decision": "maybe"})
+    assert page.status_code == 422
     approval.refresh_from_db()
     assert approval.status == ApprovalRequest.Status.PENDING
-    flash = re.search(r'<p class="flash error" role="status">(.*?)</p>', page.content.decode(), re.S)
+    flash = re.search(r'<p class="flash error" role="alert" id="problem">(.*?)</p>', page.content.decode(), re.S)
     assert flash, page.content
     assert "decision must be approve, reject, edit or respond" in flash.group(1)
     assert "[{" not in flash.group(1) and "&#x27;loc&#x27;" not in flash.group(1), flash.group(1)

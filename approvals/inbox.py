@@ -1,0 +1,228 @@
+"""What the reviewers' pages show: the filtered inbox, a request's context, its edit form.
+
+Shared by the page views and the live consumer, so a page and its live updates always agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest, AuditEvent, Queue
+from traces.models import Span
+
+__all__ = [
+    "AGES",
+    "DUES",
+    "InboxFilters",
+    "conversation_of",
+    "edit_fields",
+    "filtered_inbox",
+    "history_of",
+    "outcome_of",
+    "parse_edit",
+]
+
+AGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+DUES = ("overdue", "today")
+INBOX_LIMIT = 200
+
+
+@dataclass
+class InboxFilters:
+    queue: str = ""
+    agent: str = ""
+    age: str = ""  # older than
+    due: str = ""
+    condition: str = ""  # "yes": gated by a condition; "no": gated always
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_query(cls, query: Any) -> InboxFilters:
+        """Read filters from a QueryDict (or dict of lists); bad values are dropped with a message."""
+        get = (lambda k: query.get(k, "")) if hasattr(query, "get") else (lambda k: "")
+        filters = cls(queue=get("queue"), agent=get("agent"), age=get("age"), due=get("due"), condition=get("condition"))
+        if filters.age and filters.age not in AGES:
+            filters.errors.append(f"Unknown age {filters.age!r}: ignored.")
+            filters.age = ""
+        if filters.due and filters.due not in DUES:
+            filters.errors.append(f"Unknown due filter {filters.due!r}: ignored.")
+            filters.due = ""
+        if filters.condition and filters.condition not in ("yes", "no"):
+            filters.errors.append(f"Unknown condition filter {filters.condition!r}: ignored.")
+            filters.condition = ""
+        return filters
+
+    def as_query(self) -> str:
+        from urllib.parse import urlencode
+
+        return urlencode({k: v for k, v in self.__dict__.items() if k != "errors" and v})
+
+
+def filtered_inbox(user: Any, filters: InboxFilters) -> list[ApprovalRequest]:
+    """Pending requests in the user's queues, due first (the most urgent on top)."""
+    now = timezone.now()
+    requests: QuerySet[ApprovalRequest] = (
+        ApprovalRequest.objects.pending()
+        .visible_to(user)
+        .select_related("queue", "run__agent", "requested_by", "claimed_by")
+        .order_by("due_at", "created_at", "id")
+    )
+    if filters.queue:
+        requests = requests.filter(queue__name=filters.queue)
+    if filters.agent:
+        requests = requests.filter(run__agent__key=filters.agent)
+    if filters.age:
+        requests = requests.filter(created_at__lte=now - AGES[filters.age])
+    if filters.due == "overdue":
+        requests = requests.filter(due_at__lt=now)
+    elif filters.due == "today":
+        requests = requests.filter(due_at__lt=now + timedelta(days=1))
+    if filters.condition == "yes":
+        requests = requests.exclude(condition="")
+    elif filters.condition == "no":
+        requests = requests.filter(condition="")
+    return list(requests[:INBOX_LIMIT])
+
+
+def my_queues(user: Any) -> QuerySet[Queue]:
+    from console.roles import is_admin
+
+    queues = Queue.objects.all() if is_admin(user) else Queue.objects.filter(reviewer_groups__user=user).distinct()
+    return queues.order_by("name")
+
+
+def conversation_of(request: ApprovalRequest) -> list[dict[str, str]]:
+    """The agent's recent messages, from the last model call before the gate (text only)."""
+    if not request.run_id:
+        return []
+    span = (
+        Span.objects.filter(run_id=request.run_id, kind=Span.Kind.MODEL, started_at__lte=request.created_at)
+        .order_by("-seq")
+        .only("input", "output")
+        .first()
+    )
+    if span is None:
+        return []
+    messages = list(span.input or []) if isinstance(span.input, list) else []
+    if isinstance(span.output, dict):
+        messages.append(span.output)
+    chat = []
+    for message in messages[-12:]:
+        if not isinstance(message, dict):
+            continue
+        text = message.get("content")
+        if not isinstance(text, str):
+            text = json.dumps(text, ensure_ascii=False)
+        calls = message.get("tool_calls") or []
+        if calls:
+            text = (text + "\n" if text else "") + "\n".join(
+                f"→ {c.get('name')}({json.dumps(c.get('args'), ensure_ascii=False)})" for c in calls
+            )
+        chat.append({"role": str(message.get("type", "")), "name": str(message.get("name") or ""), "text": text})
+    return chat
+
+
+def history_of(request: ApprovalRequest) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(object_type=ApprovalRequest._meta.label_lower, object_id=str(request.id))
+        .select_related("actor")
+        .order_by("id")
+    )
+
+
+def outcome_of(request: ApprovalRequest) -> dict[str, Any]:
+    """After a decision: did the run resume, and what did the action return?"""
+    if not request.run_id or request.status == ApprovalRequest.Status.PENDING:
+        return {}
+    from agents.models import Run
+
+    run = Run.objects.filter(id=request.run_id).only("id", "status", "error").first()
+    result = None
+    if request.decided_at:
+        tool = (
+            Span.objects.filter(
+                run_id=request.run_id, kind=Span.Kind.TOOL, name=request.action, status=Span.Status.OK,
+                started_at__gte=request.decided_at,
+            )
+            .order_by("seq")
+            .only("output")
+            .first()
+        )
+        if tool is not None:
+            output = tool.output
+            if isinstance(output, dict) and "content" in output:
+                output = output["content"]
+            result = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+    return {"run": run, "result": result}
+
+
+# --- the edit form, generated from the gate's args_schema -------------------------------------
+
+
+def edit_fields(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+    required = list(schema.get("required", []))
+    properties = schema.get("properties") or {}
+    # Postgres jsonb does not keep object key order; `required` is a list and keeps the
+    # function's argument order, so fields come in the order the action declares them.
+    order = sorted(properties, key=lambda n: (required.index(n) if n in required else len(required), n))
+    fields = []
+    for name in order:
+        prop = properties[name]
+        kind = prop.get("type", "string")
+        value = values.get(name, "")
+        fields.append(
+            {
+                "name": name,
+                "label": prop.get("title", name),
+                "kind": kind,
+                "input_type": "number" if kind in ("number", "integer") else "checkbox" if kind == "boolean" else "text",
+                "step": "1" if kind == "integer" else "any",
+                "required": name in required,
+                "value": json.dumps(value) if kind in ("object", "array") else value,
+                "error": errors.get(name, ""),
+                "help": _constraints(prop),
+            }
+        )
+    return fields
+
+
+def _constraints(prop: dict[str, Any]) -> str:
+    parts = []
+    for key, words in (("exclusiveMinimum", "more than"), ("minimum", "at least"), ("exclusiveMaximum", "less than"), ("maximum", "at most")):
+        if key in prop:
+            parts.append(f"{words} {prop[key]}")
+    if "maxLength" in prop:
+        parts.append(f"up to {prop['maxLength']} characters")
+    return ", ".join(parts)
+
+
+def parse_edit(schema: dict[str, Any], post: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Form strings → typed args for the schema; what cannot parse is a field error."""
+    args: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        raw = post.get(f"arg_{name}", "")
+        kind = prop.get("type", "string")
+        if kind == "boolean":
+            args[name] = raw in ("on", "true", "1")
+            continue
+        if raw == "":
+            continue
+        try:
+            if kind == "integer":
+                args[name] = int(raw)
+            elif kind == "number":
+                args[name] = float(raw)
+            elif kind in ("object", "array"):
+                args[name] = json.loads(raw)
+            else:
+                args[name] = raw
+        except (ValueError, json.JSONDecodeError):
+            errors[name] = f"must be {'a whole number' if kind == 'integer' else 'a number' if kind == 'number' else 'JSON'}"
+    return args, errors
