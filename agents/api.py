@@ -6,16 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from agents.models import Run
+from agents.run_filters import RunFilters
 from agents.services import cancel_run, start_run
 from console.auth import role_auth
-from console.cursors import decode_cursor, encode_cursor
-from console.errors import NotFound
+from console.errors import Invalid, NotFound
 from console.roles import can_read_runs, can_start_runs
 from traces.models import Span
 
@@ -138,14 +136,6 @@ def _pending_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
     return pending
 
 
-def _encode_cursor(run: Run) -> str:
-    return encode_cursor(run.created_at, run.id)
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    return decode_cursor(cursor)
-
-
 @router.post("", auth=START, response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
 def create_run(request: HttpRequest, body: RunCreateIn) -> Status:
     """Start a run: 201 with the queued run."""
@@ -157,33 +147,34 @@ def create_run(request: HttpRequest, body: RunCreateIn) -> Status:
 @router.get("", auth=READ, response={200: RunPageOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
 def list_runs(
     request: HttpRequest,
-    status: Run.Status | None = None,
+    status: str | None = None,
     agent: str | None = None,
-    q: str | None = None,
+    since: str | None = Query(None, description="ISO date-time: runs created at or after"),
+    until: str | None = Query(None, description="ISO date-time: runs created before"),
+    tag: str | None = Query(None, description="a tag in metadata.tags"),
+    meta: str | None = Query(None, description="key=value in metadata"),
+    has_error: str | None = None,
+    cost_min: str | None = None,
+    cost_max: str | None = None,
+    duration_min: str | None = Query(None, description="milliseconds"),
+    duration_max: str | None = Query(None, description="milliseconds"),
+    started_by: str | None = None,
+    waiting_approval: str | None = None,
+    model: str | None = None,
+    feedback: str | None = Query(None, description="up, down or none"),
+    q: str | None = Query(None, description="full-text search over input, output and error"),
+    sort: str | None = Query(None, description="-created (default), created, -duration, duration, -cost, cost, -steps"),
     cursor: str | None = None,
     limit: int = Query(PAGE_SIZE, ge=1, le=200),
 ) -> dict[str, Any]:
-    """Runs, newest first, keyset-paginated: pass `next_cursor` back as `cursor`."""
-    runs = Run.objects.select_related("agent", "created_by").order_by("-created_at", "-id")
-    if status:
-        runs = runs.filter(status=status)
-    if agent:
-        runs = runs.filter(agent__key=agent)
-    if q:
-        runs = runs.annotate(
-            input_text=Cast("input", TextField()), output_text=Cast("output", TextField())
-        ).filter(Q(input_text__icontains=q) | Q(output_text__icontains=q) | Q(error__icontains=q))
-    if cursor:
-        created, run_id = _decode_cursor(cursor)
-        runs = runs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=run_id))
-    page = list(runs[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
+    """Runs, newest first unless sorted otherwise, keyset-paginated: pass `next_cursor` back as `cursor`."""
+    filters = RunFilters.parse(request.GET)
+    if filters.errors:
+        raise Invalid(filters.errors)
+    runs = Run.objects.select_related("agent", "created_by")
+    page, next_cursor = filters.page(runs, limit)
     pending = _pending_of([r.id for r in page])
-    return {
-        "items": [run_out(r, pending.get(r.id)) for r in page],
-        "next_cursor": _encode_cursor(page[-1]) if more and page else None,
-    }
+    return {"items": [run_out(r, pending.get(r.id)) for r in page], "next_cursor": next_cursor}
 
 
 @router.get("/{run_id}", auth=READ, response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})

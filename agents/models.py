@@ -92,6 +92,7 @@ class Run(models.Model):
             models.Index(fields=["status", "-created_at"], name="run_status_created"),
             models.Index(fields=["agent", "-created_at"], name="run_agent_created"),
             models.Index(fields=["status", "enqueued_at"], name="run_status_enqueued"),
+            models.Index(fields=["thread_id", "created_at"], name="run_thread"),
         ]
 
     def __str__(self) -> str:

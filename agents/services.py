@@ -58,7 +58,8 @@ def start_run(
             agent=agent,
             thread_id=str(run_id),
             input=data.model_dump(mode="json"),
-            metadata=metadata or {},
+            # "imported" marks a read-only copy from another Steward; a caller cannot set it.
+            metadata={k: v for k, v in (metadata or {}).items() if k != "imported"},
             created_by=user if getattr(user, "pk", None) else None,
             graph_fingerprint=_fingerprint(agent_key),
             enqueued_at=timezone.now(),
@@ -72,11 +73,13 @@ def cancel_run(run: Run, user: Any) -> Run:
     """Cancel a queued, running or waiting run and its pending approvals.
 
     Raises:
-        Conflict: the run has already finished.
+        Conflict: the run has already finished, or it is an imported (read-only) copy.
     """
     from approvals import audit
     from approvals.services import cancel_requests_of_run
 
+    if run.metadata.get("imported"):
+        raise Conflict("imported runs are read-only")
     with transaction.atomic():
         if not run.cancel():
             run.refresh_from_db()

@@ -2,62 +2,66 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from agents.api import _decode_cursor, _encode_cursor
 from agents.models import Agent, Run
 from agents.registry import get_agent
+from agents.run_filters import SORTS, RunFilters
 from agents.services import cancel_run, start_run
+from approvals.models import ApprovalRequest
 from console.errors import Conflict, Invalid
 from console.pages import pretty, require
 from console.roles import can_read_runs, can_start_runs
 from traces.models import Span
+from traces.waterfall import WaterfallRow, payload_view, state_diff, waterfall
 
 PAGE_SIZE = 50
+SPAN_PAGE = 500
 
 
-def span_rows(spans: list[Span]) -> list[dict[str, Any]]:
-    return [{"span": s, "input": pretty(s.input), "output": pretty(s.output)} for s in spans]
+def span_rows(spans: list[Span], run: Run | None = None) -> list[WaterfallRow]:
+    """Light rows for the waterfall; payloads load when a span is opened."""
+    if not spans:
+        return []
+    return waterfall(run or spans[0].run, spans)
 
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
     require(can_read_runs(request.user))
-    runs = Run.objects.select_related("agent", "created_by").order_by("-created_at", "-id")
-    status, agent = request.GET.get("status", ""), request.GET.get("agent", "")
-    if status in Run.Status.values:
-        runs = runs.filter(status=status)
-    elif status:
-        messages.error(request, f"Unknown status {status!r}: showing all runs.")
-    if agent:
-        runs = runs.filter(agent__key=agent)
-    cursor = request.GET.get("cursor")
-    if cursor:
-        try:
-            created, run_id = _decode_cursor(cursor)
-            runs = runs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=run_id))
-        except Invalid:
-            messages.error(request, "That page link is no longer valid: showing the newest runs.")
-    page = list(runs[: PAGE_SIZE + 1])
-    next_cursor = _encode_cursor(page[PAGE_SIZE - 1]) if len(page) > PAGE_SIZE else None
+    filters = RunFilters.parse(request.GET)
+    for error in filters.errors:
+        messages.error(request, f"{error['loc'][-1]}: {error['msg']} (ignored)")
+    if filters.errors:
+        # Keep the valid filters, drop the bad ones, so the page still shows something useful.
+        bad = {e["loc"][-1] for e in filters.errors}
+        filters = RunFilters.parse({k: v for k, v in filters.raw.items() if k not in bad})
+    rows, next_cursor = filters.page(Run.objects.select_related("agent", "created_by"), PAGE_SIZE)
+    pending = set(
+        ApprovalRequest.objects.pending().filter(run_id__in=[r.id for r in rows]).values_list("run_id", flat=True)
+    )
     return render(
         request,
         "agents/run_list.html",
         {
-            "runs": page[:PAGE_SIZE],
+            "runs": rows,
+            "pending": pending,
             "next_cursor": next_cursor,
+            "filters": filters,
+            "f": filters.raw,
+            "base_query": filters.query_without("cursor"),
+            "sort_query": filters.query_without("cursor", "sort"),
             "agents": Agent.objects.filter(is_registered=True),
             "statuses": Run.Status.values,
-            "status": status,
-            "agent": agent,
+            "sorts": SORTS,
         },
     )
 
@@ -129,13 +133,17 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
 
 
 def run_context(run: Run, spans: list[Span] | None = None) -> dict[str, Any]:
+    more = False
     if spans is None:
-        spans = list(Span.objects.filter(run=run).order_by("seq"))
+        spans = list(Span.objects.filter(run=run).order_by("seq").defer("input", "output")[: SPAN_PAGE + 1])
+        more = len(spans) > SPAN_PAGE
+        spans = spans[:SPAN_PAGE]
     return {
         "run": run,
         "run_input": pretty(run.input),
         "run_output": pretty(run.output),
-        "rows": span_rows(spans),
+        "rows": span_rows(spans, run),
+        "more_spans": more,
         "last_seq": spans[-1].seq if spans else -1,
         "pending": list(run.approval_requests.filter(status="pending").select_related("queue")),
     }
@@ -163,3 +171,61 @@ def run_cancel(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     except Conflict as exc:
         messages.error(request, f"Not cancelled: {exc.detail}.")
     return redirect("run_detail", run_id=run.id)
+
+
+def _run_for(request: HttpRequest, run_id: uuid.UUID) -> Run:
+    require(can_read_runs(request.user))
+    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    if run is None:
+        raise Http404("run not found")
+    return run
+
+
+@login_required
+def run_spans(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """The next page of waterfall rows after `after` (the page loads them as you scroll on)."""
+    run = _run_for(request, run_id)
+    try:
+        after = int(request.GET.get("after", "-1"))
+    except ValueError:
+        after = -1
+    spans = list(Span.objects.filter(run=run, seq__gt=after).order_by("seq").defer("input", "output")[: SPAN_PAGE + 1])
+    more = len(spans) > SPAN_PAGE
+    spans = spans[:SPAN_PAGE]
+    return render(
+        request,
+        "agents/partials/_span_page.html",
+        {"run": run, "rows": span_rows(spans, run), "more_spans": more, "last_seq": spans[-1].seq if spans else after},
+    )
+
+
+@login_required
+def span_detail(request: HttpRequest, run_id: uuid.UUID, seq: int) -> HttpResponse:
+    """One span's inputs, outputs, error and the state its step saved (loaded when opened)."""
+    run = _run_for(request, run_id)
+    span = Span.objects.filter(run=run, seq=seq).first()
+    if span is None:
+        raise Http404("span not found")
+    context = {
+        "run": run,
+        "span": span,
+        "input": payload_view(span.input),
+        "output": payload_view(span.output),
+        "diff": state_diff(run, span),
+    }
+    template = "agents/partials/_span_detail.html" if request.htmx else "agents/span_page.html"
+    return render(request, template, context)
+
+
+@login_required
+def span_payload(request: HttpRequest, run_id: uuid.UUID, seq: int, part: str) -> HttpResponse:
+    """A whole payload as a JSON download (the page shows at most PAYLOAD_CAP characters)."""
+    run = _run_for(request, run_id)
+    if part not in ("input", "output"):
+        raise Http404("no such part")
+    span = Span.objects.filter(run=run, seq=seq).only(part).first()
+    if span is None:
+        raise Http404("span not found")
+    response = HttpResponse(json.dumps(getattr(span, part), indent=2, ensure_ascii=False), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.id}-span-{seq}-{part}.json"'
+    return response

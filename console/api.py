@@ -39,8 +39,13 @@ def _mount() -> None:
     from agents.api import router as runs_router
     from approvals.api import router as approvals_router
     from approvals.queues_api import router as queues_router
+    from traces.api import router as traces_router
+    from traces.api import threads_router
 
+    # Before the runs router: its GET /runs/{run_id} would otherwise take POST /runs/import (405).
+    api.add_router("/runs", traces_router)
     api.add_router("/runs", runs_router)
+    api.add_router("/threads", threads_router)
     api.add_router("/approvals", approvals_router)
     api.add_router("/queues", queues_router)
 

@@ -72,7 +72,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if seq <= last:
             return  # already covered by a full render
         self.last_seq[group] = seq
-        await self._send_fragments(group, full=seq != last + 1)
+        # A gap means events were lost: re-read everything. A status change redraws the
+        # waterfall too, since the run's time axis has grown.
+        await self._send_fragments(group, full=seq != last + 1 or event.get("kind") == "run")
 
     async def _send_fragments(self, group: str, full: bool) -> None:
         html = await database_sync_to_async(self._render)(group, full)
@@ -150,7 +152,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         }
         html = render_to_string("agents/partials/_run_header.html", context)
         html += render_to_string("agents/partials/_run_output.html", context)
-        rows = render_to_string("agents/partials/_span_rows.html", {"rows": span_rows(spans)})
+        rows = render_to_string("agents/partials/_span_rows.html", {"rows": span_rows(spans, run), "run": run})
         if full:
             html += f'<div id="span-rows" hx-swap-oob="true">{rows}</div>'
         elif spans:

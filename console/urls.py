@@ -5,16 +5,21 @@ from django.urls import include, path
 from agents import views as run_views
 from approvals import link_views
 from approvals import views as approval_views
-from console import keys, views
+from console import dashboard_views, keys, views
 from console.api import api
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", dashboard_views.dashboard, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("runs/", run_views.run_list, name="run_list"),
+    path("", include("traces.inspect_urls")),
+    path("", include("traces.urls")),
     path("runs/<uuid:run_id>/", run_views.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/cancel", run_views.run_cancel, name="run_cancel"),
+    path("runs/<uuid:run_id>/spans", run_views.run_spans, name="run_spans"),
+    path("runs/<uuid:run_id>/spans/<int:seq>/", run_views.span_detail, name="span_detail"),
+    path("runs/<uuid:run_id>/spans/<int:seq>/<str:part>.json", run_views.span_payload, name="span_payload"),
     path("agents/<slug:agent_key>/start", run_views.run_start, name="run_start"),
     path("approvals/", approval_views.approval_list, name="approval_list"),
     # One-time approve/reject links from emails: a confirmation page, never a decision on GET.

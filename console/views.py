@@ -1,4 +1,4 @@
-"""Health checks and the minimal pages (login lives in django.contrib.auth)."""
+"""Health checks (the home page is console/dashboard_views.py; login lives in django.contrib.auth)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 
@@ -55,16 +53,3 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check(_database), "broker": _check(_broker), "checkpointer": _check(_checkpointer)}
     ready = all(c["ok"] for c in checks.values())
     return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    from django.shortcuts import redirect
-
-    from console.roles import REVIEWERS, can_read_runs, has_role
-
-    if can_read_runs(request.user) and not has_role(request.user, REVIEWERS):
-        return redirect("run_list")
-    if has_role(request.user, REVIEWERS):
-        return redirect("approval_list")
-    return render(request, "console/home.html")

@@ -1,10 +1,12 @@
-"""Spans: one row per node, model call, tool call and gate of a run."""
+"""Spans: one row per node, model call, tool call and gate of a run; people's feedback on runs."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Span(models.Model):
@@ -45,3 +47,33 @@ class Span(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
+
+
+class Feedback(models.Model):
+    """One person's score of a run: thumbs up (+1) or down (-1), with an optional label and comment.
+
+    A person has at most one score per run; scoring again replaces it.
+    """
+
+    UP = 1
+    DOWN = -1
+    SCORES = ((UP, "up"), (DOWN, "down"))
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey("agents.Run", on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="run_feedback")
+    score = models.SmallIntegerField(choices=SCORES)
+    label = models.CharField(max_length=64, blank=True)
+    comment = models.TextField(blank=True)
+    # When the current score was given: replacing a score moves it.
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "user"], name="feedback_one_per_user"),
+            models.CheckConstraint(condition=models.Q(score__in=[1, -1]), name="feedback_score_up_or_down"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'+1' if self.score > 0 else '-1'} on {self.run_id}"

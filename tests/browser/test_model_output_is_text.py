@@ -41,6 +41,12 @@ def test_script_payload_in_model_output_is_shown_as_text(browser: Any, asgi_serv
         expect(page.locator(".run-error summary")).to_contain_text(IMG)
         page.goto(f"{asgi_server}/runs/{run.id}/")
         expect(page.locator("#run-output")).to_contain_text(SCRIPT)
+        # The payloads load when a step is opened: the tool call's arguments and the model's
+        # messages carry the payload too.
+        page.click("a.span-row.tool >> nth=0")
+        expect(page.locator(".span-detail")).to_contain_text(SCRIPT)
+        page.click("a.span-row.model >> nth=0")
+        expect(page.locator(".span-detail")).to_contain_text("hx-get")
         page.wait_for_timeout(1000)
         assert page.evaluate("window.__pwned") is None
         assert not [u for u in requests if u.rstrip("/").endswith("/runs") or "/x" in u]

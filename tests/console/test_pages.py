@@ -530,20 +530,13 @@ def test_revoke_of_unknown_key_is_404_and_get_is_405(engineer: User) -> None:
 # --- / and the navigation ----------------------------------------------------------------------
 
 
-def test_home_sends_an_engineer_to_runs(engineer: User) -> None:
-    """An engineer's home is the run list."""
-    response = client_for(engineer).get("/")
-    assert response.status_code == 302
-    assert response["Location"] == "/runs/"
-
-
-@pytest.mark.parametrize("role", ["reviewer", "admin_user"])
-def test_home_sends_a_reviewer_to_approvals(role: str, request: pytest.FixtureRequest) -> None:
-    """A reviewer's (and an admin's) home is the approval list."""
+@pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user"])
+def test_home_is_the_dashboard_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest) -> None:
+    """Engineers, reviewers and admins land on the dashboard (tests/console/test_dashboard.py), not a redirect."""
     user: User = request.getfixturevalue(role)
     response = client_for(user).get("/")
-    assert response.status_code == 302
-    assert response["Location"] == "/approvals/"
+    assert response.status_code == 200
+    assert b"<h1>Dashboard</h1>" in response.content
 
 
 def test_home_of_a_user_without_a_role_explains(outsider: User) -> None:
@@ -593,12 +586,14 @@ def test_run_page_shows_agent_text_escaped(engineer: User) -> None:
     assert "&lt;div hx-get=" in html
     assert "<script>alert(1)" not in html
     assert 'hx-get="/evil"' not in html
-    assert "hx-get=" not in html.replace("&lt;div hx-get=", "")
-    # The escaped text is in the run's output and in the spans' inputs and outputs.
+    # The only live htmx requests on the page are the step rows', to this run's own spans.
+    targets = re.findall(r'hx-get="([^"]*)"', html)
+    assert targets and all(t.startswith(f"/runs/{run.id}/spans") for t in targets), targets
+    # The escaped text is in the run's output and in the steps' payloads (loaded when opened).
     output = re.search(r'<pre id="run-output" hx-disable>(.*?)</pre>', html, re.S)
     assert output and "&lt;script&gt;alert(1)&lt;/script&gt;" in output.group(1)
-    rows = html.split('<div id="span-rows">', 1)[1]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rows
+    detail = client_for(engineer).get(f"/runs/{run.id}/spans/1/", headers={"HX-Request": "true"}).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail and "<script>alert(1)" not in detail
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,117 @@
+"""The runs list's filters, search, sorting and keyset pagination (API and page), on real rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from agents.models import Agent, Run
+from agents.registry import sync_agents
+from approvals.models import ApprovalRequest, Queue
+from tests.conftest import make_user
+from traces.models import Span
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def runs(engineer: Any) -> dict[str, Run]:
+    sync_agents()
+    refund, stock = Agent.objects.get(key="refund"), Agent.objects.get(key="stock_check")
+    other = make_user("someone", "engineers")
+    now = timezone.now()
+
+    def run(name: str, agent: Agent, minutes_ago: int, **fields: Any) -> Run:
+        return Run.objects.create(agent=agent, thread_id=name, created_at=now - timedelta(minutes=minutes_ago), **fields)
+
+    made = {
+        "cheap": run("cheap", refund, 50, status="succeeded", cost=0.001, latency_ms=100, created_by=engineer,
+                     input={"order_id": "A-1", "reason": "parcel arrived crushed"}, output={"answer": "refunded"},
+                     metadata={"tags": ["vip"], "channel": "email"}),
+        "pricey": run("pricey", refund, 40, status="succeeded", cost=0.5, latency_ms=9000, created_by=other,
+                      input={"order_id": "A-2", "reason": "late"}, metadata={"channel": "chat"}),
+        "broken": run("broken", stock, 30, status="failed", error="InventoryServiceError: 503 upstream timeout",
+                      latency_ms=20, created_by=engineer, input={"sku": "BROKEN-1"}),
+        "waiting": run("waiting", refund, 20, status="waiting", input={"order_id": "A-3", "reason": "wrong size"}),
+        "old": run("old", stock, 60 * 24 * 3, status="succeeded", input={"sku": "SKU-9"}),
+    }
+    ApprovalRequest.objects.create(queue=Queue.objects.get(name="payments"), run=made["waiting"], action="issue_refund")
+    Span.objects.create(run=made["pricey"], seq=0, kind="model", name="gpt-4o", model="gpt-4o", status="ok", started_at=now)
+    return made
+
+
+def ids(response: Any) -> set[str]:
+    assert response.status_code == 200, response.content
+    return {item["thread_id"] for item in response.json()["items"]}
+
+
+def test_each_filter_narrows_the_list(runs: dict[str, Run], engineer: Any, api: Any) -> None:
+    """Status, agent, time range, tags and metadata, errors, cost and duration, who started it,
+    waiting for approval and model each select exactly the matching runs."""
+    client = api(engineer)
+    since = (timezone.now() - timedelta(hours=2)).isoformat()
+    assert ids(client.get("/api/runs", status="failed")) == {"broken"}
+    assert ids(client.get("/api/runs", agent="stock_check")) == {"broken", "old"}
+    assert ids(client.get("/api/runs", since=since)) == {"cheap", "pricey", "broken", "waiting"}
+    assert ids(client.get("/api/runs", until=since)) == {"old"}
+    assert ids(client.get("/api/runs", tag="vip")) == {"cheap"}
+    assert ids(client.get("/api/runs", meta="channel=chat")) == {"pricey"}
+    assert ids(client.get("/api/runs", has_error="true")) == {"broken"}
+    assert ids(client.get("/api/runs", cost_min="0.1")) == {"pricey"}
+    assert ids(client.get("/api/runs", duration_min="50", duration_max="500")) == {"cheap"}
+    assert ids(client.get("/api/runs", started_by="someone")) == {"pricey"}
+    assert ids(client.get("/api/runs", waiting_approval="true")) == {"waiting"}
+    assert ids(client.get("/api/runs", model="gpt-4o")) == {"pricey"}
+    assert ids(client.get("/api/runs", agent="refund", started_by="engineer")) == {"cheap"}
+
+
+def test_search_covers_input_output_and_error(runs: dict[str, Run], engineer: Any, api: Any) -> None:
+    """q finds words in inputs, outputs and error messages (full-text on Postgres)."""
+    client = api(engineer)
+    assert ids(client.get("/api/runs", q="crushed")) == {"cheap"}
+    assert ids(client.get("/api/runs", q="refunded")) == {"cheap"}
+    assert ids(client.get("/api/runs", q="timeout")) == {"broken"}
+    assert ids(client.get("/api/runs", q="nothing-like-this")) == set()
+
+
+def test_sort_and_keyset_pages(runs: dict[str, Run], engineer: Any, api: Any) -> None:
+    """Sorted by cost, two at a time: every run once, in order, then no cursor."""
+    client = api(engineer)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        params = {"sort": "-cost", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/runs", **params).json()
+        seen += [item["thread_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    costs = {r.thread_id: r.cost for r in runs.values()}
+    assert sorted(seen) == sorted(costs) and [costs[n] for n in seen] == sorted(costs.values(), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("since", "yesterday"), ("cost_min", "-1"), ("cost_max", "lots"), ("meta", "novalue"), ("has_error", "maybe"),
+     ("sort", "random"), ("feedback", "meh"), ("status", "finished"), ("cursor", "zzz")],
+)
+def test_malformed_filters_are_422_naming_the_field(runs: dict[str, Run], engineer: Any, api: Any, param: str, value: str) -> None:
+    """A bad filter value is a 422 naming the parameter, never a 500."""
+    response = api(engineer).get("/api/runs", **{param: value})
+    assert response.status_code == 422
+    assert ["query", param] in [e["loc"] for e in response.json()["detail"]]
+
+
+def test_page_keeps_filters_in_the_url_and_explains_bad_ones(runs: dict[str, Run], engineer: Any, client: Any) -> None:
+    """The page applies the good filters, ignores a bad one with a message, and links sort and
+    next page with the filters kept."""
+    client.force_login(engineer)
+    page = client.get("/runs/", {"agent": "refund", "cost_min": "lots"})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "cost_min: must be a number" in html
+    assert html.count('<span class="status succeeded">') == 2 and html.count('<span class="status waiting">') >= 1
+    assert "?agent=refund&sort=" in html

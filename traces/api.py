@@ -1,0 +1,163 @@
+"""Run inspection API: export and import a run's trace, score runs, read a thread.
+
+Two routers: `router` is mounted at /runs next to the runs router (console/api.py mounts it
+first, so POST /api/runs/import is not taken for GET /api/runs/{run_id}), and `threads_router`
+at /threads.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils.http import content_disposition_header
+from ninja import Field, Router, Schema, Status
+
+from agents.api import ErrorOut, RunOut, run_out
+from agents.models import Run
+from approvals import audit
+from console.auth import role_auth
+from console.errors import NotFound
+from console.roles import can_read_runs, can_start_runs
+from traces.export import (
+    TraceV1,
+    export_filename,
+    export_run,
+    import_run,
+    parse_trace,
+)
+from traces.feedback import can_give_feedback, give_feedback
+from traces.models import Feedback
+from traces.threads import thread_runs
+
+__all__ = ["router", "threads_router"]
+
+router = Router(tags=["runs"])
+threads_router = Router(tags=["threads"])
+
+READ = role_auth(can_read_runs, "read runs")
+IMPORT = role_auth(can_start_runs, "import runs")
+FEEDBACK = role_auth(can_give_feedback, "score runs")
+
+
+class FeedbackIn(Schema):
+    score: int = Field(..., description="1 (thumbs up) or -1 (thumbs down)")
+    label: str = Field("", max_length=64)
+    comment: str = Field("", max_length=5000)
+
+
+class FeedbackOut(Schema):
+    id: uuid.UUID
+    run_id: uuid.UUID
+    user: str
+    score: int
+    label: str
+    comment: str
+    created_at: datetime
+
+
+def feedback_out(feedback: Feedback) -> dict[str, Any]:
+    return {
+        "id": feedback.id,
+        "run_id": feedback.run_id,
+        "user": feedback.user.get_username(),
+        "score": feedback.score,
+        "label": feedback.label,
+        "comment": feedback.comment,
+        "created_at": feedback.created_at,
+    }
+
+
+def _run(run_id: uuid.UUID) -> Run:
+    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    if run is None:
+        raise NotFound("run not found")
+    return run
+
+
+def export_response(run: Run, user: Any) -> HttpResponse:
+    """The export as a JSON file download (audited as run.exported); shared with the run page's link."""
+    data = export_run(run)
+    with transaction.atomic():
+        audit.record(user, "run.exported", run)
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
+    )
+    response["Content-Disposition"] = content_disposition_header(True, export_filename(run))
+    return response
+
+
+@router.get(
+    "/{run_id}/export",
+    auth=READ,
+    response={200: TraceV1, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Export a run's trace",
+)
+def export(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """The run, its spans and its approvals as one JSON file (format "steward.trace.v1")."""
+    return export_response(_run(run_id), request.user)
+
+
+@router.post(
+    "/import",
+    auth=IMPORT,
+    response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
+    summary="Import a trace exported by a Steward",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TraceV1"}}},
+        }
+    },
+)
+def import_trace(request: HttpRequest) -> Status:
+    """Body: an export (GET /api/runs/{run_id}/export). 201 with the new, read-only run; 422 lists
+    everything wrong with the document; only finished runs can be imported. A body that is not JSON
+    (or holds NaN or a NUL character) is 400, like every API call (console/middleware.py)."""
+    run = import_run(parse_trace(request.body), request.user)
+    return Status(201, run_out(run))
+
+
+@router.get(
+    "/{run_id}/feedback",
+    auth=READ,
+    response={200: list[FeedbackOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+)
+def list_feedback(request: HttpRequest, run_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every score of the run, newest first."""
+    run = _run(run_id)
+    return [feedback_out(f) for f in Feedback.objects.filter(run=run).select_related("user")]
+
+
+@router.post(
+    "/{run_id}/feedback",
+    auth=FEEDBACK,
+    response={200: FeedbackOut, 201: FeedbackOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+)
+def post_feedback(request: HttpRequest, run_id: uuid.UUID, body: FeedbackIn) -> Status:
+    """Score the run: 201 for your first score, 200 when it replaces your earlier one."""
+    feedback, created = give_feedback(_run(run_id), request.user, body.score, body.label, body.comment)
+    return Status(201 if created else 200, feedback_out(feedback))
+
+
+@threads_router.get(
+    "/{path:thread_id}",
+    auth=READ,
+    response={200: list[RunOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+)
+def get_thread(request: HttpRequest, thread_id: str) -> list[dict[str, Any]]:
+    """The thread's runs, oldest first (404 when no run has this thread id)."""
+    from approvals.models import ApprovalRequest
+
+    runs = list(thread_runs(thread_id))
+    if not runs:
+        raise NotFound("thread not found")
+    pending: dict[uuid.UUID, list[uuid.UUID]] = {}
+    rows = ApprovalRequest.objects.pending().filter(run_id__in=[r.id for r in runs]).values_list("run_id", "id")
+    for run_id, request_id in rows:
+        pending.setdefault(run_id, []).append(request_id)
+    return [run_out(r, pending.get(r.id)) for r in runs]
