@@ -73,6 +73,11 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = ()) ->
     or the environment variable `STEWARD_MODEL_REFUND`. Providers need their extra installed
     (`pip install steward[openai]`) and their usual API key variables.
     """
+    from traces.cassette import RecordedChatModel, current
+
+    if current() is not None:
+        # A recorded step of a replay: answer from the original run, call nothing.
+        return RecordedChatModel()
     configured = _configured_model(agent_key)
     if not configured:
         return ScriptedChatModel(script=script)

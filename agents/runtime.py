@@ -122,6 +122,8 @@ def run_config(run: Run, recorder: SpanRecorder | None = None) -> dict[str, Any]
             "thread_id": run.thread_id,
             "steward_run_id": str(run.id),
             "steward_root_run_id": str(run.root_id),
+            # A replay's mode and source: the cassette (traces/cassette.py) reads it.
+            "steward_replay": (run.metadata or {}).get("replay"),
         },
         "callbacks": [recorder] if recorder else [],
         "recursion_limit": 100,
@@ -265,7 +267,9 @@ def _stop(
 ) -> str | None:
     """Write the last spans and the run's new state in one transaction, if the lease is ours."""
     from approvals.services import open_requests_for_interrupts
+    from traces import cassette
 
+    cassette.forget(str(run.id))
     spans: list[SpanRecord] = recorder.abandon_open("the run stopped before this span ended")
     try:
         with transaction.atomic():

@@ -23,6 +23,12 @@ def run_tool_calls(
     engineer sees it and can replay. Put a gated tool in a node of its own or call it alone:
     a node runs again from its start when the run resumes after approval.
     """
+    from traces.cassette import current, recorded_tools
+
+    if current() is not None:
+        # A recorded step of a replay: tools play back the original's results; none runs,
+        # so no side effect (and no gate) happens again.
+        tools = recorded_tools(tools)
     by_name = {tool.name: tool for tool in tools}
     results: list[ToolMessage] = []
     for call in message.tool_calls:

@@ -161,3 +161,57 @@ def get_thread(request: HttpRequest, thread_id: str) -> list[dict[str, Any]]:
     for run_id, request_id in rows:
         pending.setdefault(run_id, []).append(request_id)
     return [run_out(r, pending.get(r.id)) for r in runs]
+
+
+# --- replay, retry, diff ----------------------------------------------------------------------
+
+REPLAY = role_auth(can_start_runs, "replay runs")
+
+
+class ReplayIn(Schema):
+    from_step: int | None = Field(None, description="the step to replay from; none: from the start")
+    mode: str = Field("recorded", description="recorded, live or mixed")
+    live_from_step: int | None = Field(None, description="with mode mixed: live from this step on")
+    state_patch: dict[str, Any] | None = Field(None, description="state keys to set at from_step")
+
+
+class DiffOut(Schema):
+    a: str
+    b: str
+    totals: dict[str, Any]
+    rows: list[dict[str, Any]]
+    first_divergence: int | None
+
+
+@router.post(
+    "/{run_id}/replay", auth=REPLAY,
+    response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+)
+def post_replay(request: HttpRequest, run_id: uuid.UUID, body: ReplayIn) -> Status:
+    """A new run forked from this one at `from_step` (recorded, live or mixed) → 201."""
+    from traces.replay import replay
+
+    new = replay(
+        _run(run_id), request.user, from_step=body.from_step, mode=body.mode,
+        live_from_step=body.live_from_step, state_patch=body.state_patch,
+    )
+    return Status(201, run_out(Run.objects.select_related("agent", "created_by").get(id=new.id)))
+
+
+@router.post(
+    "/{run_id}/retry", auth=REPLAY,
+    response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+)
+def post_retry(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
+    """Run a failed run again from its last checkpoint, in place."""
+    from traces.replay import retry
+
+    return run_out(retry(_run(run_id), request.user))
+
+
+@router.get("/{a}/diff/{b}", auth=READ, response={200: DiffOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+def get_diff(request: HttpRequest, a: uuid.UUID, b: uuid.UUID) -> dict[str, Any]:
+    """Two runs step by step, with the index of the first divergent step."""
+    from traces.diff import diff_runs
+
+    return diff_runs(_run(a), _run(b))

@@ -230,7 +230,8 @@ class SpanRecorder(BaseCallbackHandler):
             span.tokens_out = int(usage.get("output_tokens", 0) or 0)
             reported = (getattr(message, "response_metadata", None) or {}).get("model_name")
             if reported:
-                span.model = str(reported)
+                # The model that answered names the span (a replay's stand-in reports the original's).
+                span.model = span.name = str(reported)
         span.cost = price(span.model, span.tokens_in, span.tokens_out)
         self._finish(run_id, "ok", output)
 

@@ -165,3 +165,35 @@ def build_cancelled_midway() -> StateGraph:
     graph.add_edge("first", "second")
     graph.add_edge("second", END)
     return graph
+
+
+FLAKY_FAILURES: dict[str, int] = {}
+
+
+@tool
+def flaky_fetch(key: str) -> str:
+    """Fails the first time for each key (a transient error), then answers."""
+    if FLAKY_FAILURES.get(key, 0) < 1:
+        FLAKY_FAILURES[key] = FLAKY_FAILURES.get(key, 0) + 1
+        raise ConnectionError(f"transient: upstream reset the connection for {key}")
+    return json.dumps({"key": key, "value": 42})
+
+
+def flaky_node(state: KnownState, config: RunnableConfig) -> dict[str, Any]:
+    call = {"name": "flaky_fetch", "args": {"key": state["topic"]}, "id": "call_flaky", "type": "tool_call"}
+    results = run_tool_calls([flaky_fetch], AIMessage(content="", tool_calls=[call]), config)
+    return {"result": str(results[0].content), "log": ["fetch"]}
+
+
+@register_agent("flaky", input_schema=TopicInput, output=lambda s: {"result": s["result"], "log": s["log"]})
+def build_flaky() -> StateGraph:
+    """plan → fetch (fails once per topic, like a network blip) → finish."""
+    graph = StateGraph(KnownState)
+    graph.add_node("plan", plan_node)
+    graph.add_node("fetch", flaky_node)
+    graph.add_node("finish", finish_node)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "fetch")
+    graph.add_edge("fetch", "finish")
+    graph.add_edge("finish", END)
+    return graph

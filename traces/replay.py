@@ -1,0 +1,182 @@
+"""Retry in place, and replay from any step as a new run on its own thread.
+
+A replay copies the checkpoint the chosen step ran from into a fresh thread (the original run
+and its thread are never written), optionally patches the state there, and queues the new run.
+Its mode decides what the cassette (traces/cassette.py) answers: `recorded` plays the
+original's model and tool outputs back, `live` calls them, `mixed` is recorded before
+`live_from_step` and live from it on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.checkpointer import checkpointer
+from agents.models import Run
+from agents.registry import get_agent
+from agents.tasks import send_run
+from approvals import audit
+from console import live
+from console.errors import Conflict, Invalid
+from traces.models import Span
+
+__all__ = ["MODES", "replay", "retry", "steps_of"]
+
+MODES = ("recorded", "live", "mixed")
+
+
+def steps_of(run: Run) -> dict[int, tuple[str, str]]:
+    """Step → (node name, the checkpoint it ran from), from the run's node spans."""
+    steps: dict[int, tuple[str, str]] = {}
+    for step, name, checkpoint_id in (
+        Span.objects.filter(run=run, kind=Span.Kind.NODE).exclude(checkpoint_id="").order_by("seq")
+        .values_list("step", "name", "checkpoint_id")
+    ):
+        if step is not None and step not in steps:
+            steps[step] = (name, checkpoint_id)
+    return steps
+
+
+def _graph_change(run: Run) -> str | None:
+    """What no longer matches, if the agent's code changed since the run (None if unchanged)."""
+    spec = get_agent(run.agent.key)
+    if spec is None:
+        return f"the agent {run.agent.key!r} is no longer registered"
+    current = spec.fingerprint()
+    if run.graph_fingerprint and current != run.graph_fingerprint:
+        nodes = set(spec.build().nodes)
+        missing = sorted(set(Span.objects.filter(run=run, kind=Span.Kind.NODE).values_list("name", flat=True)) - nodes)
+        detail = f"; nodes no longer in the graph: {', '.join(missing)}" if missing else ""
+        return f"the agent's graph has changed since this run (nodes or edges differ{detail})"
+    return None
+
+
+def retry(run: Run, user: Any) -> Run:
+    """Run a failed run again from its last checkpoint: the failed node runs again, the
+    idempotency ledger keeps side effects single.
+
+    Raises:
+        Conflict: the run did not fail, or its agent's graph changed (replay from the start instead).
+    """
+    if run.status != Run.Status.FAILED:
+        raise Conflict(f"only a failed run can be retried; this one is {run.status}")
+    if run.metadata.get("imported"):
+        raise Conflict("imported runs are read-only")
+    change = _graph_change(run)
+    if change:
+        raise Conflict(f"{change}: retrying in place would resume a graph that no longer exists; replay it from the start")
+    with transaction.atomic():
+        updated = Run.objects.filter(id=run.id, status=Run.Status.FAILED).update(
+            status=Run.Status.QUEUED, error="", error_traceback="", finished_at=None, attempts=0,
+            enqueued_at=timezone.now(),
+        )
+        if not updated:
+            raise Conflict("the run changed meanwhile")
+        audit.record(user, "run.retried", run)
+        send_run(run.id)
+        live.publish_run(run.id, Run.Status.QUEUED)
+    run.refresh_from_db()
+    return run
+
+
+def replay(
+    original: Run,
+    user: Any,
+    *,
+    from_step: int | None = None,
+    mode: str = "recorded",
+    live_from_step: int | None = None,
+    state_patch: dict[str, Any] | None = None,
+) -> Run:
+    """Queue a new run that replays `original` from `from_step` (None: from the start).
+
+    Raises:
+        Invalid: unknown mode, a step that does not exist, a patch naming unknown state keys.
+        Conflict: the agent's graph changed (only a replay from the start still makes sense),
+            or the run is still going.
+    """
+    errors: list[dict[str, Any]] = []
+    if mode not in MODES:
+        errors.append({"loc": ["body", "mode"], "msg": f"mode must be one of {', '.join(MODES)}"})
+    if mode == "mixed" and live_from_step is None:
+        errors.append({"loc": ["body", "live_from_step"], "msg": "a mixed replay needs live_from_step"})
+    steps = steps_of(original)
+    if from_step is not None and from_step not in steps:
+        known = ", ".join(map(str, sorted(steps))) or "none"
+        errors.append({"loc": ["body", "from_step"], "msg": f"step {from_step} does not exist in this run (steps: {known})"})
+    if state_patch is not None and from_step is None:
+        errors.append({"loc": ["body", "state_patch"], "msg": "a state patch needs from_step: the state at that step is edited"})
+    if errors:
+        raise Invalid(errors)
+    if original.status in (Run.Status.QUEUED, Run.Status.RUNNING):
+        raise Conflict(f"the run is still {original.status}; replay it once it stops")
+    change = _graph_change(original)
+    if change and from_step is not None:
+        raise Conflict(f"{change}: only a replay from the start is possible")
+
+    new_id = uuid.uuid4()
+    base_checkpoint = steps[from_step][1] if from_step is not None else ""
+    spec = get_agent(original.agent.key)
+    if spec is None:
+        raise Conflict(f"the agent {original.agent.key!r} is no longer registered")
+    if base_checkpoint:
+        _fork(original, str(new_id), base_checkpoint, state_patch, steps, from_step)
+    with transaction.atomic():
+        run = Run.objects.create(
+            id=new_id,
+            agent=original.agent,
+            thread_id=str(new_id),
+            input=original.input,
+            created_by=user if getattr(user, "pk", None) else None,
+            parent_run=original,
+            root_run_id=original.root_id,
+            graph_fingerprint=spec.fingerprint(),
+            enqueued_at=timezone.now(),
+            metadata={
+                "replay": {
+                    "source_run_id": str(original.id),
+                    "mode": mode,
+                    "from_step": from_step,
+                    "live_from_step": live_from_step,
+                    "checkpoint_id": base_checkpoint,
+                    "state_patch": state_patch,
+                }
+            },
+        )
+        audit.record(user, "run.replayed", run, source=str(original.id), mode=mode, from_step=from_step, state_patch=state_patch)
+        send_run(run.id)
+        live.publish_run(run.id, run.status)
+    return run
+
+
+def _fork(
+    original: Run, thread_id: str, checkpoint_id: str, patch: dict[str, Any] | None,
+    steps: dict[int, tuple[str, str]], from_step: int | None,
+) -> None:
+    """Copy one checkpoint of the original's thread, as it is, into a new thread; then patch it."""
+    target = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    with checkpointer() as saver:
+        source = saver.get_tuple(
+            {"configurable": {"thread_id": original.thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+        )
+        if source is None:
+            raise Conflict(f"the checkpoint {checkpoint_id} of this run is gone (pruned?): replay it from the start")
+        if patch:
+            known = set(source.checkpoint.get("channel_values", {}))
+            unknown = sorted(set(patch) - known)
+            if unknown:
+                raise Invalid([{"loc": ["body", "state_patch", k], "msg": f"no state key {k!r} (keys: {', '.join(sorted(known))})"} for k in unknown])
+        saved = saver.put(target, source.checkpoint, source.metadata, dict(source.checkpoint.get("channel_versions", {})))
+        if patch:
+            from agents.runtime import compiled_graph
+
+            spec = get_agent(original.agent.key)
+            assert spec is not None and from_step is not None
+            graph = compiled_graph(spec, saver)
+            # The edit is made "as" the node that ran before this step, so the step runs next.
+            previous = steps.get(from_step - 1, ("__start__", ""))[0]
+            graph.update_state(saved, patch, as_node=previous)
