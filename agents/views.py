@@ -155,7 +155,21 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
     if run is None:
         raise Http404("run not found")
-    return render(request, "agents/run_detail.html", {**run_context(run), "can_cancel": can_start_runs(request.user)})
+    from traces.replay import MODES, steps_of
+
+    return render(
+        request,
+        "agents/run_detail.html",
+        {
+            **run_context(run),
+            "can_cancel": can_start_runs(request.user),
+            "replays": list(run.replays.order_by("created_at").only("id", "status")[:20]),
+            "steps": sorted(steps_of(run).items()),
+            "modes": MODES,
+            "replay_form": {"mode": "recorded"},
+            "replay_errors": {},
+        },
+    )
 
 
 @login_required

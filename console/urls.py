@@ -7,6 +7,7 @@ from approvals import link_views
 from approvals import views as approval_views
 from console import dashboard_views, keys, views
 from console.api import api
+from traces import replay_views
 
 urlpatterns = [
     path("", dashboard_views.dashboard, name="home"),
@@ -18,6 +19,8 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", run_views.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/cancel", run_views.run_cancel, name="run_cancel"),
     path("runs/<uuid:run_id>/spans", run_views.run_spans, name="run_spans"),
+    path("runs/<uuid:run_id>/replay", replay_views.run_replay, name="run_replay"),
+    path("runs/<uuid:run_id>/retry", replay_views.run_retry, name="run_retry"),
     path("runs/<uuid:run_id>/spans/<int:seq>/", run_views.span_detail, name="span_detail"),
     path("runs/<uuid:run_id>/spans/<int:seq>/<str:part>.json", run_views.span_payload, name="span_payload"),
     path("agents/<slug:agent_key>/start", run_views.run_start, name="run_start"),

@@ -180,3 +180,43 @@ def _fork(
             # The edit is made "as" the node that ran before this step, so the step runs next.
             previous = steps.get(from_step - 1, ("__start__", ""))[0]
             graph.update_state(saved, patch, as_node=previous)
+
+
+def preview(original: Run, *, from_step: int | None, mode: str, live_from_step: int | None) -> dict[str, Any]:
+    """What a live or mixed replay would do again, for the engineer to confirm first.
+
+    Returns:
+        {"live_from": step or None, "side_effects": [...], "approvals": [...], "ledger": [...]}:
+        gated actions that would run live, gates that would ask for approval again, and the
+        ledger entries that already exist for this replay chain (those return their stored
+        result instead of acting twice).
+    """
+    from agents.models import IdempotencyRecord
+
+    if mode == "recorded":
+        live_from = None
+    elif mode == "mixed":
+        live_from = live_from_step
+    else:
+        live_from = from_step if from_step is not None else 0
+    gates = []
+    if live_from is not None:
+        gates = list(
+            Span.objects.filter(run=original, kind=Span.Kind.GATE, step__gte=live_from)
+            .order_by("seq").values("step", "name", "status", "input")
+        )
+    seen: set[tuple[Any, str]] = set()
+    side_effects, approvals = [], []
+    for gate in gates:
+        key = (gate["step"], gate["name"])
+        if key in seen:
+            continue
+        seen.add(key)
+        payload = gate["input"] or {}
+        side_effects.append({"step": gate["step"], "action": gate["name"], "args": payload.get("args")})
+        approvals.append({"step": gate["step"], "action": gate["name"], "queue": payload.get("queue", "")})
+    chain = [original.root_id, original.id]
+    ledger = list(
+        IdempotencyRecord.objects.filter(run_id__in=chain).order_by("created_at").values("key", "action", "created_at")
+    )
+    return {"live_from": live_from, "side_effects": side_effects, "approvals": approvals, "ledger": ledger}
