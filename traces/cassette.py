@@ -45,12 +45,18 @@ class Cassette:
     def _recorded(self, step: int, kind: str) -> list[Any]:
         from traces.models import Span
 
-        key = (step, kind)
-        if key not in self._calls:
-            self._calls[key] = list(
-                Span.objects.filter(run_id=self.source_run_id, step=step, kind=kind).order_by("seq")
+        if not self._calls:
+            # One query for the whole recording: a replay must not cost more than the original.
+            calls: dict[tuple[int, str], list[Any]] = {}
+            spans = (
+                Span.objects.filter(run_id=self.source_run_id, kind__in=("model", "tool"))
+                .order_by("seq")
+                .only("step", "kind", "name", "status", "output", "error", "model", "tokens_in", "tokens_out")
             )
-        return self._calls[key]
+            for span in spans:
+                calls.setdefault((span.step, span.kind), []).append(span)
+            self._calls = calls or {(-1, ""): []}
+        return self._calls.get((step, kind), [])
 
     def next_call(self, step: int, kind: str, name: str) -> Any:
         """The original's next recorded call of this kind (and, for tools, this name) at this
