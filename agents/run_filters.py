@@ -6,8 +6,6 @@ reported field by field (the API answers 422, the page shows a message) and neve
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +20,8 @@ from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
 from agents.models import Run
+from console.cursors import decode_cursor, decode_raw, encode_cursor
+from console.errors import Invalid
 
 __all__ = ["SORTS", "RunFilters", "SEARCH_SQL"]
 
@@ -43,11 +43,6 @@ FILTER_FIELDS = (
     "status", "agent", "since", "until", "tag", "meta", "has_error", "cost_min", "cost_max",
     "duration_min", "duration_max", "started_by", "waiting_approval", "model", "feedback", "q", "sort",
 )
-
-
-def _encode(value: Any, run_id: uuid.UUID) -> str:
-    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, str(run_id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
 @dataclass
@@ -138,15 +133,14 @@ class RunFilters:
         cursor = get("cursor")
         if cursor:
             try:
-                value, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
                 if SORTS[f.sort][0] == "created_at":
-                    value = parse_datetime(value)
-                    if value is None:
-                        raise ValueError
-                elif not isinstance(value, (int, float)):
-                    raise ValueError
-                f.cursor = (value, uuid.UUID(run_id))
-            except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+                    f.cursor = decode_cursor(cursor)
+                else:
+                    value, run_id = decode_raw(cursor)
+                    if not isinstance(value, (int, float)):
+                        raise Invalid([])
+                    f.cursor = (value, run_id)
+            except Invalid:
                 problem("cursor", "invalid cursor")
         return f
 
@@ -219,7 +213,7 @@ class RunFilters:
         more = len(rows) > limit
         rows = rows[:limit]
         field_name = SORTS[self.sort][0]
-        next_cursor = _encode(getattr(rows[-1], field_name), rows[-1].id) if more and rows else None
+        next_cursor = encode_cursor(getattr(rows[-1], field_name), rows[-1].id) if more and rows else None
         return rows, next_cursor
 
     def query_without(self, *names: str) -> str:

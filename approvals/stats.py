@@ -11,8 +11,6 @@ the 29 days before it, so `requests_per_day` always has exactly `days` entries.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -22,6 +20,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Decision, Queue
+from console.statistics import percentile
 
 __all__ = ["percentile", "pending_count_subquery", "queue_stats"]
 
@@ -49,19 +48,6 @@ class PercentileCont(Aggregate):
         # A literal, not a parameter: float() guarantees it is only a number, and Postgres
         # wants the same fraction expression wherever the aggregate appears.
         super().__init__(expression, fraction=repr(float(fraction)), **extra)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    """The `fraction` percentile of `values` by linear interpolation, like `percentile_cont`.
-
-    Returns None for no values, so "no decisions yet" is not mistaken for "instant decisions".
-    """
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    lower, upper = math.floor(position), math.ceil(position)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
 
 
 def pending_count_subquery() -> Coalesce:

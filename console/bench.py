@@ -16,7 +16,6 @@ callbacks, durability "sync") and through Steward's production path (`start_run`
 from __future__ import annotations
 
 import gc
-import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -49,8 +48,6 @@ __all__ = [
     "cleanup",
     "ensure_bench_agents",
     "linear_span_counts_ok",
-    "median",
-    "percentile",
     "steward_batch",
 ]
 
@@ -142,18 +139,6 @@ def build_gate() -> StateGraph:
 # --- statistics ---------------------------------------------------------------------------------
 
 
-def median(values: Sequence[float]) -> float:
-    return percentile(values, 50)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), so p50 is the median."""
-    if not values:
-        raise ValueError("no values")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 # --- setup and cleanup ---------------------------------------------------------------------------

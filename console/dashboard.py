@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from agents.models import Run
 from approvals.models import ApprovalRequest
-from approvals.stats import TIMED_OUTCOMES, PercentileCont, percentile
+from approvals.stats import TIMED_OUTCOMES, PercentileCont
+from console.statistics import percentile
 from traces.models import Span
 
 __all__ = ["DEFAULT_WINDOW", "WINDOWS", "Window", "dashboard", "error_summary", "get_window", "runs_url"]

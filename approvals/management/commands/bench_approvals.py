@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +33,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalRequest
-from approvals.stats import percentile
 from console.models import ApiKey
 from console.roles import REVIEWERS
+from console.statistics import percentile
+from console.timing import time_calls
 
 BENCH_REVIEWER = "bench-approvals-reviewer"
 LIST_URL = "/api/approvals"
@@ -144,7 +144,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"gc.freeze(): {gc.get_freeze_count()} objects left out of collections")
             captured: dict[str, list[dict[str, Any]]] = {}
             for name, label, call in cases:
-                timings, db_timings, size = self._time(call, repeat, warmup)
+                timings, db_timings, size = time_calls(call, repeat, warmup)
                 with CaptureQueriesContext(connection) as queries:
                     response = call()
                 if name.startswith("list_") and len(response.json()["items"]) != int(name.removeprefix("list_")):
@@ -176,31 +176,6 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username=BENCH_REVIEWER)
         user.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])
         return user
-
-    def _time(self, call: Callable[[], Any], repeat: int, warmup: int) -> tuple[list[float], list[float], int]:
-        """Milliseconds of each timed call, of the database in each call, and the response's size."""
-        for _ in range(warmup):
-            call()
-        timings, db_timings = [], []
-        size = 0
-        in_database = [0.0]
-
-        def timed_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return execute(sql, params, many, context)
-            finally:
-                in_database[0] += time.perf_counter() - started
-
-        with connection.execute_wrapper(timed_query):
-            for _ in range(repeat):
-                in_database[0] = 0.0
-                started = time.perf_counter()
-                response = call()
-                timings.append((time.perf_counter() - started) * 1000)
-                db_timings.append(in_database[0] * 1000)
-                size = len(response.content)
-        return timings, db_timings, size
 
     def _explain(self, queries: list[dict[str, Any]]) -> None:
         """The plan of the list's main query (the one that pages through approval requests)."""

@@ -30,6 +30,7 @@ from agents.checkpointer import close_pool
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
 from console.roles import ENGINEERS, REVIEWERS
+from console.statistics import median, percentile
 
 BENCH_ENGINEER = "bench-engineer"
 BENCH_REVIEWER = "bench-reviewer"
@@ -212,8 +213,8 @@ class Command(BaseCommand):
         w(f"{'trial':<7}{'order':<7}{'bare ms/run':>12}{'bare runs/s':>13}{'steward ms/run':>16}{'steward runs/s':>16}{'ratio':>8}")
         for i, (order, a, b) in enumerate(zip(orders, bare_s, steward_s, strict=True)):
             w(f"{i + 1:<7}{order:<7}{a / runs * 1000:>12.2f}{runs / a:>13.1f}{b / runs * 1000:>16.2f}{runs / b:>16.1f}{b / a:>8.2f}")
-        bare_rps = bench.median([runs / s for s in bare_s])
-        steward_rps = bench.median([runs / s for s in steward_s])
+        bare_rps = median([runs / s for s in bare_s])
+        steward_rps = median([runs / s for s in steward_s])
         ratio = bare_rps / steward_rps
         w(f"{'median':<14}{1000 / bare_rps:>12.2f}{bare_rps:>13.1f}{1000 / steward_rps:>16.2f}{steward_rps:>16.1f}{ratio:>8.2f}")
         w(f"Steward adds {1000 / steward_rps - 1000 / bare_rps:.2f} ms per run ({bench.NODES} node + {bench.NODES} model spans).\n")
@@ -227,12 +228,12 @@ class Command(BaseCommand):
             ("its span in the database (polled, 0.5 ms)", [t.visible_ms for t in trips]),
         ]
         for label, values in rows:
-            w(f"{label:<44}{bench.percentile(values, 50):>9.2f}{bench.percentile(values, 95):>9.2f}{max(values):>9.2f}")
+            w(f"{label:<44}{percentile(values, 0.5):>9.2f}{percentile(values, 0.95):>9.2f}{max(values):>9.2f}")
         visible = [t.visible_ms for t in trips]
         w("Removed bench data: " + ", ".join(f"{n} {what}" for what, n in removed.items()) + "\n")
 
         w(f"bare_runs_per_s={bare_rps:.3f}")
         w(f"steward_runs_per_s={steward_rps:.3f}")
         w(f"overhead_ratio={ratio:.4f}")
-        w(f"approval_roundtrip_p50_ms={bench.percentile(visible, 50):.3f}")
-        w(f"approval_roundtrip_p95_ms={bench.percentile(visible, 95):.3f}")
+        w(f"approval_roundtrip_p50_ms={percentile(visible, 0.5):.3f}")
+        w(f"approval_roundtrip_p95_ms={percentile(visible, 0.95):.3f}")

@@ -20,9 +20,7 @@ Nothing is written except the bench user.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -37,8 +35,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from agents.models import Run
-from approvals.stats import percentile
 from console.roles import ENGINEERS
+from console.statistics import percentile
+from console.timing import time_calls
 from traces.management.commands.seed_runs import SEARCH_WORD
 from traces.models import Span
 
@@ -155,27 +154,7 @@ class Command(BaseCommand):
                 raise CommandError(f"GET {case.url}: {response.status_code} {response.content[:300]!r}")
             return response
 
-        for _ in range(warmup):
-            call()
-        timings, db_timings = [], []
-        in_database = [0.0]
-        size = 0
-
-        def timed_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return execute(sql, params, many, context)
-            finally:
-                in_database[0] += time.perf_counter() - started
-
-        with connection.execute_wrapper(timed_query):
-            for _ in range(repeat):
-                in_database[0] = 0.0
-                started = time.perf_counter()
-                response = call()
-                timings.append((time.perf_counter() - started) * 1000)
-                db_timings.append(in_database[0] * 1000)
-                size = len(response.content)
+        timings, db_timings, size = time_calls(call, repeat, warmup)
         with CaptureQueriesContext(connection) as captured:
             response = call()
         items = len(response.json()["items"]) if case.url.startswith("/api/runs") else None
