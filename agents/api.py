@@ -162,6 +162,7 @@ def list_runs(
     waiting_approval: str | None = None,
     model: str | None = None,
     feedback: str | None = Query(None, description="up, down or none"),
+    prompt: str | None = Query(None, description="runs that pinned a prompt: name, or name@version"),
     q: str | None = Query(None, description="full-text search over input, output and error"),
     sort: str | None = Query(None, description="-created (default), created, -duration, duration, -cost, cost, -steps"),
     cursor: str | None = None,

@@ -8,6 +8,9 @@ def _sync_agents(sender: AppConfig, **kwargs: Any) -> None:
     from agents.registry import sync_agents
 
     sync_agents()
+    from agents.prompts import sync_prompts
+
+    sync_prompts()
 
 
 class AgentsConfig(AppConfig):
@@ -17,3 +20,8 @@ class AgentsConfig(AppConfig):
     def ready(self) -> None:
         # Agent rows follow the registry after every migrate.
         post_migrate.connect(_sync_agents, sender=self)
+        # An approved promotion moves its prompt label in the deciding transaction.
+        from agents.prompt_services import PROMOTE_ACTION, apply_promotion
+        from approvals.services import on_settled
+
+        on_settled(PROMOTE_ACTION, apply_promotion)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.db import connections
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
@@ -27,7 +28,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-__all__ = ["StepHook", "checkpointer", "close_pool", "postgres_dsn", "setup_checkpointer", "vendor"]
+__all__ = ["StepHook", "checkpointer", "close_pool", "postgres_dsn", "prepare_threshold", "setup_checkpointer", "vendor"]
 
 
 class StepHook(Protocol):
@@ -152,6 +153,13 @@ def postgres_dsn() -> str:
     return dsn_of(connections["default"].settings_dict)
 
 
+def prepare_threshold() -> int | None:
+    """LangGraph's choice, prepare every statement at once (0), unless PgBouncer in transaction
+    pooling sits in between: a statement prepared on one server connection is unknown on the next,
+    so there psycopg must never prepare (None)."""
+    return None if settings.PGBOUNCER else 0
+
+
 _pool: ConnectionPool | None = None
 _pool_key: tuple[int, str] | None = None
 _pool_lock = threading.Lock()
@@ -169,7 +177,7 @@ def _get_pool() -> ConnectionPool:
                 key[1],
                 min_size=1,
                 max_size=int(os.environ.get("STEWARD_CHECKPOINT_POOL_SIZE", "8")),
-                kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+                kwargs={"autocommit": True, "prepare_threshold": prepare_threshold(), "row_factory": dict_row},
                 open=True,
                 name="steward-checkpoints",
             )
@@ -214,7 +222,7 @@ def setup_checkpointer(settings_dict: dict[str, Any], db_vendor: str) -> None:
 
         dsn = dsn_of(settings_dict)
         # setup() runs CREATE INDEX CONCURRENTLY: it needs autocommit.
-        with psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row) as conn:
+        with psycopg.connect(dsn, autocommit=True, prepare_threshold=prepare_threshold(), row_factory=dict_row) as conn:
             PostgresSaver(conn).setup()
     else:
         conn = sqlite3.connect(settings_dict["NAME"], check_same_thread=False, timeout=30)

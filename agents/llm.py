@@ -66,28 +66,57 @@ def _configured_model(agent_key: str) -> str:
     )
 
 
-def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = ()) -> Any:
+def _is_provider_spec(name: str) -> bool:
+    # "openai:gpt-4o-mini" names a provider; "scripted-..." names the offline model.
+    return ":" in name and not name.startswith("scripted")
+
+
+def _provider_models(specs: Sequence[str], tools: Sequence[Any], settings_: dict[str, Any]) -> Any:
+    from langchain.chat_models import init_chat_model
+
+    extra = {k: v for k, v in settings_.items() if k in ("temperature", "max_tokens") and v is not None}
+    models = [init_chat_model(spec.strip(), **extra) for spec in specs if spec.strip()]
+    if tools:
+        models = [m.bind_tools(list(tools)) for m in models]
+    primary, fallbacks = models[0], models[1:]
+    return primary.with_fallbacks(fallbacks) if fallbacks else primary
+
+
+def _replay_model() -> str:
+    try:
+        from langgraph.config import get_config
+
+        return str(get_config().get("configurable", {}).get("steward_model") or "")
+    except RuntimeError:
+        return ""
+
+
+def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), prompt: Any = None) -> Any:
     """The agent's model: a real provider when configured (with fallbacks), else the script.
 
-    Configure with `STEWARD_AGENT_MODELS = {"refund": "openai:gpt-4o-mini,anthropic:claude-3-5-haiku-latest"}`
-    or the environment variable `STEWARD_MODEL_REFUND`. Providers need their extra installed
-    (`pip install steward[openai]`) and their usual API key variables.
+    Which model, first match wins: a replay's chosen model; the prompt version's model setting
+    when it names a provider ("openai:gpt-4o-mini"); `STEWARD_AGENT_MODELS = {"refund":
+    "openai:gpt-4o-mini,anthropic:claude-3-5-haiku-latest"}` or `STEWARD_MODEL_REFUND`; else the
+    offline scripted model (named after the prompt's model setting, if any). Providers need their
+    extra installed (`pip install steward[openai]`) and their usual API key variables.
+
+    Args:
+        prompt: the template from `agents.prompts.get(...)`, for its model settings.
     """
+    from agents.prompts import model_settings_of
     from traces.cassette import RecordedChatModel, current
 
     if current() is not None:
         # A recorded step of a replay: answer from the original run, call nothing.
         return RecordedChatModel()
+    model_settings = model_settings_of(prompt)
+    chosen = _replay_model() or str(model_settings.get("model") or "")
+    if chosen and _is_provider_spec(chosen):
+        return _provider_models(chosen.split(","), tools, model_settings)
     configured = _configured_model(agent_key)
-    if not configured:
-        return ScriptedChatModel(script=script)
-    from langchain.chat_models import init_chat_model
-
-    models = [init_chat_model(spec.strip()) for spec in configured.split(",") if spec.strip()]
-    if tools:
-        models = [m.bind_tools(list(tools)) for m in models]
-    primary, fallbacks = models[0], models[1:]
-    return primary.with_fallbacks(fallbacks) if fallbacks else primary
+    if configured and not chosen:
+        return _provider_models(configured.split(","), tools, model_settings)
+    return ScriptedChatModel(script=script, model_name=chosen or "scripted-demo")
 
 
 def price(model: str, tokens_in: int, tokens_out: int) -> float:

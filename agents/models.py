@@ -60,6 +60,8 @@ class Run(models.Model):
     error_traceback = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     graph_fingerprint = models.CharField(max_length=64, blank=True)
+    # Prompt versions pinned when the run started: {name: {"version": n, "id": pk, "label": ...}}.
+    prompt_versions = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
@@ -82,6 +84,10 @@ class Run(models.Model):
     tokens_out = models.PositiveIntegerField(default=0)
     cost = models.FloatField(default=0.0)
     latency_ms = models.FloatField(default=0.0)
+    # Retention (traces/retention.py) deleted the run's spans and checkpoints at this time, under
+    # a retention of this many days; the row and its totals stay.
+    pruned_at = models.DateTimeField(null=True, blank=True)
+    pruned_after_days = models.PositiveIntegerField(null=True, blank=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -223,3 +229,12 @@ class Refund(models.Model):
     def __str__(self) -> str:
         return f"{self.order_id}: {self.amount}"
 
+
+# The prompt tables live in their own module; importing them here registers them with the app.
+from agents.prompt_models import (  # noqa: E402, F401
+    Prompt,
+    PromptLabel,
+    PromptLabelMove,
+    PromptVersion,
+    RunPromptVersion,
+)

@@ -45,6 +45,8 @@ class AgentSpec:
     example_input: dict[str, Any] = field(default_factory=dict)
     # Runs that can reach a gate must checkpoint every step before the next one starts.
     durability: str = "sync"
+    # Prompts the agent uses, name → label: resolved and pinned when a run starts.
+    prompts: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         return graph_fingerprint(self.build())
@@ -63,6 +65,7 @@ def register_agent(
     initial_state: Callable[[BaseModel], dict[str, Any]] | None = None,
     output: Callable[[dict[str, Any]], Any] | None = None,
     example_input: dict[str, Any] | None = None,
+    prompts: dict[str, str] | list[str] | None = None,
 ) -> Callable[[Callable[[], StateGraph]], Callable[[], StateGraph]]:
     def decorator(build: Callable[[], StateGraph]) -> Callable[[], StateGraph]:
         _REGISTRY[key] = AgentSpec(
@@ -74,6 +77,7 @@ def register_agent(
             initial_state=initial_state or _default_initial_state,
             output=output or _default_output,
             example_input=example_input or {},
+            prompts=dict(prompts) if isinstance(prompts, dict) else {name: "production" for name in prompts or []},
         )
         return build
 

@@ -7,6 +7,7 @@ reported field by field (the API answers 422, the page shows a message) and neve
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
 from agents.models import Run
+from agents.prompt_models import PromptVersion, RunPromptVersion
 from console.cursors import decode_cursor, decode_raw, encode_cursor
 from console.errors import Invalid
 
@@ -41,8 +43,10 @@ SORTS: dict[str, tuple[str, bool]] = {
 SEARCH_SQL = "to_tsvector('simple', input::text || ' ' || coalesce(output::text, '') || ' ' || error)"
 FILTER_FIELDS = (
     "status", "agent", "since", "until", "tag", "meta", "has_error", "cost_min", "cost_max",
-    "duration_min", "duration_max", "started_by", "waiting_approval", "model", "feedback", "q", "sort",
+    "duration_min", "duration_max", "started_by", "waiting_approval", "model", "feedback", "prompt", "q", "sort",
 )
+# `prompt=name` (runs that pinned any version of it) or `prompt=name@3` (that version).
+PROMPT_FILTER = re.compile(r"^(?P<name>[-a-zA-Z0-9_]{1,100})(?:@(?P<number>[0-9]{1,9}))?$")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class RunFilters:
     waiting_approval: bool = False
     model: str = ""
     feedback: str = ""
+    prompt: tuple[str, int | None] | None = None
     q: str = ""
     sort: str = "-created"
     cursor: tuple[Any, uuid.UUID] | None = None
@@ -125,6 +130,14 @@ class RunFilters:
             problem("feedback", "must be up, down or none")
         else:
             f.feedback = feedback
+        prompt = (get("prompt") or "").strip()
+        if prompt:
+            match = PROMPT_FILTER.match(prompt)
+            if match is None:
+                problem("prompt", "must be a prompt name or name@version, e.g. refund_system@2")
+            else:
+                number = match.group("number")
+                f.prompt = (match.group("name"), int(number) if number else None)
         sort = get("sort") or "-created"
         if sort not in SORTS:
             problem("sort", f"must be one of {', '.join(SORTS)}")
@@ -183,6 +196,8 @@ class RunFilters:
             from traces.models import Span
 
             runs = runs.filter(Exists(Span.objects.filter(run=OuterRef("pk"), kind=Span.Kind.MODEL, model=self.model)))
+        if self.prompt:
+            runs = runs.filter(Exists(self._prompt_pins()))
         if self.feedback:
             try:
                 from traces.feedback import filter_runs
@@ -206,6 +221,16 @@ class RunFilters:
             runs = runs.filter(Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": run_id}))
         prefix = "-" if descending else ""
         return runs.order_by(f"{prefix}{field_name}", f"{prefix}id")
+
+    def _prompt_pins(self) -> QuerySet[Any]:
+        """The outer run's pins on the chosen prompt (or version). The versions are a small
+        subquery, so each EXISTS is a probe of the (run, version) unique index."""
+        assert self.prompt is not None
+        name, number = self.prompt
+        versions = PromptVersion.objects.filter(prompt__name=name)
+        if number is not None:
+            versions = versions.filter(number=number)
+        return RunPromptVersion.objects.filter(run=OuterRef("pk"), version__in=versions.values("id"))
 
     def page(self, runs: QuerySet[Run], limit: int) -> tuple[list[Run], str | None]:
         """One page and the cursor of the next, if any."""

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from langgraph.types import Command, Interrupt
+from structlog.contextvars import bound_contextvars
 
 from agents.checkpointer import checkpointer
 from agents.models import Run
@@ -38,7 +39,9 @@ from traces.writer import insert_spans
 __all__ = ["LeaseLost", "execute", "run_config", "totals_of"]
 
 log = logging.getLogger(__name__)
-LIVE_SPAN_INTERVAL = 0.2  # seconds
+# Open run pages get at most one "new spans" event per run this often; spans that arrive in
+# between go out with a trailing event, so none waits longer than this.
+LIVE_SPAN_INTERVAL = 0.05  # seconds
 
 
 class LeaseLost(RuntimeError):
@@ -63,10 +66,13 @@ class StepWriter:
     lease_seconds: int
     writes: int = field(default=0)
     _wrote_spans: bool = field(default=False)
+    _committing_spans: bool = field(default=False)
     _published_at: float = field(default=float("-inf"))
     # The claim just set a fresh lease: the first renewal is due at half its length.
     _renew_after: float = field(default=0.0)
     _checking: str = field(default="select")
+    _trailing: threading.Timer | None = field(default=None)
+    _live_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._renew_after = time.monotonic() + self.lease_seconds / 2
@@ -98,7 +104,8 @@ class StepWriter:
                 insert_spans(span_cursor, vendor, p, self.run_id, spans, checkpoint_id)
             finally:
                 span_cursor.close()
-        self._wrote_spans = self._wrote_spans or bool(spans)
+        # Announced only after the commit (after_commit): a page must never look before it.
+        self._committing_spans = bool(spans)
         self.writes += 1
 
     def check(self, cursor: Any) -> None:
@@ -107,13 +114,30 @@ class StepWriter:
             raise LeaseLost(f"run {self.run_id} is no longer held by this worker")
 
     def after_commit(self) -> None:
-        # At most one live event per run every LIVE_SPAN_INTERVAL: the page re-reads every span
-        # it has not shown on any event, and the run's final status event always follows.
-        now = time.monotonic()
-        if self._wrote_spans and now - self._published_at >= LIVE_SPAN_INTERVAL:
+        # At most one live event per run every LIVE_SPAN_INTERVAL (a fast run writes a step
+        # every few milliseconds); the page re-reads every span it has not shown yet.
+        with self._live_lock:
+            self._wrote_spans = self._wrote_spans or self._committing_spans
+            self._committing_spans = False
+            if not self._wrote_spans:
+                return
+            wait = LIVE_SPAN_INTERVAL - (time.monotonic() - self._published_at)
+            if wait > 0:
+                if self._trailing is None:
+                    self._trailing = threading.Timer(wait, self._publish_spans)
+                    self._trailing.daemon = True
+                    self._trailing.start()
+                return
+        self._publish_spans()
+
+    def _publish_spans(self) -> None:
+        with self._live_lock:
+            self._trailing = None
+            if not self._wrote_spans:
+                return
             self._wrote_spans = False
-            self._published_at = now
-            live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
+            self._published_at = time.monotonic()
+        live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
 
 
 def run_config(run: Run, recorder: SpanRecorder | None = None) -> dict[str, Any]:
@@ -124,6 +148,10 @@ def run_config(run: Run, recorder: SpanRecorder | None = None) -> dict[str, Any]
             "steward_root_run_id": str(run.root_id),
             # A replay's mode and source: the cassette (traces/cassette.py) reads it.
             "steward_replay": (run.metadata or {}).get("replay"),
+            # Prompt versions pinned when the run started (agents/prompts.py reads them).
+            "steward_prompt_versions": dict(run.prompt_versions or {}),
+            # A replay's other model, when the engineer chose one.
+            "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),
         },
         "callbacks": [recorder] if recorder else [],
         "recursion_limit": 100,
@@ -222,6 +250,12 @@ def execute(run_id: uuid.UUID | str) -> str | None:
     run = Run.claim(run_id, owner)
     if run is None:
         return None
+    # Every log line of this execution, ours or a library's, names the run and its trace (the root run).
+    with bound_contextvars(run_id=str(run.id), trace_id=str(run.root_id)):
+        return _execute_claimed(run, owner)
+
+
+def _execute_claimed(run: Run, owner: str) -> str | None:
     recorder = SpanRecorder(first_seq=_first_seq(run.id))
     if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
         return _stop(run, recorder, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from agents.models import Agent, Run
+from agents.prompts import pins_for_new_run, save_pins
 from agents.registry import get_agent, sync_agents
 from agents.tasks import send_run
 from console import live
@@ -52,6 +53,7 @@ def start_run(
         sync_agents()
         agent = Agent.objects.get(key=agent_key)
     run_id = uuid.uuid4()
+    pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
     with transaction.atomic():
         run = Run.objects.create(
             id=run_id,
@@ -63,7 +65,10 @@ def start_run(
             created_by=user if getattr(user, "pk", None) else None,
             graph_fingerprint=_fingerprint(agent_key),
             enqueued_at=timezone.now(),
+            prompt_versions=pins,
         )
+        if pins:
+            save_pins(run.id, pins)
         send_run(run.id)
         live.publish_run(run.id, run.status)
     return run

@@ -155,7 +155,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
     if run is None:
         raise Http404("run not found")
-    from traces.replay import MODES, steps_of
+    from traces.replay import MODES, prompt_choices, steps_of
 
     return render(
         request,
@@ -167,6 +167,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
             "steps": sorted(steps_of(run).items()),
             "modes": MODES,
             "replay_form": {"mode": "recorded"},
+            "prompt_choices": prompt_choices(run),
             "replay_errors": {},
         },
     )
@@ -217,7 +218,7 @@ def run_spans(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 def span_detail(request: HttpRequest, run_id: uuid.UUID, seq: int) -> HttpResponse:
     """One span's inputs, outputs, error and the state its step saved (loaded when opened)."""
     run = _run_for(request, run_id)
-    span = Span.objects.filter(run=run, seq=seq).first()
+    span = Span.objects.filter(run=run, seq=seq).select_related("prompt_version__prompt").first()
     if span is None:
         raise Http404("span not found")
     context = {

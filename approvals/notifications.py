@@ -188,6 +188,11 @@ def _queue_webhooks(event: str, request: ApprovalRequest) -> list[WebhookDeliver
         Webhook.Format.JSON: json_payload(event, request),
         Webhook.Format.SLACK: slack_payload(event, request),
     }
+    return _create_deliveries(webhooks, event, bodies)
+
+
+def _create_deliveries(webhooks: list[Webhook], event: str, bodies: dict[str, Any]) -> list[WebhookDelivery]:
+    """One delivery row per webhook, in its format, then the messages that try them."""
     now = timezone.now()
     deliveries = [
         WebhookDelivery(
@@ -279,3 +284,28 @@ def _send_emails(event: str, request: ApprovalRequest) -> int:
     # One connection for the lot: an SMTP backend logs in once, not once per reviewer.
     sent = get_connection().send_messages(messages)
     return int(sent or 0)
+
+
+# --- prompt changes ---------------------------------------------------------------------------
+
+PROMPT_EVENTS = (
+    "prompt.version_created",
+    "prompt.label_moved",
+    "prompt.promotion_requested",
+    "prompt.promotion_decided",
+)
+
+
+def notify_prompt_event(event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
+    """Signed deliveries of a prompt change to webhooks that are not tied to a queue and want
+    the event (or every event): the same signing, retries and delivery log as approvals."""
+    webhooks = [
+        webhook
+        for webhook in Webhook.objects.filter(is_active=True, queue__isnull=True)
+        if not webhook.events or event in webhook.events
+    ]
+    if not webhooks:
+        return []
+    body = {"event": event, "sent_at": timezone.now().isoformat(), "prompt": payload}
+    text = f"Steward: {event.replace('prompt.', 'prompt ').replace('_', ' ')}: {_slack_escape(str(payload.get('prompt', '')))}"
+    return _create_deliveries(webhooks, event, {Webhook.Format.JSON: body, Webhook.Format.SLACK: {"text": text}})

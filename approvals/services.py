@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "decide",
     "enforce_sla",
     "next_request",
+    "on_settled",
     "open_requests_for_interrupts",
     "reassign",
     "record_automatic_approval",
@@ -196,6 +197,8 @@ def _check_may_decide(request: ApprovalRequest, user: Any) -> None:
     if not request.queue.is_reviewer(user):
         raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
     if request.requested_by_id is not None and request.requested_by_id == user.pk:
+        if request.run_id is None:
+            raise Forbidden("you requested this: someone else must decide it (four-eyes)")
         raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
     if request.queue.excludes(user):
         raise Forbidden(f"separation of duties: your group may not decide in the {request.queue.name!r} queue")
@@ -217,12 +220,24 @@ def _check_pending_and_free(request: ApprovalRequest, user: Any, now: datetime) 
         raise Conflict(f"{holder} holds this request until {until}")
 
 
+# What settling a run-less request does, by its action (a prompt promotion moves a label).
+_SETTLE_HANDLERS: dict[str, Callable[[ApprovalRequest], None]] = {}
+
+
+def on_settled(action: str, handler: Callable[[ApprovalRequest], None]) -> None:
+    """Run `handler(request)` in the deciding transaction whenever a request for `action` settles."""
+    _SETTLE_HANDLERS[action] = handler
+
+
 def _settle(
     request: ApprovalRequest, status: str, user: Any, resume: dict[str, Any], approved_args: Any, rule: str = ""
 ) -> None:
     if not request.settle(status, user, resume, approved_args, automatic_rule=rule):
         request.refresh_from_db()
         raise Conflict(_state_conflict(request))
+    handler = _SETTLE_HANDLERS.get(request.action) if request.run_id is None else None
+    if handler is not None:
+        handler(request)
     if request.run_id and Run.requeue(request.run_id, Run.Status.WAITING):
         send_run(request.run_id)
         live.publish_run(request.run_id, Run.Status.QUEUED)
@@ -271,6 +286,8 @@ def decide(
             errors += schema_errors(request.args_schema, args) if args is not None else [
                 {"loc": ["body", "args"], "msg": "an edit needs the new args"}
             ]
+        if request.run_id is None and decision in (Decision.Kind.EDIT, Decision.Kind.RESPOND):
+            errors.append({"loc": ["body", "decision"], "msg": "this request has no run: approve or reject it"})
         if decision == Decision.Kind.RESPOND and not comment.strip():
             errors.append({"loc": ["body", "comment"], "msg": "a response needs a message for the agent"})
         if errors:

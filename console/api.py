@@ -37,6 +37,8 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 
 def _mount() -> None:
     from agents.api import router as runs_router
+    from agents.prompt_regression_api import router as prompt_regression_router
+    from agents.prompts_api import router as prompts_router
     from approvals.api import router as approvals_router
     from approvals.queues_api import router as queues_router
     from traces.api import router as traces_router
@@ -48,6 +50,8 @@ def _mount() -> None:
     api.add_router("/threads", threads_router)
     api.add_router("/approvals", approvals_router)
     api.add_router("/queues", queues_router)
+    api.add_router("/prompts", prompts_router)
+    api.add_router("/prompts", prompt_regression_router)
 
 
 _mount()

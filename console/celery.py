@@ -11,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 app = Celery("steward")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["agents", "approvals"])
+app.autodiscover_tasks(["agents", "approvals", "traces"])
 
 
 @worker_process_init.connect

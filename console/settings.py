@@ -74,6 +74,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After CSRF and authentication: a forged request spends nobody's budget, and the user is known.
+    "console.ratelimit.RateLimitMiddleware",
+    "console.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -99,8 +102,15 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 VAR_DIR = Path(env_str("STEWARD_VAR_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = env_str("DATABASE_URL")
+# PGBOUNCER=true: DATABASE_URL points at PgBouncer in transaction pooling mode (docs/production.md).
+# Django then never opens server-side cursors (`.iterator()` would DECLARE a cursor that outlives
+# the pooled transaction); Django's psycopg backend already disables prepared statements, and the
+# LangGraph checkpointer's own pool does the same when this is on (agents/checkpointer.py).
+PGBOUNCER = env_bool("PGBOUNCER", False)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    if PGBOUNCER:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -155,7 +165,13 @@ if EMBEDDED:
 CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(env_int("STEWARD_SWEEP_SECONDS", 10))},
     "enforce-approval-sla": {"task": "approvals.enforce_sla", "schedule": float(env_int("STEWARD_SLA_SECONDS", 30))},
+    "prune-finished-runs": {"task": "traces.prune_finished_runs", "schedule": float(env_int("STEWARD_RETENTION_SECONDS", 3600))},
 }
+
+# --- Retention: spans and checkpoints of runs finished more than this many days ago are deleted
+# in batches by a periodic task (0 keeps everything). Runs waiting for an approval are never pruned.
+STEWARD_RETENTION_DAYS = env_int("STEWARD_RETENTION_DAYS", 0)
+STEWARD_RETENTION_BATCH = env_int("STEWARD_RETENTION_BATCH", 500)
 
 # --- Channels -------------------------------------------------------------------------------
 CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL")
@@ -168,6 +184,43 @@ if CHANNEL_LAYER_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "console.layers.LocalChannelLayer"}}
+
+# --- Security -------------------------------------------------------------------------------
+# Headers on every response (Django's SecurityMiddleware and XFrameOptionsMiddleware); the
+# Content-Security-Policy comes from console/security.py, STEWARD_CSP replaces it whole.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+STEWARD_CSP = env_str("STEWARD_CSP")
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if o]
+# Behind a proxy that terminates TLS: the header it sets to "https", e.g. X-Forwarded-Proto.
+# Only set it when the proxy always sets (or strips) that header: a client could send it too.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+if not DEBUG:
+    # Production is HTTPS only. SECURE_SSL_REDIRECT=false when a proxy already redirects (and
+    # talks plain HTTP to Steward without SECURE_PROXY_SSL_HEADER); cookies stay Secure all the same.
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Probes and the Prometheus scraper talk to each process directly, often over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    # The console's own subdomains (rarely any) and the preload flag: `check --deploy` asks for both;
+    # the flag alone puts nothing on a preload list (that takes a submission, for the apex domain).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# --- Operations -----------------------------------------------------------------------------
+# /metrics (console/metrics.py) is open when this is empty, else needs `Authorization: Bearer <token>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Step latency and per-model tokens cover the node and model spans of runs created this recently.
+STEWARD_METRICS_WINDOW_SECONDS = env_int("STEWARD_METRICS_WINDOW_SECONDS", 3600)
+# Run starts (and replays, retries, playground calls) and decisions each user may make in any
+# 60 seconds, each counted on its own (console/ratelimit.py); 0 turns the limit off.
+STEWARD_RATE_LIMIT_PER_MINUTE = env_int("STEWARD_RATE_LIMIT_PER_MINUTE", 120)
 
 # --- Steward run engine ---------------------------------------------------------------------
 # Seconds a worker's claim on a run lasts; every checkpointed step renews it.
@@ -225,3 +278,11 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Logging: through structlog (console/logs.py), replacing the plain LOGGING above. JSON lines
+# when STEWARD_LOG_FORMAT=json (the default with DEBUG off), readable lines with "console"; every
+# standard-library logger goes through it, with the run_id, trace_id and span_id a run binds.
+from console.logs import logging_config  # noqa: E402
+
+STEWARD_LOG_FORMAT = env_str("STEWARD_LOG_FORMAT", "console" if DEBUG else "json")
+LOGGING = logging_config(STEWARD_LOG_FORMAT, env_str("LOG_LEVEL", "INFO"))

@@ -5,7 +5,7 @@ from django.urls import include, path
 from agents import views as run_views
 from approvals import link_views
 from approvals import views as approval_views
-from console import dashboard_views, keys, views
+from console import dashboard_views, keys, metrics, views
 from console.api import api
 from traces import replay_views
 
@@ -33,12 +33,15 @@ urlpatterns = [
     path("approvals/<uuid:approval_id>/reassign", approval_views.approval_reassign, name="approval_reassign"),
     path("approvals/next", approval_views.approval_next, name="approval_next"),
     path("approvals/bulk", approval_views.approval_bulk, name="approval_bulk"),
+    path("", include("agents.prompt_regression_urls")),
     # Queue management and analytics pages (approvals/queue_urls.py).
     path("queues/", include("approvals.queue_urls")),
+    path("prompts/", include("agents.prompt_urls")),
     path("keys/", keys.key_list, name="key_list"),
     path("keys/<int:key_id>/revoke", keys.key_revoke, name="key_revoke"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -173,6 +173,8 @@ class ReplayIn(Schema):
     mode: str = Field("recorded", description="recorded, live or mixed")
     live_from_step: int | None = Field(None, description="with mode mixed: live from this step on")
     state_patch: dict[str, Any] | None = Field(None, description="state keys to set at from_step")
+    prompt_versions: dict[str, int] | None = Field(None, description="prompt name → version number to use instead")
+    model: str | None = Field(None, max_length=200, description="another model, e.g. openai:gpt-4o-mini")
 
 
 class DiffOut(Schema):
@@ -194,6 +196,7 @@ def post_replay(request: HttpRequest, run_id: uuid.UUID, body: ReplayIn) -> Stat
     new = replay(
         _run(run_id), request.user, from_step=body.from_step, mode=body.mode,
         live_from_step=body.live_from_step, state_patch=body.state_patch,
+        prompt_versions=body.prompt_versions, model=body.model,
     )
     return Status(201, run_out(Run.objects.select_related("agent", "created_by").get(id=new.id)))
 

@@ -99,6 +99,11 @@ def _run_dict(run: Run) -> dict[str, Any]:
         "error_traceback": run.error_traceback,
         "metadata": run.metadata,
         "graph_fingerprint": run.graph_fingerprint,
+        # Version numbers by prompt name (ids mean nothing in another installation).
+        "prompt_versions": {
+            name: {"version": pin.get("version"), "label": pin.get("label", "")}
+            for name, pin in (run.prompt_versions or {}).items()
+        },
         "created_by": _username(run.created_by),
         "parent_run_id": _str(run.parent_run_id),
         "root_run_id": _str(run.root_run_id),
@@ -138,6 +143,7 @@ def _span_dict(span: Span) -> dict[str, Any]:
         "model": span.model,
         "checkpoint_id": span.checkpoint_id,
         "step": span.step,
+        "prompt": f"{span.prompt_version.prompt.name}@{span.prompt_version.number}" if span.prompt_version else "",
     }
 
 
@@ -202,7 +208,7 @@ def _approval_dicts(run: Run) -> list[dict[str, Any]]:
 
 def export_run(run: Run) -> dict[str, Any]:
     """The run, every span (in seq order) and its approval requests with their decisions, as JSON data."""
-    spans = Span.objects.filter(run=run).order_by("seq", "started_at", "id")
+    spans = Span.objects.filter(run=run).select_related("prompt_version__prompt").order_by("seq", "started_at", "id")
     return {
         "format": FORMAT,
         "exported_at": _time(timezone.now()),
@@ -246,8 +252,14 @@ class TotalsV1(_Strict):
     latency_ms: Amount = 0.0
 
 
+class PromptPinV1(_Strict):
+    version: Int32
+    label: Annotated[str, Field(max_length=64)] = ""
+
+
 class RunV1(_Strict):
     id: uuid.UUID
+    prompt_versions: dict[Annotated[str, Field(max_length=100)], PromptPinV1] = {}
     agent: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$")]
     agent_name: Text200 = ""
     thread_id: ThreadId
@@ -289,6 +301,7 @@ class SpanV1(_Strict):
     model: Text200 = ""
     checkpoint_id: Text64 = ""
     step: Int32 | None = None
+    prompt: Text200 = ""
 
 
 class DecisionV1(_Strict):
@@ -518,6 +531,7 @@ def import_run(data: Any, user: Any) -> Run:
             error_traceback=source.error_traceback,
             metadata=metadata,
             graph_fingerprint=source.graph_fingerprint,
+            prompt_versions={name: pin.model_dump() for name, pin in source.prompt_versions.items()},
             # The row's creator here is nobody: the original creator is a user of the source.
             created_by=None,
             created_at=source.created_at,

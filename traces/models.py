@@ -40,6 +40,10 @@ class Span(models.Model):
     model = models.CharField(max_length=200, blank=True)
     checkpoint_id = models.CharField(max_length=64, blank=True)
     step = models.IntegerField(null=True)
+    # The prompt version a model call rendered (no index: it is read per run, not searched).
+    prompt_version = models.ForeignKey(
+        "agents.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["run", "seq"]

@@ -7,6 +7,7 @@ transaction (agents.checkpointer). No commit per event, and no span of a saved s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -17,12 +18,15 @@ from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.errors import GraphBubbleUp
+from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from agents.llm import price
 from approvals.gate import GATE_EVENT
 from traces.serialize import to_jsonable
 
 __all__ = ["SpanRecord", "SpanRecorder"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +48,7 @@ class SpanRecord:
     cost: float = 0.0
     model: str = ""
     checkpoint_id: str = ""
+    prompt_version_id: int | None = None
     finished: bool = False
     _t0: float = field(default_factory=time.perf_counter)
 
@@ -67,6 +72,9 @@ class SpanRecorder(BaseCallbackHandler):
         self._owner: dict[uuid.UUID, uuid.UUID | None] = {}
         self._step_of: dict[uuid.UUID, int | None] = {}
         self._open_gate: dict[uuid.UUID, uuid.UUID] = {}
+        # Span id → the prompt version last rendered under it (agents/prompts.py tags its templates),
+        # so the model call that follows names the version it was sent.
+        self._prompt_under: dict[uuid.UUID | None, int] = {}
         # Sums over every span this recorder finished, for the run's totals.
         self.totals: dict[str, Any] = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "latency_ms": 0.0}
 
@@ -100,7 +108,10 @@ class SpanRecorder(BaseCallbackHandler):
             self._open[span.id] = span
             self._owner[run_id] = span.id
             self._step_of[span.id] = step
-            return span
+        # Log lines written inside the span (a node's or a tool's own code) name it. LangChain
+        # calls start and end in the same context, and a node's code runs in a copy of it.
+        bind_contextvars(span_id=str(span.id))
+        return span
 
     def _pass_through(self, run_id: uuid.UUID, parent_run_id: uuid.UUID | None) -> None:
         with self._lock:
@@ -123,7 +134,15 @@ class SpanRecorder(BaseCallbackHandler):
             if span.kind == "node":
                 self.totals["steps"] += 1
                 self.totals["latency_ms"] += span.latency_ms
-            return span
+        log.debug(
+            "span %s %s ended %s", span.kind, span.name, status,
+            extra={"span_id": str(span.id), "span_kind": span.kind, "span_status": status, "latency_ms": span.latency_ms},
+        )
+        if span.parent_id is not None:
+            bind_contextvars(span_id=str(span.parent_id))
+        else:
+            unbind_contextvars("span_id")
+        return span
 
     def _end_or_error(self, run_id: uuid.UUID, error: BaseException) -> None:
         if run_id not in self._open:
@@ -171,6 +190,10 @@ class SpanRecorder(BaseCallbackHandler):
             self._start(run_id, parent_run_id, "node", name, inputs, step=(metadata or {}).get("langgraph_step"))
         else:
             self._pass_through(run_id, parent_run_id)
+            version_id = (metadata or {}).get("steward_prompt_version_id")
+            if version_id is not None:
+                with self._lock:
+                    self._prompt_under[self._owner.get(run_id)] = int(version_id)
 
     def on_chain_end(self, outputs: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
         if run_id in self._open:
@@ -201,6 +224,11 @@ class SpanRecorder(BaseCallbackHandler):
         )
         span = self._start(run_id, parent_run_id, "model", str(model), messages[0] if len(messages) == 1 else messages)
         span.model = str(model)
+        version_id = (metadata or {}).get("steward_prompt_version_id")
+        if version_id is None:
+            with self._lock:
+                version_id = self._prompt_under.get(span.parent_id)
+        span.prompt_version_id = int(version_id) if version_id is not None else None
 
     def on_llm_start(
         self,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from agents.checkpointer import checkpointer
 from agents.models import Run
+from agents.prompts import PromptNotFound, pins_for_new_run, save_pins
 from agents.registry import get_agent
 from agents.tasks import send_run
 from approvals import audit
@@ -24,7 +25,7 @@ from console import live
 from console.errors import Conflict, Invalid
 from traces.models import Span
 
-__all__ = ["MODES", "replay", "retry", "steps_of"]
+__all__ = ["MODES", "prompt_choices", "replay", "retry", "steps_of"]
 
 MODES = ("recorded", "live", "mixed")
 
@@ -41,6 +42,24 @@ def steps_of(run: Run) -> dict[int, tuple[str, str]]:
     return steps
 
 
+def prompt_choices(run: Run) -> list[dict[str, Any]]:
+    """For each prompt the run pinned: its pinned version and every version a replay may use."""
+    from agents.prompt_models import PromptVersion
+
+    pins = run.prompt_versions or {}
+    if not pins:
+        return []
+    versions: dict[str, list[tuple[int, str]]] = {}
+    for name, number, message in (
+        PromptVersion.objects.filter(prompt__name__in=list(pins)).order_by("number").values_list("prompt__name", "number", "message")
+    ):
+        versions.setdefault(name, []).append((number, message))
+    return [
+        {"name": name, "pinned": pin.get("version"), "versions": versions.get(name, [])}
+        for name, pin in sorted(pins.items())
+    ]
+
+
 def _graph_change(run: Run) -> str | None:
     """What no longer matches, if the agent's code changed since the run (None if unchanged)."""
     spec = get_agent(run.agent.key)
@@ -55,6 +74,15 @@ def _graph_change(run: Run) -> str | None:
     return None
 
 
+def _refuse_pruned(run: Run) -> None:
+    # Retention deleted the spans a replay plays back and the checkpoints it starts from.
+    if run.pruned_at is not None:
+        raise Conflict(
+            f"this run's spans and checkpoints were pruned on {run.pruned_at:%Y-%m-%d} "
+            f"(retention {run.pruned_after_days} days): it can no longer be replayed or retried"
+        )
+
+
 def retry(run: Run, user: Any) -> Run:
     """Run a failed run again from its last checkpoint: the failed node runs again, the
     idempotency ledger keeps side effects single.
@@ -62,6 +90,7 @@ def retry(run: Run, user: Any) -> Run:
     Raises:
         Conflict: the run did not fail, or its agent's graph changed (replay from the start instead).
     """
+    _refuse_pruned(run)
     if run.status != Run.Status.FAILED:
         raise Conflict(f"only a failed run can be retried; this one is {run.status}")
     if run.metadata.get("imported"):
@@ -70,7 +99,7 @@ def retry(run: Run, user: Any) -> Run:
     if change:
         raise Conflict(f"{change}: retrying in place would resume a graph that no longer exists; replay it from the start")
     with transaction.atomic():
-        updated = Run.objects.filter(id=run.id, status=Run.Status.FAILED).update(
+        updated = Run.objects.filter(id=run.id, status=Run.Status.FAILED, pruned_at=None).update(
             status=Run.Status.QUEUED, error="", error_traceback="", finished_at=None, attempts=0,
             enqueued_at=timezone.now(),
         )
@@ -91,14 +120,22 @@ def replay(
     mode: str = "recorded",
     live_from_step: int | None = None,
     state_patch: dict[str, Any] | None = None,
+    prompt_versions: dict[str, int] | None = None,
+    model: str | None = None,
 ) -> Run:
     """Queue a new run that replays `original` from `from_step` (None: from the start).
+
+    The replay keeps the original's pinned prompt versions, except those in `prompt_versions`
+    ({name: version number}); `model` replaces the agent's model. With either change, a
+    `recorded` replay becomes `mixed`: recorded up to the first model call the change affects,
+    live from there (a recording cannot say what another prompt or model would answer).
 
     Raises:
         Invalid: unknown mode, a step that does not exist, a patch naming unknown state keys.
         Conflict: the agent's graph changed (only a replay from the start still makes sense),
             or the run is still going.
     """
+    _refuse_pruned(original)
     errors: list[dict[str, Any]] = []
     if mode not in MODES:
         errors.append({"loc": ["body", "mode"], "msg": f"mode must be one of {', '.join(MODES)}"})
@@ -110,8 +147,19 @@ def replay(
         errors.append({"loc": ["body", "from_step"], "msg": f"step {from_step} does not exist in this run (steps: {known})"})
     if state_patch is not None and from_step is None:
         errors.append({"loc": ["body", "state_patch"], "msg": "a state patch needs from_step: the state at that step is edited"})
+    if model is not None and not model.strip():
+        errors.append({"loc": ["body", "model"], "msg": "name a model, e.g. openai:gpt-4o-mini"})
+    pins = dict(original.prompt_versions or {})
+    if prompt_versions:
+        try:
+            pins = pins_for_new_run({}, "", inherited=pins, overrides=prompt_versions)
+        except PromptNotFound as exc:
+            errors.append({"loc": ["body", "prompt_versions"], "msg": str(exc)})
     if errors:
         raise Invalid(errors)
+    changed = {n for n, v in (prompt_versions or {}).items() if (original.prompt_versions or {}).get(n, {}).get("version") != v}
+    if (changed or model) and mode == "recorded":
+        mode, live_from_step = "mixed", _first_changed_call(original, from_step, changed, bool(model))
     if original.status in (Run.Status.QUEUED, Run.Status.RUNNING):
         raise Conflict(f"the run is still {original.status}; replay it once it stops")
     change = _graph_change(original)
@@ -136,6 +184,7 @@ def replay(
             root_run_id=original.root_id,
             graph_fingerprint=spec.fingerprint(),
             enqueued_at=timezone.now(),
+            prompt_versions=pins,
             metadata={
                 "replay": {
                     "source_run_id": str(original.id),
@@ -144,13 +193,32 @@ def replay(
                     "live_from_step": live_from_step,
                     "checkpoint_id": base_checkpoint,
                     "state_patch": state_patch,
+                    "prompt_versions": prompt_versions or None,
+                    "model": model or None,
                 }
             },
         )
-        audit.record(user, "run.replayed", run, source=str(original.id), mode=mode, from_step=from_step, state_patch=state_patch)
+        save_pins(run.id, pins)
+        audit.record(
+            user, "run.replayed", run, source=str(original.id), mode=mode, from_step=from_step,
+            state_patch=state_patch, prompt_versions=prompt_versions, model=model,
+        )
         send_run(run.id)
         live.publish_run(run.id, run.status)
     return run
+
+
+def _first_changed_call(original: Run, from_step: int | None, prompts: set[str], model_changed: bool) -> int:
+    """The step of the first model call a prompt or model change affects (from `from_step` on)."""
+    calls = Span.objects.filter(run=original, kind=Span.Kind.MODEL).exclude(step=None).order_by("seq")
+    if from_step is not None:
+        calls = calls.filter(step__gte=from_step)
+    if prompts and not model_changed:
+        tagged = calls.filter(prompt_version__prompt__name__in=sorted(prompts)).values_list("step", flat=True).first()
+        if tagged is not None:
+            return int(tagged)
+    first = calls.values_list("step", flat=True).first()
+    return int(first) if first is not None else (from_step or 0)
 
 
 def _fork(

@@ -16,7 +16,7 @@ from agents.models import Run
 from console.errors import Invalid, StewardError
 from console.pages import error_text, require
 from console.roles import can_start_runs
-from traces.replay import MODES, preview, replay, retry, steps_of
+from traces.replay import MODES, preview, prompt_choices, replay, retry, steps_of
 
 
 def _run(request: HttpRequest, run_id: uuid.UUID) -> Run:
@@ -37,7 +37,7 @@ def _int(raw: str) -> int | None:
 def run_replay(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     """Start a replay; a live or mixed one shows what would happen again and asks to confirm."""
     run = _run(request, run_id)
-    form = {k: request.POST.get(k, "") for k in ("from_step", "mode", "live_from_step", "state_patch")}
+    form = {k: request.POST.get(k, "") for k in ("from_step", "mode", "live_from_step", "state_patch", "model")}
     errors: dict[str, str] = {}
     patch: dict[str, Any] | None = None
     if form["state_patch"].strip():
@@ -48,7 +48,17 @@ def run_replay(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         except ValueError:
             errors["state_patch"] = "must be a JSON object of state keys and values, e.g. {\"topic\": \"x\"}"
     from_step, live_from_step = _int(form["from_step"]), _int(form["live_from_step"])
-    context = {"run": run, "form": form, "errors": errors, "steps": sorted(steps_of(run).items()), "modes": MODES}
+    choices = prompt_choices(run)
+    chosen: dict[str, int] = {}
+    for choice in choices:
+        number = _int(request.POST.get(f"prompt__{choice['name']}", ""))
+        choice["selected"] = number if number is not None else choice["pinned"]
+        if number is not None and number != choice["pinned"]:
+            chosen[choice["name"]] = number
+    context = {
+        "run": run, "form": form, "errors": errors, "steps": sorted(steps_of(run).items()), "modes": MODES,
+        "prompt_choices": choices,
+    }
     if errors:
         return render(request, "traces/replay_form.html", context, status=422)
     if form["mode"] in ("live", "mixed") and request.POST.get("confirm") != "yes":
@@ -56,7 +66,8 @@ def run_replay(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         return render(request, "traces/replay_form.html", context)
     try:
         new = replay(run, request.user, from_step=from_step, mode=form["mode"] or "recorded",
-                     live_from_step=live_from_step, state_patch=patch)
+                     live_from_step=live_from_step, state_patch=patch,
+                     prompt_versions=chosen or None, model=form["model"].strip() or None)
     except Invalid as exc:
         context["errors"] = {str(e["loc"][1]) if len(e["loc"]) > 1 else "form": e["msg"] for e in exc.detail}
         return render(request, "traces/replay_form.html", context, status=422)

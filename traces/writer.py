@@ -18,14 +18,14 @@ __all__ = ["insert_spans", "span_insert_sql"]
 
 _COLUMNS = (
     "id, run_id, parent_id, seq, kind, name, status, started_at, latency_ms, input, output, error, "
-    "tokens_in, tokens_out, cost, model, checkpoint_id, step"
+    "tokens_in, tokens_out, cost, model, checkpoint_id, step, prompt_version_id"
 )
 
 
 def span_insert_sql(vendor: str, placeholder: str) -> str:
     p = placeholder
     json_p = f"{p}::jsonb" if vendor == "postgresql" else p
-    values = ", ".join([p] * 9 + [json_p, json_p] + [p] * 7)
+    values = ", ".join([p] * 9 + [json_p, json_p] + [p] * 8)
     # A span is written once; ON CONFLICT keeps a retried flush harmless.
     return f"INSERT INTO traces_span ({_COLUMNS}) VALUES ({values}) ON CONFLICT (id) DO NOTHING"
 
@@ -64,6 +64,7 @@ def span_params(vendor: str, run_id: uuid.UUID, span: SpanRecord, checkpoint_id:
         span.model[:200],
         span.checkpoint_id or checkpoint_id,
         span.step,
+        span.prompt_version_id,
     )
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 REQUEST_PREFIX = "Request: "
 
@@ -39,3 +39,25 @@ def last_ai_has_tool_calls(state: dict[str, Any]) -> str:
 
 def final_answer(state: dict[str, Any]) -> dict[str, Any]:
     return {"answer": str(state["messages"][-1].content)}
+
+
+SHOP_NAME = "Steward Shop"
+
+
+def with_prompt(name: str, history: Sequence[BaseMessage], config: Any) -> tuple[Any, list[BaseMessage]]:
+    """The agent's prompt (the version pinned for this run) rendered before the conversation."""
+    from agents import prompts
+
+    template = prompts.get(name)
+    rendered = template.invoke({"shop_name": SHOP_NAME, "history": list(history)}, config).to_messages()
+    return template, rendered
+
+
+def sign_off(messages: Sequence[BaseMessage], text: str) -> str:
+    """The scripted model follows one instruction of its prompt: a `Sign-off:` line, if present."""
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            for line in str(message.content).splitlines():
+                if line.lower().startswith("sign-off:") and line.split(":", 1)[1].strip():
+                    return f"{text}\n\n{line.split(':', 1)[1].strip()}"
+    return text

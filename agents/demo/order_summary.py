@@ -12,6 +12,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel, Field
 
+from agents import prompts
 from agents.demo.common import (
     call,
     final_answer,
@@ -19,6 +20,7 @@ from agents.demo.common import (
     request_message,
     request_of,
     tool_results,
+    with_prompt,
 )
 from agents.llm import chat_model_for
 from agents.registry import register_agent
@@ -61,8 +63,9 @@ def script(messages: Sequence[BaseMessage]) -> AIMessage:
 
 
 def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    model = chat_model_for("order_summary", script, TOOLS)
-    return {"messages": [model.invoke(state["messages"], config)]}
+    template, messages = with_prompt("order_summary_system", state["messages"], config)
+    model = chat_model_for("order_summary", script, TOOLS, prompt=template)
+    return {"messages": [model.invoke(messages, config)]}
 
 
 def tools_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
@@ -73,8 +76,20 @@ def initial_state(data: BaseModel) -> dict[str, Any]:
     return {"messages": [request_message(data.model_dump())]}
 
 
+prompts.declare(
+    "order_summary_system",
+    [
+        {"role": "system", "content": "You summarise a customer's recent orders for the support team of {shop_name}: one line per order, newest first."},
+        {"role": "placeholder", "name": "history"},
+    ],
+    description="System prompt of the order_summary demo agent",
+    model_settings={"model": "scripted-demo", "temperature": 0},
+)
+
+
 @register_agent(
     "order_summary",
+    prompts=["order_summary_system"],
     input_schema=OrderSummaryInput,
     name="Order summary",
     initial_state=initial_state,

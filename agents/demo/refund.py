@@ -14,13 +14,16 @@ from langgraph.config import get_config
 from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel, Field
 
+from agents import prompts
 from agents.demo.common import (
     call,
     final_answer,
     last_ai_has_tool_calls,
     request_message,
     request_of,
+    sign_off,
     tool_results,
+    with_prompt,
 )
 from agents.llm import chat_model_for
 from agents.models import Refund
@@ -63,6 +66,13 @@ TOOLS = [lookup_order, issue_refund]
 
 
 def script(messages: Sequence[BaseMessage]) -> AIMessage:
+    reply = _next_move(messages)
+    if not reply.tool_calls:
+        reply.content = sign_off(messages, str(reply.content))
+    return reply
+
+
+def _next_move(messages: Sequence[BaseMessage]) -> AIMessage:
     request = request_of(messages)
     done = tool_results(messages)
     if "lookup_order" not in done:
@@ -86,8 +96,9 @@ def script(messages: Sequence[BaseMessage]) -> AIMessage:
 
 
 def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    model = chat_model_for("refund", script, TOOLS)
-    return {"messages": [model.invoke(state["messages"], config)]}
+    template, messages = with_prompt("refund_system", state["messages"], config)
+    model = chat_model_for("refund", script, TOOLS, prompt=template)
+    return {"messages": [model.invoke(messages, config)]}
 
 
 def lookup_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
@@ -110,8 +121,20 @@ def initial_state(data: BaseModel) -> dict[str, Any]:
     return {"messages": [request_message(data.model_dump())]}
 
 
+prompts.declare(
+    "refund_system",
+    [
+        {"role": "system", "content": "You are the refund assistant of {shop_name}. Look the order up before you propose a refund, and never refund more than the order's total.\nSign-off: {shop_name} customer care"},
+        {"role": "placeholder", "name": "history"},
+    ],
+    description="System prompt of the refund demo agent",
+    model_settings={"model": "scripted-demo", "temperature": 0},
+)
+
+
 @register_agent(
     "refund",
+    prompts=["refund_system"],
     input_schema=RefundInput,
     name="Refund",
     initial_state=initial_state,

@@ -12,6 +12,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel, Field
 
+from agents import prompts
 from agents.demo.common import (
     call,
     final_answer,
@@ -19,6 +20,7 @@ from agents.demo.common import (
     request_message,
     request_of,
     tool_results,
+    with_prompt,
 )
 from agents.llm import chat_model_for
 from agents.registry import register_agent
@@ -57,8 +59,9 @@ def script(messages: Sequence[BaseMessage]) -> AIMessage:
 
 
 def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    model = chat_model_for("stock_check", script, [check_inventory])
-    return {"messages": [model.invoke(state["messages"], config)]}
+    template, messages = with_prompt("stock_check_system", state["messages"], config)
+    model = chat_model_for("stock_check", script, [check_inventory], prompt=template)
+    return {"messages": [model.invoke(messages, config)]}
 
 
 def tools_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
@@ -69,8 +72,20 @@ def initial_state(data: BaseModel) -> dict[str, Any]:
     return {"messages": [request_message(data.model_dump())]}
 
 
+prompts.declare(
+    "stock_check_system",
+    [
+        {"role": "system", "content": "You check stock levels across {shop_name}'s warehouses and answer with the total units in stock."},
+        {"role": "placeholder", "name": "history"},
+    ],
+    description="System prompt of the stock_check demo agent",
+    model_settings={"model": "scripted-demo", "temperature": 0},
+)
+
+
 @register_agent(
     "stock_check",
+    prompts=["stock_check_system"],
     input_schema=StockCheckInput,
     name="Stock check",
     initial_state=initial_state,

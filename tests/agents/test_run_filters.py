@@ -6,9 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from agents import prompt_services
 from agents.models import Agent, Run
+from agents.prompts import pins_for_new_run, save_pins
 from agents.registry import sync_agents
 from approvals.models import ApprovalRequest, Queue
 from tests.conftest import make_user
@@ -96,7 +100,8 @@ def test_sort_and_keyset_pages(runs: dict[str, Run], engineer: Any, api: Any) ->
 @pytest.mark.parametrize(
     ("param", "value"),
     [("since", "yesterday"), ("cost_min", "-1"), ("cost_max", "lots"), ("meta", "novalue"), ("has_error", "maybe"),
-     ("sort", "random"), ("feedback", "meh"), ("status", "finished"), ("cursor", "zzz")],
+     ("sort", "random"), ("feedback", "meh"), ("status", "finished"), ("cursor", "zzz"),
+     ("prompt", "refund_system@two"), ("prompt", "@2"), ("prompt", "no such/prompt")],
 )
 def test_malformed_filters_are_422_naming_the_field(runs: dict[str, Run], engineer: Any, api: Any, param: str, value: str) -> None:
     """A bad filter value is a 422 naming the parameter, never a 500."""
@@ -115,3 +120,56 @@ def test_page_keeps_filters_in_the_url_and_explains_bad_ones(runs: dict[str, Run
     assert "cost_min: must be a number" in html
     assert html.count('<span class="status succeeded">') == 2 and html.count('<span class="status waiting">') >= 1
     assert "?agent=refund&sort=" in html
+
+
+@pytest.fixture
+def pinned(runs: dict[str, Run], admin_user: Any) -> dict[str, Run]:
+    """"cheap" pinned refund_system v1, "pricey" v2 and order_summary_system v1; the rest none."""
+    v2 = prompt_services.save_version(
+        admin_user, "refund_system",
+        template=[{"role": "system", "content": "Refunds for {shop_name}."}, {"role": "placeholder", "name": "history"}],
+    )
+    for name, overrides in (("cheap", {"refund_system": 1}), ("pricey", {"refund_system": v2.number, "order_summary_system": 1})):
+        pins = pins_for_new_run({}, name, overrides=overrides)
+        Run.objects.filter(id=runs[name].id).update(prompt_versions=pins)
+        save_pins(runs[name].id, pins)
+    return runs
+
+
+def test_the_prompt_filter_selects_runs_by_pinned_prompt_or_version(pinned: dict[str, Run], engineer: Any, api: Any) -> None:
+    """prompt=name selects runs that pinned any version of it, prompt=name@N that version only;
+    it combines with the other filters."""
+    client = api(engineer)
+    assert ids(client.get("/api/runs", prompt="refund_system")) == {"cheap", "pricey"}
+    assert ids(client.get("/api/runs", prompt="refund_system@1")) == {"cheap"}
+    assert ids(client.get("/api/runs", prompt="refund_system@2")) == {"pricey"}
+    assert ids(client.get("/api/runs", prompt="refund_system@3")) == set()
+    assert ids(client.get("/api/runs", prompt="order_summary_system")) == {"pricey"}
+    assert ids(client.get("/api/runs", prompt="no_such_prompt")) == set()
+    assert ids(client.get("/api/runs", prompt="refund_system", started_by="engineer")) == {"cheap"}
+
+
+def test_the_runs_page_shows_pinned_versions_and_filters_by_prompt(pinned: dict[str, Run], engineer: Any, client: Any) -> None:
+    """A "prompt" column lists each run's pinned versions (read from the run row: no query per
+    row); the page filters by prompt and explains a malformed one."""
+    client.force_login(engineer)
+    with CaptureQueriesContext(connection) as one_run:
+        assert client.get("/runs/", {"status": "failed"}).status_code == 200
+    with CaptureQueriesContext(connection) as every_run:
+        page = client.get("/runs/")
+    assert len(every_run) == len(one_run), "no query per listed run"
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<th>Prompt</th>" in html
+    assert html.count(">refund_system v1</a>") == 1 and html.count(">refund_system v2</a>") == 1
+    assert html.count(">order_summary_system v1</a>") == 1
+    assert 'href="?prompt=refund_system%401"' in html, "each pin links to the runs that share it"
+
+    filtered = client.get("/runs/", {"prompt": "refund_system@2"}).content.decode()
+    assert filtered.count('class="prompt-pins"') == 1 and ">refund_system v2</a>" in filtered
+    assert 'value="refund_system@2"' in filtered, "the filter stays in the form"
+
+    bad = client.get("/runs/", {"prompt": "refund_system@latest"}).content.decode()
+    assert "prompt: must be a prompt name or name@version" in bad
+    assert bad.count('class="prompt-pins"') == len(pinned), "the bad filter is ignored"
+

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from console.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import free_port, server_env, wait_until_up
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
@@ -19,15 +20,6 @@ from tests.conftest import free_port, server_env, wait_until_up
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")

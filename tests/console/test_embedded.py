@@ -63,7 +63,7 @@ def _wait(predicate: Any, timeout: float = 30) -> Any:
 def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = _env(tmp_path)
     _manage(env, "migrate", "--noinput")
-    assert "admin, reviewer, engineer" in _manage(env, "seed_demo")
+    assert "admin, admin2, reviewer, engineer" in _manage(env, "seed_demo")
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve_embedded", "--port", str(port)],

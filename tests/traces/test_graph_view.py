@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from agents import runtime
@@ -58,7 +60,9 @@ def test_graph_highlights_the_runs_path_with_counts(engineer: Any) -> None:
     assert re.search(r"^\tlinkStyle 0,1,2,3,4,5 stroke:#1f7a3d", text, re.M)
     # Mermaid is initialised strict, loaded from the vendored file, never a CDN.
     body = response.content.decode()
-    assert 'securityLevel: "strict"' in body
+    # The page script is a static file (the CSP allows no inline script).
+    assert 'src="/static/console/run-graph.js"' in body
+    assert 'securityLevel: "strict"' in (Path(settings.BASE_DIR) / "static/console/run-graph.js").read_text()
     assert f'src="/static/{MERMAID_JS}"' in body
     assert "cdn" not in body.lower() and "draw_mermaid_png" not in body
     assert "graph has changed" not in body

@@ -61,8 +61,10 @@ def test_bad_input_is_a_command_error_with_the_services_message(engineer: Any) -
         call_command("replay", str(original.id), mode="sideways", stdout=StringIO())
     with pytest.raises(CommandError, match="not valid JSON"):
         call_command("replay", str(original.id), from_step=2, state_patch="{", stdout=StringIO())
-    with pytest.raises(CommandError, match="prompt versions are not available yet"):
+    with pytest.raises(CommandError, match="there is no prompt named 'plan'"):
         call_command("replay", str(original.id), "--prompt", "plan=2", stdout=StringIO())
+    with pytest.raises(CommandError, match="use NAME=VERSION"):
+        call_command("replay", str(original.id), "--prompt", "plan", stdout=StringIO())
     with pytest.raises(CommandError, match="no run"):
         call_command("replay", "00000000-0000-0000-0000-000000000000", stdout=StringIO())
     assert not Run.objects.filter(parent_run=original).exists()

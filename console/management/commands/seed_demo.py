@@ -6,11 +6,25 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
+from agents.prompt_models import Prompt
+from agents.prompt_services import move_label, save_version
+from agents.prompts import sync_prompts
 from agents.registry import sync_agents
 from console.roles import ADMINS, ENGINEERS, REVIEWERS
 
 DEMO_PASSWORD = "steward"
-DEMO_USERS = {"admin": ADMINS, "reviewer": REVIEWERS, "engineer": ENGINEERS}
+# Two admins: moving a prompt's `production` label needs another admin's approval (four-eyes).
+DEMO_USERS = {"admin": ADMINS, "admin2": ADMINS, "reviewer": REVIEWERS, "engineer": ENGINEERS}
+# A candidate version of the refund agent's prompt under `staging`, to diff and promote.
+CANDIDATE = [
+    {
+        "role": "system",
+        "content": "You are the refund assistant of {shop_name}. Look the order up before you propose a refund, "
+        "and never refund more than the order's total. Be warm and brief.\nSign-off: Thanks for shopping with "
+        "{shop_name}!",
+    },
+    {"role": "placeholder", "name": "history"},
+]
 
 
 class Command(BaseCommand):
@@ -28,4 +42,16 @@ class Command(BaseCommand):
             user.save()
             user.groups.add(group)
         sync_agents()
-        self.stdout.write("Demo users (password 'steward', for the demo only): admin, reviewer, engineer")
+        sync_prompts()
+        self._candidate_prompt(User.objects.get(username="admin"))
+        self.stdout.write("Demo users (password 'steward', for the demo only): admin, admin2, reviewer, engineer")
+
+    def _candidate_prompt(self, admin: Any) -> None:
+        prompt = Prompt.objects.filter(name="refund_system").first()
+        if prompt is None or prompt.versions.count() != 1:
+            return  # already seeded, or changed by someone: leave it alone
+        version = save_version(
+            admin, "refund_system", template=CANDIDATE, model_settings={"model": "scripted-demo", "temperature": 0},
+            message="Warmer sign-off (demo candidate)", base_number=1,
+        )
+        move_label(admin, "refund_system", "staging", version.number, note="demo candidate")

@@ -21,10 +21,12 @@ def periodic_loop(stop: threading.Event, interval: float) -> None:
     from agents.sweeper import sweep
     from approvals.services import enforce_sla
     from approvals.webhooks import resend_overdue
+    from traces.retention import prune_finished_runs
 
-    # The periodic tasks beat runs in production, in this process.
+    # The periodic tasks beat runs in production, in this process. The pruner returns at once
+    # while retention is off (STEWARD_RETENTION_DAYS=0).
     while not stop.wait(interval):
-        for task in (sweep, enforce_sla, resend_overdue):
+        for task in (sweep, enforce_sla, resend_overdue, prune_finished_runs):
             try:
                 task()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad run

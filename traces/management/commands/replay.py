@@ -43,15 +43,15 @@ class Command(BaseCommand):
         parser.add_argument("--state-patch", default=None, help="State keys to set at --from-step, as a JSON object")
         parser.add_argument(
             "--prompt", action="append", default=None, metavar="NAME=VERSION",
-            help="Use this prompt version (not available yet)",
+            help="Use this version of a prompt instead of the one the run pinned (repeatable)",
         )
+        parser.add_argument("--model", default=None, help="Replay with another model, e.g. openai:gpt-4o-mini")
         parser.add_argument("--user", default=None, help="Replay as this user (audited)")
         parser.add_argument("--wait", action="store_true", help="Run the replay here until it finishes")
         parser.add_argument("--timeout", type=float, default=3600, help="With --wait: give up after this many seconds")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options.get("prompt"):
-            raise CommandError("prompt versions are not available yet: --prompt cannot be used")
+        prompt_versions = self._prompt_versions(options.get("prompt") or [])
         original = self._original(options["run_id"])
         patch = self._patch(options.get("state_patch"))
         user = self._user(options.get("user"))
@@ -59,6 +59,7 @@ class Command(BaseCommand):
             run = replay(
                 original, user, from_step=options.get("from_step"), mode=options.get("mode") or "recorded",
                 live_from_step=options.get("live_from_step"), state_patch=patch,
+                prompt_versions=prompt_versions or None, model=options.get("model"),
             )
         except StewardError as exc:
             raise CommandError(error_text(exc.detail)) from None
@@ -71,6 +72,15 @@ class Command(BaseCommand):
             self.stdout.write(f"error: {run.error}")
         original.refresh_from_db()
         self.stdout.write(divergence_line(diff_runs(original, run)))
+
+    def _prompt_versions(self, values: list[str]) -> dict[str, int]:
+        chosen: dict[str, int] = {}
+        for value in values:
+            name, _, number = value.partition("=")
+            if not name or not number.strip().isdigit():
+                raise CommandError(f"--prompt {value!r}: use NAME=VERSION, e.g. refund_system=3")
+            chosen[name.strip()] = int(number)
+        return chosen
 
     def _original(self, raw: str) -> Run:
         try:

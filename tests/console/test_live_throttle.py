@@ -1,0 +1,51 @@
+"""Live span events: at most one per run per interval, and never a span left unannounced."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from agents.runtime import LIVE_SPAN_INTERVAL, StepWriter
+from console import live
+from console.live_latency import latencies
+from traces.recorder import SpanRecorder
+
+
+def _committed(writer: StepWriter, spans: bool = True) -> None:
+    # What the checkpointer does around each step's transaction, without the database.
+    writer._committing_spans = spans
+    writer.after_commit()
+
+
+def _wait_for_seq(group: str, at_least: int, timeout: float = 5.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if live.current_seq(group) >= at_least:
+            return live.current_seq(group)
+        time.sleep(0.01)
+    return live.current_seq(group)
+
+
+def test_a_burst_gets_one_event_now_and_one_trailing_event() -> None:
+    run_id = uuid.uuid4()
+    group = live.run_group(run_id)
+    start = live.current_seq(group)
+    writer = StepWriter(run_id=run_id, lease_owner="test", recorder=SpanRecorder(), lease_seconds=60)
+
+    _committed(writer)
+    assert _wait_for_seq(group, start + 1) == start + 1
+    for _ in range(5):
+        _committed(writer)  # inside the interval: held back, not dropped
+    time.sleep(LIVE_SPAN_INTERVAL * 4)
+    assert _wait_for_seq(group, start + 2) == start + 2
+
+    _committed(writer, spans=False)  # a step that wrote no span announces nothing
+    time.sleep(LIVE_SPAN_INTERVAL * 4)
+    assert live.current_seq(group) == start + 2
+
+
+def test_latency_counts_only_spans_finished_after_the_page_connected() -> None:
+    spans = [(0, 1000.0), (1, 2000.0), (2, 3000.0)]
+    seen = {"0": 2500.0, "1": 2040.0, "2": 3010.0}
+    assert latencies(spans, seen, after_ms=1500.0) == [40.0, 10.0]
+    assert latencies(spans, {"1": 2040.0}, after_ms=0.0) == [40.0]

@@ -1,0 +1,14 @@
+"""Celery tasks: thin, named, ids only."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+__all__ = ["prune_finished_runs"]
+
+
+@shared_task(name="traces.prune_finished_runs", ignore_result=True)
+def prune_finished_runs() -> dict[str, int]:
+    from traces import retention
+
+    return retention.prune_finished_runs()
