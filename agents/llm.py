@@ -110,13 +110,19 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), pr
         # A recorded step of a replay: answer from the original run, call nothing.
         return RecordedChatModel()
     model_settings = model_settings_of(prompt)
-    chosen = _replay_model() or str(model_settings.get("model") or "")
-    if chosen and _is_provider_spec(chosen):
-        return _provider_models(chosen.split(","), tools, model_settings)
+    override = _replay_model()
+    if override:
+        # An engineer chose this model for a replay: it wins over every setting.
+        if _is_provider_spec(override):
+            return _provider_models(override.split(","), tools, model_settings)
+        return ScriptedChatModel(script=script, model_name=override)
+    prompt_model = str(model_settings.get("model") or "")
+    if _is_provider_spec(prompt_model):
+        return _provider_models(prompt_model.split(","), tools, model_settings)
     configured = _configured_model(agent_key)
-    if configured and not chosen:
+    if configured:
         return _provider_models(configured.split(","), tools, model_settings)
-    return ScriptedChatModel(script=script, model_name=chosen or "scripted-demo")
+    return ScriptedChatModel(script=script, model_name=prompt_model or "scripted-demo")
 
 
 def price(model: str, tokens_in: int, tokens_out: int) -> float:

@@ -93,9 +93,11 @@ class PromptVersion(models.Model):
     def compute_hash(self) -> str:
         return content_hash(self.kind, self.template, self.variables, self.model_settings, self.output_schema)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, with_prompt: bool = True) -> dict[str, Any]:
+        """The version as the API shows it and exports carry it (`with_prompt=False`: nested under
+        its prompt, without touching `self.prompt`)."""
         return {
-            "prompt": self.prompt.name,
+            **({"prompt": self.prompt.name} if with_prompt else {}),
             "number": self.number,
             "kind": self.kind,
             "template": self.template,

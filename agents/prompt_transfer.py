@@ -64,22 +64,6 @@ def _username(user: Any) -> str | None:
     return user.get_username() if user is not None else None
 
 
-def _version_dict(version: PromptVersion) -> dict[str, Any]:
-    return {
-        "number": version.number,
-        "kind": version.kind,
-        "template": version.template,
-        "variables": version.variables,
-        "model_settings": version.model_settings,
-        "output_schema": version.output_schema,
-        "content_hash": version.content_hash,
-        "message": version.message,
-        "base_number": version.base_number,
-        "author": version.author_name,
-        "created_at": version.created_at.isoformat(),
-    }
-
-
 def _move_dict(move: PromptLabelMove) -> dict[str, Any]:
     return {
         "from_number": move.from_number,
@@ -108,7 +92,7 @@ def _prompt_dict(prompt: Prompt) -> dict[str, Any]:
         "kind": prompt.kind,
         "protected_labels": list(prompt.protected_labels or []),
         "created_at": prompt.created_at.isoformat(),
-        "versions": [_version_dict(v) for v in versions],
+        "versions": [v.as_dict(with_prompt=False) for v in versions],
         "labels": [
             {
                 "name": label.name,

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel, Field
@@ -34,6 +34,7 @@ from agents.checkpointer import checkpointer
 from agents.llm import ScriptedChatModel
 from agents.registry import get_agent, register_agent
 from approvals.gate import require_approval
+from console.bench_graphs import NODES, linear_graph, step_script
 
 __all__ = [
     "BENCH_GATE",
@@ -54,7 +55,6 @@ __all__ = [
 BENCH_LINEAR = "bench_linear"
 BENCH_GATE = "bench_gate"
 BENCH_KEYS = (BENCH_LINEAR, BENCH_GATE)
-NODES = 10
 # Bare runs have no Run row: their threads are named so they can be told apart and deleted.
 BARE_THREAD_PREFIX = "bench-bare-"
 
@@ -67,15 +67,9 @@ class BenchInput(BaseModel):
     prompt: str = Field(default="benchmark", max_length=200)
 
 
-def _script(messages: Sequence[BaseMessage]) -> AIMessage:
-    # The reply depends only on the conversation (no call counter), like every Steward script.
-    step = sum(1 for m in messages if isinstance(m, AIMessage)) + 1
-    return AIMessage(content=f"step {step} done")
-
-
 # One instance for every node: the model is stateless, and building a pydantic model per call
 # would add the same constant to (a) and (b) without telling us anything about Steward.
-_MODEL = ScriptedChatModel(script=_script, model_name="scripted-demo")
+_MODEL = ScriptedChatModel(script=step_script, model_name="scripted-demo")
 
 
 def _model_node(name: str) -> Callable[[MessagesState, RunnableConfig], dict[str, Any]]:
@@ -99,15 +93,7 @@ def _initial_state(data: BaseModel) -> dict[str, Any]:
 )
 def build_linear() -> StateGraph:
     """n01 → n02 → … → n10, each node one ScriptedChatModel call."""
-    graph = StateGraph(MessagesState)
-    names = [f"n{i:02d}" for i in range(1, NODES + 1)]
-    for name in names:
-        graph.add_node(name, _model_node(name))
-    graph.add_edge(START, names[0])
-    for before, after in zip(names, names[1:], strict=False):
-        graph.add_edge(before, after)
-    graph.add_edge(names[-1], END)
-    return graph
+    return linear_graph(MessagesState, _model_node)
 
 
 def _gate_node(state: MessagesState) -> dict[str, Any]:

@@ -14,55 +14,46 @@ machine's wall clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState, StateGraph
 from pydantic import BaseModel, Field
 
 from agents.llm import ScriptedChatModel
 from agents.registry import register_agent
+from console.bench_graphs import linear_graph, step_script
 
 __all__ = ["BENCH_LIVE", "BenchLiveInput", "build"]
 
 BENCH_LIVE = "bench_live"
 
-NODES = 10
+
+
+class BenchLiveState(MessagesState):
+    step_ms: int
 
 
 class BenchLiveInput(BaseModel):
     step_ms: int = Field(default=150, ge=0, le=5000, description="How long each node waits before its model call")
 
 
-def _script(messages: Sequence[BaseMessage]) -> AIMessage:
-    return AIMessage(content=f"step {sum(1 for m in messages if isinstance(m, AIMessage)) + 1} done")
+_MODEL = ScriptedChatModel(script=step_script, model_name="scripted-demo")
 
 
-_MODEL = ScriptedChatModel(script=_script, model_name="scripted-demo")
-
-
-def _node(name: str) -> Any:
-    def node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-        wait_ms = int(config.get("configurable", {}).get("bench_step_ms") or state_step_ms(state))
-        time.sleep(wait_ms / 1000)
+def _slow_node(name: str) -> Any:
+    def node(state: BenchLiveState, config: RunnableConfig) -> dict[str, Any]:
+        time.sleep(state["step_ms"] / 1000)
         return {"messages": [_MODEL.invoke(state["messages"], config)]}
 
     node.__name__ = name
     return node
 
 
-def state_step_ms(state: MessagesState) -> int:
-    first = state["messages"][0] if state["messages"] else None
-    try:
-        return int(str(getattr(first, "content", "150")).split("=", 1)[1])
-    except (IndexError, ValueError):
-        return 150
-
-
 def _initial_state(data: BaseModel) -> dict[str, Any]:
-    return {"messages": [HumanMessage(content=f"step_ms={getattr(data, 'step_ms', 150)}")]}
+    step_ms = int(getattr(data, "step_ms", 150))
+    return {"messages": [HumanMessage(content=f"bench_live, {step_ms} ms a step")], "step_ms": step_ms}
 
 
 @register_agent(
@@ -73,12 +64,4 @@ def _initial_state(data: BaseModel) -> dict[str, Any]:
     description="Benchmark only (manage.py bench_live): ten slow nodes, one scripted model call each.",
 )
 def build() -> StateGraph:
-    graph = StateGraph(MessagesState)
-    names = [f"n{i:02d}" for i in range(1, NODES + 1)]
-    for name in names:
-        graph.add_node(name, _node(name))
-    graph.add_edge(START, names[0])
-    for before, after in zip(names, names[1:], strict=False):
-        graph.add_edge(before, after)
-    graph.add_edge(names[-1], END)
-    return graph
+    return linear_graph(BenchLiveState, _slow_node)
