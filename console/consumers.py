@@ -44,6 +44,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.groups_joined = await database_sync_to_async(self._allowed_groups)(user, query.get("subscribe", []))
         self.last_seq: dict[str, int] = {}
         self.sent_span_seq: dict[uuid.UUID, int] = {}
+        # The status each run page last got: a new status redraws the waterfall in full, whichever
+        # event brought the page here (a trailing span event can see a run already finished).
+        self.sent_status: dict[uuid.UUID, str] = {}
         await self.accept()
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -142,6 +145,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if run is None:
             return ""
         user = self.scope["user"]
+        full = full or self.sent_status.get(run_id) != run.status
+        self.sent_status[run_id] = run.status
         after = -1 if full else self.sent_span_seq.get(run_id, -1)
         spans = list(Span.objects.filter(run=run, seq__gt=after).order_by("seq"))
         context = {
