@@ -9,12 +9,14 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
+from agents.limits import RunLimitsIn
 from agents.models import Run
 from agents.run_filters import RunFilters
 from agents.services import cancel_run, start_run
 from console.auth import role_auth
 from console.errors import Invalid, NotFound
 from console.roles import can_read_runs, can_start_runs
+from console.schemas import InputSchema
 from traces.models import Span
 
 router = Router(tags=["runs"])
@@ -25,10 +27,15 @@ class ErrorOut(Schema):
     detail: Any
 
 
-class RunCreateIn(Schema):
+class RunCreateIn(InputSchema):
     agent: str = Field(..., description="Registered agent key, e.g. refund")
     input: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    limits: RunLimitsIn | None = Field(
+        None,
+        description="This run's limits over the agent's (left out: the agent's). Anyone may tighten them; "
+        "only an admin may loosen them (a higher value, or null for none).",
+    )
 
 
 class TotalsOut(Schema):
@@ -58,6 +65,9 @@ class RunOut(Schema):
     parent_run_id: uuid.UUID | None
     totals: TotalsOut
     pending_approvals: list[uuid.UUID]
+    limits: dict[str, Any]
+    limit_breaches: list[dict[str, Any]]
+    active_seconds: float
 
 
 class RunPageOut(Schema):
@@ -111,6 +121,9 @@ def run_out(run: Run, pending: list[uuid.UUID] | None = None) -> dict[str, Any]:
             "latency_ms": run.latency_ms,
         },
         "pending_approvals": pending or [],
+        "limits": run.limits,
+        "limit_breaches": run.limit_breaches,
+        "active_seconds": run.active_seconds,
     }
 
 
@@ -139,7 +152,8 @@ def _pending_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
 @router.post("", auth=START, response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
 def create_run(request: HttpRequest, body: RunCreateIn) -> Status:
     """Start a run: 201 with the queued run."""
-    run = start_run(body.agent, body.input, request.user, body.metadata)
+    limits = body.limits.model_dump(exclude_unset=True) if body.limits is not None else None
+    run = start_run(body.agent, body.input, request.user, body.metadata, limits)
     # The row as written: a fast worker may already have moved it on.
     return Status(201, run_out(run))
 

@@ -25,3 +25,7 @@ class AgentsConfig(AppConfig):
         from approvals.services import on_settled
 
         on_settled(PROMOTE_ACTION, apply_promotion)
+        # A run paused over a limit: approved → the limit is raised; rejected → the run fails.
+        from agents.limits import LIMIT_ACTION, on_limit_request_settled
+
+        on_settled(LIMIT_ACTION, on_limit_request_settled)

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from console.redaction import redact, redact_text
+
 
 class Agent(models.Model):
     """The database side of a registered agent: its settings, limits and current fingerprint."""
@@ -88,6 +90,12 @@ class Run(models.Model):
     # a retention of this many days; the row and its totals stay.
     pruned_at = models.DateTimeField(null=True, blank=True)
     pruned_after_days = models.PositiveIntegerField(null=True, blank=True)
+    # Limits (agents/limits.py): the effective ones, fixed when the run was created (a reviewer
+    # may raise one when the run pauses over it); each breach and what became of it; and the
+    # seconds workers have spent on the run (waiting for a person or a worker does not count).
+    limits = models.JSONField(default=dict, blank=True)
+    limit_breaches = models.JSONField(default=list, blank=True)
+    active_seconds = models.FloatField(default=0.0)
 
     objects = RunQuerySet.as_manager()
 
@@ -141,7 +149,8 @@ class Run(models.Model):
         return bool(
             self._held().update(
                 status=self.Status.SUCCEEDED,
-                output=output,
+                # Shown on pages, the API and exports: stored redacted (console/redaction.py).
+                output=redact(output),
                 finished_at=timezone.now(),
                 lease_owner="",
                 lease_expires_at=None,
@@ -153,12 +162,20 @@ class Run(models.Model):
         return bool(
             self._held().update(
                 status=self.Status.FAILED,
-                error=error,
-                error_traceback=traceback,
+                error=redact_text(error),
+                error_traceback=redact_text(traceback),
                 finished_at=timezone.now(),
                 lease_owner="",
                 lease_expires_at=None,
                 **totals,
+            )
+        )
+
+    def fail_waiting(self, error: str) -> bool:
+        """End a waiting run as failed (its pause over a limit was refused)."""
+        return bool(
+            Run.objects.filter(id=self.id, status=self.Status.WAITING).update(
+                status=self.Status.FAILED, error=error, finished_at=timezone.now()
             )
         )
 

@@ -2,8 +2,11 @@
 
 Register an agent in a module listed in `STEWARD_AGENT_MODULES`::
 
-    @register_agent("refund", input_schema=RefundInput, description="...")
+    @register_agent("refund", input_schema=RefundInput, description="...",
+                    limits=Limits(max_steps=50, max_cost_usd=0.25, on_breach="pause"))
     def build() -> StateGraph: ...
+
+`limits` are the agent's defaults (agents/limits.py); an admin may override them per agent.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 from django.conf import settings
 from langgraph.graph import StateGraph
 from pydantic import BaseModel
+
+from agents.limits import Limits
 
 __all__ = ["AgentSpec", "all_agents", "get_agent", "graph_fingerprint", "register_agent", "sync_agents"]
 
@@ -47,6 +52,8 @@ class AgentSpec:
     durability: str = "sync"
     # Prompts the agent uses, name → label: resolved and pinned when a run starts.
     prompts: dict[str, str] = field(default_factory=dict)
+    # Default limits for its runs (an admin's override in Agent.settings["limits"] wins).
+    limits: Limits = field(default_factory=Limits)
 
     def fingerprint(self) -> str:
         return graph_fingerprint(self.build())
@@ -66,6 +73,7 @@ def register_agent(
     output: Callable[[dict[str, Any]], Any] | None = None,
     example_input: dict[str, Any] | None = None,
     prompts: dict[str, str] | list[str] | None = None,
+    limits: Limits | dict[str, Any] | None = None,
 ) -> Callable[[Callable[[], StateGraph]], Callable[[], StateGraph]]:
     def decorator(build: Callable[[], StateGraph]) -> Callable[[], StateGraph]:
         _REGISTRY[key] = AgentSpec(
@@ -78,6 +86,7 @@ def register_agent(
             output=output or _default_output,
             example_input=example_input or {},
             prompts=dict(prompts) if isinstance(prompts, dict) else {name: "production" for name in prompts or []},
+            limits=limits if isinstance(limits, Limits) else Limits.from_dict(limits),
         )
         return build
 

@@ -8,6 +8,9 @@ recovery after a crash are one code path:
 - pending interrupts → resume those a reviewer has decided (by interrupt id), else wait;
 - a checkpoint with work left (a crash) → continue from it;
 - a finished checkpoint (a crash after the last step) → just record the result.
+
+A run with limits (agents/limits.py) is watched while it runs (agents/limit_guard.py); over a
+limit it fails, or pauses `waiting` for a reviewer, and continuing it is the crash path above.
 """
 
 from __future__ import annotations
@@ -29,8 +32,19 @@ from langgraph.types import Command, Interrupt
 from structlog.contextvars import bound_contextvars
 
 from agents.checkpointer import checkpointer
+from agents.limit_guard import LimitGuard, run_watched
+from agents.limits import (
+    PAUSE,
+    Breach,
+    LimitExceeded,
+    Limits,
+    agent_limits,
+    pause_for_approval,
+    record_breach,
+)
 from agents.models import Run
 from agents.registry import AgentSpec, get_agent
+from agents.signals import announce_run_stopped
 from console import live
 from traces.models import Span
 from traces.recorder import SpanRecord, SpanRecorder
@@ -64,6 +78,9 @@ class StepWriter:
     lease_owner: str
     recorder: SpanRecorder
     lease_seconds: int
+    # Seconds workers spent on the run before this execution; this execution's start.
+    active_before: float = field(default=0.0)
+    started: float = field(default_factory=time.monotonic)
     writes: int = field(default=0)
     _wrote_spans: bool = field(default=False)
     _committing_spans: bool = field(default=False)
@@ -77,16 +94,21 @@ class StepWriter:
     def __post_init__(self) -> None:
         self._renew_after = time.monotonic() + self.lease_seconds / 2
 
+    def active_seconds(self) -> float:
+        return round(self.active_before + (time.monotonic() - self.started), 3)
+
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
         p = placeholder
         now = timezone.now()
         run, owner, running = _db_uuid(vendor, self.run_id), self.lease_owner, Run.Status.RUNNING
         if time.monotonic() >= self._renew_after:
             # Renew when half the lease is gone: an UPDATE of the run row at every step would
-            # cost a row version per step.
+            # cost a row version per step. The time spent so far goes with it, so a worker that
+            # dies mid-run does not take its part of the run's timeout with it.
             cursor.execute(
-                f"UPDATE agents_run SET lease_expires_at = {p} WHERE id = {p} AND lease_owner = {p} AND status = {p}",
-                (_db_time(vendor, now + timedelta(seconds=self.lease_seconds)), run, owner, running),
+                f"UPDATE agents_run SET lease_expires_at = {p}, active_seconds = {p} "
+                f"WHERE id = {p} AND lease_owner = {p} AND status = {p}",
+                (_db_time(vendor, now + timedelta(seconds=self.lease_seconds)), self.active_seconds(), run, owner, running),
             )
             self._renew_after = time.monotonic() + self.lease_seconds / 2
             self._checking = "update"
@@ -140,7 +162,7 @@ class StepWriter:
         live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
 
 
-def run_config(run: Run, recorder: SpanRecorder | None = None) -> dict[str, Any]:
+def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard | None = None) -> dict[str, Any]:
     return {
         "configurable": {
             "thread_id": run.thread_id,
@@ -153,7 +175,8 @@ def run_config(run: Run, recorder: SpanRecorder | None = None) -> dict[str, Any]
             # A replay's other model, when the engineer chose one.
             "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),
         },
-        "callbacks": [recorder] if recorder else [],
+        # The guard first: a node it refuses never reaches the recorder.
+        "callbacks": [c for c in (guard, recorder) if c is not None],
         "recursion_limit": 100,
     }
 
@@ -219,7 +242,10 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -
 
     snapshot = graph.get_state(config)
     if snapshot.created_at is None:
-        return spec.initial_state(spec.input_schema.model_validate(run.input))
+        from traces.sealed import run_input
+
+        # Run.input is stored redacted: the graph starts from the input as submitted.
+        return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
     if snapshot.interrupts:
         pending_ids = [i.id for i in snapshot.interrupts]
         decided = dict(
@@ -235,7 +261,10 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -
         )
         # Resume only interrupts that are still pending in the checkpoint, by their ids.
         return Command(resume=decided) if decided else _WAIT
-    if snapshot.next:
+    # A crash after a step's tasks saved their writes but before the step's checkpoint leaves
+    # `next` empty (every task has writes) with the tasks still listed: that is work left, not
+    # a finished graph (seen with kill -9 in `manage.py chaos`).
+    if snapshot.next or snapshot.tasks:
         return None
     return _DONE
 
@@ -257,23 +286,31 @@ def execute(run_id: uuid.UUID | str) -> str | None:
 
 def _execute_claimed(run: Run, owner: str) -> str | None:
     recorder = SpanRecorder(first_seq=_first_seq(run.id))
+    writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS, active_before=run.active_seconds)
     if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
-        return _stop(run, recorder, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")
+        return _stop(run, writer, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")
     spec = get_agent(run.agent.key)
     if spec is None:
-        return _stop(run, recorder, error=f"agent {run.agent.key!r} is not registered in this worker")
+        return _stop(run, writer, error=f"agent {run.agent.key!r} is not registered in this worker")
 
-    writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS)
-    config = run_config(run, recorder)
+    limits = _limits_of(run, spec)
+    guard = _guard_for(run, limits, recorder)
+    config = run_config(run, recorder, guard)
     try:
         with checkpointer(writer) as saver:
             graph = compiled_graph(spec, saver)
             command = _next_input(graph, config, run, spec)
             if command is _WAIT:
-                return _stop(run, recorder, interrupts=graph.get_state(config).interrupts)
+                return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
             if command is not _DONE:
-                graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
+                if guard is not None and limits.timed:
+                    run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer), guard)
+                else:
+                    graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
             snapshot = graph.get_state(config)
+    except LimitExceeded as exc:
+        log.info("run %s: %s", run.id, exc)
+        return _stop(run, writer, breach=exc.breach, limits=limits)
     except LeaseLost as exc:
         log.info("run %s: %s; stopping", run.id, exc)
         return None
@@ -281,46 +318,96 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
         log.warning("run %s failed: %s", run.id, exc)
         return _stop(
             run,
-            recorder,
+            writer,
             error=f"{type(exc).__name__}: {exc}",
             error_traceback="".join(traceback.format_exception(exc)),
         )
     if snapshot.interrupts:
-        return _stop(run, recorder, interrupts=snapshot.interrupts)
-    return _stop(run, recorder, output=spec.output(snapshot.values))
+        return _stop(run, writer, interrupts=snapshot.interrupts)
+    return _stop(run, writer, output=spec.output(snapshot.values))
+
+
+def _limits_of(run: Run, spec: AgentSpec) -> Limits:
+    """The limits fixed on the run when it was created. A run created without them (a replay,
+    or a run from before limits existed) takes its agent's now, and keeps them from then on."""
+    if run.limits:
+        return Limits.from_dict(run.limits)
+    limits = agent_limits(spec, run.agent)
+    run.limits = limits.as_dict()
+    Run.objects.filter(id=run.id).update(limits=run.limits)
+    return limits
+
+
+def _guard_for(run: Run, limits: Limits, recorder: SpanRecorder) -> LimitGuard | None:
+    if not limits.any:
+        return None
+    # The stored totals are written when a run stops; after a crash they miss what the lost
+    # attempt committed, so then they are counted from the spans.
+    totals = totals_of(run.id) if run.attempts > 1 else {"steps": run.steps, "cost": run.cost}
+    return LimitGuard(
+        limits,
+        lambda: float(recorder.totals["cost"]),
+        steps_before=int(totals["steps"]),
+        cost_before=float(totals["cost"]),
+        active_before=run.active_seconds,
+    )
+
+
+def _invoke_on_own_saver(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
+    """The graph's invoke for `run_watched`: its thread may outlive this execution, so it holds a
+    checkpoint connection of its own, never the one the worker gives back."""
+    with checkpointer(writer) as saver:
+        compiled_graph(spec, saver).invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
 
 
 def _stop(
     run: Run,
-    recorder: SpanRecorder,
+    writer: StepWriter,
     *,
     output: Any = None,
     error: str | None = None,
     error_traceback: str = "",
     interrupts: tuple[Interrupt, ...] | None = None,
+    breach: Breach | None = None,
+    limits: Limits | None = None,
 ) -> str | None:
-    """Write the last spans and the run's new state in one transaction, if the lease is ours."""
+    """Write the last spans and the run's new state in one transaction, if the lease is ours.
+
+    Over a limit (`breach`), the run fails, or waits for a reviewer when its limits say pause."""
     from approvals.services import open_requests_for_interrupts
     from traces import cassette
 
+    recorder = writer.recorder
     cassette.forget(str(run.id))
-    spans: list[SpanRecord] = recorder.abandon_open("the run stopped before this span ended")
+    reason = f"stopped: {breach.message}" if breach else "the run stopped before this span ended"
+    spans: list[SpanRecord] = recorder.abandon_open(reason)
+    pause = breach is not None and limits is not None and limits.on_breach == PAUSE
+    if breach is not None and not pause:
+        error = breach.message
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 insert_spans(cursor, connection.vendor, "%s", run.id, spans)
-            totals = _totals_after(run, recorder)
+            totals = {**_totals_after(run, recorder), "active_seconds": writer.active_seconds()}
             if interrupts:
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)
                 if won:
                     open_requests_for_interrupts(run, interrupts)
+            elif breach is not None and pause:
+                assert limits is not None
+                status, won = Run.Status.WAITING, run.mark_waiting(totals)
+                if won:
+                    pause_for_approval(run, breach, limits)
             elif error is not None:
                 status, won = Run.Status.FAILED, run.mark_failed(error, error_traceback, totals)
+                if won and breach is not None:
+                    record_breach(run.id, breach, "fail")
             else:
                 status, won = Run.Status.SUCCEEDED, run.mark_succeeded(output, totals)
             if not won:
                 raise LeaseLost(f"run {run.id} is no longer held by this worker")
             live.publish_run(run.id, status)
+            transaction.on_commit(lambda: announce_run_stopped(run.id, status))
     except LeaseLost as exc:
         log.info("run %s: %s; its result is dropped", run.id, exc)
         return None

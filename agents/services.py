@@ -10,12 +10,15 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from agents.limits import agent_limits, limits_for_run
 from agents.models import Agent, Run
 from agents.prompts import pins_for_new_run, save_pins
 from agents.registry import get_agent, sync_agents
 from agents.tasks import send_run
 from console import live
 from console.errors import Conflict, Invalid, NotFound
+from console.redaction import redact
+from traces.sealed import seal_run_input
 
 __all__ = ["cancel_run", "start_run", "validation_errors"]
 
@@ -34,24 +37,34 @@ def _fingerprint(agent_key: str) -> str:
 
 
 def start_run(
-    agent_key: str, input: Any, user: Any, metadata: dict[str, Any] | None = None
+    agent_key: str,
+    input: Any,
+    user: Any,
+    metadata: dict[str, Any] | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
+    Args:
+        limits: this run's own limits (agents/limits.py), over the agent's: anyone may tighten
+            them, only an admin may loosen them. The effective limits are stored on the run.
+
     Raises:
-        NotFound: no such agent. Invalid: the input fails the agent's input schema.
+        NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
+        Invalid: the input fails the agent's input schema, or a limit is not a valid value.
     """
     spec = get_agent(agent_key)
     if spec is None:
         raise NotFound(f"unknown agent {agent_key!r}")
-    try:
-        data = spec.input_schema.model_validate(input)
-    except ValidationError as exc:
-        raise Invalid(validation_errors(exc, "input")) from None
     agent = Agent.objects.filter(key=agent_key).first()
     if agent is None:
         sync_agents()
         agent = Agent.objects.get(key=agent_key)
+    run_limits = limits_for_run(agent_limits(spec, agent), limits, user)
+    try:
+        data = spec.input_schema.model_validate(input)
+    except ValidationError as exc:
+        raise Invalid(validation_errors(exc, "input")) from None
     run_id = uuid.uuid4()
     pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
     with transaction.atomic():
@@ -59,13 +72,15 @@ def start_run(
             id=run_id,
             agent=agent,
             thread_id=str(run_id),
-            input=data.model_dump(mode="json"),
+            # Stored redacted; the input as submitted is sealed for the worker (traces/sealed.py).
+            input=seal_run_input(run_id, data.model_dump(mode="json")),
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.
-            metadata={k: v for k, v in (metadata or {}).items() if k != "imported"},
+            metadata=redact({k: v for k, v in (metadata or {}).items() if k != "imported"}),
             created_by=user if getattr(user, "pk", None) else None,
             graph_fingerprint=_fingerprint(agent_key),
             enqueued_at=timezone.now(),
             prompt_versions=pins,
+            limits=run_limits.as_dict(),
         )
         if pins:
             save_pins(run.id, pins)

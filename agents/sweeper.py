@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Run
+from agents.signals import announce_run_stopped
 from agents.tasks import send_run
 
 __all__ = ["sweep"]
@@ -40,6 +41,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
                 error = f"gave up after {attempts} attempts: each time the worker stopped without finishing (crash or lost lease)"
                 if Run.fail_abandoned(run_id, error, now):
                     cancel_requests_of_run(run_id, None, "run failed")
+                    transaction.on_commit(lambda run_id=run_id: announce_run_stopped(run_id, Run.Status.FAILED))
                     counts["failed"] += 1
             elif Run.requeue(run_id, Run.Status.RUNNING, now):
                 send_run(run_id)

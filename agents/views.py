@@ -12,12 +12,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from agents.limits import agent_limits, limit_form_fields, limits_from_form
 from agents.models import Agent, Run
 from agents.registry import get_agent
 from agents.run_filters import SORTS, RunFilters
 from agents.services import cancel_run, start_run
 from approvals.models import ApprovalRequest
-from console.errors import Conflict, Invalid
+from console.errors import Conflict, Forbidden, Invalid
 from console.pages import pretty, require
 from console.roles import can_read_runs, can_start_runs
 from traces.models import Span
@@ -113,22 +114,39 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     schema = spec.input_schema.model_json_schema()
     values: dict[str, Any] = dict(spec.example_input)
     errors: dict[str, str] = {}
+    status = 200
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in schema.get("properties", {})}
         try:
-            run = start_run(agent_key, _coerce(schema, request.POST), request.user)
+            limits = limits_from_form(request.POST)
+            run = start_run(agent_key, _coerce(schema, request.POST), request.user, limits=limits)
         except Invalid as exc:
             for error in exc.detail:
-                field = error["loc"][1] if len(error["loc"]) > 1 else "__all__"
+                loc = error["loc"]
+                # Limits come back as ["limits", name]; the form names their fields limit_<name>.
+                field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
                 errors[field] = error["msg"]
+            status = 422
+        except Forbidden as exc:
+            errors["__limits__"] = str(exc.detail)
+            status = 403
         else:
             messages.success(request, f"Run {run.id} queued.")
             return redirect("run_detail", run_id=run.id)
+    base_limits = agent_limits(spec, Agent.objects.filter(key=agent_key).first())
     return render(
         request,
         "agents/run_start.html",
-        {"spec": spec, "fields": _form_fields(schema, values, errors), "form_error": errors.get("__all__", "")},
-        status=422 if errors else 200,
+        {
+            "spec": spec,
+            "fields": _form_fields(schema, values, errors),
+            "form_error": errors.get("__all__", ""),
+            "limit_fields": limit_form_fields(base_limits, request.POST if request.method == "POST" else None, errors),
+            "limits_error": errors.get("__limits__", ""),
+            "limits_open": any(k.startswith("limit_") or k == "__limits__" for k in errors),
+            "on_breach": base_limits.on_breach,
+        },
+        status=status,
     )
 
 

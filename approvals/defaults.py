@@ -8,6 +8,7 @@ ROLES = ("reviewers", "engineers", "admins")
 QUEUES = {
     "default": "Gated actions whose agent names no queue.",
     "payments": "Refunds and other payments: one approval from the reviewers group.",
+    "budget": "Runs paused over one of their limits (steps, time, cost): continue with the limit raised, or end them.",
 }
 
 

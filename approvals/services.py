@@ -220,12 +220,14 @@ def _check_pending_and_free(request: ApprovalRequest, user: Any, now: datetime) 
         raise Conflict(f"{holder} holds this request until {until}")
 
 
-# What settling a run-less request does, by its action (a prompt promotion moves a label).
+# What settling a request does beyond resuming its run, by its action (a prompt promotion moves
+# a label; a run paused over a limit gets the limit raised, or ends).
 _SETTLE_HANDLERS: dict[str, Callable[[ApprovalRequest], None]] = {}
 
 
 def on_settled(action: str, handler: Callable[[ApprovalRequest], None]) -> None:
-    """Run `handler(request)` in the deciding transaction whenever a request for `action` settles."""
+    """Run `handler(request)` in the deciding transaction whenever a request for `action` settles,
+    before its run (if it has one) is requeued. A StewardError it raises refuses the decision."""
     _SETTLE_HANDLERS[action] = handler
 
 
@@ -235,7 +237,7 @@ def _settle(
     if not request.settle(status, user, resume, approved_args, automatic_rule=rule):
         request.refresh_from_db()
         raise Conflict(_state_conflict(request))
-    handler = _SETTLE_HANDLERS.get(request.action) if request.run_id is None else None
+    handler = _SETTLE_HANDLERS.get(request.action)
     if handler is not None:
         handler(request)
     if request.run_id and Run.requeue(request.run_id, Run.Status.WAITING):

@@ -24,6 +24,7 @@ from approvals import audit
 from console import live
 from console.errors import Conflict, Invalid
 from traces.models import Span
+from traces.sealed import copy_sealed_input
 
 __all__ = ["MODES", "prompt_choices", "replay", "retry", "steps_of"]
 
@@ -83,12 +84,20 @@ def _refuse_pruned(run: Run) -> None:
         )
 
 
+def _failing_breach(run: Run) -> str:
+    """The message of the limit breach the run failed on, or "" when it failed for another reason."""
+    last = (run.limit_breaches or [{}])[-1]
+    message = str(last.get("message") or "")
+    return message if last.get("state") == "failed" and message and run.error.startswith(message) else ""
+
+
 def retry(run: Run, user: Any) -> Run:
     """Run a failed run again from its last checkpoint: the failed node runs again, the
     idempotency ledger keeps side effects single.
 
     Raises:
-        Conflict: the run did not fail, or its agent's graph changed (replay from the start instead).
+        Conflict: the run did not fail, its agent's graph changed, or it failed on one of its limits
+            (replay it instead).
     """
     _refuse_pruned(run)
     if run.status != Run.Status.FAILED:
@@ -98,6 +107,13 @@ def retry(run: Run, user: Any) -> Run:
     change = _graph_change(run)
     if change:
         raise Conflict(f"{change}: retrying in place would resume a graph that no longer exists; replay it from the start")
+    breach = _failing_breach(run)
+    if breach:
+        # The run keeps the limits fixed when it started, so in place it would stop again at once.
+        raise Conflict(
+            f"this run failed on a limit ({breach}): retrying it in place would stop it again at once; "
+            "replay it instead (a replay takes the agent's current limits)"
+        )
     with transaction.atomic():
         updated = Run.objects.filter(id=run.id, status=Run.Status.FAILED, pruned_at=None).update(
             status=Run.Status.QUEUED, error="", error_traceback="", finished_at=None, attempts=0,
@@ -199,6 +215,8 @@ def replay(
             },
         )
         save_pins(run.id, pins)
+        # The input as submitted, for a replay from the start (Run.input is redacted).
+        copy_sealed_input(original.id, run.id)
         audit.record(
             user, "run.replayed", run, source=str(original.id), mode=mode, from_step=from_step,
             state_patch=state_patch, prompt_versions=prompt_versions, model=model,
