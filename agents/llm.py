@@ -7,10 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+
+from agents.circuit import provider_of
+from agents.reliability import Candidate, ResilientModel, retry_policy
 
 __all__ = ["ScriptedChatModel", "chat_model_for", "count_tokens", "price"]
 
@@ -71,15 +75,35 @@ def _is_provider_spec(name: str) -> bool:
     return ":" in name and not name.startswith("scripted")
 
 
-def _provider_models(specs: Sequence[str], tools: Sequence[Any], settings_: dict[str, Any]) -> Any:
+def _build_model(spec: str, script: Script, extra: dict[str, Any]) -> BaseChatModel:
+    """One model of a list: the offline model ("scripted-..."), a provider of
+    STEWARD_MODEL_FACTORIES ({"gateway": "myco.llm.make_model"}: called with the part after
+    ":" and the prompt's temperature/max_tokens), else LangChain's `init_chat_model`."""
+    if spec.startswith("scripted"):
+        return ScriptedChatModel(script=script, model_name=spec)
+    provider, _, name = spec.partition(":")
+    factory = (getattr(settings, "STEWARD_MODEL_FACTORIES", None) or {}).get(provider)
+    if factory:
+        return import_string(factory)(name, **extra)
     from langchain.chat_models import init_chat_model
 
+    return init_chat_model(spec, **extra)
+
+
+def _provider_models(
+    agent_key: str, specs: Sequence[str], script: Script, tools: Sequence[Any], settings_: dict[str, Any]
+) -> ResilientModel:
+    """The agent's ordered models behind retries, fallbacks and circuit breakers (agents/reliability.py)."""
     extra = {k: v for k, v in settings_.items() if k in ("temperature", "max_tokens") and v is not None}
-    models = [init_chat_model(spec.strip(), **extra) for spec in specs if spec.strip()]
-    if tools:
-        models = [m.bind_tools(list(tools)) for m in models]
-    primary, fallbacks = models[0], models[1:]
-    return primary.with_fallbacks(fallbacks) if fallbacks else primary
+    candidates = []
+    for spec in (s.strip() for s in specs):
+        if not spec:
+            continue
+        model = _build_model(spec, script, extra)
+        if tools:
+            model = model.bind_tools(list(tools))
+        candidates.append(Candidate(spec, provider_of(spec), model))
+    return ResilientModel(candidates, lambda: retry_policy(agent_key))
 
 
 def _replay_model() -> str:
@@ -100,6 +124,10 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), pr
     offline scripted model (named after the prompt's model setting, if any). Providers need their
     extra installed (`pip install steward[openai]`) and their usual API key variables.
 
+    A list of models is tried in order (a "scripted-..." entry is the offline model, e.g. as a
+    last resort); each with the agent's retries on transient errors, skipping a provider whose
+    circuit breaker is open (agents/reliability.py, agents/circuit.py).
+
     Args:
         prompt: the template from `agents.prompts.get(...)`, for its model settings.
     """
@@ -107,21 +135,23 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), pr
     from traces.cassette import RecordedChatModel, current
 
     if current() is not None:
-        # A recorded step of a replay: answer from the original run, call nothing.
-        return RecordedChatModel()
+        # A recorded step of a replay: answer from the original run, call nothing (retried
+        # where the original was retried or fell back, so its later answers play back too).
+        return ResilientModel.replaying(RecordedChatModel())
     model_settings = model_settings_of(prompt)
     override = _replay_model()
     if override:
         # An engineer chose this model for a replay: it wins over every setting.
         if _is_provider_spec(override):
-            return _provider_models(override.split(","), tools, model_settings)
+            return _provider_models(agent_key, override.split(","), script, tools, model_settings)
         return ScriptedChatModel(script=script, model_name=override)
     prompt_model = str(model_settings.get("model") or "")
     if _is_provider_spec(prompt_model):
-        return _provider_models(prompt_model.split(","), tools, model_settings)
+        return _provider_models(agent_key, prompt_model.split(","), script, tools, model_settings)
     configured = _configured_model(agent_key)
     if configured:
-        return _provider_models(configured.split(","), tools, model_settings)
+        return _provider_models(agent_key, configured.split(","), script, tools, model_settings)
+    # The offline model alone: it cannot fail transiently, so nothing wraps it.
     return ScriptedChatModel(script=script, model_name=prompt_model or "scripted-demo")
 
 

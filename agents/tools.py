@@ -19,13 +19,16 @@ def run_tool_calls(
 ) -> list[ToolMessage]:
     """Call each tool the message asks for, in order.
 
-    A tool's exception is not caught: the node fails and the run records the error, so an
-    engineer sees it and can replay. Put a gated tool in a node of its own or call it alone:
+    A tool's exception is not caught (after its retries, for a `retry_safe` tool with a
+    transient error): the node fails and the run records the error, so an engineer sees it
+    and can replay. Put a gated tool in a node of its own or call it alone:
     a node runs again from its start when the run resumes after approval.
     """
+    from agents.reliability import invoke_tool
     from traces.cassette import current, recorded_tools
 
-    if current() is not None:
+    replaying = current() is not None
+    if replaying:
         # A recorded step of a replay: tools play back the original's results; none runs,
         # so no side effect (and no gate) happens again.
         tools = recorded_tools(tools)
@@ -40,7 +43,8 @@ def run_tool_calls(
             continue
         token = current_tool_call_id.set(call["id"] or "")
         try:
-            output: Any = tool.invoke(call, config)
+            # Retried on a transient error if the tool is marked retry_safe (agents/reliability.py).
+            output: Any = invoke_tool(tool, call, config, replaying=replaying)
         finally:
             current_tool_call_id.reset(token)
         results.append(

@@ -1,4 +1,5 @@
-"""Notifications for approval events: signed webhooks (JSON or Slack), email with one-time links.
+"""Notifications for approval events: signed webhooks (JSON or Slack), email with one-time links;
+and for prompt changes and runs in the dead-letter list (`notify_prompt_event`, `notify_dead_letter`).
 
 `notify()` is the entry point; the services call it after commit. It only writes rows and hands
 work on: one WebhookDelivery per matching webhook (sent by the `approvals.deliver_webhook` task,
@@ -8,6 +9,7 @@ which retries), and one email per reviewer through Django's email backend.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,14 +26,20 @@ from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
 from console.pages import pretty
 
 __all__ = [
+    "DEAD_LETTER_EVENT",
     "EVENTS",
     "approval_payload",
+    "dead_letter_payload",
+    "dead_letter_recipients",
     "email_recipients",
     "json_payload",
     "matching_webhooks",
     "notify",
+    "notify_dead_letter",
+    "notify_prompt_event",
     "request_url",
     "slack_payload",
+    "unscoped_webhooks",
 ]
 
 log = logging.getLogger(__name__)
@@ -296,16 +304,126 @@ PROMPT_EVENTS = (
 )
 
 
-def notify_prompt_event(event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
-    """Signed deliveries of a prompt change to webhooks that are not tied to a queue and want
-    the event (or every event): the same signing, retries and delivery log as approvals."""
-    webhooks = [
+def unscoped_webhooks(event: str) -> list[Webhook]:
+    """Active webhooks not tied to a queue that want `event` (or every event): those that hear
+    about prompts and runs, which belong to no queue."""
+    return [
         webhook
         for webhook in Webhook.objects.filter(is_active=True, queue__isnull=True)
         if not webhook.events or event in webhook.events
     ]
+
+
+def notify_prompt_event(event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
+    """Signed deliveries of a prompt change to webhooks that are not tied to a queue and want
+    the event (or every event): the same signing, retries and delivery log as approvals."""
+    webhooks = unscoped_webhooks(event)
     if not webhooks:
         return []
     body = {"event": event, "sent_at": timezone.now().isoformat(), "prompt": payload}
     text = f"Steward: {event.replace('prompt.', 'prompt ').replace('_', ' ')}: {_slack_escape(str(payload.get('prompt', '')))}"
     return _create_deliveries(webhooks, event, {Webhook.Format.JSON: body, Webhook.Format.SLACK: {"text": text}})
+
+
+# --- runs in the dead-letter list -------------------------------------------------------------
+
+DEAD_LETTER_EVENT = "run.dead_lettered"
+# A failure storm (a provider down for an hour) must not bury engineers in mail: at most one
+# email per agent this often; the webhook still reports every run. STEWARD_DEAD_LETTER_EMAIL_SECONDS.
+DEAD_LETTER_EMAIL_SECONDS = 600
+# The first line of an error is what a person scans; the run page has the rest.
+_ERROR_CHARS = 500
+
+
+def _first_line(text: str) -> str:
+    from console.redaction import redact_text
+
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    # An error may quote a provider's message, keys and all: it leaves Steward redacted.
+    return redact_text(line[:_ERROR_CHARS])
+
+
+def dead_letter_payload(letter: Any, run: Any) -> dict[str, Any]:
+    """The body of a JSON `run.dead_lettered` webhook.
+
+    Returns:
+        {"event", "sent_at", "run": {id, agent, status, error, attempts, failures, failed_at,
+        url}, "dead_letters_url"}.
+    """
+    return {
+        "event": DEAD_LETTER_EVENT,
+        "sent_at": timezone.now().isoformat(),
+        "run": {
+            "id": str(run.id),
+            "agent": run.agent.key,
+            "status": run.status,
+            "error": _first_line(letter.error),
+            "attempts": letter.attempts,
+            "failures": letter.failures,
+            "failed_at": _iso(letter.failed_at),
+            "url": settings.STEWARD_BASE_URL + reverse("run_detail", args=[run.id]),
+        },
+        "dead_letters_url": settings.STEWARD_BASE_URL + reverse("dead_letter_list"),
+    }
+
+
+def notify_dead_letter(letter: Any, run: Any) -> None:
+    """A failed run landed in the dead-letter list: webhooks (every time) and email (throttled
+    per agent) to engineers and admins. Never raises, like `notify`."""
+    try:
+        webhooks = unscoped_webhooks(DEAD_LETTER_EVENT)
+        if webhooks:
+            body = dead_letter_payload(letter, run)
+            summary = _slack_escape(_first_line(letter.error)[:_SLACK_SUMMARY_CHARS] or "no error message")
+            text = f"Steward: a run of {_slack_escape(run.agent.key)} failed: {summary} <{body['run']['url']}|Open the run>"
+            _create_deliveries(webhooks, DEAD_LETTER_EVENT, {Webhook.Format.JSON: body, Webhook.Format.SLACK: {"text": text}})
+    except Exception:  # noqa: BLE001 - never raise into the run's worker
+        log.exception("notify: webhooks for the dead letter of run %s failed", run.id)
+    if settings.STEWARD_EMAIL_NOTIFICATIONS:
+        try:
+            _email_dead_letter(letter, run)
+        except Exception:  # noqa: BLE001
+            log.exception("notify: email for the dead letter of run %s failed", run.id)
+
+
+def dead_letter_recipients() -> list[Any]:
+    """Active engineers and admins (and superusers) with an email address, each once."""
+    from console.roles import ADMINS, ENGINEERS
+
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name__in=[ENGINEERS, ADMINS]))
+        .exclude(email="")
+    )
+    return list(users.distinct().order_by("pk"))
+
+
+def _email_dead_letter(letter: Any, run: Any) -> int:
+    from console.models import DeadLetter
+    from console.redaction import redact_text
+
+    now = timezone.now()
+    interval = getattr(settings, "STEWARD_DEAD_LETTER_EMAIL_SECONDS", DEAD_LETTER_EMAIL_SECONDS)
+    agent_letters = DeadLetter.objects.filter(run__agent_id=run.agent_id)
+    if agent_letters.filter(emailed_at__gte=now - timedelta(seconds=interval)).exists():
+        log.info("dead letter of run %s: no email, one about %s went out in the last %s s", run.id, run.agent.key, interval)
+        return 0
+    recipients = dead_letter_recipients()
+    if not recipients:
+        return 0
+    context = {
+        "run": run,
+        "letter": letter,
+        "error": redact_text(letter.error),
+        "open_count": agent_letters.open().filter(run__status=run.Status.FAILED).count(),
+        "interval_minutes": max(int(interval) // 60, 1),
+        "run_url": settings.STEWARD_BASE_URL + reverse("run_detail", args=[run.id]),
+        "list_url": settings.STEWARD_BASE_URL + reverse("dead_letter_list") + "?agent=" + run.agent.key,
+    }
+    body = render_to_string("approvals/email/dead_letter.txt", context)
+    subject = " ".join(f"[Steward] Run failed: {run.agent.key}: {_first_line(letter.error)}".split())[:200]
+    messages = [EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]) for user in recipients]
+    sent = int(get_connection().send_messages(messages) or 0)
+    DeadLetter.objects.filter(pk=letter.pk).update(emailed_at=now)
+    return sent

@@ -33,7 +33,9 @@ from approvals.stats import TIMED_OUTCOMES, PercentileCont
 from console.statistics import percentile
 from traces.models import Span
 
-__all__ = ["DEFAULT_WINDOW", "WINDOWS", "Window", "dashboard", "error_summary", "get_window", "runs_url"]
+__all__ = [
+    "DEFAULT_WINDOW", "WINDOWS", "Window", "dashboard", "error_summary", "get_window", "operations", "runs_url",
+]
 
 # How many failed runs the "to look at" list shows.
 FAILED_RUNS_SHOWN = 10
@@ -314,6 +316,23 @@ def dashboard(
         "failed_runs": failed_runs,
         "links": _links(buckets, since, agents, models),
     }
+
+
+def operations(now: datetime | None = None) -> dict[str, Any]:
+    """What keeps runs going, now (not over the window), in two queries: each model provider's
+    circuit breaker (agents/circuit.py) and how many failed runs wait in the dead-letter list.
+
+    Returns:
+        {"circuits": [{provider, state, failures, failures_total, opened_at, retry_at,
+        cooling_down, last_failure_at, last_error}], "dead_letters": int}.
+    """
+    from agents import circuit
+    from console.dead_letters import open_count
+
+    circuits = circuit.states(now)
+    for row in circuits:
+        row["last_error"] = error_summary(row["last_error"] or "")
+    return {"circuits": circuits, "dead_letters": open_count()}
 
 
 def _breakdown(series: dict[str, dict[str, list[Any]]], count_field: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_safe
 from approvals.models import ApprovalRequest
 from approvals.queue_views import human_duration
 from console import dashboard as figures
-from console.roles import REVIEWERS, can_read_runs, has_role
+from console.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
 
 __all__ = ["dashboard", "format_cost", "format_seconds"]
 
@@ -31,6 +31,11 @@ def format_seconds(seconds: float | None) -> str:
 def format_cost(cost: float) -> str:
     """USD; model calls cost fractions of a cent, so small sums keep four decimals."""
     return f"${cost:,.2f}" if cost >= 1 else f"${cost:.4f}"
+
+
+CIRCUIT_LABELS = {"closed": "closed", "half_open": "half-open", "open": "open"}
+# The run status colours: closed reads as fine, half-open as waiting, open as failing.
+CIRCUIT_CLASSES = {"closed": "ok", "half_open": "pending", "open": "error"}
 
 
 def _percent(rate: float | None) -> str:
@@ -80,6 +85,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for row in data[kind]:
             row["cost_shown"] = format_cost(row["cost"])
             row["url"] = data["links"][kind].get(row["name"])
+    # Circuit breakers and the dead-letter count: the state now, whatever the window.
+    operations = figures.operations()
+    for row in operations["circuits"]:
+        row["state_label"] = CIRCUIT_LABELS.get(row["state"], row["state"])
+        row["state_class"] = CIRCUIT_CLASSES.get(row["state"], "")
     return render(
         request,
         "console/dashboard.html",
@@ -90,5 +100,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "window": window,
             "windows": figures.WINDOWS.values(),
             "is_reviewer": is_reviewer,
+            "operations": operations,
+            "can_start_runs": can_start_runs(user),
         },
     )

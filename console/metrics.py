@@ -22,7 +22,9 @@ nothing. Each family is one grouped query; none reads more than it must:
 - time to decision (decided_at - created_at) per queue: a cumulative histogram over every decided
   request (requests are never deleted; the decided ones are read once per scrape).
 
-There is no circuit breaker in Steward yet, so there is no circuit state to export.
+- circuit state per model provider (0 closed, 1 half-open, 2 open) and its transient failures
+  counter, from the circuit rows every worker writes (agents/circuit.py), plus configured
+  providers that never failed (closed); and the number of runs in the dead-letter list.
 
 Access: open when METRICS_TOKEN is empty; otherwise `Authorization: Bearer <METRICS_TOKEN>`,
 compared in constant time, else 401.
@@ -56,7 +58,7 @@ from approvals.models import ApprovalRequest, Queue
 from approvals.stats import TIMED_OUTCOMES, pending_count_subquery
 from traces.models import Span
 
-__all__ = ["DECISION_BUCKETS", "STEP_BUCKETS", "StewardCollector", "metrics"]
+__all__ = ["CIRCUIT_STATE_VALUES", "DECISION_BUCKETS", "STEP_BUCKETS", "StewardCollector", "metrics"]
 
 # Seconds. Node steps range from a few milliseconds (routing) to minutes (a slow model or tool).
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -64,6 +66,9 @@ STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 DECISION_BUCKETS = tuple(
     float(s) for s in (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
 )
+
+
+CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 def _le(bound: float) -> str:
@@ -89,6 +94,7 @@ class StewardCollector(Collector):
         yield from self._queue(now)
         yield from self._spans(now)
         yield from self._approvals(now)
+        yield from self._reliability()
 
     def _runs(self) -> Iterable[Any]:
         runs = GaugeMetricFamily("steward_runs", "Runs by agent and status.", labels=["agent", "status"])
@@ -247,6 +253,31 @@ class StewardCollector(Collector):
             total = row["total"].total_seconds() if row["total"] is not None else 0.0
             decision.add_metric([names[row["queue_id"]]], _cumulative(row, DECISION_BUCKETS), total)
         return [pending, overdue, decision]
+
+
+    def _reliability(self) -> Iterable[Any]:
+        from agents.circuit import states
+        from console.dead_letters import open_count
+
+        state = GaugeMetricFamily(
+            "steward_circuit_state",
+            "Circuit breaker of each model provider: 0 closed, 1 half-open, 2 open.",
+            labels=["provider"],
+        )
+        failures = CounterMetricFamily(
+            "steward_circuit_failures",
+            "Transient failures of each model provider's calls (timeouts, connection errors, 429, 5xx).",
+            labels=["provider"],
+        )
+        for row in states():
+            state.add_metric([row["provider"]], CIRCUIT_STATE_VALUES.get(row["state"], 0))
+            failures.add_metric([row["provider"]], row["failures_total"])
+        dead = GaugeMetricFamily(
+            "steward_dead_letters",
+            "Failed runs waiting in the dead-letter list (not yet retried or dismissed).",
+            value=open_count(),
+        )
+        return [state, failures, dead]
 
 
 def _authorized(request: HttpRequest) -> bool:

@@ -24,7 +24,16 @@ __all__ = ["Cassette", "RecordedCallError", "RecordedChatModel", "current"]
 
 
 class RecordedCallError(RuntimeError):
-    """A call the original run made failed: the recorded replay fails the same way."""
+    """A call the original run made failed: the recorded replay fails the same way.
+
+    `steward_transient` says whether the original called again at this step after the failure
+    (a retry or a fallback, agents/reliability.py): the replay then retries too, at once, and
+    plays the next recorded call back.
+    """
+
+    def __init__(self, message: str, retried: bool = False) -> None:
+        super().__init__(message)
+        self.steward_transient = retried
 
 
 class CassetteMiss(RuntimeError):
@@ -51,7 +60,7 @@ class Cassette:
             spans = (
                 Span.objects.filter(run_id=self.source_run_id, kind__in=("model", "tool"))
                 .order_by("seq")
-                .only("step", "kind", "name", "status", "output", "error", "model", "tokens_in", "tokens_out")
+                .only("step", "kind", "name", "status", "output", "error", "model", "tokens_in", "tokens_out", "sealed")
             )
             for span in spans:
                 calls.setdefault((span.step, span.kind), []).append(span)
@@ -63,14 +72,45 @@ class Cassette:
         step, in order. Paused spans of a step resumed after approval are skipped: only completed
         calls are played back."""
         with self._lock:
-            calls = [
-                s for s in self._recorded(step, kind) if s.status != "paused" and (kind != "tool" or s.name == name)
-            ]
+            calls = self._playable(step, kind, name)
             index = self._used.get((step, kind, name), 0)
             self._used[(step, kind, name)] = index + 1
         if index >= len(calls):
             raise CassetteMiss(f"the original run made no {kind} call #{index + 1} at step {step}")
-        return calls[index]
+        return _unsealed(calls[index])
+
+    def has_next(self, step: int, kind: str, name: str) -> bool:
+        """Whether the original made another call of this kind (and name) at this step after the
+        one just played back: after a failed call, that means it was retried or fell back."""
+        with self._lock:
+            return self._used.get((step, kind, name), 0) < len(self._playable(step, kind, name))
+
+    def _playable(self, step: int, kind: str, name: str) -> list[Any]:
+        return [s for s in self._recorded(step, kind) if s.status != "paused" and (kind != "tool" or s.name == name)]
+
+
+class SealedValueUnreadable(RuntimeError):
+    """The original's output was sealed with a key this Steward no longer has."""
+
+
+def _unsealed(span: Any) -> Any:
+    """The span with the output and error the call really gave: the stored ones are redacted,
+    the originals of what redaction changed are sealed (traces/writer.py)."""
+    if span.sealed is None:
+        return span
+    from console.sealing import SealError, open_json
+
+    try:
+        originals = open_json(span.sealed, span.id.bytes)
+    except SealError as exc:
+        raise SealedValueUnreadable(
+            f"the recorded {span.kind} call {span.name!r} holds secrets sealed with another encryption key "
+            f"({exc}); replay this step live, or restore the key (STEWARD_ENCRYPTION_KEY or SECRET_KEY_FALLBACKS)"
+        ) from None
+    span.output = originals.get("output", span.output)
+    span.error = originals.get("error", span.error)
+    span.sealed = None
+    return span
 
 
 _cassettes: dict[str, Cassette] = {}
@@ -138,7 +178,10 @@ class RecordedChatModel(BaseChatModel):
         cassette, step = found
         span = cassette.next_call(step, "model", "")
         if span.status == "error":
-            raise RecordedCallError(span.error.strip().splitlines()[-1] if span.error else "the model call failed")
+            raise RecordedCallError(
+                span.error.strip().splitlines()[-1] if span.error else "the model call failed",
+                retried=cassette.has_next(step, "model", ""),
+            )
         message = _message_from(span.output)
         message.usage_metadata = {
             "input_tokens": span.tokens_in, "output_tokens": span.tokens_out, "total_tokens": span.tokens_in + span.tokens_out,
@@ -155,7 +198,10 @@ def recorded_tool_output(name: str) -> Any:
     cassette, step = found
     span = cassette.next_call(step, "tool", name)
     if span.status == "error":
-        raise RecordedCallError(span.error.strip().splitlines()[-1] if span.error else f"{name} failed")
+        raise RecordedCallError(
+            span.error.strip().splitlines()[-1] if span.error else f"{name} failed",
+            retried=cassette.has_next(step, "tool", name),
+        )
     output = span.output
     if isinstance(output, dict) and "content" in output:
         return output["content"]

@@ -5,20 +5,25 @@ from __future__ import annotations
 import json
 import operator
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
 from agents.ledger import run_once
-from agents.llm import ScriptedChatModel
+from agents.limits import Limits
+from agents.llm import ScriptedChatModel, chat_model_for
 from agents.models import Refund
 from agents.registry import register_agent
+from agents.reliability import retry_safe
 from agents.tools import run_tool_calls
 
 
@@ -194,6 +199,184 @@ def build_flaky() -> StateGraph:
     graph.add_node("finish", finish_node)
     graph.add_edge(START, "plan")
     graph.add_edge("plan", "fetch")
+    graph.add_edge("fetch", "finish")
+    graph.add_edge("finish", END)
+    return graph
+
+
+# --- limits (tests/agents/test_limits*.py) ------------------------------------------------------
+
+# A node told to stall waits on this (at most its stall_seconds); tests set it to let it go.
+STALL = threading.Event()
+
+
+class LimitedInput(BaseModel):
+    topic: str = "limits"
+    stall_node: str = ""
+    stall_seconds: float = 0.0
+    ask_in: str = ""
+
+
+class LimitedState(TypedDict):
+    topic: str
+    stall_node: str
+    stall_seconds: float
+    ask_in: str
+    log: Annotated[list[str], operator.add]
+
+
+def _long_reply(messages: Sequence[BaseMessage]) -> AIMessage:
+    # About 100 output tokens: every node costs the same known amount (scripted-demo prices).
+    return AIMessage(content="x" * 400)
+
+
+def _limited_node(name: str) -> Any:
+    def node(state: LimitedState, config: RunnableConfig) -> dict[str, Any]:
+        from approvals.gate import require_approval
+
+        if state["ask_in"] == name:
+            require_approval(queue="default", action="proceed", args={"node": name}, summary=f"May {name} go on?")
+        ScriptedChatModel(script=_long_reply).invoke(f"{name}: {state['topic']}", config)
+        if state["stall_node"] == name:
+            STALL.wait(state["stall_seconds"])
+        return {"log": [name]}
+
+    node.__name__ = name
+    return node
+
+
+def build_limited() -> StateGraph:
+    """one → two → three → four: each node calls the model once (same cost each); a node may
+    stall or ask for approval first, as the input says."""
+    graph = StateGraph(LimitedState)
+    names = ("one", "two", "three", "four")
+    for name in names:
+        graph.add_node(name, _limited_node(name))
+    graph.add_edge(START, names[0])
+    for before, after in zip(names, names[1:], strict=False):
+        graph.add_edge(before, after)
+    graph.add_edge(names[-1], END)
+    return graph
+
+
+register_agent("limited", input_schema=LimitedInput, output=lambda s: {"log": s["log"]})(build_limited)
+register_agent(
+    "limited_pause",
+    input_schema=LimitedInput,
+    output=lambda s: {"log": s["log"]},
+    limits=Limits(max_steps=10, on_breach="pause"),
+)(build_limited)
+
+
+# --- a fake model provider and agents for retries, fallbacks and circuit breakers ------------------
+# (tests/agents/test_reliability.py; the provider is the one thing tests fake)
+
+PROVIDER_CALLS: dict[str, int] = {}
+
+
+class BadRequest(Exception):
+    """Like a provider SDK's 400: retrying would fail the same way."""
+
+    status_code = 400
+
+
+class RateLimited(Exception):
+    """Like a provider SDK's 429."""
+
+    status_code = 429
+
+
+class FakeProviderModel(BaseChatModel):
+    """A provider's chat model, behaving as its name says: `steady` answers; `down` always
+    raises ConnectionError; `flaky-N` times out on its first N calls, then answers; `limited-N`
+    answers 429 N times, then answers; `broken` answers 400. Calls are counted per name."""
+
+    model_name: str
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-provider"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> FakeProviderModel:  # type: ignore[override]
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        name = self.model_name
+        calls = PROVIDER_CALLS[name] = PROVIDER_CALLS.get(name, 0) + 1
+        kind, _, count = name.partition("-")
+        failing = int(count) if count.isdigit() else 0
+        if kind == "down":
+            raise ConnectionError(f"{name}: connection refused")
+        if kind == "broken":
+            raise BadRequest(f"{name}: 400 invalid request")
+        if kind == "flaky" and calls <= failing:
+            raise TimeoutError(f"{name}: request timed out (call {calls})")
+        if kind == "limited" and calls <= failing:
+            raise RateLimited(f"{name}: 429 too many requests (call {calls})")
+        reply = AIMessage(content=f"answer from {name}: {messages[-1].content}")
+        reply.usage_metadata = {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}
+        reply.response_metadata = {"model_name": name}
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def fake_provider_model(name: str, **settings: Any) -> FakeProviderModel:
+    """The STEWARD_MODEL_FACTORIES entry of the `fake` provider ("fake:flaky-2")."""
+    return FakeProviderModel(model_name=name)
+
+
+def _offline_answer(messages: Sequence[BaseMessage]) -> AIMessage:
+    return AIMessage(content=f"offline answer: {messages[-1].content}")
+
+
+def ask_node(state: KnownState, config: RunnableConfig) -> dict[str, Any]:
+    model = chat_model_for("resilient", _offline_answer)
+    reply = model.invoke([HumanMessage(content=state["topic"])], config)
+    return {"result": str(reply.content), "log": ["ask"]}
+
+
+@register_agent("resilient", input_schema=TopicInput, output=lambda s: {"result": s["result"], "log": s["log"]})
+def build_resilient() -> StateGraph:
+    """ask (one call to the models configured for "resilient") → finish."""
+    graph = StateGraph(KnownState)
+    graph.add_node("ask", ask_node)
+    graph.add_node("finish", finish_node)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", "finish")
+    graph.add_edge("finish", END)
+    return graph
+
+
+TOOL_CALLS: dict[str, int] = {}
+
+
+@tool
+def blip_fetch(key: str) -> str:
+    """Reads a value: `blip-N` times out on its first N calls; `broken` fails for good."""
+    calls = TOOL_CALLS[key] = TOOL_CALLS.get(key, 0) + 1
+    kind, _, count = key.partition("-")
+    if kind == "broken":
+        raise ValueError(f"{key}: no such record")
+    if kind == "blip" and calls <= int(count or 0):
+        raise TimeoutError(f"{key}: upstream timed out (call {calls})")
+    return json.dumps({"key": key, "value": 7})
+
+
+retry_safe(blip_fetch)
+
+
+def blip_node(state: KnownState, config: RunnableConfig) -> dict[str, Any]:
+    call = {"name": "blip_fetch", "args": {"key": state["topic"]}, "id": "call_blip", "type": "tool_call"}
+    results = run_tool_calls([blip_fetch], AIMessage(content="", tool_calls=[call]), config)
+    return {"result": str(results[0].content), "log": ["fetch"]}
+
+
+@register_agent("blip", input_schema=TopicInput, output=lambda s: {"result": s["result"], "log": s["log"]})
+def build_blip() -> StateGraph:
+    """fetch (a retry-safe read that times out on its first calls) → finish."""
+    graph = StateGraph(KnownState)
+    graph.add_node("fetch", blip_node)
+    graph.add_node("finish", finish_node)
+    graph.add_edge(START, "fetch")
     graph.add_edge("fetch", "finish")
     graph.add_edge("finish", END)
     return graph
