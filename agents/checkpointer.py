@@ -7,6 +7,14 @@ is exactly as durable as the state, with no extra commit per event.
 
 Postgres: a psycopg_pool pool (autocommit, opened lazily in each process, so after a fork).
 SQLite (embedded): the same file as Django, WAL, `check_same_thread=False`.
+
+Encryption (optional, ``STEWARD_CHECKPOINT_ENCRYPTION_KEY``): LangGraph's EncryptedSerializer
+with AES-GCM (console/sealing.py) encrypts every serialized value, checkpoints and pending writes,
+in both savers. The Postgres saver would still keep `str`/`int`/`float`/`bool`/`None` channel
+values inline, in plain text, in the checkpoint's JSON column; with encryption on they go to the
+(encrypted) blobs table instead. Checkpoints written before encryption was switched on stay
+readable (the serializer reads unencrypted values as they are); encrypted ones need the key, so
+switching it off again makes runs that have them fail with a clear error until it is set back.
 """
 
 from __future__ import annotations
@@ -16,19 +24,43 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connections
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    get_serializable_checkpoint_metadata,
+)
 from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-__all__ = ["StepHook", "checkpointer", "close_pool", "postgres_dsn", "prepare_threshold", "setup_checkpointer", "vendor"]
+from console.sealing import Keyring, SealError, parse_keys
+
+__all__ = [
+    "CheckpointEncrypted",
+    "StepHook",
+    "checkpoint_serde",
+    "checkpointer",
+    "close_pool",
+    "postgres_dsn",
+    "prepare_threshold",
+    "setup_checkpointer",
+    "vendor",
+]
 
 
 class StepHook(Protocol):
@@ -54,12 +86,115 @@ class _NoHook:
         return None
 
 
+# --- encryption -----------------------------------------------------------------------------
+
+
+class CheckpointEncrypted(RuntimeError):
+    """A checkpoint is encrypted and this Steward has no key that opens it."""
+
+
+class AesGcmCipher:
+    """LangGraph's CipherProtocol over a Keyring: the first key encrypts, every key decrypts."""
+
+    name = "aesgcm"
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        return self.name, self.keyring.seal(plaintext)
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        if ciphername != self.name:
+            raise CheckpointEncrypted(f"a checkpoint is encrypted with {ciphername!r}, which Steward does not use")
+        try:
+            return self.keyring.open(ciphertext)
+        except SealError as exc:
+            raise CheckpointEncrypted(f"a checkpoint does not decrypt with STEWARD_CHECKPOINT_ENCRYPTION_KEY: {exc}") from None
+
+
+class _PlainSerializer(JsonPlusSerializer):
+    """LangGraph's serializer, with a clear error for what was written while encryption was on."""
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        if "+" in data[0]:
+            raise CheckpointEncrypted(
+                "this run's checkpoints are encrypted: set STEWARD_CHECKPOINT_ENCRYPTION_KEY to the key they were written with"
+            )
+        return super().loads_typed(data)
+
+
+@lru_cache(maxsize=4)
+def _serde(keys: str) -> SerializerProtocol:
+    if not keys.strip():
+        return _PlainSerializer()
+    return EncryptedSerializer(AesGcmCipher(Keyring(parse_keys(keys, "STEWARD_CHECKPOINT_ENCRYPTION_KEY"))), JsonPlusSerializer())
+
+
+def checkpoint_serde() -> SerializerProtocol:
+    """The savers' serializer: encrypting when STEWARD_CHECKPOINT_ENCRYPTION_KEY is set."""
+    return _serde(getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "")
+
+
+def _encrypting(serde: SerializerProtocol) -> bool:
+    return isinstance(serde, EncryptedSerializer)
+
+
+# --- savers ---------------------------------------------------------------------------------
+
+
 class StewardPostgresSaver(PostgresSaver):
-    def __init__(self, conn: Any, hook: StepHook) -> None:
-        super().__init__(conn)
+    def __init__(self, conn: Any, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
+        serde = serde or checkpoint_serde()
+        super().__init__(conn, serde=serde)
         self.hook = hook
+        self.encrypting = _encrypting(serde)
         # put and put_writes come from LangGraph's executor threads: one transaction at a time.
         self._tx_lock = threading.Lock()
+
+    def _put_no_inline(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """PostgresSaver.put, except that no channel value stays inline (in plain text) in the
+        checkpoint's JSON: primitive values go to the encrypted blobs too. They are written at
+        their current version even when unchanged (the blob may not exist yet: a thread begun
+        before encryption was on kept them inline), which costs nothing when it already does."""
+        configurable = config["configurable"]
+        thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
+        values = checkpoint["channel_values"]
+        copy = checkpoint.copy()
+        copy["channel_values"] = {}
+        blob_versions = {k: v for k, v in new_versions.items() if k in values}
+        for key, value in values.items():
+            if isinstance(value, _DeltaSnapshot):
+                copy["channel_values"][key] = True  # LangGraph's marker: the snapshot is a blob
+            elif value is None or isinstance(value, (str, int, float, bool)):
+                version = checkpoint["channel_versions"].get(key)
+                if version is None:
+                    copy["channel_values"][key] = value
+                else:
+                    blob_versions.setdefault(key, version)
+        with self._cursor(pipeline=True) as cur:
+            if blob_versions:
+                cur.executemany(
+                    self.UPSERT_CHECKPOINT_BLOBS_SQL, self._dump_blobs(thread_id, checkpoint_ns, values, blob_versions)
+                )
+            cur.execute(
+                self.UPSERT_CHECKPOINTS_SQL,
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    configurable.get("checkpoint_id"),
+                    Jsonb(copy),
+                    Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+                ),
+            )
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}}
 
     def put(
         self,
@@ -73,7 +208,10 @@ class StewardPostgresSaver(PostgresSaver):
             # out together, and the lease is checked after a single sync, before COMMIT.
             with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
                 self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
-                saved = super().put(config, checkpoint, metadata, new_versions)
+                if self.encrypting:
+                    saved = self._put_no_inline(config, checkpoint, metadata, new_versions)
+                else:
+                    saved = super().put(config, checkpoint, metadata, new_versions)
                 pipeline.sync()
                 self.hook.check(cur)
             self.hook.after_commit()
@@ -92,8 +230,9 @@ class StewardPostgresSaver(PostgresSaver):
 
 
 class StewardSqliteSaver(SqliteSaver):
-    def __init__(self, conn: sqlite3.Connection, hook: StepHook) -> None:
-        super().__init__(conn)
+    # The SQLite saver serializes whole checkpoints: with encryption on, no value is left plain.
+    def __init__(self, conn: sqlite3.Connection, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
+        super().__init__(conn, serde=serde or checkpoint_serde())
         self.hook = hook
         self._tx_lock = threading.Lock()
         # The tables come from a migration; SqliteSaver.setup() would COMMIT mid-transaction.
@@ -178,6 +317,9 @@ def _get_pool() -> ConnectionPool:
                 min_size=1,
                 max_size=int(os.environ.get("STEWARD_CHECKPOINT_POOL_SIZE", "8")),
                 kwargs={"autocommit": True, "prepare_threshold": prepare_threshold(), "row_factory": dict_row},
+                # One round trip per checkout: after a Postgres restart a pooled connection is
+                # dead, and handing it out failed the next run (seen in `manage.py chaos`).
+                check=ConnectionPool.check_connection,
                 open=True,
                 name="steward-checkpoints",
             )

@@ -5,6 +5,7 @@ Celery) goes through structlog's ProcessorFormatter, so existing log calls come 
 same format, with whatever is bound in structlog's contextvars: a run execution binds
 ``run_id`` and ``trace_id`` (agents/runtime.py), the recorder ``span_id`` (traces/recorder.py).
 Settings pick the format (``STEWARD_LOG_FORMAT``) and name ``formatter`` in LOGGING.
+Every line has its secrets redacted (console/redaction.py) before it is written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from typing import Any
 
 import structlog
+
+from console.redaction import redact_log_event
 
 __all__ = ["FORMATS", "formatter", "logging_config"]
 
@@ -56,14 +59,16 @@ def formatter(output: str = "json") -> logging.Formatter:
     if output not in FORMATS:
         raise ValueError(f"STEWARD_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {output!r}")
     _configure_structlog()
-    renderer: list[Any]
+    renderer: Any
     if output == "json":
-        renderer = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        # Secrets are redacted from every line, whoever logged it; a traceback is rendered to
+        # text first (in both formats) so that it is redacted too.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact_log_event, renderer],
     )
 
 

@@ -17,6 +17,9 @@ The document (`format` "steward.trace.v1")::
       "approvals": [{..., "decisions": [...]}, ...]      # the run's approval requests
     }
 
+Secrets are redacted from the whole document (console/redaction.py); the sealed originals that
+recorded replay uses stay in the exporting Steward.
+
 An imported run is a read-only copy: it gets a new id (its spans too, parent links remapped),
 keeps its finished status, is never executed, and cannot be cancelled. Its provenance is in
 `metadata["imported"]` (source, original id, exported_at, who imported it and when, the original
@@ -39,6 +42,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from agents.models import Agent, Run
 from console.errors import Invalid
+from console.redaction import redact
 from traces.models import Span
 
 __all__ = [
@@ -209,14 +213,19 @@ def _approval_dicts(run: Run) -> list[dict[str, Any]]:
 def export_run(run: Run) -> dict[str, Any]:
     """The run, every span (in seq order) and its approval requests with their decisions, as JSON data."""
     spans = Span.objects.filter(run=run).select_related("prompt_version__prompt").order_by("seq", "started_at", "id")
-    return {
-        "format": FORMAT,
-        "exported_at": _time(timezone.now()),
-        "source": settings.STEWARD_BASE_URL,
-        "run": _run_dict(run),
-        "spans": [_span_dict(s) for s in spans],
-        "approvals": _approval_dicts(run),
-    }
+    # Spans and the run's input, output and error are stored redacted; the rest (approval
+    # arguments, metadata, a run recorded before redaction existed) is redacted here. Sealed
+    # originals are never exported: another Steward could not open them.
+    return redact(
+        {
+            "format": FORMAT,
+            "exported_at": _time(timezone.now()),
+            "source": settings.STEWARD_BASE_URL,
+            "run": _run_dict(run),
+            "spans": [_span_dict(s) for s in spans],
+            "approvals": _approval_dicts(run),
+        }
+    )
 
 
 # --- the shape an import must have ---------------------------------------------------------
@@ -501,6 +510,8 @@ def import_run(data: Any, user: Any) -> Run:
     """
     from approvals import audit
 
+    # A document from another Steward (or an older one) is stored the way ours are: redacted.
+    data = redact(data)
     trace = validate_trace(data)
     source = trace.run
     now = timezone.now()

@@ -27,6 +27,7 @@ from agents.checkpointer import checkpointer
 from agents.models import Run
 from agents.registry import get_agent, graph_fingerprint
 from console.pages import require
+from console.redaction import redact
 from console.roles import can_read_runs
 from traces.mermaid import END, START, highlight, path_edges
 from traces.models import Span
@@ -141,7 +142,8 @@ def _created(checkpoint: dict[str, Any]) -> datetime | None:
 
 
 def _channel_values_json(values: Any) -> str:
-    return json.dumps(to_jsonable(values), indent=2, ensure_ascii=False)
+    # Checkpoints hold the state as the agent had it: what is shown is redacted.
+    return json.dumps(redact(to_jsonable(values)), indent=2, ensure_ascii=False)
 
 
 def _thread_config(run: Run, **extra: str) -> dict[str, Any]:

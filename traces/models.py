@@ -44,6 +44,10 @@ class Span(models.Model):
     prompt_version = models.ForeignKey(
         "agents.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
+    # input, output and error are stored redacted (console/redaction.py). When redaction changed
+    # the output or error of a model or tool call, the originals are sealed here (AES-GCM,
+    # console/sealing.py) for the cassette: a recorded replay gives back exactly what the call did.
+    sealed = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["run", "seq"]
@@ -51,6 +55,17 @@ class Span(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
+
+
+class SealedRunInput(models.Model):
+    """A run's input as it was submitted, sealed, when redaction changed it (Run.input holds the
+    redacted copy people see): the worker starts the graph with this one, and a replay copies it."""
+
+    run = models.OneToOneField("agents.Run", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    sealed = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"sealed input of {self.run_id}"
 
 
 class Feedback(models.Model):

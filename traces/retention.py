@@ -27,7 +27,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from agents.models import Run
-from traces.models import Span
+from traces.models import SealedRunInput, Span
 
 __all__ = ["checkpoint_tables", "cutoff_for", "preview", "prunable_runs", "prune_finished_runs"]
 
@@ -100,6 +100,8 @@ def _prune_batch(cutoff: datetime, now: datetime, days: int, batch: int, figures
             return 0
         run_ids: list[uuid.UUID] = [run_id for run_id, _ in rows]
         figures["spans"] += Span.objects.filter(run_id__in=run_ids).delete()[0]
+        # A pruned run can no longer be replayed: the input sealed for replay goes too.
+        SealedRunInput.objects.filter(run_id__in=run_ids).delete()
         with connection.cursor() as cursor:
             _delete_checkpoints(cursor, sorted({thread_id for _, thread_id in rows}), figures)
         figures["runs"] += Run.objects.filter(id__in=run_ids).update(pruned_at=now, pruned_after_days=days)

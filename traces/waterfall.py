@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from agents.models import Run
+from console.redaction import redact
 from traces.models import Span
 from traces.serialize import to_jsonable
 
@@ -89,7 +90,8 @@ def payload_view(value: Any) -> dict[str, Any]:
 
 
 def _values(found: Any) -> dict[str, Any]:
-    values = to_jsonable(found.checkpoint.get("channel_values", {}))
+    # Checkpoints hold the state as the agent had it: what is shown is redacted.
+    values = redact(to_jsonable(found.checkpoint.get("channel_values", {})))
     return {k: v for k, v in values.items() if not k.startswith("branch:") and not k.startswith("__")}
 
 
