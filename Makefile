@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint serve web worker beat install clean
+.PHONY: demo test lint serve web worker beat install clean chaos
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ worker: $(STAMP)
 
 beat: $(STAMP)
 	$(VENV)/bin/celery -A console beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+## chaos: kill workers, restart a private Postgres and Redis, drop live events; print the figures (needs the postgresql and redis-server packages).
+chaos: $(STAMP)
+	$(PY) manage.py chaos --runs $${CHAOS_RUNS:-50}
 
 clean:
 	rm -rf $(VENV) var

@@ -26,5 +26,7 @@ def sweep_runs() -> dict[str, int]:
 
 def send_run(run_id: uuid.UUID | str) -> None:
     """Wake a worker for the run once the current transaction commits. The row is the truth:
-    a lost message only delays the run until the sweeper sends it again."""
-    transaction.on_commit(lambda: execute_run.apply_async(args=[str(run_id)]))
+    a lost message only delays the run until the sweeper sends it again. So a broker that is
+    down is logged, not raised: the caller's write is committed, and an error would tell it
+    otherwise (a client would start the run twice)."""
+    transaction.on_commit(lambda: execute_run.apply_async(args=[str(run_id)]), robust=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -24,3 +24,13 @@ def _fresh_connections_after_fork(**_: object) -> None:
     for conn in connections.all(initialized_only=True):
         conn.close()
     close_pool()
+
+
+@task_prerun.connect
+def _drop_broken_connections(**_: object) -> None:
+    # What Django does before each request: close a connection that failed (Postgres restarted)
+    # or outlived CONN_MAX_AGE, so the task opens a fresh one. Celery's own reuse
+    # (CELERY_DB_REUSE_MAX) kept a dead connection for a hundred tasks (seen in `manage.py chaos`).
+    from django.db import close_old_connections
+
+    close_old_connections()
