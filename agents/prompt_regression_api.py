@@ -14,6 +14,7 @@ from approvals.models import ApprovalRequest
 from console.auth import role_auth
 from console.errors import NotFound
 from console.roles import can_start_runs
+from console.schemas import InputSchema
 from traces.batch import MAX_BATCH
 
 __all__ = ["router"]
@@ -25,7 +26,7 @@ class ErrorOut(Schema):
     detail: Any
 
 
-class RegressionIn(Schema):
+class RegressionIn(InputSchema):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_BATCH, description="how many of the newest finished runs to replay")
 
 

@@ -35,6 +35,7 @@ from approvals.models import ApprovalRequest
 from console.auth import role_auth
 from console.errors import NotFound
 from console.roles import ENGINEERS, REVIEWERS, has_role, is_admin
+from console.schemas import InputSchema
 
 __all__ = ["router"]
 
@@ -51,7 +52,7 @@ WRITE_ERRORS: dict[int, Any] = {400: _E, 401: _E, 403: _E, 404: _E, 409: _E, 422
 # --- schemas ----------------------------------------------------------------------------------
 
 
-class PromptCreateIn(Schema):
+class PromptCreateIn(InputSchema):
     name: str = Field(..., max_length=100, description="letters, digits, - and _")
     kind: str = Field("chat", description="chat (a list of messages) or text (one string)")
     description: str = Field("", max_length=5000)
@@ -62,7 +63,7 @@ class PromptCreateIn(Schema):
     message: str = Field("", max_length=500)
 
 
-class VersionIn(Schema):
+class VersionIn(InputSchema):
     template: Any
     variables: dict[str, Any] | None = None
     model_settings: dict[str, Any] | None = None
@@ -73,7 +74,7 @@ class VersionIn(Schema):
     )
 
 
-class LabelIn(Schema):
+class LabelIn(InputSchema):
     version: int
     split: list[dict[str, Any]] | None = Field(
         None, description='traffic by weight, e.g. [{"version": 3, "weight": 80}, {"version": 4, "weight": 20}]'

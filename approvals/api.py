@@ -17,6 +17,7 @@ from console.auth import role_auth
 from console.cursors import decode_cursor, encode_cursor
 from console.errors import NotFound
 from console.roles import REVIEWERS, has_role
+from console.schemas import InputSchema
 
 router = Router(tags=["approvals"], auth=role_auth(lambda user: has_role(user, REVIEWERS), "review approvals"))
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -63,7 +64,7 @@ class ApprovalOut(Schema):
     decisions: list[DecisionOut]
 
 
-class DecisionIn(Schema):
+class DecisionIn(InputSchema):
     # A plain string, checked after permissions: 403 and 409 come before 422 (DESIGN.md).
     decision: str = Field(..., description='"approve", "reject", "edit" (with args) or "respond" (with comment)')
     args: dict[str, Any] | None = None
@@ -76,7 +77,7 @@ class ApprovalPageOut(Schema):
     next_cursor: str | None
 
 
-class BulkDecisionIn(Schema):
+class BulkDecisionIn(InputSchema):
     ids: list[uuid.UUID] = Field(..., min_length=1, max_length=500)
     decision: str = Field(..., description='"approve", "reject" or "respond"')
     comment: str = Field("", max_length=5000)
@@ -94,7 +95,7 @@ class BulkOut(Schema):
     results: list[BulkResultOut]
 
 
-class ReassignIn(Schema):
+class ReassignIn(InputSchema):
     queue: str
     reason: str = Field("", max_length=2000)
 

@@ -19,9 +19,9 @@ if settings.SERVE_STATIC:
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
+from console.websocket_origin import OriginValidator  # noqa: E402
 
 # Everything loaded so far lives as long as the process: keep it out of the collector's full
 # passes, which otherwise pause a large response for 100+ ms (measured on the approvals list).
@@ -31,6 +31,8 @@ gc.freeze()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Only pages of this site may open a socket (console/websocket_origin.py); then the
+        # session's user, and each subscription is checked against them (console/consumers.py).
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -179,7 +179,9 @@ if CHANNEL_LAYER_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "capacity": 1000},
+            # A consumer waits on Redis (BZPOPMIN) 5 s at a time; redis-py's default 5 s socket
+            # timeout would race it and end an idle websocket with a TimeoutError.
+            "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30}], "capacity": 1000},
         }
     }
 else:
@@ -213,6 +215,24 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
+# --- Secrets (docs/production.md, "Secrets") --------------------------------------------------
+# Regexes redacted besides the built-in API keys, bearer tokens and card numbers
+# (console/redaction.py): a JSON list, or one per line.
+from console.redaction import parse_patterns  # noqa: E402
+from console.sealing import parse_keys  # noqa: E402
+
+try:
+    STEWARD_REDACT_PATTERNS = parse_patterns(env_str("STEWARD_REDACT_PATTERNS"))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+# What exact replay needs is sealed with this key (console/sealing.py): base64 of 32 random bytes,
+# comma-separated for rotation (the first seals, all open). Empty: derived from SECRET_KEY.
+STEWARD_ENCRYPTION_KEY = env_str("STEWARD_ENCRYPTION_KEY")
+# Encryption of LangGraph checkpoints (agents/checkpointer.py): off while empty; keys as above.
+STEWARD_CHECKPOINT_ENCRYPTION_KEY = env_str("STEWARD_CHECKPOINT_ENCRYPTION_KEY")
+parse_keys(STEWARD_ENCRYPTION_KEY, "STEWARD_ENCRYPTION_KEY")
+parse_keys(STEWARD_CHECKPOINT_ENCRYPTION_KEY, "STEWARD_CHECKPOINT_ENCRYPTION_KEY")
+
 # --- Operations -----------------------------------------------------------------------------
 # /metrics (console/metrics.py) is open when this is empty, else needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
@@ -221,6 +241,15 @@ STEWARD_METRICS_WINDOW_SECONDS = env_int("STEWARD_METRICS_WINDOW_SECONDS", 3600)
 # Run starts (and replays, retries, playground calls) and decisions each user may make in any
 # 60 seconds, each counted on its own (console/ratelimit.py); 0 turns the limit off.
 STEWARD_RATE_LIMIT_PER_MINUTE = env_int("STEWARD_RATE_LIMIT_PER_MINUTE", 120)
+# OpenTelemetry export of run traces (traces/otel.py, `pip install steward[otel]`): off while the
+# endpoint is empty. The endpoint is the OTLP/HTTP URL, e.g. http://collector:4318/v1/traces (a
+# bare host gets /v1/traces); headers are `key=value,key2=value2` (URL-encoded values). Message
+# content is left out unless CAPTURE_CONTENT is on, and is redacted then.
+STEWARD_OTLP_ENDPOINT = env_str("STEWARD_OTLP_ENDPOINT")
+STEWARD_OTLP_HEADERS = env_str("STEWARD_OTLP_HEADERS")
+STEWARD_OTLP_SERVICE_NAME = env_str("STEWARD_OTLP_SERVICE_NAME", "steward")
+STEWARD_OTLP_TIMEOUT = env_int("STEWARD_OTLP_TIMEOUT", 10)
+STEWARD_OTLP_CAPTURE_CONTENT = env_bool("STEWARD_OTLP_CAPTURE_CONTENT", False)
 
 # --- Steward run engine ---------------------------------------------------------------------
 # Seconds a worker's claim on a run lasts; every checkpointed step renews it.

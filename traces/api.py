@@ -23,6 +23,7 @@ from approvals import audit
 from console.auth import role_auth
 from console.errors import NotFound
 from console.roles import can_read_runs, can_start_runs
+from console.schemas import InputSchema
 from traces.export import (
     TraceV1,
     export_filename,
@@ -44,7 +45,7 @@ IMPORT = role_auth(can_start_runs, "import runs")
 FEEDBACK = role_auth(can_give_feedback, "score runs")
 
 
-class FeedbackIn(Schema):
+class FeedbackIn(InputSchema):
     score: int = Field(..., description="1 (thumbs up) or -1 (thumbs down)")
     label: str = Field("", max_length=64)
     comment: str = Field("", max_length=5000)
@@ -168,7 +169,7 @@ def get_thread(request: HttpRequest, thread_id: str) -> list[dict[str, Any]]:
 REPLAY = role_auth(can_start_runs, "replay runs")
 
 
-class ReplayIn(Schema):
+class ReplayIn(InputSchema):
     from_step: int | None = Field(None, description="the step to replay from; none: from the start")
     mode: str = Field("recorded", description="recorded, live or mixed")
     live_from_step: int | None = Field(None, description="with mode mixed: live from this step on")
