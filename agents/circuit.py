@@ -154,7 +154,9 @@ def admit(provider: str, now: datetime | None = None) -> bool:
     if _take_trial(provider, now, cooldown):
         log.info("circuit of model provider %r is half-open: trial call", provider)
         return True
-    _read(provider)
+    # The cached state was stale: another worker's trial may just have closed the circuit.
+    if _read(provider).state == "closed":
+        return False
     raise CircuitOpen(provider, None)
 
 

@@ -175,7 +175,7 @@ class Run(models.Model):
         """End a waiting run as failed (its pause over a limit was refused)."""
         return bool(
             Run.objects.filter(id=self.id, status=self.Status.WAITING).update(
-                status=self.Status.FAILED, error=error, finished_at=timezone.now()
+                status=self.Status.FAILED, error=redact_text(error), finished_at=timezone.now()
             )
         )
 

@@ -302,12 +302,17 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
             command = _next_input(graph, config, run, spec)
             if command is _WAIT:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
-            if command is not _DONE:
-                if guard is not None and limits.timed:
-                    run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer), guard)
-                else:
-                    graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
-            snapshot = graph.get_state(config)
+            watched = command is not _DONE and guard is not None and limits.timed
+            if command is not _DONE and not watched:
+                graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
+            snapshot = None if watched else graph.get_state(config)
+        if snapshot is None:
+            # The graph runs in a thread of its own, with a checkpoint connection of its own; this
+            # thread holds none while it waits, so a timed run takes one pooled connection, not two.
+            assert guard is not None
+            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer), guard)
+            with checkpointer(writer) as saver:
+                snapshot = compiled_graph(spec, saver).get_state(config)
     except LimitExceeded as exc:
         log.info("run %s: %s", run.id, exc)
         return _stop(run, writer, breach=exc.breach, limits=limits)

@@ -102,11 +102,17 @@ def retry(letter_id: uuid.UUID, user: Any) -> Run:
     Raises:
         NotFound, Conflict: no such entry, it was already closed, or the run cannot be retried.
     """
+    from django.db import transaction
+
     from traces.replay import retry as retry_run
 
     letter = get_open(letter_id)
-    run = retry_run(letter.run, user)
-    letter.resolve(DeadLetter.Resolution.RETRIED, user)
+    # Close the entry first, in the transaction that requeues the run: the run is sent to a worker
+    # only on commit, so a new failure lands after this and reopens the entry, never the reverse.
+    with transaction.atomic():
+        if not letter.resolve(DeadLetter.Resolution.RETRIED, user):
+            raise Conflict("this entry was closed meanwhile")
+        run = retry_run(letter.run, user)
     return run
 
 

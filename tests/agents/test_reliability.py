@@ -276,6 +276,21 @@ def test_the_breaker_opens_fails_fast_half_opens_once_and_closes_or_reopens() ->
 
 
 @pytest.mark.django_db
+def test_a_stale_cached_open_state_lets_the_call_through_once_another_worker_closed_it() -> None:
+    """This process cached "open, cool-down over"; meanwhile another worker's trial closed the
+    circuit. The call must go ahead, not fail with CircuitOpen."""
+    t0 = timezone.now()
+    with override_settings(STEWARD_CIRCUIT={**BREAKER, "cache_seconds": 3600}):
+        for _ in range(3):
+            circuit.record_failure("alpha", TimeoutError("slow"), now=t0)
+        with pytest.raises(CircuitOpen):
+            circuit.admit("alpha", now=t0 + timedelta(seconds=1))  # caches the open state
+        # Another worker's trial succeeded: the row is closed, this process's cache is not.
+        Circuit.objects.filter(provider="alpha").update(state="closed", failures=0, opened_at=None, trial_started_at=None)
+        assert circuit.admit("alpha", now=t0 + timedelta(seconds=31)) is False
+
+
+@pytest.mark.django_db
 def test_a_success_resets_the_count_of_consecutive_failures() -> None:
     with override_settings(STEWARD_CIRCUIT=BREAKER):
         circuit.record_failure("alpha", ConnectionError("x"))

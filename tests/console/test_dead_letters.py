@@ -162,6 +162,37 @@ def test_retry_queues_the_run_again_and_a_new_failure_brings_it_back(people: dic
     assert "Not retried: this entry was already retried" in response.content.decode()
 
 
+def test_a_retried_run_that_fails_again_at_once_stays_in_the_list(people: dict[str, User]) -> None:
+    """The worker may fail the run again before the Retry request returns (an eager broker here):
+    the new failure must reopen the entry, not be closed by the retry that caused it."""
+    from console.celery import app
+
+    engineer = people["engineer"]
+    run = failed("stock_check", {"sku": "BROKEN-4"}, engineer)
+    letter = DeadLetter.objects.get(run=run)
+    app.conf.task_always_eager = True
+    try:
+        dead_letters.retry(letter.id, engineer)
+    finally:
+        app.conf.task_always_eager = False
+    run.refresh_from_db()
+    letter.refresh_from_db()
+    assert run.status == "failed"
+    assert letter.resolved_at is None and letter.failures == 2
+    assert [entry.id for entry in dead_letters.listed()] == [letter.id]
+
+
+def test_a_refused_retry_leaves_the_entry_open(people: dict[str, User]) -> None:
+    engineer = people["engineer"]
+    run = failed("stock_check", {"sku": "BROKEN-5"}, engineer)
+    letter = DeadLetter.objects.get(run=run)
+    Run.objects.filter(id=run.id).update(pruned_at=timezone.now(), pruned_after_days=1)
+    response = client_for(engineer).post(f"/dead-letters/{letter.id}/retry", follow=True)
+    assert "Not retried: this run&#x27;s spans and checkpoints were pruned" in response.content.decode()
+    letter.refresh_from_db()
+    assert letter.resolved_at is None and letter.resolution == ""
+
+
 def test_a_run_retried_from_its_own_page_leaves_the_list(people: dict[str, User]) -> None:
     run = failed("flaky", {"topic": f"dl-{uuid.uuid4().hex}"}, people["engineer"])
     assert dead_letters.open_count() == 1
