@@ -565,7 +565,8 @@ def inject_kills(scenario: Scenario) -> list[Fault]:
         claims = scenario.attempts(scenario.ids(Run.Status.RUNNING))
         return [r for r, n in claims.items() if r not in orphaned or n > orphaned[r]]
 
-    for k in range(kills):
+    k = 0
+    while k < kills:
         # Every worker has its pool process again, and a killed worker's replacement is up.
         workers.wait_ready(options.workers)
         ready = workers.ready()
@@ -584,6 +585,10 @@ def inject_kills(scenario: Scenario) -> list[Fault]:
         # The process executing a run if we can tell which (CPU use), else any.
         victim = scenario.rng.choice(workers.busy(ready) or ready)
         affected = in_flight()
+        if not affected:
+            # The runs finished while we aimed (a fast machine): aim again rather than kill an
+            # idle worker, which would test nothing.
+            continue
         attempts = scenario.attempts(affected)
         whole = scenario.rng.random() < options.whole_worker_kills
         at = time.monotonic()
@@ -596,6 +601,7 @@ def inject_kills(scenario: Scenario) -> list[Fault]:
         faults.append(Fault(what, at, at, affected, attempts))
         orphaned.update(attempts)
         log.info("%s (pid %s) with %d run(s) in flight", what, pid, len(affected))
+        k += 1
     scenario.allow(options.runs)
     return faults
 
