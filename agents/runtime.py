@@ -305,8 +305,9 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
             watched = command is not _DONE and guard is not None and limits.timed
             if command is not _DONE and not watched:
                 graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
-            snapshot = None if watched else graph.get_state(config)
-        if snapshot is None:
+            if not watched:
+                snapshot = graph.get_state(config)
+        if watched:
             # The graph runs in a thread of its own, with a checkpoint connection of its own; this
             # thread holds none while it waits, so a timed run takes one pooled connection, not two.
             assert guard is not None

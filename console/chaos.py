@@ -578,17 +578,17 @@ def inject_kills(scenario: Scenario) -> list[Fault]:
                 scenario.allow(options.runs)
                 return faults
             scenario.allow(scenario.allowed + 1)
-        # Best when every worker is busy: the kill then surely interrupts a run.
-        scenario.wait_until(lambda ready=ready: len(in_flight()) >= len(ready), 0.5)
-        # Somewhere inside a run: its claim, a step, the ledger, a checkpoint, its last write.
-        time.sleep(scenario.rng.uniform(0, 0.04))
-        # The process executing a run if we can tell which (CPU use), else any.
-        victim = scenario.rng.choice(workers.busy(ready) or ready)
+        # Somewhere inside a run: its claim, a step, the ledger, a checkpoint, its last write. A
+        # demo run is `running` for only some 50 ms, so the aim must be quick (waiting for every
+        # worker to be busy missed every run on an idle machine).
+        time.sleep(scenario.rng.uniform(0, 0.01))
+        # The process executing a run (CPU use), checked right before the kill.
+        busy = workers.busy(ready, window=0.01)
         affected = in_flight()
-        if not affected:
-            # The runs finished while we aimed (a fast machine): aim again rather than kill an
-            # idle worker, which would test nothing.
+        if not busy or not affected:
+            # The run finished while we aimed: aim again rather than kill an idle worker.
             continue
+        victim = scenario.rng.choice(busy)
         attempts = scenario.attempts(affected)
         whole = scenario.rng.random() < options.whole_worker_kills
         at = time.monotonic()
