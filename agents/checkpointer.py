@@ -8,13 +8,16 @@ is exactly as durable as the state, with no extra commit per event.
 Postgres: a psycopg_pool pool (autocommit, opened lazily in each process, so after a fork).
 SQLite (embedded): the same file as Django, WAL, `check_same_thread=False`.
 
-Encryption (optional, ``STEWARD_CHECKPOINT_ENCRYPTION_KEY``): LangGraph's EncryptedSerializer
+Encryption (on by default, ``STEWARD_CHECKPOINT_ENCRYPTION_KEY``): LangGraph's EncryptedSerializer
 with AES-GCM (console/sealing.py) encrypts every serialized value, checkpoints and pending writes,
-in both savers. The Postgres saver would still keep `str`/`int`/`float`/`bool`/`None` channel
-values inline, in plain text, in the checkpoint's JSON column; with encryption on they go to the
-(encrypted) blobs table instead. Checkpoints written before encryption was switched on stay
-readable (the serializer reads unencrypted values as they are); encrypted ones need the key, so
-switching it off again makes runs that have them fail with a clear error until it is set back.
+in both savers, because a checkpoint holds the agent's state as it is, secrets included. The key
+is the setting's, or with none set one derived from SECRET_KEY (its fallbacks decrypt too);
+``off`` stores checkpoints in plain text. The Postgres saver would still keep
+`str`/`int`/`float`/`bool`/`None` channel values inline, in plain text, in the checkpoint's JSON
+column; encrypted, they go to the (encrypted) blobs table instead. Checkpoints written in plain
+text (before encryption, or with it off) stay readable; encrypted ones need their key, so
+switching it off, or changing SECRET_KEY without keeping the old one in SECRET_KEY_FALLBACKS,
+makes runs that have them fail with a clear error until the key is back.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from console.sealing import Keyring, SealError, parse_keys
+from console.sealing import CHECKPOINTS_KEY_PURPOSE, Keyring, SealError, keyring_from, secret_keys
 
 __all__ = [
+    "ENCRYPTION_OFF",
     "CheckpointEncrypted",
     "StepHook",
     "checkpoint_serde",
@@ -110,7 +114,10 @@ class AesGcmCipher:
         try:
             return self.keyring.open(ciphertext)
         except SealError as exc:
-            raise CheckpointEncrypted(f"a checkpoint does not decrypt with STEWARD_CHECKPOINT_ENCRYPTION_KEY: {exc}") from None
+            raise CheckpointEncrypted(
+                "a checkpoint does not decrypt with the checkpoint key (STEWARD_CHECKPOINT_ENCRYPTION_KEY, or with "
+                f"that empty SECRET_KEY and SECRET_KEY_FALLBACKS): {exc}"
+            ) from None
 
 
 class _PlainSerializer(JsonPlusSerializer):
@@ -119,21 +126,27 @@ class _PlainSerializer(JsonPlusSerializer):
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         if "+" in data[0]:
             raise CheckpointEncrypted(
-                "this run's checkpoints are encrypted: set STEWARD_CHECKPOINT_ENCRYPTION_KEY to the key they were written with"
+                "this run's checkpoints are encrypted and STEWARD_CHECKPOINT_ENCRYPTION_KEY is off: set it back to "
+                "the key they were written with (empty: the key derived from SECRET_KEY)"
             )
         return super().loads_typed(data)
 
 
+# The setting's value that stores checkpoints in plain text.
+ENCRYPTION_OFF = "off"
+
+
 @lru_cache(maxsize=4)
-def _serde(keys: str) -> SerializerProtocol:
-    if not keys.strip():
+def _serde(configured: str, secrets: tuple[str, ...]) -> SerializerProtocol:
+    if configured.strip().lower() == ENCRYPTION_OFF:
         return _PlainSerializer()
-    return EncryptedSerializer(AesGcmCipher(Keyring(parse_keys(keys, "STEWARD_CHECKPOINT_ENCRYPTION_KEY"))), JsonPlusSerializer())
+    keyring = keyring_from(configured, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", secrets, CHECKPOINTS_KEY_PURPOSE)
+    return EncryptedSerializer(AesGcmCipher(keyring), JsonPlusSerializer())
 
 
 def checkpoint_serde() -> SerializerProtocol:
-    """The savers' serializer: encrypting when STEWARD_CHECKPOINT_ENCRYPTION_KEY is set."""
-    return _serde(getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "")
+    """The savers' serializer: encrypting unless STEWARD_CHECKPOINT_ENCRYPTION_KEY is "off"."""
+    return _serde(getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "", secret_keys())
 
 
 def _encrypting(serde: SerializerProtocol) -> bool:

@@ -3,7 +3,9 @@
 The model is the one an agent that declares the prompt would get (`chat_model_for`, so the
 version's model setting or the agent's configured provider, else the agent's offline script);
 a prompt no agent uses gets a scripted model that only describes what it received. Nothing is
-recorded: no run, no span, no audit row. The reply is returned as text for the page to escape.
+recorded: no run, no span, no audit row. The reply is returned as text for the page to escape,
+redacted like everything else Steward displays (console/redaction.py): the rendered prompt, the
+reply, its tool calls and an error. The form keeps the values as typed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from agents.llm import Script, ScriptedChatModel, chat_model_for
 from agents.prompt_models import PromptVersion
 from agents.prompt_templates import build_template, render
 from agents.registry import AgentSpec, all_agents
+from console.redaction import redact, redact_text
 
 __all__ = ["PlaygroundResult", "agent_for", "describe_script", "run_playground", "sample_values"]
 
@@ -105,7 +108,7 @@ def run_playground(version: PromptVersion, values: dict[str, Any]) -> Playground
         version.kind, version.template, {"steward_model_settings": version.model_settings or {}}
     )
     result = PlaygroundResult(
-        rendered=rendered if isinstance(rendered, str) else _as_dicts(rendered),
+        rendered=redact_text(rendered) if isinstance(rendered, str) else redact(_as_dicts(rendered)),
         model=str((version.model_settings or {}).get("model") or ""),
         agent=spec.key if spec else "",
     )
@@ -117,11 +120,15 @@ def run_playground(version: PromptVersion, values: dict[str, Any]) -> Playground
         reply = model.invoke(rendered)
     except Exception as exc:  # the script or the provider: show what went wrong, keep the values
         logger.info("playground model call failed", exc_info=True)
-        result.error = f"{type(exc).__name__}: {exc}"
+        result.error = redact_text(f"{type(exc).__name__}: {exc}")
         return result
-    result.reply = reply.content if isinstance(reply.content, str) else json.dumps(reply.content, ensure_ascii=False)
+    content = reply.content if isinstance(reply.content, str) else json.dumps(reply.content, ensure_ascii=False)
+    result.reply = redact_text(content)
     result.tool_calls = [
-        {"name": call.get("name", ""), "args": json.dumps(call.get("args", {}), ensure_ascii=False, sort_keys=True)}
+        {
+            "name": call.get("name", ""),
+            "args": json.dumps(redact(call.get("args", {})), ensure_ascii=False, sort_keys=True),
+        }
         for call in getattr(reply, "tool_calls", None) or []
     ]
     return result

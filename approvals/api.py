@@ -13,6 +13,7 @@ from ninja import Field, Query, Router, Schema
 from agents.api import ErrorOut
 from approvals.models import ApprovalRequest
 from approvals.services import bulk_decide, claim, decide, next_request, reassign, release
+from approvals.shown_args import shown
 from console.auth import role_auth
 from console.cursors import decode_cursor, encode_cursor
 from console.errors import NotFound
@@ -109,7 +110,7 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
         "status": request.status,
         "action": request.action,
         "summary": request.summary,
-        "proposed_args": request.proposed_args,
+        "proposed_args": shown(request.proposed_args),
         "args_schema": request.args_schema,
         "tool_call_id": request.tool_call_id,
         "condition": request.condition,
@@ -121,7 +122,7 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
         "claimed_until": request.claimed_until if now_claimed else None,
         "approvals": request.approvals,
         "required_approvals": request.queue.required_approvals,
-        "approved_args": request.approved_args,
+        "approved_args": shown(request.approved_args),
         "decided_by": request.decided_by.get_username() if request.decided_by else None,
         "decided_at": request.decided_at,
         "decided_automatically_by": request.decided_automatically_by,
@@ -131,10 +132,10 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
                 "id": d.id,
                 "user": d.user.get_username() if d.user else None,
                 "decision": d.decision,
-                "args": d.args,
-                "proposed_args": d.proposed_args,
-                "approved_args": d.approved_args,
-                "args_diff": d.args_diff,
+                "args": shown(d.args),
+                "proposed_args": shown(d.proposed_args),
+                "approved_args": shown(d.approved_args),
+                "args_diff": shown(d.args_diff),
                 "comment": d.comment,
                 "reason_code": d.reason_code,
                 "automatic_rule": d.automatic_rule,

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from approvals.models import AuditEvent
+from console.redaction import redact
 from traces.serialize import to_jsonable
 
 __all__ = ["record", "verify"]
@@ -33,7 +34,8 @@ def record(actor: Any, action: str, obj: Any, **data: Any) -> AuditEvent:
         action=action,
         object_type=type(obj)._meta.label_lower,
         object_id=str(obj.pk),
-        data=to_jsonable(data),
+        # An audit trail is read and exported: secrets in edited args or comments stay out.
+        data=redact(to_jsonable(data)),
         prev_hash=previous,
     )
     event.hash = event.content_hash()

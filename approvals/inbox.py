@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, AuditEvent, Queue
+from console.redaction import is_marker
 from traces.models import Span
 
 __all__ = [
@@ -181,7 +182,9 @@ def edit_fields(schema: dict[str, Any], values: dict[str, Any], errors: dict[str
                 "name": name,
                 "label": prop.get("title", name),
                 "kind": kind,
-                "input_type": "number" if kind in ("number", "integer") else "checkbox" if kind == "boolean" else "text",
+                # A redacted number is shown (and sent back) as its marker: a number input would drop it.
+                "input_type": "text" if is_marker(value) else "number" if kind in ("number", "integer")
+                else "checkbox" if kind == "boolean" else "text",
                 "step": "1" if kind == "integer" else "any",
                 "required": name in required,
                 "value": json.dumps(value) if kind in ("object", "array") else value,
@@ -213,6 +216,11 @@ def parse_edit(schema: dict[str, Any], post: Any) -> tuple[dict[str, Any], dict[
             args[name] = raw in ("on", "true", "1")
             continue
         if raw == "":
+            continue
+        if is_marker(raw):
+            # A redacted value left as shown (a card number in a number field): the service
+            # restores the original; anything else fails the schema with a clear message.
+            args[name] = raw
             continue
         try:
             if kind == "integer":

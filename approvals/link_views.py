@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from approvals import services
 from approvals.action_links import InvalidLink, link_from_token
 from approvals.models import ActionLink, ApprovalRequest
+from approvals.shown_args import shown
 from console.errors import Invalid, StewardError
 from console.pages import error_text, pretty
 
@@ -76,7 +77,7 @@ def _confirm_page(request: HttpRequest, link: ActionLink, status: int = 200, err
         {
             "link": link,
             "approval": approval,
-            "args": pretty(approval.proposed_args),
+            "args": pretty(shown(approval.proposed_args)),
             "decision": link.decision,
             "reason_codes": (approval.queue.reason_codes or []) if link.decision == "reject" else [],
             "error": error,

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from approvals import action_links
 from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
+from approvals.shown_args import shown
 from console.pages import pretty
 
 __all__ = [
@@ -113,7 +114,7 @@ def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
         "queue": request.queue.name,
         "action": request.action,
         "summary": request.summary,
-        "proposed_args": request.proposed_args,
+        "proposed_args": shown(request.proposed_args),
         "status": request.status,
         "due_at": _iso(request.due_at),
         "run_id": str(request.run_id) if request.run_id else None,
@@ -272,7 +273,7 @@ def _send_emails(event: str, request: ApprovalRequest) -> int:
         "title": TITLES.get(event, event),
         "event": event,
         "approval": request,
-        "args": pretty(request.proposed_args),
+        "args": pretty(shown(request.proposed_args)),
         "url": request_url(request),
     }
     messages = []

@@ -25,8 +25,10 @@ from agents.models import Run
 from agents.tasks import send_run
 from approvals import audit
 from approvals.models import ApprovalRequest, Decision, Queue
+from approvals.shown_args import restore
 from console import live
 from console.errors import Conflict, Forbidden, Invalid, NotFound, StewardError
+from console.redaction import redact_text
 from console.roles import REVIEWERS, is_admin
 
 __all__ = [
@@ -82,7 +84,8 @@ def open_requests_for_interrupts(run: Run, interrupts: Sequence[Interrupt]) -> l
                 "queue": _queue_named(str(payload.get("queue") or DEFAULT_QUEUE)),
                 "requested_by_id": run.created_by_id,
                 "action": str(payload.get("action") or "interrupt")[:200],
-                "summary": str(payload.get("summary") or ""),
+                # Shown in lists, notifications and pages; the agent may have quoted its args.
+                "summary": redact_text(str(payload.get("summary") or "")),
                 "proposed_args": payload.get("args") or {},
                 "args_schema": payload.get("args_schema") or {},
                 "tool_call_id": str(payload.get("tool_call_id") or "")[:200],
@@ -284,6 +287,9 @@ def decide(
             errors.append(
                 {"loc": ["body", "reason_code"], "msg": f"reason code must be one of {request.queue.reason_codes}"}
             )
+        if decision == Decision.Kind.EDIT and args is not None:
+            # Edits start from the redacted copy: a value sent back as shown keeps its original.
+            args = restore(args, request.proposed_args)
         if decision == Decision.Kind.EDIT:
             errors += schema_errors(request.args_schema, args) if args is not None else [
                 {"loc": ["body", "args"], "msg": "an edit needs the new args"}

@@ -25,6 +25,7 @@ from approvals.services import (
     release,
     schema_errors,
 )
+from approvals.shown_args import restore, shown
 from console.errors import Invalid, StewardError
 from console.pages import error_text, pretty, require
 from console.roles import REVIEWERS, has_role
@@ -72,13 +73,14 @@ def _visible(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
 
 
 def _detail_context(request: HttpRequest, approval: ApprovalRequest, **extra: Any) -> dict[str, Any]:
-    values = extra.pop("edit_values", None) or approval.proposed_args or {}
+    proposed = shown(approval.proposed_args)
+    values = extra.pop("edit_values", None) or proposed or {}
     edit_errors = extra.pop("edit_errors", {})
     return {
         "approval": approval,
-        "args_items": list((approval.proposed_args or {}).items()) if isinstance(approval.proposed_args, dict) else [],
-        "args": pretty(approval.proposed_args),
-        "approved_args": pretty(approval.approved_args),
+        "args_items": list((proposed or {}).items()) if isinstance(proposed, dict) else [],
+        "args": pretty(proposed),
+        "approved_args": pretty(shown(approval.approved_args)),
         "run_input": pretty(approval.run.input) if approval.run else "",
         "conversation": inbox.conversation_of(approval),
         "history": inbox.history_of(approval),
@@ -129,6 +131,7 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     args: dict[str, Any] | None = None
     if decision == "edit":
         args, parse_errors = inbox.parse_edit(approval.args_schema or {}, request.POST)
+        args = restore(args, approval.proposed_args)
         values = {k: request.POST.get(f"arg_{k}", "") for k in (approval.args_schema or {}).get("properties", {})}
         if parse_errors:
             return _stale(
@@ -145,7 +148,12 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
             return render(
                 request,
                 "approvals/approval_edit_preview.html",
-                {"approval": approval, "diff": args_diff(approval.proposed_args, args), "post": request.POST, "comment": comment},
+                {
+                    "approval": approval,
+                    "diff": args_diff(shown(approval.proposed_args), shown(args)),
+                    "post": request.POST,
+                    "comment": comment,
+                },
             )
     try:
         decided = decide(approval.id, request.user, decision, args=args, comment=comment, reason_code=reason_code)

@@ -36,6 +36,7 @@ __all__ = [
     "MARKER_PREFIX",
     "compile_patterns",
     "is_card_number",
+    "is_marker",
     "might_contain_secret",
     "parse_patterns",
     "redact",
@@ -298,7 +299,8 @@ def redact_text(text: str) -> str:
     return result if result != text else text
 
 
-def _is_marker(value: Any) -> bool:
+def is_marker(value: Any) -> bool:
+    """A redaction marker, as `redact` writes it."""
     return isinstance(value, str) and value.startswith(MARKER_PREFIX) and value.endswith("]")
 
 
@@ -339,7 +341,7 @@ def _walk(value: Any, depth: int) -> tuple[Any, bool]:
 def _secret_value(item: Any) -> bool:
     # A secret key's scalar value is hidden whole; containers under it are walked as usual.
     if isinstance(item, str):
-        return bool(item) and not _is_marker(item)
+        return bool(item) and not is_marker(item)
     return isinstance(item, (int, float)) and not isinstance(item, bool)
 
 

@@ -31,7 +31,19 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["Keyring", "SealError", "generate_key", "open_json", "parse_keys", "seal_json", "values_keyring"]
+__all__ = [
+    "CHECKPOINTS_KEY_PURPOSE",
+    "VALUES_KEY_PURPOSE",
+    "Keyring",
+    "SealError",
+    "generate_key",
+    "keyring_from",
+    "open_json",
+    "parse_keys",
+    "seal_json",
+    "secret_keys",
+    "values_keyring",
+]
 
 _VERSION = b"\x01"
 _NONCE = 12
@@ -108,24 +120,36 @@ class Keyring:
             raise SealError("the sealed value does not open: altered, or sealed for another row") from None
 
 
-def _derived(secret: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"steward sealed values v1").derive(secret.encode())
+# What a key derived from SECRET_KEY is for: values and checkpoints get different keys.
+VALUES_KEY_PURPOSE = b"steward sealed values v1"
+CHECKPOINTS_KEY_PURPOSE = b"steward checkpoints v1"
 
 
-@lru_cache(maxsize=4)
-def _keyring(configured: str, secret_keys: tuple[str, ...]) -> Keyring:
-    keys = parse_keys(configured, "STEWARD_ENCRYPTION_KEY") if configured.strip() else [_derived(s) for s in secret_keys]
+def _derived(secret: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret.encode())
+
+
+@lru_cache(maxsize=8)
+def keyring_from(configured: str, name: str, secrets: tuple[str, ...], purpose: bytes) -> Keyring:
+    """The keys set in the setting `name`, or with none set, keys derived from SECRET_KEY and its
+    fallbacks for this purpose."""
+    keys = parse_keys(configured, name) if configured.strip() else [_derived(s, purpose) for s in secrets]
     return Keyring(keys)
+
+
+def secret_keys() -> tuple[str, ...]:
+    """SECRET_KEY, then SECRET_KEY_FALLBACKS: derived keyrings seal with the first, open with all."""
+    from django.conf import settings
+
+    return (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", []))
 
 
 def values_keyring() -> Keyring:
     """The keyring for sealed span values and run inputs, from the settings."""
     from django.conf import settings
 
-    return _keyring(
-        getattr(settings, "STEWARD_ENCRYPTION_KEY", "") or "",
-        (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])),
-    )
+    configured = getattr(settings, "STEWARD_ENCRYPTION_KEY", "") or ""
+    return keyring_from(configured, "STEWARD_ENCRYPTION_KEY", secret_keys(), VALUES_KEY_PURPOSE)
 
 
 def seal_json(value: Any, context: bytes = b"") -> bytes:

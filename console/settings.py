@@ -228,10 +228,15 @@ except ValueError as exc:
 # What exact replay needs is sealed with this key (console/sealing.py): base64 of 32 random bytes,
 # comma-separated for rotation (the first seals, all open). Empty: derived from SECRET_KEY.
 STEWARD_ENCRYPTION_KEY = env_str("STEWARD_ENCRYPTION_KEY")
-# Encryption of LangGraph checkpoints (agents/checkpointer.py): off while empty; keys as above.
+# Encryption of LangGraph checkpoints (agents/checkpointer.py): keys as above, empty derives one
+# from SECRET_KEY (a different one), `off` stores checkpoints in plain text.
 STEWARD_CHECKPOINT_ENCRYPTION_KEY = env_str("STEWARD_CHECKPOINT_ENCRYPTION_KEY")
 parse_keys(STEWARD_ENCRYPTION_KEY, "STEWARD_ENCRYPTION_KEY")
-parse_keys(STEWARD_CHECKPOINT_ENCRYPTION_KEY, "STEWARD_CHECKPOINT_ENCRYPTION_KEY")
+if STEWARD_CHECKPOINT_ENCRYPTION_KEY.strip().lower() != "off":
+    try:
+        parse_keys(STEWARD_CHECKPOINT_ENCRYPTION_KEY, "STEWARD_CHECKPOINT_ENCRYPTION_KEY")
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(f"{exc}; or `off` to store checkpoints in plain text") from None
 
 # --- Operations -----------------------------------------------------------------------------
 # /metrics (console/metrics.py) is open when this is empty, else needs `Authorization: Bearer <token>`.

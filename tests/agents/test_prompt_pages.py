@@ -595,6 +595,21 @@ def test_playground_without_an_agent_uses_the_describing_script_and_escapes_valu
     assert "Hello again" in page
 
 
+def test_playground_output_is_redacted_and_the_form_keeps_the_values(admin_user: User) -> None:
+    """The describing script quotes the last message back: a card number typed into a value
+    shows redacted in the rendered prompt and the reply, and stays as typed in the form."""
+    prompt = greeting(admin_user)
+    card = "4111 1111 1111 1111"
+    response = client_for(admin_user).post(
+        f"/prompts/{prompt.name}/playground",
+        {"version": "1", "var-shop": "S", "var-guest": f"Ada, card {card}", "var-history": "[]"},
+    )
+    assert response.status_code == 200
+    page = text(response)
+    assert "(scripted model) I received" in page and "[redacted:card]" in page
+    assert page.count(card) == 1 and f'value="Ada, card {card}"' in page
+
+
 def test_playground_bad_values_are_field_errors(admin_user: User) -> None:
     prompt = greeting(admin_user)
     response = client_for(admin_user).post(
