@@ -197,6 +197,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """On a request's page: its status, quorum and, once decided, what the run did."""
         from approvals.inbox import outcome_of
         from approvals.models import ApprovalRequest
+        from approvals.shown_args import shown
         from console.pages import pretty
 
         approval_id = _approval_view_id(self.views)
@@ -213,7 +214,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         context = {
             "oob": True,
             "approval": approval,
-            "approved_args": pretty(approval.approved_args),
+            "approved_args": pretty(shown(approval.approved_args)),
             "outcome": outcome_of(approval),
         }
         status = f'<span class="status {approval.status}" id="approval-status" hx-swap-oob="true">{approval.status}</span>'

@@ -19,6 +19,7 @@ from agents.services import start_run
 from approvals.gate import require_approval
 from approvals.models import ApprovalRequest, AuditEvent, Decision
 from approvals.notifications import approval_payload
+from approvals.services import decide
 from approvals.shown_args import restore, shown
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +168,26 @@ def test_an_api_edit_may_send_the_markers_back(charge_agent: None, engineer: Any
     _assert_no_card(response.content.decode(), "the decision's answer")
     assert runtime.execute(run.id) == "succeeded"
     assert CHARGED == [{"card": CARD, "account": ACCOUNT, "amount": 9, "memo": f"charge {CARD} once"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_live_outcome_on_the_request_page_shows_the_args_redacted(
+    charge_agent: None, engineer: Any, reviewer: Any
+) -> None:
+    """Once decided, the page's live update (the websocket's render of the outcome) shows the
+    approved arguments redacted, as the page itself does."""
+    from tests.console.test_websocket_auth import open_socket, received, run_async
+
+    _, request = _waiting(engineer)
+    decide(request.id, reviewer, "approve")
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await open_socket(f"subscribe=approvals&view=approval:{request.id}", reviewer)
+        assert accepted is True
+        pushed = await received(communicator)
+        await communicator.disconnect()
+        assert 'id="approval-outcome"' in pushed or "Approved arguments" in pushed, pushed[:500]
+        _assert_no_card(pushed, "the live outcome")
+        assert html.escape(MARK) in pushed
+
+    run_async(scenario)
