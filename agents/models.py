@@ -107,6 +107,8 @@ class Run(models.Model):
             models.Index(fields=["agent", "-created_at"], name="run_agent_created"),
             models.Index(fields=["status", "enqueued_at"], name="run_status_enqueued"),
             models.Index(fields=["thread_id", "created_at"], name="run_thread"),
+            # Recently finished runs (the OpenTelemetry export's retry looks at the last hour's).
+            models.Index(fields=["finished_at"], name="run_finished", condition=models.Q(finished_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

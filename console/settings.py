@@ -166,6 +166,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(env_int("STEWARD_SWEEP_SECONDS", 10))},
     "enforce-approval-sla": {"task": "approvals.enforce_sla", "schedule": float(env_int("STEWARD_SLA_SECONDS", 30))},
     "prune-finished-runs": {"task": "traces.prune_finished_runs", "schedule": float(env_int("STEWARD_RETENTION_SECONDS", 3600))},
+    # Does nothing unless STEWARD_OTLP_ENDPOINT is set (traces/otel.py).
+    "retry-otel-exports": {"task": "traces.retry_otel_exports", "schedule": float(env_int("STEWARD_OTLP_RETRY_SECONDS", 60))},
 }
 
 # --- Retention: spans and checkpoints of runs finished more than this many days ago are deleted

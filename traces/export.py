@@ -316,36 +316,36 @@ class SpanV1(_Strict):
 class DecisionV1(_Strict):
     id: uuid.UUID | None = None
     user: str | None = None
-    decision: str
+    decision: Literal["approve", "reject", "edit", "respond"]
     args: Any = None
     proposed_args: Any = None
     approved_args: Any = None
     args_diff: list[Any] = Field(default_factory=list)
     comment: str = ""
-    reason_code: str = ""
-    automatic_rule: str = ""
+    reason_code: Text200 = ""
+    automatic_rule: Text200 = ""
     created_at: Moment | None = None
 
 
 class ApprovalV1(_Strict):
     id: uuid.UUID | None = None
-    queue: str
-    interrupt_id: str = ""
+    queue: Text200
+    interrupt_id: Text64 = ""
     requested_by: str | None = None
-    action: str
+    action: Text200
     summary: str = ""
     proposed_args: Any = None
     args_schema: dict[str, Any] = Field(default_factory=dict)
-    tool_call_id: str = ""
-    condition: str = ""
-    status: str
+    tool_call_id: Text200 = ""
+    condition: Text200 = ""
+    status: Literal["pending", "approved", "rejected", "expired", "cancelled", "responded"]
     approvals: Count = 0
     approved_args: Any = None
-    approved_args_hash: str = ""
+    approved_args_hash: Text64 = ""
     resume_value: Any = None
     decided_by: str | None = None
     decided_at: Moment | None = None
-    decided_automatically_by: str = ""
+    decided_automatically_by: Text200 = ""
     created_at: Moment | None = None
     due_at: Moment | None = None
     escalation_count: Count = 0

@@ -23,7 +23,9 @@ How a run becomes a trace:
 
 Nothing is sent twice: `Run.metadata["otel_export"]` keeps the last exported span `seq`,
 claimed (a conditional update) before sending and given back if the collector refuses, so the
-next stop sends those spans again. Message content (inputs, outputs) is left out unless
+next stop sends those spans again. A run's last stop has no next one: a periodic task
+(`traces.retry_otel_exports`, every `STEWARD_OTLP_RETRY_SECONDS`) sends again what runs that
+finished in the last `RETRY_WINDOW` still owe, until the collector takes it. Message content (inputs, outputs) is left out unless
 `STEWARD_OTLP_CAPTURE_CONTENT` is on, and then goes through `console.redaction.redact`, like
 every error message. Cancelled runs send nothing after their last stop (no signal fires).
 """
@@ -46,7 +48,7 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 from django.core import checks
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -102,6 +104,11 @@ _PROVIDER_PREFIXES = (
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
+# How far back the periodic retry looks, and how many runs one round sends at most.
+RETRY_WINDOW = timedelta(hours=1)
+RETRY_BATCH = 200
+
+
 class ExportFailed(RuntimeError):
     """The collector did not take the spans (they are sent again at the run's next stop)."""
 
@@ -118,6 +125,40 @@ def on_run_stopped(sender: Any, run_id: uuid.UUID, status: str, **kwargs: Any) -
     if not enabled():
         return
     _exports().submit(run_id)
+
+
+def unexported_runs(now: datetime | None = None, limit: int = RETRY_BATCH) -> list[uuid.UUID]:
+    """Runs that succeeded or failed within RETRY_WINDOW whose final export has not gone out
+    (the collector was down at their last stop), oldest first."""
+    from agents.models import Run
+
+    since = (now or timezone.now()) - RETRY_WINDOW
+    runs = (
+        Run.objects.filter(finished_at__gte=since, status__in=[Run.Status.SUCCEEDED, Run.Status.FAILED])
+        .annotate(exported_final=KT(f"metadata__{MARK_KEY}__final"))
+        # A run never exported has no mark: NULL, which a plain exclude() would drop too.
+        .filter(Q(exported_final__isnull=True) | ~Q(exported_final="true"))
+        .order_by("finished_at")
+    )
+    return list(runs.values_list("id", flat=True)[:limit])
+
+
+def retry_unexported(now: datetime | None = None) -> dict[str, int]:
+    """Send what recently finished runs still owe the collector; stops at the first refusal (the
+    collector is still down: the next round tries again). Returns {"runs", "spans", "failed"}."""
+    figures = {"runs": 0, "spans": 0, "failed": 0}
+    if not enabled():
+        return figures
+    for run_id in unexported_runs(now):
+        try:
+            sent = export_run(run_id)
+        except Exception as exc:
+            log.warning("run %s: OpenTelemetry export failed again: %s", run_id, exc)
+            figures["failed"] += 1
+            break
+        figures["runs"] += 1
+        figures["spans"] += sent
+    return figures
 
 
 def flush(timeout: float = 30.0) -> bool:

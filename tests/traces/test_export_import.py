@@ -6,7 +6,7 @@ import copy
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from django.conf import settings
@@ -17,11 +17,11 @@ from django.test import Client
 from agents import runtime
 from agents.models import Agent, Run
 from agents.services import start_run
-from approvals.models import ApprovalRequest, AuditEvent
+from approvals.models import ApprovalRequest, AuditEvent, Decision
 from approvals.services import decide
 from console.errors import Invalid
 from tests.conftest import ApiClient
-from traces.export import import_run
+from traces.export import ApprovalV1, DecisionV1, import_run
 from traces.models import Span
 
 Api = Callable[[User | None], ApiClient]
@@ -187,6 +187,20 @@ def test_a_waiting_run_cannot_be_imported(engineer: User, api: Api) -> None:
 # --- what an import refuses ---------------------------------------------------------------------
 
 
+# An exported approval request, as much of one as the format requires.
+APPROVAL = {"queue": "payments", "action": "issue_refund", "status": "approved", "proposed_args": {"amount": 5}}
+
+
+def test_approval_values_in_the_format_are_the_models(engineer: User, api: Api) -> None:
+    """The format's closed lists are the models' choices, and a document holding them imports."""
+    assert set(get_args(ApprovalV1.model_fields["status"].annotation)) == set(ApprovalRequest.Status.values)
+    assert set(get_args(DecisionV1.model_fields["decision"].annotation)) == set(Decision.Kind.values)
+    document = valid_document()
+    document["approvals"] = [{**APPROVAL, "decisions": [{"decision": "edit", "args": {"amount": 4}}]}]
+    response = api(engineer).post("/api/runs/import", document)
+    assert response.status_code == 201, response.content
+
+
 def test_hand_written_document_imports(engineer: User, api: Api) -> None:
     """The document the refusal tests tamper with is itself valid: it imports (201)."""
     document = valid_document()
@@ -227,6 +241,11 @@ def test_import_creates_a_missing_agent_unregistered(engineer: User) -> None:
         (lambda d: d["spans"][1].update(seq=0), {"body.spans.1.seq"}),
         (lambda d: d["spans"][0].update(parent_id=d["spans"][1]["id"]), {"body.spans.0.parent_id", "body.spans.1.parent_id"}),
         (lambda d: d["run"].update(status="running"), {"body.run.status"}),
+        (
+            lambda d: d.update(approvals=[{**APPROVAL, "status": "banana", "decisions": [{"decision": "maybe"}]}]),
+            {"body.approvals.0.status", "body.approvals.0.decisions.0.decision"},
+        ),
+        (lambda d: d.update(approvals=[{**APPROVAL, "action": "x" * 201}]), {"body.approvals.0.action"}),
     ],
 )
 def test_tampered_document_is_422_listing_what_is_wrong(

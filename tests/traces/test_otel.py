@@ -273,6 +273,44 @@ def test_a_refusing_collector_neither_fails_the_run_nor_loses_its_spans(
     assert otel.export_run(run.id) == 0
 
 
+def test_the_periodic_retry_sends_what_a_finished_run_still_owes(engineer: Any, otlp: OtlpReceiver) -> None:
+    """The collector was down at the run's last stop: the beat task sends it once the collector is
+    back, stops at the first refusal while it is not, never sends a run twice, and leaves runs
+    that finished before the window and waiting runs alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from traces.tasks import retry_otel_exports
+
+    otlp.status = 400  # refused outright (a 503 is retried inside the exporter for seconds)
+    first = start_run("known", {"topic": "tea"}, engineer)
+    second = start_run("known", {"topic": "coffee"}, engineer)
+    old = start_run("known", {"topic": "old news"}, engineer)
+    for run in (first, second, old):
+        assert runtime.execute(run.id) == "succeeded"
+    _exported(first)
+    Run.objects.filter(id=old.id).update(finished_at=timezone.now() - otel.RETRY_WINDOW - timedelta(minutes=1))
+    assert otel.unexported_runs() == [first.id, second.id]
+    tries = len(otlp.requests)
+    assert retry_otel_exports() == {"runs": 0, "spans": 0, "failed": 1}
+    assert len(otlp.requests) == tries + 1, "a refused round stops at its first run"
+
+    otlp.status = 200
+    figures = retry_otel_exports()
+    assert figures["runs"] == 2 and figures["failed"] == 0
+    assert {s.trace_id for s in otlp.received()} == {first.id.hex, second.id.hex}
+    assert figures["spans"] == len(otlp.received())
+    assert otel.unexported_runs() == [] and retry_otel_exports() == {"runs": 0, "spans": 0, "failed": 0}
+
+
+def test_the_periodic_retry_does_nothing_while_export_is_off(engineer: Any, collector: OtlpReceiver) -> None:
+    run = start_run("known", {"topic": "tea"}, engineer)
+    assert runtime.execute(run.id) == "succeeded"
+    assert otel.retry_unexported() == {"runs": 0, "spans": 0, "failed": 0}
+    assert collector.requests == []
+
+
 def test_a_run_that_fails_before_any_span_still_sends_its_run(engineer: Any, otlp: OtlpReceiver) -> None:
     """An agent no worker knows: the run fails with no span, and its invoke_agent span carries the
     error; a later stop signal for the finished run sends nothing again."""

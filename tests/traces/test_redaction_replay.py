@@ -110,10 +110,17 @@ def json_lines() -> Iterator[StringIO]:
     handler.setFormatter(formatter("json"))
     root = logging.getLogger()
     root.addHandler(handler)
+    # The tool's INFO line must reach the handler whatever an earlier test left the root level
+    # at (one CI run lost it once, after 800 tests; locally it never did).
+    level, disabled = log.level, log.disabled
+    log.setLevel(logging.INFO)
+    log.disabled = False
     try:
         yield stream
     finally:
         root.removeHandler(handler)
+        log.setLevel(level)
+        log.disabled = disabled
 
 
 def _state(run: Run) -> dict[str, Any]:
@@ -189,7 +196,10 @@ def test_replay_reproduces_a_card_number_that_every_view_shows_redacted(
         _assert_no_card(exported, "the export")
         assert "[redacted:card]" in exported and '"sealed"' not in exported
     found = [json.loads(line) for line in json_lines.getvalue().splitlines() if "found card" in line]
-    assert len(found) == 1, "the recorded replay did not run the tool"
+    assert len(found) == 1, (
+        "the tool ran once (the original), not again in the recorded replay: "
+        f"{len(found)} lines; root level {logging.getLogger().level}, handlers {logging.getLogger().handlers}"
+    )
     assert found[0]["event"] == "found card [redacted:card] for C-1"
     _assert_no_card(json_lines.getvalue(), "the log")
 
