@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 
@@ -355,17 +356,21 @@ class Tracker:
                     return seen
         return None
 
-    def claimed_again_after(self, run_id: uuid.UUID, moment: float, attempts: int) -> bool:
-        """Whether a worker claimed the run again after `moment` before it next stopped: the
-        execution in flight then was lost (its worker died) and the sweeper re-queued the run."""
+    def claimed_again_after(self, run_id: uuid.UUID, moment: float, attempts: int, not_before: float) -> bool:
+        """Whether the execution in flight at `moment` was lost (its worker died): the run was
+        claimed again, and no sooner than `not_before` (the sweeper re-queues it only once its
+        lease has expired; a claim sooner is a resume after an approval).
+
+        The claim count is read before the status: a re-claimed execution is `running` for some
+        50 ms, so the tracker often first sees it waiting or finished, with the higher count."""
         with self.lock:
             for seen, status, claims in self.history.get(run_id, []):
                 if seen <= moment:
                     continue
+                if claims > attempts:
+                    return seen >= not_before
                 if status == Run.Status.WAITING or status in Run.FINISHED:
                     return False
-                if claims > attempts:
-                    return True
         return False
 
 
@@ -689,7 +694,11 @@ def run_scenario(name: str, harness: Harness) -> ScenarioResult:
         result.problems.append(f"only {len(faults)} of {options.faults_for(name)} faults were injected (the runs ended first)")
     for fault in faults:
         if name == "kill":
-            fault.hit = [r for r in fault.affected if tracker.claimed_again_after(r, fault.at, fault.attempts.get(r, 0))]
+            # Half the lease: a lost execution is re-queued only after the whole lease.
+            not_before = fault.at + settings.STEWARD_LEASE_SECONDS / 2
+            fault.hit = [
+                r for r in fault.affected if tracker.claimed_again_after(r, fault.at, fault.attempts.get(r, 0), not_before)
+            ]
         for run_id in fault.hit:
             stopped = tracker.stopped_after(run_id, fault.at)
             if stopped is not None:
