@@ -34,6 +34,7 @@ from django.db import connections
 from langchain_core.callbacks import BaseCallbackHandler
 
 from agents.limits import Breach, LimitExceeded, Limits
+from traces.recorder import started_node
 
 __all__ = ["LimitGuard", "run_watched"]
 
@@ -108,12 +109,8 @@ class LimitGuard(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        node = metadata.get("langgraph_node") if metadata else None
+        node = started_node(serialized, metadata, kwargs)
         if node is None:
-            return
-        # A node's own event carries its name; routing functions share the metadata, not the name.
-        name = kwargs.get("name") or (serialized or {}).get("name", "")
-        if name != node or node.startswith("__"):
             return
         with self.changed:
             now = time.monotonic()

@@ -40,6 +40,7 @@ from agents.prompt_models import Prompt, PromptLabel, PromptLabelMove, PromptVer
 from agents.prompt_templates import TemplateErrors, check_content
 from console.errors import Conflict, Forbidden, Invalid, NotFound
 from console.roles import is_admin
+from traces.export import capped_errors, parse_trace, unstorable_errors
 
 __all__ = [
     "FORMAT",
@@ -52,8 +53,6 @@ __all__ = [
 ]
 
 FORMAT = "steward.prompts.v1"
-# Errors listed in one 422 answer; the rest are counted.
-MAX_ERRORS = 50
 _INT32 = 2_147_483_647
 
 
@@ -220,34 +219,6 @@ def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": ["body", *loc], "msg": msg, "type": kind}
 
 
-def _cap(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if len(errors) <= MAX_ERRORS:
-        return errors
-    return [*errors[:MAX_ERRORS], _error([], f"and {len(errors) - MAX_ERRORS} more errors", "more")]
-
-
-def _unstorable(data: Any) -> list[dict[str, Any]]:
-    """NUL characters and unpaired surrogates: JSON allows them, the database refuses them."""
-    errors: list[dict[str, Any]] = []
-    stack: list[tuple[list[Any], Any]] = [([], data)]
-    while stack and len(errors) < MAX_ERRORS:
-        loc, value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                errors.append(_error(loc, "contains a NUL character (\\u0000), which cannot be stored", "unstorable"))
-            else:
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    errors.append(_error(loc, "contains an unpaired surrogate, which cannot be stored", "unstorable"))
-        elif isinstance(value, dict):
-            stack.extend(([*loc, str(k)], k) for k in value)
-            stack.extend(([*loc, str(k)], v) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend(([*loc, i], v) for i, v in enumerate(value))
-    return errors
-
-
 def _version_errors(prompt: PromptV1, at: list[Any]) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = []
     seen: set[int] = set()
@@ -315,12 +286,12 @@ def validate_document(data: Any) -> PromptsV1:
         raise Invalid(
             [_error(["format"], f"expected {FORMAT!r}, got {repr(data.get('format'))[:80]}: not a Steward prompts export", "format")]
         )
-    errors = _unstorable(data)
+    errors = unstorable_errors(data)
     try:
         document = PromptsV1.model_validate(data)
     except ValidationError as exc:
         errors += [_error(list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
-        raise Invalid(_cap(errors)) from None
+        raise Invalid(capped_errors(errors)) from None
     names: set[str] = set()
     for i, prompt in enumerate(document.prompts):
         at: list[Any] = ["prompts", i]
@@ -330,7 +301,7 @@ def validate_document(data: Any) -> PromptsV1:
         errors += _version_errors(prompt, at)
         errors += _label_errors(prompt, at)
     if errors:
-        raise Invalid(_cap(errors))
+        raise Invalid(capped_errors(errors))
     return document
 
 
@@ -340,8 +311,6 @@ def parse_document(raw: bytes | str) -> Any:
     Raises:
         Invalid: (422) the text is not JSON, or not UTF-8.
     """
-    from traces.export import parse_trace
-
     return parse_trace(raw)
 
 

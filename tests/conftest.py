@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -173,3 +176,28 @@ def wait_until_up(base: str, process: Any, timeout: float = 30.0) -> None:
             return False
 
     wait_for(up, timeout=timeout, interval=0.2)
+
+
+@contextmanager
+def json_log_lines(levels: dict[str, int]) -> Iterator[StringIO]:
+    """What the JSON formatter settings install writes, from a handler on the root logger into a
+    buffer. Each logger in `levels` is set to its level and enabled for the while, whatever an
+    earlier test left it at (one CI run lost a line that way), then put back."""
+    from console.logs import formatter
+
+    stream = StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    root = logging.getLogger()
+    saved = {name: (logging.getLogger(name).level, logging.getLogger(name).disabled) for name in levels}
+    root.addHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).disabled = False
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        for name, (level, disabled) in saved.items():
+            logging.getLogger(name).setLevel(level)
+            logging.getLogger(name).disabled = disabled

@@ -48,11 +48,13 @@ from traces.models import Span
 __all__ = [
     "FORMAT",
     "TraceV1",
+    "capped_errors",
     "export_filename",
     "export_run",
     "import_run",
     "max_import_bytes",
     "parse_trace",
+    "unstorable_errors",
     "validate_trace",
 ]
 
@@ -380,7 +382,7 @@ def _bad_text(value: str) -> str | None:
     return None
 
 
-def _unstorable(data: Any) -> list[dict[str, Any]]:
+def unstorable_errors(data: Any) -> list[dict[str, Any]]:
     """Values JSON allows but the database refuses: NUL characters, unpaired surrogates, NaN and
     infinities; and nesting deeper than MAX_DEPTH."""
     errors: list[dict[str, Any]] = []
@@ -441,7 +443,7 @@ def _structure(trace: TraceV1) -> list[dict[str, Any]]:
     return errors
 
 
-def _cap(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def capped_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(errors) <= MAX_ERRORS:
         return errors
     more = len(errors) - MAX_ERRORS
@@ -460,7 +462,7 @@ def validate_trace(data: Any) -> TraceV1:
         raise Invalid(
             [_error(["format"], f"expected {FORMAT!r}, got {repr(data.get('format'))[:80]}: not a Steward trace export", "format")]
         )
-    errors = _unstorable(data)
+    errors = unstorable_errors(data)
     run = data.get("run")
     status = run.get("status") if isinstance(run, dict) else None
     if status in Run.ACTIVE:
@@ -472,10 +474,10 @@ def validate_trace(data: Any) -> TraceV1:
         trace = TraceV1.model_validate(data)
     except ValidationError as exc:
         errors += [_error(list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
-        raise Invalid(_cap(errors)) from None
+        raise Invalid(capped_errors(errors)) from None
     errors += _structure(trace)
     if errors:
-        raise Invalid(_cap(errors))
+        raise Invalid(capped_errors(errors))
     return trace
 
 

@@ -24,7 +24,7 @@ from agents.llm import price
 from approvals.gate import GATE_EVENT
 from traces.serialize import to_jsonable
 
-__all__ = ["SpanRecord", "SpanRecorder"]
+__all__ = ["SpanRecord", "SpanRecorder", "started_node"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ class SpanRecord:
     prompt_version_id: int | None = None
     finished: bool = False
     _t0: float = field(default_factory=time.perf_counter)
+
+
+def started_node(serialized: dict[str, Any] | None, metadata: dict[str, Any] | None, kwargs: dict[str, Any]) -> str | None:
+    """The graph node an `on_chain_start` event starts, or None for any other chain.
+
+    A node's own event carries its name; routing functions share the node's metadata but not its
+    name, and LangGraph's own `__start__`-style nodes are not the agent's steps."""
+    node = (metadata or {}).get("langgraph_node")
+    name = kwargs.get("name") or (serialized or {}).get("name", "")
+    if node and name == node and not name.startswith("__"):
+        return str(node)
+    return None
 
 
 def _error_text(error: BaseException) -> str:
@@ -183,11 +195,9 @@ class SpanRecorder(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = kwargs.get("name") or (serialized or {}).get("name", "")
-        node = (metadata or {}).get("langgraph_node")
-        # A node's own event carries its name; routing functions share the metadata but not the name.
-        if node and name == node and not name.startswith("__"):
-            self._start(run_id, parent_run_id, "node", name, inputs, step=(metadata or {}).get("langgraph_step"))
+        node = started_node(serialized, metadata, kwargs)
+        if node is not None:
+            self._start(run_id, parent_run_id, "node", node, inputs, step=(metadata or {}).get("langgraph_step"))
         else:
             self._pass_through(run_id, parent_run_id)
             version_id = (metadata or {}).get("steward_prompt_version_id")

@@ -13,7 +13,7 @@ import pytest
 from agents import runtime
 from agents.models import Run
 from agents.services import start_run
-from console.logs import formatter
+from tests.conftest import json_log_lines
 from traces.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,18 +23,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def json_lines() -> Iterator[StringIO]:
     """The JSON formatter settings install, on a handler of the root logger writing to a buffer;
     the recorder's debug lines switched on."""
-    stream = StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter("json"))
-    root, recorder = logging.getLogger(), logging.getLogger("traces.recorder")
-    level = recorder.level
-    root.addHandler(handler)
-    recorder.setLevel(logging.DEBUG)
-    try:
+    with json_log_lines({"traces.recorder": logging.DEBUG}) as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        recorder.setLevel(level)
 
 
 def _parsed(stream: StringIO) -> list[dict[str, Any]]:

@@ -14,10 +14,10 @@ from django.contrib.auth.models import User
 
 from agents.prompt_models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, RunPromptVersion
 from agents.prompt_services import create_prompt, move_label, save_version
-from agents.prompt_transfer import import_prompts
+from agents.prompt_transfer import import_prompts, validate_document
 from approvals.models import AuditEvent
 from approvals.services import decide
-from console.errors import Forbidden
+from console.errors import Forbidden, Invalid
 from tests.conftest import ApiClient, make_user
 
 Api = Callable[[User | None], ApiClient]
@@ -274,6 +274,19 @@ def test_a_prompt_of_another_kind_here_gets_nothing(prompts: None, admin_user: U
         (1, "the prompt here is a chat prompt, this version is text")
     ]
     assert not PromptVersion.objects.filter(prompt__name="subject").exists()
+
+
+def test_values_the_database_cannot_store_are_refused_by_name(prompts: None, admin_user: User, api: Api) -> None:
+    """A NUL character (JSON allows it, Postgres refuses it), as an uploaded file could hold
+    (the API's JSON parser refuses it first): Invalid naming where, nothing imported."""
+    document = export(api(admin_user))
+    empty_prompts()
+    document["prompts"][0]["versions"][0]["template"] = "nul \u0000 here"
+    with pytest.raises(Invalid) as caught:
+        validate_document(document)
+    nul = [e for e in caught.value.detail if "NUL" in e["msg"]]
+    assert [[str(p) for p in e["loc"]] for e in nul] == [["body", "prompts", "0", "versions", "0", "template"]]
+    assert counts() == (0, 0, 0, 0)
 
 
 @pytest.mark.parametrize(

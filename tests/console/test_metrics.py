@@ -269,7 +269,9 @@ def test_real_runs_show_up_as_recorded(engineer: User, reviewer: User) -> None:
         == Run.objects.filter(agent__key="refund", status="succeeded").count()
     )
     nodes = Span.objects.filter(run=refund, kind="node")
-    for name in set(nodes.values_list("name", flat=True)):
+    names = set(nodes.values_list("name", flat=True))
+    assert names, "the run recorded its nodes"
+    for name in names:
         assert (
             value(samples, "steward_step_latency_seconds_gcount", agent="refund", node=name)
             == nodes.filter(name=name).count()

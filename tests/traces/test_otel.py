@@ -304,11 +304,18 @@ def test_the_periodic_retry_sends_what_a_finished_run_still_owes(engineer: Any, 
     assert otel.unexported_runs() == [] and retry_otel_exports() == {"runs": 0, "spans": 0, "failed": 0}
 
 
-def test_the_periodic_retry_does_nothing_while_export_is_off(engineer: Any, collector: OtlpReceiver) -> None:
+def test_the_periodic_retry_does_nothing_while_export_is_off(
+    engineer: Any, collector: OtlpReceiver, settings: Any
+) -> None:
+    """Off: the run is owed (it was never sent), yet nothing goes out; switched on, it does."""
+    settings.STEWARD_OTLP_ENDPOINT = ""
     run = start_run("known", {"topic": "tea"}, engineer)
     assert runtime.execute(run.id) == "succeeded"
     assert otel.retry_unexported() == {"runs": 0, "spans": 0, "failed": 0}
     assert collector.requests == []
+    settings.STEWARD_OTLP_ENDPOINT = collector.url
+    assert otel.retry_unexported()["runs"] == 1
+    assert {s.trace_id for s in collector.received()} == {run.id.hex}
 
 
 def test_a_run_that_fails_before_any_span_still_sends_its_run(engineer: Any, otlp: OtlpReceiver) -> None:

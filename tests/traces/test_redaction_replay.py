@@ -26,8 +26,8 @@ from agents.llm import chat_model_for
 from agents.models import Run
 from agents.services import start_run
 from console.errors import Conflict
-from console.logs import formatter
 from console.sealing import open_json
+from tests.conftest import json_log_lines
 from traces.export import export_run
 from traces.models import SealedRunInput, Span
 from traces.replay import replay
@@ -105,22 +105,8 @@ def card_agent() -> Iterator[None]:
 
 @pytest.fixture
 def json_lines() -> Iterator[StringIO]:
-    stream = StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter("json"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    # The tool's INFO line must reach the handler whatever an earlier test left the root level
-    # at (one CI run lost it once, after 800 tests; locally it never did).
-    level, disabled = log.level, log.disabled
-    log.setLevel(logging.INFO)
-    log.disabled = False
-    try:
+    with json_log_lines({log.name: logging.INFO}) as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        log.setLevel(level)
-        log.disabled = disabled
 
 
 def _state(run: Run) -> dict[str, Any]:
