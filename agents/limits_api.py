@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from agents.api import ErrorOut
 from agents.limits import AgentLimitsIn, agent_limits, set_agent_limits
 from agents.models import Agent
 from agents.registry import get_agent
@@ -20,10 +21,6 @@ router = Router(tags=["agents"])
 
 READ = role_auth(can_read_runs, "read agents")
 ADMIN = role_auth(is_admin, "change an agent's limits (admins only)")
-
-
-class ErrorOut(Schema):
-    detail: Any
 
 
 class AgentLimitsOut(Schema):

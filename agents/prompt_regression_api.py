@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Field, Router, Schema, Status
 
+from agents.api import ErrorOut
 from agents.prompt_regression import DEFAULT_LIMIT, replay_for_promotion
 from approvals.models import ApprovalRequest
 from console.auth import role_auth
@@ -20,10 +20,6 @@ from traces.batch import MAX_BATCH
 __all__ = ["router"]
 
 router = Router(tags=["prompts"])
-
-
-class ErrorOut(Schema):
-    detail: Any
 
 
 class RegressionIn(InputSchema):

@@ -297,14 +297,6 @@ def _send_emails(event: str, request: ApprovalRequest) -> int:
 
 # --- prompt changes ---------------------------------------------------------------------------
 
-PROMPT_EVENTS = (
-    "prompt.version_created",
-    "prompt.label_moved",
-    "prompt.promotion_requested",
-    "prompt.promotion_decided",
-)
-
-
 def unscoped_webhooks(event: str) -> list[Webhook]:
     """Active webhooks not tied to a queue that want `event` (or every event): those that hear
     about prompts and runs, which belong to no queue."""

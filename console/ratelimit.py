@@ -44,6 +44,9 @@ LIMITED: dict[str, str] = {
     "api:create_run": "start",
     "api:post_replay": "start",
     "api:post_retry": "start",
+    "api:retry_dead_letter": "start",
+    # Queues up to a batch of replays with live model calls.
+    "api:start_regression": "start",
     "api:post_decision": "decide",
     "api:post_bulk_decision": "decide",
     # Pages
@@ -51,6 +54,8 @@ LIMITED: dict[str, str] = {
     "run_replay": "start",
     "run_retry": "start",
     "replay_failed": "start",
+    "dead_letter_retry": "start",
+    "promotion_regression": "start",
     # Calls the prompt's model, like a run's first step.
     "prompt_playground": "start",
     "approval_decide": "decide",

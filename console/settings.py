@@ -302,20 +302,7 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # Notifications are sent after commit by workers and the sweeper: a dead mail server must not hold them.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "httpx": {"level": "WARNING"},
-        "celery": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
-    },
-}
-
-# --- Logging: through structlog (console/logs.py), replacing the plain LOGGING above. JSON lines
+# --- Logging: through structlog (console/logs.py). JSON lines
 # when STEWARD_LOG_FORMAT=json (the default with DEBUG off), readable lines with "console"; every
 # standard-library logger goes through it, with the run_id, trace_id and span_id a run binds.
 from console.logs import logging_config  # noqa: E402

@@ -31,10 +31,11 @@ MAX_BATCH = 50
 
 
 def last_failed(agent_key: str, limit: int) -> list[Run]:
-    """The agent's last `limit` failed runs, newest first (imported runs are read-only, skipped)."""
+    """The agent's last `limit` failed runs, newest first. Imported runs are read-only and pruned
+    runs have nothing left to replay from: both skipped."""
     return list(
         Run.objects.select_related("agent")
-        .filter(agent__key=agent_key, status=Run.Status.FAILED)
+        .filter(agent__key=agent_key, status=Run.Status.FAILED, pruned_at__isnull=True)
         .exclude(metadata__has_key="imported")
         .order_by("-created_at", "-id")[:limit]
     )

@@ -166,9 +166,13 @@ def replay(
     if model is not None and not model.strip():
         errors.append({"loc": ["body", "model"], "msg": "name a model, e.g. openai:gpt-4o-mini"})
     pins = dict(original.prompt_versions or {})
-    if prompt_versions:
+    # An imported run's pins name the exporting Steward's versions (no id here): this Steward's
+    # versions with those numbers, or a 422 saying which is missing.
+    foreign = {name: int(pin["version"]) for name, pin in pins.items() if "id" not in pin}
+    if prompt_versions or foreign:
         try:
-            pins = pins_for_new_run({}, "", inherited=pins, overrides=prompt_versions)
+            local = {name: pin for name, pin in pins.items() if name not in foreign}
+            pins = pins_for_new_run({}, "", inherited=local, overrides={**foreign, **(prompt_versions or {})})
         except PromptNotFound as exc:
             errors.append({"loc": ["body", "prompt_versions"], "msg": str(exc)})
     if errors:

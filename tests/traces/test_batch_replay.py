@@ -48,6 +48,17 @@ def test_replay_failed_replays_the_newest_and_they_now_succeed(engineer: Any) ->
     assert not Run.objects.filter(parent_run=oldest).exists()
 
 
+def test_pruned_runs_are_not_in_the_batch(engineer: Any) -> None:
+    """A pruned run has no checkpoints or spans to replay from: the batch takes the next one
+    instead of failing part-way."""
+    from django.utils import timezone
+
+    older, pruned = _failed_flaky_runs(engineer, 2)
+    Run.objects.filter(id=pruned.id).update(pruned_at=timezone.now())
+    replays = replay_failed("flaky", engineer, limit=2)
+    assert [r.parent_run_id for r in replays] == [older.id]
+
+
 def test_the_summary_page_lists_each_replay_with_its_diff(engineer: Any) -> None:
     _, middle, newest = _failed_flaky_runs(engineer, 3)
     client = _client(engineer)

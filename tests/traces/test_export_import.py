@@ -407,3 +407,24 @@ def test_round_trip_of_document_is_stable(engineer: User) -> None:
     assert [{k: v for k, v in s.items() if k not in strip and k in document["spans"][i]} for i, s in enumerate(again["spans"])] == [
         {k: v for k, v in s.items() if k not in strip} for s in document["spans"]
     ]
+
+
+def test_an_imported_run_with_pinned_prompts_replays_on_this_stewards_versions(engineer: User) -> None:
+    """Pins in a document carry version numbers, not this Steward's ids: a replay pins the local
+    versions with those numbers, and a number this Steward lacks is a 422, never a 500."""
+    from agents.prompt_models import PromptVersion
+    from traces.replay import replay
+
+    local = PromptVersion.objects.get(prompt__name="refund_system", number=1)
+    document = valid_document()
+    document["run"]["prompt_versions"] = {"refund_system": {"version": 1, "label": "production"}}
+    imported = import_run(document, engineer)
+    copy = replay(imported, engineer, mode="live")
+    assert copy.prompt_versions["refund_system"]["id"] == local.pk
+    assert copy.prompt_versions["refund_system"]["version"] == 1
+
+    document = valid_document()
+    document["run"]["prompt_versions"] = {"refund_system": {"version": 99, "label": ""}}
+    missing = import_run(document, engineer)
+    with pytest.raises(Invalid, match="no version 99"):
+        replay(missing, engineer, mode="live")
