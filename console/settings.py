@@ -162,8 +162,11 @@ CELERY_DB_REUSE_MAX = 100
 if EMBEDDED:
     # The memory transport sleeps a whole second between polls of an empty queue by default.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
+# How often the sweeper looks for abandoned and lost runs (short in the embedded demo, where a
+# run started by another process waits for it: that process cannot reach the memory broker).
+STEWARD_SWEEP_SECONDS = env_int("STEWARD_SWEEP_SECONDS", 2 if EMBEDDED else 10)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(env_int("STEWARD_SWEEP_SECONDS", 10))},
+    "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(STEWARD_SWEEP_SECONDS)},
     "enforce-approval-sla": {"task": "approvals.enforce_sla", "schedule": float(env_int("STEWARD_SLA_SECONDS", 30))},
     "prune-finished-runs": {"task": "traces.prune_finished_runs", "schedule": float(env_int("STEWARD_RETENTION_SECONDS", 3600))},
     # Does nothing unless STEWARD_OTLP_ENDPOINT is set (traces/otel.py).
@@ -266,7 +269,6 @@ STEWARD_MAX_ATTEMPTS = env_int("STEWARD_MAX_ATTEMPTS", 3)
 # A run still queued this long after its message was sent gets its message sent again. The
 # embedded default is short: `manage.py run_agent` beside the demo cannot reach its memory broker.
 STEWARD_REQUEUE_SECONDS = env_int("STEWARD_REQUEUE_SECONDS", 3 if EMBEDDED else 60)
-STEWARD_SWEEP_SECONDS = env_int("STEWARD_SWEEP_SECONDS", 2 if EMBEDDED else 10)
 # Extra modules that register agents (your own agents live here).
 STEWARD_AGENT_MODULES = ["agents.demo.refund", "agents.demo.order_summary", "agents.demo.stock_check"] + [
     m for m in env_str("STEWARD_AGENT_MODULES").split(",") if m

@@ -15,22 +15,35 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 log = logging.getLogger(__name__)
 
 
-def periodic_loop(stop: threading.Event, interval: float) -> None:
+def due_tasks(last_run: dict[str, float], now: float) -> list[str]:
+    """The beat schedule's tasks (settings.CELERY_BEAT_SCHEDULE) whose interval has passed since
+    they last ran, marked as run at `now`. Each keeps its own interval, as beat would."""
+    due = []
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        name, every = entry["task"], float(entry["schedule"])
+        if now - last_run.get(name, now - every) >= every:
+            last_run[name] = now
+            due.append(name)
+    return due
+
+
+def periodic_loop(stop: threading.Event, tick: float = 0.5) -> None:
+    """What beat does in production, in this process: each task of the beat schedule, run here
+    (not queued) on its own interval, so this list cannot drift from production's."""
+    import time
+
     from django.db import close_old_connections
 
-    from agents.sweeper import sweep
-    from approvals.services import enforce_sla
-    from approvals.webhooks import resend_overdue
-    from traces.retention import prune_finished_runs
+    from console.celery import app
 
-    # The periodic tasks beat runs in production, in this process. The pruner returns at once
-    # while retention is off (STEWARD_RETENTION_DAYS=0).
-    while not stop.wait(interval):
-        for task in (sweep, enforce_sla, resend_overdue, prune_finished_runs):
+    app.loader.import_default_modules()  # the tasks modules (autodiscovery), as a worker does at start
+    last_run: dict[str, float] = {}
+    while not stop.wait(tick):
+        for name in due_tasks(last_run, time.monotonic()):
             try:
-                task()
+                app.tasks[name]()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad run
-                log.exception("%s failed", task.__name__)
+                log.exception("%s failed", name)
             finally:
                 close_old_connections()
 
@@ -54,7 +67,7 @@ class Command(BaseCommand):
             raise CommandError("serve_embedded runs the in-process worker on memory://; use `make serve` with a broker")
         stop = threading.Event()
         sweeper = threading.Thread(
-            target=periodic_loop, args=(stop, settings.STEWARD_SWEEP_SECONDS), name="sweeper", daemon=True
+            target=periodic_loop, args=(stop,), name="sweeper", daemon=True
         )
         sweeper.start()
         application = get_default_application()
