@@ -22,13 +22,15 @@ demo: $(STAMP)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve_embedded --host $(HOST) --port $(PORT)
 
-## test: ruff, then the whole suite (Postgres and Redis are used where they answer).
+## test: ruff, the import layers (docs/architecture.md), then the whole suite (Postgres and Redis are used where they answer).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 ## serve: production-style processes (set DATABASE_URL, CELERY_BROKER_URL, CHANNEL_LAYER_URL).
 serve: $(STAMP)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from agents.models import Agent, IdempotencyRecord, Refund, Run
+from agents.demo.models import Refund
+from agents.engine.models import Agent, IdempotencyRecord, Run
 
 
 @admin.register(Agent)

@@ -1,55 +1,7 @@
-"""Running a model's tool calls inside a node, one ToolMessage each."""
+"""Public path for agent code: `from agents.tools import run_tool_calls`.
 
-from __future__ import annotations
+The tool loop lives in the run engine (agents/engine/tools.py; docs/architecture.md)."""
 
-from collections.abc import Sequence
-from typing import Any
-
-from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
-
-from approvals.gate import current_tool_call_id
+from agents.engine.tools import run_tool_calls
 
 __all__ = ["run_tool_calls"]
-
-
-def run_tool_calls(
-    tools: Sequence[BaseTool], message: AIMessage, config: RunnableConfig | None = None
-) -> list[ToolMessage]:
-    """Call each tool the message asks for, in order.
-
-    A tool's exception is not caught (after its retries, for a `retry_safe` tool with a
-    transient error): the node fails and the run records the error, so an engineer sees it
-    and can replay. Put a gated tool in a node of its own or call it alone:
-    a node runs again from its start when the run resumes after approval.
-    """
-    from agents.reliability import invoke_tool
-    from traces.cassette import current, recorded_tools
-
-    replaying = current() is not None
-    if replaying:
-        # A recorded step of a replay: tools play back the original's results; none runs,
-        # so no side effect (and no gate) happens again.
-        tools = recorded_tools(tools)
-    by_name = {tool.name: tool for tool in tools}
-    results: list[ToolMessage] = []
-    for call in message.tool_calls:
-        tool = by_name.get(call["name"])
-        if tool is None:
-            results.append(
-                ToolMessage(content=f"error: unknown tool {call['name']!r}", tool_call_id=call["id"] or "")
-            )
-            continue
-        token = current_tool_call_id.set(call["id"] or "")
-        try:
-            # Retried on a transient error if the tool is marked retry_safe (agents/reliability.py).
-            output: Any = invoke_tool(tool, call, config, replaying=replaying)
-        finally:
-            current_tool_call_id.reset(token)
-        results.append(
-            output
-            if isinstance(output, ToolMessage)
-            else ToolMessage(content=str(output), tool_call_id=call["id"] or "", name=call["name"])
-        )
-    return results

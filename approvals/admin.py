@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue, Webhook, WebhookDelivery
+from approvals.models import ApprovalRequest, Decision, Queue, Webhook, WebhookDelivery
+from console.kernel.models import AuditEvent
 
 
 @admin.register(Queue)

@@ -10,15 +10,14 @@ from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
-from agents.api import ErrorOut
 from approvals.models import ApprovalRequest
 from approvals.services import bulk_decide, claim, decide, next_request, reassign, release
 from approvals.shown_args import shown
-from console.auth import role_auth
-from console.cursors import decode_cursor, encode_cursor
-from console.errors import NotFound
-from console.roles import REVIEWERS, has_role
-from console.schemas import InputSchema
+from console.kernel.auth import role_auth
+from console.kernel.cursors import decode_cursor, encode_cursor
+from console.kernel.errors import NotFound
+from console.kernel.roles import REVIEWERS, has_role
+from console.kernel.schemas import ErrorOut, InputSchema
 
 router = Router(tags=["approvals"], auth=role_auth(lambda user: has_role(user, REVIEWERS), "review approvals"))
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}

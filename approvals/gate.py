@@ -8,8 +8,6 @@ side effect may happen before the gate in the same node, and a node has one gate
 
 from __future__ import annotations
 
-import contextvars
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -20,6 +18,10 @@ from langchain_core.tools import BaseTool, StructuredTool, create_schema_from_fu
 from langgraph.config import get_config
 from langgraph.types import interrupt
 
+from agents.engine.ledger import args_hash
+from agents.engine.tools import current_tool_call_id
+from traces.recording.recorder import GATE_EVENT
+
 __all__ = [
     "GateError",
     "args_hash",
@@ -29,20 +31,11 @@ __all__ = [
     "require_approval",
 ]
 
-GATE_EVENT = "steward.gate"
-# Set by agents.tools.run_tool_calls around each tool, so a gated tool knows its call id.
-current_tool_call_id: contextvars.ContextVar[str] = contextvars.ContextVar("steward_tool_call_id", default="")
-
 _CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
 
 
 class GateError(RuntimeError):
     """The resume value does not match what was approved: the action must not run."""
-
-
-def args_hash(args: Any) -> str:
-    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def parse_condition(condition: str) -> tuple[str, str, Any]:
@@ -185,7 +178,7 @@ def gated_tool(
     """
 
     def decorator(fn: Callable[..., Any]) -> BaseTool:
-        from agents.ledger import run_once
+        from agents.engine.ledger import run_once
 
         action = fn.__name__
         schema_model = create_schema_from_function(action, fn)

@@ -13,9 +13,10 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from approvals.models import ApprovalRequest, AuditEvent, Queue
-from console.redaction import is_marker
-from traces.models import Span
+from approvals.models import ApprovalRequest, Queue
+from console.kernel.models import AuditEvent
+from console.kernel.redaction import is_marker
+from traces.recording.models import Span
 
 __all__ = [
     "AGES",
@@ -92,7 +93,7 @@ def filtered_inbox(user: Any, filters: InboxFilters) -> list[ApprovalRequest]:
 
 
 def my_queues(user: Any) -> QuerySet[Queue]:
-    from console.roles import is_admin
+    from console.kernel.roles import is_admin
 
     queues = Queue.objects.all() if is_admin(user) else Queue.objects.filter(reviewer_groups__user=user).distinct()
     return queues.order_by("name")
@@ -141,7 +142,7 @@ def outcome_of(request: ApprovalRequest) -> dict[str, Any]:
     """After a decision: did the run resume, and what did the action return?"""
     if not request.run_id or request.status == ApprovalRequest.Status.PENDING:
         return {}
-    from agents.models import Run
+    from agents.engine.models import Run
 
     run = Run.objects.filter(id=request.run_id).only("id", "status", "error").first()
     result = None

@@ -21,8 +21,8 @@ from approvals import services
 from approvals.action_links import InvalidLink, link_from_token
 from approvals.models import ActionLink, ApprovalRequest
 from approvals.shown_args import shown
-from console.errors import Invalid, StewardError
-from console.pages import error_text, pretty
+from console.kernel.errors import Invalid, StewardError
+from console.kernel.pages import error_text, pretty
 
 __all__ = ["confirm_link"]
 

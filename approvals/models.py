@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -14,7 +12,9 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 
-from console.roles import is_admin
+# The audit log's table belongs to this app; its model lives in the kernel.
+from console.kernel.models import AuditEvent  # noqa: F401
+from console.kernel.roles import is_admin
 
 DEFAULT_REASON_CODES = ["policy", "incorrect", "suspicious", "duplicate", "other"]
 
@@ -175,7 +175,7 @@ class ApprovalRequest(models.Model):
         automatic_rule: str = "",
     ) -> bool:
         """Set the outcome once: a conditional update, so of two deciders only one wins."""
-        from approvals.gate import args_hash
+        from agents.engine.ledger import args_hash
 
         now = timezone.now()
         updates: dict[str, Any] = {
@@ -299,46 +299,3 @@ class ActionLink(models.Model):
     def __str__(self) -> str:
         return f"{self.decision} link for {self.user_id}"
 
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-class AuditEvent(models.Model):
-    """Append-only record of every decision and change a person or rule makes.
-
-    Each row carries the hash of the row before it and of its own content, so a changed or
-    removed row breaks the chain (`manage.py verify_audit`); on Postgres a trigger refuses
-    UPDATE and DELETE outright.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
-        db_constraint=False,
-    )
-    action = models.CharField(max_length=100)
-    object_type = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=100)
-    data = models.JSONField(default=dict)
-    prev_hash = models.CharField(max_length=64, blank=True)
-    hash = models.CharField(max_length=64, blank=True)
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.object_type}:{self.object_id}"
-
-    def content_hash(self) -> str:
-        content = {
-            "at": self.at.isoformat(),
-            "actor": self.actor_id,
-            "action": self.action,
-            "object_type": self.object_type,
-            "object_id": self.object_id,
-            "data": self.data,
-        }
-        return hashlib.sha256((self.prev_hash + _canonical(content)).encode()).hexdigest()

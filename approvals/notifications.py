@@ -24,7 +24,7 @@ from django.utils import timezone
 from approvals import action_links
 from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
 from approvals.shown_args import shown
-from console.pages import pretty
+from console.kernel.pages import pretty
 
 __all__ = [
     "DEAD_LETTER_EVENT",
@@ -329,7 +329,7 @@ _ERROR_CHARS = 500
 
 
 def _first_line(text: str) -> str:
-    from console.redaction import redact_text
+    from console.kernel.redaction import redact_text
 
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     # An error may quote a provider's message, keys and all: it leaves Steward redacted.
@@ -381,7 +381,7 @@ def notify_dead_letter(letter: Any, run: Any) -> None:
 
 def dead_letter_recipients() -> list[Any]:
     """Active engineers and admins (and superusers) with an email address, each once."""
-    from console.roles import ADMINS, ENGINEERS
+    from console.kernel.roles import ADMINS, ENGINEERS
 
     users = (
         get_user_model()
@@ -393,8 +393,8 @@ def dead_letter_recipients() -> list[Any]:
 
 
 def _email_dead_letter(letter: Any, run: Any) -> int:
-    from console.models import DeadLetter
-    from console.redaction import redact_text
+    from agents.engine.models import DeadLetter
+    from console.kernel.redaction import redact_text
 
     now = timezone.now()
     interval = getattr(settings, "STEWARD_DEAD_LETTER_EMAIL_SECONDS", DEAD_LETTER_EMAIL_SECONDS)

@@ -22,14 +22,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from approvals import audit
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.queue_forms import QueueForm, WebhookForm, audit_values
 from approvals.stats import pending_count_subquery, queue_stats
-from console.cursors import decode_cursor, encode_cursor
-from console.errors import StewardError
-from console.pages import require
-from console.roles import REVIEWERS, has_role, is_admin
+from console.kernel import audit
+from console.kernel.cursors import decode_cursor, encode_cursor
+from console.kernel.errors import StewardError
+from console.kernel.pages import require
+from console.kernel.roles import REVIEWERS, has_role, is_admin
 
 __all__ = [
     "human_duration",

@@ -13,12 +13,12 @@ from django.db.models import Prefetch
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
-from agents.api import ErrorOut
 from approvals.models import Queue
 from approvals.stats import pending_count_subquery, queue_stats
-from console.auth import role_auth
-from console.errors import Forbidden, NotFound
-from console.roles import REVIEWERS, has_role, is_admin
+from console.kernel.auth import role_auth
+from console.kernel.errors import Forbidden, NotFound
+from console.kernel.roles import REVIEWERS, has_role, is_admin
+from console.kernel.schemas import ErrorOut
 
 router = Router(tags=["queues"], auth=role_auth(lambda user: has_role(user, REVIEWERS), "review approvals"))
 

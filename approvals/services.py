@@ -21,15 +21,14 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 from langgraph.types import Interrupt
 
-from agents.models import Run
-from agents.tasks import send_run
-from approvals import audit
+from agents.engine.models import Run
+from agents.engine.tasks import send_run
 from approvals.models import ApprovalRequest, Decision, Queue
 from approvals.shown_args import restore
-from console import live
-from console.errors import Conflict, Forbidden, Invalid, NotFound, StewardError
-from console.redaction import redact_text
-from console.roles import REVIEWERS, is_admin
+from console.kernel import audit, live
+from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound, StewardError
+from console.kernel.redaction import redact_text
+from console.kernel.roles import REVIEWERS, is_admin
 
 __all__ = [
     "bulk_decide",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.redaction import redact
+from console.kernel.redaction import redact
 
 __all__ = ["restore", "shown"]
 

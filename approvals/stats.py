@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Decision, Queue
-from console.statistics import percentile
+from console.kernel.statistics import percentile
 
 __all__ = ["percentile", "pending_count_subquery", "queue_stats"]
 

@@ -9,6 +9,7 @@ from celery import shared_task
 
 @shared_task(name="approvals.enforce_sla", ignore_result=True)
 def enforce_sla() -> dict[str, int]:
+    # Imported here: services and webhooks send these tasks (an import cycle otherwise).
     from approvals.services import enforce_sla as apply_rules
     from approvals.webhooks import resend_overdue
 
@@ -31,6 +32,7 @@ def deliver_webhook(self: Any, delivery_id: str) -> None:
 
     Run eagerly (`deliver_webhook.apply(...)`), Celery makes the retries at once, in-process.
     """
+    # Imported here: webhooks send this task (an import cycle otherwise).
     from approvals.webhooks import deliver
 
     countdown = deliver(delivery_id)

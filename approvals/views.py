@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from agents.models import Agent
+from agents.engine.models import Agent
 from approvals import inbox
 from approvals.models import ApprovalRequest, Queue
 from approvals.services import (
@@ -26,9 +26,9 @@ from approvals.services import (
     schema_errors,
 )
 from approvals.shown_args import restore, shown
-from console.errors import Invalid, StewardError
-from console.pages import error_text, pretty, require
-from console.roles import REVIEWERS, has_role
+from console.kernel.errors import Invalid, StewardError
+from console.kernel.pages import error_text, pretty, require
+from console.kernel.roles import REVIEWERS, has_role
 
 
 def pending_for(user: Any, filters: inbox.InboxFilters | None = None) -> list[ApprovalRequest]:

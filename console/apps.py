@@ -7,7 +7,7 @@ class ConsoleConfig(AppConfig):
 
     def ready(self) -> None:
         # A run that ends failed lands in the dead-letter list (console/dead_letters.py).
-        from agents.signals import run_stopped
-        from console.dead_letters import on_run_stopped
+        from agents.engine.dead_letters import on_run_stopped
+        from agents.engine.signals import run_stopped
 
         run_stopped.connect(on_run_stopped, dispatch_uid="steward-dead-letters")

@@ -11,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 app = Celery("steward")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["agents", "approvals", "traces"])
+app.autodiscover_tasks(["agents.engine", "approvals", "traces"])
 
 
 @worker_process_init.connect
@@ -19,7 +19,7 @@ def _fresh_connections_after_fork(**_: object) -> None:
     # A forked child must not reuse its parent's sockets: drop them, open lazily.
     from django.db import connections
 
-    from agents.checkpointer import close_pool
+    from agents.engine.checkpointer import close_pool
 
     for conn in connections.all(initialized_only=True):
         conn.close()

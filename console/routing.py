@@ -1,5 +1,5 @@
 from django.urls import path
 
-from console.consumers import LiveConsumer
+from console.web.consumers import LiveConsumer
 
 websocket_urlpatterns = [path("ws/live/", LiveConsumer.as_asgi())]

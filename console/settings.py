@@ -67,7 +67,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "console.middleware.ApiErrorsMiddleware",
+    "console.kernel.middleware.ApiErrorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -75,8 +75,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # After CSRF and authentication: a forged request spends nobody's budget, and the user is known.
-    "console.ratelimit.RateLimitMiddleware",
-    "console.security.ContentSecurityPolicyMiddleware",
+    "console.kernel.ratelimit.RateLimitMiddleware",
+    "console.kernel.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -93,7 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "console.context_processors.nav",
+                "console.web.context_processors.nav",
             ],
         },
     },
@@ -190,7 +190,7 @@ if CHANNEL_LAYER_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "console.layers.LocalChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "console.kernel.layers.LocalChannelLayer"}}
 
 # --- Security -------------------------------------------------------------------------------
 # Headers on every response (Django's SecurityMiddleware and XFrameOptionsMiddleware); the
@@ -223,8 +223,8 @@ if not DEBUG:
 # --- Secrets (docs/production.md, "Secrets") --------------------------------------------------
 # Regexes redacted besides the built-in API keys, bearer tokens and card numbers
 # (console/redaction.py): a JSON list, or one per line.
-from console.redaction import parse_patterns  # noqa: E402
-from console.sealing import parse_keys  # noqa: E402
+from console.kernel.redaction import parse_patterns  # noqa: E402
+from console.kernel.sealing import parse_keys  # noqa: E402
 
 try:
     STEWARD_REDACT_PATTERNS = parse_patterns(env_str("STEWARD_REDACT_PATTERNS"))
@@ -307,7 +307,7 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # --- Logging: through structlog (console/logs.py). JSON lines
 # when STEWARD_LOG_FORMAT=json (the default with DEBUG off), readable lines with "console"; every
 # standard-library logger goes through it, with the run_id, trace_id and span_id a run binds.
-from console.logs import logging_config  # noqa: E402
+from console.kernel.logs import logging_config  # noqa: E402
 
 STEWARD_LOG_FORMAT = env_str("STEWARD_LOG_FORMAT", "console" if DEBUG else "json")
 LOGGING = logging_config(STEWARD_LOG_FORMAT, env_str("LOG_LEVEL", "INFO"))

@@ -2,20 +2,22 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from agents import views as run_views
+from agents.web import views as run_views
 from approvals import link_views
 from approvals import views as approval_views
-from console import dashboard_views, keys, metrics, views
-from console.api import api
-from traces import replay_views
+from console.kernel import keys
+from console.web import dashboard_views, metrics
+from console.web import health as views
+from console.web.api import api
+from traces.inspection import replay_views
 
 urlpatterns = [
     path("", dashboard_views.dashboard, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("runs/", run_views.run_list, name="run_list"),
-    path("", include("traces.inspect_urls")),
-    path("", include("traces.urls")),
+    path("", include("traces.inspection.inspect_urls")),
+    path("", include("traces.inspection.urls")),
     path("runs/<uuid:run_id>/", run_views.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/cancel", run_views.run_cancel, name="run_cancel"),
     path("runs/<uuid:run_id>/spans", run_views.run_spans, name="run_spans"),
@@ -33,12 +35,12 @@ urlpatterns = [
     path("approvals/<uuid:approval_id>/reassign", approval_views.approval_reassign, name="approval_reassign"),
     path("approvals/next", approval_views.approval_next, name="approval_next"),
     path("approvals/bulk", approval_views.approval_bulk, name="approval_bulk"),
-    path("", include("agents.prompt_regression_urls")),
+    path("", include("agents.prompt_admin.regression_urls")),
     # Queue management and analytics pages (approvals/queue_urls.py).
     path("queues/", include("approvals.queue_urls")),
-    path("prompts/", include("agents.prompt_urls")),
+    path("prompts/", include("agents.prompt_admin.urls")),
     # Runs that failed after every retry and fallback (console/dead_letter_urls.py).
-    path("dead-letters/", include("console.dead_letter_urls")),
+    path("dead-letters/", include("console.web.dead_letter_urls")),
     path("keys/", keys.key_list, name="key_list"),
     path("keys/<int:key_id>/revoke", keys.key_revoke, name="key_revoke"),
     path("healthz", views.healthz, name="healthz"),

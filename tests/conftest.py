@@ -17,7 +17,7 @@ from django.test import Client
 
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
-from console.models import ApiKey
+from console.kernel.models import ApiKey
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,7 +35,7 @@ def _close_pools_before_teardown(django_db_setup: Any, django_db_blocker: Any) -
     # The test database is dropped after this: no connection of ours may still be open.
     from django.db import connections
 
-    from agents.checkpointer import close_pool
+    from agents.engine.checkpointer import close_pool
 
     close_pool()
     connections.close_all()
@@ -183,7 +183,7 @@ def json_log_lines(levels: dict[str, int]) -> Iterator[StringIO]:
     """What the JSON formatter settings install writes, from a handler on the root logger into a
     buffer. Each logger in `levels` is set to its level and enabled for the while, whatever an
     earlier test left it at (one CI run lost a line that way), then put back."""
-    from console.logs import formatter
+    from console.kernel.logs import formatter
 
     stream = StringIO()
     handler = logging.StreamHandler(stream)

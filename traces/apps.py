@@ -8,10 +8,10 @@ class TracesConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from agents.signals import run_stopped
-        from traces import otel
+        from agents.engine.signals import run_stopped
+        from traces.inspection import otel
 
         # OpenTelemetry export when a run stops (a no-op unless STEWARD_OTLP_ENDPOINT is set);
-        # traces.otel imports OpenTelemetry only when it exports.
-        run_stopped.connect(otel.on_run_stopped, dispatch_uid="traces.otel")
+        # traces.inspection.otel imports OpenTelemetry only when it exports.
+        run_stopped.connect(otel.on_run_stopped, dispatch_uid="traces.inspection.otel")
         checks.register(otel.check_otel_installed)

@@ -25,8 +25,8 @@ from agents.demo.common import (
     tool_results,
     with_prompt,
 )
+from agents.demo.models import Refund
 from agents.llm import chat_model_for
-from agents.models import Refund
 from agents.registry import register_agent
 from agents.tools import run_tool_calls
 from approvals.gate import gated_tool

@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def create_checkpoint_tables(apps, schema_editor):  # type: ignore[no-untyped-def]
-    from agents.checkpointer import setup_checkpointer
+    from agents.engine.checkpointer import setup_checkpointer
 
     setup_checkpointer(schema_editor.connection.settings_dict, schema_editor.connection.vendor)
 

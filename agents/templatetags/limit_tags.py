@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from agents.limits import LABELS, LIMIT_NAMES
+from agents.engine.limits import LABELS, LIMIT_NAMES
 
 register = template.Library()
 

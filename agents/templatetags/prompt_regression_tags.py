@@ -16,6 +16,6 @@ __all__ = ["promotion_regression"]
 
 @register.simple_tag(takes_context=True)
 def promotion_regression(context: template.Context, approval: ApprovalRequest) -> dict[str, Any]:
-    from agents.prompt_regression_views import regression_context
+    from agents.prompt_admin.regression_views import regression_context
 
     return regression_context(approval, context.get("user"))

@@ -18,12 +18,12 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
-from agents.ledger import run_once
-from agents.limits import Limits
-from agents.llm import ScriptedChatModel, chat_model_for
-from agents.models import Refund
+from agents.demo.models import Refund
+from agents.engine.ledger import run_once
+from agents.engine.limits import Limits
+from agents.engine.llm import ScriptedChatModel, chat_model_for
+from agents.engine.reliability import retry_safe
 from agents.registry import register_agent
-from agents.reliability import retry_safe
 from agents.tools import run_tool_calls
 
 
@@ -154,7 +154,7 @@ class CancelState(TypedDict):
 
 def cancel_from_inside(state: CancelState, config: RunnableConfig) -> dict[str, Any]:
     # Someone cancels the run while this step is running.
-    from agents.models import Run as RunModel
+    from agents.engine.models import Run as RunModel
 
     RunModel.objects.filter(id=config["configurable"]["steward_run_id"]).update(status="cancelled")
     return {"log": ["first"]}

@@ -8,11 +8,12 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 
-from agents import runtime
-from agents.models import Run
-from approvals.models import ApprovalRequest, AuditEvent
+from agents.engine import runtime
+from agents.engine.models import Run
+from approvals.models import ApprovalRequest
+from console.kernel.models import AuditEvent
 from tests.conftest import ApiClient
-from traces.models import Span
+from traces.recording.models import Span
 
 Api = Callable[[User | None], ApiClient]
 

@@ -17,14 +17,15 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from agents import checkpointer as checkpointer_module
-from agents import runtime
-from agents.models import Refund, Run
-from agents.services import start_run
+from agents.demo.models import Refund
+from agents.engine import checkpointer as checkpointer_module
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
-from console.sealing import generate_key
-from traces.replay import retry
+from console.kernel.sealing import generate_key
+from traces.inspection.replay import retry
 
 KEY = generate_key()
 OFF = "off"
@@ -198,7 +199,7 @@ def test_the_sqlite_saver_encrypts_too(tmp_path: Path, monkeypatch: pytest.Monke
 def _serializer_in_fresh_process(key: str) -> subprocess.CompletedProcess[str]:
     """The serializer a new process picks from the environment, as a worker would."""
     code = (
-        "import django; django.setup(); from agents.checkpointer import checkpoint_serde; "
+        "import django; django.setup(); from agents.engine.checkpointer import checkpoint_serde; "
         "print(type(checkpoint_serde()).__name__)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "console.settings", "STEWARD_CHECKPOINT_ENCRYPTION_KEY": key}

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from agents.models import Refund, Run
-from agents.services import start_run
-from agents.sweeper import sweep
+from agents.demo.models import Refund
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from agents.engine.sweeper import sweep
 from tests.conftest import server_env, wait_for
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from tests.conftest import json_log_lines
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def json_lines() -> Iterator[StringIO]:
     """The JSON formatter settings install, on a handler of the root logger writing to a buffer;
     the recorder's debug lines switched on."""
-    with json_log_lines({"traces.recorder": logging.DEBUG}) as stream:
+    with json_log_lines({"traces.recording.recorder": logging.DEBUG}) as stream:
         yield stream
 
 
@@ -38,7 +38,7 @@ def test_failed_run_logs_a_json_line_with_run_and_trace(engineer: Any, json_line
     assert runtime.execute(run.id) == "failed"
 
     lines = _parsed(json_lines)
-    failed = [entry for entry in lines if entry.get("logger") == "agents.runtime"]
+    failed = [entry for entry in lines if entry.get("logger") == "agents.engine.runtime"]
     assert len(failed) == 1
     entry = failed[0]
     assert entry["level"] == "warning" and f"run {run.id} failed" in entry["event"]
@@ -53,7 +53,7 @@ def test_span_lines_name_their_span_and_nothing_leaks_after_the_run(engineer: An
     logging.getLogger("tests.after").warning("after the run")
 
     lines = _parsed(json_lines)
-    spans = [entry for entry in lines if entry.get("logger") == "traces.recorder"]
+    spans = [entry for entry in lines if entry.get("logger") == "traces.recording.recorder"]
     assert {entry["span_id"] for entry in spans} == {str(s) for s in Span.objects.filter(run=run).values_list("id", flat=True)}
     assert all(entry["run_id"] == str(run.id) and entry["trace_id"] == str(run.id) for entry in spans)
     assert {entry["span_kind"] for entry in spans} == {"node", "model", "tool"}
@@ -63,7 +63,7 @@ def test_span_lines_name_their_span_and_nothing_leaks_after_the_run(engineer: An
 
 def test_replay_lines_carry_the_root_run_as_trace(engineer: Any, json_lines: StringIO, purge_broker: None) -> None:
     """A replay's lines name the replay as run and the original as trace."""
-    from traces.replay import replay
+    from traces.inspection.replay import replay
 
     original = start_run("stock_check", {"sku": "SKU-3"}, engineer)
     assert runtime.execute(original.id) == "succeeded"
@@ -72,5 +72,5 @@ def test_replay_lines_carry_the_root_run_as_trace(engineer: Any, json_lines: Str
     json_lines.seek(0)
     assert runtime.execute(copy.id) == "succeeded"
 
-    spans = [entry for entry in _parsed(json_lines) if entry.get("logger") == "traces.recorder"]
+    spans = [entry for entry in _parsed(json_lines) if entry.get("logger") == "traces.recording.recorder"]
     assert spans and all(e["run_id"] == str(copy.id) and e["trace_id"] == str(original.id) for e in spans)

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from agents import runtime
-from agents.checkpointer import checkpointer
-from agents.models import Run
-from agents.services import start_run
-from traces.models import Span
+from agents.engine import runtime
+from agents.engine.checkpointer import checkpointer
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

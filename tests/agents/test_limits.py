@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from agents import runtime
-from agents.limits import set_agent_limits
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import set_agent_limits, start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from tests.agents.graphs import STALL
 from tests.conftest import wait_for
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

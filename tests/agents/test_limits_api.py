@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from agents import runtime
-from agents.models import Run
-from approvals.models import AuditEvent
+from agents.engine import runtime
+from agents.engine.models import Run
+from console.kernel.models import AuditEvent
 
 # Only the run page test executes a run (the checkpointer reads on its own connection).
 pytestmark = pytest.mark.django_db

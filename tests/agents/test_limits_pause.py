@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from tests.agents.graphs import STALL
 from tests.conftest import wait_for
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BUDGET = 0.0002  # each node costs about $0.00015: two nodes run, the third waits for a decision

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.prompts import ChatPromptTemplate
 
-from agents.llm import ScriptedChatModel, chat_model_for
+from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.prompts import model_settings_of
 
 

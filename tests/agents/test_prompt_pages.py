@@ -1,7 +1,7 @@
 """The prompt pages: who may see and use each one, what the editor, label and playground forms do
 with good and bad input, and the stale-save path (nothing saved, nothing lost, the diff shown).
 
-Prompts, versions and label moves are real rows written by `agents.prompt_services`; promotions
+Prompts, versions and label moves are real rows written by `agents.prompt_admin.services`; promotions
 are decided with the real `approvals.services.decide`.
 """
 
@@ -14,9 +14,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from agents import prompt_services
-from agents.prompt_models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
-from agents.services import start_run
+from agents.engine.services import start_run
+from agents.prompt_admin import services as prompt_services
+from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from tests.conftest import make_user

@@ -8,15 +8,17 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from agents import prompt_services, runtime
-from agents.models import Run
-from agents.prompt_regression import replay_for_promotion
-from agents.services import start_run
-from approvals.models import ApprovalRequest, AuditEvent
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from agents.prompt_admin import services as prompt_services
+from agents.prompt_admin.regression import replay_for_promotion
+from approvals.models import ApprovalRequest
 from approvals.services import decide
-from console.errors import Conflict, Forbidden, Invalid, NotFound
+from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from console.kernel.models import AuditEvent
 from tests.conftest import make_user
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from agents.prompt_models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, RunPromptVersion
-from agents.prompt_services import create_prompt, move_label, save_version
-from agents.prompt_transfer import import_prompts, validate_document
-from approvals.models import AuditEvent
+from agents.prompt_admin.services import create_prompt, move_label, save_version
+from agents.prompt_admin.transfer import import_prompts, validate_document
+from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, RunPromptVersion
 from approvals.services import decide
-from console.errors import Forbidden, Invalid
+from console.kernel.errors import Forbidden, Invalid
+from console.kernel.models import AuditEvent
 from tests.conftest import ApiClient, make_user
 
 Api = Callable[[User | None], ApiClient]

@@ -17,18 +17,20 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from agents import prompt_services, runtime
-from agents.models import Run
-from agents.prompt_models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, RunPromptVersion
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from agents.prompt_admin import services as prompt_services
 from agents.prompts import pins_for_new_run, resolve
-from agents.services import start_run
+from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, RunPromptVersion
 from approvals import webhooks
-from approvals.models import ApprovalRequest, AuditEvent, Webhook, WebhookDelivery
+from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
 from approvals.services import decide
-from console.errors import Conflict, Forbidden, Invalid
+from console.kernel.errors import Conflict, Forbidden, Invalid
+from console.kernel.models import AuditEvent
 from tests.conftest import make_user
-from traces.models import Span
-from traces.replay import replay
+from traces.inspection.replay import replay
+from traces.recording.models import Span
 
 PROMPT = "refund_system"
 REFUND = {"order_id": "A-1", "amount": 50, "reason": "broken"}

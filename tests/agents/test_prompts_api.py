@@ -11,15 +11,16 @@ import pytest
 from django.contrib.auth.models import User
 from django.db.models import Sum
 
-from agents import runtime
-from agents.models import Agent, Run
-from agents.prompt_models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
+from agents.engine import runtime
+from agents.engine.models import Agent, Run
+from agents.engine.registry import sync_agents
+from agents.engine.services import start_run
 from agents.prompts import save_pins, sync_prompts
-from agents.registry import sync_agents
-from agents.services import start_run
-from approvals.models import ApprovalRequest, AuditEvent, Queue
+from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
+from approvals.models import ApprovalRequest, Queue
+from console.kernel.models import AuditEvent
 from tests.conftest import ApiClient, make_user
-from traces.models import Span
+from traces.recording.models import Span
 
 Api = Callable[[User | None], ApiClient]
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from agents.models import IdempotencyRecord, Refund, Run
+from agents.demo.models import Refund
+from agents.engine.models import IdempotencyRecord, Run
 from approvals.models import ApprovalRequest, Decision
 from tests.conftest import wait_for
 

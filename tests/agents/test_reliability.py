@@ -13,15 +13,14 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from agents import circuit, runtime
-from agents.circuit import CircuitOpen
-from agents.models import Agent, Run
-from agents.reliability import RetryPolicy, TransientError, is_transient, retry_policy
-from agents.services import start_run
-from console.models import Circuit
+from agents.engine import circuit, runtime
+from agents.engine.circuit import CircuitOpen
+from agents.engine.models import Agent, Circuit, Run
+from agents.engine.reliability import RetryPolicy, TransientError, is_transient, retry_policy
+from agents.engine.services import start_run
 from tests.agents import graphs
-from traces.models import Span
-from traces.replay import replay
+from traces.inspection.replay import replay
+from traces.recording.models import Span
 
 FACTORIES = {"alpha": "tests.agents.graphs.fake_provider_model", "beta": "tests.agents.graphs.fake_provider_model"}
 # No waiting between attempts in tests: the backoff's shape is tested on the policy itself.

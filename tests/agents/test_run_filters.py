@@ -10,13 +10,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agents import prompt_services
-from agents.models import Agent, Run
+from agents.engine.models import Agent, Run
+from agents.engine.registry import sync_agents
+from agents.prompt_admin import services as prompt_services
 from agents.prompts import pins_for_new_run, save_pins
-from agents.registry import sync_agents
 from approvals.models import ApprovalRequest, Queue
 from tests.conftest import make_user
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db
 

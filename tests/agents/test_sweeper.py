@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from agents.models import Agent, Run
-from agents.registry import sync_agents
-from agents.sweeper import sweep
+from agents.engine.models import Agent, Run
+from agents.engine.registry import sync_agents
+from agents.engine.sweeper import sweep
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 
 

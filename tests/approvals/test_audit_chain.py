@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from approvals.models import AuditEvent
 from approvals.services import decide
+from console.kernel.models import AuditEvent
 from tests.approvals.helpers import waiting_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from django.db import connections
 
 from approvals.models import ApprovalRequest
 from approvals.services import claim, decide, next_request, release
-from console.errors import Conflict, Forbidden
+from console.kernel.errors import Conflict, Forbidden
 from tests.approvals.helpers import waiting_refund
 from tests.conftest import make_user
 

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from agents import runtime
-from agents.models import Refund, Run
-from agents.services import start_run
+from agents.demo.models import Refund
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest, Decision
 from approvals.services import decide
-from console.errors import Conflict
+from console.kernel.errors import Conflict
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]

@@ -15,9 +15,9 @@ from django.core import signing
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals import notifications
 from approvals.action_links import link_from_token
 from approvals.models import ActionLink, ApprovalRequest, Decision

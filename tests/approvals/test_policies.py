@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 
-from agents import runtime
-from agents.models import Refund, Run
-from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue
+from agents.demo.models import Refund
+from agents.engine import runtime
+from agents.engine.models import Run
+from approvals.models import ApprovalRequest, Decision, Queue
 from approvals.services import bulk_decide, decide, reassign
-from console.errors import Conflict, Forbidden, Invalid
+from console.kernel.errors import Conflict, Forbidden, Invalid
+from console.kernel.models import AuditEvent
 from tests.approvals.helpers import waiting_refund
 from tests.conftest import make_user
 

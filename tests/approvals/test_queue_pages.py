@@ -14,8 +14,9 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 from django.utils import timezone
 
-from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue, Webhook, WebhookDelivery
+from approvals.models import ApprovalRequest, Decision, Queue, Webhook, WebhookDelivery
 from approvals.queue_views import human_duration
+from console.kernel.models import AuditEvent
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

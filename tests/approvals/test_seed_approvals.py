@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from agents.models import Run
+from agents.engine.models import Run
 from approvals.models import ApprovalRequest, Decision, Queue
 from approvals.stats import queue_stats
 

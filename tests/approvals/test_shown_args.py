@@ -14,13 +14,14 @@ from django.test import Client
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
-from agents import registry, runtime
-from agents.services import start_run
+from agents.engine import registry, runtime
+from agents.engine.services import start_run
 from approvals.gate import require_approval
-from approvals.models import ApprovalRequest, AuditEvent, Decision
+from approvals.models import ApprovalRequest, Decision
 from approvals.notifications import approval_payload
 from approvals.services import decide
 from approvals.shown_args import restore, shown
+from console.kernel.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from agents import runtime
-from agents.models import Refund, Run
-from approvals.models import AuditEvent, Decision, Queue
+from agents.demo.models import Refund
+from agents.engine import runtime
+from agents.engine.models import Run
+from approvals.models import Decision, Queue
 from approvals.services import enforce_sla
+from console.kernel.models import AuditEvent
 from tests.approvals.helpers import waiting_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,8 +18,8 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from agents import runtime
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.services import start_run
 from approvals import notifications, webhooks
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.tasks import deliver_webhook

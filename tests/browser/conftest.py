@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from console.chromium import CHROMIUM, CHROMIUM_ARGS
+from console.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import free_port, server_env, wait_until_up
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are

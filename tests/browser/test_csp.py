@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from agents import runtime
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from tests.browser.conftest import login
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from agents.models import Refund
+from agents.demo.models import Refund
 from approvals.models import ApprovalRequest
 from tests.approvals.helpers import waiting_refund
 from tests.browser.conftest import login

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from agents import runtime
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.services import start_run
 from tests.browser.conftest import login
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from agents.models import Run
-from agents.prompt_models import PromptLabel, PromptVersion
+from agents.engine.models import Run
 from agents.prompts import sync_prompts
+from agents.prompts.models import PromptLabel, PromptVersion
 from tests.browser.conftest import login
 from tests.conftest import make_user, wait_for
 

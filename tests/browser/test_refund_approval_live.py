@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from agents.models import Refund
+from agents.demo.models import Refund
 from tests.browser.conftest import login
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
@@ -58,8 +58,8 @@ def test_pending_list_loses_a_decided_request_live(
     browser: Any, asgi_server: str, engineer: Any, reviewer: Any, admin_user: Any
 ) -> None:
     """A reviewer's open approvals list drops a request another reviewer decided, without a reload."""
-    from agents import runtime
-    from agents.services import start_run
+    from agents.engine import runtime
+    from agents.engine.services import start_run
     from approvals.models import ApprovalRequest
     from approvals.services import decide
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from agents.models import Run
-from agents.services import start_run
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from tests.browser.conftest import login
 from tests.conftest import wait_for
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
-from agents import runtime
-from agents.models import Run
-from agents.prompt_services import move_label, save_version
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import DeadLetter, Run
+from agents.engine.services import start_run
+from agents.prompt_admin.services import move_label, save_version
 from approvals.models import ApprovalRequest
-from console.models import ApiKey, DeadLetter
+from console.kernel.models import ApiKey
 from tests.conftest import make_user
 
 # Role name → the groups its user is in ("outsider" has none; "admin" is also a superuser).

@@ -19,10 +19,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from agents import runtime
-from agents.models import Run
+from agents.engine import runtime
+from agents.engine.models import Run
 from approvals.models import ApprovalRequest, Decision
-from console.models import ApiKey
+from console.kernel.models import ApiKey
 from tests.conftest import ApiClient, make_user
 
 Api = Callable[[User | None], ApiClient]

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from console.models import ApiKey
+from console.kernel.models import ApiKey
 
 RUNS = "/api/runs"
 

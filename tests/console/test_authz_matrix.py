@@ -30,17 +30,17 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from agents import runtime
-from agents.models import Run
-from agents.prompt_regression import replay_for_promotion
-from agents.prompt_services import create_prompt, move_label, save_version
-from agents.prompt_transfer import export_prompts
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import DeadLetter, Run
+from agents.engine.services import start_run
+from agents.prompt_admin.regression import replay_for_promotion
+from agents.prompt_admin.services import create_prompt, move_label, save_version
+from agents.prompt_admin.transfer import export_prompts
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.services import claim
-from console.models import ApiKey, DeadLetter
+from console.kernel.models import ApiKey
 from tests.conftest import make_user
-from traces.export import export_run
+from traces.inspection.export import export_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

@@ -12,10 +12,11 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 
-from agents.models import Agent, Run
-from approvals.audit import verify
-from approvals.models import ApprovalRequest, AuditEvent
-from traces.models import Span
+from agents.engine.models import Agent, Run
+from approvals.models import ApprovalRequest
+from console.kernel.audit import verify
+from console.kernel.models import AuditEvent
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

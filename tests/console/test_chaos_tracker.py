@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from console.chaos import Tracker
+from console.harness.chaos import Tracker
 
 KILL_AT = 100.0
 NOT_BEFORE = KILL_AT + 1.5  # half of a 3 s lease

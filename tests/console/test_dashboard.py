@@ -24,11 +24,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agents.models import Agent, Run
-from agents.run_filters import RunFilters
+from agents.engine.models import Agent, Run
+from agents.web.run_filters import RunFilters
 from approvals.models import ApprovalRequest, Queue
-from console import dashboard as dash
-from traces.models import Span
+from console.web import dashboard as dash
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db
 

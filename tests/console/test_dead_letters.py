@@ -16,16 +16,16 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from agents import runtime
-from agents.models import Agent, Run
-from agents.services import start_run
-from agents.sweeper import sweep
+from agents.engine import dead_letters, runtime
+from agents.engine.models import Agent, DeadLetter, Run
+from agents.engine.services import start_run
+from agents.engine.sweeper import sweep
 from approvals import webhooks
-from approvals.models import AuditEvent, Queue, Webhook, WebhookDelivery
-from console import dead_letters
-from console.models import DeadLetter
+from approvals.models import Queue, Webhook, WebhookDelivery
+from console.kernel.models import AuditEvent
 from tests.approvals.test_webhooks import Receiver
 from tests.conftest import make_user
+from traces.inspection.replay import retry_dead_letter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,7 +175,7 @@ def test_a_retried_run_that_fails_again_at_once_stays_in_the_list(
     run = failed("stock_check", {"sku": "BROKEN-4"}, engineer)
     letter = DeadLetter.objects.get(run=run)
     monkeypatch.setitem(app.conf, "task_always_eager", True)
-    dead_letters.retry(letter.id, engineer)
+    retry_dead_letter(letter.id, engineer)
     monkeypatch.undo()
     run.refresh_from_db()
     letter.refresh_from_db()

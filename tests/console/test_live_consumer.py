@@ -25,15 +25,15 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
-from console import live
-from console.consumers import LiveConsumer
+from console.kernel import live
+from console.web.consumers import LiveConsumer
 from tests.conftest import make_user
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

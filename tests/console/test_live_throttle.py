@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from agents.runtime import LIVE_SPAN_INTERVAL, StepWriter
-from console import live
-from console.live_latency import latencies
-from traces.recorder import SpanRecorder
+from agents.engine.runtime import LIVE_SPAN_INTERVAL, StepWriter
+from console.harness.live_latency import latencies
+from console.kernel import live
+from traces.recording.recorder import SpanRecorder
 
 
 def _committed(writer: StepWriter, spans: bool = True) -> None:

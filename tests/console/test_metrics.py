@@ -20,11 +20,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents import runtime
-from agents.models import Agent, Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Agent, Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest, Queue
-from traces.models import Span
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db
 

@@ -15,11 +15,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
-from console.models import ApiKey
+from console.kernel.models import ApiKey
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import override_settings
 
-from agents import checkpointer, runtime
-from agents.services import start_run
+from agents.engine import checkpointer, runtime
+from agents.engine.services import start_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ import django
 django.setup()
 from django.conf import settings
 from django.db import connection
-from agents.checkpointer import prepare_threshold
+from agents.engine.checkpointer import prepare_threshold
 db = settings.DATABASES["default"]
 print(db.get("DISABLE_SERVER_SIDE_CURSORS", False), db["CONN_MAX_AGE"], prepare_threshold(),
       connection.get_connection_params()["prepare_threshold"])

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
-from agents.models import Run
+from agents.engine.models import Run
 from approvals.models import ApprovalRequest
-from console import ratelimit
+from console.kernel import ratelimit
 from tests.approvals.helpers import waiting_refund
 from tests.conftest import ApiClient, make_user, server_env
 
@@ -216,7 +216,7 @@ def test_the_count_is_shared_by_every_process(engineer: User, api: Callable[...,
     assert settings.CHANNEL_LAYER_URL.startswith("redis://")
     code = (
         "import django; django.setup()\n"
-        "from console import ratelimit\n"
+        "from console.kernel import ratelimit\n"
         f"print([ratelimit.hit('start', {engineer.pk}, {LIMIT}) for _ in range({LIMIT})])\n"
     )
     out = subprocess.run(

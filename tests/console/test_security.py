@@ -20,11 +20,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
-from agents import runtime
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest, Webhook
-from console.security import DEFAULT_POLICY
-from traces.replay import replay
+from console.kernel.security import DEFAULT_POLICY
+from traces.inspection.replay import replay
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,13 +21,13 @@ from django.contrib.auth.models import Group, User
 from django.db import connections
 from django.test import Client
 
-from agents import runtime
-from agents.models import Run
-from agents.services import cancel_run, start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import cancel_run, start_run
 from approvals.models import ApprovalRequest, Queue
 from approvals.services import claim, reassign
-from console import live
-from console.websocket_origin import origin_allowed
+from console.kernel import live
+from console.kernel.websocket_origin import origin_allowed
 from tests.conftest import make_user, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from console.chaos_instances import ROOT, Instances, MissingBinaries, driver_env
+from console.harness.chaos_instances import ROOT, Instances, MissingBinaries, driver_env
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,13 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from agents import runtime
-from agents.checkpointer import StewardPostgresSaver
-from agents.models import Refund, Run
-from agents.services import start_run
-from agents.sweeper import sweep
-from traces.models import Span
+from agents.demo.models import Refund
+from agents.engine import runtime
+from agents.engine.checkpointer import StewardPostgresSaver
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from agents.engine.sweeper import sweep
+from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

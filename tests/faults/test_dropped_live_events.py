@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
-from console import live
-from console.chaos_pages import PageMirror, Pages, database_view, dropping_layer
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from console.harness.chaos_pages import PageMirror, Pages, database_view, dropping_layer
+from console.kernel import live
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

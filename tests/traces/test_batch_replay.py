@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from agents import prompt_services, runtime
-from agents.models import Run
-from agents.services import start_run
-from traces.batch import failed_step, first_changed_call, replay_failed
-from traces.models import Span
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from agents.prompt_admin import services as prompt_services
+from traces.inspection.batch import failed_step, first_changed_call, replay_failed
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from agents import runtime
-from agents.checkpointer import checkpointer
-from agents.models import Run
-from agents.services import start_run
-from traces.inspect_views import JSON_CAP
-from traces.models import Span
-from traces.serialize import to_jsonable
+from agents.engine import runtime
+from agents.engine.checkpointer import checkpointer
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from console.kernel.serialize import to_jsonable
+from traces.inspection.inspect_views import JSON_CAP
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,7 +152,7 @@ def test_a_run_without_checkpoints(engineer: Any) -> None:
 
 
 def test_pages_of_checkpoints(engineer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("traces.inspect_views.CHECKPOINT_PAGE", 3)
+    monkeypatch.setattr("traces.inspection.inspect_views.CHECKPOINT_PAGE", 3)
     run = start_run("refund", {"order_id": "A-11", "amount": 10, "reason": "paging"}, engineer)
     assert runtime.execute(run.id) == "succeeded"
     client = _client(engineer)

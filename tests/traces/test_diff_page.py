@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
-from traces.replay import replay
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from traces.inspection.replay import replay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,15 +14,16 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from agents import runtime
-from agents.models import Agent, Run
-from agents.services import start_run
-from approvals.models import ApprovalRequest, AuditEvent, Decision
+from agents.engine import runtime
+from agents.engine.models import Agent, Run
+from agents.engine.services import start_run
+from approvals.models import ApprovalRequest, Decision
 from approvals.services import decide
-from console.errors import Invalid
+from console.kernel.errors import Invalid
+from console.kernel.models import AuditEvent
 from tests.conftest import ApiClient
-from traces.export import ApprovalV1, DecisionV1, import_run
-from traces.models import Span
+from traces.inspection.export import ApprovalV1, DecisionV1, import_run
+from traces.recording.models import Span
 
 Api = Callable[[User | None], ApiClient]
 
@@ -396,7 +397,7 @@ def test_import_and_export_pages_roles(engineer: User, reviewer: User, outsider:
 
 def test_round_trip_of_document_is_stable(engineer: User) -> None:
     """Import then export gives back the same run content and spans (with the import marker added)."""
-    from traces.export import export_run
+    from traces.inspection.export import export_run
 
     document = valid_document()
     run = import_run(copy.deepcopy(document), engineer)
@@ -412,8 +413,8 @@ def test_round_trip_of_document_is_stable(engineer: User) -> None:
 def test_an_imported_run_with_pinned_prompts_replays_on_this_stewards_versions(engineer: User) -> None:
     """Pins in a document carry version numbers, not this Steward's ids: a replay pins the local
     versions with those numbers, and a number this Steward lacks is a 422, never a 500."""
-    from agents.prompt_models import PromptVersion
-    from traces.replay import replay
+    from agents.prompts.models import PromptVersion
+    from traces.inspection.replay import replay
 
     local = PromptVersion.objects.get(prompt__name="refund_system", number=1)
     document = valid_document()

@@ -9,12 +9,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from agents.models import Run
-from agents.services import start_run
-from console.errors import Invalid
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from console.kernel.errors import Invalid
 from tests.conftest import ApiClient, make_user
-from traces.feedback import filter_runs, give_feedback, per_agent
-from traces.models import Feedback
+from traces.inspection.feedback import filter_runs, give_feedback, per_agent
+from traces.recording.models import Feedback
 
 pytestmark = pytest.mark.django_db
 Api = Callable[[User | None], ApiClient]

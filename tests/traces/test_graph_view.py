@@ -11,11 +11,11 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from agents import runtime
-from agents.models import Agent, Run
-from agents.registry import get_agent
-from agents.services import start_run
-from traces.mermaid import escape_label, highlight, path_edges
+from agents.engine import runtime
+from agents.engine.models import Agent, Run
+from agents.engine.registry import get_agent
+from agents.engine.services import start_run
+from traces.inspection.mermaid import escape_label, highlight, path_edges
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from tests.traces.otlp_receiver import OtlpReceiver, ReceivedSpan
-from traces import otel
-from traces.models import Span
+from traces.inspection import otel
+from traces.recording.models import Span
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -189,7 +189,7 @@ def test_a_resumed_run_sends_only_its_new_spans_under_its_first_export(
 
 def test_a_replay_joins_its_source_trace(engineer: Any, otlp: OtlpReceiver) -> None:
     """A replay's trace id is its root run's; its invoke_agent span hangs under the source's."""
-    from traces.replay import replay
+    from traces.inspection.replay import replay
 
     original = start_run("known", {"topic": "tea"}, engineer)
     assert runtime.execute(original.id) == "succeeded"
@@ -260,7 +260,7 @@ def test_a_refusing_collector_neither_fails_the_run_nor_loses_its_spans(
     given back, so the spans go out once the collector takes them."""
     otlp.status = 400
     run = start_run("known", {"topic": "tea"}, engineer)
-    with caplog.at_level(logging.WARNING, logger="traces.otel"):
+    with caplog.at_level(logging.WARNING, logger="traces.inspection.otel"):
         assert runtime.execute(run.id) == "succeeded"
         _exported(run)
     assert any(f"run {run.id}: OpenTelemetry export failed" in r.getMessage() for r in caplog.records)
@@ -321,7 +321,7 @@ def test_the_periodic_retry_does_nothing_while_export_is_off(
 def test_a_run_that_fails_before_any_span_still_sends_its_run(engineer: Any, otlp: OtlpReceiver) -> None:
     """An agent no worker knows: the run fails with no span, and its invoke_agent span carries the
     error; a later stop signal for the finished run sends nothing again."""
-    from agents.models import Agent
+    from agents.engine.models import Agent
 
     ghost = Agent.objects.create(key="ghost", name="Ghost")
     run = Run.objects.create(agent=ghost, thread_id="ghost-thread", input={})
@@ -361,7 +361,7 @@ def test_steward_runs_without_the_packages(
     settings.STEWARD_OTLP_ENDPOINT = collector.url
     assert [m.id for m in otel.check_otel_installed()] == ["steward.W001"]
     run = start_run("known", {"topic": "tea"}, engineer)
-    with caplog.at_level(logging.WARNING, logger="traces.otel"):
+    with caplog.at_level(logging.WARNING, logger="traces.inspection.otel"):
         assert runtime.execute(run.id) == "succeeded"
         _exported(run)
     assert any(f"run {run.id}: OpenTelemetry export failed" in r.getMessage() for r in caplog.records)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from traces import otel
+from traces.inspection import otel
 
 
 def test_headers_and_providers() -> None:

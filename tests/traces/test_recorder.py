@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from agents import runtime
-from agents.checkpointer import checkpointer
-from agents.models import Run
-from agents.registry import get_agent
-from agents.services import start_run
-from traces.models import Span
+from agents.engine import runtime
+from agents.engine.checkpointer import checkpointer
+from agents.engine.models import Run
+from agents.engine.registry import get_agent
+from agents.engine.services import start_run
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

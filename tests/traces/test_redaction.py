@@ -11,8 +11,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from console.logs import formatter
-from console.redaction import (
+from console.kernel.logs import formatter
+from console.kernel.redaction import (
     is_card_number,
     might_contain_secret,
     parse_patterns,
@@ -20,7 +20,7 @@ from console.redaction import (
     redact_text,
     redacted,
 )
-from console.sealing import Keyring, SealError, parse_keys
+from console.kernel.sealing import Keyring, SealError, parse_keys
 
 STEWARD_KEY = "stw_" + "Zx9-_a" * 7 + "q"  # the shape ApiKey.issue gives: stw_ + 43 url-safe characters
 

@@ -20,17 +20,17 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
-from agents import registry, runtime
-from agents.checkpointer import checkpointer
-from agents.llm import chat_model_for
-from agents.models import Run
-from agents.services import start_run
-from console.errors import Conflict
-from console.sealing import open_json
+from agents.engine import registry, runtime
+from agents.engine.checkpointer import checkpointer
+from agents.engine.llm import chat_model_for
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from console.kernel.errors import Conflict
+from console.kernel.sealing import open_json
 from tests.conftest import json_log_lines
-from traces.export import export_run
-from traces.models import SealedRunInput, Span
-from traces.replay import replay
+from traces.inspection.export import export_run
+from traces.inspection.replay import replay
+from traces.recording.models import SealedRunInput, Span
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -68,7 +68,7 @@ def _answer_script(messages: Sequence[BaseMessage]) -> AIMessage:
 
 
 def lookup_node(state: CardState, config: RunnableConfig) -> dict[str, Any]:
-    from agents.tools import run_tool_calls
+    from agents.engine.tools import run_tool_calls
 
     call = {"name": "find_card", "args": {"customer": state["customer"]}, "id": "call_card", "type": "tool_call"}
     results = run_tool_calls([find_card], AIMessage(content="", tool_calls=[call]), config)
@@ -213,7 +213,7 @@ def test_a_run_input_is_stored_redacted_and_the_graph_gets_it_as_submitted(card_
     # Retention prunes a finished run's replay material: its sealed input goes with its spans.
     from django.utils import timezone
 
-    from traces.retention import prune_finished_runs
+    from traces.inspection.retention import prune_finished_runs
 
     prune_finished_runs(now=timezone.now() + timedelta(days=30), days=7)
     assert not SealedRunInput.objects.filter(run_id__in=[run.id, copy.id]).exists()

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from agents import llm, runtime
-from agents.models import Refund, Run
-from agents.services import start_run
+from agents.demo.models import Refund
+from agents.engine import llm, runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
-from traces.diff import diff_runs
-from traces.models import Span
-from traces.replay import replay, retry
+from traces.inspection.diff import diff_runs
+from traces.inspection.replay import replay, retry
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

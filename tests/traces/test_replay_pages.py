@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 

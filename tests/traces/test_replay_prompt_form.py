@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from agents import runtime
-from agents.models import Run
-from agents.prompt_services import save_version
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from agents.prompt_admin.services import save_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

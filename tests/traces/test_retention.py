@@ -12,15 +12,15 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from agents import runtime
-from agents.checkpointer import checkpointer
-from agents.models import Run
-from agents.services import start_run
+from agents.engine import runtime
+from agents.engine.checkpointer import checkpointer
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
-from console.errors import Conflict
-from traces.models import Span
-from traces.replay import replay, retry
-from traces.retention import checkpoint_tables, preview, prune_finished_runs
+from console.kernel.errors import Conflict
+from traces.inspection.replay import replay, retry
+from traces.inspection.retention import checkpoint_tables, preview, prune_finished_runs
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.db.models import Count, Sum
 from django.test import Client
 
-from agents.models import Run
-from traces.management.commands.seed_runs import SEARCH_WORD, SEED_USERS
-from traces.models import Span
+from agents.engine.models import Run
+from console.harness.commands.seed_runs import SEARCH_WORD, SEED_USERS
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from agents.models import Run
-from agents.services import start_run
+from agents.engine.models import Run
+from agents.engine.services import start_run
 from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db

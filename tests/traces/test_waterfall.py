@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agents import runtime
-from agents.services import start_run
-from traces.models import Span
-from traces.waterfall import PAYLOAD_CAP, payload_view, state_diff, waterfall
+from agents.engine import runtime
+from agents.engine.services import start_run
+from traces.inspection.waterfall import PAYLOAD_CAP, payload_view, state_diff, waterfall
+from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

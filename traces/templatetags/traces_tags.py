@@ -7,10 +7,10 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from agents.models import Run
-from traces.feedback import can_give_feedback
-from traces.models import Feedback
-from traces.threads import thread_size
+from agents.engine.models import Run
+from traces.inspection.feedback import can_give_feedback
+from traces.inspection.threads import thread_size
+from traces.recording.models import Feedback
 
 register = template.Library()
 

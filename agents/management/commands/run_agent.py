@@ -7,10 +7,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents import runtime
-from agents.models import Run
-from agents.services import start_run
-from console.errors import StewardError
+from agents.engine import runtime
+from agents.engine.models import Run
+from agents.engine.services import start_run
+from console.kernel.errors import StewardError
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.audit import verify
-from approvals.models import AuditEvent
+from console.kernel.audit import verify
+from console.kernel.models import AuditEvent
 
 
 class Command(BaseCommand):

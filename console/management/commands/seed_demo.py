@@ -6,11 +6,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from agents.prompt_models import Prompt
-from agents.prompt_services import move_label, save_version
+from agents.engine.registry import sync_agents
+from agents.prompt_admin.services import move_label, save_version
 from agents.prompts import sync_prompts
-from agents.registry import sync_agents
-from console.roles import ADMINS, ENGINEERS, REVIEWERS
+from agents.prompts.models import Prompt
+from console.kernel.roles import ADMINS, ENGINEERS, REVIEWERS
 
 DEMO_PASSWORD = "steward"
 # Two admins: moving a prompt's `production` label needs another admin's approval (four-eyes).

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from traces.retention import cutoff_for, preview, prune_finished_runs
+from traces.inspection.retention import cutoff_for, preview, prune_finished_runs
 
 
 def figures_line(figures: dict[str, int]) -> str:

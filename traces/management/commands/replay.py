@@ -10,13 +10,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents import runtime
-from agents.models import Run
-from console.errors import StewardError
-from console.pages import error_text
-from traces.diff import diff_runs
-from traces.models import Span
-from traces.replay import MODES, replay
+from agents.engine import runtime
+from agents.engine.models import Run
+from console.kernel.errors import StewardError
+from console.kernel.pages import error_text
+from traces.inspection.diff import diff_runs
+from traces.inspection.replay import MODES, replay
+from traces.recording.models import Span
 
 
 def divergence_line(diff: dict[str, Any]) -> str:

@@ -1,0 +1,387 @@
+"""LangGraph checkpointers that write a step's spans in the step's own transaction.
+
+Before LangGraph saves a checkpoint (or a task's pending writes), the saver calls the run's
+`StepHook` on the same connection, inside the same transaction: the hook renews the run's
+lease (and refuses the write if the lease is gone) and inserts the step's spans. So the trace
+is exactly as durable as the state, with no extra commit per event.
+
+Postgres: a psycopg_pool pool (autocommit, opened lazily in each process, so after a fork).
+SQLite (embedded): the same file as Django, WAL, `check_same_thread=False`.
+
+Encryption (on by default, ``STEWARD_CHECKPOINT_ENCRYPTION_KEY``): LangGraph's EncryptedSerializer
+with AES-GCM (console/sealing.py) encrypts every serialized value, checkpoints and pending writes,
+in both savers, because a checkpoint holds the agent's state as it is, secrets included. The key
+is the setting's, or with none set one derived from SECRET_KEY (its fallbacks decrypt too);
+``off`` stores checkpoints in plain text. The Postgres saver would still keep
+`str`/`int`/`float`/`bool`/`None` channel values inline, in plain text, in the checkpoint's JSON
+column; encrypted, they go to the (encrypted) blobs table instead. Checkpoints written in plain
+text (before encryption, or with it off) stay readable; encrypted ones need their key, so
+switching it off, or changing SECRET_KEY without keeping the old one in SECRET_KEY_FALLBACKS,
+makes runs that have them fail with a clear error until the key is back.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import connections
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    get_serializable_checkpoint_metadata,
+)
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
+from langgraph.checkpoint.sqlite import SqliteSaver
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from console.kernel.sealing import CHECKPOINTS_KEY_PURPOSE, Keyring, SealError, keyring_from, secret_keys
+
+__all__ = [
+    "ENCRYPTION_OFF",
+    "CheckpointEncrypted",
+    "StepHook",
+    "checkpoint_serde",
+    "checkpointer",
+    "close_pool",
+    "postgres_dsn",
+    "prepare_threshold",
+    "setup_checkpointer",
+    "vendor",
+]
+
+
+class StepHook(Protocol):
+    """What the saver calls around each write. `before_commit` issues statements on `cursor`
+    (in Postgres pipeline mode: results are not read yet); `check` runs once they have been
+    executed, before COMMIT, and raises to roll the whole step back."""
+
+    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None: ...
+
+    def check(self, cursor: Any) -> None: ...
+
+    def after_commit(self) -> None: ...
+
+
+class _NoHook:
+    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+        return None
+
+    def check(self, cursor: Any) -> None:
+        return None
+
+    def after_commit(self) -> None:
+        return None
+
+
+# --- encryption -----------------------------------------------------------------------------
+
+
+class CheckpointEncrypted(RuntimeError):
+    """A checkpoint is encrypted and this Steward has no key that opens it."""
+
+
+class AesGcmCipher:
+    """LangGraph's CipherProtocol over a Keyring: the first key encrypts, every key decrypts."""
+
+    name = "aesgcm"
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        return self.name, self.keyring.seal(plaintext)
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        if ciphername != self.name:
+            raise CheckpointEncrypted(f"a checkpoint is encrypted with {ciphername!r}, which Steward does not use")
+        try:
+            return self.keyring.open(ciphertext)
+        except SealError as exc:
+            raise CheckpointEncrypted(
+                "a checkpoint does not decrypt with the checkpoint key (STEWARD_CHECKPOINT_ENCRYPTION_KEY, or with "
+                f"that empty SECRET_KEY and SECRET_KEY_FALLBACKS): {exc}"
+            ) from None
+
+
+class _PlainSerializer(JsonPlusSerializer):
+    """LangGraph's serializer, with a clear error for what was written while encryption was on."""
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        if "+" in data[0]:
+            raise CheckpointEncrypted(
+                "this run's checkpoints are encrypted and STEWARD_CHECKPOINT_ENCRYPTION_KEY is off: set it back to "
+                "the key they were written with (empty: the key derived from SECRET_KEY)"
+            )
+        return super().loads_typed(data)
+
+
+# The setting's value that stores checkpoints in plain text.
+ENCRYPTION_OFF = "off"
+
+
+@lru_cache(maxsize=4)
+def _serde(configured: str, secrets: tuple[str, ...]) -> SerializerProtocol:
+    if configured.strip().lower() == ENCRYPTION_OFF:
+        return _PlainSerializer()
+    keyring = keyring_from(configured, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", secrets, CHECKPOINTS_KEY_PURPOSE)
+    return EncryptedSerializer(AesGcmCipher(keyring), JsonPlusSerializer())
+
+
+def checkpoint_serde() -> SerializerProtocol:
+    """The savers' serializer: encrypting unless STEWARD_CHECKPOINT_ENCRYPTION_KEY is "off"."""
+    return _serde(getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "", secret_keys())
+
+
+def _encrypting(serde: SerializerProtocol) -> bool:
+    return isinstance(serde, EncryptedSerializer)
+
+
+# --- savers ---------------------------------------------------------------------------------
+
+
+class StewardPostgresSaver(PostgresSaver):
+    def __init__(self, conn: Any, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
+        serde = serde or checkpoint_serde()
+        super().__init__(conn, serde=serde)
+        self.hook = hook
+        self.encrypting = _encrypting(serde)
+        # put and put_writes come from LangGraph's executor threads: one transaction at a time.
+        self._tx_lock = threading.Lock()
+
+    def _put_no_inline(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """PostgresSaver.put, except that no channel value stays inline (in plain text) in the
+        checkpoint's JSON: primitive values go to the encrypted blobs too. They are written at
+        their current version even when unchanged (the blob may not exist yet: a thread begun
+        before encryption was on kept them inline), which costs nothing when it already does."""
+        configurable = config["configurable"]
+        thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
+        values = checkpoint["channel_values"]
+        copy = checkpoint.copy()
+        copy["channel_values"] = {}
+        blob_versions = {k: v for k, v in new_versions.items() if k in values}
+        for key, value in values.items():
+            if isinstance(value, _DeltaSnapshot):
+                copy["channel_values"][key] = True  # LangGraph's marker: the snapshot is a blob
+            elif value is None or isinstance(value, (str, int, float, bool)):
+                version = checkpoint["channel_versions"].get(key)
+                if version is None:
+                    copy["channel_values"][key] = value
+                else:
+                    blob_versions.setdefault(key, version)
+        with self._cursor(pipeline=True) as cur:
+            if blob_versions:
+                cur.executemany(
+                    self.UPSERT_CHECKPOINT_BLOBS_SQL, self._dump_blobs(thread_id, checkpoint_ns, values, blob_versions)
+                )
+            cur.execute(
+                self.UPSERT_CHECKPOINTS_SQL,
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    configurable.get("checkpoint_id"),
+                    Jsonb(copy),
+                    Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+                ),
+            )
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}}
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        with self._tx_lock:
+            # One pipeline for the whole step: the hook's statements and the checkpoint's go
+            # out together, and the lease is checked after a single sync, before COMMIT.
+            with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
+                self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
+                if self.encrypting:
+                    saved = self._put_no_inline(config, checkpoint, metadata, new_versions)
+                else:
+                    saved = super().put(config, checkpoint, metadata, new_versions)
+                pipeline.sync()
+                self.hook.check(cur)
+            self.hook.after_commit()
+            return saved
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        with self._tx_lock:
+            with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
+                self.hook.before_commit(cur, "postgresql", "%s", config["configurable"].get("checkpoint_id", ""))
+                super().put_writes(config, writes, task_id, task_path)
+                pipeline.sync()
+                self.hook.check(cur)
+            self.hook.after_commit()
+
+
+class StewardSqliteSaver(SqliteSaver):
+    # The SQLite saver serializes whole checkpoints: with encryption on, no value is left plain.
+    def __init__(self, conn: sqlite3.Connection, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
+        super().__init__(conn, serde=serde or checkpoint_serde())
+        self.hook = hook
+        self._tx_lock = threading.Lock()
+        # The tables come from a migration; SqliteSaver.setup() would COMMIT mid-transaction.
+        self.is_setup = True
+
+    def _before(self, checkpoint_id: str) -> None:
+        with self.lock:
+            cur = self.conn.cursor()
+            try:
+                # The hook's first write opens the transaction that super() commits.
+                self.hook.before_commit(cur, "sqlite", "?", checkpoint_id)
+                self.hook.check(cur)
+            except BaseException:
+                self.conn.rollback()
+                raise
+            finally:
+                cur.close()
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        with self._tx_lock:
+            self._before(checkpoint["id"])
+            saved = super().put(config, checkpoint, metadata, new_versions)
+            self.hook.after_commit()
+            return saved
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        with self._tx_lock:
+            self._before(config["configurable"].get("checkpoint_id", ""))
+            super().put_writes(config, writes, task_id, task_path)
+            self.hook.after_commit()
+
+
+def vendor() -> str:
+    return connections["default"].vendor
+
+
+def dsn_of(settings_dict: dict[str, Any]) -> str:
+    s = settings_dict
+    return make_conninfo(
+        dbname=s["NAME"],
+        user=s.get("USER") or None,
+        password=s.get("PASSWORD") or None,
+        host=s.get("HOST") or None,
+        port=str(s["PORT"]) if s.get("PORT") else None,
+    )
+
+
+def postgres_dsn() -> str:
+    return dsn_of(connections["default"].settings_dict)
+
+
+def prepare_threshold() -> int | None:
+    """LangGraph's choice, prepare every statement at once (0), unless PgBouncer in transaction
+    pooling sits in between: a statement prepared on one server connection is unknown on the next,
+    so there psycopg must never prepare (None)."""
+    return None if settings.PGBOUNCER else 0
+
+
+_pool: ConnectionPool | None = None
+_pool_key: tuple[int, str] | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> ConnectionPool:
+    """The process's pool. Keyed by pid: a forked worker never uses its parent's sockets."""
+    global _pool, _pool_key
+    key = (os.getpid(), postgres_dsn())
+    with _pool_lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key and _pool_key[0] == os.getpid():
+                _pool.close()
+            _pool = ConnectionPool(
+                key[1],
+                min_size=1,
+                max_size=int(os.environ.get("STEWARD_CHECKPOINT_POOL_SIZE", "8")),
+                kwargs={"autocommit": True, "prepare_threshold": prepare_threshold(), "row_factory": dict_row},
+                # One round trip per checkout: after a Postgres restart a pooled connection is
+                # dead, and handing it out failed the next run (seen in `manage.py chaos`).
+                check=ConnectionPool.check_connection,
+                open=True,
+                name="steward-checkpoints",
+            )
+            _pool_key = key
+        return _pool
+
+
+def close_pool() -> None:
+    global _pool, _pool_key
+    with _pool_lock:
+        if _pool is not None and _pool_key and _pool_key[0] == os.getpid():
+            _pool.close()
+        _pool, _pool_key = None, None
+
+
+def _sqlite_connect() -> sqlite3.Connection:
+    conn = sqlite3.connect(connections["default"].settings_dict["NAME"], check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+@contextmanager
+def checkpointer(hook: StepHook | None = None) -> Iterator[BaseCheckpointSaver[Any]]:
+    """A saver for one run execution, on a connection of its own for the duration."""
+    hook = hook or _NoHook()
+    if vendor() == "postgresql":
+        with _get_pool().connection() as conn:
+            yield StewardPostgresSaver(conn, hook)
+    else:
+        conn = _sqlite_connect()
+        try:
+            yield StewardSqliteSaver(conn, hook)
+        finally:
+            conn.close()
+
+
+def setup_checkpointer(settings_dict: dict[str, Any], db_vendor: str) -> None:
+    """Create LangGraph's checkpoint tables (from a migration)."""
+    if db_vendor == "postgresql":
+        import psycopg
+
+        dsn = dsn_of(settings_dict)
+        # setup() runs CREATE INDEX CONCURRENTLY: it needs autocommit.
+        with psycopg.connect(dsn, autocommit=True, prepare_threshold=prepare_threshold(), row_factory=dict_row) as conn:
+            PostgresSaver(conn).setup()
+    else:
+        conn = sqlite3.connect(settings_dict["NAME"], check_same_thread=False, timeout=30)
+        try:
+            SqliteSaver(conn).setup()
+        finally:
+            conn.close()

@@ -1,0 +1,356 @@
+"""The run engine's tables: agents, runs, the idempotency ledger, circuit breakers, dead letters.
+
+Django knows them as models of the `agents` and `console` apps (agents/models.py and
+console/models.py import them), so their tables and migrations did not move."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from console.kernel.redaction import redact, redact_text
+
+
+class Agent(models.Model):
+    """The database side of a registered agent: its settings, limits and current fingerprint."""
+
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    input_schema = models.JSONField(default=dict, blank=True)
+    example_input = models.JSONField(default=dict, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    is_registered = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class RunQuerySet(models.QuerySet["Run"]):
+    def visible_to(self, user: Any) -> RunQuerySet:
+        # Every console role may read runs; reviewers need them to judge an action.
+        return self
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        WAITING = "waiting"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.WAITING)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="runs")
+    thread_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    input = models.JSONField(default=dict)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    error_traceback = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    graph_fingerprint = models.CharField(max_length=64, blank=True)
+    # Prompt versions pinned when the run started: {name: {"version": n, "id": pk, "label": ...}}.
+    prompt_versions = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    parent_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
+    root_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The claim: one worker at a time holds the lease; attempts count claims since the run
+    # last made progress a person asked for (start or resume).
+    attempts = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Totals, written when the run stops (waiting or finished) so lists need no aggregate.
+    steps = models.PositiveIntegerField(default=0)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost = models.FloatField(default=0.0)
+    latency_ms = models.FloatField(default=0.0)
+    # Retention (traces/retention.py) deleted the run's spans and checkpoints at this time, under
+    # a retention of this many days; the row and its totals stay.
+    pruned_at = models.DateTimeField(null=True, blank=True)
+    pruned_after_days = models.PositiveIntegerField(null=True, blank=True)
+    # Limits (agents/limits.py): the effective ones, fixed when the run was created (a reviewer
+    # may raise one when the run pauses over it); each breach and what became of it; and the
+    # seconds workers have spent on the run (waiting for a person or a worker does not count).
+    limits = models.JSONField(default=dict, blank=True)
+    limit_breaches = models.JSONField(default=list, blank=True)
+    active_seconds = models.FloatField(default=0.0)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="run_created"),
+            models.Index(fields=["status", "-created_at"], name="run_status_created"),
+            models.Index(fields=["agent", "-created_at"], name="run_agent_created"),
+            models.Index(fields=["status", "enqueued_at"], name="run_status_enqueued"),
+            models.Index(fields=["thread_id", "created_at"], name="run_thread"),
+            # Recently finished runs (the OpenTelemetry export's retry looks at the last hour's).
+            models.Index(fields=["finished_at"], name="run_finished", condition=models.Q(finished_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}:{self.id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def root_id(self) -> uuid.UUID:
+        return self.root_run_id or self.id
+
+    # --- state changes: each is one conditional UPDATE, so two actors never both win -------
+
+    @classmethod
+    def claim(cls, run_id: uuid.UUID | str, owner: str, now: datetime | None = None) -> Run | None:
+        """Take the run `queued -> running` with a fresh lease; None if someone else has it."""
+        now = now or timezone.now()
+        claimed = cls.objects.filter(id=run_id, status=cls.Status.QUEUED).update(
+            status=cls.Status.RUNNING,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=settings.STEWARD_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            started_at=models.functions.Coalesce(F("started_at"), models.Value(now)),
+        )
+        if not claimed:
+            return None
+        return cls.objects.select_related("agent").get(id=run_id)
+
+    def _held(self) -> models.QuerySet[Run]:
+        return Run.objects.filter(id=self.id, status=self.Status.RUNNING, lease_owner=self.lease_owner)
+
+    def mark_waiting(self, totals: dict[str, Any]) -> bool:
+        return bool(
+            self._held().update(status=self.Status.WAITING, lease_owner="", lease_expires_at=None, **totals)
+        )
+
+    def mark_succeeded(self, output: Any, totals: dict[str, Any]) -> bool:
+        return bool(
+            self._held().update(
+                status=self.Status.SUCCEEDED,
+                # Shown on pages, the API and exports: stored redacted (console/redaction.py).
+                output=redact(output),
+                finished_at=timezone.now(),
+                lease_owner="",
+                lease_expires_at=None,
+                **totals,
+            )
+        )
+
+    def mark_failed(self, error: str, traceback: str, totals: dict[str, Any]) -> bool:
+        return bool(
+            self._held().update(
+                status=self.Status.FAILED,
+                error=redact_text(error),
+                error_traceback=redact_text(traceback),
+                finished_at=timezone.now(),
+                lease_owner="",
+                lease_expires_at=None,
+                **totals,
+            )
+        )
+
+    def fail_waiting(self, error: str) -> bool:
+        """End a waiting run as failed (its pause over a limit was refused)."""
+        return bool(
+            Run.objects.filter(id=self.id, status=self.Status.WAITING).update(
+                status=self.Status.FAILED, error=redact_text(error), finished_at=timezone.now()
+            )
+        )
+
+    @classmethod
+    def requeue(cls, run_id: uuid.UUID, from_status: str, now: datetime | None = None) -> bool:
+        """Move a run back to `queued` (after a decision, or an expired lease); the caller sends it."""
+        now = now or timezone.now()
+        updates: dict[str, Any] = {
+            "status": cls.Status.QUEUED,
+            "lease_owner": "",
+            "lease_expires_at": None,
+            "enqueued_at": now,
+        }
+        if from_status == cls.Status.WAITING:
+            updates["attempts"] = 0
+        query = cls.objects.filter(id=run_id, status=from_status)
+        if from_status == cls.Status.RUNNING:
+            query = query.filter(lease_expires_at__lt=now)
+        return bool(query.update(**updates))
+
+    @classmethod
+    def fail_abandoned(cls, run_id: uuid.UUID, error: str, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return bool(
+            cls.objects.filter(id=run_id, status=cls.Status.RUNNING, lease_expires_at__lt=now).update(
+                status=cls.Status.FAILED,
+                error=error,
+                finished_at=now,
+                lease_owner="",
+                lease_expires_at=None,
+            )
+        )
+
+    @classmethod
+    def pin_prompt_late(cls, run_id: uuid.UUID | str, name: str, pin: dict[str, Any]) -> bool:
+        """Add a prompt pinned at its first use to the run's pins (in the caller's transaction);
+        False if the run is gone or had pinned that prompt already."""
+        run = cls.objects.select_for_update().filter(id=run_id).only("id", "prompt_versions").first()
+        if run is None or name in (run.prompt_versions or {}):
+            return False
+        cls.objects.filter(id=run_id).update(prompt_versions={**(run.prompt_versions or {}), name: pin})
+        return True
+
+    def cancel(self) -> bool:
+        return bool(
+            Run.objects.filter(id=self.id, status__in=self.ACTIVE).update(
+                status=self.Status.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_expires_at=None
+            )
+        )
+
+
+class IdempotencyRecord(models.Model):
+    """One row per side effect: its key is unique, its result is what every repeat returns."""
+
+    key = models.CharField(max_length=255, unique=True)
+    action = models.CharField(max_length=200)
+    args_hash = models.CharField(max_length=64)
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    result = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Circuit(models.Model):
+    """A model provider's circuit breaker, shared by every worker process (agents/circuit.py).
+
+    `closed`: calls go through; `failures` counts consecutive transient failures. `open`: calls
+    fail fast (and fall back) until `opened_at` + the cool-down. `half_open`: one trial call,
+    started at `trial_started_at`, decides: success closes the circuit, failure opens it again.
+    Every change is one conditional UPDATE, so two workers never both take the trial.
+    """
+
+    class State(models.TextChoices):
+        CLOSED = "closed"
+        HALF_OPEN = "half_open"
+        OPEN = "open"
+
+    provider = models.CharField(max_length=100, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
+    failures = models.PositiveIntegerField(default=0)
+    # Every transient failure since the row was created: a counter for /metrics.
+    failures_total = models.PositiveBigIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    trial_started_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        app_label = "console"  # its table and migrations stay where they began
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.state}"
+
+
+class DeadLetterQuerySet(models.QuerySet["DeadLetter"]):
+    def open(self) -> DeadLetterQuerySet:
+        return self.filter(resolved_at__isnull=True)
+
+
+class DeadLetter(models.Model):
+    """A run that ended `failed` after every retry and fallback (or that the sweeper gave up on),
+    waiting for an engineer to retry or dismiss it (console/dead_letters.py).
+
+    One row per run: if the run fails again after a retry, the row opens again and counts it.
+    """
+
+    class Resolution(models.TextChoices):
+        RETRIED = "retried"
+        DISMISSED = "dismissed"
+        # The run was retried elsewhere (the run page, the API) and then succeeded.
+        RECOVERED = "recovered"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.OneToOneField("agents.Run", on_delete=models.CASCADE, related_name="dead_letter")
+    # The error and attempts as they were when the run landed here: a retry clears the run's.
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # How many times the run has landed here.
+    failures = models.PositiveIntegerField(default=1)
+    failed_at = models.DateTimeField(default=timezone.now)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+
+    objects = DeadLetterQuerySet.as_manager()
+
+    class Meta:
+        app_label = "console"  # its table and migrations stay where they began
+        ordering = ["-failed_at", "-id"]
+        indexes = [
+            # The list: open entries, newest first, keyset-paginated on (failed_at, id).
+            models.Index(
+                fields=["-failed_at", "-id"], name="deadletter_open", condition=models.Q(resolved_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"dead letter of run {self.run_id}"
+
+    @classmethod
+    def land(cls, run: Any, now: datetime | None = None) -> DeadLetter:
+        """Put a failed run here (again): open, with its current error and attempts."""
+        now = now or timezone.now()
+        fields = {"error": run.error, "attempts": run.attempts, "failed_at": now}
+        reopened = cls.objects.filter(run_id=run.id).update(
+            **fields, failures=models.F("failures") + 1, resolved_at=None, resolved_by=None, resolution=""
+        )
+        if not reopened:
+            try:
+                with transaction.atomic():
+                    return cls.objects.create(run_id=run.id, **fields)
+            except IntegrityError:
+                # Another process landed it at the same moment: count this one too.
+                cls.objects.filter(run_id=run.id).update(failures=models.F("failures") + 1)
+        return cls.objects.get(run_id=run.id)
+
+    def resolve(self, resolution: str, user: Any = None) -> bool:
+        """Close the entry once; False if it was already closed."""
+        now = timezone.now()
+        won = DeadLetter.objects.filter(pk=self.pk, resolved_at__isnull=True).update(
+            resolved_at=now, resolved_by=user if getattr(user, "pk", None) else None, resolution=resolution
+        )
+        if won:
+            self.resolved_at, self.resolution = now, resolution
+            self.resolved_by = user if getattr(user, "pk", None) else None
+        return bool(won)

@@ -1,0 +1,404 @@
+"""The one module that drives LangGraph: claim a run, run or resume its graph, record it.
+
+`execute(run_id)` is what a worker does with a run id. It works out what the run needs from
+the run's row and its thread's checkpoint, so a first start, a resume after a decision and a
+recovery after a crash are one code path:
+
+- no checkpoint yet → start the graph with the run's input;
+- pending interrupts → resume those a reviewer has decided (by interrupt id), else wait;
+- a checkpoint with work left (a crash) → continue from it;
+- a finished checkpoint (a crash after the last step) → just record the result.
+
+A run with limits (agents/limits.py) is watched while it runs (agents/limit_guard.py); over a
+limit it fails, or pauses `waiting` for a reviewer, and continuing it is the crash path above.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+from langgraph.types import Command, Interrupt
+from structlog.contextvars import bound_contextvars
+
+from agents.engine.checkpointer import checkpointer
+from agents.engine.hooks import approvals
+from agents.engine.limit_guard import LimitGuard, run_watched
+from agents.engine.limits import (
+    PAUSE,
+    Breach,
+    LimitExceeded,
+    Limits,
+    agent_limits,
+    record_breach,
+)
+from agents.engine.models import Run
+from agents.engine.registry import AgentSpec, get_agent
+from agents.engine.signals import announce_run_stopped
+from console.kernel import live
+from traces.recording import cassette
+from traces.recording.models import Span
+from traces.recording.recorder import SpanRecord, SpanRecorder
+from traces.recording.sealed import run_input
+from traces.recording.writer import insert_spans
+
+__all__ = ["LeaseLost", "execute", "run_config", "totals_of"]
+
+log = logging.getLogger(__name__)
+# Open run pages get at most one "new spans" event per run this often; spans that arrive in
+# between go out with a trailing event, so none waits longer than this.
+LIVE_SPAN_INTERVAL = 0.05  # seconds
+
+
+class LeaseLost(RuntimeError):
+    """The run is no longer ours (cancelled, or its lease expired and another worker has it)."""
+
+
+def _db_uuid(vendor: str, value: uuid.UUID) -> Any:
+    return value if vendor == "postgresql" else value.hex
+
+
+def _db_time(vendor: str, value: datetime) -> Any:
+    return value if vendor == "postgresql" else connection.ops.adapt_datetimefield_value(value)
+
+
+@dataclass
+class StepWriter:
+    """Called by the checkpointer inside each step's transaction: renew the lease, write spans."""
+
+    run_id: uuid.UUID
+    lease_owner: str
+    recorder: SpanRecorder
+    lease_seconds: int
+    # Seconds workers spent on the run before this execution; this execution's start.
+    active_before: float = field(default=0.0)
+    started: float = field(default_factory=time.monotonic)
+    writes: int = field(default=0)
+    _wrote_spans: bool = field(default=False)
+    _committing_spans: bool = field(default=False)
+    _published_at: float = field(default=float("-inf"))
+    # The claim just set a fresh lease: the first renewal is due at half its length.
+    _renew_after: float = field(default=0.0)
+    _checking: str = field(default="select")
+    _trailing: threading.Timer | None = field(default=None)
+    _live_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._renew_after = time.monotonic() + self.lease_seconds / 2
+
+    def active_seconds(self) -> float:
+        return round(self.active_before + (time.monotonic() - self.started), 3)
+
+    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+        p = placeholder
+        now = timezone.now()
+        run, owner, running = _db_uuid(vendor, self.run_id), self.lease_owner, Run.Status.RUNNING
+        if time.monotonic() >= self._renew_after:
+            # Renew when half the lease is gone: an UPDATE of the run row at every step would
+            # cost a row version per step. The time spent so far goes with it, so a worker that
+            # dies mid-run does not take its part of the run's timeout with it.
+            cursor.execute(
+                f"UPDATE agents_run SET lease_expires_at = {p}, active_seconds = {p} "
+                f"WHERE id = {p} AND lease_owner = {p} AND status = {p}",
+                (_db_time(vendor, now + timedelta(seconds=self.lease_seconds)), self.active_seconds(), run, owner, running),
+            )
+            self._renew_after = time.monotonic() + self.lease_seconds / 2
+            self._checking = "update"
+        else:
+            cursor.execute(
+                f"SELECT 1 FROM agents_run WHERE id = {p} AND lease_owner = {p} AND status = {p} AND lease_expires_at > {p}",
+                (run, owner, running, _db_time(vendor, now)),
+            )
+            self._checking = "select"
+        spans = self.recorder.drain()
+        if spans:
+            # A cursor of its own: `cursor` must keep the lease statement's result for check().
+            span_cursor = cursor.connection.cursor()
+            try:
+                insert_spans(span_cursor, vendor, p, self.run_id, spans, checkpoint_id)
+            finally:
+                span_cursor.close()
+        # Announced only after the commit (after_commit): a page must never look before it.
+        self._committing_spans = bool(spans)
+        self.writes += 1
+
+    def check(self, cursor: Any) -> None:
+        held = cursor.rowcount == 1 if self._checking == "update" else cursor.fetchone() is not None
+        if not held:
+            raise LeaseLost(f"run {self.run_id} is no longer held by this worker")
+
+    def after_commit(self) -> None:
+        # At most one live event per run every LIVE_SPAN_INTERVAL (a fast run writes a step
+        # every few milliseconds); the page re-reads every span it has not shown yet.
+        with self._live_lock:
+            self._wrote_spans = self._wrote_spans or self._committing_spans
+            self._committing_spans = False
+            if not self._wrote_spans:
+                return
+            wait = LIVE_SPAN_INTERVAL - (time.monotonic() - self._published_at)
+            if wait > 0:
+                if self._trailing is None:
+                    self._trailing = threading.Timer(wait, self._publish_spans)
+                    self._trailing.daemon = True
+                    self._trailing.start()
+                return
+        self._publish_spans()
+
+    def _publish_spans(self) -> None:
+        with self._live_lock:
+            self._trailing = None
+            if not self._wrote_spans:
+                return
+            self._wrote_spans = False
+            self._published_at = time.monotonic()
+        live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
+
+
+def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard | None = None) -> dict[str, Any]:
+    return {
+        "configurable": {
+            "thread_id": run.thread_id,
+            "steward_run_id": str(run.id),
+            "steward_root_run_id": str(run.root_id),
+            # A replay's mode and source: the cassette (traces/cassette.py) reads it.
+            "steward_replay": (run.metadata or {}).get("replay"),
+            # Prompt versions pinned when the run started (agents/prompts.py reads them).
+            "steward_prompt_versions": dict(run.prompt_versions or {}),
+            # A replay's other model, when the engineer chose one.
+            "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),
+        },
+        # The guard first: a node it refuses never reaches the recorder.
+        "callbacks": [c for c in (guard, recorder) if c is not None],
+        "recursion_limit": 100,
+    }
+
+
+def totals_of(run_id: uuid.UUID) -> dict[str, Any]:
+    agg = Span.objects.filter(run_id=run_id).aggregate(
+        steps=Count("id", filter=Q(kind=Span.Kind.NODE)),
+        tokens_in=Sum("tokens_in"),
+        tokens_out=Sum("tokens_out"),
+        cost=Sum("cost"),
+        latency_ms=Sum("latency_ms", filter=Q(kind=Span.Kind.NODE)),
+    )
+    return {
+        "steps": agg["steps"] or 0,
+        "tokens_in": agg["tokens_in"] or 0,
+        "tokens_out": agg["tokens_out"] or 0,
+        "cost": round(agg["cost"] or 0.0, 8),
+        "latency_ms": round(agg["latency_ms"] or 0.0, 3),
+    }
+
+
+_compiled: dict[str, tuple[Any, Any]] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled_graph(spec: AgentSpec, saver: Any) -> Any:
+    """The agent's compiled graph bound to this execution's saver; compiled once per process."""
+    with _compiled_lock:
+        cached = _compiled.get(spec.key)
+        if cached is None or cached[0] is not spec.build:
+            cached = (spec.build, spec.build().compile())
+            _compiled[spec.key] = cached
+    return cached[1].copy(update={"checkpointer": saver})
+
+
+def _totals_after(run: Run, recorder: SpanRecorder) -> dict[str, Any]:
+    """The run's totals once this execution's spans are in: the stored totals (written when the
+    run last stopped) plus this execution's. After a crash an earlier attempt may have committed
+    spans the stored totals miss, so then the spans are counted again from the database."""
+    if run.attempts > 1:
+        return totals_of(run.id)
+    added = recorder.totals
+    return {
+        "steps": run.steps + added["steps"],
+        "tokens_in": run.tokens_in + added["tokens_in"],
+        "tokens_out": run.tokens_out + added["tokens_out"],
+        "cost": round(run.cost + added["cost"], 8),
+        "latency_ms": round(run.latency_ms + added["latency_ms"], 3),
+    }
+
+
+def _first_seq(run_id: uuid.UUID) -> int:
+    last = Span.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+_WAIT = object()
+_DONE = object()
+
+
+def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -> Any:
+    snapshot = graph.get_state(config)
+    if snapshot.created_at is None:
+        # Run.input is stored redacted: the graph starts from the input as submitted.
+        return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
+    if snapshot.interrupts:
+        decided = approvals().decided_resume_values(run, [i.id for i in snapshot.interrupts])
+        # Resume only interrupts that are still pending in the checkpoint, by their ids.
+        return Command(resume=decided) if decided else _WAIT
+    # A crash after a step's tasks saved their writes but before the step's checkpoint leaves
+    # `next` empty (every task has writes) with the tasks still listed: that is work left, not
+    # a finished graph (seen with kill -9 in `manage.py chaos`).
+    if snapshot.next or snapshot.tasks:
+        return None
+    return _DONE
+
+
+def execute(run_id: uuid.UUID | str) -> str | None:
+    """Claim the run and work on it until it waits, finishes or fails.
+
+    Returns:
+        The run's new status, or None when the run was not ours to take.
+    """
+    owner = uuid.uuid4().hex
+    run = Run.claim(run_id, owner)
+    if run is None:
+        return None
+    # Every log line of this execution, ours or a library's, names the run and its trace (the root run).
+    with bound_contextvars(run_id=str(run.id), trace_id=str(run.root_id)):
+        return _execute_claimed(run, owner)
+
+
+def _execute_claimed(run: Run, owner: str) -> str | None:
+    recorder = SpanRecorder(first_seq=_first_seq(run.id))
+    writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS, active_before=run.active_seconds)
+    if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
+        return _stop(run, writer, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")
+    spec = get_agent(run.agent.key)
+    if spec is None:
+        return _stop(run, writer, error=f"agent {run.agent.key!r} is not registered in this worker")
+
+    limits = _limits_of(run, spec)
+    guard = _guard_for(run, limits, recorder)
+    config = run_config(run, recorder, guard)
+    try:
+        with checkpointer(writer) as saver:
+            graph = compiled_graph(spec, saver)
+            command = _next_input(graph, config, run, spec)
+            if command is _WAIT:
+                return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
+            watched = command is not _DONE and guard is not None and limits.timed
+            if command is not _DONE and not watched:
+                graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
+            if not watched:
+                snapshot = graph.get_state(config)
+        if watched:
+            # The graph runs in a thread of its own, with a checkpoint connection of its own; this
+            # thread holds none while it waits, so a timed run takes one pooled connection, not two.
+            assert guard is not None
+            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer), guard)
+            with checkpointer(writer) as saver:
+                snapshot = compiled_graph(spec, saver).get_state(config)
+    except LimitExceeded as exc:
+        log.info("run %s: %s", run.id, exc)
+        return _stop(run, writer, breach=exc.breach, limits=limits)
+    except LeaseLost as exc:
+        log.info("run %s: %s; stopping", run.id, exc)
+        return None
+    except Exception as exc:
+        log.warning("run %s failed: %s", run.id, exc)
+        return _stop(
+            run,
+            writer,
+            error=f"{type(exc).__name__}: {exc}",
+            error_traceback="".join(traceback.format_exception(exc)),
+        )
+    if snapshot.interrupts:
+        return _stop(run, writer, interrupts=snapshot.interrupts)
+    return _stop(run, writer, output=spec.output(snapshot.values))
+
+
+def _limits_of(run: Run, spec: AgentSpec) -> Limits:
+    """The limits fixed on the run when it was created. A run created without them (a replay,
+    or a run from before limits existed) takes its agent's now, and keeps them from then on."""
+    if run.limits:
+        return Limits.from_dict(run.limits)
+    limits = agent_limits(spec, run.agent)
+    run.limits = limits.as_dict()
+    Run.objects.filter(id=run.id).update(limits=run.limits)
+    return limits
+
+
+def _guard_for(run: Run, limits: Limits, recorder: SpanRecorder) -> LimitGuard | None:
+    if not limits.any:
+        return None
+    # The stored totals are written when a run stops; after a crash they miss what the lost
+    # attempt committed, so then they are counted from the spans.
+    totals = totals_of(run.id) if run.attempts > 1 else {"steps": run.steps, "cost": run.cost}
+    return LimitGuard(
+        limits,
+        lambda: float(recorder.totals["cost"]),
+        steps_before=int(totals["steps"]),
+        cost_before=float(totals["cost"]),
+        active_before=run.active_seconds,
+    )
+
+
+def _invoke_on_own_saver(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
+    """The graph's invoke for `run_watched`: its thread may outlive this execution, so it holds a
+    checkpoint connection of its own, never the one the worker gives back."""
+    with checkpointer(writer) as saver:
+        compiled_graph(spec, saver).invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
+
+
+def _stop(
+    run: Run,
+    writer: StepWriter,
+    *,
+    output: Any = None,
+    error: str | None = None,
+    error_traceback: str = "",
+    interrupts: tuple[Interrupt, ...] | None = None,
+    breach: Breach | None = None,
+    limits: Limits | None = None,
+) -> str | None:
+    """Write the last spans and the run's new state in one transaction, if the lease is ours.
+
+    Over a limit (`breach`), the run fails, or waits for a reviewer when its limits say pause."""
+    recorder = writer.recorder
+    cassette.forget(str(run.id))
+    reason = f"stopped: {breach.message}" if breach else "the run stopped before this span ended"
+    spans: list[SpanRecord] = recorder.abandon_open(reason)
+    pause = breach is not None and limits is not None and limits.on_breach == PAUSE
+    if breach is not None and not pause:
+        error = breach.message
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                insert_spans(cursor, connection.vendor, "%s", run.id, spans)
+            totals = {**_totals_after(run, recorder), "active_seconds": writer.active_seconds()}
+            if interrupts:
+                status, won = Run.Status.WAITING, run.mark_waiting(totals)
+                if won:
+                    approvals().open_requests_for_interrupts(run, interrupts)
+            elif breach is not None and pause:
+                assert limits is not None
+                status, won = Run.Status.WAITING, run.mark_waiting(totals)
+                if won:
+                    approvals().pause_for_limit(run, breach, limits)
+            elif error is not None:
+                status, won = Run.Status.FAILED, run.mark_failed(error, error_traceback, totals)
+                if won and breach is not None:
+                    record_breach(run.id, breach, "fail")
+            else:
+                status, won = Run.Status.SUCCEEDED, run.mark_succeeded(output, totals)
+            if not won:
+                raise LeaseLost(f"run {run.id} is no longer held by this worker")
+            live.publish_run(run.id, status)
+            transaction.on_commit(lambda: announce_run_stopped(run.id, status))
+    except LeaseLost as exc:
+        log.info("run %s: %s; its result is dropped", run.id, exc)
+        return None
+    return status

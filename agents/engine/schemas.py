@@ -1,0 +1,78 @@
+"""A run as API clients see it (`GET /api/runs/{id}` and every endpoint that returns a run)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+
+from agents.engine.models import Run
+
+__all__ = ["RunOut", "TotalsOut", "run_out"]
+
+
+class TotalsOut(Schema):
+    steps: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    latency_ms: float
+
+
+class RunOut(Schema):
+    id: uuid.UUID
+    agent: str
+    status: str
+    thread_id: str
+    input: Any
+    output: Any
+    error: str
+    error_traceback: str
+    metadata: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    graph_fingerprint: str
+    parent_run_id: uuid.UUID | None
+    totals: TotalsOut
+    pending_approvals: list[uuid.UUID]
+    limits: dict[str, Any]
+    limit_breaches: list[dict[str, Any]]
+    active_seconds: float
+
+
+
+def run_out(run: Run, pending: list[uuid.UUID] | None = None) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "agent": run.agent.key,
+        "status": run.status,
+        "thread_id": run.thread_id,
+        "input": run.input,
+        "output": run.output,
+        "error": run.error,
+        "error_traceback": run.error_traceback,
+        "metadata": run.metadata,
+        "created_by": run.created_by.get_username() if run.created_by else None,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "attempts": run.attempts,
+        "graph_fingerprint": run.graph_fingerprint,
+        "parent_run_id": run.parent_run_id,
+        "totals": {
+            "steps": run.steps,
+            "tokens_in": run.tokens_in,
+            "tokens_out": run.tokens_out,
+            "cost": run.cost,
+            "latency_ms": run.latency_ms,
+        },
+        "pending_approvals": pending or [],
+        "limits": run.limits,
+        "limit_breaches": run.limit_breaches,
+        "active_seconds": run.active_seconds,
+    }

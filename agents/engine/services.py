@@ -1,0 +1,137 @@
+"""Writes that start runs and stop them: a row first, then a message on commit."""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from agents.engine.hooks import approvals
+from agents.engine.limits import AgentLimitsIn, Limits, agent_limits, limits_for_run
+from agents.engine.models import Agent, Run
+from agents.engine.registry import get_agent, sync_agents
+from agents.engine.tasks import send_run
+from agents.prompts import pins_for_new_run, save_pins
+from console.kernel import audit, live
+from console.kernel.errors import Conflict, Invalid, NotFound
+from console.kernel.redaction import redact
+from traces.recording.sealed import seal_run_input
+
+__all__ = ["cancel_run", "set_agent_limits", "start_run", "validation_errors"]
+
+
+def validation_errors(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"loc": [prefix, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False)
+    ]
+
+
+@cache
+def _fingerprint(agent_key: str) -> str:
+    spec = get_agent(agent_key)
+    return spec.fingerprint() if spec else ""
+
+
+def start_run(
+    agent_key: str,
+    input: Any,
+    user: Any,
+    metadata: dict[str, Any] | None = None,
+    limits: dict[str, Any] | None = None,
+) -> Run:
+    """Validate the input against the agent's schema, write a queued run, send it on commit.
+
+    Args:
+        limits: this run's own limits (agents/limits.py), over the agent's: anyone may tighten
+            them, only an admin may loosen them. The effective limits are stored on the run.
+
+    Raises:
+        NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
+        Invalid: the input fails the agent's input schema, or a limit is not a valid value.
+    """
+    spec = get_agent(agent_key)
+    if spec is None:
+        raise NotFound(f"unknown agent {agent_key!r}")
+    agent = Agent.objects.filter(key=agent_key).first()
+    if agent is None:
+        sync_agents()
+        agent = Agent.objects.get(key=agent_key)
+    run_limits = limits_for_run(agent_limits(spec, agent), limits, user)
+    try:
+        data = spec.input_schema.model_validate(input)
+    except ValidationError as exc:
+        raise Invalid(validation_errors(exc, "input")) from None
+    run_id = uuid.uuid4()
+    pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
+    with transaction.atomic():
+        run = Run.objects.create(
+            id=run_id,
+            agent=agent,
+            thread_id=str(run_id),
+            # Stored redacted; the input as submitted is sealed for the worker (traces/sealed.py).
+            input=seal_run_input(run_id, data.model_dump(mode="json")),
+            # "imported" marks a read-only copy from another Steward; a caller cannot set it.
+            metadata=redact({k: v for k, v in (metadata or {}).items() if k != "imported"}),
+            created_by=user if getattr(user, "pk", None) else None,
+            graph_fingerprint=_fingerprint(agent_key),
+            enqueued_at=timezone.now(),
+            prompt_versions=pins,
+            limits=run_limits.as_dict(),
+        )
+        if pins:
+            save_pins(run.id, pins)
+        send_run(run.id)
+        live.publish_run(run.id, run.status)
+    return run
+
+
+def cancel_run(run: Run, user: Any) -> Run:
+    """Cancel a queued, running or waiting run and its pending approvals.
+
+    Raises:
+        Conflict: the run has already finished, or it is an imported (read-only) copy.
+    """
+    if run.metadata.get("imported"):
+        raise Conflict("imported runs are read-only")
+    with transaction.atomic():
+        if not run.cancel():
+            run.refresh_from_db()
+            raise Conflict(f"run already finished: {run.status}")
+        approvals().cancel_requests_of_run(run.id, user, "run cancelled")
+        audit.record(user, "run.cancelled", run)
+        live.publish_run(run.id, Run.Status.CANCELLED)
+    run.refresh_from_db()
+    return run
+
+
+def set_agent_limits(agent_key: str, values: dict[str, Any], user: Any) -> tuple[Agent, Limits]:
+    """Replace an agent's override (admins only; the caller checks the role). Fields left out
+    fall back to the code's defaults; an explicit null means no limit. Audited.
+
+    Raises:
+        NotFound: no such agent. Invalid: a value is not a valid limit.
+    """
+    spec = get_agent(agent_key)
+    if spec is None:
+        raise NotFound(f"unknown agent {agent_key!r}")
+    try:
+        override = AgentLimitsIn.model_validate(values).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise Invalid(validation_errors(exc, "body")) from None
+    for name in ("on_breach", "queue"):
+        if name in override and override[name] is None:
+            del override[name]
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().filter(key=agent_key).first()
+        if agent is None:
+            raise NotFound(f"agent {agent_key!r} has no row yet: run migrate")
+        before = (agent.settings or {}).get("limits")
+        agent.settings = {**(agent.settings or {}), "limits": override}
+        agent.save(update_fields=["settings", "updated_at"])
+        audit.record(user, "agent.limits_changed", agent, before=before, after=override)
+    return agent, agent_limits(spec, agent)

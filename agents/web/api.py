@@ -1,0 +1,145 @@
+"""Runs API: start, list, read, steps, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+
+from agents.engine.limits import RunLimitsIn
+from agents.engine.models import Run
+from agents.engine.schemas import RunOut, run_out
+from agents.engine.services import cancel_run, start_run
+from agents.web.run_filters import RunFilters
+from console.kernel.auth import role_auth
+from console.kernel.errors import Invalid, NotFound
+from console.kernel.roles import can_read_runs, can_start_runs
+from console.kernel.schemas import ErrorOut, InputSchema
+from traces.recording.models import Span
+
+router = Router(tags=["runs"])
+PAGE_SIZE = 50
+
+
+class RunCreateIn(InputSchema):
+    agent: str = Field(..., description="Registered agent key, e.g. refund")
+    input: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    limits: RunLimitsIn | None = Field(
+        None,
+        description="This run's limits over the agent's (left out: the agent's). Anyone may tighten them; "
+        "only an admin may loosen them (a higher value, or null for none).",
+    )
+
+
+class RunPageOut(Schema):
+    items: list[RunOut]
+    next_cursor: str | None
+
+
+class SpanOut(Schema):
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    run_id: uuid.UUID
+    kind: str
+    name: str
+    status: str
+    started_at: datetime
+    latency_ms: float
+    input: Any
+    output: Any
+    error: str
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    model: str
+    checkpoint_id: str
+    step: int | None
+
+
+READ = role_auth(can_read_runs, "read runs")
+START = role_auth(can_start_runs, "start runs")
+CANCEL = role_auth(can_start_runs, "cancel runs")
+
+
+def _get_run(run_id: uuid.UUID) -> Run:
+    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    if run is None:
+        raise NotFound("run not found")
+    return run
+
+
+def _pending_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    from approvals.models import ApprovalRequest
+
+    pending: dict[uuid.UUID, list[uuid.UUID]] = {}
+    rows = ApprovalRequest.objects.pending().filter(run_id__in=run_ids).values_list("run_id", "id")
+    for run_id, request_id in rows:
+        pending.setdefault(run_id, []).append(request_id)
+    return pending
+
+
+@router.post("", auth=START, response={201: RunOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+def create_run(request: HttpRequest, body: RunCreateIn) -> Status:
+    """Start a run: 201 with the queued run."""
+    limits = body.limits.model_dump(exclude_unset=True) if body.limits is not None else None
+    run = start_run(body.agent, body.input, request.user, body.metadata, limits)
+    # The row as written: a fast worker may already have moved it on.
+    return Status(201, run_out(run))
+
+
+@router.get("", auth=READ, response={200: RunPageOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+def list_runs(
+    request: HttpRequest,
+    status: str | None = None,
+    agent: str | None = None,
+    since: str | None = Query(None, description="ISO date-time: runs created at or after"),
+    until: str | None = Query(None, description="ISO date-time: runs created before"),
+    tag: str | None = Query(None, description="a tag in metadata.tags"),
+    meta: str | None = Query(None, description="key=value in metadata"),
+    has_error: str | None = None,
+    cost_min: str | None = None,
+    cost_max: str | None = None,
+    duration_min: str | None = Query(None, description="milliseconds"),
+    duration_max: str | None = Query(None, description="milliseconds"),
+    started_by: str | None = None,
+    waiting_approval: str | None = None,
+    model: str | None = None,
+    feedback: str | None = Query(None, description="up, down or none"),
+    prompt: str | None = Query(None, description="runs that pinned a prompt: name, or name@version"),
+    q: str | None = Query(None, description="full-text search over input, output and error"),
+    sort: str | None = Query(None, description="-created (default), created, -duration, duration, -cost, cost, -steps"),
+    cursor: str | None = None,
+    limit: int = Query(PAGE_SIZE, ge=1, le=200),
+) -> dict[str, Any]:
+    """Runs, newest first unless sorted otherwise, keyset-paginated: pass `next_cursor` back as `cursor`."""
+    filters = RunFilters.parse(request.GET)
+    if filters.errors:
+        raise Invalid(filters.errors)
+    runs = Run.objects.select_related("agent", "created_by")
+    page, next_cursor = filters.page(runs, limit)
+    pending = _pending_of([r.id for r in page])
+    return {"items": [run_out(r, pending.get(r.id)) for r in page], "next_cursor": next_cursor}
+
+
+@router.get("/{run_id}", auth=READ, response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+def get_run(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
+    run = _get_run(run_id)
+    return run_out(run, _pending_of([run.id]).get(run.id))
+
+
+@router.get("/{run_id}/steps", auth=READ, response={200: list[SpanOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+def run_steps(request: HttpRequest, run_id: uuid.UUID) -> list[Span]:
+    """Every span of the run, in the order they started."""
+    run = _get_run(run_id)
+    return list(Span.objects.filter(run=run).order_by("seq"))
+
+
+@router.post("/{run_id}/cancel", auth=CANCEL, response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
+def cancel(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
+    """Cancel a queued, running or waiting run (and its pending approval); 409 if finished."""
+    run = cancel_run(_get_run(run_id), request.user)
+    return run_out(run)

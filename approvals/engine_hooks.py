@@ -1,0 +1,32 @@
+"""The approvals side of the run engine's hooks (agents/engine/hooks.py), registered in
+approvals/apps.py: the engine reaches approvals only through these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.engine.models import Run
+from approvals.limit_requests import pause_for_limit
+from approvals.models import ApprovalRequest
+from approvals.notifications import notify_dead_letter
+from approvals.services import cancel_requests_of_run, open_requests_for_interrupts
+
+__all__ = [
+    "cancel_requests_of_run", "decided_resume_values", "notify_dead_letter", "open_requests_for_interrupts",
+    "pause_for_limit",
+]
+
+
+def decided_resume_values(run: Run, interrupt_ids: Sequence[str]) -> dict[str, Any]:
+    return dict(
+        ApprovalRequest.objects.filter(
+            run_id=run.id,
+            interrupt_id__in=list(interrupt_ids),
+            status__in=[
+                ApprovalRequest.Status.APPROVED,
+                ApprovalRequest.Status.REJECTED,
+                ApprovalRequest.Status.RESPONDED,
+            ],
+        ).values_list("interrupt_id", "resume_value")
+    )

@@ -1,0 +1,207 @@
+"""Per-user rate limits on what costs: starting runs and deciding approvals. Reads never count.
+
+A middleware, keyed on the method and the URL name the request resolved to, so the views stay
+as they are: a POST to one of `LIMITED` counts against its user's budget of that kind ("start"
+or "decide", each on its own) and gets a 429 with Retry-After once the budget is spent. The
+budget is STEWARD_RATE_LIMIT_PER_MINUTE requests in any 60 seconds (a sliding window: no burst
+of twice the limit across a minute boundary). A refused request does not count, so a client that
+waits as Retry-After says gets through.
+
+Counters live in Redis when Steward has one (the channel layer's, else the broker's), so every
+web process and machine shares them; the embedded server, one process, counts in memory. If
+Redis fails the request goes through (and a warning is logged): the limit protects capacity,
+it is not an access check.
+
+Who: the session's user, or for the API the owner of the Bearer key. A request with neither is
+not counted: its view answers 401 or sends it to the login page.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+__all__ = ["LIMITED", "RateLimitMiddleware", "clear", "hit"]
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60.0
+KEY_PREFIX = "steward:ratelimit:"
+
+# URL name (console/urls.py, the API's operation names) → which budget a POST to it spends.
+LIMITED: dict[str, str] = {
+    # API
+    "api:create_run": "start",
+    "api:post_replay": "start",
+    "api:post_retry": "start",
+    "api:retry_dead_letter": "start",
+    # Queues up to a batch of replays with live model calls.
+    "api:start_regression": "start",
+    "api:post_decision": "decide",
+    "api:post_bulk_decision": "decide",
+    # Pages
+    "run_start": "start",
+    "run_replay": "start",
+    "run_retry": "start",
+    "replay_failed": "start",
+    "dead_letter_retry": "start",
+    "promotion_regression": "start",
+    # Calls the prompt's model, like a run's first step.
+    "prompt_playground": "start",
+    "approval_decide": "decide",
+    "approval_bulk": "decide",
+    "approval_link": "decide",
+}
+
+WHAT = {"start": "run starts", "decide": "decisions"}
+
+# Atomic in Redis: drop entries older than the window, count, add this one if under the limit,
+# else say when the oldest entry leaves the window. Redis's clock, so machines need not agree.
+_SLIDING_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('EXPIRE', KEYS[1], math.ceil(window))
+  return '0'
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tostring(tonumber(oldest[2]) + window - now)
+"""
+
+
+def _redis_url() -> str:
+    url = settings.CHANNEL_LAYER_URL or settings.CELERY_BROKER_URL
+    return url if url.startswith(("redis://", "rediss://")) else ""
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local: dict[str, deque[float]] = {}
+        self._redis: Any = None
+        self._redis_url = ""
+        self._script: Any = None
+
+    def _client(self, url: str) -> Any:
+        if self._redis is None or self._redis_url != url:
+            import redis
+
+            # Short timeouts: a slow Redis must not hold up every start and decision.
+            self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+            self._redis_url = url
+            self._script = self._redis.register_script(_SLIDING_WINDOW)
+        return self._redis
+
+    def hit(self, key: str, limit: int) -> float:
+        """Count one request under `key`; 0 if allowed, else the seconds until one would be."""
+        url = _redis_url()
+        if url:
+            try:
+                self._client(url)
+                return float(
+                    self._script(keys=[KEY_PREFIX + key], args=[WINDOW_SECONDS, limit, uuid.uuid4().hex])
+                )
+            except Exception:
+                log.warning("rate limit not checked: Redis failed", exc_info=True)
+                return 0.0
+        now = time.monotonic()
+        with self._lock:
+            entries = self._local.setdefault(key, deque())
+            while entries and entries[0] <= now - WINDOW_SECONDS:
+                entries.popleft()
+            if len(entries) < limit:
+                entries.append(now)
+                return 0.0
+            return entries[0] + WINDOW_SECONDS - now
+
+    def clear(self) -> None:
+        with self._lock:
+            self._local.clear()
+        url = _redis_url()
+        if url:
+            client = self._client(url)
+            keys = list(client.scan_iter(match=KEY_PREFIX + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+
+
+_counters = _Counters()
+
+
+def hit(kind: str, user_id: int, limit: int) -> float:
+    """Count a `kind` request by the user: 0 when allowed, else the seconds to wait."""
+    return _counters.hit(f"{kind}:{user_id}", limit)
+
+
+def clear() -> None:
+    """Forget every count (tests start from nothing; an operator can lift a block at once)."""
+    _counters.clear()
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if request.path.startswith("/api/") and scheme.lower() == "bearer" and raw.strip():
+        from console.kernel.models import ApiKey, hash_key
+
+        # Like the API (console/auth.py), the key before the session. Its owner without
+        # ApiKey.authenticate, which records the key's use: the view does that.
+        found = ApiKey.objects.usable().filter(key_hash=hash_key(raw.strip()), user__is_active=True)
+        return found.values_list("user_id", flat=True).first()
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return int(user.pk)
+    return None
+
+
+def _refusal(request: HttpRequest, kind: str, limit: int, wait: float) -> HttpResponse:
+    seconds = max(1, math.ceil(wait))
+    detail = f"too many {WHAT[kind]}: at most {limit} a minute; try again in {seconds} s"
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": detail}, status=429)
+    else:
+        template = (
+            "console/partials/_rate_limited.html"
+            if request.headers.get("HX-Request")
+            else "console/rate_limited.html"
+        )
+        response = render(request, template, {"detail": detail, "seconds": seconds}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+class RateLimitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        if request.method != "POST":
+            return None
+        match = request.resolver_match
+        kind = LIMITED.get(match.view_name) if match else None
+        limit = settings.STEWARD_RATE_LIMIT_PER_MINUTE
+        if kind is None or limit <= 0:
+            return None
+        user_id = _user_id(request)
+        if user_id is None:
+            return None
+        wait = hit(kind, user_id, limit)
+        return _refusal(request, kind, limit, wait) if wait > 0 else None

@@ -1,0 +1,26 @@
+"""What every page's navigation needs: the pending-approval count (one query)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from console.kernel.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
+
+
+def nav(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    if not user.is_authenticated:
+        return {}
+    is_reviewer = has_role(user, REVIEWERS)
+    context: dict[str, Any] = {
+        "nav_is_reviewer": is_reviewer,
+        "nav_can_read_runs": can_read_runs(user),
+        "nav_can_start_runs": can_start_runs(user),
+    }
+    if is_reviewer:
+        from approvals.models import ApprovalRequest
+
+        context["nav_pending"] = ApprovalRequest.objects.pending().visible_to(user).count()
+    return context

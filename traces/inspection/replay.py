@@ -1,0 +1,328 @@
+"""Retry in place, and replay from any step as a new run on its own thread.
+
+A replay copies the checkpoint the chosen step ran from into a fresh thread (the original run
+and its thread are never written), optionally patches the state there, and queues the new run.
+Its mode decides what the cassette (traces/cassette.py) answers: `recorded` plays the
+original's model and tool outputs back, `live` calls them, `mixed` is recorded before
+`live_from_step` and live from it on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.engine import dead_letters
+from agents.engine.checkpointer import checkpointer
+from agents.engine.models import DeadLetter, Run
+from agents.engine.registry import get_agent
+from agents.engine.tasks import send_run
+from agents.prompts import PromptNotFound, pins_for_new_run, save_pins
+from console.kernel import audit, live
+from console.kernel.errors import Conflict, Invalid
+from traces.recording.models import Span
+from traces.recording.sealed import copy_sealed_input
+
+__all__ = ["MODES", "prompt_choices", "replay", "retry", "steps_of"]
+
+MODES = ("recorded", "live", "mixed")
+
+
+def steps_of(run: Run) -> dict[int, tuple[str, str]]:
+    """Step → (node name, the checkpoint it ran from), from the run's node spans."""
+    steps: dict[int, tuple[str, str]] = {}
+    for step, name, checkpoint_id in (
+        Span.objects.filter(run=run, kind=Span.Kind.NODE).exclude(checkpoint_id="").order_by("seq")
+        .values_list("step", "name", "checkpoint_id")
+    ):
+        if step is not None and step not in steps:
+            steps[step] = (name, checkpoint_id)
+    return steps
+
+
+def prompt_choices(run: Run) -> list[dict[str, Any]]:
+    """For each prompt the run pinned: its pinned version and every version a replay may use."""
+    from agents.prompts.models import PromptVersion
+
+    pins = run.prompt_versions or {}
+    if not pins:
+        return []
+    versions: dict[str, list[tuple[int, str]]] = {}
+    for name, number, message in (
+        PromptVersion.objects.filter(prompt__name__in=list(pins)).order_by("number").values_list("prompt__name", "number", "message")
+    ):
+        versions.setdefault(name, []).append((number, message))
+    return [
+        {"name": name, "pinned": pin.get("version"), "versions": versions.get(name, [])}
+        for name, pin in sorted(pins.items())
+    ]
+
+
+def _graph_change(run: Run) -> str | None:
+    """What no longer matches, if the agent's code changed since the run (None if unchanged)."""
+    spec = get_agent(run.agent.key)
+    if spec is None:
+        return f"the agent {run.agent.key!r} is no longer registered"
+    current = spec.fingerprint()
+    if run.graph_fingerprint and current != run.graph_fingerprint:
+        nodes = set(spec.build().nodes)
+        missing = sorted(set(Span.objects.filter(run=run, kind=Span.Kind.NODE).values_list("name", flat=True)) - nodes)
+        detail = f"; nodes no longer in the graph: {', '.join(missing)}" if missing else ""
+        return f"the agent's graph has changed since this run (nodes or edges differ{detail})"
+    return None
+
+
+def _refuse_pruned(run: Run) -> None:
+    # Retention deleted the spans a replay plays back and the checkpoints it starts from.
+    if run.pruned_at is not None:
+        raise Conflict(
+            f"this run's spans and checkpoints were pruned on {run.pruned_at:%Y-%m-%d} "
+            f"(retention {run.pruned_after_days} days): it can no longer be replayed or retried"
+        )
+
+
+def _failing_breach(run: Run) -> str:
+    """The message of the limit breach the run failed on, or "" when it failed for another reason."""
+    last = (run.limit_breaches or [{}])[-1]
+    message = str(last.get("message") or "")
+    return message if last.get("state") == "failed" and message and run.error.startswith(message) else ""
+
+
+def retry(run: Run, user: Any) -> Run:
+    """Run a failed run again from its last checkpoint: the failed node runs again, the
+    idempotency ledger keeps side effects single.
+
+    Raises:
+        Conflict: the run did not fail, its agent's graph changed, or it failed on one of its limits
+            (replay it instead).
+    """
+    _refuse_pruned(run)
+    if run.status != Run.Status.FAILED:
+        raise Conflict(f"only a failed run can be retried; this one is {run.status}")
+    if run.metadata.get("imported"):
+        raise Conflict("imported runs are read-only")
+    change = _graph_change(run)
+    if change:
+        raise Conflict(f"{change}: retrying in place would resume a graph that no longer exists; replay it from the start")
+    breach = _failing_breach(run)
+    if breach:
+        # The run keeps the limits fixed when it started, so in place it would stop again at once.
+        raise Conflict(
+            f"this run failed on a limit ({breach}): retrying it in place would stop it again at once; "
+            "replay it instead (a replay takes the agent's current limits)"
+        )
+    with transaction.atomic():
+        updated = Run.objects.filter(id=run.id, status=Run.Status.FAILED, pruned_at=None).update(
+            status=Run.Status.QUEUED, error="", error_traceback="", finished_at=None, attempts=0,
+            enqueued_at=timezone.now(),
+        )
+        if not updated:
+            raise Conflict("the run changed meanwhile")
+        audit.record(user, "run.retried", run)
+        send_run(run.id)
+        live.publish_run(run.id, Run.Status.QUEUED)
+    run.refresh_from_db()
+    return run
+
+
+def retry_dead_letter(letter_id: uuid.UUID, user: Any) -> Run:
+    """Retry the run in place from its last checkpoint (`retry`) and close the entry.
+
+    Raises:
+        NotFound, Conflict: no such entry, it was already closed, or the run cannot be retried.
+    """
+    letter = dead_letters.get_open(letter_id)
+    # Close the entry first, in the transaction that requeues the run: the run is sent to a worker
+    # only on commit, so a new failure lands after this and reopens the entry, never the reverse.
+    with transaction.atomic():
+        if not letter.resolve(DeadLetter.Resolution.RETRIED, user):
+            raise Conflict("this entry was closed meanwhile")
+        run = retry(letter.run, user)
+    return run
+
+
+def replay(
+    original: Run,
+    user: Any,
+    *,
+    from_step: int | None = None,
+    mode: str = "recorded",
+    live_from_step: int | None = None,
+    state_patch: dict[str, Any] | None = None,
+    prompt_versions: dict[str, int] | None = None,
+    model: str | None = None,
+) -> Run:
+    """Queue a new run that replays `original` from `from_step` (None: from the start).
+
+    The replay keeps the original's pinned prompt versions, except those in `prompt_versions`
+    ({name: version number}); `model` replaces the agent's model. With either change, a
+    `recorded` replay becomes `mixed`: recorded up to the first model call the change affects,
+    live from there (a recording cannot say what another prompt or model would answer).
+
+    Raises:
+        Invalid: unknown mode, a step that does not exist, a patch naming unknown state keys.
+        Conflict: the agent's graph changed (only a replay from the start still makes sense),
+            or the run is still going.
+    """
+    _refuse_pruned(original)
+    errors: list[dict[str, Any]] = []
+    if mode not in MODES:
+        errors.append({"loc": ["body", "mode"], "msg": f"mode must be one of {', '.join(MODES)}"})
+    if mode == "mixed" and live_from_step is None:
+        errors.append({"loc": ["body", "live_from_step"], "msg": "a mixed replay needs live_from_step"})
+    steps = steps_of(original)
+    if from_step is not None and from_step not in steps:
+        known = ", ".join(map(str, sorted(steps))) or "none"
+        errors.append({"loc": ["body", "from_step"], "msg": f"step {from_step} does not exist in this run (steps: {known})"})
+    if state_patch is not None and from_step is None:
+        errors.append({"loc": ["body", "state_patch"], "msg": "a state patch needs from_step: the state at that step is edited"})
+    if model is not None and not model.strip():
+        errors.append({"loc": ["body", "model"], "msg": "name a model, e.g. openai:gpt-4o-mini"})
+    pins = dict(original.prompt_versions or {})
+    # An imported run's pins name the exporting Steward's versions (no id here): this Steward's
+    # versions with those numbers, or a 422 saying which is missing.
+    foreign = {name: int(pin["version"]) for name, pin in pins.items() if "id" not in pin}
+    if prompt_versions or foreign:
+        try:
+            local = {name: pin for name, pin in pins.items() if name not in foreign}
+            pins = pins_for_new_run({}, "", inherited=local, overrides={**foreign, **(prompt_versions or {})})
+        except PromptNotFound as exc:
+            errors.append({"loc": ["body", "prompt_versions"], "msg": str(exc)})
+    if errors:
+        raise Invalid(errors)
+    changed = {n for n, v in (prompt_versions or {}).items() if (original.prompt_versions or {}).get(n, {}).get("version") != v}
+    if (changed or model) and mode == "recorded":
+        mode, live_from_step = "mixed", _first_changed_call(original, from_step, changed, bool(model))
+    if original.status in (Run.Status.QUEUED, Run.Status.RUNNING):
+        raise Conflict(f"the run is still {original.status}; replay it once it stops")
+    change = _graph_change(original)
+    if change and from_step is not None:
+        raise Conflict(f"{change}: only a replay from the start is possible")
+
+    new_id = uuid.uuid4()
+    base_checkpoint = steps[from_step][1] if from_step is not None else ""
+    spec = get_agent(original.agent.key)
+    if spec is None:
+        raise Conflict(f"the agent {original.agent.key!r} is no longer registered")
+    if base_checkpoint:
+        _fork(original, str(new_id), base_checkpoint, state_patch, steps, from_step)
+    with transaction.atomic():
+        run = Run.objects.create(
+            id=new_id,
+            agent=original.agent,
+            thread_id=str(new_id),
+            input=original.input,
+            created_by=user if getattr(user, "pk", None) else None,
+            parent_run=original,
+            root_run_id=original.root_id,
+            graph_fingerprint=spec.fingerprint(),
+            enqueued_at=timezone.now(),
+            prompt_versions=pins,
+            metadata={
+                "replay": {
+                    "source_run_id": str(original.id),
+                    "mode": mode,
+                    "from_step": from_step,
+                    "live_from_step": live_from_step,
+                    "checkpoint_id": base_checkpoint,
+                    "state_patch": state_patch,
+                    "prompt_versions": prompt_versions or None,
+                    "model": model or None,
+                }
+            },
+        )
+        save_pins(run.id, pins)
+        # The input as submitted, for a replay from the start (Run.input is redacted).
+        copy_sealed_input(original.id, run.id)
+        audit.record(
+            user, "run.replayed", run, source=str(original.id), mode=mode, from_step=from_step,
+            state_patch=state_patch, prompt_versions=prompt_versions, model=model,
+        )
+        send_run(run.id)
+        live.publish_run(run.id, run.status)
+    return run
+
+
+def _first_changed_call(original: Run, from_step: int | None, prompts: set[str], model_changed: bool) -> int:
+    """The step of the first model call a prompt or model change affects (from `from_step` on)."""
+    calls = Span.objects.filter(run=original, kind=Span.Kind.MODEL).exclude(step=None).order_by("seq")
+    if from_step is not None:
+        calls = calls.filter(step__gte=from_step)
+    if prompts and not model_changed:
+        tagged = calls.filter(prompt_version__prompt__name__in=sorted(prompts)).values_list("step", flat=True).first()
+        if tagged is not None:
+            return int(tagged)
+    first = calls.values_list("step", flat=True).first()
+    return int(first) if first is not None else (from_step or 0)
+
+
+def _fork(
+    original: Run, thread_id: str, checkpoint_id: str, patch: dict[str, Any] | None,
+    steps: dict[int, tuple[str, str]], from_step: int | None,
+) -> None:
+    """Copy one checkpoint of the original's thread, as it is, into a new thread; then patch it."""
+    target = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    with checkpointer() as saver:
+        source = saver.get_tuple(
+            {"configurable": {"thread_id": original.thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+        )
+        if source is None:
+            raise Conflict(f"the checkpoint {checkpoint_id} of this run is gone (pruned?): replay it from the start")
+        if patch:
+            known = set(source.checkpoint.get("channel_values", {}))
+            unknown = sorted(set(patch) - known)
+            if unknown:
+                raise Invalid([{"loc": ["body", "state_patch", k], "msg": f"no state key {k!r} (keys: {', '.join(sorted(known))})"} for k in unknown])
+        saved = saver.put(target, source.checkpoint, source.metadata, dict(source.checkpoint.get("channel_versions", {})))
+        if patch:
+            from agents.engine.runtime import compiled_graph
+
+            spec = get_agent(original.agent.key)
+            assert spec is not None and from_step is not None
+            graph = compiled_graph(spec, saver)
+            # The edit is made "as" the node that ran before this step, so the step runs next.
+            previous = steps.get(from_step - 1, ("__start__", ""))[0]
+            graph.update_state(saved, patch, as_node=previous)
+
+
+def preview(original: Run, *, from_step: int | None, mode: str, live_from_step: int | None) -> dict[str, Any]:
+    """What a live or mixed replay would do again, for the engineer to confirm first.
+
+    Returns:
+        {"live_from": step or None, "side_effects": [...], "approvals": [...], "ledger": [...]}:
+        gated actions that would run live, gates that would ask for approval again, and the
+        ledger entries that already exist for this replay chain (those return their stored
+        result instead of acting twice).
+    """
+    from agents.engine.models import IdempotencyRecord
+
+    if mode == "recorded":
+        live_from = None
+    elif mode == "mixed":
+        live_from = live_from_step
+    else:
+        live_from = from_step if from_step is not None else 0
+    gates = []
+    if live_from is not None:
+        gates = list(
+            Span.objects.filter(run=original, kind=Span.Kind.GATE, step__gte=live_from)
+            .order_by("seq").values("step", "name", "status", "input")
+        )
+    seen: set[tuple[Any, str]] = set()
+    side_effects, approvals = [], []
+    for gate in gates:
+        key = (gate["step"], gate["name"])
+        if key in seen:
+            continue
+        seen.add(key)
+        payload = gate["input"] or {}
+        side_effects.append({"step": gate["step"], "action": gate["name"], "args": payload.get("args")})
+        approvals.append({"step": gate["step"], "action": gate["name"], "queue": payload.get("queue", "")})
+    chain = [original.root_id, original.id]
+    ledger = list(
+        IdempotencyRecord.objects.filter(run_id__in=chain).order_by("created_at").values("key", "action", "created_at")
+    )
+    return {"live_from": live_from, "side_effects": side_effects, "approvals": approvals, "ledger": ledger}
