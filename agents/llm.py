@@ -1,4 +1,4 @@
-"""Public path for agent code: `from agents.llm import chat_model_for`.
+"""Public path for agent code: `from agents.engine.llm import chat_model_for`.
 
 Model calls live in the run engine (agents/engine/llm.py; docs/architecture.md)."""
 

@@ -1,4 +1,4 @@
-"""Public path for agent code: `from agents.registry import register_agent`.
+"""Public path for agent code: `from agents.engine.registry import register_agent`.
 
 The registry lives in the run engine (agents/engine/registry.py; docs/architecture.md)."""
 

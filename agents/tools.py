@@ -1,4 +1,4 @@
-"""Public path for agent code: `from agents.tools import run_tool_calls`.
+"""Public path for agent code: `from agents.engine.tools import run_tool_calls`.
 
 The tool loop lives in the run engine (agents/engine/tools.py; docs/architecture.md)."""
 

@@ -1,8 +1,9 @@
 """The page behind an emailed one-time approve/reject link.
 
 GET only shows what the link would do (mail scanners and link previews open links: a GET must
-never decide). POST decides through `approvals.services.decide` and uses the link up, in one
-transaction, so a failed decision leaves the link usable and a second POST finds it used.
+never decide). POST decides through `approvals.action_links.decide_with_link`, which uses the link
+up and decides in one transaction, so a failed decision leaves the link usable and a second POST
+finds it used.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from approvals import services
-from approvals.action_links import InvalidLink, link_from_token
+from approvals.action_links import InvalidLink, LinkAlreadyUsed, decide_with_link, link_from_token
 from approvals.models import ActionLink, ApprovalRequest
 from approvals.shown_args import shown
 from console.kernel.errors import Invalid, StewardError
@@ -27,10 +26,6 @@ from console.kernel.pages import error_text, pretty
 __all__ = ["confirm_link"]
 
 TEMPLATE = "approvals/confirm_link.html"
-
-
-class _AlreadyUsed(Exception):
-    """Another POST of this link got there first."""
 
 
 def _message(request: HttpRequest, status: int, heading: str, text: str, link: ActionLink | None = None) -> HttpResponse:
@@ -67,6 +62,16 @@ def _usable_link(request: HttpRequest, token: str) -> ActionLink | HttpResponse:
             request, 410, "Already decided", f"This request is already {approval.status} (by {who}): nothing to do.", link
         )
     return link
+
+
+def _recorded_text(approval: ApprovalRequest) -> str:
+    """What the page says once the link's decision is recorded."""
+    if approval.status == ApprovalRequest.Status.PENDING:
+        return (
+            f"Your approval is recorded: the request has {approval.approvals} of the "
+            f"{approval.queue.required_approvals} approvals it needs."
+        )
+    return f"{'Approved' if approval.status == ApprovalRequest.Status.APPROVED else 'Rejected'}: the run resumes."
 
 
 def _confirm_page(request: HttpRequest, link: ActionLink, status: int = 200, error: str = "", **form: Any) -> HttpResponse:
@@ -112,24 +117,12 @@ def confirm_link(request: HttpRequest, token: str) -> HttpResponse:
     comment = request.POST.get("comment", "").strip() if rejecting else ""
     reason_code = request.POST.get("reason_code", "").strip() if rejecting else ""
     try:
-        with transaction.atomic():
-            # Used up first, by a conditional update: of two POSTs of one link, one decides.
-            if not ActionLink.objects.filter(id=link.id, used_at__isnull=True).update(used_at=timezone.now()):
-                raise _AlreadyUsed
-            approval = services.decide(link.request_id, request.user, link.decision, comment=comment, reason_code=reason_code)
-    except _AlreadyUsed:
+        approval = decide_with_link(link, request.user, comment=comment, reason_code=reason_code)
+    except LinkAlreadyUsed:
         return _already_used(request, link)
     except Invalid as exc:
         # The link stays usable (the transaction rolled back): correct the form and confirm again.
         return _confirm_page(request, link, 422, error_text(exc.detail), comment=comment, reason_code=reason_code)
     except StewardError as exc:
         return _message(request, exc.status, "Not recorded", error_text(exc.detail), link)
-
-    if approval.status == ApprovalRequest.Status.PENDING:
-        text = (
-            f"Your approval is recorded: the request has {approval.approvals} of the "
-            f"{approval.queue.required_approvals} approvals it needs."
-        )
-    else:
-        text = f"{'Approved' if approval.status == ApprovalRequest.Status.APPROVED else 'Rejected'}: the run resumes."
-    return _message(request, 200, "Decision recorded", text, link)
+    return _message(request, 200, "Decision recorded", _recorded_text(approval), link)

@@ -12,8 +12,10 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
+from django.db import transaction
 
 from approvals.models import Queue, Webhook
+from console.kernel import audit
 
 __all__ = ["QueueForm", "ReasonCodesField", "WebhookForm", "audit_values"]
 
@@ -203,6 +205,29 @@ class WebhookForm(forms.ModelForm):
         fields = ["name", "url", "events", "format", "is_active"]
         labels = {"is_active": "Active"}
         help_texts = {"format": "json: signed with the secret (X-Steward-Signature); slack: a Slack message."}
+
+    def create_for(self, queue: Queue, user: Any) -> Webhook:
+        """Save the valid form as a new webhook of `queue`, audited in the same transaction."""
+        with transaction.atomic():
+            webhook = self.save(commit=False)
+            webhook.queue = queue
+            webhook.save()
+            audit.record(user, "webhook.created", webhook, queue=queue.name, changed=list(self.fields))
+        return webhook
+
+    def save_changes(self, user: Any) -> bool:
+        """Save the valid form's changes to its webhook, audited in the same transaction.
+
+        Returns:
+            False, saving nothing, when nothing changed.
+        """
+        if not self.changed_data:
+            return False
+        with transaction.atomic():
+            self.save()
+            # Field names only: a webhook URL can be a secret itself (Slack's are).
+            audit.record(user, "webhook.updated", self.instance, changed=self.changed_data)
+        return True
 
 
 def audit_values(form: forms.ModelForm, fields: list[str]) -> dict[str, Any]:

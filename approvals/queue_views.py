@@ -213,6 +213,18 @@ def _queue_webhook(request: HttpRequest, name: str, webhook_id: int) -> Webhook:
     return get_object_or_404(Webhook.objects.select_related("queue"), id=webhook_id, queue__name=name)
 
 
+def _webhooks_with_failures(queue: Queue) -> QuerySet[Webhook]:
+    """The queue's webhooks, each with `failed`: how many of its deliveries failed."""
+    failed = (
+        WebhookDelivery.objects.filter(webhook=OuterRef("pk"), status=WebhookDelivery.Status.FAILED)
+        .order_by()
+        .values("webhook")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return queue.webhooks.annotate(failed=Coalesce(Subquery(failed), 0)).order_by("name", "id")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def webhook_list(request: HttpRequest, name: str) -> HttpResponse:
@@ -222,32 +234,18 @@ def webhook_list(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         form = WebhookForm(request.POST)
         if form.is_valid():
-            with transaction.atomic():
-                webhook = form.save(commit=False)
-                webhook.queue = queue
-                webhook.save()
-                audit.record(
-                    request.user, "webhook.created", webhook, queue=queue.name, changed=list(form.fields)
-                )
+            webhook = form.create_for(queue, request.user)
             messages.success(request, f"Webhook {webhook.name} created: give its receiver the secret below.")
             return redirect("webhook_detail", name=queue.name, webhook_id=webhook.id)
         status = 422
     else:
         form = WebhookForm()
-    failed = (
-        WebhookDelivery.objects.filter(webhook=OuterRef("pk"), status=WebhookDelivery.Status.FAILED)
-        .order_by()
-        .values("webhook")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    webhooks = queue.webhooks.annotate(failed=Coalesce(Subquery(failed), 0)).order_by("name", "id")
     return render(
         request,
         "approvals/queues/webhook_list.html",
         {
             "queue": queue,
-            "webhooks": webhooks,
+            "webhooks": _webhooks_with_failures(queue),
             "form": form,
             # Webhooks without a queue get every queue's events; they are managed in the admin.
             "global_webhooks": Webhook.objects.filter(queue__isnull=True).count(),
@@ -287,11 +285,7 @@ def webhook_detail(request: HttpRequest, name: str, webhook_id: int) -> HttpResp
     if request.method == "POST":
         form = WebhookForm(request.POST, instance=webhook)
         if form.is_valid():
-            if form.changed_data:
-                with transaction.atomic():
-                    form.save()
-                    # Field names only: a webhook URL can be a secret itself (Slack's are).
-                    audit.record(request.user, "webhook.updated", webhook, changed=form.changed_data)
+            if form.save_changes(request.user):
                 messages.success(request, f"Webhook {webhook.name} saved.")
             else:
                 messages.info(request, "Nothing changed.")

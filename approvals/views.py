@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from agents.engine.models import Agent
 from approvals import inbox
+from approvals.decision_forms import DecisionForm
 from approvals.models import ApprovalRequest, Queue
 from approvals.services import (
     args_diff,
@@ -23,9 +24,8 @@ from approvals.services import (
     next_request,
     reassign,
     release,
-    schema_errors,
 )
-from approvals.shown_args import restore, shown
+from approvals.shown_args import shown
 from console.kernel.errors import Invalid, StewardError
 from console.kernel.pages import error_text, pretty, require
 from console.kernel.roles import REVIEWERS, has_role
@@ -124,25 +124,11 @@ def _stale(request: HttpRequest, approval: ApprovalRequest, exc: StewardError, t
 def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpResponse:
     _reviewer(request)
     approval = _visible(request, approval_id)
-    decision = request.POST.get("decision", "")
-    comment = request.POST.get("comment", "").strip()
-    reason_code = request.POST.get("reason_code", "") if decision == "reject" else ""
-    typed = {"decision": decision, "comment": comment, "reason_code": reason_code}
-    args: dict[str, Any] | None = None
-    if decision == "edit":
-        args, parse_errors = inbox.parse_edit(approval.args_schema or {}, request.POST)
-        args = restore(args, approval.proposed_args)
-        values = {k: request.POST.get(f"arg_{k}", "") for k in (approval.args_schema or {}).get("properties", {})}
-        if parse_errors:
-            return _stale(
-                request, approval, Invalid([{"loc": ["args", k], "msg": v} for k, v in parse_errors.items()]),
-                typed, edit_values=values, edit_errors=parse_errors, edit_open=True,
-            )
-        schema_problems = schema_errors(approval.args_schema or {}, args)
-        if schema_problems:
-            field_errors = {str(e["loc"][-1]): e["msg"] for e in schema_problems if len(e["loc"]) > 2}
-            return _stale(request, approval, Invalid(schema_problems), typed, edit_values=values,
-                          edit_errors=field_errors, edit_open=True)
+    form = DecisionForm.from_post(request.POST, approval)
+    if form.is_edit:
+        refused = form.read_args(approval, request.POST)
+        if refused is not None:
+            return _stale(request, approval, refused, form.typed, **form.edit_context())
         if request.POST.get("confirm") != "yes":
             # Show the diff against the proposal before anything is approved.
             return render(
@@ -150,22 +136,20 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
                 "approvals/approval_edit_preview.html",
                 {
                     "approval": approval,
-                    "diff": args_diff(shown(approval.proposed_args), shown(args)),
+                    "diff": args_diff(shown(approval.proposed_args), shown(form.args)),
                     "post": request.POST,
-                    "comment": comment,
+                    "comment": form.comment,
                 },
             )
     try:
-        decided = decide(approval.id, request.user, decision, args=args, comment=comment, reason_code=reason_code)
+        decided = decide(
+            approval.id, request.user, form.decision, args=form.args, comment=form.comment, reason_code=form.reason_code
+        )
     except Invalid as exc:
-        field_errors = {
-            str(e["loc"][-1]): e["msg"] for e in exc.detail if isinstance(e, dict) and len(e.get("loc", [])) > 2
-        }
-        values = {k: request.POST.get(f"arg_{k}", "") for k in (approval.args_schema or {}).get("properties", {})}
-        return _stale(request, approval, exc, typed, edit_values=values if args is not None else None,
-                      edit_errors=field_errors, edit_open=args is not None)
+        form.take_errors(exc)
+        return _stale(request, approval, exc, form.typed, **form.edit_context())
     except StewardError as exc:
-        return _stale(request, approval, exc, typed)
+        return _stale(request, approval, exc, form.typed)
     if decided.status == ApprovalRequest.Status.PENDING:
         messages.success(request, f"Approval recorded: {decided.approvals} of {decided.queue.required_approvals}.")
     else:

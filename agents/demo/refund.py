@@ -26,9 +26,9 @@ from agents.demo.common import (
     with_prompt,
 )
 from agents.demo.models import Refund
-from agents.llm import chat_model_for
-from agents.registry import register_agent
-from agents.tools import run_tool_calls
+from agents.engine.llm import chat_model_for
+from agents.engine.registry import register_agent
+from agents.engine.tools import run_tool_calls
 from approvals.gate import gated_tool
 
 

@@ -23,11 +23,13 @@ __all__ = [
     "EditorForm",
     "LabelMoveForm",
     "MessageRow",
+    "PlaygroundForm",
     "editor_from_post",
     "editor_from_version",
     "int_or_none",
     "place_errors",
     "removed_variables",
+    "service_errors",
     "variable_rows",
 ]
 
@@ -121,6 +123,36 @@ class EditorForm:
         found, _ = self.detected()
         return {name: kind for name, kind in self.variables.items() if name in found}
 
+    def content(self) -> dict[str, Any]:
+        """The version to save, as the services' keyword arguments; what cannot be read (a
+        setting, the output schema) goes to `errors`, so check them before saving."""
+        return {
+            "template": self.template(),
+            "variables": self.typed_variables(),
+            "model_settings": self.model_settings(),
+            "output_schema": self.parsed_output_schema(),
+            "message": self.message,
+        }
+
+    def apply_row_action(self, action: str) -> bool:
+        """Without JavaScript, "Add a message" and "Remove" are submit buttons (`row_action`):
+        apply one to the rows; True when the post was such a button, not a save."""
+        if action == "add":
+            self.rows.append(MessageRow("user"))
+            return True
+        if action.startswith("remove-"):
+            index = int_or_none(action.removeprefix("remove-"))
+            if index is not None and 0 <= index < len(self.rows) and len(self.rows) > 1:
+                self.rows.pop(index)
+            return True
+        return False
+
+    def rebase(self, conflict: dict[str, Any]) -> int | None:
+        """After a stale save, the version saved meanwhile (the `Conflict` detail's `latest`)
+        becomes the base, so the next save is checked against it; returns the old base."""
+        stale_base, self.base = self.base, int(conflict["latest"]["number"])
+        return stale_base
+
 
 def editor_from_version(version: PromptVersion | None, kind: str = "chat") -> EditorForm:
     """The editor filled with a version's content (a blank system message for a new prompt)."""
@@ -180,6 +212,11 @@ def editor_from_post(post: QueryDict, kind: str) -> EditorForm:
     )
 
 
+def service_errors(detail: Any) -> Errors:
+    """An `Invalid` detail as a list of field errors (a bare message becomes a general one)."""
+    return detail if isinstance(detail, list) else [{"loc": [], "msg": str(detail)}]
+
+
 def variable_rows(form: EditorForm, known: dict[str, str]) -> list[dict[str, Any]]:
     """The variables the template uses now, each with the type to preselect: the one the user
     picked, else the one the base version declared, else the inferred one. A placeholder's type
@@ -224,6 +261,36 @@ def place_errors(form: EditorForm, errors: Errors) -> dict[str, Any]:
         else:
             placed["general"].append(msg)
     return placed
+
+
+# --- the playground ----------------------------------------------------------------------------
+
+
+@dataclass
+class PlaygroundForm:
+    """The playground's values, one per variable of the version (posted as `var-<name>`), and
+    the error of each value the template refused."""
+
+    variables: dict[str, str]
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_post(cls, version: PromptVersion, post: QueryDict) -> PlaygroundForm:
+        variables = dict(version.variables or {})
+        return cls(variables, {name: post.get(f"var-{name}", "") for name in variables})
+
+    def place_errors(self, errors: Errors) -> None:
+        """Template errors under the variable they name (the last part of `loc`)."""
+        for error in errors:
+            loc = error.get("loc", [])
+            self.errors[str(loc[-1]) if loc else ""] = error["msg"]
+
+    def fields(self) -> list[dict[str, str]]:
+        return [
+            {"name": name, "type": kind, "value": self.values.get(name, ""), "error": self.errors.get(name, "")}
+            for name, kind in self.variables.items()
+        ]
 
 
 # --- moving a label ----------------------------------------------------------------------------

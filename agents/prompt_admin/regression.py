@@ -28,7 +28,7 @@ from console.kernel.roles import can_start_runs
 from traces.inspection.batch import MAX_BATCH, batch_runs, tag_batch
 from traces.inspection.replay import replay
 
-__all__ = ["DEFAULT_LIMIT", "candidate_runs", "regression_results", "replay_for_promotion"]
+__all__ = ["DEFAULT_LIMIT", "candidate_runs", "regression_context", "regression_results", "replay_for_promotion"]
 
 DEFAULT_LIMIT = 5
 
@@ -137,3 +137,19 @@ def regression_results(request: ApprovalRequest) -> list[dict[str, Any]]:
             }
         )
     return results
+
+
+def regression_context(approval: ApprovalRequest, user: Any) -> dict[str, Any]:
+    """What the request page's regression panel shows (empty for requests that are not promotions)."""
+    if approval.action != PROMOTE_ACTION:
+        return {}
+    batches = regression_results(approval)
+    return {
+        "version": (approval.proposed_args or {}).get("version"),
+        "prompt": (approval.proposed_args or {}).get("prompt"),
+        "batches": batches,
+        "active": any(batch["active"] for batch in batches),
+        "can_replay": approval.status == ApprovalRequest.Status.PENDING and can_start_runs(user),
+        "default_limit": DEFAULT_LIMIT,
+        "max_limit": MAX_BATCH,
+    }

@@ -4,7 +4,6 @@ fragment the page includes (and polls while replays still run)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,31 +12,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from agents.prompt_admin.regression import DEFAULT_LIMIT, regression_results, replay_for_promotion
+from agents.prompt_admin.regression import DEFAULT_LIMIT, regression_context, replay_for_promotion
 from agents.prompt_admin.services import PROMOTE_ACTION
 from approvals.models import ApprovalRequest
 from console.kernel.errors import StewardError
 from console.kernel.pages import error_text
-from console.kernel.roles import can_start_runs
-from traces.inspection.batch import MAX_BATCH
 
-__all__ = ["promotion_regression", "regression_context"]
-
-
-def regression_context(approval: ApprovalRequest, user: Any) -> dict[str, Any]:
-    """What the request page's regression panel shows (empty for requests that are not promotions)."""
-    if approval.action != PROMOTE_ACTION:
-        return {}
-    batches = regression_results(approval)
-    return {
-        "version": (approval.proposed_args or {}).get("version"),
-        "prompt": (approval.proposed_args or {}).get("prompt"),
-        "batches": batches,
-        "active": any(batch["active"] for batch in batches),
-        "can_replay": approval.status == ApprovalRequest.Status.PENDING and can_start_runs(user),
-        "default_limit": DEFAULT_LIMIT,
-        "max_limit": MAX_BATCH,
-    }
+__all__ = ["promotion_regression"]
 
 
 @login_required

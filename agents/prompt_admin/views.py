@@ -26,11 +26,13 @@ from agents.prompt_admin.forms import (
     EditorForm,
     LabelMoveForm,
     MessageRow,
+    PlaygroundForm,
     editor_from_post,
     editor_from_version,
     int_or_none,
     place_errors,
     removed_variables,
+    service_errors,
     variable_rows,
 )
 from agents.prompt_admin.playground import PlaygroundResult, agent_for, run_playground, sample_values
@@ -276,23 +278,38 @@ def _editor_context(
     }
 
 
-def _row_action(request: HttpRequest, form: EditorForm) -> bool:
-    """Without JavaScript, "Add a message" and "Remove" are submit buttons: apply them here."""
-    action = request.POST.get("row_action", "")
-    if action == "add":
-        form.rows.append(MessageRow("user"))
-        return True
-    if action.startswith("remove-"):
-        index = int_or_none(action.removeprefix("remove-"))
-        if index is not None and 0 <= index < len(form.rows) and len(form.rows) > 1:
-            form.rows.pop(index)
-        return True
-    return False
+def _edit_base(request: HttpRequest, prompt: Prompt) -> PromptVersion | None:
+    """The version the editor starts from: ?from=n, else (or when there is no n) the latest."""
+    latest = _latest(prompt)
+    wanted = request.GET.get("from")
+    if not wanted:
+        return latest
+    base = _version_or_none(prompt, int_or_none(wanted))
+    if base is None:
+        messages.error(request, f"There is no version {wanted!r} of {prompt.name}: editing the latest instead.")
+    return base or latest
 
 
-def _read_content(form: EditorForm) -> tuple[dict[str, Any], Any]:
-    """The model settings and output schema; what cannot be read goes to `form.errors`."""
-    return form.model_settings(), form.parsed_output_schema()
+def _conflict_context(form: EditorForm, prompt: Prompt, detail: Any) -> dict[str, Any]:
+    """A stale save: their change as a diff against the user's base, which their version replaces."""
+    if not isinstance(detail, dict):
+        return _editor_context(form, prompt, [{"loc": [], "msg": error_text(detail)}])
+    stale_base = form.rebase(detail)
+    return _editor_context(
+        form, prompt, [], conflict=detail, stale_base=stale_base,
+        conflict_left=f"v{stale_base} (your base)", conflict_right=f"v{form.base} (theirs)",
+    )
+
+
+def _saved_message(prompt: Prompt, version: PromptVersion) -> str:
+    return format_html(
+        'Saved version {} of {}. <a href="{}?a={}&amp;b={}" id="saved-diff-link">See what changed</a>.',
+        version.number, prompt.name, reverse("prompt_diff", args=[prompt.name]),
+        version.base_number or version.number, version.number,
+    )
+
+
+EDIT_PAGE = "prompts/prompt_edit.html"
 
 
 @login_required
@@ -306,57 +323,21 @@ def prompt_edit(request: HttpRequest, name: str) -> HttpResponse:
     _admin(request)
     prompt = _prompt(name)
     if request.method == "GET":
-        latest = _latest(prompt)
-        base = latest
-        wanted = request.GET.get("from")
-        if wanted:
-            base = _version_or_none(prompt, int_or_none(wanted))
-            if base is None:
-                messages.error(request, f"There is no version {wanted!r} of {prompt.name}: editing the latest instead.")
-                base = latest
-        form = editor_from_version(base, prompt.kind)
-        return render(request, "prompts/prompt_edit.html", _editor_context(form, prompt, []))
-
+        form = editor_from_version(_edit_base(request, prompt), prompt.kind)
+        return render(request, EDIT_PAGE, _editor_context(form, prompt, []))
     form = editor_from_post(request.POST, prompt.kind)
-    if _row_action(request, form):
-        return render(request, "prompts/prompt_edit.html", _editor_context(form, prompt, []))
-    model_settings, output_schema = _read_content(form)
+    if form.apply_row_action(request.POST.get("row_action", "")):
+        return render(request, EDIT_PAGE, _editor_context(form, prompt, []))
+    content = form.content()
     if form.errors:
-        return render(request, "prompts/prompt_edit.html", _editor_context(form, prompt, form.errors), status=422)
+        return render(request, EDIT_PAGE, _editor_context(form, prompt, form.errors), status=422)
     try:
-        version = prompt_services.save_version(
-            request.user,
-            prompt.name,
-            template=form.template(),
-            variables=form.typed_variables(),
-            model_settings=model_settings,
-            output_schema=output_schema,
-            message=form.message,
-            base_number=form.base,
-        )
+        version = prompt_services.save_version(request.user, prompt.name, base_number=form.base, **content)
     except Invalid as exc:
-        errors = exc.detail if isinstance(exc.detail, list) else [{"loc": [], "msg": str(exc.detail)}]
-        return render(request, "prompts/prompt_edit.html", _editor_context(form, prompt, errors), status=422)
+        return render(request, EDIT_PAGE, _editor_context(form, prompt, service_errors(exc.detail)), status=422)
     except Conflict as exc:
-        conflict = exc.detail if isinstance(exc.detail, dict) else None
-        if conflict is not None:
-            # Their version becomes the base: the next save is checked against it, not the old one.
-            stale_base, form.base = form.base, int(conflict["latest"]["number"])
-            context = _editor_context(
-                form, prompt, [], conflict=conflict, stale_base=stale_base,
-                conflict_left=f"v{stale_base} (your base)", conflict_right=f"v{form.base} (theirs)",
-            )
-        else:
-            context = _editor_context(form, prompt, [{"loc": [], "msg": error_text(exc.detail)}])
-        return render(request, "prompts/prompt_edit.html", context, status=409)
-    messages.success(
-        request,
-        format_html(
-            'Saved version {} of {}. <a href="{}?a={}&amp;b={}" id="saved-diff-link">See what changed</a>.',
-            version.number, prompt.name, reverse("prompt_diff", args=[prompt.name]),
-            version.base_number or version.number, version.number,
-        ),
-    )
+        return render(request, EDIT_PAGE, _conflict_context(form, prompt, exc.detail), status=409)
+    messages.success(request, _saved_message(prompt, version))
     return redirect("prompt_detail", name=prompt.name)
 
 
@@ -365,17 +346,14 @@ def prompt_edit(request: HttpRequest, name: str) -> HttpResponse:
 def prompt_new(request: HttpRequest) -> HttpResponse:
     """A new prompt: name, kind, description and its first version (labelled production)."""
     _admin(request)
-    details = {
-        "name": request.POST.get("name", "").strip(),
-        "description": request.POST.get("description", "").strip(),
-        "kind": request.POST.get("kind", "chat"),
-    }
+    details = {key: request.POST.get(key, "").strip() for key in ("name", "description")}
+    details["kind"] = request.POST.get("kind", "chat")
     if request.method == "GET":
         return render(request, "prompts/prompt_new.html", _editor_context(EditorForm(), None, [], details=details))
     form = editor_from_post(request.POST, details["kind"])
-    if _row_action(request, form):
+    if form.apply_row_action(request.POST.get("row_action", "")):
         return render(request, "prompts/prompt_new.html", _editor_context(form, None, [], details=details))
-    model_settings, output_schema = _read_content(form)
+    content = form.content()
     errors = list(form.errors)
     if not details["name"]:
         errors.append({"loc": ["name"], "msg": "give the prompt a name"})
@@ -383,18 +361,10 @@ def prompt_new(request: HttpRequest) -> HttpResponse:
     if not errors:
         try:
             prompt_services.create_prompt(
-                request.user,
-                details["name"],
-                kind=form.kind,
-                description=details["description"],
-                template=form.template(),
-                variables=form.typed_variables(),
-                model_settings=model_settings,
-                output_schema=output_schema,
-                message=form.message,
+                request.user, details["name"], kind=form.kind, description=details["description"], **content
             )
         except Invalid as exc:
-            errors = exc.detail if isinstance(exc.detail, list) else [{"loc": [], "msg": str(exc.detail)}]
+            errors = service_errors(exc.detail)
         except Conflict as exc:
             errors, status = [{"loc": ["name"], "msg": error_text(exc.detail)}], 409
         else:
@@ -412,7 +382,7 @@ def prompt_validate(request: HttpRequest) -> HttpResponse:
     prompt = Prompt.objects.filter(name=request.POST.get("prompt", "")).first()
     kind = prompt.kind if prompt is not None else request.POST.get("kind", "chat")
     form = editor_from_post(request.POST, kind)
-    model_settings, output_schema = _read_content(form)
+    model_settings, output_schema = form.model_settings(), form.parsed_output_schema()
     # A variable just typed has no type yet: check it as its preselected type, not as undefined.
     known = {}
     base = _version_or_none(prompt, form.base) if prompt is not None else None
@@ -500,21 +470,17 @@ def prompt_playground(request: HttpRequest, name: str) -> HttpResponse:
     if problem:
         messages.error(request, problem + " Showing " + f"v{version.number}.")
     may_run = can_start_runs(request.user)
-    values = sample_values(version)
-    errors: dict[str, str] = {}
+    form = PlaygroundForm(dict(version.variables or {}), sample_values(version))
     result: PlaygroundResult | None = None
     status = 200
     if request.method == "POST":
         require(may_run)
-        values = {var: request.POST.get(f"var-{var}", "") for var in version.variables or {}}
+        form = PlaygroundForm.from_post(version, request.POST)
         try:
-            result = run_playground(version, values)
+            result = run_playground(version, form.values)
         except TemplateErrors as exc:
+            form.place_errors(exc.errors)
             status = 422
-            for error in exc.errors:
-                loc = error.get("loc", [])
-                errors[str(loc[-1]) if loc else ""] = error["msg"]
-    agent = agent_for(prompt.name)
     return render(
         request,
         "prompts/prompt_playground.html",
@@ -522,14 +488,10 @@ def prompt_playground(request: HttpRequest, name: str) -> HttpResponse:
             "prompt": prompt,
             "version": version,
             "numbers": list(prompt.versions.order_by("-number").values_list("number", flat=True)),
-            "fields": [
-                {"name": var, "type": kind, "value": values.get(var, ""), "error": errors.get(var, "")}
-                for var, kind in (version.variables or {}).items()
-            ],
+            "fields": form.fields(),
             "result": result,
-            "agent": agent,
+            "agent": agent_for(prompt.name),
             "may_run": may_run,
         },
         status=status,
     )
-

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 
+from agents.prompt_admin.regression import regression_context
 from approvals.models import ApprovalRequest
 
 register = template.Library()
@@ -16,6 +17,4 @@ __all__ = ["promotion_regression"]
 
 @register.simple_tag(takes_context=True)
 def promotion_regression(context: template.Context, approval: ApprovalRequest) -> dict[str, Any]:
-    from agents.prompt_admin.regression_views import regression_context
-
     return regression_context(approval, context.get("user"))

@@ -104,6 +104,17 @@ def _coerce(schema: dict[str, Any], post: Any) -> dict[str, Any]:
     return data
 
 
+def _start_errors(detail: Any) -> dict[str, str]:
+    """The start service's `Invalid` detail by form field ("__all__" for the form as a whole)."""
+    errors = {}
+    for error in detail:
+        loc = error["loc"]
+        # Limits come back as ["limits", name]; the form names their fields limit_<name>.
+        field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
+        errors[field] = error["msg"]
+    return errors
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
@@ -121,15 +132,9 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
             limits = limits_from_form(request.POST)
             run = start_run(agent_key, _coerce(schema, request.POST), request.user, limits=limits)
         except Invalid as exc:
-            for error in exc.detail:
-                loc = error["loc"]
-                # Limits come back as ["limits", name]; the form names their fields limit_<name>.
-                field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
-                errors[field] = error["msg"]
-            status = 422
+            errors, status = _start_errors(exc.detail), 422
         except Forbidden as exc:
-            errors["__limits__"] = str(exc.detail)
-            status = 403
+            errors, status = {"__limits__": str(exc.detail)}, 403
         else:
             messages.success(request, f"Run {run.id} queued.")
             return redirect("run_detail", run_id=run.id)

@@ -57,6 +57,33 @@ def _chart_data(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _shown(data: dict[str, Any]) -> dict[str, str]:
+    """The headline figures as the page prints them."""
+    runs, decisions = data["runs"], data["approvals"]
+    return {
+        "runs": f"{runs['total']:,}",
+        "error_rate": _percent(runs["error_rate"]),
+        "p50": format_seconds(runs["p50_seconds"]),
+        "p95": format_seconds(runs["p95_seconds"]),
+        "tokens": f"{runs['tokens_in'] + runs['tokens_out']:,}",
+        "cost": format_cost(runs["cost"]),
+        "pending": f"{decisions['pending']:,}",
+        "median_decision": format_seconds(decisions["median_decision_seconds"]),
+    }
+
+
+def _label_rows(data: dict[str, Any], operations: dict[str, Any]) -> None:
+    """Give the agent and model rows their cost as text and their runs link, and each circuit
+    breaker its state's label and colour."""
+    for kind in ("agents", "models"):
+        for row in data[kind]:
+            row["cost_shown"] = format_cost(row["cost"])
+            row["url"] = data["links"][kind].get(row["name"])
+    for row in operations["circuits"]:
+        row["state_label"] = CIRCUIT_LABELS.get(row["state"], row["state"])
+        row["state_class"] = CIRCUIT_CLASSES.get(row["state"], "")
+
+
 @login_required
 @require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -70,32 +97,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # /approvals/ link lists; others (who cannot open that list) see every queue's.
     approvals = ApprovalRequest.objects.visible_to(user) if is_reviewer else None
     data = figures.dashboard(window, approvals=approvals)
-    runs, decisions = data["runs"], data["approvals"]
-    shown = {
-        "runs": f"{runs['total']:,}",
-        "error_rate": _percent(runs["error_rate"]),
-        "p50": format_seconds(runs["p50_seconds"]),
-        "p95": format_seconds(runs["p95_seconds"]),
-        "tokens": f"{runs['tokens_in'] + runs['tokens_out']:,}",
-        "cost": format_cost(runs["cost"]),
-        "pending": f"{decisions['pending']:,}",
-        "median_decision": format_seconds(decisions["median_decision_seconds"]),
-    }
-    for kind in ("agents", "models"):
-        for row in data[kind]:
-            row["cost_shown"] = format_cost(row["cost"])
-            row["url"] = data["links"][kind].get(row["name"])
     # Circuit breakers and the dead-letter count: the state now, whatever the window.
     operations = figures.operations()
-    for row in operations["circuits"]:
-        row["state_label"] = CIRCUIT_LABELS.get(row["state"], row["state"])
-        row["state_class"] = CIRCUIT_CLASSES.get(row["state"], "")
+    _label_rows(data, operations)
     return render(
         request,
         "console/dashboard.html",
         {
             "data": data,
-            "shown": shown,
+            "shown": _shown(data),
             "chart_data": _chart_data(data),
             "window": window,
             "windows": figures.WINDOWS.values(),

@@ -22,9 +22,9 @@ from agents.demo.models import Refund
 from agents.engine.ledger import run_once
 from agents.engine.limits import Limits
 from agents.engine.llm import ScriptedChatModel, chat_model_for
+from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
-from agents.registry import register_agent
-from agents.tools import run_tool_calls
+from agents.engine.tools import run_tool_calls
 
 
 class TopicInput(BaseModel):

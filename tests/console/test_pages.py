@@ -411,6 +411,29 @@ def test_unknown_decision_is_refused_with_a_readable_message(engineer: User, rev
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("typed", "error"), [("lots", "must be a number"), ("-5", "-5")], ids=["unreadable", "against-the-schema"]
+)
+def test_an_edit_refused_shows_the_error_beside_its_field_with_the_typed_value(
+    engineer: User, reviewer: User, typed: str, error: str
+) -> None:
+    """decision=edit with an amount the page cannot read, or one the schema refuses: 422, the edit
+    panel open with the error under the amount and what was typed kept; nothing decided."""
+    approval = waiting_refund(engineer)
+    post = {"decision": "edit", "comment": "halve it", **{f"arg_{k}": str(v) for k, v in approval.proposed_args.items()}}
+    page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {**post, "arg_amount": typed})
+    assert page.status_code == 422
+    html = page.content.decode()
+    assert '<details id="edit-panel" open>' in html
+    assert re.search(rf'name="arg_amount" value="{re.escape(typed)}" aria-invalid="true"', html), html
+    field_error = re.search(r'<small id="err_amount" class="error field-error">(.*?)</small>', html)
+    assert field_error is not None and error in field_error.group(1), html
+    assert "halve it" in html
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.PENDING and not approval.decisions.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_decide_by_get_is_405(engineer: User, reviewer: User) -> None:
     """Deciding only answers POST."""
     approval = waiting_refund(engineer)

@@ -66,6 +66,32 @@ def _side_view(side: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**side, "text": clip(side["output"]), "error_text": clip(side["error"]) if side["error"] else ""}
 
 
+def _compare_with(other: str) -> tuple[uuid.UUID | None, str]:
+    """The compare form's `?with=`: the run to diff with, or why there is none."""
+    try:
+        other_id = uuid.UUID(other)
+    except ValueError:
+        return None, f"{other!r} is not a run id."
+    if Run.objects.filter(id=other_id).exists():
+        return other_id, ""
+    return None, f"No run {other_id}."
+
+
+def _rows(diff: dict[str, Any]) -> list[dict[str, Any]]:
+    """The diff's rows numbered, the first divergence marked, each side's output clipped."""
+    return [
+        {
+            **row,
+            "number": index + 1,
+            "first": index == diff["first_divergence"],
+            "a": _side_view(row["a"]),
+            "b": _side_view(row["b"]),
+            "is_node": row["kind"] == Span.Kind.NODE,
+        }
+        for index, row in enumerate(diff["rows"])
+    ]
+
+
 @login_required
 @require_GET
 def run_diff(request: HttpRequest, a: uuid.UUID, b: uuid.UUID) -> HttpResponse:
@@ -78,33 +104,18 @@ def run_diff(request: HttpRequest, a: uuid.UUID, b: uuid.UUID) -> HttpResponse:
     compare_error = ""
     other = request.GET.get("with", "").strip()
     if other:
-        try:
-            other_id = uuid.UUID(other)
-        except ValueError:
-            compare_error = f"{other!r} is not a run id."
-        else:
-            if Run.objects.filter(id=other_id).exists():
-                return redirect("run_diff", a=run_a.id, b=other_id)
-            compare_error = f"No run {other_id}."
+        other_id, compare_error = _compare_with(other)
+        if other_id is not None:
+            return redirect("run_diff", a=run_a.id, b=other_id)
     diff = diff_runs(run_a, run_b)
-    rows = []
-    for index, row in enumerate(diff["rows"]):
-        rows.append({
-            **row,
-            "number": index + 1,
-            "first": index == diff["first_divergence"],
-            "a": _side_view(row["a"]),
-            "b": _side_view(row["b"]),
-            "is_node": row["kind"] == Span.Kind.NODE,
-        })
-    first = rows[diff["first_divergence"]] if diff["first_divergence"] is not None else None
+    rows = _rows(diff)
     context = {
         "run_a": run_a,
         "run_b": run_b,
         "b_is_replay_of_a": run_b.parent_run_id == run_a.id,
         "totals": _totals_rows(diff["totals"]),
         "rows": rows,
-        "first": first,
+        "first": rows[diff["first_divergence"]] if diff["first_divergence"] is not None else None,
         "inherited_count": sum(1 for r in rows if r["inherited"]),
         "compare_error": compare_error,
         "compare_value": other,

@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
-from agents.engine.registry import get_agent, graph_fingerprint
+from agents.engine.registry import AgentSpec, get_agent, graph_fingerprint
 from console.kernel.pages import require
 from console.kernel.redaction import redact
 from console.kernel.roles import can_read_runs
@@ -62,6 +62,32 @@ class NodeCount:
     in_graph: bool
 
 
+@dataclass
+class DrawnGraph:
+    mermaid: str
+    # Every node of the graph, by name and by id (they differ for some nodes).
+    node_names: set[str]
+    # The graph's fingerprint now, to compare with the one recorded on the run.
+    fingerprint: str
+
+
+def _draw(spec: AgentSpec, run: Run, node_spans: QuerySet[Span], counts: dict[str, int]) -> DrawnGraph:
+    """The agent's graph as Mermaid with the run's path highlighted. Runs the agent's own
+    builder: raises whatever it raises."""
+    finished = run.status == Run.Status.SUCCEEDED
+    builder = spec.build()
+    drawable = builder.compile().get_graph()
+    steps = list(node_spans.order_by("seq").values_list("name", "step", "status"))
+    taken = path_edges(((name, step) for name, step, _ in steps), finished)
+    last_status = {name: status for name, _, status in steps}
+    drawn = highlight(drawable, counts, taken, finished, last_status)
+    return DrawnGraph(
+        mermaid=drawn.text,
+        node_names={node.name for node in drawable.nodes.values()} | set(drawable.nodes),
+        fingerprint=graph_fingerprint(builder),
+    )
+
+
 @login_required
 @require_GET
 def run_graph(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
@@ -69,35 +95,21 @@ def run_graph(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = _readable_run(request, run_id)
     node_spans = Span.objects.filter(run=run, kind=Span.Kind.NODE)
     counts = {row["name"]: row["n"] for row in node_spans.order_by().values("name").annotate(n=Count("id"))}
-    finished = run.status == Run.Status.SUCCEEDED
-    context: dict[str, Any] = {
-        "run": run,
-        "mermaid": "",
-        "problem": "",
-        "changed": False,
-        "unregistered": False,
-        "node_counts": [],
-    }
+    context: dict[str, Any] = {"run": run, "mermaid": "", "problem": "", "changed": False, "unregistered": False}
     in_graph: set[str] = set()
     spec = get_agent(run.agent.key)
     if spec is None:
         context["unregistered"] = True
     else:
         try:
-            builder = spec.build()
-            drawable = builder.compile().get_graph()
-            steps = list(node_spans.order_by("seq").values_list("name", "step", "status"))
-            taken = path_edges(((name, step) for name, step, _ in steps), finished)
-            last_status = {name: status for name, _, status in steps}
-            drawn = highlight(drawable, counts, taken, finished, last_status)
-            current = graph_fingerprint(builder)
+            drawn = _draw(spec, run, node_spans, counts)
         except Exception as exc:  # the agent's own code: a broken builder must not be a 500
             log.exception("drawing the graph of agent %s failed", run.agent.key)
             context["problem"] = f"{type(exc).__name__}: {exc}"
         else:
-            context["mermaid"] = drawn.text
-            context["changed"] = bool(run.graph_fingerprint) and run.graph_fingerprint != current
-            in_graph = {node.name for node in drawable.nodes.values()} | set(drawable.nodes)
+            context["mermaid"] = drawn.mermaid
+            context["changed"] = bool(run.graph_fingerprint) and run.graph_fingerprint != drawn.fingerprint
+            in_graph = drawn.node_names
     context["node_counts"] = [
         NodeCount(name=name, count=n, in_graph=name in in_graph)
         for name, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))

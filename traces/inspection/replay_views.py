@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,6 +15,7 @@ from console.kernel.errors import Invalid, StewardError
 from console.kernel.pages import error_text, require
 from console.kernel.roles import can_start_runs
 from traces.inspection.replay import MODES, preview, prompt_choices, replay, retry, steps_of
+from traces.inspection.replay_forms import ReplayForm
 
 
 def _run(request: HttpRequest, run_id: uuid.UUID) -> Run:
@@ -27,49 +26,27 @@ def _run(request: HttpRequest, run_id: uuid.UUID) -> Run:
     return run
 
 
-def _int(raw: str) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.lstrip("-").isdigit() else None
-
-
 @login_required
 @require_POST
 def run_replay(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     """Start a replay; a live or mixed one shows what would happen again and asks to confirm."""
     run = _run(request, run_id)
-    form = {k: request.POST.get(k, "") for k in ("from_step", "mode", "live_from_step", "state_patch", "model")}
-    errors: dict[str, str] = {}
-    patch: dict[str, Any] | None = None
-    if form["state_patch"].strip():
-        try:
-            patch = json.loads(form["state_patch"])
-            if not isinstance(patch, dict):
-                raise ValueError
-        except ValueError:
-            errors["state_patch"] = "must be a JSON object of state keys and values, e.g. {\"topic\": \"x\"}"
-    from_step, live_from_step = _int(form["from_step"]), _int(form["live_from_step"])
-    choices = prompt_choices(run)
-    chosen: dict[str, int] = {}
-    for choice in choices:
-        number = _int(request.POST.get(f"prompt__{choice['name']}", ""))
-        choice["selected"] = number if number is not None else choice["pinned"]
-        if number is not None and number != choice["pinned"]:
-            chosen[choice["name"]] = number
+    form = ReplayForm.from_post(request.POST, prompt_choices(run))
     context = {
-        "run": run, "form": form, "errors": errors, "steps": sorted(steps_of(run).items()), "modes": MODES,
-        "prompt_choices": choices,
+        "run": run, "form": form.values, "errors": form.errors, "steps": sorted(steps_of(run).items()), "modes": MODES,
+        "prompt_choices": form.choices,
     }
-    if errors:
+    if form.errors:
         return render(request, "traces/replay_form.html", context, status=422)
-    if form["mode"] in ("live", "mixed") and request.POST.get("confirm") != "yes":
-        context["preview"] = preview(run, from_step=from_step, mode=form["mode"], live_from_step=live_from_step)
+    if form.needs_confirmation(request.POST):
+        context["preview"] = preview(
+            run, from_step=form.from_step, mode=form.values["mode"], live_from_step=form.live_from_step
+        )
         return render(request, "traces/replay_form.html", context)
     try:
-        new = replay(run, request.user, from_step=from_step, mode=form["mode"] or "recorded",
-                     live_from_step=live_from_step, state_patch=patch,
-                     prompt_versions=chosen or None, model=form["model"].strip() or None)
+        new = replay(run, request.user, **form.replay_arguments())
     except Invalid as exc:
-        context["errors"] = {str(e["loc"][1]) if len(e["loc"]) > 1 else "form": e["msg"] for e in exc.detail}
+        context["errors"] = form.service_errors(exc.detail)
         return render(request, "traces/replay_form.html", context, status=422)
     except StewardError as exc:
         context["errors"] = {"form": error_text(exc.detail)}

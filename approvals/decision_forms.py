@@ -1,0 +1,90 @@
+"""What the decision page (approvals/views.py `approval_decide`) posts, read into plain values.
+
+A decision is approve, reject, respond or edit, with a comment and, for a rejection, a reason
+code. An edit also posts the arguments as typed (`arg_<name>`, one per property of the request's
+schema): they are parsed to the schema's types, redacted values left as shown are restored, and
+the result is checked against the schema before the reviewer is shown the change to confirm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import QueryDict
+
+from approvals import inbox
+from approvals.models import ApprovalRequest
+from approvals.services import schema_errors
+from approvals.shown_args import restore
+from console.kernel.errors import Invalid
+
+__all__ = ["DecisionForm"]
+
+
+@dataclass
+class DecisionForm:
+    decision: str
+    comment: str
+    reason_code: str
+    # The arguments as typed (edits only), to show again when the decision is refused.
+    values: dict[str, str] = field(default_factory=dict)
+    # The typed arguments to approve (edits only; None for every other decision).
+    args: dict[str, Any] | None = None
+    # Field errors by argument name.
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_post(cls, post: QueryDict, approval: ApprovalRequest) -> DecisionForm:
+        decision = post.get("decision", "")
+        form = cls(
+            decision=decision,
+            comment=post.get("comment", "").strip(),
+            reason_code=post.get("reason_code", "") if decision == "reject" else "",
+        )
+        if form.is_edit:
+            properties = (approval.args_schema or {}).get("properties", {})
+            form.values = {name: post.get(f"arg_{name}", "") for name in properties}
+        return form
+
+    @property
+    def is_edit(self) -> bool:
+        return self.decision == "edit"
+
+    @property
+    def typed(self) -> dict[str, str]:
+        """What the page keeps when a decision is refused."""
+        return {"decision": self.decision, "comment": self.comment, "reason_code": self.reason_code}
+
+    def read_args(self, approval: ApprovalRequest, post: QueryDict) -> Invalid | None:
+        """An edit's arguments, typed and checked against the request's schema into `args`.
+
+        Returns:
+            None when they fit the schema; otherwise the refusal to show, its field errors in
+            `errors`.
+        """
+        schema = approval.args_schema or {}
+        args, parse_errors = inbox.parse_edit(schema, post)
+        self.args = restore(args, approval.proposed_args)
+        if parse_errors:
+            self.errors = parse_errors
+            return Invalid([{"loc": ["args", name], "msg": msg} for name, msg in parse_errors.items()])
+        problems = schema_errors(schema, self.args)
+        if problems:
+            self.errors = {str(e["loc"][-1]): e["msg"] for e in problems if len(e["loc"]) > 2}
+            return Invalid(problems)
+        return None
+
+    def take_errors(self, exc: Invalid) -> None:
+        """The decision service's field errors (those naming an argument) as the form's."""
+        self.errors = {
+            str(e["loc"][-1]): e["msg"] for e in exc.detail if isinstance(e, dict) and len(e.get("loc", [])) > 2
+        }
+
+    def edit_context(self) -> dict[str, Any]:
+        """What the decision page needs to show the edit form again, open when this was an edit."""
+        return {
+            "edit_values": self.values if self.is_edit else None,
+            "edit_errors": self.errors,
+            "edit_open": self.is_edit,
+        }
