@@ -16,23 +16,16 @@ from agents.limits import agent_limits, limit_form_fields, limits_from_form
 from agents.models import Agent, Run
 from agents.registry import get_agent
 from agents.run_filters import SORTS, RunFilters
+from agents.run_page import run_context, run_for_page, span_page
 from agents.services import cancel_run, start_run
 from approvals.models import ApprovalRequest
 from console.errors import Conflict, Forbidden, Invalid
-from console.pages import pretty, require
+from console.pages import require
 from console.roles import can_read_runs, can_start_runs
 from traces.models import Span
-from traces.waterfall import WaterfallRow, payload_view, state_diff, waterfall
+from traces.waterfall import payload_view, state_diff
 
 PAGE_SIZE = 50
-SPAN_PAGE = 500
-
-
-def span_rows(spans: list[Span], run: Run | None = None) -> list[WaterfallRow]:
-    """Light rows for the waterfall; payloads load when a span is opened."""
-    if not spans:
-        return []
-    return waterfall(run or spans[0].run, spans)
 
 
 @login_required
@@ -150,27 +143,10 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     )
 
 
-def run_context(run: Run, spans: list[Span] | None = None) -> dict[str, Any]:
-    more = False
-    if spans is None:
-        spans = list(Span.objects.filter(run=run).order_by("seq").defer("input", "output")[: SPAN_PAGE + 1])
-        more = len(spans) > SPAN_PAGE
-        spans = spans[:SPAN_PAGE]
-    return {
-        "run": run,
-        "run_input": pretty(run.input),
-        "run_output": pretty(run.output),
-        "rows": span_rows(spans, run),
-        "more_spans": more,
-        "last_seq": spans[-1].seq if spans else -1,
-        "pending": list(run.approval_requests.filter(status="pending").select_related("queue")),
-    }
-
-
 @login_required
 def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     require(can_read_runs(request.user))
-    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    run = run_for_page(run_id)
     if run is None:
         raise Http404("run not found")
     from traces.replay import MODES, prompt_choices, steps_of
@@ -179,8 +155,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         request,
         "agents/run_detail.html",
         {
-            **run_context(run),
-            "can_cancel": can_start_runs(request.user),
+            **run_context(run, request.user),
             "replays": list(run.replays.order_by("created_at").only("id", "status")[:20]),
             "steps": sorted(steps_of(run).items()),
             "modes": MODES,
@@ -208,7 +183,7 @@ def run_cancel(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 
 def _run_for(request: HttpRequest, run_id: uuid.UUID) -> Run:
     require(can_read_runs(request.user))
-    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    run = run_for_page(run_id)
     if run is None:
         raise Http404("run not found")
     return run
@@ -222,14 +197,7 @@ def run_spans(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         after = int(request.GET.get("after", "-1"))
     except ValueError:
         after = -1
-    spans = list(Span.objects.filter(run=run, seq__gt=after).order_by("seq").defer("input", "output")[: SPAN_PAGE + 1])
-    more = len(spans) > SPAN_PAGE
-    spans = spans[:SPAN_PAGE]
-    return render(
-        request,
-        "agents/partials/_span_page.html",
-        {"run": run, "rows": span_rows(spans, run), "more_spans": more, "last_seq": spans[-1].seq if spans else after},
-    )
+    return render(request, "agents/partials/_span_page.html", {"run": run, **span_page(run, after)})
 
 
 @login_required
