@@ -255,7 +255,7 @@ def _pin_late(configurable: dict[str, Any], name: str, version: PromptVersion, l
         with transaction.atomic():
             run = Run.objects.select_for_update().filter(id=run_id).only("id", "prompt_versions").first()
             if run is not None and name not in (run.prompt_versions or {}):
-                Run.objects.filter(id=run_id).update(prompt_versions={**(run.prompt_versions or {}), name: pins[name]})
+                run.pin_prompt_version(name, pins[name])
                 save_pins(run_id, {name: pins[name]})
 
 
