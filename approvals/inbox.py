@@ -14,7 +14,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Queue
+from approvals.shown_args import shown
 from console.kernel.models import AuditEvent
+from console.kernel.pages import pretty
 from console.kernel.redaction import is_marker
 from traces.recording.models import Span
 
@@ -26,8 +28,11 @@ __all__ = [
     "edit_fields",
     "filtered_inbox",
     "history_of",
+    "outcome_context",
     "outcome_of",
     "parse_edit",
+    "pending_count",
+    "visible_request",
 ]
 
 AGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
@@ -90,6 +95,21 @@ def filtered_inbox(user: Any, filters: InboxFilters) -> list[ApprovalRequest]:
     elif filters.condition == "no":
         requests = requests.filter(condition="")
     return list(requests[:INBOX_LIMIT])
+
+
+def pending_count(user: Any) -> int:
+    """The number on the navigation's Approvals badge (`_nav_count.html`)."""
+    return ApprovalRequest.objects.pending().visible_to(user).count()
+
+
+def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
+    """The request, with what its page shows, if `user` may see it; else None."""
+    return (
+        ApprovalRequest.objects.visible_to(user)
+        .select_related("queue", "run__agent", "requested_by", "decided_by", "claimed_by")
+        .filter(id=approval_id)
+        .first()
+    )
 
 
 def my_queues(user: Any) -> QuerySet[Queue]:
@@ -162,6 +182,15 @@ def outcome_of(request: ApprovalRequest) -> dict[str, Any]:
                 output = output["content"]
             result = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
     return {"run": run, "result": result}
+
+
+def outcome_context(request: ApprovalRequest) -> dict[str, Any]:
+    """The context of a request's live parts (`_approval_status.html`, `_approval_outcome.html`)."""
+    return {
+        "approval": request,
+        "approved_args": pretty(shown(request.approved_args)),
+        "outcome": outcome_of(request),
+    }
 
 
 # --- the edit form, generated from the gate's args_schema -------------------------------------

@@ -74,10 +74,7 @@ def on_limit_request_settled(request: ApprovalRequest) -> None:
         raised = {k: v for k, v in approved.items() if k in LIMIT_NAMES}
         limits = {**(run.limits or {}), **raised}
         text = ", ".join(f"{LABELS[k]} raised to {v}" for k, v in raised.items())
-        Run.objects.filter(id=run.id).update(
-            limits=limits,
-            limit_breaches=_set_outcome(run.limit_breaches, approval_id, "continued", f"continued by {who}: {text}"),
-        )
+        run.raise_limits(limits, _set_outcome(run.limit_breaches, approval_id, "continued", f"continued by {who}: {text}"))
         audit.record(request.decided_by, "run.limit_raised", run, approval_id=approval_id, limits=raised)
         return
     comment = resume.get("comment") or ""
@@ -85,8 +82,6 @@ def on_limit_request_settled(request: ApprovalRequest) -> None:
         f": {comment}" if comment else ""
     )
     if run.fail_waiting(error):
-        Run.objects.filter(id=run.id).update(
-            limit_breaches=_set_outcome(run.limit_breaches, approval_id, "failed", f"refused by {who}: the run failed")
-        )
+        run.set_limit_breaches(_set_outcome(run.limit_breaches, approval_id, "failed", f"refused by {who}: the run failed"))
         live.publish_run(run.id, Run.Status.FAILED)
         transaction.on_commit(lambda: announce_run_stopped(run.id, Run.Status.FAILED))

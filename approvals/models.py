@@ -195,6 +195,60 @@ class ApprovalRequest(models.Model):
                 setattr(self, field, value)
         return bool(won)
 
+    def cancel(self) -> bool:
+        """Cancel it if still pending (its run ended): a conditional update, like `settle`."""
+        won = ApprovalRequest.objects.filter(id=self.id, status=self.Status.PENDING).update(
+            status=self.Status.CANCELLED, claimed_by=None, claimed_until=None
+        )
+        if won:
+            self.status = self.Status.CANCELLED
+        return bool(won)
+
+    # --- changes made under the row's lock (the caller holds it: select_for_update) -----------
+
+    def count_approvals(self, votes: int) -> None:
+        """The number of reviewers who approved so far (toward the queue's quorum)."""
+        ApprovalRequest.objects.filter(id=self.id).update(approvals=votes)
+        self.approvals = votes
+
+    def claim_for(self, user: Any, now: datetime) -> None:
+        """Hold the request for `user` for the queue's claim time."""
+        self.claimed_by = user
+        self.claimed_until = now + timedelta(minutes=self.queue.claim_minutes)
+        self.save(update_fields=["claimed_by", "claimed_until"])
+
+    def release_claim(self) -> None:
+        self.claimed_by, self.claimed_until = None, None
+        self.save(update_fields=["claimed_by", "claimed_until"])
+
+    def move_to(self, queue: Queue) -> None:
+        """Reassign to another queue; whoever held it holds it no longer."""
+        self.queue = queue
+        self.claimed_by, self.claimed_until = None, None
+        self.save(update_fields=["queue", "claimed_by", "claimed_until"])
+
+    def mark_breach_notified(self, now: datetime) -> None:
+        """Its SLA breach was announced (once per queue it is due in)."""
+        self.breach_notified_at = now
+        self.save(update_fields=["breach_notified_at"])
+
+    def escalate_to(self, queue: Queue, now: datetime) -> None:
+        """Move it up to `queue` when overdue: due again after that queue's SLA, unclaimed."""
+        self.queue = queue
+        self.escalation_count += 1
+        self.due_at = now + timedelta(minutes=queue.sla_minutes)
+        self.breach_notified_at = None
+        self.claimed_by, self.claimed_until = None, None
+        self.save(update_fields=["queue", "escalation_count", "due_at", "breach_notified_at", "claimed_by", "claimed_until"])
+
+    def add_regression_batch(self, entry: dict[str, Any]) -> None:
+        """Record a prompt promotion's regression replay batch, keeping the batches another
+        reviewer added meanwhile (locks the row: call inside a transaction)."""
+        locked = ApprovalRequest.objects.select_for_update().only("id", "regression_batches").get(id=self.id)
+        batches = [*(locked.regression_batches or []), entry]
+        ApprovalRequest.objects.filter(id=self.id).update(regression_batches=batches)
+        self.regression_batches = batches
+
 
 class Decision(models.Model):
     """One vote on a request (a person's, or a rule's); the request's outcome is set separately, once."""

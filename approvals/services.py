@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -330,8 +330,7 @@ def decide(
             votes = Decision.objects.filter(
                 request=request, user__isnull=False, decision__in=[Decision.Kind.APPROVE, Decision.Kind.EDIT]
             ).count()
-            ApprovalRequest.objects.filter(id=request.id).update(approvals=votes)
-            request.approvals = votes
+            request.count_approvals(votes)
             if votes >= request.queue.required_approvals:
                 # With a quorum, the last edit wins; without edits, the proposal runs.
                 last_edit = (
@@ -374,9 +373,7 @@ def claim(request_id: uuid.UUID | str, user: Any) -> ApprovalRequest:
         request = _locked(request_id)
         _check_may_decide(request, user)
         _check_pending_and_free(request, user, now)
-        request.claimed_by = user
-        request.claimed_until = now + timedelta(minutes=request.queue.claim_minutes)
-        request.save(update_fields=["claimed_by", "claimed_until"])
+        request.claim_for(user, now)
         audit.record(user, "approval.claimed", request, until=request.claimed_until.isoformat())
         _publish(request)
     return request
@@ -395,8 +392,7 @@ def release(request_id: uuid.UUID | str, user: Any) -> ApprovalRequest:
         if request.claimed_by_id != user.pk and not is_admin(user):
             raise Forbidden("only the holder or an admin may release this claim")
         holder = request.claimed_by_id
-        request.claimed_by, request.claimed_until = None, None
-        request.save(update_fields=["claimed_by", "claimed_until"])
+        request.release_claim()
         audit.record(user, "approval.released", request, holder=holder)
         _publish(request)
     return request
@@ -424,9 +420,7 @@ def next_request(user: Any, queue_name: str | None = None) -> ApprovalRequest | 
         request = (locking if connection.vendor == "postgresql" else candidates).select_related("queue").first()
         if request is None:
             return None
-        request.claimed_by = user
-        request.claimed_until = now + timedelta(minutes=request.queue.claim_minutes)
-        request.save(update_fields=["claimed_by", "claimed_until"])
+        request.claim_for(user, now)
         audit.record(user, "approval.claimed", request, until=request.claimed_until.isoformat(), via="next")
         _publish(request)
     return request
@@ -452,9 +446,7 @@ def reassign(request_id: uuid.UUID | str, user: Any, queue_name: str, reason: st
             raise Invalid(errors)
         assert target is not None
         source = request.queue.name
-        request.queue = target
-        request.claimed_by, request.claimed_until = None, None
-        request.save(update_fields=["queue", "claimed_by", "claimed_until"])
+        request.move_to(target)
         audit.record(user, "approval.reassigned", request, source=source, target=target.name, reason=reason)
         _publish(request)
     return request
@@ -497,20 +489,14 @@ def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
     rule = f"sla: {queue.name} is due after {queue.sla_minutes} min, then {queue.timeout_action}"
     first_breach = request.breach_notified_at is None
     if first_breach:
-        request.breach_notified_at = now
-        request.save(update_fields=["breach_notified_at"])
+        request.mark_breach_notified(now)
         audit.record(None, "approval.sla_breached", request, rule=rule, due_at=request.due_at.isoformat() if request.due_at else "")
         _notify_on_commit("approval.sla_breached", request)
     action = queue.timeout_action
     if action == Queue.TimeoutAction.ESCALATE and queue.escalation_queue_id:
         target = queue.escalation_queue
         assert target is not None
-        request.queue = target
-        request.escalation_count += 1
-        request.due_at = now + timedelta(minutes=target.sla_minutes)
-        request.breach_notified_at = None
-        request.claimed_by, request.claimed_until = None, None
-        request.save(update_fields=["queue", "escalation_count", "due_at", "breach_notified_at", "claimed_by", "claimed_until"])
+        request.escalate_to(target, now)
         audit.record(None, "approval.escalated", request, rule=rule, source=queue.name, target=target.name, automatic=True)
         _notify_on_commit("approval.escalated", request)
         _publish(request)
@@ -535,10 +521,7 @@ def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
 def cancel_requests_of_run(run_id: uuid.UUID, actor: Any, reason: str) -> int:
     pending = list(ApprovalRequest.objects.filter(run_id=run_id, status=ApprovalRequest.Status.PENDING))
     for request in pending:
-        if ApprovalRequest.objects.filter(id=request.id, status=ApprovalRequest.Status.PENDING).update(
-            status=ApprovalRequest.Status.CANCELLED, claimed_by=None, claimed_until=None
-        ):
-            request.status = ApprovalRequest.Status.CANCELLED
+        if request.cancel():
             audit.record(actor, "approval.cancelled", request, reason=reason)
             _publish(request)
     return len(pending)

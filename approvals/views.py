@@ -31,10 +31,6 @@ from console.kernel.pages import error_text, pretty, require
 from console.kernel.roles import REVIEWERS, has_role
 
 
-def pending_for(user: Any, filters: inbox.InboxFilters | None = None) -> list[ApprovalRequest]:
-    return inbox.filtered_inbox(user, filters or inbox.InboxFilters())
-
-
 def _reviewer(request: HttpRequest) -> None:
     require(has_role(request.user, REVIEWERS))
 
@@ -49,7 +45,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         request,
         "approvals/approval_list.html",
         {
-            "requests": pending_for(request.user, filters),
+            "requests": inbox.filtered_inbox(request.user, filters),
             "filters": filters,
             "live_query": filters.as_query(),
             "queues": inbox.my_queues(request.user),
@@ -61,12 +57,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 
 
 def _visible(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
-    found = (
-        ApprovalRequest.objects.visible_to(request.user)
-        .select_related("queue", "run__agent", "requested_by", "decided_by", "claimed_by")
-        .filter(id=approval_id)
-        .first()
-    )
+    found = inbox.visible_request(request.user, approval_id)
     if found is None:
         raise Http404("approval request not found")
     return found
@@ -77,10 +68,9 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, **extra: An
     values = extra.pop("edit_values", None) or proposed or {}
     edit_errors = extra.pop("edit_errors", {})
     return {
-        "approval": approval,
+        **inbox.outcome_context(approval),
         "args_items": list((proposed or {}).items()) if isinstance(proposed, dict) else [],
         "args": pretty(proposed),
-        "approved_args": pretty(shown(approval.approved_args)),
         "run_input": pretty(approval.run.input) if approval.run else "",
         "conversation": inbox.conversation_of(approval),
         "history": inbox.history_of(approval),
@@ -89,7 +79,6 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, **extra: An
         "held_by_other": approval.held_by_other(request.user),
         "edit_fields": inbox.edit_fields(approval.args_schema or {}, values, edit_errors),
         "queues": Queue.objects.exclude(id=approval.queue_id).order_by("name"),
-        "outcome": inbox.outcome_of(approval),
         "typed": {},
         **extra,
     }

@@ -279,8 +279,7 @@ def record_breach(run_id: uuid.UUID, breach: Breach, action: str, approval_id: s
         "state": "failed" if action == FAIL else "waiting",
         "outcome": "the run failed" if action == FAIL else "waiting for a decision",
     }
-    current = Run.objects.filter(id=run_id).values_list("limit_breaches", flat=True).first() or []
-    Run.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
+    Run.append_limit_breach(run_id, entry)
 
 
 # --- the start form -----------------------------------------------------------------------------

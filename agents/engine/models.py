@@ -186,7 +186,8 @@ class Run(models.Model):
 
     @classmethod
     def requeue(cls, run_id: uuid.UUID, from_status: str, now: datetime | None = None) -> bool:
-        """Move a run back to `queued` (after a decision, or an expired lease); the caller sends it."""
+        """Move a run back to `queued` (after a decision, an expired lease, or from `failed` to
+        retry it in place); the caller sends it."""
         now = now or timezone.now()
         updates: dict[str, Any] = {
             "status": cls.Status.QUEUED,
@@ -194,12 +195,22 @@ class Run(models.Model):
             "lease_expires_at": None,
             "enqueued_at": now,
         }
-        if from_status == cls.Status.WAITING:
+        if from_status in (cls.Status.WAITING, cls.Status.FAILED):
             updates["attempts"] = 0
         query = cls.objects.filter(id=run_id, status=from_status)
         if from_status == cls.Status.RUNNING:
             query = query.filter(lease_expires_at__lt=now)
+        if from_status == cls.Status.FAILED:
+            # A retry starts the run over from its last checkpoint: no error, not finished. A
+            # pruned run has no checkpoint left to start from.
+            query = query.filter(pruned_at=None)
+            updates.update(error="", error_traceback="", finished_at=None)
         return bool(query.update(**updates))
+
+    @classmethod
+    def mark_resent(cls, run_ids: list[uuid.UUID], now: datetime) -> int:
+        """Stamp the send time of those of these runs still queued (the sweeper sends them again)."""
+        return cls.objects.filter(id__in=run_ids, status=cls.Status.QUEUED).update(enqueued_at=now)
 
     @classmethod
     def fail_abandoned(cls, run_id: uuid.UUID, error: str, now: datetime | None = None) -> bool:
@@ -230,6 +241,71 @@ class Run(models.Model):
                 status=self.Status.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_expires_at=None
             )
         )
+
+    # --- the lease, renewed by the worker inside each step's checkpoint transaction -----------
+    # Raw SQL on the checkpointer's own cursor (not Django's connection): `vendor`'s placeholder,
+    # and ids and times already in the database's form. The caller reads the result off the cursor.
+
+    @classmethod
+    def renew_lease_in(
+        cls, cursor: Any, placeholder: str, run_id: Any, owner: str, expires_at: Any, active_seconds: float
+    ) -> None:
+        """Extend the lease `owner` holds on the running run and store the seconds spent on it;
+        `cursor.rowcount` is 1 if the lease was still held."""
+        p = placeholder
+        cursor.execute(
+            f"UPDATE {cls._meta.db_table} SET lease_expires_at = {p}, active_seconds = {p} "
+            f"WHERE id = {p} AND lease_owner = {p} AND status = {p}",
+            (expires_at, active_seconds, run_id, owner, cls.Status.RUNNING),
+        )
+
+    @classmethod
+    def check_lease_in(cls, cursor: Any, placeholder: str, run_id: Any, owner: str, now: Any) -> None:
+        """Select the run if `owner` still holds an unexpired lease on it (`cursor.fetchone()`)."""
+        p = placeholder
+        cursor.execute(
+            f"SELECT 1 FROM {cls._meta.db_table} WHERE id = {p} AND lease_owner = {p} AND status = {p} AND lease_expires_at > {p}",
+            (run_id, owner, cls.Status.RUNNING, now),
+        )
+
+    # --- what the run carries beside its status ----------------------------------------------
+
+    def fix_limits(self, limits: dict[str, Any]) -> None:
+        """Fix the limits of a run created without them (they stay for the rest of the run)."""
+        self.limits = limits
+        Run.objects.filter(id=self.id).update(limits=limits)
+
+    def raise_limits(self, limits: dict[str, Any], limit_breaches: list[dict[str, Any]]) -> None:
+        """A reviewer let the run go over a limit: its new limits, and its breaches with the outcome."""
+        Run.objects.filter(id=self.id).update(limits=limits, limit_breaches=limit_breaches)
+        self.limits, self.limit_breaches = limits, limit_breaches
+
+    def set_limit_breaches(self, limit_breaches: list[dict[str, Any]]) -> None:
+        Run.objects.filter(id=self.id).update(limit_breaches=limit_breaches)
+        self.limit_breaches = limit_breaches
+
+    @classmethod
+    def append_limit_breach(cls, run_id: uuid.UUID, entry: dict[str, Any]) -> None:
+        """Add a breach to the run's history (inside the transaction that stops the run)."""
+        current = cls.objects.filter(id=run_id).values_list("limit_breaches", flat=True).first() or []
+        cls.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
+
+    def save_metadata(self, metadata: dict[str, Any]) -> None:
+        Run.objects.filter(id=self.id).update(metadata=metadata)
+        self.metadata = metadata
+
+    def save_metadata_if_unchanged(self, metadata: dict[str, Any]) -> bool:
+        """Replace the metadata only if the row still has what this instance read (of two
+        writers, one wins; the other reads again)."""
+        if Run.objects.filter(id=self.id, metadata=self.metadata).update(metadata=metadata):
+            self.metadata = metadata
+            return True
+        return False
+
+    @classmethod
+    def mark_pruned(cls, run_ids: list[uuid.UUID], now: datetime, days: int) -> int:
+        """Retention deleted these runs' spans and checkpoints (the rows and totals stay)."""
+        return cls.objects.filter(id__in=run_ids).update(pruned_at=now, pruned_after_days=days)
 
 
 class IdempotencyRecord(models.Model):

@@ -102,23 +102,16 @@ class StepWriter:
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
         p = placeholder
         now = timezone.now()
-        run, owner, running = _db_uuid(vendor, self.run_id), self.lease_owner, Run.Status.RUNNING
+        run, owner = _db_uuid(vendor, self.run_id), self.lease_owner
         if time.monotonic() >= self._renew_after:
             # Renew when half the lease is gone: an UPDATE of the run row at every step would
             # cost a row version per step. The time spent so far goes with it, so a worker that
             # dies mid-run does not take its part of the run's timeout with it.
-            cursor.execute(
-                f"UPDATE agents_run SET lease_expires_at = {p}, active_seconds = {p} "
-                f"WHERE id = {p} AND lease_owner = {p} AND status = {p}",
-                (_db_time(vendor, now + timedelta(seconds=self.lease_seconds)), self.active_seconds(), run, owner, running),
-            )
+            Run.renew_lease_in(cursor, p, run, owner, _db_time(vendor, now + timedelta(seconds=self.lease_seconds)), self.active_seconds())
             self._renew_after = time.monotonic() + self.lease_seconds / 2
             self._checking = "update"
         else:
-            cursor.execute(
-                f"SELECT 1 FROM agents_run WHERE id = {p} AND lease_owner = {p} AND status = {p} AND lease_expires_at > {p}",
-                (run, owner, running, _db_time(vendor, now)),
-            )
+            Run.check_lease_in(cursor, p, run, owner, _db_time(vendor, now))
             self._checking = "select"
         spans = self.recorder.drain()
         if spans:
@@ -326,8 +319,7 @@ def _limits_of(run: Run, spec: AgentSpec) -> Limits:
     if run.limits:
         return Limits.from_dict(run.limits)
     limits = agent_limits(spec, run.agent)
-    run.limits = limits.as_dict()
-    Run.objects.filter(id=run.id).update(limits=run.limits)
+    run.fix_limits(limits.as_dict())
     return limits
 
 

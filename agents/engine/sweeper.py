@@ -54,7 +54,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     )
     if stale:
         with transaction.atomic():
-            Run.objects.filter(id__in=stale, status=Run.Status.QUEUED).update(enqueued_at=now)
+            Run.mark_resent(stale, now)
             for run_id in stale:
                 send_run(run_id)
         counts["resent"] = len(stale)

@@ -112,10 +112,7 @@ def replay_for_promotion(request: ApprovalRequest, user: Any, limit: int = DEFAU
             "at": timezone.now().isoformat(),
         }
         # Locked, so two reviewers starting replays at once both keep their batch.
-        locked = ApprovalRequest.objects.select_for_update().only("id", "regression_batches").get(id=request.id)
-        batches = [*(locked.regression_batches or []), entry]
-        ApprovalRequest.objects.filter(id=request.id).update(regression_batches=batches)
-        request.regression_batches = batches
+        request.add_regression_batch(entry)
         audit.record(
             user, "prompt.regression_replayed", request, prompt=prompt.name, version=version.number, batch=batch,
             runs=[str(r.id) for r in created],

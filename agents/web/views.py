@@ -17,22 +17,15 @@ from agents.engine.models import Agent, Run
 from agents.engine.registry import get_agent
 from agents.engine.services import cancel_run, start_run
 from agents.web.run_filters import SORTS, RunFilters
+from agents.web.run_page import run_context, run_for_page, span_page
 from approvals.models import ApprovalRequest
 from console.kernel.errors import Conflict, Forbidden, Invalid
-from console.kernel.pages import pretty, require
+from console.kernel.pages import require
 from console.kernel.roles import can_read_runs, can_start_runs
-from traces.inspection.waterfall import WaterfallRow, payload_view, state_diff, waterfall
+from traces.inspection.waterfall import payload_view, state_diff
 from traces.recording.models import Span
 
 PAGE_SIZE = 50
-SPAN_PAGE = 500
-
-
-def span_rows(spans: list[Span], run: Run | None = None) -> list[WaterfallRow]:
-    """Light rows for the waterfall; payloads load when a span is opened."""
-    if not spans:
-        return []
-    return waterfall(run or spans[0].run, spans)
 
 
 @login_required
@@ -104,17 +97,6 @@ def _coerce(schema: dict[str, Any], post: Any) -> dict[str, Any]:
     return data
 
 
-def _start_errors(detail: Any) -> dict[str, str]:
-    """The start service's `Invalid` detail by form field ("__all__" for the form as a whole)."""
-    errors = {}
-    for error in detail:
-        loc = error["loc"]
-        # Limits come back as ["limits", name]; the form names their fields limit_<name>.
-        field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
-        errors[field] = error["msg"]
-    return errors
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
@@ -132,9 +114,15 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
             limits = limits_from_form(request.POST)
             run = start_run(agent_key, _coerce(schema, request.POST), request.user, limits=limits)
         except Invalid as exc:
-            errors, status = _start_errors(exc.detail), 422
+            for error in exc.detail:
+                loc = error["loc"]
+                # Limits come back as ["limits", name]; the form names their fields limit_<name>.
+                field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
+                errors[field] = error["msg"]
+            status = 422
         except Forbidden as exc:
-            errors, status = {"__limits__": str(exc.detail)}, 403
+            errors["__limits__"] = str(exc.detail)
+            status = 403
         else:
             messages.success(request, f"Run {run.id} queued.")
             return redirect("run_detail", run_id=run.id)
@@ -155,27 +143,10 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     )
 
 
-def run_context(run: Run, spans: list[Span] | None = None) -> dict[str, Any]:
-    more = False
-    if spans is None:
-        spans = list(Span.objects.filter(run=run).order_by("seq").defer("input", "output")[: SPAN_PAGE + 1])
-        more = len(spans) > SPAN_PAGE
-        spans = spans[:SPAN_PAGE]
-    return {
-        "run": run,
-        "run_input": pretty(run.input),
-        "run_output": pretty(run.output),
-        "rows": span_rows(spans, run),
-        "more_spans": more,
-        "last_seq": spans[-1].seq if spans else -1,
-        "pending": list(run.approval_requests.filter(status="pending").select_related("queue")),
-    }
-
-
 @login_required
 def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     require(can_read_runs(request.user))
-    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    run = run_for_page(run_id)
     if run is None:
         raise Http404("run not found")
     from traces.inspection.replay import MODES, prompt_choices, steps_of
@@ -184,8 +155,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         request,
         "agents/run_detail.html",
         {
-            **run_context(run),
-            "can_cancel": can_start_runs(request.user),
+            **run_context(run, request.user),
             "replays": list(run.replays.order_by("created_at").only("id", "status")[:20]),
             "steps": sorted(steps_of(run).items()),
             "modes": MODES,
@@ -213,7 +183,7 @@ def run_cancel(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 
 def _run_for(request: HttpRequest, run_id: uuid.UUID) -> Run:
     require(can_read_runs(request.user))
-    run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+    run = run_for_page(run_id)
     if run is None:
         raise Http404("run not found")
     return run
@@ -227,14 +197,7 @@ def run_spans(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         after = int(request.GET.get("after", "-1"))
     except ValueError:
         after = -1
-    spans = list(Span.objects.filter(run=run, seq__gt=after).order_by("seq").defer("input", "output")[: SPAN_PAGE + 1])
-    more = len(spans) > SPAN_PAGE
-    spans = spans[:SPAN_PAGE]
-    return render(
-        request,
-        "agents/partials/_span_page.html",
-        {"run": run, "rows": span_rows(spans, run), "more_spans": more, "last_seq": spans[-1].seq if spans else after},
-    )
+    return render(request, "agents/partials/_span_page.html", {"run": run, **span_page(run, after)})
 
 
 @login_required

@@ -31,7 +31,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from console.kernel import live
-from console.kernel.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
+from console.kernel.roles import REVIEWERS, can_read_runs, has_role
 
 
 def _uuid_or_none(text: str) -> uuid.UUID | None:
@@ -170,6 +170,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def _concerns_user(self, approval_id: uuid.UUID) -> bool:
         """Whether an event about this request changes what this page shows: the user sees the
         request, or it is in the rows they were last sent, or their pending count moved with it."""
+        from approvals.inbox import pending_count
         from approvals.models import ApprovalRequest
 
         user = self.scope["user"]
@@ -177,7 +178,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return True
         if ApprovalRequest.objects.visible_to(user).filter(id=approval_id).exists():
             return True
-        return ApprovalRequest.objects.pending().visible_to(user).count() != self.nav_pending
+        return pending_count(user) != self.nav_pending
 
     async def _send_fragments(self, group: str, full: bool) -> None:
         html = await database_sync_to_async(self._render)(group, full)
@@ -195,72 +196,49 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def _render_approval_outcome(self) -> str:
         """On a request's page: its status, quorum and, once decided, what the run did."""
-        from approvals.inbox import outcome_of
-        from approvals.models import ApprovalRequest
-        from approvals.shown_args import shown
-        from console.kernel.pages import pretty
+        from approvals.inbox import outcome_context, visible_request
 
         approval_id = _approval_view_id(self.views)
         if approval_id is None:
             return ""
-        approval = (
-            ApprovalRequest.objects.visible_to(self.scope["user"])
-            .select_related("queue", "decided_by")
-            .filter(id=approval_id)
-            .first()
-        )
+        approval = visible_request(self.scope["user"], approval_id)
         if approval is None:
             return ""
-        context = {
-            "oob": True,
-            "approval": approval,
-            "approved_args": pretty(shown(approval.approved_args)),
-            "outcome": outcome_of(approval),
-        }
-        status = f'<span class="status {approval.status}" id="approval-status" hx-swap-oob="true">{approval.status}</span>'
-        return status + render_to_string("approvals/partials/_approval_outcome.html", context)
+        context = {**outcome_context(approval), "oob": True}
+        html = render_to_string("approvals/partials/_approval_status.html", context)
+        return html + render_to_string("approvals/partials/_approval_outcome.html", context)
 
     def _render_approvals(self) -> str:
-        from approvals.inbox import InboxFilters
-        from approvals.models import ApprovalRequest
-        from approvals.views import pending_for
+        from approvals.inbox import InboxFilters, filtered_inbox, pending_count
 
         user = self.scope["user"]
-        self.nav_pending = ApprovalRequest.objects.pending().visible_to(user).count()
+        self.nav_pending = pending_count(user)
         context = {"oob": True, "nav_pending": self.nav_pending}
         html = render_to_string("approvals/partials/_nav_count.html", context)
         if "approvals" in self.views:
-            requests = pending_for(user, InboxFilters.from_query(self.filters))
+            requests = filtered_inbox(user, InboxFilters.from_query(self.filters))
             self.shown_rows = {request.id for request in requests}
             html += render_to_string("approvals/partials/_approval_rows.html", {**context, "requests": requests})
         return html
 
     def _render_run(self, run_id: uuid.UUID, full: bool) -> str:
-        from agents.engine.models import Run
-        from agents.web.views import run_context, span_rows
-        from traces.recording.models import Span
+        from agents.web.run_page import run_context, run_for_page, spans_after
 
-        run = Run.objects.select_related("agent", "created_by").filter(id=run_id).first()
+        run = run_for_page(run_id)
         if run is None:
             return ""
-        user = self.scope["user"]
         full = full or self.sent_status.get(run_id) != run.status
         self.sent_status[run_id] = run.status
-        after = -1 if full else self.sent_span_seq.get(run_id, -1)
-        spans = list(Span.objects.filter(run=run, seq__gt=after).order_by("seq"))
-        context = {
-            **run_context(run, spans=[]),
-            "oob": True,
-            "can_cancel": can_start_runs(user),
-            "csrf_token": self.csrf_token,
-        }
+        # All the spans after the last one sent (a full redraw: all of them), not a page: the
+        # rows appended later must follow on from these.
+        spans = spans_after(run, -1 if full else self.sent_span_seq.get(run_id, -1))
+        context = {**run_context(run, self.scope["user"], spans=spans), "oob": True, "csrf_token": self.csrf_token}
         html = render_to_string("agents/partials/_run_header.html", context)
         html += render_to_string("agents/partials/_run_output.html", context)
-        rows = render_to_string("agents/partials/_span_rows.html", {"rows": span_rows(spans, run), "run": run})
         if full:
-            html += f'<div id="span-rows" hx-swap-oob="true">{rows}</div>'
+            html += render_to_string("agents/partials/_span_list.html", context)
         elif spans:
-            html += f'<div hx-swap-oob="beforeend:#span-rows">{rows}</div>'
+            html += render_to_string("agents/partials/_new_span_rows.html", context)
         if spans:
             self.sent_span_seq[run_id] = spans[-1].seq
         elif full:

@@ -20,7 +20,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_can_start_runs": can_start_runs(user),
     }
     if is_reviewer:
-        from approvals.models import ApprovalRequest
+        from approvals.inbox import pending_count
 
-        context["nav_pending"] = ApprovalRequest.objects.pending().visible_to(user).count()
+        context["nav_pending"] = pending_count(user)
     return context

@@ -21,7 +21,7 @@ from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from agents.prompt_admin import services as prompt_services
-from agents.prompts import pins_for_new_run, resolve
+from agents.prompts import _pin_late, pins_for_new_run, resolve
 from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, RunPromptVersion
 from approvals import webhooks
 from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
@@ -137,6 +137,24 @@ def test_a_started_run_keeps_its_version_when_production_moves(engineer: Any, ad
     assert runtime.execute(after.id) == "succeeded"
     assert answer_of(after).endswith("Cheers, the v2 team")
     assert model_span_versions(after) == {v2.number}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prompt_the_agent_did_not_declare_is_pinned_at_its_first_use(engineer: Any, admin_user: Any) -> None:
+    """A prompt first fetched while the run executes joins the run's pins, beside the ones pinned
+    at its start, with a join row; a later version does not replace it for that run."""
+    run = start_run("refund", REFUND, engineer)
+    late_v1 = prompt_services.create_prompt(admin_user, "late_note", template=template_signing("late v1"), message="v1")
+    _pin_late({"steward_run_id": run.id}, "late_note", late_v1, "production")
+    run.refresh_from_db()
+    assert run.prompt_versions[PROMPT]["version"] == production().number
+    assert run.prompt_versions["late_note"] == {"version": 1, "id": late_v1.pk, "label": "production"}
+    assert RunPromptVersion.objects.filter(run=run, version=late_v1, label="production").exists()
+
+    late_v2 = prompt_services.save_version(admin_user, "late_note", template=template_signing("late v2"), message="v2", base_number=1)
+    _pin_late({"steward_run_id": run.id}, "late_note", late_v2, "production")
+    run.refresh_from_db()
+    assert run.prompt_versions["late_note"]["id"] == late_v1.pk
 
 
 # --- promotion, rollback, four-eyes -----------------------------------------------------------

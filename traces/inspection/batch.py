@@ -75,8 +75,7 @@ def tag_batch(run: Run, batch: str, **extra: Any) -> None:
     """Mark a replay as part of a batch (the summary page and the promotion page find it by this)."""
     metadata = dict(run.metadata or {})
     metadata["replay"] = {**(metadata.get("replay") or {}), "batch": batch, **extra}
-    Run.objects.filter(id=run.id).update(metadata=metadata)
-    run.metadata = metadata
+    run.save_metadata(metadata)
 
 
 def _validate(limit: int, from_step: int | None, prompt_versions: dict[str, int] | None, model: str | None) -> None:

@@ -279,8 +279,7 @@ def _claim(run_id: uuid.UUID) -> tuple[Run, dict[str, Any] | None, dict[str, Any
             return None
         mark = {"run": str(run.id), "seq": after if newest is None else newest, "final": final}
         metadata = {**(run.metadata or {}), MARK_KEY: mark}
-        if Run.objects.filter(id=run.id, metadata=run.metadata).update(metadata=metadata):
-            run.metadata = metadata
+        if run.save_metadata_if_unchanged(metadata):
             return run, previous, mark
     log.warning("run %s: OpenTelemetry export skipped: its metadata kept changing", run_id)
     return None
@@ -297,7 +296,7 @@ def _give_back(run_id: uuid.UUID, previous: dict[str, Any] | None, mark: dict[st
         metadata = {k: v for k, v in run.metadata.items() if k != MARK_KEY}
         if previous is not None:
             metadata[MARK_KEY] = previous
-        if Run.objects.filter(id=run_id, metadata=run.metadata).update(metadata=metadata):
+        if run.save_metadata_if_unchanged(metadata):
             return
 
 

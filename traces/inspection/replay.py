@@ -115,10 +115,7 @@ def retry(run: Run, user: Any) -> Run:
             "replay it instead (a replay takes the agent's current limits)"
         )
     with transaction.atomic():
-        updated = Run.objects.filter(id=run.id, status=Run.Status.FAILED, pruned_at=None).update(
-            status=Run.Status.QUEUED, error="", error_traceback="", finished_at=None, attempts=0,
-            enqueued_at=timezone.now(),
-        )
+        updated = Run.requeue(run.id, Run.Status.FAILED)
         if not updated:
             raise Conflict("the run changed meanwhile")
         audit.record(user, "run.retried", run)

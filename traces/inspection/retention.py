@@ -104,7 +104,7 @@ def _prune_batch(cutoff: datetime, now: datetime, days: int, batch: int, figures
         SealedRunInput.objects.filter(run_id__in=run_ids).delete()
         with connection.cursor() as cursor:
             _delete_checkpoints(cursor, sorted({thread_id for _, thread_id in rows}), figures)
-        figures["runs"] += Run.objects.filter(id__in=run_ids).update(pruned_at=now, pruned_after_days=days)
+        figures["runs"] += Run.mark_pruned(run_ids, now, days)
         figures["batches"] += 1
     return len(rows)
 
