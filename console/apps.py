@@ -6,6 +6,12 @@ class ConsoleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from console.checks import check_metrics_token
+
+        checks.register(check_metrics_token, checks.Tags.security, deploy=True)
+
         # A run that ends failed lands in the dead-letter list (console/dead_letters.py).
         from agents.signals import run_stopped
         from console.dead_letters import on_run_stopped

@@ -77,6 +77,8 @@ MIDDLEWARE = [
     # After CSRF and authentication: a forged request spends nobody's budget, and the user is known.
     "console.ratelimit.RateLimitMiddleware",
     "console.security.ContentSecurityPolicyMiddleware",
+    # Inside AuthenticationMiddleware: it needs request.user.
+    "console.security.SignedInPagesNotStoredMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -207,9 +209,13 @@ _proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
 if _proxy_ssl_header:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 if not DEBUG:
-    # Production is HTTPS only. SECURE_SSL_REDIRECT=false when a proxy already redirects (and
-    # talks plain HTTP to Steward without SECURE_PROXY_SSL_HEADER); cookies stay Secure all the same.
+    # Production is HTTPS only. SECURE_SSL_REDIRECT=false when a proxy that terminates TLS already
+    # redirects (docs/production.md); cookies stay Secure all the same.
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    if not SECURE_SSL_REDIRECT and _proxy_ssl_header:
+        # security.W008 asks for the redirect; SECURE_PROXY_SSL_HEADER is the operator saying TLS
+        # ends at a proxy, which redirects itself. Without that header W008 still speaks up.
+        SILENCED_SYSTEM_CHECKS = ["security.W008"]
     # Probes and the Prometheus scraper talk to each process directly, often over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
