@@ -12,6 +12,13 @@ class ConsoleConfig(AppConfig):
 
         checks.register(check_metrics_token, checks.Tags.security, deploy=True)
 
+        # Failed logins count against the login throttle (console/ratelimit.py).
+        from django.contrib.auth.signals import user_login_failed
+
+        from console.ratelimit import record_login_failure
+
+        user_login_failed.connect(record_login_failure, dispatch_uid="steward-login-throttle")
+
         # A run that ends failed lands in the dead-letter list (console/dead_letters.py).
         from agents.signals import run_stopped
         from console.dead_letters import on_run_stopped

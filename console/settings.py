@@ -257,6 +257,11 @@ STEWARD_METRICS_WINDOW_SECONDS = env_int("STEWARD_METRICS_WINDOW_SECONDS", 3600)
 # Run starts (and replays, retries, playground calls) and decisions each user may make in any
 # 60 seconds, each counted on its own (console/ratelimit.py); 0 turns the limit off.
 STEWARD_RATE_LIMIT_PER_MINUTE = env_int("STEWARD_RATE_LIMIT_PER_MINUTE", 120)
+# Failed logins allowed per account and per client address in any STEWARD_LOGIN_WINDOW_SECONDS
+# before the login page refuses attempts (console/ratelimit.py); 0 turns that budget off.
+STEWARD_LOGIN_FAILURES_PER_ACCOUNT = env_int("STEWARD_LOGIN_FAILURES_PER_ACCOUNT", 5)
+STEWARD_LOGIN_FAILURES_PER_ADDRESS = env_int("STEWARD_LOGIN_FAILURES_PER_ADDRESS", 20)
+STEWARD_LOGIN_WINDOW_SECONDS = env_int("STEWARD_LOGIN_WINDOW_SECONDS", 300)
 # OpenTelemetry export of run traces (traces/otel.py, `pip install steward[otel]`): off while the
 # endpoint is empty. The endpoint is the OTLP/HTTP URL, e.g. http://collector:4318/v1/traces (a
 # bare host gets /v1/traces); headers are `key=value,key2=value2` (URL-encoded values). Message
