@@ -77,6 +77,8 @@ MIDDLEWARE = [
     # After CSRF and authentication: a forged request spends nobody's budget, and the user is known.
     "console.kernel.ratelimit.RateLimitMiddleware",
     "console.kernel.security.ContentSecurityPolicyMiddleware",
+    # Inside AuthenticationMiddleware: it needs request.user.
+    "console.kernel.security.SignedInPagesNotStoredMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -207,9 +209,13 @@ _proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
 if _proxy_ssl_header:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 if not DEBUG:
-    # Production is HTTPS only. SECURE_SSL_REDIRECT=false when a proxy already redirects (and
-    # talks plain HTTP to Steward without SECURE_PROXY_SSL_HEADER); cookies stay Secure all the same.
+    # Production is HTTPS only. SECURE_SSL_REDIRECT=false when a proxy that terminates TLS already
+    # redirects (docs/production.md); cookies stay Secure all the same.
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    if not SECURE_SSL_REDIRECT and _proxy_ssl_header:
+        # security.W008 asks for the redirect; SECURE_PROXY_SSL_HEADER is the operator saying TLS
+        # ends at a proxy, which redirects itself. Without that header W008 still speaks up.
+        SILENCED_SYSTEM_CHECKS = ["security.W008"]
     # Probes and the Prometheus scraper talk to each process directly, often over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
@@ -251,6 +257,11 @@ STEWARD_METRICS_WINDOW_SECONDS = env_int("STEWARD_METRICS_WINDOW_SECONDS", 3600)
 # Run starts (and replays, retries, playground calls) and decisions each user may make in any
 # 60 seconds, each counted on its own (console/ratelimit.py); 0 turns the limit off.
 STEWARD_RATE_LIMIT_PER_MINUTE = env_int("STEWARD_RATE_LIMIT_PER_MINUTE", 120)
+# Failed logins allowed per account and per client address in any STEWARD_LOGIN_WINDOW_SECONDS
+# before the login page refuses attempts (console/ratelimit.py); 0 turns that budget off.
+STEWARD_LOGIN_FAILURES_PER_ACCOUNT = env_int("STEWARD_LOGIN_FAILURES_PER_ACCOUNT", 5)
+STEWARD_LOGIN_FAILURES_PER_ADDRESS = env_int("STEWARD_LOGIN_FAILURES_PER_ADDRESS", 20)
+STEWARD_LOGIN_WINDOW_SECONDS = env_int("STEWARD_LOGIN_WINDOW_SECONDS", 300)
 # OpenTelemetry export of run traces (traces/otel.py, `pip install steward[otel]`): off while the
 # endpoint is empty. The endpoint is the OTLP/HTTP URL, e.g. http://collector:4318/v1/traces (a
 # bare host gets /v1/traces); headers are `key=value,key2=value2` (URL-encoded values). Message

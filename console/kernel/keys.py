@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from console.kernel.models import ApiKey
+from console.kernel.models import EXPIRY_DAYS_MAX, EXPIRY_DAYS_MIN, ApiKey
 from console.kernel.roles import is_admin
 
 
@@ -29,8 +29,11 @@ def key_list(request: HttpRequest) -> HttpResponse:
         days_raw = request.POST.get("expires_in_days", "").strip()
         days = None
         if days_raw:
-            if not days_raw.isdigit() or not 1 <= int(days_raw) <= 3650:
-                error = "Expiry must be a whole number of days between 1 and 3650, or empty for none."
+            if not days_raw.isdigit() or not EXPIRY_DAYS_MIN <= int(days_raw) <= EXPIRY_DAYS_MAX:
+                error = (
+                    f"Expiry must be a whole number of days between {EXPIRY_DAYS_MIN} and "
+                    f"{EXPIRY_DAYS_MAX}, or empty for none."
+                )
             else:
                 days = int(days_raw)
         if not error:

@@ -18,7 +18,7 @@ import structlog
 
 from console.kernel.redaction import redact_log_event
 
-__all__ = ["FORMATS", "formatter", "logging_config"]
+__all__ = ["FORMATS", "ForbiddenWithoutTraceback", "formatter", "logging_config"]
 
 FORMATS = ("json", "console")
 
@@ -72,6 +72,17 @@ def formatter(output: str = "json") -> logging.Formatter:
     )
 
 
+class ForbiddenWithoutTraceback(logging.Filter):
+    """Django's django.request logger attaches the PermissionDenied traceback to its "Forbidden"
+    warning. A 403 is an answer, not an error: keep the one warning line, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def logging_config(output: str, level: str) -> dict[str, Any]:
     """LOGGING for settings: one stream handler on the root logger, quieter noisy libraries."""
     if output not in FORMATS:
@@ -83,12 +94,14 @@ def logging_config(output: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"steward": {"()": "console.kernel.logs.formatter", "output": output}},
+        "filters": {"forbidden_without_traceback": {"()": "console.kernel.logs.ForbiddenWithoutTraceback"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "steward"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             # Django's default handlers print a second, differently formatted copy: its lines
             # go to the root handler like everyone else's.
             "django": {"handlers": [], "level": "INFO"},
+            "django.request": {"filters": ["forbidden_without_traceback"]},
             "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
             "httpx": {"level": "WARNING"},
             "celery": {"level": "WARNING"},

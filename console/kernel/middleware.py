@@ -1,12 +1,17 @@
 """API requests: malformed input gets a 400 before anything else looks at it (DESIGN: 400 comes
-before 401), and every error under /api/ is JSON, including Django's own 404 and 405."""
+before 401), and every error under /api/ is JSON {"detail": ...}, including Django's own pages: its
+404 and 405, its 400 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (a 413 here), its 500 page for a
+view that raised (logged with its traceback by django.request, as anywhere) and any HTML 503."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
@@ -55,6 +60,20 @@ def malformed(request: HttpRequest) -> str | None:
     return f"malformed JSON body: {problem}" if problem else None
 
 
+def too_large() -> JsonResponse:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    return JsonResponse({"detail": f"request body too large: at most {limit_mb:g} MB"}, status=413)
+
+
+def _detail_for(request: HttpRequest, status: int) -> str:
+    if status == 405:
+        return f"method {request.method} not allowed"
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return f"error {status}"
+
+
 class ApiErrorsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -62,14 +81,26 @@ class ApiErrorsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith("/api/"):
             return self.get_response(request)
-        problem = malformed(request)
+        try:
+            problem = malformed(request)
+        except RequestDataTooBig:
+            return too_large()
         if problem:
             return JsonResponse({"detail": problem}, status=400)
         response = self.get_response(request)
-        if response.status_code in (404, 405) and not response.get("Content-Type", "").startswith("application/json"):
-            detail = "not found" if response.status_code == 404 else f"method {request.method} not allowed"
-            json_response = JsonResponse({"detail": detail}, status=response.status_code)
-            if response.has_header("Allow"):
-                json_response["Allow"] = response["Allow"]
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            json_response = JsonResponse({"detail": _detail_for(request, response.status_code)}, status=response.status_code)
+            for header in ("Allow", "Retry-After"):
+                if response.has_header(header):
+                    json_response[header] = response[header]
+            # Django logs an error response once, marking it; the replacement must not be logged again.
+            if getattr(response, "_has_been_logged", False):
+                json_response._has_been_logged = True  # type: ignore[attr-defined]
             return json_response
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        # A view outside django-ninja that reads an oversized body: Django would answer 400.
+        if request.path.startswith("/api/") and isinstance(exception, RequestDataTooBig):
+            return too_large()
+        return None

@@ -15,6 +15,9 @@ from django.db import models
 from django.utils import timezone
 
 KEY_PREFIX = "stw_"
+# Days a key may be issued to live, on the keys page and in `manage.py create_api_key` alike.
+EXPIRY_DAYS_MIN = 1
+EXPIRY_DAYS_MAX = 3650
 
 
 def hash_key(raw: str) -> str:

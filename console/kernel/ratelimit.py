@@ -14,10 +14,19 @@ it is not an access check.
 
 Who: the session's user, or for the API the owner of the Bearer key. A request with neither is
 not counted: its view answers 401 or sends it to the login page.
+
+Logins are throttled with the same counters, on failures only: each failed login (the
+`user_login_failed` signal, from the console's login page and the admin's) counts against its
+account (STEWARD_LOGIN_FAILURES_PER_ACCOUNT) and its client address
+(STEWARD_LOGIN_FAILURES_PER_ADDRESS) in any STEWARD_LOGIN_WINDOW_SECONDS. While either budget is
+spent a login POST gets the login page with a 429 and Retry-After, the right password included, so
+guessing on stops; once the window has passed the account works again. A successful login counts
+nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -31,7 +40,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-__all__ = ["LIMITED", "RateLimitMiddleware", "clear", "hit"]
+__all__ = ["LIMITED", "LOGIN_VIEWS", "RateLimitMiddleware", "clear", "hit", "login_wait", "record_login_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +74,22 @@ LIMITED: dict[str, str] = {
 
 WHAT = {"start": "run starts", "decide": "decisions"}
 
-# Atomic in Redis: drop entries older than the window, count, add this one if under the limit,
-# else say when the oldest entry leaves the window. Redis's clock, so machines need not agree.
+# URL names of the views that check a password: POSTs to them are refused while a login budget is spent.
+LOGIN_VIEWS = frozenset({"login", "admin:login"})
+
+# Atomic in Redis: drop entries older than the window, count, add this one if under the limit
+# (unless ARGV[4] is '0': only looking), else say when the oldest entry leaves the window.
+# Redis's clock, so machines need not agree.
 _SLIDING_WINDOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('EXPIRE', KEYS[1], math.ceil(window))
+  if ARGV[4] == '1' then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('EXPIRE', KEYS[1], math.ceil(window))
+  end
   return '0'
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -105,14 +120,17 @@ class _Counters:
             self._script = self._redis.register_script(_SLIDING_WINDOW)
         return self._redis
 
-    def hit(self, key: str, limit: int) -> float:
-        """Count one request under `key`; 0 if allowed, else the seconds until one would be."""
+    def hit(self, key: str, limit: int, window: float = WINDOW_SECONDS, count: bool = True) -> float:
+        """Count one request under `key` (or, with count=False, only look); 0 if allowed, else
+        the seconds until one would be."""
         url = _redis_url()
         if url:
             try:
                 self._client(url)
                 return float(
-                    self._script(keys=[KEY_PREFIX + key], args=[WINDOW_SECONDS, limit, uuid.uuid4().hex])
+                    self._script(
+                        keys=[KEY_PREFIX + key], args=[window, limit, uuid.uuid4().hex, "1" if count else "0"]
+                    )
                 )
             except Exception:
                 log.warning("rate limit not checked: Redis failed", exc_info=True)
@@ -120,12 +138,13 @@ class _Counters:
         now = time.monotonic()
         with self._lock:
             entries = self._local.setdefault(key, deque())
-            while entries and entries[0] <= now - WINDOW_SECONDS:
+            while entries and entries[0] <= now - window:
                 entries.popleft()
             if len(entries) < limit:
-                entries.append(now)
+                if count:
+                    entries.append(now)
                 return 0.0
-            return entries[0] + WINDOW_SECONDS - now
+            return entries[0] + window - now
 
     def clear(self) -> None:
         with self._lock:
@@ -149,6 +168,55 @@ def hit(kind: str, user_id: int, limit: int) -> float:
 def clear() -> None:
     """Forget every count (tests start from nothing; an operator can lift a block at once)."""
     _counters.clear()
+
+
+# --- logins ---------------------------------------------------------------------------------
+
+
+def _login_budgets(request: HttpRequest, username: str) -> list[tuple[str, int]]:
+    """(counter key, limit) of each login budget this attempt spends; a limit of 0 is off."""
+    # Hashed: the username is whatever the form was sent, of any length.
+    account = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    # The peer's address. Behind a proxy that is the proxy's (docs/production.md, "Login throttling").
+    address = request.META.get("REMOTE_ADDR") or "unknown"
+    budgets = [
+        (f"login-account:{account}", settings.STEWARD_LOGIN_FAILURES_PER_ACCOUNT),
+        (f"login-address:{address}", settings.STEWARD_LOGIN_FAILURES_PER_ADDRESS),
+    ]
+    return [(key, limit) for key, limit in budgets if limit > 0]
+
+
+def login_wait(request: HttpRequest, username: str) -> float:
+    """0 when a login attempt may be checked, else the seconds until both budgets allow one."""
+    window = float(settings.STEWARD_LOGIN_WINDOW_SECONDS)
+    waits = [_counters.hit(key, limit, window, count=False) for key, limit in _login_budgets(request, username)]
+    return max(waits, default=0.0)
+
+
+def record_login_failure(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any) -> None:
+    """The `user_login_failed` receiver: the failure counts against its account and address.
+    Without a request (a script calling authenticate()) there is nobody at a login page to slow."""
+    if request is None:
+        return
+    window = float(settings.STEWARD_LOGIN_WINDOW_SECONDS)
+    for key, limit in _login_budgets(request, str(credentials.get("username", ""))):
+        _counters.hit(key, limit, window)
+
+
+def _login_refusal(request: HttpRequest, wait: float) -> HttpResponse:
+    from django.contrib.auth.forms import AuthenticationForm
+
+    seconds = max(1, math.ceil(wait))
+    detail = f"Too many failed logins for this account or from this address: try again in {seconds} s."
+    username = request.POST.get("username", "")
+    context = {
+        "form": AuthenticationForm(request, initial={"username": username}),
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+        "throttled": detail,
+    }
+    response = render(request, "registration/login.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 def _user_id(request: HttpRequest) -> int | None:
@@ -196,6 +264,10 @@ class RateLimitMiddleware:
         if request.method != "POST":
             return None
         match = request.resolver_match
+        if match and match.view_name in LOGIN_VIEWS:
+            # Refused before the password is checked: while a budget is spent no guess is tried.
+            wait = login_wait(request, request.POST.get("username", ""))
+            return _login_refusal(request, wait) if wait > 0 else None
         kind = LIMITED.get(match.view_name) if match else None
         limit = settings.STEWARD_RATE_LIMIT_PER_MINUTE
         if kind is None or limit <= 0:

@@ -20,6 +20,10 @@ block of console/settings.py). The policy below is what the console's pages need
   DENY for older browsers).
 
 STEWARD_CSP (environment) replaces the whole policy, e.g. to add a reporting endpoint.
+
+Signed-in pages also carry `Cache-Control: no-store` (SignedInPagesNotStoredMiddleware): they show
+runs' inputs, approvals and, once, a new API key, which neither the browser's cache (the next
+person at a shared machine, the back button after logout) nor a proxy's may keep.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 
-__all__ = ["DEFAULT_POLICY", "ContentSecurityPolicyMiddleware", "policy"]
+__all__ = ["DEFAULT_POLICY", "ContentSecurityPolicyMiddleware", "SignedInPagesNotStoredMiddleware", "policy"]
 
 DEFAULT_POLICY = "; ".join(
     [
@@ -58,4 +63,21 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         # A view that needs its own policy sets the header itself.
         response.headers.setdefault("Content-Security-Policy", policy())
+        return response
+
+
+class SignedInPagesNotStoredMiddleware:
+    """`Cache-Control: no-store, private` on HTML answered to a signed-in user (after
+    AuthenticationMiddleware, which sets request.user)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, no_store=True, private=True)
         return response

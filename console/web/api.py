@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from console.kernel.auth import api_auth
 from console.kernel.errors import StewardError
+from console.kernel.middleware import too_large
 
 # Statuses that shared machinery, not the view, answers: documented on every operation they can
 # reach so the OpenAPI document holds every status a client can get (schemathesis checks it).
@@ -17,6 +19,7 @@ _SHARED_ERRORS = {
     400: "Malformed request: a body that is not JSON, or a NUL character (console/middleware.py)",
     401: "No valid credentials: send Authorization: Bearer <api key>",
     403: "Your role does not allow this",
+    413: "Body over DATA_UPLOAD_MAX_MEMORY_SIZE (console/middleware.py)",
     422: "Invalid values: `detail` lists each field's problem",
     429: "Rate limited: retry after the Retry-After header's seconds (console/ratelimit.py)",
 }
@@ -24,7 +27,8 @@ _SHARED_ERRORS = {
 
 def document_shared_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the shared error statuses to each operation they apply to: 400 to all, 401 and 403 to
-    those that need credentials, 422 to those that take parameters or a body, 429 to the
+    those that need credentials, 413 to those that take a body, 422 to those that take parameters
+    or a body, 429 to the
     rate-limited ones. What a view declares itself is left as it is."""
     from console.kernel.ratelimit import LIMITED
 
@@ -39,6 +43,8 @@ def document_shared_errors(schema: dict[str, Any]) -> dict[str, Any]:
             statuses = [400]  # ninja keys responses by int
             if operation.get("security"):
                 statuses += [401, 403]
+            if operation.get("requestBody"):
+                statuses.append(413)
             if operation.get("parameters") or operation.get("requestBody"):
                 statuses.append(422)
             # Operation ids end with the view's name, which is also its URL name (api:<name>).
@@ -87,6 +93,12 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     return api.create_response(
         request, {"detail": "authentication required: send Authorization: Bearer <api key>"}, status=401
     )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # A view that reads a body the middleware left alone (not JSON): 413, not Django's 400.
+    return too_large()
 
 
 @api.exception_handler(ValidationError)

@@ -9,6 +9,7 @@ the database is as it was before the request.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -605,3 +606,54 @@ def test_unknown_endpoint_or_method_is_json(engineer: User, method: str, url: st
     response = client.get(url) if method == "get" else client.put(url, "{}", content_type="application/json")
     assert response.status_code in (404, 405)
     detail_of(response)
+
+
+# --- bodies over the limit, server errors: JSON too ----------------------------------------
+
+
+def big_json_body(megabytes: int) -> str:
+    """A well-formed run body of about `megabytes` MB (over DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB)."""
+    padding = "x" * (megabytes * 1024 * 1024)
+    return json.dumps({"agent": "refund", "input": {"order_id": _order(), "amount": 5, "reason": padding}})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("megabytes", [3, 10])
+def test_a_json_body_over_the_upload_limit_is_a_json_413(engineer: User, megabytes: int) -> None:
+    """A 3 MB or 10 MB body to POST /api/runs was Django's HTML 400 (RequestDataTooBig)."""
+    response = program(engineer).post(RUNS, big_json_body(megabytes), content_type="application/json")
+    assert response.status_code == 413, (response.status_code, response.content[:200])
+    assert "too large" in detail_of(response)
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_body_a_view_reads_over_the_upload_limit_is_a_json_413(admin_user: User) -> None:
+    """Not JSON, so the middleware leaves it to the view: the trace import reads the body itself."""
+    response = program(admin_user).post(
+        "/api/runs/import", b"x" * (3 * 1024 * 1024), content_type="application/octet-stream"
+    )
+    assert response.status_code == 413, (response.status_code, response.content[:200])
+    assert "too large" in detail_of(response)
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.console.api_errors_urls")
+def test_a_view_that_raises_under_api_is_a_json_500(engineer: User, caplog: pytest.LogCaptureFixture) -> None:
+    """Django's HTML 500 page becomes JSON; the error is still logged with its traceback."""
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        response = program(engineer).get("/api/test-only/raises")
+    assert response.status_code == 500
+    assert detail_of(response) == "internal server error"
+    assert "a bug in a view" not in response.content.decode()
+    (logged,) = [r for r in caplog.records if r.name == "django.request" and r.levelno == logging.ERROR]
+    assert logged.exc_info is not None and "a bug in a view" in str(logged.exc_info[1])
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.console.api_errors_urls")
+def test_an_html_503_under_api_is_a_json_503(engineer: User) -> None:
+    response = program(engineer).get("/api/test-only/unavailable")
+    assert response.status_code == 503
+    assert detail_of(response) == "service unavailable"

@@ -123,3 +123,18 @@ def test_refused_key_is_not_marked_used(engineer: User) -> None:
     assert get_runs(raw) == 401
     key.refresh_from_db()
     assert key.last_used_at is None
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "3651"])
+def test_expiry_outside_the_keys_page_range_is_a_command_error(engineer: User, days: str) -> None:
+    """--expires-in-days takes what the keys page takes, 1 to 3650: 0 used to make a key that never
+    expires and a negative number a key dead on arrival. No key is created."""
+    with pytest.raises(CommandError, match="between 1 and 3650"):
+        create_key("engineer", "--expires-in-days", days)
+    assert not ApiKey.objects.exists()
+
+
+def test_expiry_at_the_edges_of_the_range_is_accepted(engineer: User) -> None:
+    create_key("engineer", "--expires-in-days", "1")
+    create_key("engineer", "--expires-in-days", "3650")
+    assert ApiKey.objects.filter(expires_at__isnull=False).count() == 2

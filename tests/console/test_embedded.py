@@ -112,3 +112,24 @@ def test_run_agent_wait_runs_to_completion_alone(tmp_path: Path) -> None:
     _manage(env, "migrate", "--noinput")
     out = _manage(env, "run_agent", "refund", "--input", '{"order_id": "A-7", "amount": 40, "reason": "late"}', "--wait")
     assert "succeeded" in out and "refunded on order A-7" in out
+
+
+def test_a_busy_port_fails_fast_naming_the_port(tmp_path: Path) -> None:
+    """`make demo` on a port another server holds: no "Steward is serving" announcement, a message
+    naming the port and how to pick another, and a non-zero exit (it used to exit 0 after
+    announcing the server and logging daphne's "Listen failure")."""
+    import socket
+
+    env = _env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "manage.py", "serve_embedded", "--port", str(port)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode != 0, (done.stdout, done.stderr)
+    assert "Steward is serving" not in done.stdout
+    assert f"port {port} is already in use" in done.stderr
+    assert "make demo PORT=8001" in done.stderr

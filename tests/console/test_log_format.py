@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+
+from tests.conftest import json_log_lines
 
 
 def _log_from_fresh_process(**env: str) -> subprocess.CompletedProcess[str]:
@@ -49,3 +55,27 @@ def test_json_is_the_default_without_debug_and_console_with_it() -> None:
 def test_an_unknown_format_stops_the_process_at_start() -> None:
     bad = _log_from_fresh_process(STEWARD_LOG_FORMAT="xml")
     assert bad.returncode != 0 and "STEWARD_LOG_FORMAT must be one of json, console" in bad.stderr
+
+
+@pytest.mark.django_db
+def test_a_forbidden_page_logs_one_warning_line_without_a_traceback(
+    engineer: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An engineer opening the approvals inbox gets the 403 page; that is not an error, so the log
+    gets one WARNING line naming the path and no traceback (Django's django.request logger used
+    to attach the PermissionDenied traceback)."""
+    client = Client()
+    client.force_login(engineer)
+    with caplog.at_level(logging.INFO), json_log_lines({"django.request": logging.INFO}) as stream:
+        response = client.get("/approvals/")
+    assert response.status_code == 403
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    (record,) = records
+    assert record.levelno == logging.WARNING and record.name == "django.request"
+    assert "/approvals/" in record.getMessage()
+    assert record.exc_info is None and record.exc_text is None
+    assert "Traceback" not in caplog.text
+    (line,) = [json.loads(raw) for raw in stream.getvalue().splitlines() if raw.strip()]
+    assert line["level"] == "warning" and "/approvals/" in line["event"]
+    assert "exception" not in line and "Traceback" not in stream.getvalue()

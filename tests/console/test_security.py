@@ -72,6 +72,22 @@ def test_steward_csp_replaces_the_policy(engineer: User, settings: Any) -> None:
     assert logged_in(engineer).get("/runs/")["Content-Security-Policy"] == DEFAULT_POLICY
 
 
+@pytest.mark.django_db
+def test_signed_in_pages_are_not_stored_by_browsers_or_proxies(engineer: User) -> None:
+    """A signed-in page (runs, inputs, a new API key shown once) must not be kept in a browser's
+    or a shared cache for the next person at the machine: Cache-Control: no-store."""
+    client = logged_in(engineer)
+    for response in (
+        client.get("/runs/"),
+        client.get("/keys/"),
+        client.post("/keys/", {"name": "laptop"}),
+        client.get("/approvals/"),  # the 403 page is a signed-in page too
+    ):
+        assert response["Content-Type"].startswith("text/html")
+        assert "no-store" in response.get("Cache-Control", ""), (response.status_code, response.get("Cache-Control"))
+        assert "private" in response["Cache-Control"]
+
+
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
 
 
@@ -192,6 +208,8 @@ def _production_env(**extra: str) -> dict[str, str]:
             "DEBUG": "false",
             "SECRET_KEY": key,
             "ALLOWED_HOSTS": "console.example.com",
+            # docs/production.md sets it: /metrics is open to anyone without it.
+            "METRICS_TOKEN": secrets.token_urlsafe(24),
             **extra,
         }
     )
@@ -211,6 +229,53 @@ def test_check_deploy_reports_nothing_in_production() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout
     assert "WARNING" not in result.stdout + result.stderr
+
+
+def _check_deploy(**extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=_production_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_behind_a_proxy_that_redirects_as_documented() -> None:
+    """docs/production.md: a proxy that terminates TLS and redirects itself is configured with
+    SECURE_PROXY_SSL_HEADER (saying TLS ends at the proxy) and SECURE_SSL_REDIRECT=false; Django's
+    security.W008 (no redirect) made that documented configuration fail the check."""
+    result = _check_deploy(SECURE_SSL_REDIRECT="false", SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout, result.stdout
+
+
+def test_check_deploy_still_warns_when_nothing_says_https_is_anywhere() -> None:
+    """SECURE_SSL_REDIRECT=false without SECURE_PROXY_SSL_HEADER: W008 is not silenced."""
+    result = _check_deploy(SECURE_SSL_REDIRECT="false")
+    assert result.returncode != 0
+    assert "security.W008" in result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_metrics_are_open_to_anyone(settings: Any) -> None:
+    """An empty METRICS_TOKEN leaves /metrics open: a deploy-tagged warning, steward.W002."""
+    from django.core import checks
+
+    settings.METRICS_TOKEN = ""
+    deploy = [m for m in checks.run_checks(include_deployment_checks=True) if m.id == "steward.W002"]
+    assert len(deploy) == 1 and deploy[0].level == checks.WARNING
+    assert "METRICS_TOKEN" in deploy[0].msg and "/metrics" in deploy[0].msg
+    # A deployment check only: `manage.py check` while developing stays quiet about it.
+    assert "steward.W002" not in [m.id for m in checks.run_checks(include_deployment_checks=False)]
+    settings.METRICS_TOKEN = "a-token"
+    assert "steward.W002" not in [m.id for m in checks.run_checks(include_deployment_checks=True)]
+
+
+def test_check_deploy_fails_on_an_empty_metrics_token() -> None:
+    result = _check_deploy(METRICS_TOKEN="")
+    assert result.returncode != 0
+    assert "steward.W002" in result.stdout + result.stderr
 
 
 PRODUCTION_REQUESTS = """

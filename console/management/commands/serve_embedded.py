@@ -5,7 +5,9 @@ This is what `make demo` runs: no Postgres or Redis, SQLite and the memory broke
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -48,6 +50,29 @@ def periodic_loop(stop: threading.Event, tick: float = 0.5) -> None:
                 close_old_connections()
 
 
+def cannot_listen(host: str, port: int) -> OSError | None:
+    """Why `host:port` cannot be listened on, or None when it can. Bound and let go at once, with
+    SO_REUSEADDR as Twisted's listener sets it, so only a port another socket holds is refused."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def listen_failure_message(host: str, port: int, error: OSError | None) -> str:
+    if error is None or error.errno == errno.EADDRINUSE:
+        problem = f"port {port} is already in use (stop what is using it, or pick another port)"
+    else:
+        problem = f"cannot listen on port {port} ({error.strerror or error}); pick another port"
+    return f"cannot serve on {host}:{port}: {problem}, e.g. make demo PORT=8001"
+
+
 class Command(BaseCommand):
     help = "Serve the console with an in-process worker and sweeper (the embedded default)."
 
@@ -65,6 +90,12 @@ class Command(BaseCommand):
 
         if not settings.CELERY_BROKER_URL.startswith("memory://"):
             raise CommandError("serve_embedded runs the in-process worker on memory://; use `make serve` with a broker")
+        host, port = options["host"], options["port"]
+        # Before anything starts or is announced: daphne only logs a listen failure and returns,
+        # which exited 0 after "Steward is serving" had been printed.
+        error = cannot_listen(host, port)
+        if error is not None:
+            raise CommandError(listen_failure_message(host, port, error))
         stop = threading.Event()
         sweeper = threading.Thread(
             target=periodic_loop, args=(stop,), name="sweeper", daemon=True
@@ -72,12 +103,16 @@ class Command(BaseCommand):
         sweeper.start()
         application = get_default_application()
         with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):
-            self.stdout.write(f"Steward is serving http://{options['host']}:{options['port']} (worker and sweeper in-process)")
+            self.stdout.write(f"Steward is serving http://{host}:{port} (worker and sweeper in-process)")
+            server = Server(
+                application=application,
+                endpoints=build_endpoint_description_strings(host=host, port=port),
+                signal_handlers=True,
+            )
             try:
-                Server(
-                    application=application,
-                    endpoints=build_endpoint_description_strings(host=options["host"], port=options["port"]),
-                    signal_handlers=True,
-                ).run()
+                server.run()
             finally:
                 stop.set()
+            # Taken between the check and the listen: still not a success.
+            if not server.listening_addresses:
+                raise CommandError(listen_failure_message(host, port, None))
