@@ -8,14 +8,12 @@ agents/prompt_transfer.py.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from ninja import Field, Query, Router, Schema, Status
 
 from agents.api import ErrorOut
@@ -34,6 +32,7 @@ from agents.prompt_transfer import PromptsV1, export_filename, export_prompts, i
 from approvals.models import ApprovalRequest
 from console.auth import role_auth
 from console.errors import NotFound
+from console.kernel.documents import download
 from console.roles import ENGINEERS, REVIEWERS, has_role, is_admin
 from console.schemas import InputSchema
 
@@ -260,11 +259,7 @@ def export(request: HttpRequest, name: list[str] | None = _EXPORT_NAMES) -> Http
     """Every prompt (or each `?name=`) as one JSON file (format "steward.prompts.v1")."""
     names = [n for n in (name or []) if n]
     data = export_prompts(names or None)
-    response = HttpResponse(
-        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
-    )
-    response["Content-Disposition"] = content_disposition_header(True, export_filename(names or None))
-    return response
+    return download(data, export_filename(names or None))
 
 
 @router.post(

@@ -7,14 +7,12 @@ at /threads.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils.http import content_disposition_header
 from ninja import Field, Router, Schema, Status
 
 from agents.api import ErrorOut, RunOut, run_out
@@ -22,6 +20,7 @@ from agents.models import Run
 from approvals import audit
 from console.auth import role_auth
 from console.errors import NotFound
+from console.kernel.documents import download
 from console.roles import can_read_runs, can_start_runs
 from console.schemas import InputSchema
 from traces.export import (
@@ -85,11 +84,7 @@ def export_response(run: Run, user: Any) -> HttpResponse:
     data = export_run(run)
     with transaction.atomic():
         audit.record(user, "run.exported", run)
-    response = HttpResponse(
-        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
-    )
-    response["Content-Disposition"] = content_disposition_header(True, export_filename(run))
-    return response
+    return download(data, export_filename(run))
 
 
 @router.get(
