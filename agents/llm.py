@@ -8,13 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agents.circuit import provider_of
 from agents.reliability import Candidate, ResilientModel, retry_policy
+from traces.cassette import Answer, AnsweringChatModel, RecordedChatModel, current
 
 __all__ = ["ScriptedChatModel", "chat_model_for", "count_tokens", "price"]
 
@@ -26,7 +25,7 @@ def count_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-class ScriptedChatModel(BaseChatModel):
+class ScriptedChatModel(AnsweringChatModel):
     """A fake chat model whose reply is a function of the conversation so far.
 
     Unlike LangChain's list-driven fake models it keeps no call counter, so a retry or a
@@ -40,28 +39,11 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
-        # The script decides which tools to call; binding changes nothing.
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def answer(self, messages: list[BaseMessage]) -> Answer:
         reply = self.script(messages)
         prompt_text = "".join(str(m.content) for m in messages)
         reply_text = str(reply.content) + "".join(str(c.get("args")) for c in reply.tool_calls)
-        tokens_in, tokens_out = count_tokens(prompt_text), count_tokens(reply_text)
-        reply.usage_metadata = {
-            "input_tokens": tokens_in,
-            "output_tokens": tokens_out,
-            "total_tokens": tokens_in + tokens_out,
-        }
-        reply.response_metadata = {"model_name": self.model_name}
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+        return Answer(reply, count_tokens(prompt_text), count_tokens(reply_text), self.model_name)
 
 
 def _configured_model(agent_key: str) -> str:
@@ -132,7 +114,6 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), pr
         prompt: the template from `agents.prompts.get(...)`, for its model settings.
     """
     from agents.prompts import model_settings_of
-    from traces.cassette import RecordedChatModel, current
 
     if current() is not None:
         # A recorded step of a replay: answer from the original run, call nothing (retried
