@@ -25,8 +25,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -156,7 +156,40 @@ def _encrypting(serde: SerializerProtocol) -> bool:
 # --- savers ---------------------------------------------------------------------------------
 
 
-class StewardPostgresSaver(PostgresSaver):
+class _HookedWrites:
+    """put and put_writes of both savers: the write inside the saver's `_step_transaction`,
+    which runs the run's StepHook on the same connection and transaction."""
+
+    # Each saver's own: the lock, the transaction and the hook around one write.
+    _step_transaction: Callable[[str], AbstractContextManager[None]]
+
+    def _save_checkpoint(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return super().put(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        with self._step_transaction(checkpoint["id"]):
+            return self._save_checkpoint(config, checkpoint, metadata, new_versions)
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        with self._step_transaction(config["configurable"].get("checkpoint_id", "")):
+            super().put_writes(config, writes, task_id, task_path)  # type: ignore[misc]
+
+
+class StewardPostgresSaver(_HookedWrites, PostgresSaver):
     def __init__(self, conn: Any, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
         serde = serde or checkpoint_serde()
         super().__init__(conn, serde=serde)
@@ -209,40 +242,31 @@ class StewardPostgresSaver(PostgresSaver):
             )
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}}
 
-    def put(
+    def _save_checkpoint(
         self,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        if self.encrypting:
+            return self._put_no_inline(config, checkpoint, metadata, new_versions)
+        return super()._save_checkpoint(config, checkpoint, metadata, new_versions)
+
+    @contextmanager
+    def _step_transaction(self, checkpoint_id: str) -> Iterator[None]:
         with self._tx_lock:
             # One pipeline for the whole step: the hook's statements and the checkpoint's go
             # out together, and the lease is checked after a single sync, before COMMIT.
             with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
-                self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
-                if self.encrypting:
-                    saved = self._put_no_inline(config, checkpoint, metadata, new_versions)
-                else:
-                    saved = super().put(config, checkpoint, metadata, new_versions)
-                pipeline.sync()
-                self.hook.check(cur)
-            self.hook.after_commit()
-            return saved
-
-    def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        with self._tx_lock:
-            with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
-                self.hook.before_commit(cur, "postgresql", "%s", config["configurable"].get("checkpoint_id", ""))
-                super().put_writes(config, writes, task_id, task_path)
+                self.hook.before_commit(cur, "postgresql", "%s", checkpoint_id)
+                yield
                 pipeline.sync()
                 self.hook.check(cur)
             self.hook.after_commit()
 
 
-class StewardSqliteSaver(SqliteSaver):
+class StewardSqliteSaver(_HookedWrites, SqliteSaver):
     # The SQLite saver serializes whole checkpoints: with encryption on, no value is left plain.
     def __init__(self, conn: sqlite3.Connection, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
         super().__init__(conn, serde=serde or checkpoint_serde())
@@ -264,25 +288,11 @@ class StewardSqliteSaver(SqliteSaver):
             finally:
                 cur.close()
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    @contextmanager
+    def _step_transaction(self, checkpoint_id: str) -> Iterator[None]:
         with self._tx_lock:
-            self._before(checkpoint["id"])
-            saved = super().put(config, checkpoint, metadata, new_versions)
-            self.hook.after_commit()
-            return saved
-
-    def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        with self._tx_lock:
-            self._before(config["configurable"].get("checkpoint_id", ""))
-            super().put_writes(config, writes, task_id, task_path)
+            self._before(checkpoint_id)
+            yield
             self.hook.after_commit()
 
 
