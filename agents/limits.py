@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from console.errors import Forbidden, Invalid, NotFound
+from console.errors import Forbidden, Invalid, NotFound, validation_errors
 from console.roles import is_admin
 
 if TYPE_CHECKING:
@@ -137,13 +137,6 @@ class AgentLimitsIn(RunLimitsIn):
 
     on_breach: Literal["fail", "pause"] | None = Field(None, description="fail the run, or pause it for an approval")
     queue: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$")
-
-
-def validation_errors(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    return [
-        {"loc": [prefix, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
-        for e in error.errors(include_url=False)
-    ]
 
 
 # --- where limits come from -------------------------------------------------------------------

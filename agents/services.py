@@ -16,18 +16,11 @@ from agents.prompts import pins_for_new_run, save_pins
 from agents.registry import get_agent, sync_agents
 from agents.tasks import send_run
 from console import live
-from console.errors import Conflict, Invalid, NotFound
+from console.errors import Conflict, Invalid, NotFound, validation_errors
 from console.redaction import redact
 from traces.sealed import seal_run_input
 
-__all__ = ["cancel_run", "start_run", "validation_errors"]
-
-
-def validation_errors(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    return [
-        {"loc": [prefix, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
-        for e in error.errors(include_url=False)
-    ]
+__all__ = ["cancel_run", "start_run"]
 
 
 @cache
