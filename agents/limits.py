@@ -49,6 +49,7 @@ __all__ = [
     "Limits",
     "RunLimitsIn",
     "agent_limits",
+    "format_limit",
     "limit_form_fields",
     "limits_for_run",
     "limits_from_form",
@@ -224,6 +225,15 @@ def set_agent_limits(agent_key: str, values: dict[str, Any], user: Any) -> tuple
 # --- breaches ---------------------------------------------------------------------------------
 
 
+def format_limit(name: str, value: float) -> str:
+    """A limit's value as people read it: "50", "$0.25", "30 s"."""
+    if name == "max_steps":
+        return str(int(value))
+    if name == "max_cost_usd":
+        return f"${value:g}"
+    return f"{value:g} s"
+
+
 def _usd(value: float, digits: int) -> str:
     return f"${value:.{digits}f}"
 
@@ -262,11 +272,7 @@ class Breach:
         return round(self.allowed * 2, 3)
 
     def format_value(self, value: float) -> str:
-        if self.limit == "max_steps":
-            return str(int(value))
-        if self.limit == "max_cost_usd":
-            return f"${value:g}"
-        return f"{value:g} s"
+        return format_limit(self.limit, value)
 
     def args_schema(self) -> dict[str, Any]:
         """What a reviewer may approve instead: a higher value of the same limit."""
