@@ -24,6 +24,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.bench_live import BENCH_LIVE
+from console.chaos_instances import free_port
 from console.chromium import CHROMIUM, CHROMIUM_ARGS
 from console.live_latency import OBSERVER_JS, latencies
 from console.roles import ENGINEERS
@@ -31,14 +32,6 @@ from console.statistics import percentile
 
 USERNAME = "bench-live"
 ROOT = Path(settings.BASE_DIR)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -70,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError(f"{CHROMIUM} is missing: apt-get install chromium")
         os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         user, password, key = self._user()
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
