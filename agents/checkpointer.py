@@ -160,17 +160,10 @@ class _HookedWrites:
     """put and put_writes of both savers: the write inside the saver's `_step_transaction`,
     which runs the run's StepHook on the same connection and transaction."""
 
-    # Each saver's own: the lock, the transaction and the hook around one write.
+    # Each saver's own: the lock, the transaction and the hook around one write; and how it
+    # writes a checkpoint.
     _step_transaction: Callable[[str], AbstractContextManager[None]]
-
-    def _save_checkpoint(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return super().put(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
+    _save_checkpoint: Callable[[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions], RunnableConfig]
 
     def put(
         self,
@@ -198,17 +191,19 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
         # put and put_writes come from LangGraph's executor threads: one transaction at a time.
         self._tx_lock = threading.Lock()
 
-    def _put_no_inline(
+    def _save_checkpoint(
         self,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """PostgresSaver.put, except that no channel value stays inline (in plain text) in the
-        checkpoint's JSON: primitive values go to the encrypted blobs too. They are written at
-        their current version even when unchanged (the blob may not exist yet: a thread begun
-        before encryption was on kept them inline), which costs nothing when it already does."""
+        """PostgresSaver.put; when encrypting, except that no channel value stays inline (in plain
+        text) in the checkpoint's JSON: primitive values go to the encrypted blobs too. They are
+        written at their current version even when unchanged (the blob may not exist yet: a thread
+        begun before encryption was on kept them inline), which costs nothing when it already does."""
+        if not self.encrypting:
+            return PostgresSaver.put(self, config, checkpoint, metadata, new_versions)
         configurable = config["configurable"]
         thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
         values = checkpoint["channel_values"]
@@ -242,17 +237,6 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
             )
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}}
 
-    def _save_checkpoint(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        if self.encrypting:
-            return self._put_no_inline(config, checkpoint, metadata, new_versions)
-        return super()._save_checkpoint(config, checkpoint, metadata, new_versions)
-
     @contextmanager
     def _step_transaction(self, checkpoint_id: str) -> Iterator[None]:
         with self._tx_lock:
@@ -274,6 +258,9 @@ class StewardSqliteSaver(_HookedWrites, SqliteSaver):
         self._tx_lock = threading.Lock()
         # The tables come from a migration; SqliteSaver.setup() would COMMIT mid-transaction.
         self.is_setup = True
+
+    # A checkpoint is written as LangGraph writes it (see the class comment).
+    _save_checkpoint = SqliteSaver.put
 
     def _before(self, checkpoint_id: str) -> None:
         with self.lock:
