@@ -122,6 +122,17 @@ class Run(models.Model):
     def root_id(self) -> uuid.UUID:
         return self.root_run_id or self.id
 
+    @property
+    def totals(self) -> dict[str, Any]:
+        """What the run has used, as the API, the trace export and the run diff show it."""
+        return {
+            "steps": self.steps,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost": self.cost,
+            "latency_ms": self.latency_ms,
+        }
+
     # --- state changes: each is one conditional UPDATE, so two actors never both win -------
 
     @classmethod

@@ -114,13 +114,7 @@ def _run_dict(run: Run) -> dict[str, Any]:
         "attempts": run.attempts,
         "lease_owner": run.lease_owner,
         "lease_expires_at": _time(run.lease_expires_at),
-        "totals": {
-            "steps": run.steps,
-            "tokens_in": run.tokens_in,
-            "tokens_out": run.tokens_out,
-            "cost": run.cost,
-            "latency_ms": run.latency_ms,
-        },
+        "totals": run.totals,
     }
 
 
