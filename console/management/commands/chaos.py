@@ -20,13 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.chaos_instances import ROOT, Instances, MissingBinaries, driver_env
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
+from console.kernel.arguments import positive
 
 
 def _share(value: str) -> float:
@@ -51,13 +45,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--runs", type=_positive, default=50, help="runs per scenario (default 50)")
+        parser.add_argument("--runs", type=positive, default=50, help="runs per scenario (default 50)")
         parser.add_argument(
             "--scenario", choices=["all", "kill", "postgres", "redis", "channels"], action="append",
             help="which faults (repeatable; default all)",
         )
-        parser.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
-        parser.add_argument("--faults", type=_positive, default=None, help="faults per scenario (default: kill one per 5 runs, restarts 2)")
+        parser.add_argument("--workers", type=positive, default=2, help="worker processes (default 2)")
+        parser.add_argument("--faults", type=positive, default=None, help="faults per scenario (default: kill one per 5 runs, restarts 2)")
         parser.add_argument(
             "--whole-worker-kills", type=_share, default=0.25,
             help="share of kills that take a whole worker instead of the pool process running the run (default 0.25)",
