@@ -119,7 +119,7 @@ class ApprovalRequest(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     escalation_count = models.PositiveSmallIntegerField(default=0)
     breach_notified_at = models.DateTimeField(null=True, blank=True)
-    # A prompt promotion's regression replays (agents/prompt_regression.py): one entry per batch,
+    # A prompt promotion's regression replays (agents/prompt_admin/regression.py): one entry per batch,
     # {"batch", "version", "limit", "runs", "by", "at"}. Beside the request, never part of what is decided.
     regression_batches = models.JSONField(default=list, blank=True)
 

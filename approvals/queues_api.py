@@ -1,6 +1,6 @@
 """Queues API: the queues the caller reviews, with their backlog, and each queue's statistics.
 
-Mounted at /api/queues by console/api.py.
+Mounted at /api/queues by console/web/api.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The arguments are stored as the agent proposed them, because approving must run the action with
 exactly those (their hash is checked at the gate). Everything that shows them (the request page,
-the API, notifications, action links) shows the redacted copy (console/redaction.py). A reviewer
+the API, notifications, action links) shows the redacted copy (console/kernel/redaction.py). A reviewer
 who edits starts from that copy, so a value sent back as it was shown, marker and all, means
 "keep the original": `restore` puts the proposed value back there. Nothing is lost by editing.
 """

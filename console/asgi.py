@@ -31,8 +31,8 @@ gc.freeze()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Only pages of this site may open a socket (console/websocket_origin.py); then the
-        # session's user, and each subscription is checked against them (console/consumers.py).
+        # Only pages of this site may open a socket (console/kernel/websocket_origin.py); then the
+        # session's user, and each subscription is checked against them (console/web/consumers.py).
         "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

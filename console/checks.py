@@ -1,4 +1,4 @@
-"""Steward's own `manage.py check --deploy` warnings (ids steward.W0xx; traces/otel.py has W001)."""
+"""Steward's own `manage.py check --deploy` warnings (ids steward.W0xx; traces/inspection/otel.py has W001)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ __all__ = ["check_metrics_token"]
 
 
 def check_metrics_token(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """/metrics (console/metrics.py) answers anyone while METRICS_TOKEN is empty: fine on a laptop,
+    """/metrics (console/web/metrics.py) answers anyone while METRICS_TOKEN is empty: fine on a laptop,
     not in production, where it tells whoever asks what runs, agents and queues there are."""
     if settings.METRICS_TOKEN:
         return []

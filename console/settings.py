@@ -107,7 +107,7 @@ DATABASE_URL = env_str("DATABASE_URL")
 # PGBOUNCER=true: DATABASE_URL points at PgBouncer in transaction pooling mode (docs/production.md).
 # Django then never opens server-side cursors (`.iterator()` would DECLARE a cursor that outlives
 # the pooled transaction); Django's psycopg backend already disables prepared statements, and the
-# LangGraph checkpointer's own pool does the same when this is on (agents/checkpointer.py).
+# LangGraph checkpointer's own pool does the same when this is on (agents/engine/checkpointer.py).
 PGBOUNCER = env_bool("PGBOUNCER", False)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
@@ -171,7 +171,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(STEWARD_SWEEP_SECONDS)},
     "enforce-approval-sla": {"task": "approvals.enforce_sla", "schedule": float(env_int("STEWARD_SLA_SECONDS", 30))},
     "prune-finished-runs": {"task": "traces.prune_finished_runs", "schedule": float(env_int("STEWARD_RETENTION_SECONDS", 3600))},
-    # Does nothing unless STEWARD_OTLP_ENDPOINT is set (traces/otel.py).
+    # Does nothing unless STEWARD_OTLP_ENDPOINT is set (traces/inspection/otel.py).
     "retry-otel-exports": {"task": "traces.retry_otel_exports", "schedule": float(env_int("STEWARD_OTLP_RETRY_SECONDS", 60))},
 }
 
@@ -196,7 +196,7 @@ else:
 
 # --- Security -------------------------------------------------------------------------------
 # Headers on every response (Django's SecurityMiddleware and XFrameOptionsMiddleware); the
-# Content-Security-Policy comes from console/security.py, STEWARD_CSP replaces it whole.
+# Content-Security-Policy comes from console/kernel/security.py, STEWARD_CSP replaces it whole.
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -228,7 +228,7 @@ if not DEBUG:
 
 # --- Secrets (docs/production.md, "Secrets") --------------------------------------------------
 # Regexes redacted besides the built-in API keys, bearer tokens and card numbers
-# (console/redaction.py): a JSON list, or one per line.
+# (console/kernel/redaction.py): a JSON list, or one per line.
 from console.kernel.redaction import parse_patterns  # noqa: E402
 from console.kernel.sealing import parse_keys  # noqa: E402
 
@@ -236,10 +236,10 @@ try:
     STEWARD_REDACT_PATTERNS = parse_patterns(env_str("STEWARD_REDACT_PATTERNS"))
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
-# What exact replay needs is sealed with this key (console/sealing.py): base64 of 32 random bytes,
+# What exact replay needs is sealed with this key (console/kernel/sealing.py): base64 of 32 random bytes,
 # comma-separated for rotation (the first seals, all open). Empty: derived from SECRET_KEY.
 STEWARD_ENCRYPTION_KEY = env_str("STEWARD_ENCRYPTION_KEY")
-# Encryption of LangGraph checkpoints (agents/checkpointer.py): keys as above, empty derives one
+# Encryption of LangGraph checkpoints (agents/engine/checkpointer.py): keys as above, empty derives one
 # from SECRET_KEY (a different one), `off` stores checkpoints in plain text.
 STEWARD_CHECKPOINT_ENCRYPTION_KEY = env_str("STEWARD_CHECKPOINT_ENCRYPTION_KEY")
 parse_keys(STEWARD_ENCRYPTION_KEY, "STEWARD_ENCRYPTION_KEY")
@@ -250,19 +250,19 @@ if STEWARD_CHECKPOINT_ENCRYPTION_KEY.strip().lower() != "off":
         raise ImproperlyConfigured(f"{exc}; or `off` to store checkpoints in plain text") from None
 
 # --- Operations -----------------------------------------------------------------------------
-# /metrics (console/metrics.py) is open when this is empty, else needs `Authorization: Bearer <token>`.
+# /metrics (console/web/metrics.py) is open when this is empty, else needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 # Step latency and per-model tokens cover the node and model spans of runs created this recently.
 STEWARD_METRICS_WINDOW_SECONDS = env_int("STEWARD_METRICS_WINDOW_SECONDS", 3600)
 # Run starts (and replays, retries, playground calls) and decisions each user may make in any
-# 60 seconds, each counted on its own (console/ratelimit.py); 0 turns the limit off.
+# 60 seconds, each counted on its own (console/kernel/ratelimit.py); 0 turns the limit off.
 STEWARD_RATE_LIMIT_PER_MINUTE = env_int("STEWARD_RATE_LIMIT_PER_MINUTE", 120)
 # Failed logins allowed per account and per client address in any STEWARD_LOGIN_WINDOW_SECONDS
-# before the login page refuses attempts (console/ratelimit.py); 0 turns that budget off.
+# before the login page refuses attempts (console/kernel/ratelimit.py); 0 turns that budget off.
 STEWARD_LOGIN_FAILURES_PER_ACCOUNT = env_int("STEWARD_LOGIN_FAILURES_PER_ACCOUNT", 5)
 STEWARD_LOGIN_FAILURES_PER_ADDRESS = env_int("STEWARD_LOGIN_FAILURES_PER_ADDRESS", 20)
 STEWARD_LOGIN_WINDOW_SECONDS = env_int("STEWARD_LOGIN_WINDOW_SECONDS", 300)
-# OpenTelemetry export of run traces (traces/otel.py, `pip install steward[otel]`): off while the
+# OpenTelemetry export of run traces (traces/inspection/otel.py, `pip install steward[otel]`): off while the
 # endpoint is empty. The endpoint is the OTLP/HTTP URL, e.g. http://collector:4318/v1/traces (a
 # bare host gets /v1/traces); headers are `key=value,key2=value2` (URL-encoded values). Message
 # content is left out unless CAPTURE_CONTENT is on, and is redacted then.
@@ -315,7 +315,7 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # Notifications are sent after commit by workers and the sweeper: a dead mail server must not hold them.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 
-# --- Logging: through structlog (console/logs.py). JSON lines
+# --- Logging: through structlog (console/kernel/logs.py). JSON lines
 # when STEWARD_LOG_FORMAT=json (the default with DEBUG off), readable lines with "console"; every
 # standard-library logger goes through it, with the run_id, trace_id and span_id a run binds.
 from console.kernel.logs import logging_config  # noqa: E402

@@ -39,7 +39,7 @@ urlpatterns = [
     # Queue management and analytics pages (approvals/queue_urls.py).
     path("queues/", include("approvals.queue_urls")),
     path("prompts/", include("agents.prompt_admin.urls")),
-    # Runs that failed after every retry and fallback (console/dead_letter_urls.py).
+    # Runs that failed after every retry and fallback (console/web/dead_letter_urls.py).
     path("dead-letters/", include("console.web.dead_letter_urls")),
     path("keys/", keys.key_list, name="key_list"),
     path("keys/<int:key_id>/revoke", keys.key_revoke, name="key_revoke"),

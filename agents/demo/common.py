@@ -1,12 +1,20 @@
-"""Pieces the demo agents share: the request message and the model/tool loop."""
+"""Pieces the demo agents share: the request message, the scripts' helpers and the model/tool loop."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, MessagesState, StateGraph
+from pydantic import BaseModel
+
+from agents import prompts
+from agents.engine.llm import chat_model_for
+from agents.engine.registry import register_agent
+from agents.engine.tools import run_tool_calls
 
 REQUEST_PREFIX = "Request: "
 
@@ -46,8 +54,6 @@ SHOP_NAME = "Steward Shop"
 
 def with_prompt(name: str, history: Sequence[BaseMessage], config: Any) -> tuple[Any, list[BaseMessage]]:
     """The agent's prompt (the version pinned for this run) rendered before the conversation."""
-    from agents import prompts
-
     template = prompts.get(name)
     rendered = template.invoke({"shop_name": SHOP_NAME, "history": list(history)}, config).to_messages()
     return template, rendered
@@ -61,3 +67,59 @@ def sign_off(messages: Sequence[BaseMessage], text: str) -> str:
                 if line.lower().startswith("sign-off:") and line.split(":", 1)[1].strip():
                     return f"{text}\n\n{line.split(':', 1)[1].strip()}"
     return text
+
+
+def request_state(data: BaseModel) -> dict[str, Any]:
+    """The state a demo run starts from: the request as the conversation's first message."""
+    return {"messages": [request_message(data.model_dump())]}
+
+
+def register_tool_loop_agent(
+    key: str,
+    *,
+    name: str,
+    description: str,
+    input_schema: type[BaseModel],
+    example_input: dict[str, Any],
+    tools: list[Any],
+    script: Callable[[Sequence[BaseMessage]], AIMessage],
+    instructions: str,
+) -> Callable[[], StateGraph]:
+    """Declare and register a demo agent whose model calls its tools until it answers: nodes
+    `agent` (its prompt `<key>_system`, whose system message is `instructions`, then the model)
+    and `tools`, no gate. Returns the graph's builder."""
+    prompt_name = f"{key}_system"
+
+    def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        template, messages = with_prompt(prompt_name, state["messages"], config)
+        model = chat_model_for(key, script, tools, prompt=template)
+        return {"messages": [model.invoke(messages, config)]}
+
+    def tools_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        return {"messages": run_tool_calls(tools, state["messages"][-1], config)}
+
+    def build() -> StateGraph:
+        graph = StateGraph(MessagesState)
+        graph.add_node("agent", agent_node)
+        graph.add_node("tools", tools_node)
+        graph.add_edge(START, "agent")
+        graph.add_conditional_edges("agent", last_ai_has_tool_calls, ["tools", END])
+        graph.add_edge("tools", "agent")
+        return graph
+
+    prompts.declare(
+        prompt_name,
+        [{"role": "system", "content": instructions}, {"role": "placeholder", "name": "history"}],
+        description=f"System prompt of the {key} demo agent",
+        model_settings={"model": "scripted-demo", "temperature": 0},
+    )
+    return register_agent(
+        key,
+        prompts=[prompt_name],
+        input_schema=input_schema,
+        name=name,
+        description=description,
+        initial_state=request_state,
+        output=final_answer,
+        example_input=example_input,
+    )(build)

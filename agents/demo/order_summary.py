@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
-from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel, Field
 
-from agents import prompts
-from agents.demo.common import (
-    call,
-    final_answer,
-    last_ai_has_tool_calls,
-    request_message,
-    request_of,
-    tool_results,
-    with_prompt,
-)
-from agents.engine.llm import chat_model_for
-from agents.engine.registry import register_agent
-from agents.engine.tools import run_tool_calls
+from agents.demo.common import call, register_tool_loop_agent, request_of, tool_results
 
 
 class OrderSummaryInput(BaseModel):
@@ -62,46 +47,13 @@ def script(messages: Sequence[BaseMessage]) -> AIMessage:
     return AIMessage(content=f"Customer {request['customer_id']} has {len(orders)} recent orders: " + "; ".join(lines))
 
 
-def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    template, messages = with_prompt("order_summary_system", state["messages"], config)
-    model = chat_model_for("order_summary", script, TOOLS, prompt=template)
-    return {"messages": [model.invoke(messages, config)]}
-
-
-def tools_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    return {"messages": run_tool_calls(TOOLS, state["messages"][-1], config)}
-
-
-def initial_state(data: BaseModel) -> dict[str, Any]:
-    return {"messages": [request_message(data.model_dump())]}
-
-
-prompts.declare(
-    "order_summary_system",
-    [
-        {"role": "system", "content": "You summarise a customer's recent orders for the support team of {shop_name}: one line per order, newest first."},
-        {"role": "placeholder", "name": "history"},
-    ],
-    description="System prompt of the order_summary demo agent",
-    model_settings={"model": "scripted-demo", "temperature": 0},
-)
-
-
-@register_agent(
+build = register_tool_loop_agent(
     "order_summary",
-    prompts=["order_summary_system"],
-    input_schema=OrderSummaryInput,
     name="Order summary",
-    initial_state=initial_state,
-    output=final_answer,
+    description="Lists a customer's orders, checks their shipping and summarises: three model calls, two tools.",
+    input_schema=OrderSummaryInput,
     example_input={"customer_id": "C-42"},
+    tools=TOOLS,
+    script=script,
+    instructions="You summarise a customer's recent orders for the support team of {shop_name}: one line per order, newest first.",
 )
-def build() -> StateGraph:
-    """Lists a customer's orders, checks their shipping and summarises: three model calls, two tools."""
-    graph = StateGraph(MessagesState)
-    graph.add_node("agent", agent_node)
-    graph.add_node("tools", tools_node)
-    graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", last_ai_has_tool_calls, ["tools", END])
-    graph.add_edge("tools", "agent")
-    return graph

@@ -19,8 +19,8 @@ from agents.demo.common import (
     call,
     final_answer,
     last_ai_has_tool_calls,
-    request_message,
     request_of,
+    request_state,
     sign_off,
     tool_results,
     with_prompt,
@@ -117,10 +117,6 @@ def route(state: MessagesState) -> str:
     return "refund" if name == "issue_refund" else "lookup"
 
 
-def initial_state(data: BaseModel) -> dict[str, Any]:
-    return {"messages": [request_message(data.model_dump())]}
-
-
 prompts.declare(
     "refund_system",
     [
@@ -137,7 +133,7 @@ prompts.declare(
     prompts=["refund_system"],
     input_schema=RefundInput,
     name="Refund",
-    initial_state=initial_state,
+    initial_state=request_state,
     output=final_answer,
     example_input={"order_id": "A-1001", "amount": 250, "reason": "arrived broken"},
 )

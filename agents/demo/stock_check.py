@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
-from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel, Field
 
-from agents import prompts
-from agents.demo.common import (
-    call,
-    final_answer,
-    last_ai_has_tool_calls,
-    request_message,
-    request_of,
-    tool_results,
-    with_prompt,
-)
-from agents.engine.llm import chat_model_for
-from agents.engine.registry import register_agent
-from agents.engine.tools import run_tool_calls
+from agents.demo.common import call, register_tool_loop_agent, request_of, tool_results
 
 
 class StockCheckInput(BaseModel):
@@ -58,46 +43,13 @@ def script(messages: Sequence[BaseMessage]) -> AIMessage:
     return AIMessage(content=f"{request['sku']}: {total} units in stock.")
 
 
-def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    template, messages = with_prompt("stock_check_system", state["messages"], config)
-    model = chat_model_for("stock_check", script, [check_inventory], prompt=template)
-    return {"messages": [model.invoke(messages, config)]}
-
-
-def tools_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    return {"messages": run_tool_calls([check_inventory], state["messages"][-1], config)}
-
-
-def initial_state(data: BaseModel) -> dict[str, Any]:
-    return {"messages": [request_message(data.model_dump())]}
-
-
-prompts.declare(
-    "stock_check_system",
-    [
-        {"role": "system", "content": "You check stock levels across {shop_name}'s warehouses and answer with the total units in stock."},
-        {"role": "placeholder", "name": "history"},
-    ],
-    description="System prompt of the stock_check demo agent",
-    model_settings={"model": "scripted-demo", "temperature": 0},
-)
-
-
-@register_agent(
+build = register_tool_loop_agent(
     "stock_check",
-    prompts=["stock_check_system"],
-    input_schema=StockCheckInput,
     name="Stock check",
-    initial_state=initial_state,
-    output=final_answer,
+    description='Checks stock for a SKU. Input {"sku": "BROKEN-42"} makes its tool fail: practise replay on it.',
+    input_schema=StockCheckInput,
     example_input={"sku": "BROKEN-42"},
+    tools=[check_inventory],
+    script=script,
+    instructions="You check stock levels across {shop_name}'s warehouses and answer with the total units in stock.",
 )
-def build() -> StateGraph:
-    """Checks stock for a SKU. Input {"sku": "BROKEN-42"} makes its tool fail: practise replay on it."""
-    graph = StateGraph(MessagesState)
-    graph.add_node("agent", agent_node)
-    graph.add_node("tools", tools_node)
-    graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", last_ai_has_tool_calls, ["tools", END])
-    graph.add_edge("tools", "agent")
-    return graph

@@ -9,7 +9,7 @@ Postgres: a psycopg_pool pool (autocommit, opened lazily in each process, so aft
 SQLite (embedded): the same file as Django, WAL, `check_same_thread=False`.
 
 Encryption (on by default, ``STEWARD_CHECKPOINT_ENCRYPTION_KEY``): LangGraph's EncryptedSerializer
-with AES-GCM (console/sealing.py) encrypts every serialized value, checkpoints and pending writes,
+with AES-GCM (console/kernel/sealing.py) encrypts every serialized value, checkpoints and pending writes,
 in both savers, because a checkpoint holds the agent's state as it is, secrets included. The key
 is the setting's, or with none set one derived from SECRET_KEY (its fallbacks decrypt too);
 ``off`` stores checkpoints in plain text. The Postgres saver would still keep
@@ -25,8 +25,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -156,7 +156,33 @@ def _encrypting(serde: SerializerProtocol) -> bool:
 # --- savers ---------------------------------------------------------------------------------
 
 
-class StewardPostgresSaver(PostgresSaver):
+class _HookedWrites:
+    """put and put_writes of both savers: the write inside the saver's `_step_transaction`,
+    which runs the run's StepHook on the same connection and transaction."""
+
+    # Each saver's own: the lock, the transaction and the hook around one write; and how it
+    # writes a checkpoint.
+    _step_transaction: Callable[[str], AbstractContextManager[None]]
+    _save_checkpoint: Callable[[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions], RunnableConfig]
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        with self._step_transaction(checkpoint["id"]):
+            return self._save_checkpoint(config, checkpoint, metadata, new_versions)
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        with self._step_transaction(config["configurable"].get("checkpoint_id", "")):
+            super().put_writes(config, writes, task_id, task_path)  # type: ignore[misc]
+
+
+class StewardPostgresSaver(_HookedWrites, PostgresSaver):
     def __init__(self, conn: Any, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
         serde = serde or checkpoint_serde()
         super().__init__(conn, serde=serde)
@@ -165,17 +191,19 @@ class StewardPostgresSaver(PostgresSaver):
         # put and put_writes come from LangGraph's executor threads: one transaction at a time.
         self._tx_lock = threading.Lock()
 
-    def _put_no_inline(
+    def _save_checkpoint(
         self,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """PostgresSaver.put, except that no channel value stays inline (in plain text) in the
-        checkpoint's JSON: primitive values go to the encrypted blobs too. They are written at
-        their current version even when unchanged (the blob may not exist yet: a thread begun
-        before encryption was on kept them inline), which costs nothing when it already does."""
+        """PostgresSaver.put; when encrypting, except that no channel value stays inline (in plain
+        text) in the checkpoint's JSON: primitive values go to the encrypted blobs too. They are
+        written at their current version even when unchanged (the blob may not exist yet: a thread
+        begun before encryption was on kept them inline), which costs nothing when it already does."""
+        if not self.encrypting:
+            return PostgresSaver.put(self, config, checkpoint, metadata, new_versions)
         configurable = config["configurable"]
         thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
         values = checkpoint["channel_values"]
@@ -209,40 +237,20 @@ class StewardPostgresSaver(PostgresSaver):
             )
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}}
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    @contextmanager
+    def _step_transaction(self, checkpoint_id: str) -> Iterator[None]:
         with self._tx_lock:
             # One pipeline for the whole step: the hook's statements and the checkpoint's go
             # out together, and the lease is checked after a single sync, before COMMIT.
             with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
-                self.hook.before_commit(cur, "postgresql", "%s", checkpoint["id"])
-                if self.encrypting:
-                    saved = self._put_no_inline(config, checkpoint, metadata, new_versions)
-                else:
-                    saved = super().put(config, checkpoint, metadata, new_versions)
-                pipeline.sync()
-                self.hook.check(cur)
-            self.hook.after_commit()
-            return saved
-
-    def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        with self._tx_lock:
-            with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
-                self.hook.before_commit(cur, "postgresql", "%s", config["configurable"].get("checkpoint_id", ""))
-                super().put_writes(config, writes, task_id, task_path)
+                self.hook.before_commit(cur, "postgresql", "%s", checkpoint_id)
+                yield
                 pipeline.sync()
                 self.hook.check(cur)
             self.hook.after_commit()
 
 
-class StewardSqliteSaver(SqliteSaver):
+class StewardSqliteSaver(_HookedWrites, SqliteSaver):
     # The SQLite saver serializes whole checkpoints: with encryption on, no value is left plain.
     def __init__(self, conn: sqlite3.Connection, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
         super().__init__(conn, serde=serde or checkpoint_serde())
@@ -250,6 +258,9 @@ class StewardSqliteSaver(SqliteSaver):
         self._tx_lock = threading.Lock()
         # The tables come from a migration; SqliteSaver.setup() would COMMIT mid-transaction.
         self.is_setup = True
+
+    # A checkpoint is written as LangGraph writes it (see the class comment).
+    _save_checkpoint = SqliteSaver.put
 
     def _before(self, checkpoint_id: str) -> None:
         with self.lock:
@@ -264,25 +275,11 @@ class StewardSqliteSaver(SqliteSaver):
             finally:
                 cur.close()
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    @contextmanager
+    def _step_transaction(self, checkpoint_id: str) -> Iterator[None]:
         with self._tx_lock:
-            self._before(checkpoint["id"])
-            saved = super().put(config, checkpoint, metadata, new_versions)
-            self.hook.after_commit()
-            return saved
-
-    def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        with self._tx_lock:
-            self._before(config["configurable"].get("checkpoint_id", ""))
-            super().put_writes(config, writes, task_id, task_path)
+            self._before(checkpoint_id)
+            yield
             self.hook.after_commit()
 
 

@@ -3,7 +3,7 @@
 A provider is the part before ":" in a model spec ("openai" in "openai:gpt-4o-mini"), or
 "scripted" for the offline model in a list of models. Its circuit (`console.Circuit`):
 
-- **closed**: calls go through. Each transient failure (agents/reliability.py) adds one to
+- **closed**: calls go through. Each transient failure (agents/engine/reliability.py) adds one to
   `failures`; a success sets it back to 0. `failures` reaching the threshold opens the circuit.
 - **open**: calls fail fast with `CircuitOpen` (the model wrapper falls back to the next model)
   until the cool-down has passed since `opened_at`.
@@ -58,7 +58,7 @@ ERROR_CHARS = 500
 class CircuitOpen(RuntimeError):
     """The provider's circuit is open: the call was not made."""
 
-    # Failing fast is the point: never retried (agents/reliability.py reads this).
+    # Failing fast is the point: never retried (agents/engine/reliability.py reads this).
     steward_transient = False
 
     def __init__(self, provider: str, until: datetime | None) -> None:

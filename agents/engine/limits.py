@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from console.kernel.errors import Forbidden, Invalid
+from console.kernel.errors import Forbidden, Invalid, validation_errors
 from console.kernel.roles import is_admin
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "Limits",
     "RunLimitsIn",
     "agent_limits",
+    "format_limit",
     "limit_form_fields",
     "limits_for_run",
     "limits_from_form",
@@ -135,13 +136,6 @@ class AgentLimitsIn(RunLimitsIn):
     queue: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$")
 
 
-def validation_errors(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    return [
-        {"loc": [prefix, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
-        for e in error.errors(include_url=False)
-    ]
-
-
 # --- where limits come from -------------------------------------------------------------------
 
 
@@ -195,6 +189,15 @@ def limits_for_run(base: Limits, requested: dict[str, Any] | None, user: Any) ->
 # --- breaches ---------------------------------------------------------------------------------
 
 
+def format_limit(name: str, value: float) -> str:
+    """A limit's value as people read it: "50", "$0.25", "30 s"."""
+    if name == "max_steps":
+        return str(int(value))
+    if name == "max_cost_usd":
+        return f"${value:g}"
+    return f"{value:g} s"
+
+
 def _usd(value: float, digits: int) -> str:
     return f"${value:.{digits}f}"
 
@@ -233,11 +236,7 @@ class Breach:
         return round(self.allowed * 2, 3)
 
     def format_value(self, value: float) -> str:
-        if self.limit == "max_steps":
-            return str(int(value))
-        if self.limit == "max_cost_usd":
-            return f"${value:g}"
-        return f"{value:g} s"
+        return format_limit(self.limit, value)
 
     def args_schema(self) -> dict[str, Any]:
         """What a reviewer may approve instead: a higher value of the same limit."""

@@ -8,13 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agents.engine.circuit import provider_of
 from agents.engine.reliability import Candidate, ResilientModel, retry_policy
+from traces.recording.cassette import Answer, AnsweringChatModel, RecordedChatModel, current
 from traces.recording.prices import price
 
 __all__ = ["ScriptedChatModel", "chat_model_for", "count_tokens", "price"]
@@ -27,7 +26,7 @@ def count_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-class ScriptedChatModel(BaseChatModel):
+class ScriptedChatModel(AnsweringChatModel):
     """A fake chat model whose reply is a function of the conversation so far.
 
     Unlike LangChain's list-driven fake models it keeps no call counter, so a retry or a
@@ -41,28 +40,11 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
-        # The script decides which tools to call; binding changes nothing.
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def answer(self, messages: list[BaseMessage]) -> Answer:
         reply = self.script(messages)
         prompt_text = "".join(str(m.content) for m in messages)
         reply_text = str(reply.content) + "".join(str(c.get("args")) for c in reply.tool_calls)
-        tokens_in, tokens_out = count_tokens(prompt_text), count_tokens(reply_text)
-        reply.usage_metadata = {
-            "input_tokens": tokens_in,
-            "output_tokens": tokens_out,
-            "total_tokens": tokens_in + tokens_out,
-        }
-        reply.response_metadata = {"model_name": self.model_name}
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+        return Answer(reply, count_tokens(prompt_text), count_tokens(reply_text), self.model_name)
 
 
 def _configured_model(agent_key: str) -> str:
@@ -94,7 +76,7 @@ def _build_model(spec: str, script: Script, extra: dict[str, Any]) -> BaseChatMo
 def _provider_models(
     agent_key: str, specs: Sequence[str], script: Script, tools: Sequence[Any], settings_: dict[str, Any]
 ) -> ResilientModel:
-    """The agent's ordered models behind retries, fallbacks and circuit breakers (agents/reliability.py)."""
+    """The agent's ordered models behind retries, fallbacks and circuit breakers (agents/engine/reliability.py)."""
     extra = {k: v for k, v in settings_.items() if k in ("temperature", "max_tokens") and v is not None}
     candidates = []
     for spec in (s.strip() for s in specs):
@@ -127,13 +109,12 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), pr
 
     A list of models is tried in order (a "scripted-..." entry is the offline model, e.g. as a
     last resort); each with the agent's retries on transient errors, skipping a provider whose
-    circuit breaker is open (agents/reliability.py, agents/circuit.py).
+    circuit breaker is open (agents/engine/reliability.py, agents/engine/circuit.py).
 
     Args:
         prompt: the template from `agents.prompts.get(...)`, for its model settings.
     """
     from agents.prompts import model_settings_of
-    from traces.recording.cassette import RecordedChatModel, current
 
     if current() is not None:
         # A recorded step of a replay: answer from the original run, call nothing (retried

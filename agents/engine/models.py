@@ -89,11 +89,11 @@ class Run(models.Model):
     tokens_out = models.PositiveIntegerField(default=0)
     cost = models.FloatField(default=0.0)
     latency_ms = models.FloatField(default=0.0)
-    # Retention (traces/retention.py) deleted the run's spans and checkpoints at this time, under
+    # Retention (traces/inspection/retention.py) deleted the run's spans and checkpoints at this time, under
     # a retention of this many days; the row and its totals stay.
     pruned_at = models.DateTimeField(null=True, blank=True)
     pruned_after_days = models.PositiveIntegerField(null=True, blank=True)
-    # Limits (agents/limits.py): the effective ones, fixed when the run was created (a reviewer
+    # Limits (agents/engine/limits.py): the effective ones, fixed when the run was created (a reviewer
     # may raise one when the run pauses over it); each breach and what became of it; and the
     # seconds workers have spent on the run (waiting for a person or a worker does not count).
     limits = models.JSONField(default=dict, blank=True)
@@ -125,6 +125,17 @@ class Run(models.Model):
     def root_id(self) -> uuid.UUID:
         return self.root_run_id or self.id
 
+    @property
+    def totals(self) -> dict[str, Any]:
+        """What the run has used, as the API, the trace export and the run diff show it."""
+        return {
+            "steps": self.steps,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost": self.cost,
+            "latency_ms": self.latency_ms,
+        }
+
     # --- state changes: each is one conditional UPDATE, so two actors never both win -------
 
     @classmethod
@@ -154,7 +165,7 @@ class Run(models.Model):
         return bool(
             self._held().update(
                 status=self.Status.SUCCEEDED,
-                # Shown on pages, the API and exports: stored redacted (console/redaction.py).
+                # Shown on pages, the API and exports: stored redacted (console/kernel/redaction.py).
                 output=redact(output),
                 finished_at=timezone.now(),
                 lease_owner="",
@@ -323,7 +334,7 @@ class IdempotencyRecord(models.Model):
 
 
 class Circuit(models.Model):
-    """A model provider's circuit breaker, shared by every worker process (agents/circuit.py).
+    """A model provider's circuit breaker, shared by every worker process (agents/engine/circuit.py).
 
     `closed`: calls go through; `failures` counts consecutive transient failures. `open`: calls
     fail fast (and fall back) until `opened_at` + the cool-down. `half_open`: one trial call,
@@ -362,7 +373,7 @@ class DeadLetterQuerySet(models.QuerySet["DeadLetter"]):
 
 class DeadLetter(models.Model):
     """A run that ended `failed` after every retry and fallback (or that the sweeper gave up on),
-    waiting for an engineer to retry or dismiss it (console/dead_letters.py).
+    waiting for an engineer to retry or dismiss it (agents/engine/dead_letters.py).
 
     One row per run: if the run fails again after a retry, the row opens again and counts it.
     """

@@ -6,7 +6,7 @@ Register an agent in a module listed in `STEWARD_AGENT_MODULES`::
                     limits=Limits(max_steps=50, max_cost_usd=0.25, on_breach="pause"))
     def build() -> StateGraph: ...
 
-`limits` are the agent's defaults (agents/limits.py); an admin may override them per agent.
+`limits` are the agent's defaults (agents/engine/limits.py); an admin may override them per agent.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ fail the same way.
 
 - **Models**: `agents.engine.llm.chat_model_for` returns a `ResilientModel` for configured providers
   ("openai:gpt-4o-mini,anthropic:claude-3-5-haiku-latest"): each model in order, each with the
-  agent's retries; a provider whose circuit is open (agents/circuit.py) is skipped at once; the
+  agent's retries; a provider whose circuit is open (agents/engine/circuit.py) is skipped at once; the
   next model is used when one fails transiently. A permanent error is raised as it is.
 - **Tools**: `agents.engine.tools.run_tool_calls` retries a tool marked `retry_safe(tool)`: a timeout
   does not say whether the side effect happened, so only tools that may run twice (reads, or

@@ -9,7 +9,7 @@ recovery after a crash are one code path:
 - a checkpoint with work left (a crash) → continue from it;
 - a finished checkpoint (a crash after the last step) → just record the result.
 
-A run with limits (agents/limits.py) is watched while it runs (agents/limit_guard.py); over a
+A run with limits (agents/engine/limits.py) is watched while it runs (agents/engine/limit_guard.py); over a
 limit it fails, or pauses `waiting` for a reviewer, and continuing it is the crash path above.
 """
 
@@ -163,9 +163,9 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
             "thread_id": run.thread_id,
             "steward_run_id": str(run.id),
             "steward_root_run_id": str(run.root_id),
-            # A replay's mode and source: the cassette (traces/cassette.py) reads it.
+            # A replay's mode and source: the cassette (traces/recording/cassette.py) reads it.
             "steward_replay": (run.metadata or {}).get("replay"),
-            # Prompt versions pinned when the run started (agents/prompts.py reads them).
+            # Prompt versions pinned when the run started (agents/prompts/__init__.py reads them).
             "steward_prompt_versions": dict(run.prompt_versions or {}),
             # A replay's other model, when the engineer chose one.
             "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),

@@ -17,18 +17,11 @@ from agents.engine.registry import get_agent, sync_agents
 from agents.engine.tasks import send_run
 from agents.prompts import pins_for_new_run, save_pins
 from console.kernel import audit, live
-from console.kernel.errors import Conflict, Invalid, NotFound
+from console.kernel.errors import Conflict, Invalid, NotFound, validation_errors
 from console.kernel.redaction import redact
 from traces.recording.sealed import seal_run_input
 
-__all__ = ["cancel_run", "set_agent_limits", "start_run", "validation_errors"]
-
-
-def validation_errors(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    return [
-        {"loc": [prefix, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
-        for e in error.errors(include_url=False)
-    ]
+__all__ = ["cancel_run", "set_agent_limits", "start_run"]
 
 
 @cache
@@ -47,7 +40,7 @@ def start_run(
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
     Args:
-        limits: this run's own limits (agents/limits.py), over the agent's: anyone may tighten
+        limits: this run's own limits (agents/engine/limits.py), over the agent's: anyone may tighten
             them, only an admin may loosen them. The effective limits are stored on the run.
 
     Raises:
@@ -73,7 +66,7 @@ def start_run(
             id=run_id,
             agent=agent,
             thread_id=str(run_id),
-            # Stored redacted; the input as submitted is sealed for the worker (traces/sealed.py).
+            # Stored redacted; the input as submitted is sealed for the worker (traces/recording/sealed.py).
             input=seal_run_input(run_id, data.model_dump(mode="json")),
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.
             metadata=redact({k: v for k, v in (metadata or {}).items() if k != "imported"}),

@@ -45,7 +45,7 @@ def run_tool_calls(
             continue
         token = current_tool_call_id.set(call["id"] or "")
         try:
-            # Retried on a transient error if the tool is marked retry_safe (agents/reliability.py).
+            # Retried on a transient error if the tool is marked retry_safe (agents/engine/reliability.py).
             output: Any = invoke_tool(tool, call, config, replaying=replaying)
         finally:
             current_tool_call_id.reset(token)

@@ -1,21 +1,19 @@
 """Prompts API: prompts, their versions, labels (moves reviewed when protected), per-version
-results, and export/import between Stewards. Mounted at /prompts (console/api.py).
+results, and export/import between Stewards. Mounted at /prompts (console/web/api.py).
 
 Engineers, reviewers and admins read; only admins write (403 in the authentication step, before
-the body is looked at). The writes themselves are agents/prompt_services.py and
-agents/prompt_transfer.py.
+the body is looked at). The writes themselves are agents/prompt_admin/services.py and
+agents/prompt_admin/transfer.py.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from ninja import Field, Query, Router, Schema, Status
 
 from agents.prompt_admin.results import results_by_version
@@ -38,6 +36,7 @@ from agents.prompt_admin.transfer import (
 from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from approvals.models import ApprovalRequest
 from console.kernel.auth import role_auth
+from console.kernel.documents import download
 from console.kernel.errors import NotFound
 from console.kernel.roles import ENGINEERS, REVIEWERS, has_role, is_admin
 from console.kernel.schemas import ErrorOut, InputSchema
@@ -265,11 +264,7 @@ def export(request: HttpRequest, name: list[str] | None = _EXPORT_NAMES) -> Http
     """Every prompt (or each `?name=`) as one JSON file (format "steward.prompts.v1")."""
     names = [n for n in (name or []) if n]
     data = export_prompts(names or None)
-    response = HttpResponse(
-        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
-    )
-    response["Content-Disposition"] = content_disposition_header(True, export_filename(names or None))
-    return response
+    return download(data, export_filename(names or None))
 
 
 @router.post(

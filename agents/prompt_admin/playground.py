@@ -4,7 +4,7 @@ The model is the one an agent that declares the prompt would get (`chat_model_fo
 version's model setting or the agent's configured provider, else the agent's offline script);
 a prompt no agent uses gets a scripted model that only describes what it received. Nothing is
 recorded: no run, no span, no audit row. The reply is returned as text for the page to escape,
-redacted like everything else Steward displays (console/redaction.py): the rendered prompt, the
+redacted like everything else Steward displays (console/kernel/redaction.py): the rendered prompt, the
 reply, its tool calls and an error. The form keeps the values as typed.
 """
 

@@ -2,7 +2,7 @@
 
 `replay_for_promotion` takes a pending promotion request (`prompt.promote`) and replays the last
 finished runs of the agents that use the prompt with the candidate version, as one batch (the
-same `metadata["replay"]["batch"]` tag as traces/batch.py, so the batch summary page shows it).
+same `metadata["replay"]["batch"]` tag as traces/inspection/batch.py, so the batch summary page shows it).
 Each replay is recorded up to the first model call that renders the prompt and live from there
 (traces.inspection.replay turns a recorded replay with another prompt version into that mixed replay), so
 only what the new version can change is run again. The batch id is attached to the request

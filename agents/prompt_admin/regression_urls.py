@@ -1,4 +1,4 @@
-"""The promotion request page's regression replays (agents/prompt_regression_views.py)."""
+"""The promotion request page's regression replays (agents/prompt_admin/regression_views.py)."""
 
 from django.urls import path
 

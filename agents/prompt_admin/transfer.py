@@ -28,19 +28,26 @@ version's hash is recomputed from its content first: one mismatch and nothing is
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, content_hash
 from agents.prompts.templates import TemplateErrors, check_content
-from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from console.kernel.documents import (
+    INT32,
+    DocumentFormat,
+    Moment,
+    StrictModel,
+    envelope,
+    error,
+    parse_json,
+    username,
+)
+from console.kernel.errors import Conflict, Forbidden, NotFound
 from console.kernel.roles import is_admin
-from traces.inspection.export import capped_errors, parse_trace, unstorable_errors
 
 __all__ = [
     "FORMAT",
@@ -53,14 +60,9 @@ __all__ = [
 ]
 
 FORMAT = "steward.prompts.v1"
-_INT32 = 2_147_483_647
 
 
 # --- export ---------------------------------------------------------------------------------
-
-
-def _username(user: Any) -> str | None:
-    return user.get_username() if user is not None else None
 
 
 def _move_dict(move: PromptLabelMove) -> dict[str, Any]:
@@ -68,8 +70,8 @@ def _move_dict(move: PromptLabelMove) -> dict[str, Any]:
         "from_number": move.from_number,
         "to_number": move.to_number,
         "split": move.split,
-        "moved_by": _username(move.moved_by),
-        "approved_by": _username(move.approved_by),
+        "moved_by": username(move.moved_by),
+        "approved_by": username(move.approved_by),
         "note": move.note,
         "created_at": move.created_at.isoformat(),
     }
@@ -97,7 +99,7 @@ def _prompt_dict(prompt: Prompt) -> dict[str, Any]:
                 "name": label.name,
                 "version": label.version.number,
                 "split": label.split,
-                "updated_by": _username(label.updated_by),
+                "updated_by": username(label.updated_by),
                 "updated_at": label.updated_at.isoformat(),
                 "history": moves.get(label.name, []),
             }
@@ -119,12 +121,7 @@ def export_prompts(names: list[str] | None = None) -> dict[str, Any]:
         missing = sorted(set(wanted) - {p.name for p in prompts})
         if missing:
             raise NotFound(f"there is no prompt named {', '.join(repr(n) for n in missing)}")
-    return {
-        "format": FORMAT,
-        "exported_at": timezone.now().isoformat(),
-        "source": settings.STEWARD_BASE_URL,
-        "prompts": [_prompt_dict(p) for p in prompts],
-    }
+    return {**envelope(FORMAT), "prompts": [_prompt_dict(p) for p in prompts]}
 
 
 def export_filename(names: list[str] | None = None) -> str:
@@ -137,30 +134,17 @@ def export_filename(names: list[str] | None = None) -> str:
 # --- the shape an import must have ---------------------------------------------------------
 
 
-def _in_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range once converted to UTC") from None
-
-
-Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-Number = Annotated[int, Field(ge=1, le=_INT32)]
+Number = Annotated[int, Field(ge=1, le=INT32)]
 Slug = Annotated[str, Field(min_length=1, pattern=r"^[-a-zA-Z0-9_]+$")]
 UserName = Annotated[str, Field(max_length=150)]
 
 
-class _Strict(BaseModel):
-    # The format is versioned: a key this version does not know is a mistake, not an extension.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class SplitPartV1(_Strict):
+class SplitPartV1(StrictModel):
     version: Number
     weight: Annotated[float, Field(gt=0)]
 
 
-class VersionV1(_Strict):
+class VersionV1(StrictModel):
     number: Number
     kind: Literal["chat", "text"]
     template: Any
@@ -174,7 +158,7 @@ class VersionV1(_Strict):
     created_at: Moment
 
 
-class MoveV1(_Strict):
+class MoveV1(StrictModel):
     from_number: Number | None = None
     to_number: Number
     split: list[SplitPartV1] = Field(default_factory=list)
@@ -184,7 +168,7 @@ class MoveV1(_Strict):
     created_at: Moment
 
 
-class LabelV1(_Strict):
+class LabelV1(StrictModel):
     name: Annotated[Slug, Field(max_length=64)]
     version: Number
     split: list[SplitPartV1] = Field(default_factory=list)
@@ -193,7 +177,7 @@ class LabelV1(_Strict):
     history: list[MoveV1] = Field(default_factory=list)
 
 
-class PromptV1(_Strict):
+class PromptV1(StrictModel):
     name: Annotated[Slug, Field(max_length=100)]
     description: str = ""
     kind: Literal["chat", "text"]
@@ -203,7 +187,7 @@ class PromptV1(_Strict):
     labels: list[LabelV1] = Field(default_factory=list)
 
 
-class PromptsV1(_Strict):
+class PromptsV1(StrictModel):
     """A Steward prompts export (format "steward.prompts.v1")."""
 
     format: Literal["steward.prompts.v1"]
@@ -215,8 +199,7 @@ class PromptsV1(_Strict):
 # --- validation -------------------------------------------------------------------------------
 
 
-def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": kind}
+PROMPTS = DocumentFormat(FORMAT, "prompts", PromptsV1)
 
 
 def _version_errors(prompt: PromptV1, at: list[Any]) -> list[dict[str, Any]]:
@@ -225,21 +208,21 @@ def _version_errors(prompt: PromptV1, at: list[Any]) -> list[dict[str, Any]]:
     for j, version in enumerate(prompt.versions):
         loc = [*at, "versions", j]
         if version.number in seen:
-            errors.append(_error([*loc, "number"], f"version {version.number} appears twice", "duplicate"))
+            errors.append(error([*loc, "number"], f"version {version.number} appears twice", "duplicate"))
         seen.add(version.number)
         if version.kind != prompt.kind:
-            errors.append(_error([*loc, "kind"], f"a {prompt.kind} prompt's versions are {prompt.kind}", "kind"))
+            errors.append(error([*loc, "kind"], f"a {prompt.kind} prompt's versions are {prompt.kind}", "kind"))
         try:
             check_content(version.kind, version.template, version.variables, version.model_settings, version.output_schema)
         except TemplateErrors as exc:
-            errors += [_error([*loc, *e["loc"]], e["msg"], "template") for e in exc.errors]
+            errors += [error([*loc, *e["loc"]], e["msg"], "template") for e in exc.errors]
             continue
         digest = content_hash(
             version.kind, version.template, version.variables, version.model_settings, version.output_schema
         )
         if digest != version.content_hash:
             errors.append(
-                _error(
+                error(
                     [*loc, "content_hash"],
                     f"version {version.number}'s content does not match its hash (it was changed after export)",
                     "hash_mismatch",
@@ -255,12 +238,12 @@ def _label_errors(prompt: PromptV1, at: list[Any]) -> list[dict[str, Any]]:
 
     def check(loc: list[Any], number: int | None) -> None:
         if number is not None and number not in numbers:
-            errors.append(_error(loc, f"version {number} is not in the export", "unknown_version"))
+            errors.append(error(loc, f"version {number} is not in the export", "unknown_version"))
 
     for k, label in enumerate(prompt.labels):
         loc = [*at, "labels", k]
         if label.name in names:
-            errors.append(_error([*loc, "name"], f"label {label.name!r} appears twice", "duplicate"))
+            errors.append(error([*loc, "name"], f"label {label.name!r} appears twice", "duplicate"))
         names.add(label.name)
         check([*loc, "version"], label.version)
         for s, part in enumerate(label.split):
@@ -273,6 +256,19 @@ def _label_errors(prompt: PromptV1, at: list[Any]) -> list[dict[str, Any]]:
     return errors
 
 
+def _document_errors(document: PromptsV1) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for i, prompt in enumerate(document.prompts):
+        at: list[Any] = ["prompts", i]
+        if prompt.name in names:
+            errors.append(error([*at, "name"], f"prompt {prompt.name!r} appears twice", "duplicate"))
+        names.add(prompt.name)
+        errors += _version_errors(prompt, at)
+        errors += _label_errors(prompt, at)
+    return errors
+
+
 def validate_document(data: Any) -> PromptsV1:
     """The document as a checked PromptsV1: its shape, each version's content, each version's
     hash against its content, and the labels' version numbers.
@@ -280,38 +276,11 @@ def validate_document(data: Any) -> PromptsV1:
     Raises:
         Invalid: (422) a list of {"loc", "msg", "type"} naming everything that is wrong.
     """
-    if not isinstance(data, dict):
-        raise Invalid([_error([], "a Steward prompts export must be a JSON object", "not_an_object")])
-    if data.get("format") != FORMAT:
-        raise Invalid(
-            [_error(["format"], f"expected {FORMAT!r}, got {repr(data.get('format'))[:80]}: not a Steward prompts export", "format")]
-        )
-    errors = unstorable_errors(data)
-    try:
-        document = PromptsV1.model_validate(data)
-    except ValidationError as exc:
-        errors += [_error(list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
-        raise Invalid(capped_errors(errors)) from None
-    names: set[str] = set()
-    for i, prompt in enumerate(document.prompts):
-        at: list[Any] = ["prompts", i]
-        if prompt.name in names:
-            errors.append(_error([*at, "name"], f"prompt {prompt.name!r} appears twice", "duplicate"))
-        names.add(prompt.name)
-        errors += _version_errors(prompt, at)
-        errors += _label_errors(prompt, at)
-    if errors:
-        raise Invalid(capped_errors(errors))
-    return document
+    return PROMPTS.validate(data, after=_document_errors)
 
 
-def parse_document(raw: bytes | str) -> Any:
-    """The JSON in an upload or a request body, read the way trace imports read theirs.
-
-    Raises:
-        Invalid: (422) the text is not JSON, or not UTF-8.
-    """
-    return parse_trace(raw)
+# A prompts document is read like every Steward document (Invalid, 422: not JSON, or not UTF-8).
+parse_document = parse_json
 
 
 # --- import -----------------------------------------------------------------------------------

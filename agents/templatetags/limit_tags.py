@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from agents.engine.limits import LABELS, LIMIT_NAMES
+from agents.engine.limits import LABELS, LIMIT_NAMES, format_limit
 
 register = template.Library()
 
@@ -34,11 +34,7 @@ def limit_items(run: Any) -> list[dict[str, Any]]:
         value = limits.get(name)
         if value is None:
             continue
-        if name == "max_steps":
-            shown = str(value)
-        elif name == "max_cost_usd":
-            shown = f"${value:g}"
-        else:
-            shown = f"{value:g} s"
-        items.append({"name": name, "label": LABELS[name], "used": used[name], "limit": shown, "for_run": name in for_run})
+        items.append(
+            {"name": name, "label": LABELS[name], "used": used[name], "limit": format_limit(name, value), "for_run": name in for_run}
+        )
     return items

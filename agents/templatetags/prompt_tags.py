@@ -17,7 +17,7 @@ __all__ = ["diff_changes", "percent", "prompt_diff", "split_text", "vlabel"]
 
 @register.filter
 def prompt_diff(rows: Any) -> list[dict[str, Any]]:
-    """`version_diff` rows ready for a side-by-side table (agents/prompt_word_diff.py)."""
+    """`version_diff` rows ready for a side-by-side table (agents/prompt_admin/word_diff.py)."""
     return side_by_side(rows)
 
 

@@ -1,6 +1,6 @@
 """What the run page shows: the run, its header and output, and its waterfall rows.
 
-Shared by the page views (agents/views.py) and the live consumer (console/consumers.py): both
+Shared by the page views (agents/web/views.py) and the live consumer (console/web/consumers.py): both
 build the context here and render the same partials with it, so a page and its live updates
 always agree.
 """

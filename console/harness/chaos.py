@@ -1,7 +1,7 @@
 """`manage.py chaos`: real workers, real faults, and figures on what survived them.
 
 The driver runs in a process whose settings point at a private Postgres and Redis
-(console/chaos_instances.py). It starts Celery worker processes, runs the sweeper and a
+(console/harness/chaos_instances.py). It starts Celery worker processes, runs the sweeper and a
 reviewer who approves every refund over 100 in loops of its own, starts runs of the demo
 agents (a refund over 100 that crosses a gate, a refund under 100 that passes the gate by its
 condition, and the multi-step `order_summary` without a gate) at a steady pace, and meanwhile
@@ -13,10 +13,10 @@ injects one kind of fault:
 - `postgres`: stop Postgres abruptly (`pg_ctl -m immediate`, a crash) and start it again;
 - `redis`: SIGKILL Redis, which persists nothing, and start it empty: queued messages are gone
   and the sweeper re-sends those runs from the database;
-- `channels` (console/chaos_pages.py): open run pages miss live events and must catch up.
+- `channels` (console/harness/chaos_pages.py): open run pages miss live events and must catch up.
 
 Then it checks, from the database, that every run succeeded, that no recorded step was lost or
-doubled and that no side effect happened twice (console/chaos_checks.py), and reports how long
+doubled and that no side effect happened twice (console/harness/chaos_checks.py), and reports how long
 the runs hit by a fault took to recover.
 """
 

@@ -1,6 +1,6 @@
 """The channels scenario of `manage.py chaos`: open run pages that miss live events.
 
-Each run gets a page: the real live consumer (console/consumers.py) behind a websocket test
+Each run gets a page: the real live consumer (console/web/consumers.py) behind a websocket test
 client, on a channel layer that drops a share of the events on their way to it, the way a
 layer over its capacity does. `PageMirror` applies the fragments the page receives as htmx
 would (replace the waterfall, or append to it; the header's status), so at the end each page's

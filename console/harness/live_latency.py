@@ -1,6 +1,6 @@
 """Measuring live updates in a browser: when each span row enters the page, and how late.
 
-Used by `manage.py bench_live` (see console/bench_live.py for what is measured).
+Used by `manage.py bench_live` (see console/harness/bench_live.py for what is measured).
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "StewardError"]
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "StewardError", "validation_errors"]
 
 
 class StewardError(Exception):
@@ -31,3 +34,11 @@ class Invalid(StewardError):
     """Values that are well-formed but wrong; `detail` is a list of field errors."""
 
     status = 422
+
+
+def validation_errors(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    """Pydantic's errors as Invalid's field errors, located under `prefix` ("input", "body"...)."""
+    return [
+        {"loc": [prefix, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False)
+    ]

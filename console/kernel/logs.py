@@ -3,9 +3,9 @@
 Every standard-library logger (``logging.getLogger(__name__)`` across the code, Django,
 Celery) goes through structlog's ProcessorFormatter, so existing log calls come out in the
 same format, with whatever is bound in structlog's contextvars: a run execution binds
-``run_id`` and ``trace_id`` (agents/runtime.py), the recorder ``span_id`` (traces/recorder.py).
+``run_id`` and ``trace_id`` (agents/engine/runtime.py), the recorder ``span_id`` (traces/recording/recorder.py).
 Settings pick the format (``STEWARD_LOG_FORMAT``) and name ``formatter`` in LOGGING.
-Every line has its secrets redacted (console/redaction.py) before it is written.
+Every line has its secrets redacted (console/kernel/redaction.py) before it is written.
 """
 
 from __future__ import annotations

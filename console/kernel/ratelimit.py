@@ -224,7 +224,7 @@ def _user_id(request: HttpRequest) -> int | None:
     if request.path.startswith("/api/") and scheme.lower() == "bearer" and raw.strip():
         from console.kernel.models import ApiKey, hash_key
 
-        # Like the API (console/auth.py), the key before the session. Its owner without
+        # Like the API (console/kernel/auth.py), the key before the session. Its owner without
         # ApiKey.authenticate, which records the key's use: the view does that.
         found = ApiKey.objects.usable().filter(key_hash=hash_key(raw.strip()), user__is_active=True)
         return found.values_list("user_id", flat=True).first()

@@ -1,6 +1,6 @@
 """Sealed values: what exact replay needs, kept encrypted and never in plain text.
 
-Spans and runs are stored redacted (console/redaction.py). Where redaction changed a value that
+Spans and runs are stored redacted (console/kernel/redaction.py). Where redaction changed a value that
 a recorded replay must give back as it was (a model's or a tool's output or error, a run's
 input), the original is sealed: AES-GCM (authenticated encryption) with a random nonce, bound to
 the row it belongs to (the associated data), so a sealed value copied onto another row does not

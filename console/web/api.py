@@ -16,12 +16,12 @@ from console.kernel.middleware import too_large
 # Statuses that shared machinery, not the view, answers: documented on every operation they can
 # reach so the OpenAPI document holds every status a client can get (schemathesis checks it).
 _SHARED_ERRORS = {
-    400: "Malformed request: a body that is not JSON, or a NUL character (console/middleware.py)",
+    400: "Malformed request: a body that is not JSON, or a NUL character (console/kernel/middleware.py)",
     401: "No valid credentials: send Authorization: Bearer <api key>",
     403: "Your role does not allow this",
-    413: "Body over DATA_UPLOAD_MAX_MEMORY_SIZE (console/middleware.py)",
+    413: "Body over DATA_UPLOAD_MAX_MEMORY_SIZE (console/kernel/middleware.py)",
     422: "Invalid values: `detail` lists each field's problem",
-    429: "Rate limited: retry after the Retry-After header's seconds (console/ratelimit.py)",
+    429: "Rate limited: retry after the Retry-After header's seconds (console/kernel/ratelimit.py)",
 }
 
 

@@ -320,7 +320,7 @@ def dashboard(
 
 def operations(now: datetime | None = None) -> dict[str, Any]:
     """What keeps runs going, now (not over the window), in two queries: each model provider's
-    circuit breaker (agents/circuit.py) and how many failed runs wait in the dead-letter list.
+    circuit breaker (agents/engine/circuit.py) and how many failed runs wait in the dead-letter list.
 
     Returns:
         {"circuits": [{provider, state, failures, failures_total, opened_at, retry_at,

@@ -1,4 +1,4 @@
-"""The dead-letter page and its actions (console/dead_letter_views.py)."""
+"""The dead-letter page and its actions (console/web/dead_letter_views.py)."""
 
 from django.urls import path
 

@@ -1,4 +1,4 @@
-"""Health checks (the home page is console/dashboard_views.py; login lives in django.contrib.auth)."""
+"""Health checks (the home page is console/web/dashboard_views.py; login lives in django.contrib.auth)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ nothing. Each family is one grouped query; none reads more than it must:
   request (requests are never deleted; the decided ones are read once per scrape).
 
 - circuit state per model provider (0 closed, 1 half-open, 2 open) and its transient failures
-  counter, from the circuit rows every worker writes (agents/circuit.py), plus configured
+  counter, from the circuit rows every worker writes (agents/engine/circuit.py), plus configured
   providers that never failed (closed); and the number of runs in the dead-letter list.
 
 Access: open when METRICS_TOKEN is empty; otherwise `Authorization: Bearer <METRICS_TOKEN>`,

@@ -1,4 +1,4 @@
-"""The prompt diff's display rows (agents/prompt_word_diff.py): replaced lines re-paired by
+"""The prompt diff's display rows (agents/prompt_admin/word_diff.py): replaced lines re-paired by
 similarity, the changed words of an edited line marked, line numbers per side. Pure functions:
 no database."""
 

@@ -43,7 +43,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.postgres,
     pytest.mark.redis,
-    # The app draws from `random` (retry jitter, agents/reliability.py) while a request runs;
+    # The app draws from `random` (retry jitter, agents/engine/reliability.py) while a request runs;
     # Hypothesis warns as if a strategy did, which none of ours does.
     pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
 ]
@@ -210,7 +210,7 @@ def test_a_body_that_is_not_a_json_object_is_refused_by_every_operation(world: W
 def test_the_document_declares_the_statuses_shared_machinery_answers(db: None) -> None:
     """What fuzzing found first: the middleware's 400 and django-ninja's 422 (a path id that is not
     a UUID) were undocumented. Every operation now declares 400, 401 and 403; those with
-    parameters or a body 422; the rate-limited ones 429 with Retry-After (console/api.py)."""
+    parameters or a body 422; the rate-limited ones 429 with Retry-After (console/web/api.py)."""
     paths = Client().get("/api/openapi.json").json()["paths"]
     for path, methods in paths.items():
         for method, operation in methods.items():

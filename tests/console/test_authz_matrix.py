@@ -2,7 +2,7 @@
 
 The API's operations come from its OpenAPI document and the pages from the URL configuration,
 so a new endpoint or page fails `test_every_*_has_expectations` until it is given a row here:
-who may call it (see console/roles.py and DESIGN.md) and how to call it with real objects.
+who may call it (see console/kernel/roles.py and DESIGN.md) and how to call it with real objects.
 
 Each cell calls the endpoint as one role (anonymous, an outsider with no group, a reviewer, an
 engineer, an admin) with the ids of real objects (fresh ones where the call changes them) and
@@ -232,7 +232,7 @@ def refund_input() -> dict[str, Any]:
 
 
 API: dict[tuple[str, str], Rule] = {
-    # runs (agents/api.py, traces/api.py)
+    # runs (agents/web/api.py, traces/inspection/api.py)
     ("POST", "/api/runs"): rule(STARTERS, lambda t, f: Call("/api/runs", refund_input())),
     ("GET", "/api/runs"): rule(READERS, lambda t, f: Call("/api/runs")),
     ("GET", "/api/runs/{run_id}"): rule(READERS, lambda t, f: Call(f"/api/runs/{t.finished.id}")),
@@ -252,7 +252,7 @@ API: dict[tuple[str, str], Rule] = {
         READERS, lambda t, f: Call(f"/api/runs/{t.finished.id}/diff/{t.other_finished.id}")
     ),
     ("GET", "/api/threads/{thread_id}"): rule(READERS, lambda t, f: Call(f"/api/threads/{t.finished.thread_id}")),
-    # agents (agents/limits_api.py)
+    # agents (agents/web/limits_api.py)
     ("GET", "/api/agents/{key}/limits"): rule(READERS, lambda t, f: Call("/api/agents/refund/limits")),
     ("PUT", "/api/agents/{key}/limits"): rule(ADMINS, lambda t, f: Call("/api/agents/known/limits", {"max_steps": 40})),
     # approvals (approvals/api.py): reviewers of the request's queue, never its requester
@@ -278,7 +278,7 @@ API: dict[tuple[str, str], Rule] = {
     # queues (approvals/queues_api.py)
     ("GET", "/api/queues"): rule(REVIEWERS, lambda t, f: Call("/api/queues")),
     ("GET", "/api/queues/{name}/stats"): rule(REVIEWERS, lambda t, f: Call("/api/queues/payments/stats")),
-    # prompts (agents/prompts_api.py, agents/prompt_regression_api.py): read by the roles, written by admins
+    # prompts (agents/prompt_admin/api.py, agents/prompt_admin/regression_api.py): read by the roles, written by admins
     ("GET", "/api/prompts"): rule(READERS, lambda t, f: Call("/api/prompts")),
     ("POST", "/api/prompts"): rule(
         ADMINS, lambda t, f: Call("/api/prompts", {"name": f"m-{uuid.uuid4().hex[:8]}", "template": TEMPLATE, "message": "m"})
@@ -310,7 +310,7 @@ API: dict[tuple[str, str], Rule] = {
         lambda t, f: (t.finished, Call(f"/api/prompts/{PROMPT}/promotions/{t.promotion.id}/regression", {"limit": 1}))[1],
         hidden=frozenset({"engineer"}),
     ),
-    # dead letters (console/dead_letters_api.py)
+    # dead letters (console/web/dead_letters_api.py)
     ("GET", "/api/dead-letters"): rule(STARTERS, lambda t, f: Call("/api/dead-letters")),
     ("POST", "/api/dead-letters/{letter_id}/retry"): rule(
         STARTERS, lambda t, f: Call(f"/api/dead-letters/{t.dead_letter(f).id}/retry")

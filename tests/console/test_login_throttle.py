@@ -1,4 +1,4 @@
-"""Login throttling (console/ratelimit.py): failed logins are counted per account and per client
+"""Login throttling (console/kernel/ratelimit.py): failed logins are counted per account and per client
 address in a sliding window; once either budget is spent the login page answers 429 with a message
 saying so, the right password included, until the window has passed. Successful logins never count.
 

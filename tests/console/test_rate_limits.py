@@ -1,4 +1,4 @@
-"""Per-user rate limits on run starts and decisions (console/ratelimit.py).
+"""Per-user rate limits on run starts and decisions (console/kernel/ratelimit.py).
 
 The limit is set low with override_settings; the counters are the real ones (Redis when the
 tests have it, as in production; the process-local fallback of the embedded mode in its own

@@ -2,7 +2,7 @@
 database holds (its run's status and every span, in order).
 
 The page is the real live consumer behind a websocket test client, on a Redis channel layer
-that drops the events we tell it to (console/chaos_pages.py); the run is executed by the real
+that drops the events we tell it to (console/harness/chaos_pages.py); the run is executed by the real
 runtime, whose events come from the real publisher.
 """
 

@@ -291,7 +291,7 @@ def test_not_an_object_or_empty_is_422(engineer: User, api: Api) -> None:
     ],
 )
 def test_unparseable_body_is_400_like_every_api_call(engineer: User, api: Api, raw: str) -> None:
-    """Not JSON, NaN, a NUL character: 400 with a message (console/middleware.py), never a 500."""
+    """Not JSON, NaN, a NUL character: 400 with a message (console/kernel/middleware.py), never a 500."""
     response = api(engineer).post("/api/runs/import", raw=raw)
     assert response.status_code == 400, response.content
     assert response.json()["detail"].startswith("malformed JSON body")

@@ -80,7 +80,7 @@ def test_invalid_feedback_is_422(engineer: User, api: Api, body: dict[str, objec
 
 def test_service_refuses_what_the_database_cannot_store(engineer: User) -> None:
     """give_feedback (the page's path) refuses NUL characters and scores other than 1 or -1.
-    (Through the API a NUL is a 400 before the view: console/middleware.py.)"""
+    (Through the API a NUL is a 400 before the view: console/kernel/middleware.py.)"""
     run = refund_run(engineer)
     with pytest.raises(Invalid) as caught:
         give_feedback(run, engineer, 3, label="a\x00b", comment="c\x00")

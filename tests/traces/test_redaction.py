@@ -1,4 +1,4 @@
-"""What redaction finds and what it leaves alone (console/redaction.py), and the sealing keys."""
+"""What redaction finds and what it leaves alone (console/kernel/redaction.py), and the sealing keys."""
 
 from __future__ import annotations
 

@@ -1,26 +1,25 @@
 """Run inspection API: export and import a run's trace, score runs, read a thread.
 
-Two routers: `router` is mounted at /runs next to the runs router (console/api.py mounts it
+Two routers: `router` is mounted at /runs next to the runs router (console/web/api.py mounts it
 first, so POST /api/runs/import is not taken for GET /api/runs/{run_id}), and `threads_router`
 at /threads.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils.http import content_disposition_header
 from ninja import Field, Router, Schema, Status
 
 from agents.engine.models import Run
 from agents.engine.schemas import RunOut, run_out
 from console.kernel import audit
 from console.kernel.auth import role_auth
+from console.kernel.documents import download
 from console.kernel.errors import NotFound
 from console.kernel.roles import can_read_runs, can_start_runs
 from console.kernel.schemas import ErrorOut, InputSchema
@@ -79,11 +78,7 @@ def export_response(run: Run, user: Any) -> HttpResponse:
     data = export_run(run)
     with transaction.atomic():
         audit.record(user, "run.exported", run)
-    response = HttpResponse(
-        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
-    )
-    response["Content-Disposition"] = content_disposition_header(True, export_filename(run))
-    return response
+    return download(data, export_filename(run))
 
 
 @router.get(
@@ -112,7 +107,7 @@ def export(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 def import_trace(request: HttpRequest) -> Status:
     """Body: an export (GET /api/runs/{run_id}/export). 201 with the new, read-only run; 422 lists
     everything wrong with the document; only finished runs can be imported. A body that is not JSON
-    (or holds NaN or a NUL character) is 400, like every API call (console/middleware.py)."""
+    (or holds NaN or a NUL character) is 400, like every API call (console/kernel/middleware.py)."""
     run = import_run(parse_trace(request.body), request.user)
     return Status(201, run_out(run))
 

@@ -18,7 +18,7 @@ from typing import Any
 from agents.engine.models import Run
 from agents.prompts.models import PromptVersion
 from console.kernel.errors import Invalid, NotFound
-from traces.inspection.replay import _first_changed_call, replay
+from traces.inspection.replay import changed_prompts, first_changed_call, replay
 from traces.recording.models import Span
 
 __all__ = [
@@ -47,28 +47,6 @@ def failed_step(run: Run) -> int | None:
         Span.objects.filter(run=run, kind=Span.Kind.NODE, status=Span.Status.ERROR, step__isnull=False)
         .order_by("seq").values_list("step", flat=True).first()
     )
-
-
-def changed_prompts(original: Run, prompt_versions: dict[str, int] | None) -> set[str]:
-    """The prompts whose chosen version differs from the one the original pinned."""
-    pinned = original.prompt_versions or {}
-    return {name for name, number in (prompt_versions or {}).items() if (pinned.get(name) or {}).get("version") != number}
-
-
-def first_changed_call(
-    original: Run, from_step: int | None, prompt_versions: dict[str, int] | None, model: str | None
-) -> int | None:
-    """The step of the first model call (from `from_step` on) that a prompt or model change
-    affects; None when nothing changes or the original made no model call there."""
-    changed = changed_prompts(original, prompt_versions)
-    if not changed and not model:
-        return None
-    calls = Span.objects.filter(run=original, kind=Span.Kind.MODEL, step__isnull=False)
-    if from_step is not None:
-        calls = calls.filter(step__gte=from_step)
-    if not calls.exists():
-        return None
-    return _first_changed_call(original, from_step, changed, bool(model))
 
 
 def tag_batch(run: Run, batch: str, **extra: Any) -> None:

@@ -32,10 +32,7 @@ def _keyed(run: Run) -> dict[tuple[int, str, str, int], Span]:
 
 
 def _totals(run: Run) -> dict[str, Any]:
-    return {
-        "status": run.status, "steps": run.steps, "tokens_in": run.tokens_in, "tokens_out": run.tokens_out,
-        "cost": run.cost, "latency_ms": run.latency_ms,
-    }
+    return {"status": run.status, **run.totals}
 
 
 def diff_runs(a: Run, b: Run) -> dict[str, Any]:

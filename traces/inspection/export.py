@@ -17,7 +17,7 @@ The document (`format` "steward.trace.v1")::
       "approvals": [{..., "decisions": [...]}, ...]      # the run's approval requests
     }
 
-Secrets are redacted from the whole document (console/redaction.py); the sealed originals that
+Secrets are redacted from the whole document (console/kernel/redaction.py); the sealed originals that
 recorded replay uses stay in the exporting Steward.
 
 An imported run is a read-only copy: it gets a new id (its spans too, parent links remapped),
@@ -29,42 +29,40 @@ they would enter this Steward's queues, stats and audit trail).
 
 from __future__ import annotations
 
-import json
-import math
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from agents.engine.models import Agent, Run
-from console.kernel.errors import Invalid
+from console.kernel.documents import (
+    INT32,
+    DocumentFormat,
+    Moment,
+    StrictModel,
+    envelope,
+    parse_json,
+    username,
+)
 from console.kernel.redaction import redact
 from traces.recording.models import Span
 
 __all__ = [
     "FORMAT",
     "TraceV1",
-    "capped_errors",
     "export_filename",
     "export_run",
     "import_run",
     "max_import_bytes",
     "parse_trace",
-    "unstorable_errors",
     "validate_trace",
 ]
 
 FORMAT = "steward.trace.v1"
-# Errors listed in one 422 answer; the rest are counted.
-MAX_ERRORS = 50
-# How deeply a JSON value (an input, an output, metadata) may nest: span values are capped at
-# about 20 levels when they are recorded (traces/serialize.py), so this only stops abuse.
-MAX_DEPTH = 64
-_INT32 = 2_147_483_647
 
 
 def max_import_bytes() -> int:
@@ -88,10 +86,6 @@ def _str(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-def _username(user: Any) -> str | None:
-    return user.get_username() if user is not None else None
-
-
 def _run_dict(run: Run) -> dict[str, Any]:
     return {
         "id": str(run.id),
@@ -110,7 +104,7 @@ def _run_dict(run: Run) -> dict[str, Any]:
             name: {"version": pin.get("version"), "label": pin.get("label", "")}
             for name, pin in (run.prompt_versions or {}).items()
         },
-        "created_by": _username(run.created_by),
+        "created_by": username(run.created_by),
         "parent_run_id": _str(run.parent_run_id),
         "root_run_id": _str(run.root_run_id),
         "created_at": _time(run.created_at),
@@ -120,13 +114,7 @@ def _run_dict(run: Run) -> dict[str, Any]:
         "attempts": run.attempts,
         "lease_owner": run.lease_owner,
         "lease_expires_at": _time(run.lease_expires_at),
-        "totals": {
-            "steps": run.steps,
-            "tokens_in": run.tokens_in,
-            "tokens_out": run.tokens_out,
-            "cost": run.cost,
-            "latency_ms": run.latency_ms,
-        },
+        "totals": run.totals,
     }
 
 
@@ -171,7 +159,7 @@ def _approval_dicts(run: Run) -> list[dict[str, Any]]:
         decisions.setdefault(d.request_id, []).append(
             {
                 "id": str(d.id),
-                "user": _username(d.user),
+                "user": username(d.user),
                 "decision": d.decision,
                 "args": d.args,
                 "proposed_args": d.proposed_args,
@@ -188,7 +176,7 @@ def _approval_dicts(run: Run) -> list[dict[str, Any]]:
             "id": str(r.id),
             "queue": r.queue.name,
             "interrupt_id": r.interrupt_id,
-            "requested_by": _username(r.requested_by),
+            "requested_by": username(r.requested_by),
             "action": r.action,
             "summary": r.summary,
             "proposed_args": r.proposed_args,
@@ -200,7 +188,7 @@ def _approval_dicts(run: Run) -> list[dict[str, Any]]:
             "approved_args": r.approved_args,
             "approved_args_hash": r.approved_args_hash,
             "resume_value": r.resume_value,
-            "decided_by": _username(r.decided_by),
+            "decided_by": username(r.decided_by),
             "decided_at": _time(r.decided_at),
             "decided_automatically_by": r.decided_automatically_by,
             "created_at": _time(r.created_at),
@@ -220,9 +208,7 @@ def export_run(run: Run) -> dict[str, Any]:
     # originals are never exported: another Steward could not open them.
     return redact(
         {
-            "format": FORMAT,
-            "exported_at": _time(timezone.now()),
-            "source": settings.STEWARD_BASE_URL,
+            **envelope(FORMAT),
             "run": _run_dict(run),
             "spans": [_span_dict(s) for s in spans],
             "approvals": _approval_dicts(run),
@@ -232,17 +218,8 @@ def export_run(run: Run) -> dict[str, Any]:
 
 # --- the shape an import must have ---------------------------------------------------------
 
-def _in_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range once converted to UTC") from None
-
-
-# Every time: with its offset, and one the database can store (in UTC).
-Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-Int32 = Annotated[int, Field(ge=-_INT32 - 1, le=_INT32)]
-Count = Annotated[int, Field(ge=0, le=_INT32)]
+Int32 = Annotated[int, Field(ge=-INT32 - 1, le=INT32)]
+Count = Annotated[int, Field(ge=0, le=INT32)]
 Amount = Annotated[float, Field(ge=0)]
 Text64 = Annotated[str, Field(max_length=64)]
 Text200 = Annotated[str, Field(max_length=200)]
@@ -250,12 +227,7 @@ Text500 = Annotated[str, Field(max_length=500)]
 ThreadId = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class _Strict(BaseModel):
-    # The format is versioned: a key this version does not know is a mistake, not an extension.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class TotalsV1(_Strict):
+class TotalsV1(StrictModel):
     steps: Count = 0
     tokens_in: Count = 0
     tokens_out: Count = 0
@@ -263,12 +235,12 @@ class TotalsV1(_Strict):
     latency_ms: Amount = 0.0
 
 
-class PromptPinV1(_Strict):
+class PromptPinV1(StrictModel):
     version: Int32
     label: Annotated[str, Field(max_length=64)] = ""
 
 
-class RunV1(_Strict):
+class RunV1(StrictModel):
     id: uuid.UUID
     prompt_versions: dict[Annotated[str, Field(max_length=100)], PromptPinV1] = {}
     agent: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$")]
@@ -294,7 +266,7 @@ class RunV1(_Strict):
     totals: TotalsV1
 
 
-class SpanV1(_Strict):
+class SpanV1(StrictModel):
     id: uuid.UUID
     parent_id: uuid.UUID | None = None
     seq: Count
@@ -315,7 +287,7 @@ class SpanV1(_Strict):
     prompt: Text200 = ""
 
 
-class DecisionV1(_Strict):
+class DecisionV1(StrictModel):
     id: uuid.UUID | None = None
     user: str | None = None
     decision: Literal["approve", "reject", "edit", "respond"]
@@ -329,7 +301,7 @@ class DecisionV1(_Strict):
     created_at: Moment | None = None
 
 
-class ApprovalV1(_Strict):
+class ApprovalV1(StrictModel):
     id: uuid.UUID | None = None
     queue: Text200
     interrupt_id: Text64 = ""
@@ -354,7 +326,7 @@ class ApprovalV1(_Strict):
     decisions: list[DecisionV1] = Field(default_factory=list)
 
 
-class TraceV1(_Strict):
+class TraceV1(StrictModel):
     """A Steward trace export (format "steward.trace.v1")."""
 
     format: Literal["steward.trace.v1"]
@@ -367,49 +339,7 @@ class TraceV1(_Strict):
 
 # --- validation -------------------------------------------------------------------------------
 
-
-def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", *[str(p) for p in loc]], "msg": msg, "type": kind}
-
-
-def _bad_text(value: str) -> str | None:
-    if "\x00" in value:
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains an unpaired surrogate, which cannot be stored"
-    return None
-
-
-def unstorable_errors(data: Any) -> list[dict[str, Any]]:
-    """Values JSON allows but the database refuses: NUL characters, unpaired surrogates, NaN and
-    infinities; and nesting deeper than MAX_DEPTH."""
-    errors: list[dict[str, Any]] = []
-    stack: list[tuple[Any, list[Any]]] = [(data, [])]
-    while stack and len(errors) <= MAX_ERRORS:
-        value, loc = stack.pop()
-        if len(loc) > MAX_DEPTH:
-            errors.append(_error(loc, f"nested more than {MAX_DEPTH} levels deep", "too_deep"))
-        elif isinstance(value, str):
-            problem = _bad_text(value)
-            if problem:
-                errors.append(_error(loc, problem, "unstorable_text"))
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                errors.append(_error(loc, "NaN and infinite numbers are not JSON", "not_finite"))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    errors.append(_error(loc, "object keys must be strings", "bad_key"))
-                elif _bad_text(key):
-                    errors.append(_error([*loc, key], f"the key {_bad_text(key)}", "unstorable_text"))
-                stack.append((item, [*loc, key]))
-        elif isinstance(value, list):
-            stack.extend((item, [*loc, i]) for i, item in enumerate(value))
-        elif value is not None and not isinstance(value, (bool, int)):
-            errors.append(_error(loc, f"not a JSON value ({type(value).__name__})", "not_json"))
-    return sorted(errors, key=lambda e: [str(p) for p in e["loc"]])
+TRACE = DocumentFormat(FORMAT, "trace", TraceV1, text_locs=True)
 
 
 def _structure(trace: TraceV1) -> list[dict[str, Any]]:
@@ -419,11 +349,11 @@ def _structure(trace: TraceV1) -> list[dict[str, Any]]:
     seqs: dict[int, int] = {}
     for i, span in enumerate(trace.spans):
         if span.id in ids:
-            errors.append(_error(["spans", i, "id"], f"the same id as spans[{ids[span.id]}]", "duplicate_id"))
+            errors.append(TRACE.error(["spans", i, "id"], f"the same id as spans[{ids[span.id]}]", "duplicate_id"))
         else:
             ids[span.id] = i
         if span.seq in seqs:
-            errors.append(_error(["spans", i, "seq"], f"the same seq as spans[{seqs[span.seq]}]", "duplicate_seq"))
+            errors.append(TRACE.error(["spans", i, "seq"], f"the same seq as spans[{seqs[span.seq]}]", "duplicate_seq"))
         else:
             seqs[span.seq] = i
     parents = {s.id: s.parent_id for s in trace.spans}
@@ -431,23 +361,25 @@ def _structure(trace: TraceV1) -> list[dict[str, Any]]:
         if span.parent_id is None:
             continue
         if span.parent_id not in parents:
-            errors.append(_error(["spans", i, "parent_id"], "names no span of this trace", "unknown_parent"))
+            errors.append(TRACE.error(["spans", i, "parent_id"], "names no span of this trace", "unknown_parent"))
             continue
         seen, current = {span.id}, span.parent_id
         while current is not None:
             if current in seen:
-                errors.append(_error(["spans", i, "parent_id"], "the parent links form a cycle", "parent_cycle"))
+                errors.append(TRACE.error(["spans", i, "parent_id"], "the parent links form a cycle", "parent_cycle"))
                 break
             seen.add(current)
             current = parents.get(current)
     return errors
 
 
-def capped_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if len(errors) <= MAX_ERRORS:
-        return errors
-    more = len(errors) - MAX_ERRORS
-    return [*errors[:MAX_ERRORS], _error([], f"... and {more} more errors", "more_errors")]
+def _not_finished(data: dict[str, Any]) -> list[dict[str, Any]]:
+    # Said even when other things are wrong too: fixing those would not make it importable.
+    run = data.get("run")
+    status = run.get("status") if isinstance(run, dict) else None
+    if status in Run.ACTIVE:
+        return [TRACE.error(["run", "status"], f"only finished runs can be imported (this run is {status})", "not_finished")]
+    return []
 
 
 def validate_trace(data: Any) -> TraceV1:
@@ -456,49 +388,11 @@ def validate_trace(data: Any) -> TraceV1:
     Raises:
         Invalid: (422) a list of {"loc", "msg", "type"} naming everything that is wrong.
     """
-    if not isinstance(data, dict):
-        raise Invalid([_error([], "a Steward trace export must be a JSON object", "not_an_object")])
-    if data.get("format") != FORMAT:
-        raise Invalid(
-            [_error(["format"], f"expected {FORMAT!r}, got {repr(data.get('format'))[:80]}: not a Steward trace export", "format")]
-        )
-    errors = unstorable_errors(data)
-    run = data.get("run")
-    status = run.get("status") if isinstance(run, dict) else None
-    if status in Run.ACTIVE:
-        # Said even when other things are wrong too: fixing those would not make it importable.
-        errors.append(
-            _error(["run", "status"], f"only finished runs can be imported (this run is {status})", "not_finished")
-        )
-    try:
-        trace = TraceV1.model_validate(data)
-    except ValidationError as exc:
-        errors += [_error(list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
-        raise Invalid(capped_errors(errors)) from None
-    errors += _structure(trace)
-    if errors:
-        raise Invalid(capped_errors(errors))
-    return trace
+    return TRACE.validate(data, before=_not_finished, after=_structure)
 
 
-def parse_trace(raw: bytes | str) -> Any:
-    """The JSON in an upload or a request body.
-
-    Raises:
-        Invalid: (422) the text is not JSON, or not UTF-8.
-    """
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
-        return json.loads(text, parse_constant=no_constants)
-    except UnicodeDecodeError:
-        raise Invalid([_error([], "the file is not UTF-8 text", "not_utf8")]) from None
-    except RecursionError:
-        raise Invalid([_error([], f"nested more than {MAX_DEPTH} levels deep", "too_deep")]) from None
-    except ValueError as exc:
-        raise Invalid([_error([], f"not valid JSON: {exc}", "json_invalid")]) from None
+# A trace file is read like every Steward document (Invalid, 422: not JSON, or not UTF-8).
+parse_trace = parse_json
 
 
 # --- import -----------------------------------------------------------------------------------
@@ -522,7 +416,7 @@ def import_run(data: Any, user: Any) -> Run:
         "source": trace.source,
         "original_id": str(source.id),
         "exported_at": trace.exported_at.isoformat(),
-        "imported_by": _username(user) if getattr(user, "pk", None) else None,
+        "imported_by": username(user) if getattr(user, "pk", None) else None,
         "imported_at": now.isoformat(),
         "created_by": source.created_by,
         # As exported (checked, and JSON-safe): a later export of this copy gives them back unchanged.

@@ -1,4 +1,4 @@
-"""URLs of the run inspection pages (traces/inspect_views.py), included from console/urls.py."""
+"""URLs of the run inspection pages (traces/inspection/inspect_views.py), included from console/urls.py."""
 
 from __future__ import annotations
 

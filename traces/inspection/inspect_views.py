@@ -1,7 +1,7 @@
 """Run inspection pages: the agent's graph with the run's path, and the thread's checkpoints.
 
 - `GET /runs/<id>/graph`: the graph LangGraph draws locally (`draw_mermaid()`), with the nodes the
-  run visited highlighted and counted, the others greyed (traces/mermaid.py). Mermaid is loaded
+  run visited highlighted and counted, the others greyed (traces/inspection/mermaid.py). Mermaid is loaded
   by this page only.
 - `GET /runs/<id>/checkpoints`: the run's thread's checkpoints, newest first, each with the spans
   whose writes made it and its channel values as JSON (capped; the full JSON is a download at

@@ -2,7 +2,7 @@
 
 A replay copies the checkpoint the chosen step ran from into a fresh thread (the original run
 and its thread are never written), optionally patches the state there, and queues the new run.
-Its mode decides what the cassette (traces/cassette.py) answers: `recorded` plays the
+Its mode decides what the cassette (traces/recording/cassette.py) answers: `recorded` plays the
 original's model and tool outputs back, `live` calls them, `mixed` is recorded before
 `live_from_step` and live from it on.
 """
@@ -26,7 +26,7 @@ from console.kernel.errors import Conflict, Invalid
 from traces.recording.models import Span
 from traces.recording.sealed import copy_sealed_input
 
-__all__ = ["MODES", "prompt_choices", "replay", "retry", "steps_of"]
+__all__ = ["MODES", "changed_prompts", "first_changed_call", "prompt_choices", "replay", "retry", "steps_of"]
 
 MODES = ("recorded", "live", "mixed")
 
@@ -190,9 +190,10 @@ def replay(
             errors.append({"loc": ["body", "prompt_versions"], "msg": str(exc)})
     if errors:
         raise Invalid(errors)
-    changed = {n for n, v in (prompt_versions or {}).items() if (original.prompt_versions or {}).get(n, {}).get("version") != v}
-    if (changed or model) and mode == "recorded":
-        mode, live_from_step = "mixed", _first_changed_call(original, from_step, changed, bool(model))
+    if (changed_prompts(original, prompt_versions) or model) and mode == "recorded":
+        changed_call = first_changed_call(original, from_step, prompt_versions, model)
+        # No model call from `from_step` on: live from where the replay starts.
+        mode, live_from_step = "mixed", changed_call if changed_call is not None else (from_step or 0)
     if original.status in (Run.Status.QUEUED, Run.Status.RUNNING):
         raise Conflict(f"the run is still {original.status}; replay it once it stops")
     change = _graph_change(original)
@@ -243,17 +244,29 @@ def replay(
     return run
 
 
-def _first_changed_call(original: Run, from_step: int | None, prompts: set[str], model_changed: bool) -> int:
-    """The step of the first model call a prompt or model change affects (from `from_step` on)."""
+def changed_prompts(original: Run, prompt_versions: dict[str, int] | None) -> set[str]:
+    """The prompts whose chosen version differs from the one the original pinned."""
+    pinned = original.prompt_versions or {}
+    return {name for name, number in (prompt_versions or {}).items() if (pinned.get(name) or {}).get("version") != number}
+
+
+def first_changed_call(
+    original: Run, from_step: int | None, prompt_versions: dict[str, int] | None, model: str | None
+) -> int | None:
+    """The step of the first model call (from `from_step` on) that a prompt or model change
+    affects; None when nothing changes or the original made no model call there."""
+    changed = changed_prompts(original, prompt_versions)
+    if not changed and not model:
+        return None
     calls = Span.objects.filter(run=original, kind=Span.Kind.MODEL).exclude(step=None).order_by("seq")
     if from_step is not None:
         calls = calls.filter(step__gte=from_step)
-    if prompts and not model_changed:
-        tagged = calls.filter(prompt_version__prompt__name__in=sorted(prompts)).values_list("step", flat=True).first()
+    if changed and not model:
+        tagged = calls.filter(prompt_version__prompt__name__in=sorted(changed)).values_list("step", flat=True).first()
         if tagged is not None:
             return int(tagged)
     first = calls.values_list("step", flat=True).first()
-    return int(first) if first is not None else (from_step or 0)
+    return int(first) if first is not None else None
 
 
 def _fork(

@@ -10,6 +10,7 @@ called and no side effect repeats; a recorded tool failure fails again, the same
 from __future__ import annotations
 
 import threading
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +21,14 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.config import get_config
 
-__all__ = ["Cassette", "RecordedCallError", "RecordedChatModel", "current"]
+__all__ = ["AnsweringChatModel", "Cassette", "RecordedCallError", "RecordedChatModel", "current"]
 
 
 class RecordedCallError(RuntimeError):
     """A call the original run made failed: the recorded replay fails the same way.
 
     `steward_transient` says whether the original called again at this step after the failure
-    (a retry or a fallback, agents/reliability.py): the replay then retries too, at once, and
+    (a retry or a fallback, agents/engine/reliability.py): the replay then retries too, at once, and
     plays the next recorded call back.
     """
 
@@ -95,7 +96,7 @@ class SealedValueUnreadable(RuntimeError):
 
 def _unsealed(span: Any) -> Any:
     """The span with the output and error the call really gave: the stored ones are redacted,
-    the originals of what redaction changed are sealed (traces/writer.py)."""
+    the originals of what redaction changed are sealed (traces/recording/writer.py)."""
     if span.sealed is None:
         return span
     from console.kernel.sealing import SealError, open_json
@@ -153,17 +154,29 @@ def _message_from(output: Any) -> AIMessage:
     )
 
 
-class RecordedChatModel(BaseChatModel):
-    """Answers with the original run's model output for this step and call."""
+@dataclass
+class Answer:
+    """A model's reply with what it is billed as."""
 
-    model_name: str = "recorded"
+    message: AIMessage
+    tokens_in: int
+    tokens_out: int
+    model_name: str
 
-    @property
-    def _llm_type(self) -> str:
-        return "recorded"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> RecordedChatModel:  # type: ignore[override]
+class AnsweringChatModel(BaseChatModel):
+    """A chat model that calls no provider: the offline scripted model (agents/engine/llm.py) and the
+    recorded replay's model below. A subclass says what it answers; this class turns the answer
+    into the reply LangChain expects, with the usage and model name the recorder reads."""
+
+    model_name: str
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> AnsweringChatModel:  # type: ignore[override]
+        # The answer decides which tools to call; binding changes nothing.
         return self
+
+    @abstractmethod
+    def answer(self, messages: list[BaseMessage]) -> Answer: ...
 
     def _generate(
         self,
@@ -172,6 +185,27 @@ class RecordedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        answer = self.answer(messages)
+        message = answer.message
+        message.usage_metadata = {
+            "input_tokens": answer.tokens_in,
+            "output_tokens": answer.tokens_out,
+            "total_tokens": answer.tokens_in + answer.tokens_out,
+        }
+        message.response_metadata = {"model_name": answer.model_name}
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class RecordedChatModel(AnsweringChatModel):
+    """Answers with the original run's model output for this step and call."""
+
+    model_name: str = "recorded"
+
+    @property
+    def _llm_type(self) -> str:
+        return "recorded"
+
+    def answer(self, messages: list[BaseMessage]) -> Answer:
         found = current()
         if found is None:
             raise CassetteMiss("a recorded model was called outside a recorded step")
@@ -182,12 +216,7 @@ class RecordedChatModel(BaseChatModel):
                 span.error.strip().splitlines()[-1] if span.error else "the model call failed",
                 retried=cassette.has_next(step, "model", ""),
             )
-        message = _message_from(span.output)
-        message.usage_metadata = {
-            "input_tokens": span.tokens_in, "output_tokens": span.tokens_out, "total_tokens": span.tokens_in + span.tokens_out,
-        }
-        message.response_metadata = {"model_name": span.model or self.model_name}
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return Answer(_message_from(span.output), span.tokens_in, span.tokens_out, span.model or self.model_name)
 
 
 def recorded_tool_output(name: str) -> Any:

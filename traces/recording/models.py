@@ -44,9 +44,9 @@ class Span(models.Model):
     prompt_version = models.ForeignKey(
         "agents.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
-    # input, output and error are stored redacted (console/redaction.py). When redaction changed
+    # input, output and error are stored redacted (console/kernel/redaction.py). When redaction changed
     # the output or error of a model or tool call, the originals are sealed here (AES-GCM,
-    # console/sealing.py) for the cassette: a recorded replay gives back exactly what the call did.
+    # console/kernel/sealing.py) for the cassette: a recorded replay gives back exactly what the call did.
     sealed = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:

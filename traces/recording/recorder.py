@@ -86,7 +86,7 @@ class SpanRecorder(BaseCallbackHandler):
         self._owner: dict[uuid.UUID, uuid.UUID | None] = {}
         self._step_of: dict[uuid.UUID, int | None] = {}
         self._open_gate: dict[uuid.UUID, uuid.UUID] = {}
-        # Span id → the prompt version last rendered under it (agents/prompts.py tags its templates),
+        # Span id → the prompt version last rendered under it (agents/prompts/__init__.py tags its templates),
         # so the model call that follows names the version it was sent.
         self._prompt_under: dict[uuid.UUID | None, int] = {}
         # Sums over every span this recorder finished, for the run's totals.

@@ -2,7 +2,7 @@
 
 `Run.input` is what pages, the API and exports show, so it is redacted when the run is created.
 The graph must start from the input as it was submitted, so when redaction changed it the
-original is sealed in a SealedRunInput row (console/sealing.py) written in the same transaction;
+original is sealed in a SealedRunInput row (console/kernel/sealing.py) written in the same transaction;
 the runtime asks `run_input(run)` for it, and a replay copies the row to its new run.
 """
 

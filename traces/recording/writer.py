@@ -3,9 +3,9 @@
 The checkpointer calls this with its own psycopg or sqlite3 cursor, inside the transaction
 that saves the step's checkpoint; the runtime calls it with Django's cursor when a run stops.
 
-Every span is stored redacted (console/redaction.py), so pages, the API, exports and anything
+Every span is stored redacted (console/kernel/redaction.py), so pages, the API, exports and anything
 else that reads spans never see a secret. When redaction changed a model or tool call's output
-or error, the originals are sealed into `sealed` (console/sealing.py) for recorded replay. A
+or error, the originals are sealed into `sealed` (console/kernel/sealing.py) for recorded replay. A
 payload with no candidate secret costs one extra scan of its JSON text.
 """
 
@@ -27,7 +27,7 @@ _COLUMNS = (
     "id, run_id, parent_id, seq, kind, name, status, started_at, latency_ms, input, output, error, "
     "tokens_in, tokens_out, cost, model, checkpoint_id, step, prompt_version_id, sealed"
 )
-# The calls a recorded replay answers from their spans (traces/cassette.py).
+# The calls a recorded replay answers from their spans (traces/recording/cassette.py).
 _REPLAYED_KINDS = ("model", "tool")
 
 

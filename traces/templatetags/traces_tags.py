@@ -1,4 +1,4 @@
-"""What the run page's inspection partials need, read in the template (agents/views.py is not ours)."""
+"""What the run page's inspection partials need, read in the template (agents/web/views.py is not ours)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from django.db import connection, connections
 from agents.engine.checkpointer import close_pool
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
+from console.kernel.arguments import positive
 from console.kernel.roles import ENGINEERS, REVIEWERS
 from console.kernel.statistics import median, percentile
 
@@ -36,13 +37,6 @@ BENCH_ENGINEER = "bench-engineer"
 BENCH_REVIEWER = "bench-reviewer"
 # Decisions before the timed ones: the worker thread's first tasks pay imports and connections.
 APPROVAL_WARMUP = 2
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
 
 
 class Command(BaseCommand):
@@ -54,10 +48,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--runs", type=_positive, default=50, help="runs per batch, for each of (a) and (b)")
-        parser.add_argument("--trials", type=_positive, default=5, help="batches of (a) and of (b), interleaved")
-        parser.add_argument("--approvals", type=_positive, default=30, help="timed approval round trips")
-        parser.add_argument("--warmup", type=_positive, default=5, help="untimed runs of (a) and (b) first")
+        parser.add_argument("--runs", type=positive, default=50, help="runs per batch, for each of (a) and (b)")
+        parser.add_argument("--trials", type=positive, default=5, help="batches of (a) and of (b), interleaved")
+        parser.add_argument("--approvals", type=positive, default=30, help="timed approval round trips")
+        parser.add_argument("--warmup", type=positive, default=5, help="untimed runs of (a) and (b) first")
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Imported here, not at module level: importing registers the bench agents, and that

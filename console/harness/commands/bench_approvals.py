@@ -34,6 +34,7 @@ from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalRequest
 from console.harness.timing import time_calls
+from console.kernel.arguments import positive
 from console.kernel.models import ApiKey
 from console.kernel.roles import REVIEWERS
 from console.kernel.statistics import percentile
@@ -41,13 +42,6 @@ from console.kernel.statistics import percentile
 BENCH_REVIEWER = "bench-approvals-reviewer"
 LIST_URL = "/api/approvals"
 DEFAULT_PAGE, MAX_PAGE = 100, 200
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
 
 
 class Command(BaseCommand):
@@ -58,8 +52,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--repeat", type=_positive, default=20, help="timed calls of each endpoint")
-        parser.add_argument("--warmup", type=_positive, default=3, help="untimed calls of each endpoint first")
+        parser.add_argument("--repeat", type=positive, default=20, help="timed calls of each endpoint")
+        parser.add_argument("--warmup", type=positive, default=3, help="untimed calls of each endpoint first")
         parser.add_argument("--show-queries", action="store_true", help="print every query of the counted calls")
         parser.add_argument(
             "--freeze-gc",

@@ -37,18 +37,12 @@ from django.test.utils import CaptureQueriesContext
 from agents.engine.models import Run
 from console.harness.commands.seed_runs import SEARCH_WORD
 from console.harness.timing import time_calls
+from console.kernel.arguments import positive
 from console.kernel.roles import ENGINEERS
 from console.kernel.statistics import percentile
 from traces.recording.models import Span
 
 BENCH_ENGINEER = "bench-inspect-engineer"
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
 
 
 @dataclass
@@ -84,8 +78,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--repeat", type=_positive, default=20, help="timed calls of each request")
-        parser.add_argument("--warmup", type=_positive, default=2, help="untimed calls of each request first")
+        parser.add_argument("--repeat", type=positive, default=20, help="timed calls of each request")
+        parser.add_argument("--warmup", type=positive, default=2, help="untimed calls of each request first")
         parser.add_argument("--q", default=SEARCH_WORD, help="the word to search for (?q=)")
         parser.add_argument("--agent", default="refund", help="the agent to filter by (?agent=)")
         parser.add_argument("--run", default="", help="the run whose page to time (default: the one with most spans)")

@@ -3,7 +3,7 @@
 Needs the dev extra (playwright) and Debian's chromium. It serves the console in a child
 process on this command's database (`serve_embedded`: in-process worker, in-memory broker and
 channel layer), starts runs of the `bench_live` agent through the API, and watches each run's
-page. See console/bench_live.py for what is measured. Bench runs are deleted at the end.
+page. See console/harness/bench_live.py for what is measured. Bench runs are deleted at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.harness.bench_live import BENCH_LIVE
+from console.harness.chaos_instances import free_port
 from console.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from console.harness.live_latency import OBSERVER_JS, latencies
 from console.kernel.roles import ENGINEERS
@@ -31,14 +32,6 @@ from console.kernel.statistics import percentile
 
 USERNAME = "bench-live"
 ROOT = Path(settings.BASE_DIR)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -70,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError(f"{CHROMIUM} is missing: apt-get install chromium")
         os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         user, password, key = self._user()
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,

@@ -4,7 +4,7 @@ By default it starts its own private Postgres (initdb in a temporary folder, a f
 Redis (nothing persisted), migrates a database there, and runs itself again as the driver with
 the environment pointing at them; the machine's own services are never touched. It exits
 non-zero when a run is lost or failed, a recorded step is missing or doubled, a side effect
-happened twice, or a page did not catch up. See console/chaos.py for what each scenario does.
+happened twice, or a page did not catch up. See console/harness/chaos.py for what each scenario does.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.harness.chaos_instances import ROOT, Instances, MissingBinaries, driver_env
+from console.kernel.arguments import positive
 
 
 def _positive(value: str) -> int:
@@ -51,13 +52,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--runs", type=_positive, default=50, help="runs per scenario (default 50)")
+        parser.add_argument("--runs", type=positive, default=50, help="runs per scenario (default 50)")
         parser.add_argument(
             "--scenario", choices=["all", "kill", "postgres", "redis", "channels"], action="append",
             help="which faults (repeatable; default all)",
         )
-        parser.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
-        parser.add_argument("--faults", type=_positive, default=None, help="faults per scenario (default: kill one per 5 runs, restarts 2)")
+        parser.add_argument("--workers", type=positive, default=2, help="worker processes (default 2)")
+        parser.add_argument("--faults", type=positive, default=None, help="faults per scenario (default: kill one per 5 runs, restarts 2)")
         parser.add_argument(
             "--whole-worker-kills", type=_share, default=0.25,
             help="share of kills that take a whole worker instead of the pool process running the run (default 0.25)",

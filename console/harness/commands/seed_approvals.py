@@ -27,6 +27,7 @@ from agents.engine.models import Agent, Run
 from agents.engine.registry import sync_agents
 from approvals.gate import args_hash
 from approvals.models import ApprovalRequest, Decision, Queue
+from console.kernel.arguments import non_negative
 from console.kernel.roles import ENGINEERS, REVIEWERS
 
 BATCH = 1000
@@ -37,13 +38,6 @@ REASONS = ("a customer asked for a refund", "damaged on arrival", "wrong size", 
 REJECT_SHARE = 0.2
 
 
-def _count(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    return number
-
-
 class Command(BaseCommand):
     help = (
         "Create pending and decided approval requests (with runs of the refund agent, and decisions by "
@@ -51,10 +45,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--pending", type=_count, default=10_000, help="pending requests (runs waiting)")
-        parser.add_argument("--decided", type=_count, default=0, help="decided requests, with Decision rows")
+        parser.add_argument("--pending", type=non_negative, default=10_000, help="pending requests (runs waiting)")
+        parser.add_argument("--decided", type=non_negative, default=0, help="decided requests, with Decision rows")
         parser.add_argument("--queue", default="payments", help="queue to fill (created if missing)")
-        parser.add_argument("--days", type=_count, default=30, help="spread creation times over this many days")
+        parser.add_argument("--days", type=non_negative, default=30, help="spread creation times over this many days")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for the same data twice")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from agents.engine.models import Agent, Run
 from agents.engine.registry import sync_agents
+from console.kernel.arguments import non_negative, positive
 from console.kernel.roles import ENGINEERS
 from traces.recording.models import Span
 
@@ -82,20 +83,6 @@ SPAN_FIELDS = (
     "output", "error", "tokens_in", "tokens_out", "cost", "model", "checkpoint_id", "step",
 )  # fmt: skip
 RUN_JSON = {"input", "output", "metadata"}
-
-
-def _count(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    return number
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
 
 
 @dataclass
@@ -203,7 +190,7 @@ class _Maker:
             error = f"{name}: {message.format(sku=run_input.get('sku', 'SKU-1'))}"
             traceback = (
                 "Traceback (most recent call last):\n"
-                f'  File "agents/runtime.py", line 312, in _invoke\n    result = graph.invoke(payload, config)\n'
+                f'  File "agents/engine/runtime.py", line 312, in _invoke\n    result = graph.invoke(payload, config)\n'
                 f'  File "agents/demo/{agent.key}.py", line 48, in tools_node\n    return run_tool_calls(...)\n{error}\n'
             )
         metadata: dict[str, Any] = {"seeded": True, "tags": rng.sample(TAGS, rng.randint(0, 2))}
@@ -314,15 +301,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--runs", type=_count, default=100_000, help="runs to create")
-        parser.add_argument("--spans-per-run", type=_positive, default=20, help="spans of every run")
+        parser.add_argument("--runs", type=non_negative, default=100_000, help="runs to create")
+        parser.add_argument("--spans-per-run", type=positive, default=20, help="spans of every run")
         parser.add_argument(
             "--agents", default="refund,order_summary,stock_check", help="comma-separated registered agent keys"
         )
-        parser.add_argument("--days", type=_positive, default=30, help="spread creation times over this many days")
+        parser.add_argument("--days", type=positive, default=30, help="spread creation times over this many days")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for the same data twice")
-        parser.add_argument("--big-run", type=_count, default=0, help="also one succeeded run with this many spans")
-        parser.add_argument("--batch", type=_positive, default=2_000, help="runs per transaction")
+        parser.add_argument("--big-run", type=non_negative, default=0, help="also one succeeded run with this many spans")
+        parser.add_argument("--batch", type=positive, default=2_000, help="runs per transaction")
 
     def handle(self, *args: Any, **options: Any) -> None:
         rng = random.Random(options["seed"])
