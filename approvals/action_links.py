@@ -14,11 +14,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals import services
 from approvals.models import ActionLink, ApprovalRequest
 
 __all__ = [
@@ -26,7 +24,6 @@ __all__ = [
     "InvalidLink",
     "LinkAlreadyUsed",
     "create_links",
-    "decide_with_link",
     "link_from_token",
     "token_for",
     "url_for",
@@ -123,18 +120,3 @@ def link_from_token(token: str) -> ActionLink | None:
     except ValueError:
         raise InvalidLink("this link is not valid") from None
     return ActionLink.objects.select_related("request__queue", "request__run", "user").filter(id=link_id).first()
-
-
-def decide_with_link(link: ActionLink, user: Any, comment: str = "", reason_code: str = "") -> ApprovalRequest:
-    """Use the link up and decide its request with its decision, in one transaction: a refused
-    decision rolls back and leaves the link usable.
-
-    Raises:
-        LinkAlreadyUsed: the link was used meanwhile (of two uses of one link, one decides).
-        StewardError: the decision was refused (`approvals.services.decide`).
-    """
-    with transaction.atomic():
-        # Used up first, by a conditional update: of two POSTs of one link, one decides.
-        if not ActionLink.objects.filter(id=link.id, used_at__isnull=True).update(used_at=timezone.now()):
-            raise LinkAlreadyUsed
-        return services.decide(link.request_id, user, link.decision, comment=comment, reason_code=reason_code)

@@ -6,13 +6,7 @@ class ApprovalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # The run engine reaches approvals only through its hooks (agents/engine/hooks.py).
-        from agents.engine.hooks import register_approvals
-        from agents.engine.limits import LIMIT_ACTION
-        from approvals import engine_hooks
-        from approvals.limit_requests import on_limit_request_settled
-        from approvals.services import on_settled
+        # Imported here: what it connects needs the app registry, which is ready only now.
+        from approvals import wiring
 
-        register_approvals(engine_hooks)
-        # A run paused over a limit: approved → the limit is raised; rejected → the run fails.
-        on_settled(LIMIT_ACTION, on_limit_request_settled)
+        wiring.connect()

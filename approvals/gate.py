@@ -18,8 +18,10 @@ from langchain_core.tools import BaseTool, StructuredTool, create_schema_from_fu
 from langgraph.config import get_config
 from langgraph.types import interrupt
 
-from agents.engine.ledger import args_hash
+from agents.engine.ledger import args_hash, run_once
 from agents.engine.tools import current_tool_call_id
+from approvals.models import ApprovalRequest
+from approvals.services import record_automatic_approval
 from traces.recording.recorder import GATE_EVENT
 
 __all__ = [
@@ -119,7 +121,6 @@ def _automatic_approval(
     queue: str, action: str, args: dict[str, Any], summary: str, tool_call_id: str, condition: str
 ) -> dict[str, Any]:
     """Below its condition an action passes, with an approval recorded as automatic."""
-    from approvals.services import record_automatic_approval
 
     configurable = get_config().get("configurable", {})
     rule = f"condition {condition!r} does not hold"
@@ -144,7 +145,6 @@ def _automatic_approval(
 
 
 def _check_resume_value(value: Any) -> None:
-    from approvals.models import ApprovalRequest
 
     if not isinstance(value, dict) or value.get("decision") not in ("approve", "reject", "respond"):
         raise GateError(f"resume value is not a decision: {value!r}")
@@ -178,7 +178,6 @@ def gated_tool(
     """
 
     def decorator(fn: Callable[..., Any]) -> BaseTool:
-        from agents.engine.ledger import run_once
 
         action = fn.__name__
         schema_model = create_schema_from_function(action, fn)

@@ -9,15 +9,18 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from agents.engine.models import Run
 from approvals.models import ApprovalRequest, Queue
 from approvals.shown_args import shown
 from console.kernel.models import AuditEvent
 from console.kernel.pages import pretty
 from console.kernel.redaction import is_marker
+from console.kernel.roles import is_admin
 from traces.recording.models import Span
 
 __all__ = [
@@ -66,7 +69,6 @@ class InboxFilters:
         return filters
 
     def as_query(self) -> str:
-        from urllib.parse import urlencode
 
         return urlencode({k: v for k, v in self.__dict__.items() if k != "errors" and v})
 
@@ -113,7 +115,6 @@ def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
 
 
 def my_queues(user: Any) -> QuerySet[Queue]:
-    from console.kernel.roles import is_admin
 
     queues = Queue.objects.all() if is_admin(user) else Queue.objects.filter(reviewer_groups__user=user).distinct()
     return queues.order_by("name")
@@ -162,7 +163,6 @@ def outcome_of(request: ApprovalRequest) -> dict[str, Any]:
     """After a decision: did the run resume, and what did the action return?"""
     if not request.run_id or request.status == ApprovalRequest.Status.PENDING:
         return {}
-    from agents.engine.models import Run
 
     run = Run.objects.filter(id=request.run_id).only("id", "status", "error").first()
     result = None

@@ -1,7 +1,7 @@
 """The page behind an emailed one-time approve/reject link.
 
 GET only shows what the link would do (mail scanners and link previews open links: a GET must
-never decide). POST decides through `approvals.action_links.decide_with_link`, which uses the link
+never decide). POST decides through `approvals.services.decide_with_link`, which uses the link
 up and decides in one transaction, so a failed decision leaves the link usable and a second POST
 finds it used.
 """
@@ -17,8 +17,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from approvals.action_links import InvalidLink, LinkAlreadyUsed, decide_with_link, link_from_token
+from approvals.action_links import InvalidLink, LinkAlreadyUsed, link_from_token
 from approvals.models import ActionLink, ApprovalRequest
+from approvals.services import decide_with_link
 from approvals.shown_args import shown
 from console.kernel.errors import Invalid, StewardError
 from console.kernel.pages import error_text, pretty

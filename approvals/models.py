@@ -12,6 +12,8 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 
+from agents.engine.ledger import args_hash
+
 # The audit log's table belongs to this app; its model lives in the kernel.
 from console.kernel.models import AuditEvent  # noqa: F401
 from console.kernel.roles import is_admin
@@ -175,7 +177,6 @@ class ApprovalRequest(models.Model):
         automatic_rule: str = "",
     ) -> bool:
         """Set the outcome once: a conditional update, so of two deciders only one wins."""
-        from agents.engine.ledger import args_hash
 
         now = timezone.now()
         updates: dict[str, Any] = {

@@ -21,10 +21,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.engine.models import DeadLetter
 from approvals import action_links
 from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
 from approvals.shown_args import shown
+from approvals.tasks import deliver_webhook
 from console.kernel.pages import pretty
+from console.kernel.redaction import redact_text
+from console.kernel.roles import ADMINS, ENGINEERS
 
 __all__ = [
     "DEAD_LETTER_EVENT",
@@ -222,7 +226,6 @@ def _create_deliveries(webhooks: list[Webhook], event: str, bodies: dict[str, An
 
 
 def _send_deliveries(ids: list[str]) -> None:
-    from approvals.tasks import deliver_webhook
 
     for delivery_id in ids:
         try:
@@ -329,7 +332,6 @@ _ERROR_CHARS = 500
 
 
 def _first_line(text: str) -> str:
-    from console.kernel.redaction import redact_text
 
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     # An error may quote a provider's message, keys and all: it leaves Steward redacted.
@@ -381,7 +383,6 @@ def notify_dead_letter(letter: Any, run: Any) -> None:
 
 def dead_letter_recipients() -> list[Any]:
     """Active engineers and admins (and superusers) with an email address, each once."""
-    from console.kernel.roles import ADMINS, ENGINEERS
 
     users = (
         get_user_model()
@@ -393,8 +394,6 @@ def dead_letter_recipients() -> list[Any]:
 
 
 def _email_dead_letter(letter: Any, run: Any) -> int:
-    from agents.engine.models import DeadLetter
-    from console.kernel.redaction import redact_text
 
     now = timezone.now()
     interval = getattr(settings, "STEWARD_DEAD_LETTER_EMAIL_SECONDS", DEAD_LETTER_EMAIL_SECONDS)

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.queue_forms import QueueForm, WebhookForm, audit_values
 from approvals.stats import pending_count_subquery, queue_stats
+from approvals.tasks import deliver_webhook
 from console.kernel import audit
 from console.kernel.cursors import decode_cursor, encode_cursor
 from console.kernel.errors import StewardError
@@ -355,7 +356,6 @@ def webhook_redeliver(
     request: HttpRequest, name: str, webhook_id: int, delivery_id: uuid.UUID
 ) -> HttpResponse:
     """Send a failed delivery again, as a fresh delivery of the same payload (all attempts anew)."""
-    from approvals.tasks import deliver_webhook
 
     webhook = _queue_webhook(request, name, webhook_id)
     delivery = get_object_or_404(WebhookDelivery.objects.defer("payload"), id=delivery_id, webhook=webhook)

@@ -23,7 +23,9 @@ from langgraph.types import Interrupt
 
 from agents.engine.models import Run
 from agents.engine.tasks import send_run
-from approvals.models import ApprovalRequest, Decision, Queue
+from approvals import notifications
+from approvals.action_links import LinkAlreadyUsed
+from approvals.models import ActionLink, ApprovalRequest, Decision, Queue
 from approvals.shown_args import restore
 from console.kernel import audit, live
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound, StewardError
@@ -35,6 +37,7 @@ __all__ = [
     "cancel_requests_of_run",
     "claim",
     "decide",
+    "decide_with_link",
     "enforce_sla",
     "next_request",
     "on_settled",
@@ -50,7 +53,6 @@ _PERSON_DECISIONS = (Decision.Kind.APPROVE, Decision.Kind.EDIT, Decision.Kind.RE
 
 
 def _notify_on_commit(event: str, request: ApprovalRequest) -> None:
-    from approvals import notifications
 
     transaction.on_commit(lambda: notifications.notify(event, request))
 
@@ -525,3 +527,18 @@ def cancel_requests_of_run(run_id: uuid.UUID, actor: Any, reason: str) -> int:
             audit.record(actor, "approval.cancelled", request, reason=reason)
             _publish(request)
     return len(pending)
+
+
+def decide_with_link(link: ActionLink, user: Any, comment: str = "", reason_code: str = "") -> ApprovalRequest:
+    """Use the link up and decide its request with its decision, in one transaction: a refused
+    decision rolls back and leaves the link usable.
+
+    Raises:
+        LinkAlreadyUsed: the link was used meanwhile (of two uses of one link, one decides).
+        StewardError: the decision was refused (`decide`).
+    """
+    with transaction.atomic():
+        # Used up first, by a conditional update: of two POSTs of one link, one decides.
+        if not ActionLink.objects.filter(id=link.id, used_at__isnull=True).update(used_at=timezone.now()):
+            raise LinkAlreadyUsed
+        return decide(link.request_id, user, link.decision, comment=comment, reason_code=reason_code)

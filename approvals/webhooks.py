@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from approvals.models import WebhookDelivery
+from approvals.tasks import deliver_webhook
 
 __all__ = ["attempt_delivery", "backoff_seconds", "body_of", "deliver", "signature"]
 
@@ -207,7 +208,6 @@ def resend_overdue(now: Any = None, batch: int = 200) -> int:
     The delivery row is the record, a Celery message only wakes a worker (as for runs): a lost
     message delays a webhook, never loses it.
     """
-    from approvals.tasks import deliver_webhook
 
     now = now or timezone.now()
     overdue = list(

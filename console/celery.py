@@ -6,6 +6,7 @@ import os
 
 from celery import Celery
 from celery.signals import task_prerun, worker_process_init
+from django.db import close_old_connections, connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -17,8 +18,7 @@ app.autodiscover_tasks(["agents.engine", "approvals", "traces"])
 @worker_process_init.connect
 def _fresh_connections_after_fork(**_: object) -> None:
     # A forked child must not reuse its parent's sockets: drop them, open lazily.
-    from django.db import connections
-
+    # Imported here: this module loads with the settings, before Django's models may be.
     from agents.engine.checkpointer import close_pool
 
     for conn in connections.all(initialized_only=True):
@@ -31,6 +31,4 @@ def _drop_broken_connections(**_: object) -> None:
     # What Django does before each request: close a connection that failed (Postgres restarted)
     # or outlived CONN_MAX_AGE, so the task opens a fresh one. Celery's own reuse
     # (CELERY_DB_REUSE_MAX) kept a dead connection for a hundred tasks (seen in `manage.py chaos`).
-    from django.db import close_old_connections
-
     close_old_connections()

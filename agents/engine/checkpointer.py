@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any, Protocol
 
+import psycopg
 from django.conf import settings
 from django.db import connections
 from langchain_core.runnables import RunnableConfig
@@ -370,7 +371,6 @@ def checkpointer(hook: StepHook | None = None) -> Iterator[BaseCheckpointSaver[A
 def setup_checkpointer(settings_dict: dict[str, Any], db_vendor: str) -> None:
     """Create LangGraph's checkpoint tables (from a migration)."""
     if db_vendor == "postgresql":
-        import psycopg
 
         dsn = dsn_of(settings_dict)
         # setup() runs CREATE INDEX CONCURRENTLY: it needs autocommit.

@@ -24,6 +24,7 @@ its last read.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -34,6 +35,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
+
+from agents.engine.models import Circuit
+from console.kernel.redaction import redact_text
 
 __all__ = [
     "CircuitOpen",
@@ -94,7 +98,6 @@ def provider_of(spec: str) -> str:
 
 def configured_providers() -> list[str]:
     """Providers named by STEWARD_AGENT_MODELS and STEWARD_MODEL_<AGENT>: shown before they fail."""
-    import os
 
     specs = list((getattr(settings, "STEWARD_AGENT_MODELS", None) or {}).values())
     specs += [value for key, value in os.environ.items() if key.startswith("STEWARD_MODEL_") and value]
@@ -115,7 +118,6 @@ def forget_cached() -> None:
 
 
 def _read(provider: str) -> Snapshot:
-    from agents.engine.models import Circuit
 
     row = Circuit.objects.filter(provider=provider).values(*_FIELDS).first()
     snapshot = Snapshot(**row) if row else Snapshot(provider)
@@ -161,7 +163,6 @@ def admit(provider: str, now: datetime | None = None) -> bool:
 
 
 def _take_trial(provider: str, now: datetime, cooldown: timedelta) -> bool:
-    from agents.engine.models import Circuit
 
     due = now - cooldown
     won = Circuit.objects.filter(provider=provider).filter(
@@ -174,7 +175,6 @@ def _take_trial(provider: str, now: datetime, cooldown: timedelta) -> bool:
 
 def record_success(provider: str, trial: bool = False) -> None:
     """The provider answered: close its circuit and clear its failures, if there is anything to clear."""
-    from agents.engine.models import Circuit
 
     snapshot = _current(provider)
     if not trial and snapshot.state == "closed" and snapshot.failures == 0:
@@ -195,11 +195,9 @@ def record_failure(provider: str, error: BaseException | str, now: datetime | No
     Returns:
         The circuit as it is now.
     """
-    from agents.engine.models import Circuit
 
     now = now or timezone.now()
     threshold = max(int(circuit_config()["failures"]), 1)
-    from console.kernel.redaction import redact_text
 
     text = redact_text(error if isinstance(error, str) else f"{type(error).__name__}: {error}")
     opens = Q(state=Circuit.State.HALF_OPEN) | Q(state=Circuit.State.CLOSED, failures__gte=threshold - 1)
@@ -241,7 +239,6 @@ def states(now: datetime | None = None) -> list[dict[str, Any]]:
         [{provider, state ("closed", "half_open", "open"), failures, failures_total, opened_at,
         retry_at (when an open circuit lets a trial through), last_failure_at, last_error}].
     """
-    from agents.engine.models import Circuit
 
     now = now or timezone.now()
     cooldown = timedelta(seconds=float(circuit_config()["cooldown_seconds"]))

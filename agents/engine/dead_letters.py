@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from agents.engine.hooks import approvals
 from agents.engine.models import DeadLetter, Run
+from console.kernel import audit
 from console.kernel.cursors import decode_cursor, encode_cursor
 from console.kernel.errors import Conflict, NotFound
 
@@ -100,9 +103,7 @@ def dismiss(letter_id: uuid.UUID, user: Any) -> DeadLetter:
     Raises:
         NotFound, Conflict: no such entry, or it was already closed.
     """
-    from django.db import transaction
 
-    from console.kernel import audit
 
     letter = get_open(letter_id)
     with transaction.atomic():
@@ -117,7 +118,6 @@ def open_count() -> int:
 
 
 def as_dict(letter: DeadLetter) -> dict[str, Any]:
-    from django.urls import reverse
 
     return {
         "id": letter.id,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents.engine.models import Run
 from console.kernel.errors import Forbidden, Invalid, validation_errors
 from console.kernel.roles import is_admin
 
@@ -263,7 +264,6 @@ class LimitExceeded(RuntimeError):
 
 def record_breach(run_id: uuid.UUID, breach: Breach, action: str, approval_id: str | None = None) -> None:
     """Append the breach to the run's history (inside the transaction that stops the run)."""
-    from agents.engine.models import Run
 
     entry = {
         "limit": breach.limit,

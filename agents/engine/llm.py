@@ -8,11 +8,14 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.config import get_config
 
 from agents.engine.circuit import provider_of
 from agents.engine.reliability import Candidate, ResilientModel, retry_policy
+from agents.prompts import model_settings_of
 from traces.recording.cassette import Answer, AnsweringChatModel, RecordedChatModel, current
 from traces.recording.prices import price
 
@@ -68,7 +71,6 @@ def _build_model(spec: str, script: Script, extra: dict[str, Any]) -> BaseChatMo
     factory = (getattr(settings, "STEWARD_MODEL_FACTORIES", None) or {}).get(provider)
     if factory:
         return import_string(factory)(name, **extra)
-    from langchain.chat_models import init_chat_model
 
     return init_chat_model(spec, **extra)
 
@@ -91,8 +93,6 @@ def _provider_models(
 
 def _replay_model() -> str:
     try:
-        from langgraph.config import get_config
-
         return str(get_config().get("configurable", {}).get("steward_model") or "")
     except RuntimeError:
         return ""
@@ -114,7 +114,6 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), pr
     Args:
         prompt: the template from `agents.prompts.get(...)`, for its model settings.
     """
-    from agents.prompts import model_settings_of
 
     if current() is not None:
         # A recorded step of a replay: answer from the original run, call nothing (retried

@@ -21,6 +21,7 @@ from langgraph.graph import StateGraph
 from pydantic import BaseModel
 
 from agents.engine.limits import Limits
+from agents.engine.models import Agent
 from console.kernel.agent_modules import load_agent_modules
 
 __all__ = ["AgentSpec", "all_agents", "get_agent", "graph_fingerprint", "register_agent", "sync_agents"]
@@ -113,7 +114,6 @@ def graph_fingerprint(graph: StateGraph) -> str:
 
 def sync_agents() -> None:
     """Make the Agent rows match the registry (called after migrate and on demand)."""
-    from agents.engine.models import Agent
 
     specs = all_agents()
     for spec in specs.values():

@@ -39,6 +39,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from agents.engine import circuit
 from agents.engine.circuit import CircuitOpen
+from agents.engine.models import Agent, Run
 
 __all__ = [
     "Candidate",
@@ -154,7 +155,6 @@ def retry_policy(agent_key: str | None) -> RetryPolicy:
     (not before every call), so a change in the admin applies to the next failure."""
     policy = RetryPolicy().updated(getattr(settings, "STEWARD_RETRY", None) or {})
     if agent_key:
-        from agents.engine.models import Agent
 
         own = Agent.objects.filter(key=agent_key).values_list("settings", flat=True).first() or {}
         if isinstance(own.get("retry"), dict):
@@ -164,7 +164,6 @@ def retry_policy(agent_key: str | None) -> RetryPolicy:
 
 @functools.lru_cache(maxsize=4096)
 def _agent_of_run(run_id: str) -> str | None:
-    from agents.engine.models import Run
 
     return Run.objects.filter(id=run_id).values_list("agent__key", flat=True).first()
 

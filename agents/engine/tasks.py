@@ -7,12 +7,13 @@ import uuid
 from celery import shared_task
 from django.db import transaction
 
+from agents.engine import runtime
+
 __all__ = ["execute_run", "send_run", "sweep_runs"]
 
 
 @shared_task(name="agents.execute_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def execute_run(run_id: str) -> str | None:
-    from agents.engine import runtime
 
     return runtime.execute(run_id)
 

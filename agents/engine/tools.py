@@ -10,6 +10,9 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
+from agents.engine.reliability import invoke_tool
+from traces.recording.cassette import current, recorded_tools
+
 __all__ = ["current_tool_call_id", "run_tool_calls"]
 
 # Set around each tool, so a gated tool (approvals/gate.py) knows its call id.
@@ -26,8 +29,6 @@ def run_tool_calls(
     and can replay. Put a gated tool in a node of its own or call it alone:
     a node runs again from its start when the run resumes after approval.
     """
-    from agents.engine.reliability import invoke_tool
-    from traces.recording.cassette import current, recorded_tools
 
     replaying = current() is not None
     if replaying:

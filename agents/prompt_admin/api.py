@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
@@ -293,7 +294,6 @@ def import_(request: HttpRequest) -> dict[str, Any]:
 @router.get("", auth=READ, response={200: list[PromptListOut], 401: _E, 403: _E})
 def list_prompts(request: HttpRequest) -> list[dict[str, Any]]:
     """Every prompt with its labels ({label: version}) and its latest version number."""
-    from django.db.models import Max
 
     prompts = Prompt.objects.order_by("name").annotate(latest=Max("versions__number"))
     labels: dict[int, dict[str, int]] = {}

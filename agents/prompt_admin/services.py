@@ -7,12 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, content_hash
 from agents.prompts.templates import TemplateErrors, check_content, version_diff, version_lines
 from approvals.models import ApprovalRequest, Queue
+from approvals.notifications import notify_prompt_event
+from approvals.services import _notify_on_commit
 from console.kernel import audit
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from console.kernel.roles import ADMINS, is_admin
@@ -61,7 +65,6 @@ def diff_of(a: PromptVersion | None, b: PromptVersion) -> list[dict[str, Any]]:
 
 
 def _announce(event: str, prompt: Prompt, **data: Any) -> None:
-    from approvals.notifications import notify_prompt_event
 
     payload = {"event": event, "prompt": prompt.name, **data}
     transaction.on_commit(lambda: notify_prompt_event(event, payload))
@@ -94,8 +97,6 @@ def create_prompt(
         Forbidden (not an admin); Conflict (the name is taken); Invalid (bad name or template).
     """
     _require_admin(user)
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_slug
 
     try:
         validate_slug(name)
@@ -307,8 +308,6 @@ def move_label(
     """
     _require_admin(user)
     prompt = prompt_named(name)
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_slug
 
     try:
         validate_slug(label)
@@ -346,7 +345,6 @@ def move_label(
         )
         audit.record(user, "prompt.promotion_requested", prompt, label=label, version=number, request=str(request.id))
         _announce("prompt.promotion_requested", prompt, label=label, version=number, request_id=str(request.id))
-    from approvals.services import _notify_on_commit
 
     _notify_on_commit("approval.requested", request)
     return "pending", request

@@ -36,6 +36,7 @@ from pydantic import Field
 
 from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion, content_hash
 from agents.prompts.templates import TemplateErrors, check_content
+from console.kernel import audit
 from console.kernel.documents import (
     INT32,
     DocumentFormat,
@@ -415,7 +416,6 @@ def import_prompts(data: Any, user: Any) -> dict[str, list[Any]]:
         Forbidden (not an admin); Invalid (not a valid export, a hash that does not match its
         content: nothing is imported); Conflict (someone created one of the prompts meanwhile).
     """
-    from console.kernel import audit
 
     if not is_admin(user):
         raise Forbidden("only admins import prompts")

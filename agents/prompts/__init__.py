@@ -20,9 +20,11 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 from langchain_core.prompts import BasePromptTemplate
+from langgraph.config import get_config
 
 from agents.prompts.models import Prompt, PromptLabel, PromptVersion, RunPromptVersion, content_hash
 from agents.prompts.templates import build_template, check_content
+from console.kernel import audit
 from console.kernel.agent_modules import load_agent_modules
 
 __all__ = [
@@ -94,7 +96,6 @@ def declared() -> dict[str, PromptDeclaration]:
 def sync_prompts() -> int:
     """Create each declared prompt that is missing, with version 1 and its `production` label.
     Existing prompts are never touched: the console owns them once they exist."""
-    from console.kernel import audit
 
     created = 0
     existing = set(Prompt.objects.values_list("name", flat=True))
@@ -243,8 +244,6 @@ def _version_by_id(version_id: int) -> PromptVersion:
 
 def _run_configurable() -> dict[str, Any] | None:
     try:
-        from langgraph.config import get_config
-
         return get_config().get("configurable", {})
     except RuntimeError:
         return None

@@ -14,6 +14,7 @@ from agents.engine.models import Run
 from agents.engine.schemas import RunOut, run_out
 from agents.engine.services import cancel_run, start_run
 from agents.web.run_filters import RunFilters
+from approvals.models import ApprovalRequest
 from console.kernel.auth import role_auth
 from console.kernel.errors import Invalid, NotFound
 from console.kernel.roles import can_read_runs, can_start_runs
@@ -73,7 +74,6 @@ def _get_run(run_id: uuid.UUID) -> Run:
 
 
 def _pending_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    from approvals.models import ApprovalRequest
 
     pending: dict[uuid.UUID, list[uuid.UUID]] = {}
     rows = ApprovalRequest.objects.pending().filter(run_id__in=run_ids).values_list("run_id", "id")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, TextField
@@ -22,8 +23,11 @@ from django.utils.dateparse import parse_datetime
 
 from agents.engine.models import Run
 from agents.prompts.models import PromptVersion, RunPromptVersion
+from approvals.models import ApprovalRequest
 from console.kernel.cursors import decode_cursor, decode_raw, encode_cursor
 from console.kernel.errors import Invalid
+from traces.inspection.feedback import filter_runs
+from traces.recording.models import Span
 
 __all__ = ["SORTS", "RunFilters", "SEARCH_SQL"]
 
@@ -158,7 +162,6 @@ class RunFilters:
         return f
 
     def apply(self, runs: QuerySet[Run]) -> QuerySet[Run]:
-        from approvals.models import ApprovalRequest
 
         if self.status:
             runs = runs.filter(status=self.status)
@@ -193,18 +196,12 @@ class RunFilters:
             pending = ApprovalRequest.objects.filter(run=OuterRef("pk"), status=ApprovalRequest.Status.PENDING)
             runs = runs.filter(status=Run.Status.WAITING).filter(Exists(pending))
         if self.model:
-            from traces.recording.models import Span
 
             runs = runs.filter(Exists(Span.objects.filter(run=OuterRef("pk"), kind=Span.Kind.MODEL, model=self.model)))
         if self.prompt:
             runs = runs.filter(Exists(self._prompt_pins()))
         if self.feedback:
-            try:
-                from traces.inspection.feedback import filter_runs
-            except ImportError:  # feedback arrives with the traces app's feedback module
-                pass
-            else:
-                runs = filter_runs(runs, self.feedback)
+            runs = filter_runs(runs, self.feedback)
         if self.q:
             if connection.vendor == "postgresql":
                 runs = runs.filter(
@@ -243,6 +240,5 @@ class RunFilters:
 
     def query_without(self, *names: str) -> str:
         """The current filters as a query string, minus some (for sort links and 'next page')."""
-        from urllib.parse import urlencode
 
         return urlencode({k: v for k, v in self.raw.items() if k not in names})

@@ -22,6 +22,7 @@ from approvals.models import ApprovalRequest
 from console.kernel.errors import Conflict, Forbidden, Invalid
 from console.kernel.pages import require
 from console.kernel.roles import can_read_runs, can_start_runs
+from traces.inspection.replay import MODES, prompt_choices, steps_of
 from traces.inspection.waterfall import payload_view, state_diff
 from traces.recording.models import Span
 
@@ -149,7 +150,6 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = run_for_page(run_id)
     if run is None:
         raise Http404("run not found")
-    from traces.inspection.replay import MODES, prompt_choices, steps_of
 
     return render(
         request,

@@ -24,17 +24,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel, Field
 
+from agents.engine import runtime
 from agents.engine.checkpointer import checkpointer
 from agents.engine.llm import ScriptedChatModel
+from agents.engine.models import Agent, Run
 from agents.engine.registry import get_agent, register_agent
+from agents.engine.services import start_run
 from approvals.gate import require_approval
+from approvals.models import ApprovalRequest
+from approvals.services import decide
 from console.harness.bench_graphs import NODES, linear_graph, step_script
+from traces.recording.models import Span
 
 __all__ = [
     "BENCH_GATE",
@@ -132,7 +139,6 @@ def build_gate() -> StateGraph:
 
 def ensure_bench_agents() -> None:
     """Agent rows for the two bench agents only (sync_agents would touch every agent's row)."""
-    from agents.engine.models import Agent
 
     for key in BENCH_KEYS:
         spec = get_agent(key)
@@ -157,7 +163,6 @@ def cleanup(bare_threads: Iterable[str] = ()) -> dict[str, int]:
     Runs are found by agent, not by this invocation's ids, so a bench that crashed earlier is
     cleaned up too.
     """
-    from agents.engine.models import Agent, Run
 
     runs = Run.objects.filter(agent__key__in=BENCH_KEYS)
     threads = list(runs.values_list("thread_id", flat=True))
@@ -209,8 +214,6 @@ def steward_batch(runs: int, user: Any) -> tuple[float, list[uuid.UUID]]:
     this thread does what a worker does with the message. No worker may be consuming (the
     command checks), or it would race us for the claim.
     """
-    from agents.engine import runtime
-    from agents.engine.services import start_run
 
     ids: list[uuid.UUID] = []
     gc.collect()
@@ -226,9 +229,7 @@ def steward_batch(runs: int, user: Any) -> tuple[float, list[uuid.UUID]]:
 
 def linear_span_counts_ok(run_ids: Sequence[uuid.UUID]) -> bool:
     """Every timed Steward run recorded exactly its 10 node spans and 10 model spans."""
-    from django.db.models import Count, Q
 
-    from traces.recording.models import Span
 
     rows = (
         Span.objects.filter(run_id__in=run_ids)
@@ -285,10 +286,6 @@ def approval_roundtrips(count: int, warmup: int, engineer: Any, reviewer: Any) -
     A worker must be consuming (the command starts one in-process). All runs are started first
     and reach "waiting" before any decision, so each decision meets an idle worker.
     """
-    from agents.engine.models import Run
-    from agents.engine.services import start_run
-    from approvals.models import ApprovalRequest
-    from approvals.services import decide
 
     total = warmup + count
     runs = [start_run(BENCH_GATE, {"prompt": "benchmark"}, engineer, metadata={"bench": True}) for _ in range(total)]

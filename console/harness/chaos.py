@@ -44,10 +44,15 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 
 from agents.engine.models import Run
+from agents.engine.services import start_run
+from agents.engine.sweeper import sweep
 from approvals.defaults import ensure_defaults
 from approvals.models import ApprovalRequest, Queue
+from approvals.services import decide
+from console.celery import app
 from console.harness.chaos_checks import RunChecks, check_runs, ok_span_count
 from console.harness.chaos_instances import ROOT, Instances
+from console.kernel.errors import StewardError
 from console.kernel.statistics import percentile
 
 __all__ = ["SCENARIOS", "ChaosOptions", "Harness", "ScenarioResult", "report_lines", "run_scenario"]
@@ -210,7 +215,6 @@ class Workers:
     def ready(self) -> list[str]:
         """Live workers with a pool process that have answered a ping once, so consume from
         the broker. (A busy worker may answer no ping until its run stops: once is enough.)"""
-        from console.celery import app
 
         if any(name not in self.answered for name in self.alive()):
             try:
@@ -451,7 +455,6 @@ class Harness:
         """One clean run of each kind: how many `ok` spans each records, how long it takes."""
         batch = f"base-{uuid.uuid4().hex[:6]}"
         started: dict[str, Run] = {}
-        from agents.engine.services import start_run
 
         for n, (kind, (agent, make_input)) in enumerate(RUN_KINDS.items()):
             started[kind] = start_run(agent, make_input(batch, n), self.engineer, metadata={"chaos": batch, "kind": kind, "n": n})
@@ -470,9 +473,6 @@ class Harness:
 
     @contextmanager
     def _loops(self, batch: str, sweeps: Counter[str], errors: Counter[str], tracker: Tracker | None = None) -> Iterator[None]:
-        from agents.engine.sweeper import sweep
-        from approvals.services import decide
-        from console.kernel.errors import StewardError
 
         def sweep_step() -> None:
             sweeps.update(sweep())
@@ -515,7 +515,6 @@ def _chaos_users() -> tuple[User, User]:
 
 def _start_runs(scenario: Scenario, errors: Counter[str], retries: list[int]) -> None:
     """Start the batch's runs at the scenario's pace; while a service is down, try again."""
-    from agents.engine.services import start_run
 
     kinds = list(RUN_KINDS)
     try:
@@ -663,11 +662,9 @@ INJECTORS: dict[str, tuple[str, Callable[[Scenario], list[Fault]]]] = {
 
 
 def run_scenario(name: str, harness: Harness) -> ScenarioResult:
-    """Start a batch of runs, inject the scenario's faults, wait for the runs, check them."""
-    if name == "channels":
-        from console.harness.chaos_pages import run_channels_scenario
+    """Start a batch of runs, inject the scenario's faults, wait for the runs, check them.
 
-        return run_channels_scenario(harness)
+    The `channels` scenario is not a fault injection: console/harness/chaos_pages.py runs it."""
     options = harness.options
     title, inject = INJECTORS[name]
     batch = f"{name}-{uuid.uuid4().hex[:6]}"

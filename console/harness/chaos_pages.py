@@ -29,9 +29,11 @@ from django.conf import settings
 from django.db import connections
 
 from agents.engine.models import Run
+from agents.engine.services import start_run
 from console.harness.chaos import RUN_KINDS, Harness, ScenarioResult, Tracker
 from console.harness.chaos_checks import check_runs
 from console.kernel import live
+from console.web.consumers import LiveConsumer
 from traces.recording.models import Span
 
 __all__ = ["DroppingChannelLayer", "PageMirror", "Pages", "database_view", "dropping_layer", "run_channels_scenario"]
@@ -113,7 +115,6 @@ class Pages:
     """Open run pages on an event loop of their own (a thread), as browsers would hold them."""
 
     def __init__(self, user: Any, catch_up_seconds: float | None = None) -> None:
-        from console.web.consumers import LiveConsumer
 
         self.user = user
         # The page's consumer as the site serves it, only on the dropping layer (and, in tests,
@@ -196,7 +197,6 @@ def run_channels_scenario(harness: Harness) -> ScenarioResult:
     errors: Counter[str] = Counter()
     began = time.monotonic()
     kinds = list(RUN_KINDS)
-    from agents.engine.services import start_run
 
     run_ids: list[uuid.UUID] = []
     with (

@@ -19,6 +19,8 @@ import threading
 import uuid
 from typing import Any
 
+import redis
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
@@ -43,7 +45,6 @@ class _Sequences:
 
     def _client(self) -> Any:
         if self._redis is None:
-            import redis
 
             self._redis = redis.Redis.from_url(settings.CHANNEL_LAYER_URL)
         return self._redis
@@ -92,7 +93,6 @@ class _Publisher:
         self._queue.put((group, event))
 
     def _run(self) -> None:
-        from channels.layers import get_channel_layer
 
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)

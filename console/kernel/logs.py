@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import structlog
+from django.core.exceptions import ImproperlyConfigured
 
 from console.kernel.redaction import redact_log_event
 
@@ -87,7 +88,6 @@ def logging_config(output: str, level: str) -> dict[str, Any]:
     """LOGGING for settings: one stream handler on the root logger, quieter noisy libraries."""
     if output not in FORMATS:
         # Settings are read before logging exists: fail loudly at start, not on the first line.
-        from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured(f"STEWARD_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {output!r}")
     return {

@@ -36,9 +36,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+
+from console.kernel.models import ApiKey, hash_key
 
 __all__ = ["LIMITED", "LOGIN_VIEWS", "RateLimitMiddleware", "clear", "hit", "login_wait", "record_login_failure"]
 
@@ -112,7 +116,6 @@ class _Counters:
 
     def _client(self, url: str) -> Any:
         if self._redis is None or self._redis_url != url:
-            import redis
 
             # Short timeouts: a slow Redis must not hold up every start and decision.
             self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
@@ -204,7 +207,6 @@ def record_login_failure(sender: Any, credentials: dict[str, Any], request: Http
 
 
 def _login_refusal(request: HttpRequest, wait: float) -> HttpResponse:
-    from django.contrib.auth.forms import AuthenticationForm
 
     seconds = max(1, math.ceil(wait))
     detail = f"Too many failed logins for this account or from this address: try again in {seconds} s."
@@ -222,7 +224,6 @@ def _login_refusal(request: HttpRequest, wait: float) -> HttpResponse:
 def _user_id(request: HttpRequest) -> int | None:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if request.path.startswith("/api/") and scheme.lower() == "bearer" and raw.strip():
-        from console.kernel.models import ApiKey, hash_key
 
         # Like the API (console/kernel/auth.py), the key before the session. Its owner without
         # ApiKey.authenticate, which records the key's use: the view does that.

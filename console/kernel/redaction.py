@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import structlog
+from django.conf import settings
 from django.core.signals import setting_changed
 
 __all__ = [
@@ -245,7 +247,6 @@ def _extra_patterns() -> tuple[re.Pattern[str], ...]:
     # setting reset it through the setting_changed signal below.
     global _extra
     if _extra is None:
-        from django.conf import settings
 
         patterns = getattr(settings, "STEWARD_REDACT_PATTERNS", None) or ()
         _extra = compile_patterns(tuple(patterns)) if patterns else ()
@@ -368,7 +369,6 @@ def redact_log_event(logger: Any, method_name: str, event_dict: dict[str, Any]) 
     """A structlog processor: the event and every field, secrets redacted; a traceback is
     rendered to text first (``exception``) so that it is redacted too."""
     if event_dict.get("exc_info"):
-        import structlog
 
         event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
     for key, value in list(event_dict.items()):

@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 __all__ = [
@@ -139,14 +140,12 @@ def keyring_from(configured: str, name: str, secrets: tuple[str, ...], purpose: 
 
 def secret_keys() -> tuple[str, ...]:
     """SECRET_KEY, then SECRET_KEY_FALLBACKS: derived keyrings seal with the first, open with all."""
-    from django.conf import settings
 
     return (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", []))
 
 
 def values_keyring() -> Keyring:
     """The keyring for sealed span values and run inputs, from the settings."""
-    from django.conf import settings
 
     configured = getattr(settings, "STEWARD_ENCRYPTION_KEY", "") or ""
     return keyring_from(configured, "STEWARD_ENCRYPTION_KEY", secret_keys(), VALUES_KEY_PURPOSE)

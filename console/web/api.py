@@ -9,9 +9,19 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
+from agents.prompt_admin.api import router as prompts_router
+from agents.prompt_admin.regression_api import router as prompt_regression_router
+from agents.web.api import router as runs_router
+from agents.web.limits_api import router as agents_router
+from approvals.api import router as approvals_router
+from approvals.queues_api import router as queues_router
 from console.kernel.auth import api_auth
 from console.kernel.errors import StewardError
 from console.kernel.middleware import too_large
+from console.kernel.ratelimit import LIMITED
+from console.web.dead_letters_api import router as dead_letters_router
+from traces.inspection.api import router as traces_router
+from traces.inspection.api import threads_router
 
 # Statuses that shared machinery, not the view, answers: documented on every operation they can
 # reach so the OpenAPI document holds every status a client can get (schemathesis checks it).
@@ -30,7 +40,6 @@ def document_shared_errors(schema: dict[str, Any]) -> dict[str, Any]:
     those that need credentials, 413 to those that take a body, 422 to those that take parameters
     or a body, 429 to the
     rate-limited ones. What a view declares itself is left as it is."""
-    from console.kernel.ratelimit import LIMITED
 
     limited = {name.split(":", 1)[1] for name in LIMITED if name.startswith("api:")}
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -107,15 +116,6 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 
 
 def _mount() -> None:
-    from agents.prompt_admin.api import router as prompts_router
-    from agents.prompt_admin.regression_api import router as prompt_regression_router
-    from agents.web.api import router as runs_router
-    from agents.web.limits_api import router as agents_router
-    from approvals.api import router as approvals_router
-    from approvals.queues_api import router as queues_router
-    from console.web.dead_letters_api import router as dead_letters_router
-    from traces.inspection.api import router as traces_router
-    from traces.inspection.api import threads_router
 
     # Before the runs router: its GET /runs/{run_id} would otherwise take POST /runs/import (405).
     api.add_router("/runs", traces_router)

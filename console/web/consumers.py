@@ -30,6 +30,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from agents.engine.models import Run
+from agents.web.run_page import run_context, run_for_page, spans_after
+from approvals.inbox import InboxFilters, filtered_inbox, outcome_context, pending_count, visible_request
+from approvals.models import ApprovalRequest
 from console.kernel import live
 from console.kernel.roles import REVIEWERS, can_read_runs, has_role
 
@@ -119,7 +123,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return self._allowed_groups(user, subscribe), self._allowed_views(user, views)
 
     def _allowed_groups(self, user: Any, requested: list[str]) -> list[str]:
-        from agents.engine.models import Run
 
         groups = []
         for group in dict.fromkeys(requested[:20]):
@@ -135,7 +138,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return list(dict.fromkeys(groups))
 
     def _allowed_views(self, user: Any, requested: list[str]) -> set[str]:
-        from approvals.models import ApprovalRequest
 
         views: set[str] = set()
         if "approvals" in requested and has_role(user, REVIEWERS):
@@ -170,8 +172,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def _concerns_user(self, approval_id: uuid.UUID) -> bool:
         """Whether an event about this request changes what this page shows: the user sees the
         request, or it is in the rows they were last sent, or their pending count moved with it."""
-        from approvals.inbox import pending_count
-        from approvals.models import ApprovalRequest
 
         user = self.scope["user"]
         if approval_id in self.shown_rows:
@@ -196,7 +196,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def _render_approval_outcome(self) -> str:
         """On a request's page: its status, quorum and, once decided, what the run did."""
-        from approvals.inbox import outcome_context, visible_request
 
         approval_id = _approval_view_id(self.views)
         if approval_id is None:
@@ -209,7 +208,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return html + render_to_string("approvals/partials/_approval_outcome.html", context)
 
     def _render_approvals(self) -> str:
-        from approvals.inbox import InboxFilters, filtered_inbox, pending_count
 
         user = self.scope["user"]
         self.nav_pending = pending_count(user)
@@ -222,7 +220,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return html
 
     def _render_run(self, run_id: uuid.UUID, full: bool) -> str:
-        from agents.web.run_page import run_context, run_for_page, spans_after
 
         run = run_for_page(run_id)
         if run is None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from approvals.inbox import pending_count
 from console.kernel.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
 
 
@@ -20,7 +21,6 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_can_start_runs": can_start_runs(user),
     }
     if is_reviewer:
-        from approvals.inbox import pending_count
 
         context["nav_pending"] = pending_count(user)
     return context

@@ -27,6 +27,8 @@ from django.db.models.functions import Trunc
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.engine import circuit
+from agents.engine.dead_letters import open_count
 from agents.engine.models import Run
 from approvals.models import ApprovalRequest
 from approvals.stats import TIMED_OUTCOMES, PercentileCont
@@ -326,8 +328,6 @@ def operations(now: datetime | None = None) -> dict[str, Any]:
         {"circuits": [{provider, state, failures, failures_total, opened_at, retry_at,
         cooling_down, last_failure_at, last_error}], "dead_letters": int}.
     """
-    from agents.engine import circuit
-    from agents.engine.dead_letters import open_count
 
     circuits = circuit.states(now)
     for row in circuits:

@@ -10,6 +10,9 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from agents.engine.checkpointer import checkpointer
+from console.celery import app
+
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -32,7 +35,6 @@ def _database() -> None:
 
 
 def _broker() -> None:
-    from console.celery import app
 
     if settings.CELERY_BROKER_URL.startswith("memory://"):
         return
@@ -41,7 +43,6 @@ def _broker() -> None:
 
 
 def _checkpointer() -> None:
-    from agents.engine.checkpointer import checkpointer
 
     with checkpointer() as saver:
         saver.get_tuple({"configurable": {"thread_id": "readyz", "checkpoint_ns": ""}})

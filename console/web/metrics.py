@@ -53,6 +53,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from agents.engine.circuit import states
+from agents.engine.dead_letters import open_count
 from agents.engine.models import Agent, Run
 from approvals.models import ApprovalRequest, Queue
 from approvals.stats import TIMED_OUTCOMES, pending_count_subquery
@@ -256,8 +258,6 @@ class StewardCollector(Collector):
 
 
     def _reliability(self) -> Iterable[Any]:
-        from agents.engine.circuit import states
-        from agents.engine.dead_letters import open_count
 
         state = GaugeMetricFamily(
             "steward_circuit_state",

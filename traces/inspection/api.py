@@ -17,14 +17,17 @@ from ninja import Field, Router, Schema, Status
 
 from agents.engine.models import Run
 from agents.engine.schemas import RunOut, run_out
+from approvals.models import ApprovalRequest
 from console.kernel import audit
 from console.kernel.auth import role_auth
 from console.kernel.documents import download
 from console.kernel.errors import NotFound
 from console.kernel.roles import can_read_runs, can_start_runs
 from console.kernel.schemas import ErrorOut, InputSchema
+from traces.inspection.diff import diff_runs
 from traces.inspection.export import TraceV1, export_filename, export_run, import_run, parse_trace
 from traces.inspection.feedback import can_give_feedback, give_feedback
+from traces.inspection.replay import replay, retry
 from traces.inspection.threads import thread_runs
 from traces.recording.models import Feedback
 
@@ -141,7 +144,6 @@ def post_feedback(request: HttpRequest, run_id: uuid.UUID, body: FeedbackIn) -> 
 )
 def get_thread(request: HttpRequest, thread_id: str) -> list[dict[str, Any]]:
     """The thread's runs, oldest first (404 when no run has this thread id)."""
-    from approvals.models import ApprovalRequest
 
     runs = list(thread_runs(thread_id))
     if not runs:
@@ -181,7 +183,6 @@ class DiffOut(Schema):
 )
 def post_replay(request: HttpRequest, run_id: uuid.UUID, body: ReplayIn) -> Status:
     """A new run forked from this one at `from_step` (recorded, live or mixed) → 201."""
-    from traces.inspection.replay import replay
 
     new = replay(
         _run(run_id), request.user, from_step=body.from_step, mode=body.mode,
@@ -197,7 +198,6 @@ def post_replay(request: HttpRequest, run_id: uuid.UUID, body: ReplayIn) -> Stat
 )
 def post_retry(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
     """Run a failed run again from its last checkpoint, in place."""
-    from traces.inspection.replay import retry
 
     return run_out(retry(_run(run_id), request.user))
 
@@ -205,6 +205,5 @@ def post_retry(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
 @router.get("/{a}/diff/{b}", auth=READ, response={200: DiffOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
 def get_diff(request: HttpRequest, a: uuid.UUID, b: uuid.UUID) -> dict[str, Any]:
     """Two runs step by step, with the index of the first divergent step."""
-    from traces.inspection.diff import diff_runs
 
     return diff_runs(_run(a), _run(b))

@@ -39,6 +39,8 @@ from django.utils import timezone
 from pydantic import Field
 
 from agents.engine.models import Agent, Run
+from approvals.models import ApprovalRequest, Decision
+from console.kernel import audit
 from console.kernel.documents import (
     INT32,
     DocumentFormat,
@@ -142,7 +144,6 @@ def _span_dict(span: Span) -> dict[str, Any]:
 
 
 def _approval_dicts(run: Run) -> list[dict[str, Any]]:
-    from approvals.models import ApprovalRequest, Decision
 
     requests = list(
         ApprovalRequest.objects.filter(run=run)
@@ -404,7 +405,6 @@ def import_run(data: Any, user: Any) -> Run:
     Raises:
         Invalid: (422) the document is not a valid export, or its run had not finished.
     """
-    from console.kernel import audit
 
     # A document from another Steward (or an older one) is stored the way ours are: redacted.
     data = redact(data)

@@ -43,14 +43,20 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 from django.core import checks
+from django.db import connections
 from django.db.models import Max, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
+
+from agents.engine.models import Run
+from console.kernel.redaction import redact
+from traces.recording.models import Span
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -130,7 +136,6 @@ def on_run_stopped(sender: Any, run_id: uuid.UUID, status: str, **kwargs: Any) -
 def unexported_runs(now: datetime | None = None, limit: int = RETRY_BATCH) -> list[uuid.UUID]:
     """Runs that succeeded or failed within RETRY_WINDOW whose final export has not gone out
     (the collector was down at their last stop), oldest first."""
-    from agents.engine.models import Run
 
     since = (now or timezone.now()) - RETRY_WINDOW
     runs = (
@@ -193,7 +198,6 @@ class _ExportThread:
         return True
 
     def _loop(self) -> None:
-        from django.db import connections
 
         while True:
             run_id = self._queue.get()
@@ -263,8 +267,6 @@ def _claim(run_id: uuid.UUID) -> tuple[Run, dict[str, Any] | None, dict[str, Any
     A conditional update on the whole metadata: two exports of one run never both win, and a
     concurrent change to another key is never overwritten (we read again and retry).
     """
-    from agents.engine.models import Run
-    from traces.recording.models import Span
 
     for _ in range(5):
         run = Run.objects.select_related("agent").filter(id=run_id).first()
@@ -287,7 +289,6 @@ def _claim(run_id: uuid.UUID) -> tuple[Run, dict[str, Any] | None, dict[str, Any
 
 def _give_back(run_id: uuid.UUID, previous: dict[str, Any] | None, mark: dict[str, Any]) -> None:
     """Undo a claim whose spans did not go out, unless a later export moved the mark since."""
-    from agents.engine.models import Run
 
     for _ in range(5):
         run = Run.objects.filter(id=run_id).first()
@@ -301,7 +302,6 @@ def _give_back(run_id: uuid.UUID, previous: dict[str, Any] | None, mark: dict[st
 
 
 def _spans_of(run: Run, previous: dict[str, Any] | None, mark: dict[str, Any]) -> list[Span]:
-    from traces.recording.models import Span
 
     fields = ["id", "parent_id", "seq", "kind", "name", "status", "started_at", "latency_ms", "error",
               "tokens_in", "tokens_out", "cost", "model", "step"]
@@ -315,11 +315,17 @@ _exporter_cache: tuple[tuple[Any, ...], Any] | None = None
 _exporter_lock = threading.Lock()
 
 
+def _sdk() -> Any:
+    # Imported here: OpenTelemetry is an optional extra, needed only once something is exported.
+    from traces.inspection import otel_sdk
+
+    return otel_sdk
+
+
 def _exporter() -> Any:
     """The OTLP/HTTP exporter for the current settings (one per process, rebuilt when they change)."""
     global _exporter_cache
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
+    OTLPSpanExporter = _sdk().OTLPSpanExporter
     key = (settings.STEWARD_OTLP_ENDPOINT, settings.STEWARD_OTLP_HEADERS, settings.STEWARD_OTLP_TIMEOUT)
     with _exporter_lock:
         if _exporter_cache is None or _exporter_cache[0] != key:
@@ -342,8 +348,7 @@ def traces_url(endpoint: str) -> str:
 
 
 def _send(spans: Sequence[ReadableSpan]) -> None:
-    from opentelemetry.sdk.trace.export import SpanExportResult
-
+    SpanExportResult = _sdk().SpanExportResult
     exporter = _exporter()
     for start in range(0, len(spans), SPANS_PER_REQUEST):
         result = exporter.export(spans[start : start + SPANS_PER_REQUEST])
@@ -398,7 +403,6 @@ def provider_of(model: str) -> str:
 
 
 def _redact(value: Any) -> Any:
-    from console.kernel.redaction import redact
 
     return redact(value)
 
@@ -453,8 +457,7 @@ def chat_messages(value: Any) -> list[dict[str, Any]]:
 
 def _span_attributes(run: Run, span: Span, capture_content: bool) -> tuple[str, Any, dict[str, Any]]:
     """(name, kind, attributes) of one recorded span."""
-    from opentelemetry.trace import SpanKind
-
+    SpanKind = _sdk().SpanKind
     attributes: dict[str, Any] = {
         "steward.run_id": str(run.id),
         "steward.span_id": str(span.id),
@@ -522,10 +525,11 @@ def _span_attributes(run: Run, span: Span, capture_content: bool) -> tuple[str, 
 
 def build_spans(run: Run, spans: Iterable[Span], after_seq: int = -1, capture_content: bool = False) -> list[ReadableSpan]:
     """The OpenTelemetry spans of one export: its invoke_agent span, then the recorded spans."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+    sdk = _sdk()
+    Resource, ReadableSpan, InstrumentationScope = sdk.Resource, sdk.ReadableSpan, sdk.InstrumentationScope
+    SpanContext, SpanKind, Status, StatusCode, TraceFlags = (
+        sdk.SpanContext, sdk.SpanKind, sdk.Status, sdk.StatusCode, sdk.TraceFlags
+    )
 
     spans = list(spans)
     trace_id = trace_id_of(run)
@@ -618,8 +622,6 @@ _steward_version: str | None = None
 def _version() -> str:
     global _steward_version
     if _steward_version is None:
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             _steward_version = version("steward")
         except PackageNotFoundError:

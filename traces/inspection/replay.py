@@ -17,10 +17,12 @@ from django.utils import timezone
 
 from agents.engine import dead_letters
 from agents.engine.checkpointer import checkpointer
-from agents.engine.models import DeadLetter, Run
+from agents.engine.models import DeadLetter, IdempotencyRecord, Run
 from agents.engine.registry import get_agent
+from agents.engine.runtime import compiled_graph
 from agents.engine.tasks import send_run
 from agents.prompts import PromptNotFound, pins_for_new_run, save_pins
+from agents.prompts.models import PromptVersion
 from console.kernel import audit, live
 from console.kernel.errors import Conflict, Invalid
 from traces.recording.models import Span
@@ -45,7 +47,6 @@ def steps_of(run: Run) -> dict[int, tuple[str, str]]:
 
 def prompt_choices(run: Run) -> list[dict[str, Any]]:
     """For each prompt the run pinned: its pinned version and every version a replay may use."""
-    from agents.prompts.models import PromptVersion
 
     pins = run.prompt_versions or {}
     if not pins:
@@ -288,7 +289,6 @@ def _fork(
                 raise Invalid([{"loc": ["body", "state_patch", k], "msg": f"no state key {k!r} (keys: {', '.join(sorted(known))})"} for k in unknown])
         saved = saver.put(target, source.checkpoint, source.metadata, dict(source.checkpoint.get("channel_versions", {})))
         if patch:
-            from agents.engine.runtime import compiled_graph
 
             spec = get_agent(original.agent.key)
             assert spec is not None and from_step is not None
@@ -307,7 +307,6 @@ def preview(original: Run, *, from_step: int | None, mode: str, live_from_step: 
         ledger entries that already exist for this replay chain (those return their stored
         result instead of acting twice).
     """
-    from agents.engine.models import IdempotencyRecord
 
     if mode == "recorded":
         live_from = None

@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from agents.engine.models import Run
+from approvals.models import ApprovalRequest
 from traces.recording.models import SealedRunInput, Span
 
 __all__ = ["checkpoint_tables", "cutoff_for", "preview", "prunable_runs", "prune_finished_runs"]
@@ -53,7 +54,6 @@ def cutoff_for(now: datetime, days: int) -> datetime:
 
 def prunable_runs(cutoff: datetime) -> QuerySet[Run]:
     """Unpruned runs that finished before `cutoff` and whose whole thread may be pruned."""
-    from approvals.models import ApprovalRequest
 
     pending = ApprovalRequest.objects.filter(run_id=OuterRef("pk"), status=ApprovalRequest.Status.PENDING)
     replaying = Run.objects.filter(parent_run_id=OuterRef("pk"), status__in=Run.ACTIVE)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
 from console.kernel.redaction import redact
 from console.kernel.serialize import to_jsonable
@@ -104,7 +105,6 @@ def state_diff(run: Run, span: Span) -> dict[str, Any] | None:
     """
     if span.kind != Span.Kind.NODE or not span.checkpoint_id:
         return None
-    from agents.engine.checkpointer import checkpointer
 
     thread = {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ""}}
     with checkpointer() as saver:

@@ -19,7 +19,11 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import StructuredTool
 from langgraph.config import get_config
+
+from console.kernel.sealing import SealError, open_json
+from traces.recording.models import Span
 
 __all__ = ["AnsweringChatModel", "Cassette", "RecordedCallError", "RecordedChatModel", "current"]
 
@@ -53,7 +57,6 @@ class Cassette:
         return step is not None and (self.live_from_step is None or step < self.live_from_step)
 
     def _recorded(self, step: int, kind: str) -> list[Any]:
-        from traces.recording.models import Span
 
         if not self._calls:
             # One query for the whole recording: a replay must not cost more than the original.
@@ -99,7 +102,6 @@ def _unsealed(span: Any) -> Any:
     the originals of what redaction changed are sealed (traces/recording/writer.py)."""
     if span.sealed is None:
         return span
-    from console.kernel.sealing import SealError, open_json
 
     try:
         originals = open_json(span.sealed, span.id.bytes)
@@ -239,7 +241,6 @@ def recorded_tool_output(name: str) -> Any:
 
 def recorded_tools(tools: Sequence[Any]) -> list[Any]:
     """Stand-ins with the same names that play back the recording (so spans are still recorded)."""
-    from langchain_core.tools import StructuredTool
 
     def stand_in(tool: Any) -> Any:
         def play(**kwargs: Any) -> Any:

@@ -20,6 +20,8 @@ import threading
 import uuid
 from typing import Any
 
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -27,8 +29,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections
 
 from agents.engine.checkpointer import close_pool
+from agents.engine.tasks import execute_run
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
+from console.celery import app
+from console.harness import bench
 from console.kernel.arguments import positive
 from console.kernel.roles import ENGINEERS, REVIEWERS
 from console.kernel.statistics import median, percentile
@@ -56,7 +61,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # Imported here, not at module level: importing registers the bench agents, and that
         # should happen only in a process that benchmarks.
-        from console.harness import bench
 
         runs, trials, approvals = options["runs"], options["trials"], options["approvals"]
         self._refuse_if_workers_listen()
@@ -100,7 +104,6 @@ class Command(BaseCommand):
     # --- setup ------------------------------------------------------------------------------
 
     def _refuse_if_workers_listen(self) -> None:
-        from console.celery import app
 
         # A worker consuming this broker would take (b)'s messages and race us for the claim,
         # and could take the approval runs from the worker we time.
@@ -110,7 +113,6 @@ class Command(BaseCommand):
             raise CommandError(f"workers are consuming from this broker ({names}): stop them or use a private broker")
 
     def _setup(self) -> tuple[Any, Any, list[Any]]:
-        from console.harness import bench
 
         # The default queue and its reviewers group come from a migration; a flushed test
         # database has lost them, and the gate's request needs them.
@@ -134,7 +136,6 @@ class Command(BaseCommand):
             user.delete()
 
     def _purge(self) -> int:
-        from console.celery import app
 
         # start_run sent a message for every (b) run on commit. Those runs are finished (or
         # deleted), so the messages are no-ops, but the worker we start would first have to
@@ -144,12 +145,7 @@ class Command(BaseCommand):
     # --- approval round trip ----------------------------------------------------------------
 
     def _approval_phase(self, approvals: int, engineer: Any, reviewer: Any) -> list[Any]:
-        from celery.contrib.testing.worker import start_worker
-        from celery.signals import task_postrun
 
-        from agents.engine.tasks import execute_run
-        from console.celery import app
-        from console.harness import bench
 
         purged = self._purge()
         self.stderr.write(f"purged {purged} messages; starting a worker thread for {approvals} approvals…")
@@ -191,7 +187,6 @@ class Command(BaseCommand):
         trips: list[Any],
         removed: dict[str, int],
     ) -> None:
-        from console.harness import bench
 
         w = self.stdout.write
         db = connection.settings_dict

@@ -23,12 +23,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from agents.engine.models import Agent, Run
 from console.harness.bench_live import BENCH_LIVE
 from console.harness.chaos_instances import free_port
 from console.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from console.harness.live_latency import OBSERVER_JS, latencies
+from console.kernel.models import ApiKey
 from console.kernel.roles import ENGINEERS
 from console.kernel.statistics import percentile
+from traces.recording.models import Span
 
 USERNAME = "bench-live"
 ROOT = Path(settings.BASE_DIR)
@@ -56,6 +59,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
+            # Imported here: playwright is a dev dependency, and the message below says so.
             from playwright.sync_api import sync_playwright
         except ImportError:
             raise CommandError("playwright is missing: pip install -e '.[dev]'") from None
@@ -106,7 +110,6 @@ class Command(BaseCommand):
         self.stdout.write(f"live_update_max_ms={max(figures):.1f}")
 
     def _user(self) -> tuple[Any, str, str]:
-        from console.kernel.models import ApiKey
 
         password = secrets.token_urlsafe(16)
         user, _ = get_user_model().objects.get_or_create(username=USERNAME)
@@ -129,7 +132,6 @@ class Command(BaseCommand):
         return page
 
     def _watch_one(self, page: Any, base: str, key: str, step_ms: int) -> list[float]:
-        from traces.recording.models import Span
 
         request = urllib.request.Request(
             base + "/api/runs",
@@ -154,8 +156,6 @@ class Command(BaseCommand):
         return latencies(spans, seen, after_ms=opened + 50)
 
     def _cleanup(self, user: Any) -> None:
-        from agents.engine.models import Agent, Run
-        from console.kernel.models import ApiKey
 
         Run.objects.filter(agent__key=BENCH_LIVE).delete()
         Agent.objects.filter(key=BENCH_LIVE).delete()

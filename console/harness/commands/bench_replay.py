@@ -9,6 +9,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from agents.engine import runtime
+from agents.engine.services import start_run
+from console.celery import app
+from console.harness import bench
+from traces.inspection.replay import replay
+
 
 class Command(BaseCommand):
     help = "Time runs of the 10-node bench graph and their recorded replays in this process; prints the ratio."
@@ -17,11 +23,6 @@ class Command(BaseCommand):
         parser.add_argument("--runs", type=int, default=30)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from agents.engine import runtime
-        from agents.engine.services import start_run
-        from console.celery import app
-        from console.harness import bench
-        from traces.inspection.replay import replay
 
         bench.ensure_bench_agents()
         user, created = get_user_model().objects.get_or_create(username="bench-replay")

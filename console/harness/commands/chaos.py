@@ -19,7 +19,9 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from console.harness.chaos import SCENARIOS, ChaosOptions, Harness, report_lines, run_scenario
 from console.harness.chaos_instances import ROOT, Instances, MissingBinaries, driver_env
+from console.harness.chaos_pages import run_channels_scenario
 from console.kernel.arguments import positive
 
 
@@ -83,7 +85,6 @@ class Command(BaseCommand):
         self._run_with_private_instances(scenarios, options)
 
     def _scenarios(self, chosen: list[str] | None) -> list[str]:
-        from console.harness.chaos import SCENARIOS
 
         picked = chosen or ["all"]
         return list(SCENARIOS) if "all" in picked else list(dict.fromkeys(picked))
@@ -132,7 +133,6 @@ class Command(BaseCommand):
     # --- the driver -------------------------------------------------------------------------------
 
     def _drive(self, instances: Instances, scenarios: list[str], options: dict[str, Any]) -> None:
-        from console.harness.chaos import ChaosOptions, Harness, report_lines, run_scenario
 
         self._check_settings_point_at(instances)
         chaos_options = ChaosOptions(
@@ -161,7 +161,7 @@ class Command(BaseCommand):
             )
             for name in scenarios:
                 self.stderr.write(f"scenario {name}…")
-                result = run_scenario(name, harness)
+                result = run_channels_scenario(harness) if name == "channels" else run_scenario(name, harness)
                 results.append(result)
                 for line in report_lines(result):
                     w(line)

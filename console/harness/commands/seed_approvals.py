@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from agents.demo.refund import issue_refund
 from agents.engine.models import Agent, Run
 from agents.engine.registry import sync_agents
 from approvals.gate import args_hash
@@ -58,7 +59,6 @@ class Command(BaseCommand):
         agent = Agent.objects.filter(key="refund").first()
         if agent is None:
             raise CommandError("the refund agent is not registered (is agents.demo.refund in STEWARD_AGENT_MODULES?)")
-        from agents.demo.refund import issue_refund
 
         args_schema = issue_refund.args_schema.model_json_schema()
         now = timezone.now()

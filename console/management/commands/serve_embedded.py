@@ -9,10 +9,18 @@ import errno
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
+from celery.contrib.testing.worker import start_worker
+from channels.routing import get_default_application
+from daphne.endpoints import build_endpoint_description_strings
+from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
+
+from console.celery import app
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +40,8 @@ def due_tasks(last_run: dict[str, float], now: float) -> list[str]:
 def periodic_loop(stop: threading.Event, tick: float = 0.5) -> None:
     """What beat does in production, in this process: each task of the beat schedule, run here
     (not queued) on its own interval, so this list cannot drift from production's."""
-    import time
 
-    from django.db import close_old_connections
 
-    from console.celery import app
 
     app.loader.import_default_modules()  # the tasks modules (autodiscovery), as a worker does at start
     last_run: dict[str, float] = {}
@@ -81,12 +86,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from celery.contrib.testing.worker import start_worker
-        from channels.routing import get_default_application
-        from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
 
-        from console.celery import app
 
         if not settings.CELERY_BROKER_URL.startswith("memory://"):
             raise CommandError("serve_embedded runs the in-process worker on memory://; use `make serve` with a broker")
