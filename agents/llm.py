@@ -12,6 +12,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
 
 from agents.circuit import provider_of
 from agents.reliability import Candidate, ResilientModel, retry_policy
@@ -40,7 +41,7 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
         # The script decides which tools to call; binding changes nothing.
         return self
 
@@ -99,9 +100,8 @@ def _provider_models(
     for spec in (s.strip() for s in specs):
         if not spec:
             continue
-        model = _build_model(spec, script, extra)
-        if tools:
-            model = model.bind_tools(list(tools))
+        chat_model = _build_model(spec, script, extra)
+        model: Runnable[Any, Any] = chat_model.bind_tools(list(tools)) if tools else chat_model
         candidates.append(Candidate(spec, provider_of(spec), model))
     return ResilientModel(candidates, lambda: retry_policy(agent_key))
 

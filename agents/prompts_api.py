@@ -263,7 +263,9 @@ def export(request: HttpRequest, name: list[str] | None = _EXPORT_NAMES) -> Http
     response = HttpResponse(
         json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
     )
-    response["Content-Disposition"] = content_disposition_header(True, export_filename(names or None))
+    disposition = content_disposition_header(True, export_filename(names or None))
+    assert disposition is not None  # an attachment always has the header
+    response["Content-Disposition"] = disposition
     return response
 
 
@@ -384,6 +386,7 @@ def put_label(request: HttpRequest, name: str, label: str, body: LabelIn) -> Sta
                 "url": reverse("approval_detail", args=[result.id]),
             },
         )
+    assert isinstance(result, PromptLabelMove)
     prompt = prompt_named(name)
     row = PromptLabel.objects.select_related("version", "updated_by").get(prompt=prompt, name=label)
     move = PromptLabelMove.objects.select_related("moved_by", "approved_by").get(pk=result.pk)

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from agents.limits import agent_limits, limit_form_fields, limits_from_form
 from agents.models import Agent, Run
@@ -26,6 +27,12 @@ from traces.waterfall import WaterfallRow, payload_view, state_diff, waterfall
 
 PAGE_SIZE = 50
 SPAN_PAGE = 500
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django_htmx's HtmxMiddleware (settings.MIDDLEWARE) leaves it."""
+
+    htmx: HtmxDetails
 
 
 def span_rows(spans: list[Span], run: Run | None = None) -> list[WaterfallRow]:
@@ -233,7 +240,7 @@ def run_spans(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 
 
 @login_required
-def span_detail(request: HttpRequest, run_id: uuid.UUID, seq: int) -> HttpResponse:
+def span_detail(request: HtmxHttpRequest, run_id: uuid.UUID, seq: int) -> HttpResponse:
     """One span's inputs, outputs, error and the state its step saved (loaded when opened)."""
     run = _run_for(request, run_id)
     span = Span.objects.filter(run=run, seq=seq).select_related("prompt_version__prompt").first()

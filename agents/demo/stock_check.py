@@ -17,6 +17,7 @@ from agents.demo.common import (
     call,
     final_answer,
     last_ai_has_tool_calls,
+    last_ai_message,
     request_message,
     request_of,
     tool_results,
@@ -65,7 +66,7 @@ def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
 
 
 def tools_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    return {"messages": run_tool_calls([check_inventory], state["messages"][-1], config)}
+    return {"messages": run_tool_calls([check_inventory], last_ai_message(state["messages"]), config)}
 
 
 def initial_state(data: BaseModel) -> dict[str, Any]:
