@@ -254,7 +254,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             "can_cancel": can_start_runs(user),
             "csrf_token": self.csrf_token,
         }
-        html = render_to_string("agents/partials/_run_header.html", context)
+        html: str = render_to_string("agents/partials/_run_header.html", context)
         html += render_to_string("agents/partials/_run_output.html", context)
         rows = render_to_string("agents/partials/_span_rows.html", {"rows": span_rows(spans, run), "run": run})
         if full:
