@@ -88,7 +88,9 @@ def export_response(run: Run, user: Any) -> HttpResponse:
     response = HttpResponse(
         json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
     )
-    response["Content-Disposition"] = content_disposition_header(True, export_filename(run))
+    disposition = content_disposition_header(True, export_filename(run))
+    assert disposition is not None  # an attachment always has the header
+    response["Content-Disposition"] = disposition
     return response
 
 

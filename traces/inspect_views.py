@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
@@ -32,6 +33,9 @@ from console.roles import can_read_runs
 from traces.mermaid import END, START, highlight, path_edges
 from traces.models import Span
 from traces.serialize import to_jsonable
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["CHECKPOINT_PAGE", "JSON_CAP", "checkpoint_json", "run_checkpoints", "run_graph"]
 
@@ -134,7 +138,7 @@ class CheckpointRow:
     truncated: bool = False
 
 
-def _created(checkpoint: dict[str, Any]) -> datetime | None:
+def _created(checkpoint: Mapping[str, Any]) -> datetime | None:
     try:
         return datetime.fromisoformat(str(checkpoint.get("ts", "")))
     except ValueError:
@@ -146,7 +150,7 @@ def _channel_values_json(values: Any) -> str:
     return json.dumps(redact(to_jsonable(values)), indent=2, ensure_ascii=False)
 
 
-def _thread_config(run: Run, **extra: str) -> dict[str, Any]:
+def _thread_config(run: Run, **extra: str) -> RunnableConfig:
     return {"configurable": {"thread_id": run.thread_id, **extra}}
 
 

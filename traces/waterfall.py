@@ -6,12 +6,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from agents.models import Run
 from console.redaction import redact
 from traces.models import Span
 from traces.serialize import to_jsonable
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["PAYLOAD_CAP", "WaterfallRow", "payload_view", "state_diff", "waterfall"]
 
@@ -54,7 +57,7 @@ def waterfall(run: Run, spans: Sequence[Span]) -> list[WaterfallRow]:
     return rows
 
 
-def _is_chat(value: Any) -> bool:
+def _is_chat(value: Any) -> TypeGuard[list[dict[str, Any]]]:
     return (
         isinstance(value, list)
         and bool(value)
@@ -106,7 +109,7 @@ def state_diff(run: Run, span: Span) -> dict[str, Any] | None:
         return None
     from agents.checkpointer import checkpointer
 
-    thread = {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ""}}
+    thread: RunnableConfig = {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ""}}
     with checkpointer() as saver:
         base = saver.get_tuple({"configurable": {**thread["configurable"], "checkpoint_id": span.checkpoint_id}})
         child = next(
