@@ -22,9 +22,10 @@ demo: $(STAMP)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve_embedded --host $(HOST) --port $(PORT)
 
-## test: ruff, then the whole suite (Postgres and Redis are used where they answer).
+## test: ruff, mypy, then the whole suite (Postgres and Redis are used where they answer).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
