@@ -22,10 +22,11 @@ demo: $(STAMP)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve_embedded --host $(HOST) --port $(PORT)
 
-## test: ruff, the import layers (docs/architecture.md), then the whole suite (Postgres and Redis are used where they answer).
+## test: ruff, mypy, the import layers (docs/architecture.md), then the whole suite (Postgres and Redis are used where they answer).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)

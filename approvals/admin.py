@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from approvals.models import ApprovalRequest, Decision, Queue, Webhook, WebhookDelivery
 from console.kernel.models import AuditEvent
@@ -34,7 +35,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["id", "at", "actor", "action", "object_type", "object_id"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
 
 
@@ -52,5 +53,5 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "event", "webhook"]
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -17,6 +17,7 @@ from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.tools import BaseTool, StructuredTool, create_schema_from_function
 from langgraph.config import get_config
 from langgraph.types import interrupt
+from pydantic import BaseModel
 
 from agents.engine.ledger import args_hash, run_once
 from agents.engine.tools import current_tool_call_id
@@ -150,7 +151,8 @@ def _check_resume_value(value: Any) -> None:
         raise GateError(f"resume value is not a decision: {value!r}")
     if value["decision"] != "approve":
         return
-    request = ApprovalRequest.objects.filter(id=value.get("approval_id")).first()
+    approval_id = value.get("approval_id")
+    request = ApprovalRequest.objects.filter(id=approval_id).first() if approval_id else None
     if request is None or request.status != ApprovalRequest.Status.APPROVED:
         raise GateError(f"approval {value.get('approval_id')} is not approved")
     if args_hash(value.get("args")) != request.approved_args_hash:
@@ -181,6 +183,8 @@ def gated_tool(
 
         action = fn.__name__
         schema_model = create_schema_from_function(action, fn)
+        # A pydantic v1 model only comes from v1-annotated functions, which gated tools are not.
+        assert issubclass(schema_model, BaseModel)
         json_schema = schema_model.model_json_schema()
 
         def gated(**kwargs: Any) -> Any:

@@ -62,13 +62,15 @@ def on_limit_request_settled(request: ApprovalRequest) -> None:
         raise Invalid(
             [{"loc": ["body", "decision"], "msg": "this request asks whether the run may go over a limit: approve (or edit the new limit) or reject it"}]
         )
+    if request.run_id is None:
+        return
     run = Run.objects.select_for_update().filter(id=request.run_id).first()
     if run is None or run.status != Run.Status.WAITING:
         return
     resume = request.resume_value or {}
     who = resume.get("decided_by") or "the system"
     approval_id = str(request.id)
-    breach = next((b for b in run.limit_breaches if b.get("approval_id") == approval_id), {})
+    breach: dict[str, Any] = next((b for b in run.limit_breaches if b.get("approval_id") == approval_id), {})
     if request.status == ApprovalRequest.Status.APPROVED:
         approved = request.approved_args if isinstance(request.approved_args, dict) else {}
         raised = {k: v for k, v in approved.items() if k in LIMIT_NAMES}

@@ -47,6 +47,9 @@ class Queue(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations_from"
     )
 
+    # Not a column: set by queue_views.queue_list for its page (the SLA in words).
+    sla_text: str
+
     class Meta:
         ordering = ["name"]
 

@@ -197,7 +197,7 @@ def _queue_webhooks(event: str, request: ApprovalRequest) -> list[WebhookDeliver
     webhooks = matching_webhooks(event, request)
     if not webhooks:
         return []
-    bodies = {
+    bodies: dict[str, Any] = {
         Webhook.Format.JSON: json_payload(event, request),
         Webhook.Format.SLACK: slack_payload(event, request),
     }
@@ -229,7 +229,7 @@ def _send_deliveries(ids: list[str]) -> None:
 
     for delivery_id in ids:
         try:
-            deliver_webhook.apply_async(args=[delivery_id])
+            deliver_webhook.apply_async(args=(delivery_id,))
         except Exception:  # noqa: BLE001 - the row stays pending; one lost message must not stop the rest
             log.exception("notify: could not send webhook delivery %s to the broker", delivery_id)
 

@@ -169,7 +169,8 @@ class QueueForm(forms.ModelForm):
         return target
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         action = cleaned.get("timeout_action")
         if (
             action == Queue.TimeoutAction.ESCALATE
@@ -243,7 +244,7 @@ def audit_values(form: forms.ModelForm, fields: list[str]) -> dict[str, Any]:
     """
     values: dict[str, Any] = {}
     for field in fields:
-        value = form.cleaned_data.get(field)
+        value: Any = form.cleaned_data.get(field)
         if hasattr(value, "model"):  # a queryset: the ticked groups
             value = sorted(str(item) for item in value)
         elif hasattr(value, "pk"):  # a model instance: the escalation queue

@@ -382,7 +382,7 @@ def webhook_redeliver(
                 previous_error=delivery.last_error,
             )
             # After commit: the worker must find the row already pending.
-            transaction.on_commit(lambda: deliver_webhook.apply_async(args=[str(delivery.id)]))
+            transaction.on_commit(lambda: deliver_webhook.apply_async(args=(str(delivery.id),)))
     if reset:
         messages.success(request, f"Delivery of {delivery.event} queued to be sent again.")
     else:

@@ -6,7 +6,7 @@ Mounted at /api/queues by console/web/api.py.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth.models import Group
 from django.db.models import Prefetch
@@ -19,6 +19,9 @@ from console.kernel.auth import role_auth
 from console.kernel.errors import Forbidden, NotFound
 from console.kernel.roles import REVIEWERS, has_role, is_admin
 from console.kernel.schemas import ErrorOut
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 router = Router(tags=["queues"], auth=role_auth(lambda user: has_role(user, REVIEWERS), "review approvals"))
 
@@ -58,7 +61,11 @@ class QueueStatsOut(Schema):
     decisions_per_reviewer: dict[str, int]
 
 
-def queue_out(queue: Queue) -> dict[str, Any]:
+class _Backlog(TypedDict):
+    pending: int
+
+
+def queue_out(queue: WithAnnotations[Queue, _Backlog]) -> dict[str, Any]:
     """A queue as the API shows it; expects the annotations and prefetch of `_queues()`."""
     return {
         "name": queue.name,

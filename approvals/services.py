@@ -52,6 +52,10 @@ DEFAULT_QUEUE = "default"
 _PERSON_DECISIONS = (Decision.Kind.APPROVE, Decision.Kind.EDIT, Decision.Kind.REJECT, Decision.Kind.RESPOND)
 
 
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
 def _notify_on_commit(event: str, request: ApprovalRequest) -> None:
 
     transaction.on_commit(lambda: notifications.notify(event, request))
@@ -376,7 +380,7 @@ def claim(request_id: uuid.UUID | str, user: Any) -> ApprovalRequest:
         _check_may_decide(request, user)
         _check_pending_and_free(request, user, now)
         request.claim_for(user, now)
-        audit.record(user, "approval.claimed", request, until=request.claimed_until.isoformat())
+        audit.record(user, "approval.claimed", request, until=_iso(request.claimed_until))
         _publish(request)
     return request
 
@@ -423,7 +427,7 @@ def next_request(user: Any, queue_name: str | None = None) -> ApprovalRequest | 
         if request is None:
             return None
         request.claim_for(user, now)
-        audit.record(user, "approval.claimed", request, until=request.claimed_until.isoformat(), via="next")
+        audit.record(user, "approval.claimed", request, until=_iso(request.claimed_until), via="next")
         _publish(request)
     return request
 

@@ -149,6 +149,7 @@ def queue_stats(queue: Queue, days: int = 30, now: datetime | None = None) -> di
         waits = [
             (decided - created).total_seconds()
             for created, decided in settled.filter(timed).values_list("created_at", "decided_at")
+            if decided is not None
         ]
         median, p95 = percentile(waits, 0.5), percentile(waits, 0.95)
     outcomes = {status.value: totals[status.value] for status in OUTCOMES}

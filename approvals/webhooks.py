@@ -219,5 +219,5 @@ def resend_overdue(now: Any = None, batch: int = 200) -> int:
         # Push the due time on, so the next sweep does not send them again at once.
         WebhookDelivery.objects.filter(id__in=overdue).update(next_attempt_at=now)
         for delivery_id in overdue:
-            deliver_webhook.apply_async(args=[str(delivery_id)])
+            deliver_webhook.apply_async(args=(str(delivery_id),))
     return len(overdue)

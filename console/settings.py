@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -167,7 +168,7 @@ if EMBEDDED:
 # How often the sweeper looks for abandoned and lost runs (short in the embedded demo, where a
 # run started by another process waits for it: that process cannot reach the memory broker).
 STEWARD_SWEEP_SECONDS = env_int("STEWARD_SWEEP_SECONDS", 2 if EMBEDDED else 10)
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "sweep-runs": {"task": "agents.sweep_runs", "schedule": float(STEWARD_SWEEP_SECONDS)},
     "enforce-approval-sla": {"task": "approvals.enforce_sla", "schedule": float(env_int("STEWARD_SLA_SECONDS", 30))},
     "prune-finished-runs": {"task": "traces.prune_finished_runs", "schedule": float(env_int("STEWARD_RETENTION_SECONDS", 3600))},
@@ -183,7 +184,7 @@ STEWARD_RETENTION_BATCH = env_int("STEWARD_RETENTION_BATCH", 500)
 # --- Channels -------------------------------------------------------------------------------
 CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL")
 if CHANNEL_LAYER_URL:
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # A consumer waits on Redis (BZPOPMIN) 5 s at a time; redis-py's default 5 s socket

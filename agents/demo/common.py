@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -40,9 +40,17 @@ def call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
     return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
 
 
-def last_ai_has_tool_calls(state: dict[str, Any]) -> str:
+def last_ai_has_tool_calls(state: Mapping[str, Any]) -> str:
     last = state["messages"][-1]
     return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
+
+
+def last_ai_message(messages: Sequence[BaseMessage]) -> AIMessage:
+    """The model's message a tool node answers: the edges route here only after one with tool calls."""
+    last = messages[-1]
+    if not isinstance(last, AIMessage):
+        raise TypeError(f"a tool node runs after the model's message, not after a {type(last).__name__}")
+    return last
 
 
 def final_answer(state: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +104,7 @@ def register_tool_loop_agent(
         return {"messages": [model.invoke(messages, config)]}
 
     def tools_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-        return {"messages": run_tool_calls(tools, state["messages"][-1], config)}
+        return {"messages": run_tool_calls(tools, last_ai_message(state["messages"]), config)}
 
     def build() -> StateGraph:
         graph = StateGraph(MessagesState)

@@ -19,6 +19,7 @@ from agents.demo.common import (
     call,
     final_answer,
     last_ai_has_tool_calls,
+    last_ai_message,
     request_of,
     request_state,
     sign_off,
@@ -102,18 +103,18 @@ def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
 
 
 def lookup_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-    return {"messages": run_tool_calls([lookup_order], state["messages"][-1], config)}
+    return {"messages": run_tool_calls([lookup_order], last_ai_message(state["messages"]), config)}
 
 
 def refund_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
     # Its own node: it runs again from here when the run resumes after the approval.
-    return {"messages": run_tool_calls([issue_refund], state["messages"][-1], config)}
+    return {"messages": run_tool_calls([issue_refund], last_ai_message(state["messages"]), config)}
 
 
 def route(state: MessagesState) -> str:
     if last_ai_has_tool_calls(state) == "__end__":
         return END
-    name = state["messages"][-1].tool_calls[0]["name"]
+    name = last_ai_message(state["messages"]).tool_calls[0]["name"]
     return "refund" if name == "issue_refund" else "lookup"
 
 

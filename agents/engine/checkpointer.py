@@ -47,8 +47,9 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
+from psycopg import Connection
 from psycopg.conninfo import make_conninfo
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -184,7 +185,11 @@ class _HookedWrites:
 
 
 class StewardPostgresSaver(_HookedWrites, PostgresSaver):
-    def __init__(self, conn: Any, hook: StepHook, serde: SerializerProtocol | None = None) -> None:
+    # Always one connection checked out of the pool by checkpointer(), never the pool itself:
+    # a step's statements share its pipeline and transaction.
+    conn: Connection[DictRow]
+
+    def __init__(self, conn: Connection[DictRow], hook: StepHook, serde: SerializerProtocol | None = None) -> None:
         serde = serde or checkpoint_serde()
         super().__init__(conn, serde=serde)
         self.hook = hook
@@ -310,12 +315,12 @@ def prepare_threshold() -> int | None:
     return None if settings.PGBOUNCER else 0
 
 
-_pool: ConnectionPool | None = None
+_pool: ConnectionPool[Connection[DictRow]] | None = None
 _pool_key: tuple[int, str] | None = None
 _pool_lock = threading.Lock()
 
 
-def _get_pool() -> ConnectionPool:
+def _get_pool() -> ConnectionPool[Connection[DictRow]]:
     """The process's pool. Keyed by pid: a forked worker never uses its parent's sockets."""
     global _pool, _pool_key
     key = (os.getpid(), postgres_dsn())
@@ -361,11 +366,11 @@ def checkpointer(hook: StepHook | None = None) -> Iterator[BaseCheckpointSaver[A
         with _get_pool().connection() as conn:
             yield StewardPostgresSaver(conn, hook)
     else:
-        conn = _sqlite_connect()
+        sqlite_conn = _sqlite_connect()
         try:
-            yield StewardSqliteSaver(conn, hook)
+            yield StewardSqliteSaver(sqlite_conn, hook)
         finally:
-            conn.close()
+            sqlite_conn.close()
 
 
 def setup_checkpointer(settings_dict: dict[str, Any], db_vendor: str) -> None:
@@ -377,8 +382,8 @@ def setup_checkpointer(settings_dict: dict[str, Any], db_vendor: str) -> None:
         with psycopg.connect(dsn, autocommit=True, prepare_threshold=prepare_threshold(), row_factory=dict_row) as conn:
             PostgresSaver(conn).setup()
     else:
-        conn = sqlite3.connect(settings_dict["NAME"], check_same_thread=False, timeout=30)
+        sqlite_conn = sqlite3.connect(settings_dict["NAME"], check_same_thread=False, timeout=30)
         try:
-            SqliteSaver(conn).setup()
+            SqliteSaver(sqlite_conn).setup()
         finally:
-            conn.close()
+            sqlite_conn.close()

@@ -11,6 +11,7 @@ from django.utils.module_loading import import_string
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
 from langgraph.config import get_config
 
 from agents.engine.circuit import provider_of
@@ -84,9 +85,8 @@ def _provider_models(
     for spec in (s.strip() for s in specs):
         if not spec:
             continue
-        model = _build_model(spec, script, extra)
-        if tools:
-            model = model.bind_tools(list(tools))
+        chat_model = _build_model(spec, script, extra)
+        model: Runnable[Any, Any] = chat_model.bind_tools(list(tools)) if tools else chat_model
         candidates.append(Candidate(spec, provider_of(spec), model))
     return ResilientModel(candidates, lambda: retry_policy(agent_key))
 

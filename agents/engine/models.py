@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from console.kernel.redaction import redact, redact_text
@@ -147,7 +148,7 @@ class Run(models.Model):
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=settings.STEWARD_LEASE_SECONDS),
             attempts=F("attempts") + 1,
-            started_at=models.functions.Coalesce(F("started_at"), models.Value(now)),
+            started_at=Coalesce(F("started_at"), models.Value(now)),
         )
         if not claimed:
             return None

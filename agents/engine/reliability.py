@@ -143,7 +143,8 @@ class RetryPolicy:
             except (TypeError, ValueError) as exc:
                 log.warning("retry setting %s=%r ignored: %s", key, values[key], exc)
                 continue
-            policy = replace(policy, **{key: value})
+            changes: dict[str, Any] = {key: value}
+            policy = replace(policy, **changes)
         return policy
 
 

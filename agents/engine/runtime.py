@@ -284,7 +284,7 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
             watched = command is not _DONE and guard is not None and limits.timed
             if command is not _DONE and not watched:
-                graph.invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
+                graph.invoke(command, config, durability=spec.durability)
             if not watched:
                 snapshot = graph.get_state(config)
         if watched:
@@ -342,7 +342,7 @@ def _invoke_on_own_saver(spec: AgentSpec, command: Any, config: dict[str, Any], 
     """The graph's invoke for `run_watched`: its thread may outlive this execution, so it holds a
     checkpoint connection of its own, never the one the worker gives back."""
     with checkpointer(writer) as saver:
-        compiled_graph(spec, saver).invoke(command, config, durability=spec.durability)  # type: ignore[arg-type]
+        compiled_graph(spec, saver).invoke(command, config, durability=spec.durability)
 
 
 def _stop(

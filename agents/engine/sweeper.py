@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -40,7 +41,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
                 error = f"gave up after {attempts} attempts: each time the worker stopped without finishing (crash or lost lease)"
                 if Run.fail_abandoned(run_id, error, now):
                     approvals().cancel_requests_of_run(run_id, None, "run failed")
-                    transaction.on_commit(lambda run_id=run_id: announce_run_stopped(run_id, Run.Status.FAILED))
+                    transaction.on_commit(partial(announce_run_stopped, run_id, Run.Status.FAILED))
                     counts["failed"] += 1
             elif Run.requeue(run_id, Run.Status.RUNNING, now):
                 send_run(run_id)

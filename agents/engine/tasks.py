@@ -31,4 +31,4 @@ def send_run(run_id: uuid.UUID | str) -> None:
     a lost message only delays the run until the sweeper sends it again. So a broker that is
     down is logged, not raised: the caller's write is committed, and an error would tell it
     otherwise (a client would start the run twice)."""
-    transaction.on_commit(lambda: execute_run.apply_async(args=[str(run_id)]), robust=True)
+    transaction.on_commit(lambda: execute_run.apply_async(args=(str(run_id),)), robust=True)

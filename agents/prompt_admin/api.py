@@ -384,6 +384,7 @@ def put_label(request: HttpRequest, name: str, label: str, body: LabelIn) -> Sta
                 "url": reverse("approval_detail", args=[result.id]),
             },
         )
+    assert isinstance(result, PromptLabelMove)
     prompt = prompt_named(name)
     row = PromptLabel.objects.select_related("version", "updated_by").get(prompt=prompt, name=label)
     move = PromptLabelMove.objects.select_related("moved_by", "approved_by").get(pk=result.pk)

@@ -313,7 +313,8 @@ class LabelMoveForm:
         weights = {}
         for key, value in post.items():
             number = int_or_none(key.removeprefix("weight-")) if key.startswith("weight-") else None
-            if number is not None and value.strip():
+            # A key with no value at all comes back as [], not a string.
+            if number is not None and isinstance(value, str) and value.strip():
                 weights[number] = value.strip()
         return cls(
             label=post.get("label", "").strip(),

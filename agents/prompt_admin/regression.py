@@ -38,10 +38,13 @@ def _promotion(request: ApprovalRequest) -> tuple[Prompt, PromptVersion]:
     if request.action != PROMOTE_ACTION:
         raise Invalid([{"loc": ["path", "request_id"], "msg": "this request is not a prompt promotion"}])
     args = request.proposed_args or {}
+    number = args.get("version")
     version = (
         PromptVersion.objects.select_related("prompt")
-        .filter(prompt__name=args.get("prompt"), number=args.get("version"))
+        .filter(prompt__name=args.get("prompt"), number=number)
         .first()
+        if number is not None
+        else None
     )
     if version is None:
         raise NotFound(f"prompt {args.get('prompt')!r} has no version {args.get('version')}")

@@ -22,7 +22,7 @@ router = Router(tags=["prompts"])
 
 
 class RegressionIn(InputSchema):
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_BATCH, description="how many of the newest finished runs to replay")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_BATCH, description="how many of the newest finished runs to replay")
 
 
 class RegressionRunOut(Schema):

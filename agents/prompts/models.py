@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,9 @@ class Prompt(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Not a column: set by prompt_views.prompt_list for its page (its last version or label move).
+    changed_at: datetime | None
+
     class Meta:
         ordering = ["name"]
 
@@ -73,6 +77,9 @@ class PromptVersion(models.Model):
     # Set on versions that came from another Steward's export: who wrote them there.
     imported_author = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Not a column: set by prompt_views for the prompt's page (the labels pointing at this version).
+    label_names: list[str]
 
     class Meta:
         ordering = ["prompt", "number"]

@@ -28,7 +28,7 @@ __all__ = [
 
 ROLES = ("system", "user", "assistant", "placeholder")
 VARIABLE_TYPES = ("string", "number", "integer", "boolean", "messages")
-MODEL_SETTING_KEYS = {"model": str, "temperature": (int, float), "max_tokens": int}
+MODEL_SETTING_KEYS: dict[str, type | tuple[type, ...]] = {"model": str, "temperature": (int, float), "max_tokens": int}
 _LANGCHAIN_ROLE = {"system": "system", "user": "human", "assistant": "ai"}
 
 Errors = list[dict[str, Any]]
@@ -73,11 +73,11 @@ def detect_variables(kind: str, template: Any) -> tuple[dict[str, str], Errors]:
             errors.append({"loc": loc, "msg": f"each message needs a role: one of {', '.join(ROLES)}"})
             continue
         if message["role"] == "placeholder":
-            name = message.get("name")
-            if not isinstance(name, str) or not name.isidentifier():
+            placeholder = message.get("name")
+            if not isinstance(placeholder, str) or not placeholder.isidentifier():
                 errors.append({"loc": [*loc, "name"], "msg": "a placeholder needs a variable name (letters, digits, _)"})
             else:
-                found[name] = "messages"
+                found[placeholder] = "messages"
             continue
         content = message.get("content")
         if not isinstance(content, str) or not content.strip():

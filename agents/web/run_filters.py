@@ -140,8 +140,8 @@ class RunFilters:
             if match is None:
                 problem("prompt", "must be a prompt name or name@version, e.g. refund_system@2")
             else:
-                number = match.group("number")
-                f.prompt = (match.group("name"), int(number) if number else None)
+                version = match.group("number")
+                f.prompt = (match.group("name"), int(version) if version else None)
         sort = get("sort") or "-created"
         if sort not in SORTS:
             problem("sort", f"must be one of {', '.join(SORTS)}")
@@ -175,7 +175,9 @@ class RunFilters:
             if connection.vendor == "postgresql":
                 runs = runs.filter(metadata__tags__contains=[self.tag])
             else:
-                runs = runs.annotate(_meta=Cast("metadata", TextField())).filter(_meta__contains=json.dumps(self.tag))
+                runs = runs.annotate(metadata_text=Cast("metadata", TextField())).filter(
+                    metadata_text__contains=json.dumps(self.tag)
+                )
         if self.meta:
             runs = runs.filter(**{f"metadata__{self.meta[0]}": self.meta[1]})
         if self.has_error is True:

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from agents.engine.limits import agent_limits, limit_form_fields, limits_from_form
 from agents.engine.models import Agent, Run
@@ -25,6 +26,12 @@ from console.kernel.roles import can_read_runs, can_start_runs
 from traces.inspection.replay import MODES, prompt_choices, steps_of
 from traces.inspection.waterfall import payload_view, state_diff
 from traces.recording.models import Span
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django_htmx's HtmxMiddleware (settings.MIDDLEWARE) leaves it."""
+
+    htmx: HtmxDetails
 
 PAGE_SIZE = 50
 
@@ -201,7 +208,7 @@ def run_spans(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 
 
 @login_required
-def span_detail(request: HttpRequest, run_id: uuid.UUID, seq: int) -> HttpResponse:
+def span_detail(request: HtmxHttpRequest, run_id: uuid.UUID, seq: int) -> HttpResponse:
     """One span's inputs, outputs, error and the state its step saved (loaded when opened)."""
     run = _run_for(request, run_id)
     span = Span.objects.filter(run=run, seq=seq).select_related("prompt_version__prompt").first()

@@ -22,7 +22,7 @@ def step_script(messages: Sequence[BaseMessage]) -> AIMessage:
 
 def linear_graph(state: type, node_for: Callable[[str], Any], nodes: int = NODES) -> StateGraph:
     """n01 → n02 → … → n<nodes>, each node made by `node_for(name)`."""
-    graph = StateGraph(state)
+    graph: StateGraph[Any] = StateGraph(state)
     names = [f"n{i:02d}" for i in range(1, nodes + 1)]
     for name in names:
         graph.add_node(name, node_for(name))

@@ -36,6 +36,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,7 @@ class Workers:
 
         if any(name not in self.answered for name in self.alive()):
             try:
-                replies = app.control.ping(timeout=0.5)
+                replies = app.control.ping(timeout=0.5) or []
             except Exception:  # noqa: BLE001 - the broker is down: no news
                 replies = []
             self.answered.update(name for reply in replies for name in reply)
@@ -410,6 +411,9 @@ class Scenario:
 
     def attempts(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         return dict(Run.objects.filter(id__in=ids).values_list("id", "attempts"))
+
+    def has_started(self, count: int) -> bool:
+        return self.started >= count
 
     def all_finished(self) -> bool:
         if not self.done_starting.is_set():
@@ -621,10 +625,10 @@ def _inject_restarts(scenario: Scenario, label: str, stop: Callable[[], None], s
     for k in range(count):
         before = min(options.runs, round((k + 1) * paced) + k * burst)
         scenario.allow(before)
-        scenario.wait_until(lambda before=before: scenario.started >= before, 120, every=0.02)
+        scenario.wait_until(partial(scenario.has_started, before), 120, every=0.02)
         scenario.hurry.set()
         scenario.allow(before + burst)
-        scenario.wait_until(lambda before=before: scenario.started >= min(options.runs, before + burst), 60, every=0.005)
+        scenario.wait_until(partial(scenario.has_started, min(options.runs, before + burst)), 60, every=0.005)
         scenario.hurry.clear()
         affected = scenario.ids(Run.Status.QUEUED, Run.Status.RUNNING)
         _reset_connection()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +97,7 @@ def check_runs(batch: str, expected_ok_spans: dict[str, int]) -> RunChecks:
     ok_spans = dict(
         Span.objects.filter(run_id__in=ids, status=Span.Status.OK).values("run_id").annotate(n=Count("id")).values_list("run_id", "n")
     )
-    node_steps: dict[Any, Counter[int]] = defaultdict(Counter)
+    node_steps: dict[Any, Counter[int | None]] = defaultdict(Counter)
     for run_id, step in Span.objects.filter(run_id__in=ids, kind=Span.Kind.NODE, status=Span.Status.OK).values_list("run_id", "step"):
         node_steps[run_id][step] += 1
     checkpointed = _checkpointed_steps([r["thread_id"] for r in runs])
@@ -123,7 +124,7 @@ def check_runs(batch: str, expected_ok_spans: dict[str, int]) -> RunChecks:
     return result
 
 
-def _check_side_effects(result: RunChecks, runs: list[dict[str, Any]]) -> None:
+def _check_side_effects(result: RunChecks, runs: Sequence[Mapping[str, Any]]) -> None:
     refund_runs = {r["input"]["order_id"]: r for r in runs if r["metadata"].get("kind", "").startswith("refund")}
     result.refund_runs = len(refund_runs)
     orders = list(refund_runs)

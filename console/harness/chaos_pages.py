@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
@@ -122,7 +122,8 @@ class Pages:
         attributes: dict[str, Any] = {"channel_layer_alias": DROPPING_ALIAS}
         if catch_up_seconds is not None:
             attributes["catch_up_seconds"] = catch_up_seconds
-        self.app = type("DroppingLiveConsumer", (LiveConsumer,), attributes).as_asgi()
+        consumer = cast("type[LiveConsumer]", type("DroppingLiveConsumer", (LiveConsumer,), attributes))
+        self.app = consumer.as_asgi()
         self.mirrors: dict[uuid.UUID, PageMirror] = {}
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="chaos-pages", daemon=True)
@@ -153,8 +154,11 @@ class Pages:
 
     async def _open(self, run_id: uuid.UUID) -> PageMirror:
         communicator = WebsocketCommunicator(self.app, f"/ws/live/?subscribe={live.run_group(run_id)}")
-        communicator.scope["user"] = self.user
-        communicator.scope["cookies"] = {"csrftoken": "chaos-page"}
+        # What AuthMiddlewareStack and the browser's CSRF cookie put in a page's scope; the test
+        # scope's TypedDict declares neither key.
+        scope = cast("dict[str, Any]", communicator.scope)
+        scope["user"] = self.user
+        scope["cookies"] = {"csrftoken": "chaos-page"}
         accepted, _ = await communicator.connect(timeout=10)
         if not accepted:
             raise RuntimeError(f"the live consumer refused the page of run {run_id}")

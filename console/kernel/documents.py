@@ -68,7 +68,9 @@ def download(data: dict[str, Any], filename: str) -> HttpResponse:
     response = HttpResponse(
         json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
     )
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    disposition = content_disposition_header(True, filename)
+    assert disposition is not None  # an attachment always has the header
+    response["Content-Disposition"] = disposition
     return response
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -12,7 +13,13 @@ from console.kernel.models import EXPIRY_DAYS_MAX, EXPIRY_DAYS_MIN, ApiKey
 from console.kernel.roles import is_admin
 
 
-def _keys_for(request: HttpRequest) -> list[ApiKey]:
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a login_required view: never an anonymous user."""
+
+    user: User
+
+
+def _keys_for(request: AuthenticatedHttpRequest) -> list[ApiKey]:
     keys = ApiKey.objects.select_related("user").order_by("-created_at")
     if not is_admin(request.user):
         keys = keys.filter(user=request.user)
@@ -21,7 +28,7 @@ def _keys_for(request: HttpRequest) -> list[ApiKey]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def key_list(request: HttpRequest) -> HttpResponse:
+def key_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     new_key = None
     error = ""
     if request.method == "POST":

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -365,7 +365,7 @@ _LOG_SAFE_KEYS = frozenset(
 )
 
 
-def redact_log_event(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_log_event(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A structlog processor: the event and every field, secrets redacted; a traceback is
     rendered to text first (``exception``) so that it is redacted too."""
     if event_dict.get("exc_info"):

@@ -17,13 +17,18 @@ sends one; a script that does not is not a page of ours). Settings are read per 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+    from channels.consumer import _ChannelScope
 
 __all__ = ["OriginValidator", "origin_allowed"]
 
@@ -52,7 +57,7 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     return any(pattern != "*" and is_same_domain(parsed.hostname, pattern.lower()) for pattern in allowed)
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             try:
@@ -68,7 +73,7 @@ class OriginValidator:
     def __init__(self, application: Any) -> None:
         self.application = application
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> Any:
         if scope["type"] == "websocket" and not origin_allowed(_header(scope, b"origin"), _header(scope, b"host")):
             return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)

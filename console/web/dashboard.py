@@ -224,7 +224,7 @@ def dashboard(
             .values_list("bucket", "started_at", "finished_at")
         )
         for start, started_at, finished_at in rows:
-            if start in index:
+            if start in index and started_at is not None and finished_at is not None:
                 durations[index[start]].append((finished_at - started_at).total_seconds())
         for i, values in durations.items():
             p50_series[i], p95_series[i] = _percentiles(values)
@@ -396,7 +396,7 @@ def _approvals(
         for start, created_at, decided_at in (
             requests.filter(decided).annotate(bucket=bucket).values_list("bucket", "created_at", "decided_at")
         ):
-            if start in index:
+            if start in index and decided_at is not None:
                 waits[index[start]].append((decided_at - created_at).total_seconds())
         for i, values in waits.items():
             decided_by_bucket[i], median_by_bucket[i] = len(values), percentile(values, 0.5)

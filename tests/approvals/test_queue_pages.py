@@ -444,7 +444,7 @@ def test_redelivering_resets_a_failed_delivery_to_pending_and_sends_it_after_com
         response = client_for(admin_user).post(path)
     assert response.status_code == 302
     assert len(callbacks) == 1
-    assert sent == [[str(delivery.id)]]
+    assert sent == [(str(delivery.id),)]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("pending", 0)
     assert delivery.next_attempt_at is not None
@@ -454,7 +454,7 @@ def test_redelivering_resets_a_failed_delivery_to_pending_and_sends_it_after_com
     # It is pending now, not failed: a second click sends nothing more.
     with django_capture_on_commit_callbacks(execute=True):
         client_for(admin_user).post(path)
-    assert sent == [[str(delivery.id)]]
+    assert sent == [(str(delivery.id),)]
 
 
 def test_redelivering_a_delivered_delivery_changes_nothing(

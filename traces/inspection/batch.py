@@ -106,9 +106,10 @@ def replay_failed(
     for original in last_failed(agent_key, limit):
         failure = failed_step(original)
         start = from_step
-        if state_patch is not None and start is None:
-            start = failure if failure is not None else 0
+        live_from: int
         if state_patch is not None:
+            if start is None:
+                start = failure if failure is not None else 0
             live_from = start
         else:
             live_from = failure if failure is not None else 0

@@ -48,7 +48,7 @@ def diff_runs(a: Run, b: Run) -> dict[str, Any]:
     keys = sorted(set(left) | set(right), key=lambda k: (k[0], min(
         (left[k].seq if k in left else 10**9), (right[k].seq if k in right else 10**9)
     )))
-    rows = []
+    rows: list[dict[str, Any]] = []
     first = None
     for key in keys:
         span_a, span_b = left.get(key), right.get(key)

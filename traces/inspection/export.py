@@ -364,7 +364,8 @@ def _structure(trace: TraceV1) -> list[dict[str, Any]]:
         if span.parent_id not in parents:
             errors.append(TRACE.error(["spans", i, "parent_id"], "names no span of this trace", "unknown_parent"))
             continue
-        seen, current = {span.id}, span.parent_id
+        seen = {span.id}
+        current: uuid.UUID | None = span.parent_id
         while current is not None:
             if current in seen:
                 errors.append(TRACE.error(["spans", i, "parent_id"], "the parent links form a cycle", "parent_cycle"))

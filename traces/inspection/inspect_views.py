@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, QuerySet
@@ -32,6 +33,9 @@ from console.kernel.roles import can_read_runs
 from console.kernel.serialize import to_jsonable
 from traces.inspection.mermaid import END, START, highlight, path_edges
 from traces.recording.models import Span
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["CHECKPOINT_PAGE", "JSON_CAP", "checkpoint_json", "run_checkpoints", "run_graph"]
 
@@ -146,7 +150,7 @@ class CheckpointRow:
     truncated: bool = False
 
 
-def _created(checkpoint: dict[str, Any]) -> datetime | None:
+def _created(checkpoint: Mapping[str, Any]) -> datetime | None:
     try:
         return datetime.fromisoformat(str(checkpoint.get("ts", "")))
     except ValueError:
@@ -158,7 +162,7 @@ def _channel_values_json(values: Any) -> str:
     return json.dumps(redact(to_jsonable(values)), indent=2, ensure_ascii=False)
 
 
-def _thread_config(run: Run, **extra: str) -> dict[str, Any]:
+def _thread_config(run: Run, **extra: str) -> RunnableConfig:
     return {"configurable": {"thread_id": run.thread_id, **extra}}
 
 

@@ -60,6 +60,7 @@ from traces.recording.models import Span
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
 
     from agents.engine.models import Run
     from traces.recording.models import Span
@@ -526,18 +527,14 @@ def _span_attributes(run: Run, span: Span, capture_content: bool) -> tuple[str, 
 def build_spans(run: Run, spans: Iterable[Span], after_seq: int = -1, capture_content: bool = False) -> list[ReadableSpan]:
     """The OpenTelemetry spans of one export: its invoke_agent span, then the recorded spans."""
     sdk = _sdk()
-    Resource, ReadableSpan, InstrumentationScope = sdk.Resource, sdk.ReadableSpan, sdk.InstrumentationScope
-    SpanContext, SpanKind, Status, StatusCode, TraceFlags = (
-        sdk.SpanContext, sdk.SpanKind, sdk.Status, sdk.StatusCode, sdk.TraceFlags
-    )
 
     spans = list(spans)
     trace_id = trace_id_of(run)
-    resource = Resource.create({"service.name": settings.STEWARD_OTLP_SERVICE_NAME, "service.version": _version()})
-    scope = InstrumentationScope("steward.traces", _version())
+    resource = sdk.Resource.create({"service.name": settings.STEWARD_OTLP_SERVICE_NAME, "service.version": _version()})
+    scope = sdk.InstrumentationScope("steward.traces", _version())
 
     def context(span_id: int) -> SpanContext:
-        return SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        return sdk.SpanContext(trace_id, span_id, is_remote=False, trace_flags=sdk.TraceFlags(sdk.TraceFlags.SAMPLED))
 
     root_id = invoke_span_id(run.id, after_seq)
     if after_seq >= 0:
@@ -556,14 +553,14 @@ def build_spans(run: Run, spans: Iterable[Span], after_seq: int = -1, capture_co
         end = start + int(span.latency_ms * 1_000_000)
         starts.append(start)
         ends.append(end)
-        status = Status(StatusCode.UNSET)
+        status = sdk.Status(sdk.StatusCode.UNSET)
         if span.status == "error":
             error_type, message = _error_parts(span.error)
             attributes["error.type"] = error_type
-            status = Status(StatusCode.ERROR, message)
+            status = sdk.Status(sdk.StatusCode.ERROR, message)
         parent = span_id_of(span.parent_id) if span.parent_id else root_id
         built.append(
-            ReadableSpan(
+            sdk.ReadableSpan(
                 name=name,
                 context=context(span_id_of(span.id)),
                 parent=context(parent),
@@ -593,21 +590,21 @@ def build_spans(run: Run, spans: Iterable[Span], after_seq: int = -1, capture_co
         root_attributes["gen_ai.agent.description"] = run.agent.description
     if run.parent_run_id:
         root_attributes["steward.parent_run_id"] = str(run.parent_run_id)
-    root_status = Status(StatusCode.UNSET)
+    root_status = sdk.Status(sdk.StatusCode.UNSET)
     if run.status == "failed":
         error_type, message = _error_parts(run.error or "the run failed")
         root_attributes["error.type"] = error_type
-        root_status = Status(StatusCode.ERROR, message)
+        root_status = sdk.Status(sdk.StatusCode.ERROR, message)
     now = timezone.now()
     root_start = min(starts) if starts else _nanos(run.started_at or run.created_at)
     root_end = max(ends) if ends else _nanos(run.finished_at or now)
-    root = ReadableSpan(
+    root = sdk.ReadableSpan(
         name=f"invoke_agent {run.agent.key}",
         context=context(root_id),
         parent=context(root_parent) if root_parent is not None else None,
         resource=resource,
         attributes=root_attributes,
-        kind=SpanKind.INTERNAL,
+        kind=sdk.SpanKind.INTERNAL,
         status=root_status,
         start_time=root_start,
         end_time=max(root_end, root_start),

@@ -10,7 +10,7 @@ original's model and tool outputs back, `live` calls them, `mixed` is recorded b
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +27,9 @@ from console.kernel import audit, live
 from console.kernel.errors import Conflict, Invalid
 from traces.recording.models import Span
 from traces.recording.sealed import copy_sealed_input
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["MODES", "changed_prompts", "first_changed_call", "prompt_choices", "replay", "retry", "steps_of"]
 
@@ -275,7 +278,7 @@ def _fork(
     steps: dict[int, tuple[str, str]], from_step: int | None,
 ) -> None:
     """Copy one checkpoint of the original's thread, as it is, into a new thread; then patch it."""
-    target = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    target: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     with checkpointer() as saver:
         source = saver.get_tuple(
             {"configurable": {"thread_id": original.thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}

@@ -6,13 +6,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
 from console.kernel.redaction import redact
 from console.kernel.serialize import to_jsonable
 from traces.recording.models import Span
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["PAYLOAD_CAP", "WaterfallRow", "payload_view", "state_diff", "waterfall"]
 
@@ -55,7 +58,7 @@ def waterfall(run: Run, spans: Sequence[Span]) -> list[WaterfallRow]:
     return rows
 
 
-def _is_chat(value: Any) -> bool:
+def _is_chat(value: Any) -> TypeGuard[list[dict[str, Any]]]:
     return (
         isinstance(value, list)
         and bool(value)
@@ -106,7 +109,7 @@ def state_diff(run: Run, span: Span) -> dict[str, Any] | None:
     if span.kind != Span.Kind.NODE or not span.checkpoint_id:
         return None
 
-    thread = {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ""}}
+    thread: RunnableConfig = {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ""}}
     with checkpointer() as saver:
         base = saver.get_tuple({"configurable": {**thread["configurable"], "checkpoint_id": span.checkpoint_id}})
         child = next(

@@ -49,7 +49,7 @@ class CassetteMiss(RuntimeError):
 class Cassette:
     source_run_id: str
     live_from_step: int | None
-    _calls: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
+    _calls: dict[tuple[int | None, str], list[Any]] = field(default_factory=dict)
     _used: dict[tuple[int, str, str], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,7 +60,7 @@ class Cassette:
 
         if not self._calls:
             # One query for the whole recording: a replay must not cost more than the original.
-            calls: dict[tuple[int, str], list[Any]] = {}
+            calls: dict[tuple[int | None, str], list[Any]] = {}
             spans = (
                 Span.objects.filter(run_id=self.source_run_id, kind__in=("model", "tool"))
                 .order_by("seq")
@@ -136,7 +136,7 @@ def current() -> tuple[Cassette, int] | None:
         if cassette is None:
             live_from = replay.get("live_from_step") if replay.get("mode") == "mixed" else None
             cassette = _cassettes[run_id] = Cassette(replay["source_run_id"], live_from)
-    return (cassette, step) if cassette.covers(step) else None
+    return (cassette, step) if step is not None and cassette.covers(step) else None
 
 
 def forget(run_id: str) -> None:
@@ -173,7 +173,7 @@ class AnsweringChatModel(BaseChatModel):
 
     model_name: str
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> AnsweringChatModel:  # type: ignore[override]
+    def bind_tools(self, tools: Any, **kwargs: Any) -> AnsweringChatModel:
         # The answer decides which tools to call; binding changes nothing.
         return self
 

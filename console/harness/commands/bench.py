@@ -169,7 +169,7 @@ class Command(BaseCommand):
                 trips = bench.approval_roundtrips(approvals, APPROVAL_WARMUP, engineer, reviewer)
                 closing.set()
                 # A run id that does not exist: the task's claim finds nothing and returns.
-                execute_run.apply_async(args=[str(uuid.uuid4())], task_id=last_task_id)
+                execute_run.apply_async(args=(str(uuid.uuid4()),), task_id=last_task_id)
                 closed.wait(30)
         finally:
             task_postrun.disconnect(close_after_last_task)
@@ -204,6 +204,8 @@ class Command(BaseCommand):
             w(f"{i + 1:<7}{order:<7}{a / runs * 1000:>12.2f}{runs / a:>13.1f}{b / runs * 1000:>16.2f}{runs / b:>16.1f}{b / a:>8.2f}")
         bare_rps = median([runs / s for s in bare_s])
         steward_rps = median([runs / s for s in steward_s])
+        if bare_rps is None or steward_rps is None:
+            raise CommandError("no trial ran: nothing to report")
         ratio = bare_rps / steward_rps
         w(f"{'median':<14}{1000 / bare_rps:>12.2f}{bare_rps:>13.1f}{1000 / steward_rps:>16.2f}{steward_rps:>16.1f}{ratio:>8.2f}")
         w(f"Steward adds {1000 / steward_rps - 1000 / bare_rps:.2f} ms per run ({bench.NODES} node + {bench.NODES} model spans).\n")

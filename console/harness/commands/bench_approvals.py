@@ -94,7 +94,8 @@ class Command(BaseCommand):
 
             def list_page(limit: int) -> Callable[[], Any]:
                 def call() -> Any:
-                    response = client.get(LIST_URL, {"status": "pending", "limit": limit})
+                    query: dict[str, str | int] = {"status": "pending", "limit": limit}
+                    response = client.get(LIST_URL, query)
                     # Only the status here: parsing 200 items would add client time to the figure.
                     if response.status_code != 200:
                         raise CommandError(f"GET {LIST_URL}: {response.status_code} {response.content[:300]!r}")

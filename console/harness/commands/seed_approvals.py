@@ -22,6 +22,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
+from pydantic import BaseModel
 
 from agents.demo.refund import issue_refund
 from agents.engine.models import Agent, Run
@@ -60,7 +61,10 @@ class Command(BaseCommand):
         if agent is None:
             raise CommandError("the refund agent is not registered (is agents.demo.refund in STEWARD_AGENT_MODULES?)")
 
-        args_schema = issue_refund.args_schema.model_json_schema()
+        schema_model = issue_refund.args_schema
+        # gated_tool gives the tool the pydantic model of the function's arguments.
+        assert isinstance(schema_model, type) and issubclass(schema_model, BaseModel)
+        args_schema = schema_model.model_json_schema()
         now = timezone.now()
         # Unique per invocation, so seeding twice adds rather than collides.
         tag = uuid.uuid4().hex[:6]
