@@ -13,7 +13,7 @@ import pytest
 from agents import runtime
 from agents.models import Run
 from agents.services import start_run
-from tests.conftest import json_log_lines
+from tests.support.logs import json_log_lines
 from traces.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)

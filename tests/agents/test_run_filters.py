@@ -15,7 +15,7 @@ from agents.models import Agent, Run
 from agents.prompts import pins_for_new_run, save_pins
 from agents.registry import sync_agents
 from approvals.models import ApprovalRequest, Queue
-from tests.conftest import make_user
+from tests.support.users import make_user
 from traces.models import Span
 
 pytestmark = pytest.mark.django_db

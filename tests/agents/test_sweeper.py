@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents.models import Agent, Run
 from agents.registry import sync_agents
 from agents.sweeper import sweep
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connection, transaction
 
 from approvals.models import AuditEvent
 from approvals.services import decide
-from tests.approvals.helpers import waiting_refund
+from tests.support.runs import waiting_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

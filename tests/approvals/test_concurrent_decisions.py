@@ -15,7 +15,7 @@ from agents.services import start_run
 from approvals.models import ApprovalRequest, Decision
 from approvals.services import decide
 from console.errors import Conflict
-from tests.conftest import make_user
+from tests.support.users import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

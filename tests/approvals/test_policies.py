@@ -13,8 +13,8 @@ from agents.models import Refund, Run
 from approvals.models import ApprovalRequest, AuditEvent, Decision, Queue
 from approvals.services import bulk_decide, decide, reassign
 from console.errors import Conflict, Forbidden, Invalid
-from tests.approvals.helpers import waiting_refund
-from tests.conftest import make_user
+from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from agents import runtime
 from agents.models import Refund, Run
 from approvals.models import AuditEvent, Decision, Queue
 from approvals.services import enforce_sla
-from tests.approvals.helpers import waiting_refund
+from tests.support.runs import waiting_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

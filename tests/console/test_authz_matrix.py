@@ -39,7 +39,7 @@ from agents.services import start_run
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.services import claim
 from console.models import ApiKey, DeadLetter
-from tests.conftest import make_user
+from tests.support.users import make_user
 from traces.export import export_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
