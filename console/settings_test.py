@@ -37,7 +37,7 @@ if POSTGRES_AVAILABLE:
 if REDIS_AVAILABLE:
     os.environ["CELERY_BROKER_URL"] = TEST_REDIS_URL
     os.environ["CHANNEL_LAYER_URL"] = TEST_REDIS_URL
-os.environ.setdefault("STEWARD_AGENT_MODULES", "tests.agents.graphs")
+os.environ.setdefault("STEWARD_AGENT_MODULES", "tests.support.graphs")
 os.environ.setdefault("STEWARD_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
 from console.settings import *  # noqa: E402,F403

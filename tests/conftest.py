@@ -1,23 +1,20 @@
-"""Shared fixtures: the three roles, API clients with real keys, a real Celery worker."""
+"""Shared fixtures: the three roles, logged-in and API clients, an HTTP receiver, a real Celery
+worker. The helpers they use are plain modules in tests/support/."""
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from io import StringIO
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.test import Client
 
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
-from console.kernel.models import ApiKey
+from tests.support.clients import ApiClient, ClientFor, logged_in
+from tests.support.receivers import HttpReceiver
+from tests.support.users import make_user
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,13 +43,6 @@ def roles(db: Any) -> None:
     ensure_defaults(Group, Queue)
 
 
-def make_user(username: str, *groups: str, **extra: Any) -> User:
-    user = User.objects.create_user(username=username, password="pw-" + username, **extra)
-    for name in groups:
-        user.groups.add(Group.objects.get_or_create(name=name)[0])
-    return user
-
-
 @pytest.fixture
 def engineer(roles: None) -> User:
     return make_user("engineer", "engineers")
@@ -73,37 +63,22 @@ def outsider(roles: None) -> User:
     return make_user("outsider")
 
 
-class ApiClient:
-    """A JSON client that authenticates with a real API key, the way programs do."""
+@pytest.fixture
+def second_admin(admin_user: User) -> User:
+    """Another admin beside `admin_user`: one who may decide what the first admin asked for."""
+    return make_user("admin2", "admins")
 
-    def __init__(self, user: User | None) -> None:
-        self.client = Client()
-        self.headers: dict[str, str] = {}
-        if user is not None:
-            _, raw = ApiKey.issue(user)
-            self.headers["Authorization"] = f"Bearer {raw}"
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.client.get(path, params, headers=self.headers)
-
-    def post(self, path: str, body: Any = None, raw: str | None = None) -> Any:
-        data = raw if raw is not None else json.dumps(body if body is not None else {})
-        return self.client.post(path, data, content_type="application/json", headers=self.headers)
+@pytest.fixture
+def client_for() -> ClientFor:
+    """A browser-like client logged in as the given user (anonymous for None)."""
+    return logged_in
 
 
 @pytest.fixture
 def api() -> Callable[[User | None], ApiClient]:
+    """A JSON client with a real API key of the given user (none for None)."""
     return ApiClient
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture
@@ -111,6 +86,30 @@ def purge_broker() -> None:
     from console.celery import app
 
     app.control.purge()
+
+
+@pytest.fixture
+def broker_purged_after() -> Iterator[None]:
+    """For tests that execute and deliver in-process: what they sent to the broker (runs, webhook
+    deliveries) may not reach a later test's worker."""
+    yield
+    from console.celery import app
+
+    app.control.purge()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., HttpReceiver]]:
+    """Starts local HTTP receivers (`receiver(script, default)`), closed after the test."""
+    started: list[HttpReceiver] = []
+
+    def start(script: list[int] | None = None, default: int = 200) -> HttpReceiver:
+        started.append(HttpReceiver(script, default))
+        return started[-1]
+
+    yield start
+    for r in started:
+        r.close()
 
 
 @pytest.fixture
@@ -132,72 +131,3 @@ def celery_worker(transactional_db: Any, purge_broker: None) -> Iterator[Any]:
             yield worker
     finally:
         task_postrun.disconnect(close_connections)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    """Environment for a worker or server process on the test database, broker and layer."""
-    import os
-
-    from django.db import connection
-
-    db = connection.settings_dict
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "console.settings",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CHANNEL_LAYER_URL": settings.CHANNEL_LAYER_URL,
-            "STEWARD_AGENT_MODULES": "tests.agents.graphs",
-            **extra,
-        }
-    )
-    return env
-
-
-def wait_until_up(base: str, process: Any, timeout: float = 30.0) -> None:
-    """Wait for `GET /healthz`; fail at once if the server process died."""
-    import urllib.request
-
-    def up() -> bool:
-        assert process.poll() is None, f"server exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1):
-                return True
-        except OSError:
-            return False
-
-    wait_for(up, timeout=timeout, interval=0.2)
-
-
-@contextmanager
-def json_log_lines(levels: dict[str, int]) -> Iterator[StringIO]:
-    """What the JSON formatter settings install writes, from a handler on the root logger into a
-    buffer. Each logger in `levels` is set to its level and enabled for the while, whatever an
-    earlier test left it at (one CI run lost a line that way), then put back."""
-    from console.kernel.logs import formatter
-
-    stream = StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter("json"))
-    root = logging.getLogger()
-    saved = {name: (logging.getLogger(name).level, logging.getLogger(name).disabled) for name in levels}
-    root.addHandler(handler)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-        logging.getLogger(name).disabled = False
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        for name, (level, disabled) in saved.items():
-            logging.getLogger(name).setLevel(level)
-            logging.getLogger(name).disabled = disabled

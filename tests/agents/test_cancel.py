@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -12,19 +11,10 @@ from agents.engine import runtime
 from agents.engine.models import Run
 from approvals.models import ApprovalRequest
 from console.kernel.models import AuditEvent
-from tests.conftest import ApiClient
+from tests.support.clients import ApiClient, start_refund
 from traces.recording.models import Span
 
 Api = Callable[[User | None], ApiClient]
-
-
-def start_refund(client: ApiClient, amount: float) -> uuid.UUID:
-    order_id = f"C-{uuid.uuid4().hex[:12]}"
-    response = client.post(
-        "/api/runs", {"agent": "refund", "input": {"order_id": order_id, "amount": amount, "reason": "late"}}
-    )
-    assert response.status_code == 201, response.content
-    return uuid.UUID(response.json()["id"])
 
 
 def test_cancel_queued_run(engineer: User, api: Api) -> None:

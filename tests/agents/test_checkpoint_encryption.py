@@ -3,10 +3,8 @@ with STEWARD_CHECKPOINT_ENCRYPTION_KEY's keys; `off` stores them in plain text."
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -25,6 +23,7 @@ from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from console.kernel.sealing import generate_key
+from tests.support.processes import fresh_django, fresh_env
 from traces.inspection.replay import retry
 
 KEY = generate_key()
@@ -202,8 +201,7 @@ def _serializer_in_fresh_process(key: str) -> subprocess.CompletedProcess[str]:
         "import django; django.setup(); from agents.engine.checkpointer import checkpoint_serde; "
         "print(type(checkpoint_serde()).__name__)"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "console.settings", "STEWARD_CHECKPOINT_ENCRYPTION_KEY": key}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    return fresh_django("-c", code, env=fresh_env(STEWARD_CHECKPOINT_ENCRYPTION_KEY=key))
 
 
 def test_the_setting_is_read_from_the_environment_and_checked_at_start() -> None:

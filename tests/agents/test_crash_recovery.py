@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +17,11 @@ from agents.demo.models import Refund
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from agents.engine.sweeper import sweep
-from tests.conftest import server_env, wait_for
+from tests.support.processes import server_env, start_process, stop_process
+from tests.support.waiting import wait_for
 from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _worker_env(marker: Path) -> dict[str, str]:
@@ -34,13 +33,11 @@ def start_worker_process(tmp_path: Path, purge_broker: None) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool=solo", "--concurrency=1",
+        proc = start_process(
+            ["-m", "celery", "-A", "console", "worker", "--pool=solo", "--concurrency=1",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-            cwd=ROOT,
-            env=_worker_env(tmp_path / "paused"),
-            stdout=open(tmp_path / f"worker{len(procs)}.log", "wb"),
-            stderr=subprocess.STDOUT,
+            _worker_env(tmp_path / "paused"),
+            tmp_path / f"worker{len(procs)}.log",
         )
         procs.append(proc)
         return proc
@@ -48,12 +45,7 @@ def start_worker_process(tmp_path: Path, purge_broker: None) -> Iterator[Any]:
     start.marker = tmp_path / "paused"  # type: ignore[attr-defined]
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
 
 
 def test_sigkill_mid_run_finishes_once_with_every_span(start_worker_process: Any, engineer: Any) -> None:

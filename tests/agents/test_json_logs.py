@@ -13,7 +13,7 @@ import pytest
 from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import start_run
-from tests.conftest import json_log_lines
+from tests.support.logs import json_log_lines
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)

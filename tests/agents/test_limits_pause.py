@@ -4,7 +4,6 @@ failed. Through the API and a real Celery worker, like a reviewer would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,22 +14,15 @@ from agents.engine.models import Run
 from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
-from tests.agents.graphs import STALL
-from tests.conftest import wait_for
-from traces.recording.models import Span
+from tests.support.graphs import STALL
+from tests.support.runs import node_names
+from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stalled_nodes_released")]
 BUDGET = 0.0002  # each node costs about $0.00015: two nodes run, the third waits for a decision
 
 
-@pytest.fixture(autouse=True)
-def let_stalled_nodes_go() -> Iterator[None]:
-    STALL.clear()
-    yield
-    STALL.set()
-
-
-def _run(client: Any, run_id: str) -> dict[str, Any]:
+def run_detail(client: Any, run_id: str) -> dict[str, Any]:
     return client.get(f"/api/runs/{run_id}").json()
 
 
@@ -38,7 +30,7 @@ def _paused(client: Any, reviewer_client: Any, limits: dict[str, Any] | None = N
     started = client.post("/api/runs", {"agent": "limited_pause", "input": {}, "limits": limits or {"max_cost_usd": BUDGET}})
     assert started.status_code == 201, started.content
     run_id = started.json()["id"]
-    wait_for(lambda: _run(client, run_id)["status"] == "waiting")
+    wait_for(lambda: run_detail(client, run_id)["status"] == "waiting")
 
     def find() -> dict[str, Any] | None:
         items = reviewer_client.get("/api/approvals", status="pending", queue="budget").json()["items"]
@@ -47,14 +39,10 @@ def _paused(client: Any, reviewer_client: Any, limits: dict[str, Any] | None = N
     return run_id, wait_for(find)
 
 
-def _nodes(run_id: str) -> list[str]:
-    return list(Span.objects.filter(run_id=run_id, kind="node").order_by("seq").values_list("name", flat=True))
-
-
 def test_approving_continues_the_run_with_the_limit_raised(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     eng, rev = api(engineer), api(reviewer)
     run_id, request = _paused(eng, rev)
-    run = _run(eng, run_id)
+    run = run_detail(eng, run_id)
     spent = run["totals"]["cost"]
     assert run["pending_approvals"] == [request["id"]]
     [breach] = run["limit_breaches"]
@@ -74,11 +62,11 @@ def test_approving_continues_the_run_with_the_limit_raised(celery_worker: Any, a
 
     decided = rev.post(f"/api/approvals/{request['id']}/decision", {"decision": "approve", "comment": "worth it"})
     assert decided.status_code == 200, decided.content
-    wait_for(lambda: _run(eng, run_id)["status"] == "succeeded")
-    run = _run(eng, run_id)
+    wait_for(lambda: run_detail(eng, run_id)["status"] == "succeeded")
+    run = run_detail(eng, run_id)
     assert run["output"] == {"log": ["one", "two", "three", "four"]}
     # Node three had not started when the run paused: every node ran once.
-    assert _nodes(run_id) == ["one", "two", "three", "four"]
+    assert node_names(run_id) == ["one", "two", "three", "four"]
     assert run["limits"]["max_cost_usd"] == round(spent + BUDGET, 8)
     assert run["limit_breaches"][0]["outcome"] == f"continued by reviewer: max cost raised to {round(spent + BUDGET, 8)}"
 
@@ -93,12 +81,12 @@ def test_rejecting_ends_the_run_failed_and_the_requester_may_not_approve(
 
     decided = rev.post(f"/api/approvals/{request['id']}/decision", {"decision": "reject", "comment": "too expensive"})
     assert decided.status_code == 200, decided.content
-    run = _run(adm, run_id)
+    run = run_detail(adm, run_id)
     assert run["status"] == "failed"
     message = run["limit_breaches"][0]["message"]
     assert run["error"] == f"{message}; continuing was refused by reviewer: too expensive"
     assert run["limit_breaches"][0]["outcome"] == "refused by reviewer: the run failed"
-    assert _nodes(run_id) == ["one", "two"]
+    assert node_names(run_id) == ["one", "two"]
     # Nothing is left to resume it: the rejection did not requeue the run.
     assert Run.objects.get(id=run_id).status == "failed"
 
@@ -118,8 +106,8 @@ def test_a_reviewer_edits_the_new_limit_but_may_not_respond_or_go_below_what_is_
 
     edited = rev.post(url, {"decision": "edit", "args": {"max_cost_usd": 1.0}})
     assert edited.status_code == 200, edited.content
-    wait_for(lambda: _run(eng, run_id)["status"] == "succeeded")
-    assert _run(eng, run_id)["limits"]["max_cost_usd"] == 1.0
+    wait_for(lambda: run_detail(eng, run_id)["status"] == "succeeded")
+    assert run_detail(eng, run_id)["limits"]["max_cost_usd"] == 1.0
 
 
 def test_a_run_paused_inside_a_node_runs_that_node_again_when_approved(engineer: Any, reviewer: Any) -> None:
@@ -137,4 +125,4 @@ def test_a_run_paused_inside_a_node_runs_that_node_again_when_approved(engineer:
     run.refresh_from_db()
     assert run.output == {"log": ["one", "two", "three", "four"]}
     assert run.limits["node_timeout_seconds"] == 0.6
-    assert _nodes(str(run.id)) == ["one", "two", "two", "three", "four"]
+    assert node_names(str(run.id)) == ["one", "two", "two", "three", "four"]

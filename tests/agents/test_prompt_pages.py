@@ -19,19 +19,13 @@ from agents.prompt_admin import services as prompt_services
 from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from approvals.models import ApprovalRequest
 from approvals.services import decide
-from tests.conftest import make_user
+from tests.support.clients import ClientFor
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db
 
 READERS = ["engineer", "reviewer", "admin_user"]
 SYSTEM = "You greet guests of {shop}.\nSign-off: the {shop} team"
-
-
-def client_for(user: User | None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def greeting(admin: User, name: str = "greeting") -> Prompt:
@@ -96,7 +90,7 @@ def message_rows(page: str) -> int:
 
 
 @pytest.mark.parametrize("role", READERS)
-def test_every_read_page_renders_for_each_role(role: str, request: pytest.FixtureRequest, admin_user: User) -> None:
+def test_every_read_page_renders_for_each_role(role: str, request: pytest.FixtureRequest, admin_user: User, client_for: ClientFor) -> None:
     """Engineers, reviewers and admins see the list, a prompt, a version, a diff and the playground."""
     user: User = request.getfixturevalue(role)
     prompt = greeting(admin_user)
@@ -122,7 +116,7 @@ def test_every_read_page_renders_for_each_role(role: str, request: pytest.Fixtur
     assert ('id="new-prompt"' in text(client.get("/prompts/"))) is (role == "admin_user")
 
 
-def test_pages_refuse_users_without_a_role_and_send_anonymous_to_login(outsider: User, admin_user: User) -> None:
+def test_pages_refuse_users_without_a_role_and_send_anonymous_to_login(outsider: User, admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     for path in ("/prompts/", f"/prompts/{prompt.name}/", f"/prompts/{prompt.name}/versions/1/",
                  f"/prompts/{prompt.name}/diff", f"/prompts/{prompt.name}/playground"):
@@ -132,7 +126,7 @@ def test_pages_refuse_users_without_a_role_and_send_anonymous_to_login(outsider:
 
 
 @pytest.mark.parametrize("role", ["engineer", "reviewer"])
-def test_only_admins_edit_create_move_and_validate(role: str, request: pytest.FixtureRequest, admin_user: User) -> None:
+def test_only_admins_edit_create_move_and_validate(role: str, request: pytest.FixtureRequest, admin_user: User, client_for: ClientFor) -> None:
     """The editor, the new-prompt form, label moves and the live check answer 403 to non-admins,
     and nothing is written."""
     user: User = request.getfixturevalue(role)
@@ -150,7 +144,7 @@ def test_only_admins_edit_create_move_and_validate(role: str, request: pytest.Fi
     assert not PromptLabel.objects.filter(prompt=prompt, name="staging").exists()
 
 
-def test_unknown_prompt_or_version_is_404(engineer: User, admin_user: User) -> None:
+def test_unknown_prompt_or_version_is_404(engineer: User, admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     assert client_for(engineer).get("/prompts/nope/").status_code == 404
     assert client_for(engineer).get(f"/prompts/{prompt.name}/versions/9/").status_code == 404
@@ -159,7 +153,7 @@ def test_unknown_prompt_or_version_is_404(engineer: User, admin_user: User) -> N
 # --- list, prompt, version -----------------------------------------------------------------------
 
 
-def test_list_shows_labels_latest_version_and_last_change(engineer: User, admin_user: User) -> None:
+def test_list_shows_labels_latest_version_and_last_change(engineer: User, admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     prompt_services.save_version(admin_user, prompt.name, template=[{"role": "system", "content": "v2 {guest}"}], base_number=1)
     prompt_services.move_label(admin_user, prompt.name, "staging", 2)
@@ -175,7 +169,7 @@ def test_list_shows_labels_latest_version_and_last_change(engineer: User, admin_
     assert 'id="prompt-refund_system"' in page
 
 
-def test_prompt_page_shows_versions_labels_history_and_results(engineer: User, admin_user: User) -> None:
+def test_prompt_page_shows_versions_labels_history_and_results(engineer: User, admin_user: User, client_for: ClientFor) -> None:
     """Versions with author, message and hash; labels; each label's history; per-version results
     from the runs pinned to them."""
     refund = Prompt.objects.get(name="refund_system")
@@ -188,7 +182,7 @@ def test_prompt_page_shows_versions_labels_history_and_results(engineer: User, a
     assert results_row is not None and "<td>1 <small" in results_row.group(1)  # one run, still queued
 
 
-def test_version_page_shows_messages_variables_settings_and_links(engineer: User, admin_user: User) -> None:
+def test_version_page_shows_messages_variables_settings_and_links(engineer: User, admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     page = text(client_for(engineer).get(f"/prompts/{prompt.name}/versions/1/"))
     assert "You greet guests of {shop}." in page
@@ -204,7 +198,7 @@ def test_version_page_shows_messages_variables_settings_and_links(engineer: User
 # --- the editor ----------------------------------------------------------------------------------
 
 
-def test_editor_opens_on_the_chosen_version_and_saves_a_new_one(admin_user: User) -> None:
+def test_editor_opens_on_the_chosen_version_and_saves_a_new_one(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     client = client_for(admin_user)
     page = text(client.get(f"/prompts/{prompt.name}/edit?from=1"))
@@ -226,7 +220,7 @@ def test_editor_opens_on_the_chosen_version_and_saves_a_new_one(admin_user: User
     assert "Saved version 2 of greeting." in follow
 
 
-def test_editor_with_an_unknown_from_says_so_and_opens_the_latest(admin_user: User) -> None:
+def test_editor_with_an_unknown_from_says_so_and_opens_the_latest(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     response = client_for(admin_user).get(f"/prompts/{prompt.name}/edit?from=abc")
     assert response.status_code == 200
@@ -234,7 +228,7 @@ def test_editor_with_an_unknown_from_says_so_and_opens_the_latest(admin_user: Us
     assert 'name="base" value="1"' in text(response)
 
 
-def test_a_bad_template_rerenders_with_the_error_and_the_text_kept(admin_user: User) -> None:
+def test_a_bad_template_rerenders_with_the_error_and_the_text_kept(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     broken = "You greet guests of {shop.\nKeep this line"
     response = client_for(admin_user).post(
@@ -249,7 +243,7 @@ def test_a_bad_template_rerenders_with_the_error_and_the_text_kept(admin_user: U
     assert PromptVersion.objects.filter(prompt=prompt).count() == 1
 
 
-def test_bad_model_settings_and_output_schema_are_field_errors(admin_user: User) -> None:
+def test_bad_model_settings_and_output_schema_are_field_errors(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     response = client_for(admin_user).post(
         f"/prompts/{prompt.name}/edit",
@@ -263,7 +257,7 @@ def test_bad_model_settings_and_output_schema_are_field_errors(admin_user: User)
     assert PromptVersion.objects.filter(prompt=prompt).count() == 1
 
 
-def test_a_variable_without_a_type_is_undefined_then_listed_so_the_next_save_works(admin_user: User) -> None:
+def test_a_variable_without_a_type_is_undefined_then_listed_so_the_next_save_works(admin_user: User, client_for: ClientFor) -> None:
     """Without the live check, a new {variable} reaches the service undeclared: the page says so
     and lists it with a type to choose; posting again saves."""
     prompt = greeting(admin_user)
@@ -279,7 +273,7 @@ def test_a_variable_without_a_type_is_undefined_then_listed_so_the_next_save_wor
     assert PromptVersion.objects.get(prompt=prompt, number=2).variables["weekday"] == "string"
 
 
-def test_a_stale_save_keeps_the_text_shows_their_change_and_the_next_save_works(admin_user: User) -> None:
+def test_a_stale_save_keeps_the_text_shows_their_change_and_the_next_save_works(admin_user: User, client_for: ClientFor) -> None:
     """Admin A opened v1; admin B saved v2 meanwhile. A's save saves nothing, shows B's change
     side by side, keeps A's text, and takes v2 as the base: saving again makes v3 from A's text."""
     prompt = greeting(admin_user)
@@ -311,7 +305,7 @@ def test_a_stale_save_keeps_the_text_shows_their_change_and_the_next_save_works(
     assert v3.template[0]["content"] == mine and v3.base_number == 2
 
 
-def test_saving_what_is_already_there_says_nothing_changed(admin_user: User) -> None:
+def test_saving_what_is_already_there_says_nothing_changed(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     response = client_for(admin_user).post(
         f"/prompts/{prompt.name}/edit", editor_post(greeting_rows(), GREETING_VARS, base=1, message="no-op")
@@ -321,7 +315,7 @@ def test_saving_what_is_already_there_says_nothing_changed(admin_user: User) -> 
     assert PromptVersion.objects.filter(prompt=prompt).count() == 1
 
 
-def test_an_untouched_whole_number_setting_is_not_a_change(admin_user: User) -> None:
+def test_an_untouched_whole_number_setting_is_not_a_change(admin_user: User, client_for: ClientFor) -> None:
     """A temperature of 0 comes back from the form as "0": it stays 0, not 0.0, so saving the
     version as it is changes nothing."""
     prompt_services.create_prompt(
@@ -337,7 +331,7 @@ def test_an_untouched_whole_number_setting_is_not_a_change(admin_user: User) -> 
     assert response.status_code == 409 and "nothing changed" in text(response)
 
 
-def test_line_breaks_from_the_browser_are_saved_as_newlines(admin_user: User) -> None:
+def test_line_breaks_from_the_browser_are_saved_as_newlines(admin_user: User, client_for: ClientFor) -> None:
     """Browsers post a textarea's line breaks as CRLF; the saved template has plain newlines."""
     prompt = greeting(admin_user)
     rows = greeting_rows("First line {shop}\r\nSecond line")
@@ -346,7 +340,7 @@ def test_line_breaks_from_the_browser_are_saved_as_newlines(admin_user: User) ->
     assert PromptVersion.objects.get(prompt=prompt, number=2).template[0]["content"] == "First line {shop}\nSecond line"
 
 
-def test_add_and_remove_message_rows_without_javascript(admin_user: User) -> None:
+def test_add_and_remove_message_rows_without_javascript(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     client = client_for(admin_user)
     post = editor_post(greeting_rows("Still here {shop}"), GREETING_VARS, base=1, row_action="add")
@@ -361,7 +355,7 @@ def test_add_and_remove_message_rows_without_javascript(admin_user: User) -> Non
 # --- the live check --------------------------------------------------------------------------------
 
 
-def test_validate_returns_the_detected_variables_with_a_type_each(admin_user: User) -> None:
+def test_validate_returns_the_detected_variables_with_a_type_each(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     post = editor_post(greeting_rows(SYSTEM + " Budget: {budget}"), {"shop": "string", "guest": "string"}, base=1,
                        prompt=prompt.name)
@@ -379,7 +373,7 @@ def test_validate_returns_the_detected_variables_with_a_type_each(admin_user: Us
     assert 'id="no-problems"' in page
 
 
-def test_validate_shows_syntax_errors_per_message_and_setting_errors(admin_user: User) -> None:
+def test_validate_shows_syntax_errors_per_message_and_setting_errors(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     post = editor_post(
         [("system", "Hello {shop"), ("user", "")], GREETING_VARS, base=1, prompt=prompt.name, temperature="hot"
@@ -393,13 +387,13 @@ def test_validate_shows_syntax_errors_per_message_and_setting_errors(admin_user:
     assert attr is not None and "template syntax" in attr.group(1) and "a message needs some content" in attr.group(1)
 
 
-def test_validate_lists_variables_of_a_text_prompt_for_the_new_prompt_form(admin_user: User) -> None:
+def test_validate_lists_variables_of_a_text_prompt_for_the_new_prompt_form(admin_user: User, client_for: ClientFor) -> None:
     post = {"kind": "text", "text": "Summarise {document} in {words} words", "base": ""}
     page = text(client_for(admin_user).post("/prompts/validate", post))
     assert 'name="var_name" value="document"' in page and 'name="var_name" value="words"' in page
 
 
-def test_validate_marks_an_unknown_type_and_a_removed_variable(admin_user: User) -> None:
+def test_validate_marks_an_unknown_type_and_a_removed_variable(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     post = editor_post([("system", "Only {shop}")], {"shop": "colour"}, base=1, prompt=prompt.name)
     page = text(client_for(admin_user).post("/prompts/validate", post))
@@ -411,7 +405,7 @@ def test_validate_marks_an_unknown_type_and_a_removed_variable(admin_user: User)
 # --- a new prompt ----------------------------------------------------------------------------------
 
 
-def test_new_prompt_is_created_with_version_1_under_production(admin_user: User) -> None:
+def test_new_prompt_is_created_with_version_1_under_production(admin_user: User, client_for: ClientFor) -> None:
     client = client_for(admin_user)
     assert client.get("/prompts/new").status_code == 200
     response = client.post(
@@ -426,7 +420,7 @@ def test_new_prompt_is_created_with_version_1_under_production(admin_user: User)
     assert PromptLabel.objects.get(prompt__name="triage", name="production").version == version
 
 
-def test_new_prompt_errors_keep_what_was_typed(admin_user: User) -> None:
+def test_new_prompt_errors_keep_what_was_typed(admin_user: User, client_for: ClientFor) -> None:
     greeting(admin_user)
     client = client_for(admin_user)
     base = {"kind": "chat", "description": "d", "role": ["system"], "content": ["Hello {who}"], "placeholder": [""],
@@ -443,7 +437,7 @@ def test_new_prompt_errors_keep_what_was_typed(admin_user: User) -> None:
 # --- labels ----------------------------------------------------------------------------------------
 
 
-def test_moving_an_unprotected_label_says_moved_and_records_history(admin_user: User) -> None:
+def test_moving_an_unprotected_label_says_moved_and_records_history(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     prompt_services.save_version(admin_user, prompt.name, template=[{"role": "system", "content": "v2"}], base_number=1)
     client = client_for(admin_user)
@@ -454,7 +448,7 @@ def test_moving_an_unprotected_label_says_moved_and_records_history(admin_user: 
     assert history is not None and "→ v2" in history.group(1) and "try it" in history.group(1)
 
 
-def test_a_split_is_saved_and_bad_weights_are_errors(admin_user: User) -> None:
+def test_a_split_is_saved_and_bad_weights_are_errors(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     prompt_services.save_version(admin_user, prompt.name, template=[{"role": "system", "content": "v2"}], base_number=1)
     client = client_for(admin_user)
@@ -470,7 +464,7 @@ def test_a_split_is_saved_and_bad_weights_are_errors(admin_user: User) -> None:
     assert "v1 80 % / v2 20 %" in text(client.get(f"/prompts/{prompt.name}/"))
 
 
-def test_bad_label_and_version_are_messages_not_500s(admin_user: User) -> None:
+def test_bad_label_and_version_are_messages_not_500s(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     client = client_for(admin_user)
     response = client.post(f"/prompts/{prompt.name}/labels", {"label": "bad label!", "version": "x"})
@@ -480,7 +474,7 @@ def test_bad_label_and_version_are_messages_not_500s(admin_user: User) -> None:
     assert missing.status_code == 422 and "has no version 9" in text(missing)
 
 
-def test_moving_production_waits_for_another_admin_who_approves_it(admin_user: User) -> None:
+def test_moving_production_waits_for_another_admin_who_approves_it(admin_user: User, client_for: ClientFor) -> None:
     """A protected label: the move becomes an approval request (linked from the prompt page and the
     message); the request page shows the diff; the requester cannot approve; another admin can."""
     prompt = greeting(admin_user)
@@ -520,7 +514,7 @@ def test_moving_production_waits_for_another_admin_who_approves_it(admin_user: U
     assert 'id="pending-promotion"' not in page
 
 
-def test_roll_back_from_a_history_row_and_point_production_at_a_version(admin_user: User) -> None:
+def test_roll_back_from_a_history_row_and_point_production_at_a_version(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     prompt_services.save_version(admin_user, prompt.name, template=[{"role": "system", "content": "v2"}], base_number=1)
     prompt_services.move_label(admin_user, prompt.name, "staging", 1)
@@ -538,7 +532,7 @@ def test_roll_back_from_a_history_row_and_point_production_at_a_version(admin_us
 # --- diff ------------------------------------------------------------------------------------------
 
 
-def test_diff_shows_changed_lines_side_by_side_with_results(engineer: User, admin_user: User) -> None:
+def test_diff_shows_changed_lines_side_by_side_with_results(engineer: User, admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     prompt_services.save_version(
         admin_user, prompt.name, template=[{"role": "system", "content": SYSTEM.replace("greet", "welcome")},
@@ -554,7 +548,7 @@ def test_diff_shows_changed_lines_side_by_side_with_results(engineer: User, admi
     assert '<option value="1" selected>v1</option>' in page
 
 
-def test_diff_with_bad_versions_says_so(engineer: User, admin_user: User) -> None:
+def test_diff_with_bad_versions_says_so(engineer: User, admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     response = client_for(engineer).get(f"/prompts/{prompt.name}/diff?a=zz&b=7")
     assert response.status_code == 200
@@ -565,7 +559,7 @@ def test_diff_with_bad_versions_says_so(engineer: User, admin_user: User) -> Non
 # --- playground ------------------------------------------------------------------------------------
 
 
-def test_playground_renders_and_runs_the_declaring_agents_scripted_model(engineer: User) -> None:
+def test_playground_renders_and_runs_the_declaring_agents_scripted_model(engineer: User, client_for: ClientFor) -> None:
     """refund_system belongs to the refund agent: its sample conversation is prefilled, and the
     agent's offline script answers (it asks to look the order up)."""
     client = client_for(engineer)
@@ -581,7 +575,7 @@ def test_playground_renders_and_runs_the_declaring_agents_scripted_model(enginee
     assert "Tool call <code>lookup_order</code>" in page and "A-1001" in page
 
 
-def test_playground_without_an_agent_uses_the_describing_script_and_escapes_values(admin_user: User) -> None:
+def test_playground_without_an_agent_uses_the_describing_script_and_escapes_values(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     response = client_for(admin_user).post(
         f"/prompts/{prompt.name}/playground",
@@ -595,7 +589,7 @@ def test_playground_without_an_agent_uses_the_describing_script_and_escapes_valu
     assert "Hello again" in page
 
 
-def test_playground_output_is_redacted_and_the_form_keeps_the_values(admin_user: User) -> None:
+def test_playground_output_is_redacted_and_the_form_keeps_the_values(admin_user: User, client_for: ClientFor) -> None:
     """The describing script quotes the last message back: a card number typed into a value
     shows redacted in the rendered prompt and the reply, and stays as typed in the form."""
     prompt = greeting(admin_user)
@@ -610,7 +604,7 @@ def test_playground_output_is_redacted_and_the_form_keeps_the_values(admin_user:
     assert page.count(card) == 1 and f'value="Ada, card {card}"' in page
 
 
-def test_playground_bad_values_are_field_errors(admin_user: User) -> None:
+def test_playground_bad_values_are_field_errors(admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     response = client_for(admin_user).post(
         f"/prompts/{prompt.name}/playground", {"version": "1", "var-shop": "S", "var-guest": "G", "var-history": "[not json"}
@@ -619,7 +613,7 @@ def test_playground_bad_values_are_field_errors(admin_user: User) -> None:
     assert "messages are a JSON list" in text(response) and "[not json</textarea>" in text(response)
 
 
-def test_playground_runs_only_for_engineers_and_admins(reviewer: User, admin_user: User) -> None:
+def test_playground_runs_only_for_engineers_and_admins(reviewer: User, admin_user: User, client_for: ClientFor) -> None:
     prompt = greeting(admin_user)
     page = text(client_for(reviewer).get(f"/prompts/{prompt.name}/playground?version=abc"))
     assert "Engineers and admins can run the playground." in page and "There is no version" in page
@@ -627,7 +621,7 @@ def test_playground_runs_only_for_engineers_and_admins(reviewer: User, admin_use
     assert response.status_code == 403
 
 
-def test_playground_shows_a_failed_provider_call_as_a_message(admin_user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_playground_shows_a_failed_provider_call_as_a_message(admin_user: User, monkeypatch: pytest.MonkeyPatch, client_for: ClientFor) -> None:
     """A version naming a provider model that cannot be reached here (no extra or no key): the
     page says the call failed, with the rendered prompt, never a 500."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

@@ -17,18 +17,12 @@ from approvals.models import ApprovalRequest
 from approvals.services import decide
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from console.kernel.models import AuditEvent
-from tests.conftest import make_user
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PROMPT = "refund_system"
 SIGN_OFF = "Regression-tested sign-off"
-
-
-@pytest.fixture
-def second_admin(admin_user: Any) -> Any:
-    return make_user("admin2", "admins")
 
 
 def finished_runs(user: Any, agent: str, inputs: list[dict[str, Any]]) -> list[Run]:

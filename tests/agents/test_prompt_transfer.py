@@ -18,37 +18,29 @@ from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVe
 from approvals.services import decide
 from console.kernel.errors import Forbidden, Invalid
 from console.kernel.models import AuditEvent
-from tests.conftest import ApiClient, make_user
+from tests.support.clients import ApiClient
+from tests.support.prompts import chat
 
 Api = Callable[[User | None], ApiClient]
 
 VARIABLES = {"customer": "string", "history": "messages"}
 
 
-def chat(text: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": text}, {"role": "placeholder", "name": "history"}]
-
-
 @pytest.fixture
-def admin2(roles: None) -> User:
-    return make_user("admin2", "admins")
-
-
-@pytest.fixture
-def prompts(admin_user: User, admin2: User) -> None:
+def prompts(admin_user: User, second_admin: User) -> None:
     """`greeting` (chat) with three versions by two authors, `production` promoted to v2 with
     admin2's approval, `staging` splitting v3/v2; and `subject` (text) with one version."""
     create_prompt(admin_user, "greeting", description="Greets", template=chat("Hello {customer}."),
                   variables=VARIABLES, model_settings={"model": "scripted-demo", "temperature": 0.2}, message="first")
-    save_version(admin2, "greeting", template=chat("Welcome, {customer}!"), variables=VARIABLES,
+    save_version(second_admin, "greeting", template=chat("Welcome, {customer}!"), variables=VARIABLES,
                  model_settings={"model": "scripted-demo", "temperature": 0.2}, message="warmer", base_number=1)
     save_version(admin_user, "greeting", template=chat("Hi {customer}."), variables=VARIABLES,
                  output_schema={"type": "object"}, message="shorter", base_number=2)
     _, request = move_label(admin_user, "greeting", "production", 2, note="ship v2")
-    decide(request.id, admin2, "approve")
+    decide(request.id, second_admin, "approve")
     move_label(admin_user, "greeting", "staging", 3, split=[{"version": 3, "weight": 80}, {"version": 2, "weight": 20}],
                note="try v3")
-    create_prompt(admin2, "subject", kind="text", template="Order {order_id} for {customer}", message="text one",
+    create_prompt(second_admin, "subject", kind="text", template="Order {order_id} for {customer}", message="text one",
                   protected_labels=[])
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from io import StringIO
 from typing import Any
 
@@ -28,7 +26,7 @@ from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
 from approvals.services import decide
 from console.kernel.errors import Conflict, Forbidden, Invalid
 from console.kernel.models import AuditEvent
-from tests.conftest import make_user
+from tests.support.receivers import HttpReceiver
 from traces.inspection.replay import replay
 from traces.recording.models import Span
 
@@ -43,11 +41,6 @@ def template_signing(sign_off: str) -> list[dict[str, Any]]:
         {"role": "system", "content": f"You are the refund assistant of {{shop_name}}. Look the order up first.\nSign-off: {sign_off}"},
         {"role": "placeholder", "name": "history"},
     ]
-
-
-@pytest.fixture
-def second_admin(admin_user: Any) -> Any:
-    return make_user("admin2", "admins")
 
 
 def production() -> PromptVersion:
@@ -363,36 +356,12 @@ def test_a_replay_with_another_model_names_it_on_its_model_spans(finished_refund
 # --- webhooks ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local HTTP endpoint that records what it is sent."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            received.append({"headers": dict(self.headers), "body": body})
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.django_db(transaction=True)
-def test_saving_a_version_sends_a_signed_webhook(admin_user: Any, receiver: tuple[str, list[dict[str, Any]]]) -> None:
+def test_saving_a_version_sends_a_signed_webhook(admin_user: Any, receiver: Callable[..., HttpReceiver]) -> None:
     """A webhook tied to no queue and listening to every event gets a delivery row for the new
     version; delivering it posts the body with its HMAC signature."""
-    url, received = receiver
+    hook_receiver = receiver()
+    url, received = hook_receiver.url, hook_receiver.received
     hook = Webhook.objects.create(name="prompts", url=url, queue=None, events=[])
     version = new_version(admin_user, "announced")
     delivery = WebhookDelivery.objects.get(webhook=hook, event="prompt.version_created")

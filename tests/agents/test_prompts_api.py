@@ -19,7 +19,9 @@ from agents.prompts import save_pins, sync_prompts
 from agents.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from approvals.models import ApprovalRequest, Queue
 from console.kernel.models import AuditEvent
-from tests.conftest import ApiClient, make_user
+from tests.support.clients import ApiClient
+from tests.support.prompts import chat
+from tests.support.users import make_user
 from traces.recording.models import Span
 
 Api = Callable[[User | None], ApiClient]
@@ -29,10 +31,6 @@ CHAT = [
     {"role": "placeholder", "name": "history"},
 ]
 VARIABLES = {"customer": "string", "shop": "string", "history": "messages"}
-
-
-def chat(text: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": text}, {"role": "placeholder", "name": "history"}]
 
 
 def put(client: ApiClient, path: str, body: Any) -> Any:
@@ -48,11 +46,6 @@ def greeting(admin_user: User, api: Api) -> dict[str, Any]:
     )
     assert response.status_code == 201, response.json()
     return response.json()
-
-
-@pytest.fixture
-def admin2(roles: None) -> User:
-    return make_user("admin2", "admins")
 
 
 def save(client: ApiClient, text: str, base: int | None, message: str = "change") -> Any:
@@ -199,12 +192,12 @@ def test_save_version_refuses_bad_content_with_422(
 
 
 def test_stale_base_is_409_with_message_latest_and_diff(
-    greeting: dict[str, Any], admin_user: User, admin2: User, api: Api
+    greeting: dict[str, Any], admin_user: User, second_admin: User, api: Api
 ) -> None:
     """Two admins open v1; the second to save gets 409 with the latest version and the diff from
     v1 to it, and nothing is saved."""
     assert save(api(admin_user), "Welcome {customer} to {shop}.", 1, "first edit").status_code == 201
-    response = save(api(admin2), "Good day {customer}, this is {shop}.", 1, "second edit")
+    response = save(api(second_admin), "Good day {customer}, this is {shop}.", 1, "second edit")
     assert response.status_code == 409
     detail = response.json()["detail"]
     assert "admin saved version 2" in detail["message"] and "nothing was saved" in detail["message"]
@@ -217,7 +210,7 @@ def test_stale_base_is_409_with_message_latest_and_diff(
     ]
     assert PromptVersion.objects.filter(prompt__name="greeting").count() == 2
     # Rebased on the latest, the same text saves.
-    assert save(api(admin2), "Good day {customer}, this is {shop}.", 2, "second edit").status_code == 201
+    assert save(api(second_admin), "Good day {customer}, this is {shop}.", 2, "second edit").status_code == 201
 
 
 def test_saving_the_same_content_again_is_409(greeting: dict[str, Any], admin_user: User, api: Api) -> None:
@@ -310,7 +303,7 @@ def test_bad_label_move_is_422_and_moves_nothing(
 
 
 def test_protected_label_waits_for_another_admin(
-    greeting: dict[str, Any], admin_user: User, admin2: User, api: Api
+    greeting: dict[str, Any], admin_user: User, second_admin: User, api: Api
 ) -> None:
     """Moving `production` is 202 with an approval request; a second move is 409 while it waits;
     the requester may not approve it (403); another admin's approval moves the label."""
@@ -336,7 +329,7 @@ def test_protected_label_waits_for_another_admin(
     assert "four-eyes" in own.json()["detail"]
     assert PromptLabel.objects.get(prompt__name="greeting", name="production").version.number == 1
 
-    approved = api(admin2).post(decision, {"decision": "approve"})
+    approved = api(second_admin).post(decision, {"decision": "approve"})
     assert approved.status_code == 200, approved.json()
     assert approved.json()["status"] == "approved"
     assert PromptLabel.objects.get(prompt__name="greeting", name="production").version.number == 2
@@ -350,11 +343,11 @@ def test_protected_label_waits_for_another_admin(
     assert {"prompt.promotion_requested", "prompt.promotion_decided", "prompt.label_moved"} <= actions
 
 
-def test_rejected_promotion_leaves_the_label(greeting: dict[str, Any], admin_user: User, admin2: User, api: Api) -> None:
+def test_rejected_promotion_leaves_the_label(greeting: dict[str, Any], admin_user: User, second_admin: User, api: Api) -> None:
     client = api(admin_user)
     assert save(client, "Welcome {customer} to {shop}.", 1).status_code == 201
     request_id = put(client, "/api/prompts/greeting/labels/production", {"version": 2}).json()["id"]
-    rejected = api(admin2).post(f"/api/approvals/{request_id}/decision", {"decision": "reject", "comment": "not yet"})
+    rejected = api(second_admin).post(f"/api/approvals/{request_id}/decision", {"decision": "reject", "comment": "not yet"})
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
     assert PromptLabel.objects.get(prompt__name="greeting", name="production").version.number == 1
     assert PromptLabelMove.objects.filter(prompt__name="greeting", label="production").count() == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -10,13 +9,10 @@ import pytest
 from agents.demo.models import Refund
 from agents.engine.models import IdempotencyRecord, Run
 from approvals.models import ApprovalRequest, Decision
-from tests.conftest import wait_for
+from tests.support.runs import order_id
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _order() -> str:
-    return f"A-{uuid.uuid4().hex[:8]}"
 
 
 def _start(client: Any, order_id: str, amount: float) -> str:
@@ -41,7 +37,7 @@ def _pending_request(client: Any, run_id: str) -> dict[str, Any]:
 def test_refund_over_limit_waits_then_approval_refunds_once(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     """Over 100: queued → waiting; the reviewer approves; the run resumes and succeeds; one refund row."""
     eng, rev = api(engineer), api(reviewer)
-    order = _order()
+    order = order_id("A")
     run_id = _start(eng, order, 250)
     wait_for(lambda: _status(eng, run_id) == "waiting")
     assert not Refund.objects.filter(order_id=order).exists()
@@ -74,7 +70,7 @@ def test_refund_over_limit_waits_then_approval_refunds_once(celery_worker: Any, 
 def test_rejection_reaches_the_agent_and_nothing_is_refunded(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     """A rejection's comment goes back to the agent as the tool result; the run succeeds without refunding."""
     eng, rev = api(engineer), api(reviewer)
-    order = _order()
+    order = order_id("A")
     run_id = _start(eng, order, 900)
     request = _pending_request(rev, run_id)
     response = rev.post(
@@ -96,7 +92,7 @@ def test_small_refund_needs_no_approval(celery_worker: Any, api: Any, engineer: 
     """100 or less: the condition does not hold, so the run never waits; the pass is recorded as
     an automatic approval naming the rule, and the refund is written once."""
     eng = api(engineer)
-    order = _order()
+    order = order_id("A")
     run_id = _start(eng, order, 100)
     wait_for(lambda: _status(eng, run_id) == "succeeded")
     request = ApprovalRequest.objects.get(run_id=run_id)
@@ -110,7 +106,7 @@ def test_small_refund_needs_no_approval(celery_worker: Any, api: Any, engineer: 
 def test_edited_arguments_are_the_ones_that_run(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     """An edit approves the edited arguments: the tool runs with them, not with the proposal."""
     eng, rev = api(engineer), api(reviewer)
-    order = _order()
+    order = order_id("A")
     run_id = _start(eng, order, 400)
     request = _pending_request(rev, run_id)
     response = rev.post(f"/api/approvals/{request['id']}/decision", {"decision": "edit", "args": {"order_id": order, "amount": 150}})

@@ -1,5 +1,5 @@
 """Retries, fallbacks and circuit breakers, on real runs with a fake model provider
-(tests/agents/graphs.py: `FakeProviderModel`, the `resilient` and `blip` agents)."""
+(tests/support/graphs.py: `FakeProviderModel`, the `resilient` and `blip` agents)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from agents.engine.circuit import CircuitOpen
 from agents.engine.models import Agent, Circuit, Run
 from agents.engine.reliability import RetryPolicy, TransientError, is_transient, retry_policy
 from agents.engine.services import start_run
-from tests.agents import graphs
+from tests.support import graphs
 from traces.inspection.replay import replay
 from traces.recording.models import Span
 
-FACTORIES = {"alpha": "tests.agents.graphs.fake_provider_model", "beta": "tests.agents.graphs.fake_provider_model"}
+FACTORIES = {"alpha": "tests.support.graphs.fake_provider_model", "beta": "tests.support.graphs.fake_provider_model"}
 # No waiting between attempts in tests: the backoff's shape is tested on the policy itself.
 NO_WAIT = {"attempts": 3, "base_delay": 0, "max_delay": 0}
 # Every read of a circuit goes to the database: tests look at each state change at once.

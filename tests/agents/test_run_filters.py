@@ -15,7 +15,7 @@ from agents.engine.registry import sync_agents
 from agents.prompt_admin import services as prompt_services
 from agents.prompts import pins_for_new_run, save_pins
 from approvals.models import ApprovalRequest, Queue
-from tests.conftest import make_user
+from tests.support.users import make_user
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db

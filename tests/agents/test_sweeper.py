@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents.engine.models import Agent, Run
 from agents.engine.registry import sync_agents
 from agents.engine.sweeper import sweep
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connection, transaction
 
 from approvals.services import decide
 from console.kernel.models import AuditEvent
-from tests.approvals.helpers import waiting_refund
+from tests.support.runs import waiting_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

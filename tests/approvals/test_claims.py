@@ -12,8 +12,8 @@ from django.db import connections
 from approvals.models import ApprovalRequest
 from approvals.services import claim, decide, next_request, release
 from console.kernel.errors import Conflict, Forbidden
-from tests.approvals.helpers import waiting_refund
-from tests.conftest import make_user
+from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

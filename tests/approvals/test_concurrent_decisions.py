@@ -16,7 +16,7 @@ from agents.engine.services import start_run
 from approvals.models import ApprovalRequest, Decision
 from approvals.services import decide
 from console.kernel.errors import Conflict
-from tests.conftest import make_user
+from tests.support.users import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

@@ -15,26 +15,17 @@ from django.core import signing
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from agents.engine import runtime
 from agents.engine.models import Run
-from agents.engine.services import start_run
 from approvals import notifications
 from approvals.action_links import link_from_token
 from approvals.models import ActionLink, ApprovalRequest, Decision
 from approvals.services import decide
-from tests.conftest import make_user
+from tests.support.clients import ClientFor
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LINK = re.compile(r"(https?://\S+?)(/approvals/link/([^/\s]+)/)")
-
-
-@pytest.fixture
-def pending(engineer: User) -> ApprovalRequest:
-    """A real pending request (a refund of 250 in the payments queue), started by `engineer`."""
-    run = start_run("refund", {"order_id": f"E-{uuid.uuid4().hex[:8]}", "amount": 250, "reason": "broken"}, engineer)
-    assert runtime.execute(run.id) == "waiting"
-    return ApprovalRequest.objects.select_related("queue", "requested_by").get(run=run)
 
 
 @pytest.fixture
@@ -72,12 +63,6 @@ def _links(body: str) -> dict[str, str]:
 def _mail_for(mailoutbox: list[Any], user: User) -> Any:
     [message] = [m for m in mailoutbox if m.to == [user.email]]
     return message
-
-
-def _client(user: User, enforce_csrf: bool = False) -> Client:
-    client = Client(enforce_csrf_checks=enforce_csrf)
-    client.force_login(user)
-    return client
 
 
 def _notified_links(pending: ApprovalRequest, mailoutbox: list[Any], user: User) -> dict[str, str]:
@@ -133,11 +118,11 @@ def test_email_notifications_can_be_turned_off(
 
 
 def test_get_shows_a_confirmation_page_and_decides_nothing(
-    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any]
+    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any], client_for: ClientFor
 ) -> None:
     alice = people["alice"]
     links = _notified_links(pending, mailoutbox, alice)
-    client = _client(alice)
+    client = client_for(alice)
 
     for decision in ("approve", "reject"):
         page = client.get(links[decision])
@@ -157,11 +142,11 @@ def test_get_shows_a_confirmation_page_and_decides_nothing(
 
 
 def test_post_approves_once_and_a_second_post_finds_the_link_used(
-    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any]
+    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any], client_for: ClientFor
 ) -> None:
     alice = people["alice"]
     links = _notified_links(pending, mailoutbox, alice)
-    client = _client(alice, enforce_csrf=True)
+    client = client_for(alice, enforce_csrf=True)
     page = client.get(links["approve"])
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
 
@@ -182,11 +167,11 @@ def test_post_approves_once_and_a_second_post_finds_the_link_used(
     assert other.status_code == 410 and "already approved" in other.content.decode()
 
 
-def test_post_rejects_with_the_comment(pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any]) -> None:
+def test_post_rejects_with_the_comment(pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any], client_for: ClientFor) -> None:
     alice = people["alice"]
     links = _notified_links(pending, mailoutbox, alice)
 
-    done = _client(alice).post(links["reject"], {"comment": "wrong order", "reason_code": "incorrect"})
+    done = client_for(alice).post(links["reject"], {"comment": "wrong order", "reason_code": "incorrect"})
 
     assert done.status_code == 200, done.content
     pending.refresh_from_db()
@@ -196,12 +181,12 @@ def test_post_rejects_with_the_comment(pending: ApprovalRequest, people: dict[st
 
 
 def test_a_refused_decision_leaves_the_link_usable(
-    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any]
+    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any], client_for: ClientFor
 ) -> None:
     """A reason code the queue does not know: 422 with the form again, and the link still works."""
     alice = people["alice"]
     links = _notified_links(pending, mailoutbox, alice)
-    client = _client(alice)
+    client = client_for(alice)
 
     refused = client.post(links["reject"], {"comment": "no", "reason_code": "not-a-code"})
     assert refused.status_code == 422
@@ -214,11 +199,11 @@ def test_a_refused_decision_leaves_the_link_usable(
 
 
 def test_expired_and_tampered_links_get_a_clear_page(
-    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any]
+    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any], client_for: ClientFor
 ) -> None:
     alice = people["alice"]
     links = _notified_links(pending, mailoutbox, alice)
-    client = _client(alice)
+    client = client_for(alice)
 
     ActionLink.objects.filter(request=pending, user=alice, decision="approve").update(
         expires_at=timezone.now() - timedelta(seconds=1)
@@ -242,9 +227,9 @@ def test_expired_and_tampered_links_get_a_clear_page(
     assert pending.status == "pending" and not Decision.objects.filter(request=pending).exists()
 
 
-def test_someone_elses_link_is_forbidden(pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any]) -> None:
+def test_someone_elses_link_is_forbidden(pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any], client_for: ClientFor) -> None:
     links = _notified_links(pending, mailoutbox, people["alice"])
-    bob = _client(people["bob"])
+    bob = client_for(people["bob"])
 
     assert bob.get(links["approve"]).status_code == 403
     forbidden = bob.post(links["approve"])
@@ -265,12 +250,12 @@ def test_a_link_needs_a_login_first(pending: ApprovalRequest, people: dict[str, 
 
 
 def test_a_link_to_a_request_decided_elsewhere_decides_nothing(
-    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any]
+    pending: ApprovalRequest, people: dict[str, User], mailoutbox: list[Any], client_for: ClientFor
 ) -> None:
     links = _notified_links(pending, mailoutbox, people["alice"])
     decide(pending.id, people["bob"], "reject", comment="bob was quicker")
 
-    response = _client(people["alice"]).post(links["approve"])
+    response = client_for(people["alice"]).post(links["approve"])
 
     assert response.status_code == 410 and "already rejected" in response.content.decode()
     pending.refresh_from_db()

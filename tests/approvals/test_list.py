@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from approvals.models import Queue
-from tests.approvals.helpers import waiting_refund
-from tests.conftest import make_user
+from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from approvals.models import ApprovalRequest, Decision, Queue
 from approvals.services import bulk_decide, decide, reassign
 from console.kernel.errors import Conflict, Forbidden, Invalid
 from console.kernel.models import AuditEvent
-from tests.approvals.helpers import waiting_refund
-from tests.conftest import make_user
+from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

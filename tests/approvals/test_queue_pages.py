@@ -17,19 +17,12 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest, Decision, Queue, Webhook, WebhookDelivery
 from approvals.queue_views import human_duration
 from console.kernel.models import AuditEvent
-from tests.conftest import make_user
+from tests.support.clients import ClientFor
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db
 
 CHART_JS = "/static/vendor/chartjs/chart.umd.min.js"
-
-
-def client_for(user: User | None) -> Client:
-    """A browser-like client logged in as `user` (anonymous for None)."""
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def field_block(html: str, name: str) -> str:
@@ -94,7 +87,7 @@ def a_delivery(webhook: Webhook, **fields: Any) -> WebhookDelivery:
 
 
 @pytest.mark.parametrize("role", ["reviewer", "admin_user"])
-def test_queue_list_is_200_for_reviewers_and_admins(role: str, request: pytest.FixtureRequest) -> None:
+def test_queue_list_is_200_for_reviewers_and_admins(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Reviewers and admins open the queue list; every queue row links to its analytics."""
     response = client_for(request.getfixturevalue(role)).get("/queues/")
     assert response.status_code == 200
@@ -102,7 +95,7 @@ def test_queue_list_is_200_for_reviewers_and_admins(role: str, request: pytest.F
 
 
 @pytest.mark.parametrize("role", ["engineer", "outsider"])
-def test_queue_list_is_403_without_the_reviewer_role(role: str, request: pytest.FixtureRequest) -> None:
+def test_queue_list_is_403_without_the_reviewer_role(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     assert client_for(request.getfixturevalue(role)).get("/queues/").status_code == 403
 
 
@@ -115,14 +108,14 @@ ADMIN_PAGES = [
 
 
 @pytest.mark.parametrize("path", ADMIN_PAGES)
-def test_admin_pages_are_200_for_admins(path: str, admin_user: User) -> None:
+def test_admin_pages_are_200_for_admins(path: str, admin_user: User, client_for: ClientFor) -> None:
     webhook = a_webhook()
     assert client_for(admin_user).get(path.format(id=webhook.id)).status_code == 200
 
 
 @pytest.mark.parametrize("path", ADMIN_PAGES)
 @pytest.mark.parametrize("role", ["reviewer", "engineer", "outsider"])
-def test_admin_pages_are_403_for_everyone_else(path: str, role: str, request: pytest.FixtureRequest) -> None:
+def test_admin_pages_are_403_for_everyone_else(path: str, role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Reviewers of the queue included: reviewing a queue is not managing it."""
     webhook = a_webhook()
     user = request.getfixturevalue(role)
@@ -142,7 +135,7 @@ def test_every_queue_page_sends_anonymous_visitors_to_login(path: str, roles: No
 @pytest.mark.parametrize(
     "action", ["toggle", "rotate-secret", "redeliver/00000000-0000-0000-0000-000000000000"]
 )
-def test_webhook_actions_are_403_for_a_reviewer(action: str, reviewer: User) -> None:
+def test_webhook_actions_are_403_for_a_reviewer(action: str, reviewer: User, client_for: ClientFor) -> None:
     webhook = a_webhook()
     response = client_for(reviewer).post(f"/queues/payments/webhooks/{webhook.id}/{action}")
     assert response.status_code == 403
@@ -150,7 +143,7 @@ def test_webhook_actions_are_403_for_a_reviewer(action: str, reviewer: User) -> 
     assert webhook.is_active
 
 
-def test_a_reviewer_sees_only_the_queues_they_review_and_no_management_links(reviewer: User) -> None:
+def test_a_reviewer_sees_only_the_queues_they_review_and_no_management_links(reviewer: User, client_for: ClientFor) -> None:
     """The `reviewers` group reviews payments and default; a queue of another group is not listed."""
     other_queue()
     html = client_for(reviewer).get("/queues/").content.decode()
@@ -159,7 +152,7 @@ def test_a_reviewer_sees_only_the_queues_they_review_and_no_management_links(rev
     assert "/queues/new" not in html and "/edit" not in html and "/webhooks/" not in html
 
 
-def test_an_admin_sees_every_queue_with_pending_counts_and_management_links(admin_user: User) -> None:
+def test_an_admin_sees_every_queue_with_pending_counts_and_management_links(admin_user: User, client_for: ClientFor) -> None:
     queue, _ = other_queue()
     ApprovalRequest.objects.create(queue=queue, action="issue_refund", proposed_args={})
     html = client_for(admin_user).get("/queues/").content.decode()
@@ -174,7 +167,7 @@ def test_an_admin_sees_every_queue_with_pending_counts_and_management_links(admi
 # --- creating and editing a queue ----------------------------------------------------------------
 
 
-def test_creating_a_queue_with_errors_is_422_with_each_message_next_to_its_field(admin_user: User) -> None:
+def test_creating_a_queue_with_errors_is_422_with_each_message_next_to_its_field(admin_user: User, client_for: ClientFor) -> None:
     """Escalating without an escalation queue, and malformed reason codes: nothing is created."""
     client = client_for(admin_user)
     response = client.post(
@@ -204,13 +197,13 @@ def test_creating_a_queue_with_errors_is_422_with_each_message_next_to_its_field
         ("refund/denied", "is not a valid code"),
     ],
 )
-def test_reason_codes_must_be_unique_non_empty_slugs(typed: str, message: str, admin_user: User) -> None:
+def test_reason_codes_must_be_unique_non_empty_slugs(typed: str, message: str, admin_user: User, client_for: ClientFor) -> None:
     response = client_for(admin_user).post("/queues/new", queue_post(reason_codes=typed))
     assert response.status_code == 422
     assert message in field_block(response.content.decode(), "reason_codes")
 
 
-def test_creating_a_valid_queue_redirects_and_records_it_in_the_audit_log(admin_user: User) -> None:
+def test_creating_a_valid_queue_redirects_and_records_it_in_the_audit_log(admin_user: User, client_for: ClientFor) -> None:
     target = Queue.objects.get(name="payments")
     response = client_for(admin_user).post(
         "/queues/new", queue_post(timeout_action="escalate", escalation_queue=target.pk)
@@ -229,13 +222,13 @@ def test_creating_a_valid_queue_redirects_and_records_it_in_the_audit_log(admin_
     assert event.data["values"]["reviewer_groups"] == ["reviewers"]
 
 
-def test_a_queue_name_must_be_unique(admin_user: User) -> None:
+def test_a_queue_name_must_be_unique(admin_user: User, client_for: ClientFor) -> None:
     response = client_for(admin_user).post("/queues/new", queue_post(name="payments"))
     assert response.status_code == 422
     assert "already exists" in field_block(response.content.decode(), "name")
 
 
-def test_editing_reviewers_and_sla_saves_them_and_audits_only_what_changed(admin_user: User) -> None:
+def test_editing_reviewers_and_sla_saves_them_and_audits_only_what_changed(admin_user: User, client_for: ClientFor) -> None:
     queue = Queue.objects.get(name="payments")
     finance = Group.objects.create(name="finance")
     client = client_for(admin_user)
@@ -265,7 +258,7 @@ def test_editing_reviewers_and_sla_saves_them_and_audits_only_what_changed(admin
     assert event.data["values"] == {"reviewer_groups": ["finance"], "sla_minutes": 45}
 
 
-def test_a_queue_cannot_escalate_to_itself_or_round_a_loop(admin_user: User) -> None:
+def test_a_queue_cannot_escalate_to_itself_or_round_a_loop(admin_user: User, client_for: ClientFor) -> None:
     payments, default = Queue.objects.get(name="payments"), Queue.objects.get(name="default")
     default.escalation_queue = payments
     default.save()
@@ -286,14 +279,14 @@ def test_a_queue_cannot_escalate_to_itself_or_round_a_loop(admin_user: User) -> 
     assert payments.escalation_queue is None
 
 
-def test_the_edit_page_of_a_missing_queue_is_404(admin_user: User) -> None:
+def test_the_edit_page_of_a_missing_queue_is_404(admin_user: User, client_for: ClientFor) -> None:
     assert client_for(admin_user).get("/queues/nope/edit").status_code == 404
 
 
 # --- webhooks ------------------------------------------------------------------------------------
 
 
-def test_creating_a_webhook_validates_then_shows_its_secret(admin_user: User) -> None:
+def test_creating_a_webhook_validates_then_shows_its_secret(admin_user: User, client_for: ClientFor) -> None:
     client = client_for(admin_user)
     bad = client.post(
         "/queues/payments/webhooks/", {"name": "ops", "url": "ftp://files.example.test/x", "format": "json"}
@@ -326,7 +319,7 @@ def test_creating_a_webhook_validates_then_shows_its_secret(admin_user: User) ->
     assert 'id="deliveries"' in page and "No deliveries yet" in page
 
 
-def test_the_delivery_log_shows_each_delivery(admin_user: User) -> None:
+def test_the_delivery_log_shows_each_delivery(admin_user: User, client_for: ClientFor) -> None:
     webhook = a_webhook()
     failed = a_delivery(webhook)
     delivered = a_delivery(
@@ -353,7 +346,7 @@ def test_the_delivery_log_shows_each_delivery(admin_user: User) -> None:
     assert html.index(f"delivery-{delivered.id}") < html.index(f"delivery-{failed.id}")
 
 
-def test_the_delivery_log_pages_back_by_keyset(admin_user: User) -> None:
+def test_the_delivery_log_pages_back_by_keyset(admin_user: User, client_for: ClientFor) -> None:
     webhook = a_webhook()
     start = timezone.now() - timedelta(hours=1)
     WebhookDelivery.objects.bulk_create(
@@ -379,12 +372,12 @@ def test_the_delivery_log_pages_back_by_keyset(admin_user: User) -> None:
     assert client.get(f"/queues/payments/webhooks/{webhook.id}/?before=garbage").status_code == 400
 
 
-def test_a_webhook_of_another_queue_is_404_under_this_one(admin_user: User) -> None:
+def test_a_webhook_of_another_queue_is_404_under_this_one(admin_user: User, client_for: ClientFor) -> None:
     webhook = a_webhook("default")
     assert client_for(admin_user).get(f"/queues/payments/webhooks/{webhook.id}/").status_code == 404
 
 
-def test_editing_a_webhook_audits_the_changed_fields_but_not_their_values(admin_user: User) -> None:
+def test_editing_a_webhook_audits_the_changed_fields_but_not_their_values(admin_user: User, client_for: ClientFor) -> None:
     webhook = a_webhook()
     client = client_for(admin_user)
     path = f"/queues/payments/webhooks/{webhook.id}/"
@@ -409,7 +402,7 @@ def test_editing_a_webhook_audits_the_changed_fields_but_not_their_values(admin_
     assert event.data == {"changed": ["url"]}
 
 
-def test_toggling_and_rotating_the_secret_are_audited(admin_user: User) -> None:
+def test_toggling_and_rotating_the_secret_are_audited(admin_user: User, client_for: ClientFor) -> None:
     webhook = a_webhook()
     old_secret = webhook.secret
     client = client_for(admin_user)
@@ -429,7 +422,7 @@ def test_toggling_and_rotating_the_secret_are_audited(admin_user: User) -> None:
 
 
 def test_redelivering_resets_a_failed_delivery_to_pending_and_sends_it_after_commit(
-    admin_user: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+    admin_user: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any, client_for: ClientFor
 ) -> None:
     from approvals.tasks import deliver_webhook
 
@@ -458,7 +451,7 @@ def test_redelivering_resets_a_failed_delivery_to_pending_and_sends_it_after_com
 
 
 def test_redelivering_a_delivered_delivery_changes_nothing(
-    admin_user: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+    admin_user: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any, client_for: ClientFor
 ) -> None:
     from approvals.tasks import deliver_webhook
 
@@ -521,7 +514,7 @@ def _seed_analytics(queue: Queue, reviewer: User) -> None:
         )
 
 
-def test_analytics_shows_the_queue_stats_to_its_reviewer_with_vendored_chart_js(db: Any) -> None:
+def test_analytics_shows_the_queue_stats_to_its_reviewer_with_vendored_chart_js(db: Any, client_for: ClientFor) -> None:
     queue, eu_reviewer = other_queue()
     _seed_analytics(queue, eu_reviewer)
     response = client_for(eu_reviewer).get("/queues/refunds-eu/analytics")
@@ -547,7 +540,7 @@ def test_analytics_shows_the_queue_stats_to_its_reviewer_with_vendored_chart_js(
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", html, re.I)
 
 
-def test_analytics_is_403_for_a_reviewer_of_another_queue(reviewer: User) -> None:
+def test_analytics_is_403_for_a_reviewer_of_another_queue(reviewer: User, client_for: ClientFor) -> None:
     other_queue()
     assert client_for(reviewer).get("/queues/refunds-eu/analytics").status_code == 403
     # ... and 200 for a queue the reviewers group does review.
@@ -555,12 +548,12 @@ def test_analytics_is_403_for_a_reviewer_of_another_queue(reviewer: User) -> Non
 
 
 @pytest.mark.parametrize("role", ["engineer", "outsider"])
-def test_analytics_is_403_without_the_reviewer_role(role: str, request: pytest.FixtureRequest) -> None:
+def test_analytics_is_403_without_the_reviewer_role(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     assert client_for(request.getfixturevalue(role)).get("/queues/payments/analytics").status_code == 403
 
 
 @pytest.mark.parametrize(("asked", "shown"), [("7", 7), ("90", 90), ("12", 30), ("lots", 30), (None, 30)])
-def test_analytics_period_is_7_30_or_90_days(asked: str | None, shown: int, admin_user: User) -> None:
+def test_analytics_period_is_7_30_or_90_days(asked: str | None, shown: int, admin_user: User, client_for: ClientFor) -> None:
     params = {"days": asked} if asked is not None else {}
     response = client_for(admin_user).get("/queues/payments/analytics", params)
     assert response.status_code == 200
@@ -571,7 +564,7 @@ def test_analytics_period_is_7_30_or_90_days(asked: str | None, shown: int, admi
     )
 
 
-def test_analytics_of_a_missing_queue_is_404(admin_user: User) -> None:
+def test_analytics_of_a_missing_queue_is_404(admin_user: User, client_for: ClientFor) -> None:
     assert client_for(admin_user).get("/queues/nope/analytics").status_code == 404
 
 

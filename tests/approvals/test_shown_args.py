@@ -177,7 +177,7 @@ def test_the_live_outcome_on_the_request_page_shows_the_args_redacted(
 ) -> None:
     """Once decided, the page's live update (the websocket's render of the outcome) shows the
     approved arguments redacted, as the page itself does."""
-    from tests.console.test_websocket_auth import open_socket, received, run_async
+    from tests.support.live import open_socket, received, run_async
 
     _, request = _waiting(engineer)
     decide(request.id, reviewer, "approve")

@@ -15,7 +15,7 @@ from agents.engine.models import Run
 from approvals.models import Decision, Queue
 from approvals.services import enforce_sla
 from console.kernel.models import AuditEvent
-from tests.approvals.helpers import waiting_refund
+from tests.support.runs import waiting_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from approvals import stats
 from approvals.models import ApprovalRequest, Decision, Queue
 from approvals.stats import percentile, queue_stats
-from tests.conftest import make_user
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db
 

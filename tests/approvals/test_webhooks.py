@@ -7,98 +7,25 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from agents.engine import runtime
-from agents.engine.services import start_run
 from approvals import notifications, webhooks
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.tasks import deliver_webhook
-from tests.conftest import free_port, wait_for
+from tests.support.processes import free_port
+from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# notify() sends a task per delivery to the broker; these tests make the attempts themselves (or
+# with their own worker), so nothing they queued may reach a later test's worker.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_purged_after")]
 
 SECRET = "whsec-test-0123456789"
-
-
-class Receiver:
-    """A local HTTP server that records every POST and answers with scripted status codes
-    (then `default` once the script runs out)."""
-
-    def __init__(self, script: list[int] | None = None, default: int = 200) -> None:
-        self.script = list(script or [])
-        self.default = default
-        self.received: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                    status = receiver.script.pop(0) if receiver.script else receiver.default
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok" if status < 300 else b"receiver says no")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/steward"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Callable[..., Receiver]]:
-    started: list[Receiver] = []
-
-    def start(script: list[int] | None = None, default: int = 200) -> Receiver:
-        started.append(Receiver(script, default))
-        return started[-1]
-
-    yield start
-    for r in started:
-        r.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_messages_left_behind() -> Iterator[None]:
-    # notify() sends a task per delivery to the broker; these tests make the attempts themselves
-    # (or with their own worker), so nothing they queued may reach a later test's worker.
-    yield
-    from console.celery import app
-
-    app.control.purge()
-
-
-@pytest.fixture
-def pending(engineer: Any) -> ApprovalRequest:
-    """A real pending request: a refund of 250 waits in the payments queue."""
-    run = start_run("refund", {"order_id": f"W-{uuid.uuid4().hex[:8]}", "amount": 250, "reason": "broken"}, engineer)
-    assert runtime.execute(run.id) == "waiting"
-    return ApprovalRequest.objects.select_related("queue", "requested_by").get(run=run)
 
 
 def _signed(body: bytes, secret: str = SECRET) -> str:

@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from agents.demo.models import Refund
 from approvals.models import ApprovalRequest
-from tests.approvals.helpers import waiting_refund
-from tests.browser.conftest import login
+from tests.support.browser import login
+from tests.support.runs import waiting_refund
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from agents.engine import runtime
 from agents.engine.services import start_run
-from tests.browser.conftest import login
+from tests.support.browser import login
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

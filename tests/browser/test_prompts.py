@@ -20,8 +20,9 @@ from playwright.sync_api import expect
 from agents.engine.models import Run
 from agents.prompts import sync_prompts
 from agents.prompts.models import PromptLabel, PromptVersion
-from tests.browser.conftest import login
-from tests.conftest import make_user, wait_for
+from tests.support.browser import login
+from tests.support.users import make_user
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

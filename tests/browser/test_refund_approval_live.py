@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from agents.demo.models import Refund
-from tests.browser.conftest import login
+from tests.support.browser import login
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

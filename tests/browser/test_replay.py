@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from agents.engine.models import Run
 from agents.engine.services import start_run
-from tests.browser.conftest import login
-from tests.conftest import wait_for
+from tests.support.browser import login
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 

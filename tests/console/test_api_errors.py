@@ -24,7 +24,9 @@ from agents.engine import runtime
 from agents.engine.models import Run
 from approvals.models import ApprovalRequest, Decision
 from console.kernel.models import ApiKey
-from tests.conftest import ApiClient, make_user
+from tests.support.clients import ApiClient, start_refund
+from tests.support.runs import order_id
+from tests.support.users import make_user
 
 Api = Callable[[User | None], ApiClient]
 RUNS = "/api/runs"
@@ -56,13 +58,7 @@ def refund_input(amount: Any = 250, **overrides: Any) -> dict[str, Any]:
     return data
 
 
-def start_refund(client: ApiClient, amount: float = 250) -> uuid.UUID:
-    response = client.post(RUNS, {"agent": "refund", "input": refund_input(amount)})
-    assert response.status_code == 201, response.content
-    return uuid.UUID(response.json()["id"])
-
-
-def waiting_refund(client: ApiClient) -> tuple[Run, ApprovalRequest]:
+def waiting_refund_via_api(client: ApiClient) -> tuple[Run, ApprovalRequest]:
     """Start a refund over 100 as the client's user and run it in-process until it waits."""
     run_id = start_refund(client, 250)
     assert runtime.execute(run_id) == Run.Status.WAITING
@@ -356,7 +352,7 @@ def test_cancelling_a_finished_run_is_409(engineer: User, api: Api) -> None:
 def test_decision_without_permission_is_403(engineer: User, outsider: User, api: Api) -> None:
     """An engineer or an outsider (no reviewer role) deciding is 403, and so is a reviewer who does
     not review this queue (the detail names the queue); the request stays pending."""
-    _, request = waiting_refund(api(engineer))
+    _, request = waiting_refund_via_api(api(engineer))
     other_engineer = make_user("engineer2", "engineers")
     for user in (engineer, other_engineer, outsider):
         for decision in ("approve", "reject", "nonsense"):
@@ -383,7 +379,7 @@ def test_requester_cannot_approve_own_run(api: Api, roles: None) -> None:
     """Four-eyes: a user who is engineer and reviewer and started the run may not decide its action."""
     both = make_user("both", "engineers", "reviewers")
     client = api(both)
-    _, request = waiting_refund(client)
+    _, request = waiting_refund_via_api(client)
     assert request.requested_by == both
     for body in ({"decision": "approve"}, {"decision": "reject", "comment": "no"}):
         response = client.post(decision_url(request), body)
@@ -396,7 +392,7 @@ def test_requester_cannot_approve_own_run(api: Api, roles: None) -> None:
 def test_admin_cannot_approve_own_run(admin_user: User, reviewer: User, api: Api) -> None:
     """Four-eyes holds for admins too: the admin who started the run gets 403; a reviewer may decide."""
     client = api(admin_user)
-    _, request = waiting_refund(client)
+    _, request = waiting_refund_via_api(client)
     response = client.post(decision_url(request), {"decision": "approve"})
     assert response.status_code == 403
     assert "four-eyes" in detail_of(response)
@@ -409,7 +405,7 @@ def test_decision_on_decided_request_is_409_naming_the_decider(
     engineer: User, reviewer: User, api: Api
 ) -> None:
     """A decision on a request already decided is 409 saying by whom; the first outcome stands."""
-    _, request = waiting_refund(api(engineer))
+    _, request = waiting_refund_via_api(api(engineer))
     first = api(reviewer).post(decision_url(request), {"decision": "approve", "comment": "ok"})
     assert first.status_code == 200, first.content
     assert first.json()["status"] == "approved"
@@ -434,7 +430,7 @@ def test_decision_on_decided_request_is_409_naming_the_decider(
 @pytest.mark.django_db(transaction=True)
 def test_edit_with_args_violating_schema_is_422(engineer: User, reviewer: User, api: Api) -> None:
     """An edit whose args break the action's args_schema is 422 naming the field; nothing is decided."""
-    _, request = waiting_refund(api(engineer))
+    _, request = waiting_refund_via_api(api(engineer))
     client = api(reviewer)
     order_id = request.proposed_args["order_id"]
     response = client.post(
@@ -454,7 +450,7 @@ def test_edit_with_args_violating_schema_is_422(engineer: User, reviewer: User, 
 @pytest.mark.django_db(transaction=True)
 def test_unknown_decision_value_is_422(engineer: User, reviewer: User, api: Api) -> None:
     """A decision other than approve, reject or edit is 422 on `decision`; the request stays pending."""
-    _, request = waiting_refund(api(engineer))
+    _, request = waiting_refund_via_api(api(engineer))
     client = api(reviewer)
     response = client.post(decision_url(request), {"decision": "maybe"})
     assert response.status_code == 422
@@ -468,7 +464,7 @@ def test_unknown_decision_value_is_422(engineer: User, reviewer: User, api: Api)
 @pytest.mark.django_db(transaction=True)
 def test_malformed_decision_body_is_400(engineer: User, reviewer: User, api: Api) -> None:
     """A decision whose body is not JSON is 400, with or without credentials; nothing is decided."""
-    _, request = waiting_refund(api(engineer))
+    _, request = waiting_refund_via_api(api(engineer))
     for client in (api(reviewer), api(None)):
         response = client.post(decision_url(request), raw="decision=approve")
         assert response.status_code == 400
@@ -500,7 +496,7 @@ def test_permission_is_checked_before_run_body_values(reviewer: User, api: Api) 
 @pytest.mark.django_db(transaction=True)
 def test_permission_is_checked_before_decision_body_values(engineer: User, api: Api) -> None:
     """A non-reviewer's decision is 403 even when the body has invalid values (403 before 422)."""
-    _, request = waiting_refund(api(engineer))
+    _, request = waiting_refund_via_api(api(engineer))
     client = api(engineer)
     for body in (
         {"decision": "edit", "args": "not an object"},
@@ -532,10 +528,6 @@ def assert_client_error(response: Any) -> None:
     detail_of(response)
 
 
-def _order() -> str:
-    return f"T-{uuid.uuid4().hex[:12]}"
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "raw",
@@ -562,7 +554,7 @@ def _order() -> str:
 def test_run_body_postgres_or_python_cannot_store_is_a_client_error(engineer: User, raw: str) -> None:
     """Values JSON parsers accept but the database cannot store (NaN, NUL, lone surrogates) or
     absurd nesting are a 400/422 with a JSON detail, never a 500; no run is written."""
-    response = program(engineer).post(RUNS, raw % _order(), content_type="application/json")
+    response = program(engineer).post(RUNS, raw % order_id("T"), content_type="application/json")
     assert_client_error(response)
     assert Run.objects.count() == 0
 
@@ -590,7 +582,7 @@ def test_decision_body_the_database_cannot_store_is_a_client_error(
 ) -> None:
     """A decision with a NUL byte in its text or NaN/Infinity in edited args is a 400/422, not a 500;
     the request stays pending."""
-    _, request = waiting_refund(api(engineer))
+    _, request = waiting_refund_via_api(api(engineer))
     body = raw % request.proposed_args["order_id"] if "%s" in raw else raw
     response = program(reviewer).post(decision_url(request), body, content_type="application/json")
     assert_client_error(response)
@@ -614,7 +606,7 @@ def test_unknown_endpoint_or_method_is_json(engineer: User, method: str, url: st
 def big_json_body(megabytes: int) -> str:
     """A well-formed run body of about `megabytes` MB (over DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB)."""
     padding = "x" * (megabytes * 1024 * 1024)
-    return json.dumps({"agent": "refund", "input": {"order_id": _order(), "amount": 5, "reason": padding}})
+    return json.dumps({"agent": "refund", "input": {"order_id": order_id(), "amount": 5, "reason": padding}})
 
 
 @pytest.mark.django_db

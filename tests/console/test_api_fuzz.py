@@ -35,7 +35,7 @@ from django.test import Client
 from schemathesis.engine import events
 from schemathesis.engine import from_schema as engine_for
 
-from tests.console.api_world import PROMPT, World, build_world
+from tests.support.api_world import PROMPT, World, build_world
 
 # Transactional: the runtime (its own connection) and schemathesis's worker thread must see the
 # world, and the world what they write.

@@ -39,7 +39,7 @@ from agents.prompt_admin.transfer import export_prompts
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.services import claim
 from console.kernel.models import ApiKey
-from tests.conftest import make_user
+from tests.support.users import make_user
 from traces.inspection.export import export_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]

@@ -20,7 +20,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.http import QueryDict
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -28,6 +27,7 @@ from agents.engine.models import Agent, Run
 from agents.web.run_filters import RunFilters
 from approvals.models import ApprovalRequest, Queue
 from console.web import dashboard as dash
+from tests.support.clients import ClientFor
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db
@@ -97,13 +97,6 @@ def make_request(
         created_at=created,
         decided_at=decided,
     )
-
-
-def client_for(user: User | None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def page_data(response: Any) -> dict[str, Any]:
@@ -303,7 +296,7 @@ def test_pending_approvals_and_time_to_decision(roles: None) -> None:
     assert approvals["median_by_bucket"][0] is None
 
 
-def test_a_reviewer_counts_the_queues_they_review(engineer: User, reviewer: User) -> None:
+def test_a_reviewer_counts_the_queues_they_review(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """A reviewer's pending figure is their inbox's (and links to it); an engineer's is every queue's."""
     make_request("payments", "pending", timezone.now() - timedelta(minutes=5))
     make_request("unreviewed", "pending", timezone.now() - timedelta(minutes=5))
@@ -385,7 +378,7 @@ def test_links_carry_the_filters_of_their_figure(hour_of_runs: dict[str, Any], s
     assert listed(links["agents_by_bucket"]["alpha"][-2]) == {spend["r2"].id}
 
 
-def test_the_page_links_figures_and_charts_to_filtered_lists(engineer: User) -> None:
+def test_the_page_links_figures_and_charts_to_filtered_lists(engineer: User, client_for: ClientFor) -> None:
     """The error-rate figure opens the failed runs of the window; each chart's title is a link."""
     make_run("alpha", S.FAILED, timezone.now() - timedelta(minutes=1), seconds=1, error="boom")
     response = client_for(engineer).get("/?window=7d")
@@ -415,7 +408,7 @@ def seed(count: int, now: datetime) -> None:
 
 
 @pytest.mark.parametrize("view", [False, True], ids=["figures", "page"])
-def test_the_query_count_does_not_depend_on_the_number_of_runs(engineer: User, view: bool) -> None:
+def test_the_query_count_does_not_depend_on_the_number_of_runs(engineer: User, view: bool, client_for: ClientFor) -> None:
     """5 runs or 50, with spans and approvals: the same queries, seven for the figures."""
 
     def count() -> int:
@@ -439,7 +432,7 @@ def test_the_query_count_does_not_depend_on_the_number_of_runs(engineer: User, v
 
 
 @pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user"])
-def test_the_dashboard_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest) -> None:
+def test_the_dashboard_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Engineers, reviewers and admins get the dashboard, with its figures, charts and failed runs."""
     user: User = request.getfixturevalue(role)
     failed = make_run(
@@ -457,7 +450,7 @@ def test_the_dashboard_is_200_for_roles_that_read_runs(role: str, request: pytes
     assert "more" not in re.search(r'<article id="failed-runs">.*?</article>', html, re.S).group(0)
 
 
-def test_a_user_without_a_role_sees_the_no_role_page(outsider: User) -> None:
+def test_a_user_without_a_role_sees_the_no_role_page(outsider: User, client_for: ClientFor) -> None:
     """No figures for someone who may not read runs: a page that says to ask for a role."""
     response = client_for(outsider).get("/")
     assert response.status_code == 200
@@ -465,14 +458,14 @@ def test_a_user_without_a_role_sees_the_no_role_page(outsider: User) -> None:
     assert b"dashboard-data" not in response.content
 
 
-def test_the_dashboard_redirects_anonymous_to_login(db: Any) -> None:
+def test_the_dashboard_redirects_anonymous_to_login(db: Any, client_for: ClientFor) -> None:
     """Logged out: 302 to the login page, coming back to /."""
     response = client_for(None).get("/?window=7d")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/?next=/")
 
 
-def test_the_page_loads_nothing_from_another_site(engineer: User) -> None:
+def test_the_page_loads_nothing_from_another_site(engineer: User, client_for: ClientFor) -> None:
     """Every script, stylesheet and image is vendored: no http(s):// or protocol-relative URL."""
     make_run("alpha", S.FAILED, timezone.now() - timedelta(minutes=1), seconds=1, error="boom")
     html = client_for(engineer).get("/").content.decode()
@@ -482,12 +475,12 @@ def test_the_page_loads_nothing_from_another_site(engineer: User) -> None:
     assert "/static/vendor/chartjs/chart.umd.min.js" in html
 
 
-def test_chartjs_is_loaded_by_the_dashboard_only(engineer: User) -> None:
+def test_chartjs_is_loaded_by_the_dashboard_only(engineer: User, client_for: ClientFor) -> None:
     """The charts library is for pages that draw charts; the runs list does without it."""
     assert b"chart.umd.min.js" not in client_for(engineer).get("/runs/").content
 
 
-def test_the_theme_toggle_is_in_the_nav_and_the_theme_is_set_before_first_paint(engineer: User) -> None:
+def test_the_theme_toggle_is_in_the_nav_and_the_theme_is_set_before_first_paint(engineer: User, client_for: ClientFor) -> None:
     """A toggle button in the nav; a script in <head>, before the stylesheets and not deferred,
     applies the stored theme or the system's preference, so the page never flashes the other
     theme. It is a static file: the Content-Security-Policy allows no inline script."""

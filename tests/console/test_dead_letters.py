@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import mail
-from django.test import Client
 from django.utils import timezone
 
 from agents.engine import dead_letters, runtime
@@ -23,35 +21,14 @@ from agents.engine.sweeper import sweep
 from approvals import webhooks
 from approvals.models import Queue, Webhook, WebhookDelivery
 from console.kernel.models import AuditEvent
-from tests.approvals.test_webhooks import Receiver
-from tests.conftest import make_user
+from tests.support.clients import ClientFor
+from tests.support.users import make_user
 from traces.inspection.replay import retry_dead_letter
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Runs and deliveries send messages to the broker; these tests execute and deliver themselves.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_purged_after")]
 
 SECRET = "whsec-dead-letters-0123456789"
-
-
-@pytest.fixture(autouse=True)
-def _no_messages_left_behind() -> Iterator[None]:
-    # Runs and deliveries send messages to the broker; these tests execute and deliver themselves.
-    yield
-    from console.celery import app
-
-    app.control.purge()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Callable[[], Receiver]]:
-    started: list[Receiver] = []
-
-    def start() -> Receiver:
-        started.append(Receiver())
-        return started[-1]
-
-    yield start
-    for r in started:
-        r.close()
 
 
 @pytest.fixture
@@ -64,12 +41,6 @@ def people(roles: None) -> dict[str, User]:
     }
 
 
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def failed(agent: str, data: dict[str, Any], user: User) -> Run:
     run = start_run(agent, data, user)
     assert runtime.execute(run.id) == "failed"
@@ -77,7 +48,7 @@ def failed(agent: str, data: dict[str, Any], user: User) -> Run:
     return run
 
 
-def test_a_failed_run_lands_and_notifies_by_signed_webhook_and_email(people: dict[str, User], receiver: Any) -> None:
+def test_a_failed_run_lands_and_notifies_by_signed_webhook_and_email(people: dict[str, User], receiver: Any, client_for: ClientFor) -> None:
     r = receiver()
     hook = Webhook.objects.create(name="ops", url=r.url, secret=SECRET)
     queue_hook = Webhook.objects.create(name="payments only", url=r.url, secret=SECRET, queue=Queue.objects.get(name="payments"))
@@ -133,7 +104,7 @@ def test_one_email_per_agent_in_a_failure_storm_but_every_webhook(people: dict[s
     assert len(mail.outbox) == 4  # another agent: its own email
 
 
-def test_retry_queues_the_run_again_and_a_new_failure_brings_it_back(people: dict[str, User]) -> None:
+def test_retry_queues_the_run_again_and_a_new_failure_brings_it_back(people: dict[str, User], client_for: ClientFor) -> None:
     engineer = people["engineer"]
     client = client_for(engineer)
     recovers = failed("flaky", {"topic": f"dl-{uuid.uuid4().hex}"}, engineer)
@@ -184,7 +155,7 @@ def test_a_retried_run_that_fails_again_at_once_stays_in_the_list(
     assert [entry.id for entry in dead_letters.listed()] == [letter.id]
 
 
-def test_a_refused_retry_leaves_the_entry_open(people: dict[str, User]) -> None:
+def test_a_refused_retry_leaves_the_entry_open(people: dict[str, User], client_for: ClientFor) -> None:
     engineer = people["engineer"]
     run = failed("stock_check", {"sku": "BROKEN-5"}, engineer)
     letter = DeadLetter.objects.get(run=run)
@@ -195,14 +166,14 @@ def test_a_refused_retry_leaves_the_entry_open(people: dict[str, User]) -> None:
     assert letter.resolved_at is None and letter.resolution == ""
 
 
-def test_a_run_retried_from_its_own_page_leaves_the_list(people: dict[str, User]) -> None:
+def test_a_run_retried_from_its_own_page_leaves_the_list(people: dict[str, User], client_for: ClientFor) -> None:
     run = failed("flaky", {"topic": f"dl-{uuid.uuid4().hex}"}, people["engineer"])
     assert dead_letters.open_count() == 1
     assert client_for(people["engineer"]).post(f"/runs/{run.id}/retry").status_code == 302
     assert dead_letters.open_count() == 0
 
 
-def test_dismiss_closes_the_entry_and_is_audited(people: dict[str, User], api: Any) -> None:
+def test_dismiss_closes_the_entry_and_is_audited(people: dict[str, User], api: Any, client_for: ClientFor) -> None:
     run = failed("stock_check", {"sku": "BROKEN-4"}, people["engineer"])
     letter = DeadLetter.objects.get(run=run)
     response = client_for(people["admin"]).post(f"/dead-letters/{letter.id}/dismiss", follow=True)
@@ -236,7 +207,7 @@ def test_the_sweeper_giving_up_lands_the_run(people: dict[str, User]) -> None:
     assert len(mail.outbox) == 2
 
 
-def test_the_api_lists_newest_first_in_keyset_pages_for_engineers_only(people: dict[str, User], api: Any) -> None:
+def test_the_api_lists_newest_first_in_keyset_pages_for_engineers_only(people: dict[str, User], api: Any, client_for: ClientFor) -> None:
     agent = Agent.objects.get(key="known")
     start = timezone.now() - timedelta(hours=1)
     ids = []

@@ -4,10 +4,8 @@ in a real server process, driven over HTTP like a user's program would."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,19 +14,26 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, wait_until_up
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import (
+    ROOT,
+    free_port,
+    fresh_django,
+    fresh_env,
+    start_process,
+    stop_process,
+    wait_until_up,
+)
+from tests.support.waiting import wait_for
 
 
 def _env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL")}
-    env.update({"DJANGO_SETTINGS_MODULE": "console.settings", "STEWARD_VAR_DIR": str(var_dir), "STEWARD_AGENT_MODULES": ""})
-    return env
+    return fresh_env(
+        without=("DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL"), STEWARD_VAR_DIR=str(var_dir), STEWARD_AGENT_MODULES=""
+    )
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = fresh_django("manage.py", *args, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -49,34 +54,20 @@ class Http:
             return error.code, json.loads(error.read())
 
 
-def _wait(predicate: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = _env(tmp_path)
     _manage(env, "migrate", "--noinput")
     assert "admin, admin2, reviewer, engineer" in _manage(env, "seed_demo")
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve_embedded", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT,
-    )
+    server = start_process(["manage.py", "serve_embedded", "--port", str(port)], env, tmp_path / "server.log")
     base = f"http://127.0.0.1:{port}"
 
     try:
         wait_until_up(base, server)
         yield base, env
     finally:
-        server.terminate()
-        server.wait(20)
+        stop_process(server, grace=20)
     assert (tmp_path / "steward.sqlite3").exists()
 
 
@@ -92,16 +83,16 @@ def test_embedded_refund_loop_and_run_agent_beside_it(embedded: tuple[str, dict[
 
     status, run = engineer.call("POST", "/api/runs", {"agent": "refund", "input": {"order_id": "A-1001", "amount": 250, "reason": "arrived broken"}})
     assert status == 201, run
-    _wait(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "waiting")
+    wait_for(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "waiting", interval=0.2)
     _, pending = reviewer.call("GET", "/api/approvals?status=pending")
     request = next(a for a in pending["items"] if a["run_id"] == run["id"])
     status, decided = reviewer.call("POST", f"/api/approvals/{request['id']}/decision", {"decision": "approve"})
     assert status == 200 and decided["status"] == "approved"
-    _wait(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "succeeded")
+    wait_for(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "succeeded", interval=0.2)
 
     out = _manage(env, "run_agent", "order_summary", "--input", '{"customer_id": "C-7"}', "--user", "engineer")
     other_id = out.split()[1]
-    _wait(lambda: engineer.call("GET", f"/api/runs/{other_id}")[1]["status"] == "succeeded")
+    wait_for(lambda: engineer.call("GET", f"/api/runs/{other_id}")[1]["status"] == "succeeded", interval=0.2)
     _, steps = engineer.call("GET", f"/api/runs/{other_id}/steps")
     assert [s["kind"] for s in steps].count("model") == 3 and [s["kind"] for s in steps].count("tool") == 2
 

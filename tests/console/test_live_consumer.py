@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -27,44 +26,19 @@ from django.utils import timezone
 
 from agents.engine import runtime
 from agents.engine.models import Run
-from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from console.kernel import live
 from console.web.consumers import LiveConsumer
-from tests.conftest import make_user
+from tests.support.live import run_async, settle
+from tests.support.runs import queued_refund
+from tests.support.users import make_user
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FULL_SPANS = 'id="span-rows" hx-swap-oob="true"'
 NEW_SPANS = 'hx-swap-oob="beforeend:#span-rows"'
-
-
-def run_async(fn: Callable[[], Awaitable[None]]) -> None:
-    """Run one test coroutine to the end on a fresh event loop."""
-    async_to_sync(fn)()
-
-
-def settle(group: str, quiet: float = 0.5, timeout: float = 15.0) -> int:
-    """Wait until the publisher has stopped numbering events for `group`; its current number."""
-    deadline = time.monotonic() + timeout
-    last, since = live.current_seq(group), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        now = live.current_seq(group)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return now
-    raise AssertionError(f"events for {group} did not settle within {timeout} s")
-
-
-def refund(user: User, amount: float) -> Run:
-    """A refund run started by `user` on a fresh order (refunds are unique per order)."""
-    return start_run(
-        "refund", {"order_id": f"L-{uuid.uuid4().hex[:12]}", "amount": amount, "reason": "late"}, user
-    )
 
 
 def execute_and_close(run_id: uuid.UUID) -> str | None:
@@ -145,7 +119,7 @@ def test_session_cookie_through_the_asgi_application_authenticates(engineer: Use
     """With a logged-in session cookie the full stack accepts and renders the run for that user."""
     from console.asgi import application
 
-    run = refund(engineer, 50)
+    run = queued_refund(engineer, 50)
     settle(live.run_group(run.id))
     browser = Client()
     browser.force_login(engineer)
@@ -171,7 +145,7 @@ def test_session_cookie_through_the_asgi_application_authenticates(engineer: Use
 
 def test_outsider_gets_no_run_fragments(engineer: User, outsider: User) -> None:
     """A user with no role may connect, but a run subscription is not joined: nothing is sent."""
-    run = refund(engineer, 50)
+    run = queued_refund(engineer, 50)
     group = live.run_group(run.id)
     settle(group)
 
@@ -206,7 +180,7 @@ def test_engineer_is_not_subscribed_to_approvals(engineer: User) -> None:
 
 def test_run_subscription_sends_header_and_all_spans_at_once(engineer: User) -> None:
     """On connect an engineer gets the run header, its output and the full span list, out of band."""
-    run = refund(engineer, 250)
+    run = queued_refund(engineer, 250)
     assert runtime.execute(run.id) == Run.Status.WAITING
     seqs = run_span_seqs(run)
     assert seqs
@@ -234,7 +208,7 @@ def test_run_subscription_sends_header_and_all_spans_at_once(engineer: User) -> 
 
 def test_reviewer_run_fragments_have_no_cancel_form(engineer: User, reviewer: User) -> None:
     """A reviewer reads the run live but is not offered the cancel button."""
-    run = refund(engineer, 50)
+    run = queued_refund(engineer, 50)
     group = live.run_group(run.id)
     settle(group)
 
@@ -252,7 +226,7 @@ def test_reviewer_run_fragments_have_no_cancel_form(engineer: User, reviewer: Us
 
 def test_executing_the_run_sends_new_status_and_only_new_spans(engineer: User) -> None:
     """While the run executes, the consumer sends the new status and each span exactly once."""
-    run = refund(engineer, 50)
+    run = queued_refund(engineer, 50)
     group = live.run_group(run.id)
     settle(group)
 
@@ -293,7 +267,7 @@ def test_executing_the_run_sends_new_status_and_only_new_spans(engineer: User) -
 
 def test_gap_in_numbering_sends_everything_then_only_what_is_new(engineer: User) -> None:
     """A skipped event number gives a full render; the next number gives only the new spans."""
-    run = refund(engineer, 250)
+    run = queued_refund(engineer, 250)
     assert runtime.execute(run.id) == Run.Status.WAITING
     old = run_span_seqs(run)
     group = live.run_group(run.id)
@@ -345,7 +319,7 @@ def test_gap_in_numbering_sends_everything_then_only_what_is_new(engineer: User)
 
 def test_consecutive_event_without_new_spans_sends_only_header_and_output(engineer: User) -> None:
     """With no new spans, the next event re-sends the header and output but no span rows."""
-    run = refund(engineer, 250)
+    run = queued_refund(engineer, 250)
     assert runtime.execute(run.id) == Run.Status.WAITING
     group = live.run_group(run.id)
     settle(group)
@@ -371,7 +345,7 @@ def test_consecutive_event_without_new_spans_sends_only_header_and_output(engine
 
 def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: User) -> None:
     """subscribe=approvals&view=approvals: the nav count and the pending rows, then updates on a decision."""
-    run = refund(engineer, 250)
+    run = queued_refund(engineer, 250)
     assert runtime.execute(run.id) == Run.Status.WAITING
     approval = ApprovalRequest.objects.get(run=run)
     decider = make_user("decider", "reviewers")
@@ -405,7 +379,7 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
 
 def test_reviewer_without_the_list_view_gets_only_the_nav_count(engineer: User, reviewer: User) -> None:
     """On other pages (no view=approvals) a reviewer gets the nav count but not the rows."""
-    run = refund(engineer, 250)
+    run = queued_refund(engineer, 250)
     assert runtime.execute(run.id) == Run.Status.WAITING
     settle(live.APPROVALS_GROUP)
 

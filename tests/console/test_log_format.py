@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.conftest import json_log_lines
+from tests.support.logs import json_log_lines
+from tests.support.processes import fresh_django, fresh_env
 
 
 def _log_from_fresh_process(**env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in ("STEWARD_LOG_FORMAT", "DEBUG")}
-    environ.update(DJANGO_SETTINGS_MODULE="console.settings", **env)
     code = (
         "import django, logging; django.setup(); "
         "logging.getLogger('steward.check').warning('hello %s', 'there', extra={'queue': 'payments'})"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code], env=environ, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60
-    )
+    return fresh_django("-c", code, env=fresh_env(without=("STEWARD_LOG_FORMAT", "DEBUG"), **env), timeout=60)
 
 
 def _json_line(done: subprocess.CompletedProcess[str]) -> dict[str, object]:

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
 from console.kernel import ratelimit
-from tests.conftest import make_user
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db
 

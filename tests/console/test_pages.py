@@ -13,44 +13,20 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
 from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from console.kernel.models import ApiKey
-from tests.conftest import make_user
+from tests.support.clients import ClientFor
+from tests.support.runs import order_id, queued_refund, waiting_refund
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_HTMX = '<div hx-get="/evil" hx-trigger="load">x</div>'
-
-
-def client_for(user: User | None) -> Client:
-    """A browser-like test client, logged in as `user` (anonymous for None)."""
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
-def order_id() -> str:
-    """A fresh order id: refunds are unique per order."""
-    return f"P-{uuid.uuid4().hex[:12]}"
-
-
-def queued_refund(user: User, amount: float = 50) -> Run:
-    """A queued refund run started by `user` (no worker picks it up in these tests)."""
-    return start_run("refund", {"order_id": order_id(), "amount": amount, "reason": "arrived broken"}, user)
-
-
-def waiting_refund(user: User) -> ApprovalRequest:
-    """A refund over 100 executed inline: the run waits and its approval request is pending."""
-    run = queued_refund(user, amount=250)
-    assert runtime.execute(run.id) == Run.Status.WAITING
-    return ApprovalRequest.objects.get(run=run)
 
 
 def assert_login_redirect(response: Any, path: str) -> None:
@@ -63,7 +39,7 @@ def assert_login_redirect(response: Any, path: str) -> None:
 
 
 @pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user"])
-def test_run_list_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest) -> None:
+def test_run_list_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Engineers, reviewers and admins see the run list, including an existing run."""
     user: User = request.getfixturevalue(role)
     run = queued_refund(make_user("starter", "engineers"))
@@ -72,12 +48,12 @@ def test_run_list_is_200_for_roles_that_read_runs(role: str, request: pytest.Fix
     assert f'href="/runs/{run.id}/"'.encode() in response.content
 
 
-def test_run_list_is_403_for_a_user_without_a_role(outsider: User) -> None:
+def test_run_list_is_403_for_a_user_without_a_role(outsider: User, client_for: ClientFor) -> None:
     """A logged-in user with no console role is refused the run list."""
     assert client_for(outsider).get("/runs/").status_code == 403
 
 
-def test_run_list_redirects_anonymous_to_login(db: Any) -> None:
+def test_run_list_redirects_anonymous_to_login(db: Any, client_for: ClientFor) -> None:
     """An anonymous visitor is sent to the login page, with a way back to the run list."""
     assert_login_redirect(client_for(None).get("/runs/"), "/runs/")
 
@@ -86,7 +62,7 @@ def test_run_list_redirects_anonymous_to_login(db: Any) -> None:
 
 
 @pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user"])
-def test_run_detail_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest) -> None:
+def test_run_detail_is_200_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Engineers, reviewers and admins see a run's page, with its header and id."""
     user: User = request.getfixturevalue(role)
     run = queued_refund(make_user("starter", "engineers"))
@@ -96,25 +72,25 @@ def test_run_detail_is_200_for_roles_that_read_runs(role: str, request: pytest.F
     assert str(run.id).encode() in response.content
 
 
-def test_run_detail_is_403_for_a_user_without_a_role(engineer: User, outsider: User) -> None:
+def test_run_detail_is_403_for_a_user_without_a_role(engineer: User, outsider: User, client_for: ClientFor) -> None:
     """A user with no role may not read a run."""
     run = queued_refund(engineer)
     assert client_for(outsider).get(f"/runs/{run.id}/").status_code == 403
 
 
-def test_run_detail_of_unknown_run_is_404(engineer: User) -> None:
+def test_run_detail_of_unknown_run_is_404(engineer: User, client_for: ClientFor) -> None:
     """A run id that does not exist is 404, not an error page."""
     assert client_for(engineer).get(f"/runs/{uuid.uuid4()}/").status_code == 404
 
 
-def test_run_detail_redirects_anonymous_to_login(engineer: User) -> None:
+def test_run_detail_redirects_anonymous_to_login(engineer: User, client_for: ClientFor) -> None:
     """An anonymous visitor of a run page is sent to the login page."""
     run = queued_refund(engineer)
     path = f"/runs/{run.id}/"
     assert_login_redirect(client_for(None).get(path), path)
 
 
-def test_run_detail_shows_cancel_button_only_to_those_who_may_cancel(engineer: User, reviewer: User) -> None:
+def test_run_detail_shows_cancel_button_only_to_those_who_may_cancel(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """The cancel form is on an unfinished run's page for an engineer, not for a reviewer."""
     run = queued_refund(engineer)
     action = f'action="/runs/{run.id}/cancel"'.encode()
@@ -125,7 +101,7 @@ def test_run_detail_shows_cancel_button_only_to_those_who_may_cancel(engineer: U
 # --- /runs/<id>/cancel -------------------------------------------------------------------------
 
 
-def test_engineer_cancels_a_run_and_is_sent_back_to_it(engineer: User) -> None:
+def test_engineer_cancels_a_run_and_is_sent_back_to_it(engineer: User, client_for: ClientFor) -> None:
     """POST cancel as an engineer: 302 back to the run page, and the run is cancelled."""
     run = queued_refund(engineer)
     client = client_for(engineer)
@@ -138,7 +114,7 @@ def test_engineer_cancels_a_run_and_is_sent_back_to_it(engineer: User) -> None:
     assert b"Run cancelled." in page.content
 
 
-def test_cancelling_a_finished_run_says_so(engineer: User) -> None:
+def test_cancelling_a_finished_run_says_so(engineer: User, client_for: ClientFor) -> None:
     """Cancelling an already cancelled run redirects with a 'Not cancelled' message."""
     run = queued_refund(engineer)
     client = client_for(engineer)
@@ -148,7 +124,7 @@ def test_cancelling_a_finished_run_says_so(engineer: User) -> None:
     assert b"Not cancelled: run already finished: cancelled." in page.content
 
 
-def test_reviewer_may_not_cancel_a_run(engineer: User, reviewer: User) -> None:
+def test_reviewer_may_not_cancel_a_run(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """A reviewer's cancel is 403 and the run stays queued."""
     run = queued_refund(engineer)
     assert client_for(reviewer).post(f"/runs/{run.id}/cancel").status_code == 403
@@ -156,7 +132,7 @@ def test_reviewer_may_not_cancel_a_run(engineer: User, reviewer: User) -> None:
     assert run.status == Run.Status.QUEUED
 
 
-def test_cancel_by_get_is_405(engineer: User) -> None:
+def test_cancel_by_get_is_405(engineer: User, client_for: ClientFor) -> None:
     """Cancel only answers POST: a GET is 405 and changes nothing."""
     run = queued_refund(engineer)
     assert client_for(engineer).get(f"/runs/{run.id}/cancel").status_code == 405
@@ -164,12 +140,12 @@ def test_cancel_by_get_is_405(engineer: User) -> None:
     assert run.status == Run.Status.QUEUED
 
 
-def test_cancel_of_unknown_run_is_404(engineer: User) -> None:
+def test_cancel_of_unknown_run_is_404(engineer: User, client_for: ClientFor) -> None:
     """Cancelling a run that does not exist is 404."""
     assert client_for(engineer).post(f"/runs/{uuid.uuid4()}/cancel").status_code == 404
 
 
-def test_cancel_redirects_anonymous_to_login(engineer: User) -> None:
+def test_cancel_redirects_anonymous_to_login(engineer: User, client_for: ClientFor) -> None:
     """An anonymous cancel is sent to the login page and the run stays queued."""
     run = queued_refund(engineer)
     path = f"/runs/{run.id}/cancel"
@@ -181,7 +157,7 @@ def test_cancel_redirects_anonymous_to_login(engineer: User) -> None:
 # --- /agents/<key>/start -----------------------------------------------------------------------
 
 
-def test_start_form_is_200_for_an_engineer_with_the_example_input(engineer: User) -> None:
+def test_start_form_is_200_for_an_engineer_with_the_example_input(engineer: User, client_for: ClientFor) -> None:
     """The refund start form renders one input per schema field, filled with the example input."""
     response = client_for(engineer).get("/agents/refund/start")
     assert response.status_code == 200
@@ -194,7 +170,7 @@ def test_start_form_is_200_for_an_engineer_with_the_example_input(engineer: User
 
 @pytest.mark.parametrize("role", ["reviewer", "outsider"])
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_start_form_is_403_for_non_engineers(role: str, method: str, request: pytest.FixtureRequest) -> None:
+def test_start_form_is_403_for_non_engineers(role: str, method: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Reviewers and users without a role may neither see nor submit the start form."""
     user: User = request.getfixturevalue(role)
     body = {"order_id": order_id(), "amount": "50", "reason": "x"}
@@ -203,17 +179,17 @@ def test_start_form_is_403_for_non_engineers(role: str, method: str, request: py
     assert not Run.objects.exists()
 
 
-def test_start_form_of_unknown_agent_is_404(engineer: User) -> None:
+def test_start_form_of_unknown_agent_is_404(engineer: User, client_for: ClientFor) -> None:
     """An agent key nobody registered is 404."""
     assert client_for(engineer).get("/agents/no-such-agent/start").status_code == 404
 
 
-def test_start_form_redirects_anonymous_to_login(db: Any) -> None:
+def test_start_form_redirects_anonymous_to_login(db: Any, client_for: ClientFor) -> None:
     """An anonymous visitor of the start form is sent to the login page."""
     assert_login_redirect(client_for(None).get("/agents/refund/start"), "/agents/refund/start")
 
 
-def test_invalid_start_is_422_with_errors_beside_fields_and_values_kept(engineer: User) -> None:
+def test_invalid_start_is_422_with_errors_beside_fields_and_values_kept(engineer: User, client_for: ClientFor) -> None:
     """amount -5 and an empty order_id: 422, each error next to its field, the typed values kept."""
     response = client_for(engineer).post(
         "/agents/refund/start", {"order_id": "", "amount": "-5", "reason": "typed by hand"}
@@ -231,7 +207,7 @@ def test_invalid_start_is_422_with_errors_beside_fields_and_values_kept(engineer
     assert not Run.objects.exists()
 
 
-def test_valid_start_redirects_to_the_new_run(engineer: User) -> None:
+def test_valid_start_redirects_to_the_new_run(engineer: User, client_for: ClientFor) -> None:
     """A valid POST creates one queued run for the engineer and redirects to its page."""
     order = order_id()
     client = client_for(engineer)
@@ -254,10 +230,10 @@ def test_valid_start_redirects_to_the_new_run(engineer: User) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ["reviewer", "admin_user"])
 def test_approval_list_shows_pending_request_to_reviewers(
-    role: str, engineer: User, request: pytest.FixtureRequest
+    role: str, engineer: User, request: pytest.FixtureRequest, client_for: ClientFor
 ) -> None:
     """Reviewers and admins see the pending list with the request's action, linked to its page."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     user: User = request.getfixturevalue(role)
     response = client_for(user).get("/approvals/")
     assert response.status_code == 200
@@ -268,18 +244,18 @@ def test_approval_list_shows_pending_request_to_reviewers(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ["engineer", "outsider"])
-def test_approval_list_is_403_for_non_reviewers(role: str, request: pytest.FixtureRequest) -> None:
+def test_approval_list_is_403_for_non_reviewers(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Engineers and users without a role may not see the approval list."""
     user: User = request.getfixturevalue(role)
     assert client_for(user).get("/approvals/").status_code == 403
 
 
-def test_approval_list_redirects_anonymous_to_login(db: Any) -> None:
+def test_approval_list_redirects_anonymous_to_login(db: Any, client_for: ClientFor) -> None:
     """An anonymous visitor of the approval list is sent to the login page."""
     assert_login_redirect(client_for(None).get("/approvals/"), "/approvals/")
 
 
-def test_empty_approval_list_says_nothing_waits(reviewer: User) -> None:
+def test_empty_approval_list_says_nothing_waits(reviewer: User, client_for: ClientFor) -> None:
     """With nothing pending, the list says so."""
     response = client_for(reviewer).get("/approvals/")
     assert response.status_code == 200
@@ -290,9 +266,9 @@ def test_empty_approval_list_says_nothing_waits(reviewer: User) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_approval_detail_shows_proposed_arguments_to_a_reviewer(engineer: User, reviewer: User) -> None:
+def test_approval_detail_shows_proposed_arguments_to_a_reviewer(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """A reviewer sees the request's proposed arguments and the approve/reject form."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     response = client_for(reviewer).get(f"/approvals/{approval.id}/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -304,21 +280,21 @@ def test_approval_detail_shows_proposed_arguments_to_a_reviewer(engineer: User, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_approval_detail_is_403_for_an_engineer(engineer: User) -> None:
+def test_approval_detail_is_403_for_an_engineer(engineer: User, client_for: ClientFor) -> None:
     """An engineer may not open an approval request, even for their own run."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     assert client_for(engineer).get(f"/approvals/{approval.id}/").status_code == 403
 
 
 @pytest.mark.django_db(transaction=True)
-def test_approval_detail_redirects_anonymous_to_login(engineer: User) -> None:
+def test_approval_detail_redirects_anonymous_to_login(engineer: User, client_for: ClientFor) -> None:
     """An anonymous visitor of an approval request is sent to the login page."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     path = f"/approvals/{approval.id}/"
     assert_login_redirect(client_for(None).get(path), path)
 
 
-def test_approval_detail_of_unknown_request_is_404(reviewer: User) -> None:
+def test_approval_detail_of_unknown_request_is_404(reviewer: User, client_for: ClientFor) -> None:
     """An approval id that does not exist is 404."""
     assert client_for(reviewer).get(f"/approvals/{uuid.uuid4()}/").status_code == 404
 
@@ -327,9 +303,9 @@ def test_approval_detail_of_unknown_request_is_404(reviewer: User) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_reviewer_approves_and_the_run_is_queued_again(engineer: User, reviewer: User) -> None:
+def test_reviewer_approves_and_the_run_is_queued_again(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """decision=approve: 302 to the request, which is approved by the reviewer; the run is queued."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     client = client_for(reviewer)
     response = client.post(f"/approvals/{approval.id}/decide", {"decision": "approve"})
     assert response.status_code == 302
@@ -344,10 +320,10 @@ def test_reviewer_approves_and_the_run_is_queued_again(engineer: User, reviewer:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_requester_who_is_a_reviewer_cannot_approve_their_own_run(roles: None) -> None:
+def test_requester_who_is_a_reviewer_cannot_approve_their_own_run(roles: None, client_for: ClientFor) -> None:
     """Four eyes: the run's starter, also a reviewer, is redirected with an error; still pending."""
     both = make_user("both", "engineers", "reviewers")
-    approval = waiting_refund(both)
+    _, approval = waiting_refund(both)
     client = client_for(both)
     detail = client.get(f"/approvals/{approval.id}/")
     assert b"You started this run: someone else must decide its action." in detail.content
@@ -363,10 +339,10 @@ def test_requester_who_is_a_reviewer_cannot_approve_their_own_run(roles: None) -
 
 
 @pytest.mark.django_db(transaction=True)
-def test_second_decision_shows_who_already_decided(engineer: User, reviewer: User) -> None:
+def test_second_decision_shows_who_already_decided(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """A second reviewer deciding after the first gets 409 and a page saying 'already approved by
     reviewer', with the comment they typed still in the form; nothing changes."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     assert (
         client_for(reviewer).post(f"/approvals/{approval.id}/decide", {"decision": "approve"}).status_code
         == 302
@@ -385,9 +361,9 @@ def test_second_decision_shows_who_already_decided(engineer: User, reviewer: Use
 
 
 @pytest.mark.django_db(transaction=True)
-def test_engineer_may_not_decide(engineer: User) -> None:
+def test_engineer_may_not_decide(engineer: User, client_for: ClientFor) -> None:
     """An engineer's decision is 403 and the request stays pending."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     assert (
         client_for(engineer).post(f"/approvals/{approval.id}/decide", {"decision": "approve"}).status_code
         == 403
@@ -397,9 +373,9 @@ def test_engineer_may_not_decide(engineer: User) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_unknown_decision_is_refused_with_a_readable_message(engineer: User, reviewer: User) -> None:
+def test_unknown_decision_is_refused_with_a_readable_message(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """decision=maybe: 422 with the field error as a sentence (not a Python repr); still pending."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {"decision": "maybe"})
     assert page.status_code == 422
     approval.refresh_from_db()
@@ -415,7 +391,7 @@ def test_unknown_decision_is_refused_with_a_readable_message(engineer: User, rev
     ("typed", "error"), [("lots", "must be a number"), ("-5", "-5")], ids=["unreadable", "against-the-schema"]
 )
 def test_an_edit_refused_shows_the_error_beside_its_field_with_the_typed_value(
-    engineer: User, reviewer: User, typed: str, error: str
+    engineer: User, reviewer: User, typed: str, error: str, client_for: ClientFor
 ) -> None:
     """decision=edit with an amount the page cannot read, or one the schema refuses: 422, the edit
     panel open with the error under the amount and what was typed kept; nothing decided."""
@@ -434,9 +410,9 @@ def test_an_edit_refused_shows_the_error_beside_its_field_with_the_typed_value(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_decide_by_get_is_405(engineer: User, reviewer: User) -> None:
+def test_decide_by_get_is_405(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """Deciding only answers POST."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     assert client_for(reviewer).get(f"/approvals/{approval.id}/decide").status_code == 405
 
 
@@ -444,7 +420,7 @@ def test_decide_by_get_is_405(engineer: User, reviewer: User) -> None:
 
 
 @pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user", "outsider"])
-def test_key_page_is_200_for_any_logged_in_user(role: str, request: pytest.FixtureRequest) -> None:
+def test_key_page_is_200_for_any_logged_in_user(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Every logged-in user, with or without a role, may manage their own API keys."""
     user: User = request.getfixturevalue(role)
     response = client_for(user).get("/keys/")
@@ -452,14 +428,14 @@ def test_key_page_is_200_for_any_logged_in_user(role: str, request: pytest.Fixtu
     assert b"No keys yet." in response.content
 
 
-def test_key_page_redirects_anonymous_to_login(db: Any) -> None:
+def test_key_page_redirects_anonymous_to_login(db: Any, client_for: ClientFor) -> None:
     """An anonymous visitor of the key page is sent to the login page."""
     assert_login_redirect(client_for(None).get("/keys/"), "/keys/")
     assert_login_redirect(client_for(None).post("/keys/", {"name": "x"}), "/keys/")
     assert not ApiKey.objects.exists()
 
 
-def test_new_key_is_shown_once_and_works(outsider: User) -> None:
+def test_new_key_is_shown_once_and_works(outsider: User, client_for: ClientFor) -> None:
     """POST creates a key; the raw key is in that response only, and it authenticates its owner."""
     client = client_for(outsider)
     response = client.post("/keys/", {"name": "CI pipeline", "expires_in_days": "30"})
@@ -481,7 +457,7 @@ def test_new_key_is_shown_once_and_works(outsider: User) -> None:
     assert b"CI pipeline" in later.content
 
 
-def test_key_with_a_bad_expiry_is_refused(engineer: User) -> None:
+def test_key_with_a_bad_expiry_is_refused(engineer: User, client_for: ClientFor) -> None:
     """An expiry that is not 1..3650 days is 422 with the error, and no key is made."""
     response = client_for(engineer).post("/keys/", {"name": "x", "expires_in_days": "0"})
     assert response.status_code == 422
@@ -491,7 +467,7 @@ def test_key_with_a_bad_expiry_is_refused(engineer: User) -> None:
 
 
 def test_admin_sees_everyones_keys_and_others_see_only_their_own(
-    engineer: User, reviewer: User, admin_user: User
+    engineer: User, reviewer: User, admin_user: User, client_for: ClientFor
 ) -> None:
     """An admin's key list includes other users' keys with their owner; a non-admin's does not."""
     engineer_key, _ = ApiKey.issue(engineer, name="engineer-ci")
@@ -511,7 +487,7 @@ def test_admin_sees_everyones_keys_and_others_see_only_their_own(
     assert "engineer-ci" not in reviewer_html
 
 
-def test_user_revokes_own_key(engineer: User) -> None:
+def test_user_revokes_own_key(engineer: User, client_for: ClientFor) -> None:
     """POST revoke on one's own key: 302 to the key list, the key is revoked and stops working."""
     key, raw = ApiKey.issue(engineer, name="mine")
     client = client_for(engineer)
@@ -525,7 +501,7 @@ def test_user_revokes_own_key(engineer: User) -> None:
     assert f"Key {key.prefix}… revoked.".encode() in page.content
 
 
-def test_non_admin_cannot_revoke_someone_elses_key(engineer: User, reviewer: User) -> None:
+def test_non_admin_cannot_revoke_someone_elses_key(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """Revoking another user's key is 404 for a non-admin, and the key keeps working."""
     key, raw = ApiKey.issue(engineer, name="engineer-ci")
     assert client_for(reviewer).post(f"/keys/{key.id}/revoke").status_code == 404
@@ -534,7 +510,7 @@ def test_non_admin_cannot_revoke_someone_elses_key(engineer: User, reviewer: Use
     assert ApiKey.authenticate(raw) == key
 
 
-def test_admin_revokes_someone_elses_key(engineer: User, admin_user: User) -> None:
+def test_admin_revokes_someone_elses_key(engineer: User, admin_user: User, client_for: ClientFor) -> None:
     """An admin may revoke any user's key."""
     key, _ = ApiKey.issue(engineer, name="engineer-ci")
     assert client_for(admin_user).post(f"/keys/{key.id}/revoke").status_code == 302
@@ -542,7 +518,7 @@ def test_admin_revokes_someone_elses_key(engineer: User, admin_user: User) -> No
     assert key.revoked_at is not None
 
 
-def test_revoke_of_unknown_key_is_404_and_get_is_405(engineer: User) -> None:
+def test_revoke_of_unknown_key_is_404_and_get_is_405(engineer: User, client_for: ClientFor) -> None:
     """Revoking a key id that does not exist is 404; revoke only answers POST."""
     key, _ = ApiKey.issue(engineer)
     client = client_for(engineer)
@@ -554,7 +530,7 @@ def test_revoke_of_unknown_key_is_404_and_get_is_405(engineer: User) -> None:
 
 
 @pytest.mark.parametrize("role", ["engineer", "reviewer", "admin_user"])
-def test_home_is_the_dashboard_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest) -> None:
+def test_home_is_the_dashboard_for_roles_that_read_runs(role: str, request: pytest.FixtureRequest, client_for: ClientFor) -> None:
     """Engineers, reviewers and admins land on the dashboard (tests/console/test_dashboard.py), not a redirect."""
     user: User = request.getfixturevalue(role)
     response = client_for(user).get("/")
@@ -562,20 +538,20 @@ def test_home_is_the_dashboard_for_roles_that_read_runs(role: str, request: pyte
     assert b"<h1>Dashboard</h1>" in response.content
 
 
-def test_home_of_a_user_without_a_role_explains(outsider: User) -> None:
+def test_home_of_a_user_without_a_role_explains(outsider: User, client_for: ClientFor) -> None:
     """A user with no role gets a page that says to ask for one."""
     response = client_for(outsider).get("/")
     assert response.status_code == 200
     assert b"Your account has no console role yet" in response.content
 
 
-def test_home_redirects_anonymous_to_login(db: Any) -> None:
+def test_home_redirects_anonymous_to_login(db: Any, client_for: ClientFor) -> None:
     """An anonymous visitor of / is sent to the login page."""
     assert_login_redirect(client_for(None).get("/"), "/")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_nav_shows_pending_count_to_a_reviewer(engineer: User, reviewer: User) -> None:
+def test_nav_shows_pending_count_to_a_reviewer(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """With one pending request, a reviewer's nav shows 1; an engineer's nav has no count."""
     waiting_refund(engineer)
     html = client_for(reviewer).get("/runs/").content.decode()
@@ -583,7 +559,7 @@ def test_nav_shows_pending_count_to_a_reviewer(engineer: User, reviewer: User) -
     assert 'id="nav-pending"' not in client_for(engineer).get("/runs/").content.decode()
 
 
-def test_nav_count_is_zero_without_pending_requests(reviewer: User) -> None:
+def test_nav_count_is_zero_without_pending_requests(reviewer: User, client_for: ClientFor) -> None:
     """With nothing pending, the reviewer's nav count is 0."""
     html = client_for(reviewer).get("/runs/").content.decode()
     assert '<span id="nav-pending" class="badge zero" data-count="0">0</span>' in html
@@ -593,7 +569,7 @@ def test_nav_count_is_zero_without_pending_requests(reviewer: User) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_run_page_shows_agent_text_escaped(engineer: User) -> None:
+def test_run_page_shows_agent_text_escaped(engineer: User, client_for: ClientFor) -> None:
     """Markup in a run's input flows through model output and tool arguments but is only ever text."""
     order = f"{XSS_SCRIPT}{uuid.uuid4().hex[:12]}"
     reason = f"{XSS_SCRIPT} {XSS_HTMX}"
@@ -620,7 +596,7 @@ def test_run_page_shows_agent_text_escaped(engineer: User) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_approval_pages_show_agent_text_escaped(engineer: User, reviewer: User) -> None:
+def test_approval_pages_show_agent_text_escaped(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """Markup in a gated tool's arguments and summary is escaped on the approval list and page."""
     order = f"{XSS_SCRIPT}{uuid.uuid4().hex[:8]}"
     run = start_run("refund", {"order_id": order, "amount": 250, "reason": XSS_HTMX}, engineer)

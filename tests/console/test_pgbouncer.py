@@ -7,11 +7,6 @@ prepares everything at once (0) unless PGBOUNCER is on.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
@@ -19,8 +14,7 @@ from django.test import override_settings
 
 from agents.engine import checkpointer, runtime
 from agents.engine.services import start_run
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import fresh_django, fresh_env
 
 SHOW = """
 import django
@@ -35,17 +29,10 @@ print(db.get("DISABLE_SERVER_SIDE_CURSORS", False), db["CONN_MAX_AGE"], prepare_
 
 
 def _settings_with(**env: str) -> str:
-    environ = {k: v for k, v in os.environ.items() if k not in ("PGBOUNCER", "DB_CONN_MAX_AGE")}
-    environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "console.settings",
-            "DATABASE_URL": "postgres://steward@pgbouncer.internal:6432/steward",
-            **env,
-        }
+    environ = fresh_env(
+        without=("PGBOUNCER", "DB_CONN_MAX_AGE"), DATABASE_URL="postgres://steward@pgbouncer.internal:6432/steward", **env
     )
-    result = subprocess.run(
-        [sys.executable, "-c", SHOW], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
-    )
+    result = fresh_django("-c", SHOW, env=environ, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

@@ -7,8 +7,6 @@ test). Every test starts from empty counters.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,13 +14,15 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from agents.engine.models import Run
 from approvals.models import ApprovalRequest
 from console.kernel import ratelimit
-from tests.approvals.helpers import waiting_refund
-from tests.conftest import ApiClient, make_user, server_env
+from tests.support.clients import ApiClient, ClientFor
+from tests.support.processes import fresh_django, server_env
+from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -42,12 +42,6 @@ def refund_body() -> dict[str, Any]:
         "agent": "refund",
         "input": {"order_id": f"R-{uuid.uuid4().hex[:8]}", "amount": 50, "reason": "x"},
     }
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_start_over_the_limit_is_429_with_retry_after_and_starts_nothing(
@@ -73,25 +67,25 @@ def test_another_user_is_not_affected(engineer: User, api: Callable[..., ApiClie
 
 
 def test_one_budget_per_user_across_keys_and_the_session(
-    engineer: User, api: Callable[..., ApiClient]
+    engineer: User, api: Callable[..., ApiClient], client_for: ClientFor
 ) -> None:
     """Two API keys and the start form of the same person share one budget."""
     assert api(engineer).post("/api/runs", refund_body()).status_code == 201
     assert api(engineer).post("/api/runs", refund_body()).status_code == 201
-    page = logged_in(engineer)
+    page = client_for(engineer)
     response = page.post("/agents/refund/start", {"order_id": "P-1", "amount": "50", "reason": "x"})
     assert response.status_code == 302
     response = page.post("/agents/refund/start", {"order_id": "P-2", "amount": "50", "reason": "x"})
     assert response.status_code == 429
 
 
-def test_reads_are_never_limited(engineer: User, api: Callable[..., ApiClient]) -> None:
+def test_reads_are_never_limited(engineer: User, api: Callable[..., ApiClient], client_for: ClientFor) -> None:
     client = api(engineer)
     for _ in range(LIMIT + 1):
         client.post("/api/runs", refund_body())
     run = Run.objects.filter(created_by=engineer).first()
     assert run is not None
-    page = logged_in(engineer)
+    page = client_for(engineer)
     for _ in range(LIMIT * 3):
         assert client.get("/api/runs").status_code == 200
         assert client.get(f"/api/runs/{run.id}").status_code == 200
@@ -99,8 +93,8 @@ def test_reads_are_never_limited(engineer: User, api: Callable[..., ApiClient]) 
         assert page.get("/agents/refund/start").status_code == 200
 
 
-def test_the_page_form_over_the_limit_gets_a_readable_page(engineer: User) -> None:
-    client = logged_in(engineer)
+def test_the_page_form_over_the_limit_gets_a_readable_page(engineer: User, client_for: ClientFor) -> None:
+    client = client_for(engineer)
     for i in range(LIMIT):
         response = client.post("/agents/refund/start", {"order_id": f"P-{i}", "amount": "50", "reason": "x"})
         assert response.status_code == 302
@@ -120,7 +114,7 @@ def test_the_page_form_over_the_limit_gets_a_readable_page(engineer: User) -> No
 
 @pytest.mark.django_db(transaction=True)
 def test_decisions_have_their_own_budget(
-    engineer: User, reviewer: User, api: Callable[..., ApiClient]
+    engineer: User, reviewer: User, api: Callable[..., ApiClient], client_for: ClientFor
 ) -> None:
     """Decisions over the limit are 429 and decide nothing; spending the start budget does not
     touch the decision budget, and the other way round."""
@@ -146,13 +140,13 @@ def test_decisions_have_their_own_budget(
         == 429
     )
     assert (
-        logged_in(reviewer).post(f"/approvals/{last.id}/decide", {"decision": "approve"}).status_code == 429
+        client_for(reviewer).post(f"/approvals/{last.id}/decide", {"decision": "approve"}).status_code == 429
     )
     last.refresh_from_db()
     assert last.status == ApprovalRequest.Status.PENDING
 
 
-def test_replay_and_retry_spend_the_start_budget(engineer: User, api: Callable[..., ApiClient]) -> None:
+def test_replay_and_retry_spend_the_start_budget(engineer: User, api: Callable[..., ApiClient], client_for: ClientFor) -> None:
     client = api(engineer)
     for _ in range(LIMIT):
         client.post("/api/runs", refund_body())
@@ -160,7 +154,7 @@ def test_replay_and_retry_spend_the_start_budget(engineer: User, api: Callable[.
     assert run is not None
     assert client.post(f"/api/runs/{run.id}/replay", {"mode": "recorded"}).status_code == 429
     assert client.post(f"/api/runs/{run.id}/retry").status_code == 429
-    assert logged_in(engineer).post(f"/runs/{run.id}/replay", {"mode": "recorded"}).status_code == 429
+    assert client_for(engineer).post(f"/runs/{run.id}/replay", {"mode": "recorded"}).status_code == 429
 
 
 def test_unauthenticated_requests_are_not_counted_and_still_get_401(
@@ -219,9 +213,8 @@ def test_the_count_is_shared_by_every_process(engineer: User, api: Callable[...,
         "from console.kernel import ratelimit\n"
         f"print([ratelimit.hit('start', {engineer.pk}, {LIMIT}) for _ in range({LIMIT})])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=server_env(), capture_output=True, text=True, timeout=60, check=True
-    )
+    out = fresh_django("-c", code, env=server_env(), timeout=60)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str([0.0] * LIMIT)
     response = api(engineer).post("/api/runs", refund_body())
     assert response.status_code == 429

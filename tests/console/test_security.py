@@ -10,7 +10,6 @@ import string
 import subprocess
 import sys
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,15 +23,9 @@ from agents.engine import runtime
 from agents.engine.services import start_run
 from approvals.models import ApprovalRequest, Webhook
 from console.kernel.security import DEFAULT_POLICY
+from tests.support.clients import ClientFor
+from tests.support.processes import ROOT, fresh_django, fresh_env
 from traces.inspection.replay import replay
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -40,8 +33,8 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.django_db
-def test_pages_carry_the_csp_and_the_security_headers(engineer: User) -> None:
-    response = logged_in(engineer).get("/runs/")
+def test_pages_carry_the_csp_and_the_security_headers(engineer: User, client_for: ClientFor) -> None:
+    response = client_for(engineer).get("/runs/")
     assert response.status_code == 200
     csp = directives(response["Content-Security-Policy"])
     assert csp["default-src"] == ["'self'"]
@@ -63,20 +56,20 @@ def test_pages_carry_the_csp_and_the_security_headers(engineer: User) -> None:
 
 
 @pytest.mark.django_db
-def test_steward_csp_replaces_the_policy(engineer: User, settings: Any) -> None:
+def test_steward_csp_replaces_the_policy(engineer: User, settings: Any, client_for: ClientFor) -> None:
     settings.STEWARD_CSP = "default-src 'self'; report-uri /csp"
     assert (
-        logged_in(engineer).get("/runs/")["Content-Security-Policy"] == "default-src 'self'; report-uri /csp"
+        client_for(engineer).get("/runs/")["Content-Security-Policy"] == "default-src 'self'; report-uri /csp"
     )
     settings.STEWARD_CSP = ""
-    assert logged_in(engineer).get("/runs/")["Content-Security-Policy"] == DEFAULT_POLICY
+    assert client_for(engineer).get("/runs/")["Content-Security-Policy"] == DEFAULT_POLICY
 
 
 @pytest.mark.django_db
-def test_signed_in_pages_are_not_stored_by_browsers_or_proxies(engineer: User) -> None:
+def test_signed_in_pages_are_not_stored_by_browsers_or_proxies(engineer: User, client_for: ClientFor) -> None:
     """A signed-in page (runs, inputs, a new API key shown once) must not be kept in a browser's
     or a shared cache for the next person at the machine: Cache-Control: no-store."""
-    client = logged_in(engineer)
+    client = client_for(engineer)
     for response in (
         client.get("/runs/"),
         client.get("/keys/"),
@@ -100,7 +93,7 @@ def assert_no_inline_script(path: str, html: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_page_has_an_inline_script(admin_user: User, engineer: User, reviewer: User) -> None:
+def test_no_page_has_an_inline_script(admin_user: User, engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """The pages with charts, the graph, the diff, approvals, queues and webhooks included."""
     run = start_run("refund", {"order_id": "S-1", "amount": 250, "reason": "x"}, engineer)
     assert runtime.execute(run.id) == "waiting"
@@ -127,7 +120,7 @@ def test_no_page_has_an_inline_script(admin_user: User, engineer: User, reviewer
         "/prompts/",
         "/agents/refund/start",
     ]
-    client = logged_in(admin_user)
+    client = client_for(admin_user)
     for path in pages:
         response = client.get(path)
         assert response.status_code == 200, path
@@ -137,10 +130,10 @@ def test_no_page_has_an_inline_script(admin_user: User, engineer: User, reviewer
 
 
 @pytest.mark.django_db
-def test_htmx_may_not_eval_run_scripts_or_leave_the_origin(engineer: User) -> None:
+def test_htmx_may_not_eval_run_scripts_or_leave_the_origin(engineer: User, client_for: ClientFor) -> None:
     """The htmx-config meta tag: model output in a swapped fragment can neither run code nor make
     htmx call another origin; htmx injects no <style> (the CSP)."""
-    html = logged_in(engineer).get("/runs/").content.decode()
+    html = client_for(engineer).get("/runs/").content.decode()
     meta = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", html)
     assert meta, "htmx-config meta tag missing"
     assert json.loads(meta.group(1)) == {
@@ -154,13 +147,13 @@ def test_htmx_may_not_eval_run_scripts_or_leave_the_origin(engineer: User) -> No
 
 
 @pytest.mark.django_db
-def test_rotate_secret_still_asks_first(admin_user: User) -> None:
+def test_rotate_secret_still_asks_first(admin_user: User, client_for: ClientFor) -> None:
     """The confirmation moved from an inline onsubmit to data-confirm, handled by steward.js."""
     from approvals.models import Queue
 
     queue = Queue.objects.get_or_create(name="payments")[0]
     webhook = Webhook.objects.create(name="hook", url="https://example.com/hook", queue=queue)
-    html = logged_in(admin_user).get(f"/queues/{queue.name}/webhooks/{webhook.id}/").content.decode()
+    html = client_for(admin_user).get(f"/queues/{queue.name}/webhooks/{webhook.id}/").content.decode()
     assert 'data-confirm="Rotate the secret? Receivers must switch to the new one."' in html
     assert "form.dataset.confirm" in (ROOT / "static/console/steward.js").read_text()
 
@@ -182,10 +175,10 @@ def _websocket_connects(origin: bytes, cookie: str) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_live_websocket_refuses_other_origins(reviewer: User) -> None:
+def test_the_live_websocket_refuses_other_origins(reviewer: User, client_for: ClientFor) -> None:
     """Channels' AllowedHostsOriginValidator wraps the websocket router: the same logged-in
     session connects from the console's own origin, never from another site's page."""
-    client = logged_in(reviewer)
+    client = client_for(reviewer)
     cookie = SimpleCookie()
     cookie[settings.SESSION_COOKIE_NAME] = client.cookies[settings.SESSION_COOKIE_NAME].value
     header = cookie.output(header="", attrs=[]).strip()
@@ -195,37 +188,23 @@ def test_the_live_websocket_refuses_other_origins(reviewer: User) -> None:
 
 
 def _production_env(**extra: str) -> dict[str, str]:
-    import os
-
     # The process environment minus what the tests set for themselves (the browser tests allow
     # async-unsafe ORM calls, which `check --deploy` rightly reports).
-    dropped = ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", "STEWARD_CSP")
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
     key = "".join(secrets.choice(string.ascii_letters + string.digits + "!@#%^&*(-_=+)") for _ in range(50))
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "console.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": key,
-            "ALLOWED_HOSTS": "console.example.com",
-            # docs/production.md sets it: /metrics is open to anyone without it.
-            "METRICS_TOKEN": secrets.token_urlsafe(24),
-            **extra,
-        }
+    return fresh_env(
+        without=("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", "STEWARD_CSP"),
+        DEBUG="false",
+        SECRET_KEY=key,
+        ALLOWED_HOSTS="console.example.com",
+        # docs/production.md sets it: /metrics is open to anyone without it.
+        METRICS_TOKEN=secrets.token_urlsafe(24),
+        **extra,
     )
-    return env
 
 
 def test_check_deploy_reports_nothing_in_production() -> None:
     """DEBUG=false, a real SECRET_KEY and ALLOWED_HOSTS: `check --deploy --fail-level WARNING` is clean."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=_production_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = fresh_django("manage.py", "check", "--deploy", "--fail-level", "WARNING", env=_production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout
     assert "WARNING" not in result.stdout + result.stderr
@@ -293,27 +272,13 @@ print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)
 
 
 def test_production_redirects_to_https_except_probes_and_trusts_a_named_proxy_header() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PRODUCTION_REQUESTS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_production_env(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto"),
-    )
+    result = fresh_django("-c", PRODUCTION_REQUESTS, env=_production_env(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto"))
     assert result.returncode == 0, result.stderr
     plain, secure, cookies = result.stdout.strip().splitlines()
     assert plain == "301 https://console.example.com/login/ 200"
     assert secure == "200 max-age=31536000; includeSubDomains; preload"
     assert cookies == "True True"
     # Behind a proxy that redirects already: SECURE_SSL_REDIRECT=false; cookies stay Secure.
-    result = subprocess.run(
-        [sys.executable, "-c", PRODUCTION_REQUESTS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_production_env(SECURE_SSL_REDIRECT="false"),
-    )
+    result = fresh_django("-c", PRODUCTION_REQUESTS, env=_production_env(SECURE_SSL_REDIRECT="false"))
     plain, _, cookies = result.stdout.strip().splitlines()
     assert plain == "200 None 200" and cookies == "True True"

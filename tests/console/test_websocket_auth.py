@@ -15,57 +15,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.testing import WebsocketCommunicator
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, User
 from django.db import connections
-from django.test import Client
 
-from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import cancel_run, start_run
 from approvals.models import ApprovalRequest, Queue
 from approvals.services import claim, reassign
 from console.kernel import live
 from console.kernel.websocket_origin import origin_allowed
-from tests.conftest import make_user, wait_for
+from tests.support.live import open_socket, received, run_async, settle
+from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
-
-ORIGIN = (b"origin", b"http://testserver")
-QUIET = 1.0  # seconds without a message that count as "nothing sent"
-
-
-def run_async(fn: Callable[[], Awaitable[None]]) -> None:
-    async_to_sync(fn)()
-
-
-def session_cookie(user: User) -> bytes:
-    browser = Client()
-    browser.force_login(user)
-    return f"sessionid={browser.cookies['sessionid'].value}; csrftoken=tok3n".encode()
-
-
-async def open_socket(
-    query: str, user: User | None = None, headers: list[tuple[bytes, bytes]] | None = None
-) -> tuple[WebsocketCommunicator, bool, Any]:
-    """A socket through the whole ASGI stack: (communicator, accepted, subprotocol or close code)."""
-    from console.asgi import application
-
-    sent = list(headers if headers is not None else [ORIGIN])
-    if user is not None:
-        sent.append((b"cookie", await sync_to_async(session_cookie)(user)))
-    communicator = WebsocketCommunicator(application, f"/ws/live/?{query}", headers=sent)
-    accepted, detail = await communicator.connect(timeout=10)
-    return communicator, accepted, detail
-
-
-async def received(communicator: WebsocketCommunicator, quiet: float = QUIET) -> str:
-    """Everything the socket gets until it has been quiet for `quiet` seconds, joined."""
-    messages = []
-    while not await communicator.receive_nothing(timeout=quiet):
-        messages.append(await communicator.receive_from(timeout=10))
-    return "\n".join(messages)
 
 
 def in_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
@@ -78,22 +42,6 @@ def in_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
             connections.close_all()
 
     return sync_to_async(call, thread_sensitive=False)()
-
-
-def settle(group: str) -> None:
-    """Wait until events sent before now for `group` are numbered (the publisher is a thread)."""
-    import time
-
-    last, since = live.current_seq(group), time.monotonic()
-
-    def quiet() -> bool:
-        nonlocal last, since
-        now = live.current_seq(group)
-        if now != last:
-            last, since = now, time.monotonic()
-        return time.monotonic() - since >= 0.5
-
-    wait_for(quiet, timeout=15)
 
 
 @pytest.fixture
@@ -236,12 +184,6 @@ def test_a_run_that_does_not_exist_or_a_bad_group_name_gets_nothing(people: dict
 # --- Approvals ------------------------------------------------------------------------------------
 
 
-def waiting_refund(user: User) -> ApprovalRequest:
-    run = start_run("refund", {"order_id": f"WS-{uuid.uuid4().hex[:8]}", "amount": 250, "reason": "x"}, user)
-    assert runtime.execute(run.id) == Run.Status.WAITING
-    return ApprovalRequest.objects.get(run=run)
-
-
 def test_approval_events_reach_only_the_queues_reviewers(people: dict[str, User]) -> None:
     """A request in a queue only auditors review: its claim reaches the auditor and the admin, not
     the payments reviewer, the engineer or the outsider, although all asked for the approvals
@@ -279,7 +221,7 @@ def test_approval_events_reach_only_the_queues_reviewers(people: dict[str, User]
 def test_a_request_reassigned_away_updates_the_old_reviewer_once_then_nothing(people: dict[str, User]) -> None:
     """Moving a request from payments to the auditors' queue updates the reviewer's page (the count
     drops, the row goes); events about it afterwards no longer reach them."""
-    approval = waiting_refund(people["engineer"])
+    _, approval = waiting_refund(people["engineer"])
     settle(live.APPROVALS_GROUP)
 
     async def scenario() -> None:

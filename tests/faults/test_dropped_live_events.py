@@ -18,18 +18,14 @@ from django.db import connections
 
 from agents.engine import runtime
 from agents.engine.models import Run
-from agents.engine.services import start_run
 from console.harness.chaos_pages import PageMirror, Pages, database_view, dropping_layer
 from console.kernel import live
-from tests.conftest import wait_for
+from tests.support.runs import queued_refund
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 NEVER = 3600.0  # a catch-up check that does not happen within the test
-
-
-def _refund(user: Any) -> Run:
-    return start_run("refund", {"order_id": f"DROP-{uuid.uuid4().hex[:8]}", "amount": 40, "reason": "late"}, user)
 
 
 def _execute(run_id: uuid.UUID) -> None:
@@ -63,7 +59,7 @@ def _publisher_done(group: str, quiet: float = 0.5) -> None:
 def test_a_page_that_loses_every_event_catches_up_from_the_database(engineer: Any) -> None:
     """No event reaches the page, and none comes after the run ends to reveal a gap: the
     consumer's periodic check sees the group's number has moved and re-reads the database."""
-    run = _refund(engineer)
+    run = queued_refund(engineer, 40)
     group = live.run_group(run.id)
     with dropping_layer(1.0, "all") as layer, Pages(engineer, catch_up_seconds=0.3) as pages:
         page = pages.open(run.id)
@@ -77,7 +73,7 @@ def test_a_page_that_loses_every_event_catches_up_from_the_database(engineer: An
 
 def test_a_later_event_after_lost_ones_redraws_the_whole_page(engineer: Any) -> None:
     """Events are lost, then one arrives: its number shows the gap and the page gets everything."""
-    run = _refund(engineer)
+    run = queued_refund(engineer, 40)
     group = live.run_group(run.id)
     with dropping_layer(1.0, "all") as layer, Pages(engineer, catch_up_seconds=NEVER) as pages:
         page = pages.open(run.id)
@@ -93,7 +89,7 @@ def test_a_later_event_after_lost_ones_redraws_the_whole_page(engineer: Any) -> 
 def test_a_reconnected_page_shows_everything_it_missed(engineer: Any) -> None:
     """The browser reconnects (as htmx's websocket extension does after a lost connection): the
     first render of the new connection is the database's whole state."""
-    run = _refund(engineer)
+    run = queued_refund(engineer, 40)
     group = live.run_group(run.id)
     with dropping_layer(1.0, "all"), Pages(engineer, catch_up_seconds=NEVER) as pages:
         page = pages.open(run.id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from console.harness.chaos_instances import Instances
-from tests.faults.conftest import query, refund_answers, refunds_per_order, run_chaos, runs_by_status
+from tests.support.chaos import query, refund_answers, refunds_per_order, run_chaos, runs_by_status
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -6,12 +6,12 @@ import uuid
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from agents.prompt_admin import services as prompt_services
+from tests.support.clients import ClientFor
 from traces.inspection.batch import failed_step, first_changed_call, replay_failed
 from traces.recording.models import Span
 
@@ -28,12 +28,6 @@ def _failed_flaky_runs(user: Any, count: int) -> list[Run]:
         assert run.status == "failed" and "transient" in run.error
         runs.append(run)
     return runs
-
-
-def _client(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_replay_failed_replays_the_newest_and_they_now_succeed(engineer: Any) -> None:
@@ -60,9 +54,9 @@ def test_pruned_runs_are_not_in_the_batch(engineer: Any) -> None:
     assert [r.parent_run_id for r in replays] == [older.id]
 
 
-def test_the_summary_page_lists_each_replay_with_its_diff(engineer: Any) -> None:
+def test_the_summary_page_lists_each_replay_with_its_diff(engineer: Any, client_for: ClientFor) -> None:
     _, middle, newest = _failed_flaky_runs(engineer, 3)
-    client = _client(engineer)
+    client = client_for(engineer)
     form = client.get("/agents/flaky/replay-failed")
     assert form.status_code == 200 and str(newest.id)[:8] in form.content.decode()
     response = client.post("/agents/flaky/replay-failed", {"limit": "2", "state_patch": ""})
@@ -82,9 +76,9 @@ def test_the_summary_page_lists_each_replay_with_its_diff(engineer: Any) -> None
     assert {r.parent_run_id for r in replays} == {middle.id, newest.id}
 
 
-def test_bad_forms_and_unknown_batches(engineer: Any) -> None:
+def test_bad_forms_and_unknown_batches(engineer: Any, client_for: ClientFor) -> None:
     _failed_flaky_runs(engineer, 1)
-    client = _client(engineer)
+    client = client_for(engineer)
     bad = client.post("/agents/flaky/replay-failed", {"limit": "2", "state_patch": "[1"})
     assert bad.status_code == 422 and "not valid JSON" in bad.content.decode()
     unknown_key = client.post("/agents/flaky/replay-failed", {"limit": "1", "state_patch": '{"nonsense": 1}'})
@@ -93,11 +87,11 @@ def test_bad_forms_and_unknown_batches(engineer: Any) -> None:
     assert client.get("/agents/no-such-agent/replay-failed").status_code == 404
 
 
-def test_reviewers_may_not_replay_in_batches(engineer: Any, reviewer: Any) -> None:
+def test_reviewers_may_not_replay_in_batches(engineer: Any, reviewer: Any, client_for: ClientFor) -> None:
     _failed_flaky_runs(engineer, 1)
     replays = replay_failed("flaky", engineer, limit=1)
     batch = replays[0].metadata["replay"]["batch"]
-    client = _client(reviewer)
+    client = client_for(reviewer)
     assert client.get("/agents/flaky/replay-failed").status_code == 403
     assert client.post("/agents/flaky/replay-failed", {"limit": "1"}).status_code == 403
     assert client.get(f"/replays/{batch}/").status_code == 403
@@ -178,13 +172,13 @@ def test_a_change_that_no_model_call_sees_keeps_the_failed_step(engineer: Any) -
     assert new.metadata["replay"]["live_from_step"] == failed_step(original) == 2
 
 
-def test_the_form_offers_prompt_versions_and_models(engineer: Any, admin_user: Any) -> None:
+def test_the_form_offers_prompt_versions_and_models(engineer: Any, admin_user: Any, client_for: ClientFor) -> None:
     """The form lists the agent's prompts with their versions and the models seen; posting a
     version starts a batch whose summary names the change; a missing version is a 422 with a
     message and starts nothing."""
     _failed_stock_checks(engineer, 1)
     v2 = _stock_prompt_v2(admin_user)
-    client = _client(engineer)
+    client = client_for(engineer)
     form = client.get("/agents/stock_check/replay-failed").content.decode()
     assert 'name="prompt"' in form and f'value="stock_check_system@{v2}"' in form
     assert 'value="stock_check_system@1"' in form and "(production)" in form

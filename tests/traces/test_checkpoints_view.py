@@ -8,23 +8,17 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from agents.engine import runtime
 from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from console.kernel.serialize import to_jsonable
+from tests.support.clients import ClientFor
 from traces.inspection.inspect_views import JSON_CAP
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _client(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _saved(run: Run) -> list[Any]:
@@ -38,11 +32,11 @@ def _row(body: str, checkpoint_id: str) -> str:
     return match.group(0)
 
 
-def test_lists_checkpoints_newest_first_with_steps_and_span_links(engineer: Any) -> None:
+def test_lists_checkpoints_newest_first_with_steps_and_span_links(engineer: Any, client_for: ClientFor) -> None:
     run = start_run("refund", {"order_id": "A-9", "amount": 30, "reason": "too small"}, engineer)
     assert runtime.execute(run.id) == "succeeded"
     saved = _saved(run)
-    response = _client(engineer).get(f"/runs/{run.id}/checkpoints")
+    response = client_for(engineer).get(f"/runs/{run.id}/checkpoints")
     assert response.status_code == 200
     body = response.content.decode()
 
@@ -75,12 +69,12 @@ def test_lists_checkpoints_newest_first_with_steps_and_span_links(engineer: Any)
     assert "mermaid" not in body.lower()
 
 
-def test_json_download_is_the_full_channel_values(engineer: Any) -> None:
+def test_json_download_is_the_full_channel_values(engineer: Any, client_for: ClientFor) -> None:
     run = start_run("order_summary", {"customer_id": "C-7"}, engineer)
     assert runtime.execute(run.id) == "succeeded"
     newest = _saved(run)[0]
     checkpoint_id = newest.config["configurable"]["checkpoint_id"]
-    response = _client(engineer).get(f"/runs/{run.id}/checkpoints/{checkpoint_id}.json")
+    response = client_for(engineer).get(f"/runs/{run.id}/checkpoints/{checkpoint_id}.json")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     assert response["Content-Disposition"] == f'attachment; filename="checkpoint-{checkpoint_id}.json"'
@@ -90,13 +84,13 @@ def test_json_download_is_the_full_channel_values(engineer: Any) -> None:
     assert data["messages"][-1]["content"].startswith("Customer C-7 has 3 recent orders")
 
 
-def test_large_values_are_capped_inline_and_whole_in_the_download(engineer: Any) -> None:
+def test_large_values_are_capped_inline_and_whole_in_the_download(engineer: Any, client_for: ClientFor) -> None:
     topic = "tide " * 6000  # 30,000 characters, in every checkpoint from the input on
     run = start_run("known", {"topic": topic}, engineer)
     assert runtime.execute(run.id) == "succeeded"
     newest = _saved(run)[0]
     checkpoint_id = newest.config["configurable"]["checkpoint_id"]
-    client = _client(engineer)
+    client = client_for(engineer)
     body = client.get(f"/runs/{run.id}/checkpoints").content.decode()
     row = _row(body, checkpoint_id)
     shown = html.unescape(re.search(r'<pre class="channel-values">(.*?)</pre>', row, re.S).group(1))
@@ -107,35 +101,35 @@ def test_large_values_are_capped_inline_and_whole_in_the_download(engineer: Any)
     assert f"first {JSON_CAP:,} of {len(full):,} characters" in row
 
 
-def test_model_text_is_escaped(engineer: Any) -> None:
+def test_model_text_is_escaped(engineer: Any, client_for: ClientFor) -> None:
     run = start_run("refund", {"order_id": "<script>alert(1)</script>", "amount": 20, "reason": "<img src=x onerror=alert(2)>"}, engineer)
     assert runtime.execute(run.id) == "succeeded"
-    body = _client(engineer).get(f"/runs/{run.id}/checkpoints").content.decode()
+    body = client_for(engineer).get(f"/runs/{run.id}/checkpoints").content.decode()
     assert "<script>alert(1)" not in body and "<img src=x" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
-def test_paused_gate_spans_show_where_they_ran_from(engineer: Any) -> None:
+def test_paused_gate_spans_show_where_they_ran_from(engineer: Any, client_for: ClientFor) -> None:
     """A refund over 100 stops at its gate: the refund node made no checkpoint, and is listed
     under the checkpoint it ran from."""
     run = start_run("refund", {"order_id": "A-10", "amount": 500, "reason": "late"}, engineer)
     assert runtime.execute(run.id) == "waiting"
     newest = _saved(run)[0]
-    body = _client(engineer).get(f"/runs/{run.id}/checkpoints").content.decode()
+    body = client_for(engineer).get(f"/runs/{run.id}/checkpoints").content.decode()
     row = _row(body, newest.config["configurable"]["checkpoint_id"])
     assert "ran from it:" in row
     gate = Span.objects.get(run=run, kind="gate")
     assert gate.status == "paused" and f'href="/runs/{run.id}/#span-{gate.seq}"' in row
 
 
-def test_access_and_unknown_ids(engineer: Any, outsider: Any, reviewer: Any) -> None:
+def test_access_and_unknown_ids(engineer: Any, outsider: Any, reviewer: Any, client_for: ClientFor) -> None:
     run = start_run("stock_check", {"sku": "SKU-1"}, engineer)
     assert runtime.execute(run.id) == "succeeded"
     checkpoint_id = _saved(run)[0].config["configurable"]["checkpoint_id"]
-    assert _client(outsider).get(f"/runs/{run.id}/checkpoints").status_code == 403
-    assert _client(outsider).get(f"/runs/{run.id}/checkpoints/{checkpoint_id}.json").status_code == 403
-    assert _client(reviewer).get(f"/runs/{run.id}/checkpoints").status_code == 200
-    client = _client(engineer)
+    assert client_for(outsider).get(f"/runs/{run.id}/checkpoints").status_code == 403
+    assert client_for(outsider).get(f"/runs/{run.id}/checkpoints/{checkpoint_id}.json").status_code == 403
+    assert client_for(reviewer).get(f"/runs/{run.id}/checkpoints").status_code == 200
+    client = client_for(engineer)
     assert client.get("/runs/00000000-0000-0000-0000-000000000000/checkpoints").status_code == 404
     assert client.get(f"/runs/{run.id}/checkpoints/1f000000-0000-6000-8000-000000000000.json").status_code == 404
     # Another run's checkpoint is not served through this run.
@@ -145,17 +139,17 @@ def test_access_and_unknown_ids(engineer: Any, outsider: Any, reviewer: Any) -> 
     assert client.get(f"/runs/{run.id}/checkpoints/{other_id}.json").status_code == 404
 
 
-def test_a_run_without_checkpoints(engineer: Any) -> None:
+def test_a_run_without_checkpoints(engineer: Any, client_for: ClientFor) -> None:
     run = start_run("stock_check", {"sku": "SKU-3"}, engineer)  # queued, never executed
-    body = _client(engineer).get(f"/runs/{run.id}/checkpoints").content.decode()
+    body = client_for(engineer).get(f"/runs/{run.id}/checkpoints").content.decode()
     assert 'id="no-checkpoints"' in body
 
 
-def test_pages_of_checkpoints(engineer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pages_of_checkpoints(engineer: Any, monkeypatch: pytest.MonkeyPatch, client_for: ClientFor) -> None:
     monkeypatch.setattr("traces.inspection.inspect_views.CHECKPOINT_PAGE", 3)
     run = start_run("refund", {"order_id": "A-11", "amount": 10, "reason": "paging"}, engineer)
     assert runtime.execute(run.id) == "succeeded"
-    client = _client(engineer)
+    client = client_for(engineer)
     seen: list[str] = []
     url = f"/runs/{run.id}/checkpoints"
     while url:

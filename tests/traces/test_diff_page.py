@@ -11,23 +11,11 @@ from django.test import Client
 
 from agents.engine import runtime
 from agents.engine.models import Run
-from agents.engine.services import start_run
+from tests.support.clients import ClientFor
+from tests.support.runs import executed_run
 from traces.inspection.replay import replay
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _run(agent: str, data: dict[str, Any], user: Any) -> Run:
-    run = start_run(agent, data, user)
-    runtime.execute(run.id)
-    run.refresh_from_db()
-    return run
-
-
-def _client(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _replayed(original: Run, user: Any, **kwargs: Any) -> Run:
@@ -37,10 +25,10 @@ def _replayed(original: Run, user: Any, **kwargs: Any) -> Run:
     return copy
 
 
-def test_a_recorded_replay_shows_both_totals_and_no_divergence(engineer: Any, reviewer: Any) -> None:
-    original = _run("known", {"topic": "tides"}, engineer)
+def test_a_recorded_replay_shows_both_totals_and_no_divergence(engineer: Any, reviewer: Any, client_for: ClientFor) -> None:
+    original = executed_run("known", {"topic": "tides"}, engineer)
     copy = _replayed(original, engineer, mode="recorded")
-    response = _client(reviewer).get(f"/runs/{original.id}/diff/{copy.id}/")
+    response = client_for(reviewer).get(f"/runs/{original.id}/diff/{copy.id}/")
     assert response.status_code == 200
     html = response.content.decode()
     assert str(original.id) in html and str(copy.id) in html
@@ -50,12 +38,12 @@ def test_a_recorded_replay_shows_both_totals_and_no_divergence(engineer: Any, re
     assert 'name="with"' in html, "the form to compare with another run"
 
 
-def test_a_fork_with_edited_state_highlights_the_first_divergence(engineer: Any) -> None:
-    original = _run("known", {"topic": "tides"}, engineer)
+def test_a_fork_with_edited_state_highlights_the_first_divergence(engineer: Any, client_for: ClientFor) -> None:
+    original = executed_run("known", {"topic": "tides"}, engineer)
     plan = [{"name": "measure", "args": {"topic": "the deep ocean"}, "id": "call_measure", "type": "tool_call"}]
     copy = _replayed(original, engineer, from_step=2, mode="live", state_patch={"plan": json.dumps(plan)})
     assert copy.status == "succeeded"
-    html = _client(engineer).get(f"/runs/{original.id}/diff/{copy.id}/").content.decode()
+    html = client_for(engineer).get(f"/runs/{original.id}/diff/{copy.id}/").content.decode()
     assert html.count('id="first-divergence"') == 1
     assert "First divergence at row" in html
     assert "inherited from the original" in html, "steps before the fork are greyed, not divergent"
@@ -64,28 +52,28 @@ def test_a_fork_with_edited_state_highlights_the_first_divergence(engineer: Any)
     assert "the deep ocean" in html and "tides" in html
 
 
-def test_the_compare_form_goes_to_the_other_diff(engineer: Any) -> None:
-    a = _run("known", {"topic": "tides"}, engineer)
-    b = _run("known", {"topic": "waves"}, engineer)
-    client = _client(engineer)
+def test_the_compare_form_goes_to_the_other_diff(engineer: Any, client_for: ClientFor) -> None:
+    a = executed_run("known", {"topic": "tides"}, engineer)
+    b = executed_run("known", {"topic": "waves"}, engineer)
+    client = client_for(engineer)
     response = client.get(f"/runs/{a.id}/diff/{a.id}/", {"with": str(b.id)})
     assert response.status_code == 302 and response["Location"] == f"/runs/{a.id}/diff/{b.id}/"
     assert client.get(f"/runs/{a.id}/diff/{a.id}/", {"with": "nope"}).status_code == 422
 
 
-def test_unknown_runs_are_404_and_outsiders_get_403(engineer: Any, outsider: Any) -> None:
-    run = _run("known", {"topic": "tides"}, engineer)
-    assert _client(engineer).get(f"/runs/{run.id}/diff/{uuid.uuid4()}/").status_code == 404
-    assert _client(engineer).get(f"/runs/{uuid.uuid4()}/diff/{run.id}/").status_code == 404
-    assert _client(outsider).get(f"/runs/{run.id}/diff/{run.id}/").status_code == 403
+def test_unknown_runs_are_404_and_outsiders_get_403(engineer: Any, outsider: Any, client_for: ClientFor) -> None:
+    run = executed_run("known", {"topic": "tides"}, engineer)
+    assert client_for(engineer).get(f"/runs/{run.id}/diff/{uuid.uuid4()}/").status_code == 404
+    assert client_for(engineer).get(f"/runs/{uuid.uuid4()}/diff/{run.id}/").status_code == 404
+    assert client_for(outsider).get(f"/runs/{run.id}/diff/{run.id}/").status_code == 403
     anonymous = Client().get(f"/runs/{run.id}/diff/{run.id}/")
     assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
 
 
-def test_outputs_are_escaped(engineer: Any) -> None:
-    original = _run("known", {"topic": "<script>alert(1)</script>"}, engineer)
+def test_outputs_are_escaped(engineer: Any, client_for: ClientFor) -> None:
+    original = executed_run("known", {"topic": "<script>alert(1)</script>"}, engineer)
     copy = _replayed(original, engineer, mode="recorded")
-    html = _client(engineer).get(f"/runs/{original.id}/diff/{copy.id}/").content.decode()
+    html = client_for(engineer).get(f"/runs/{original.id}/diff/{copy.id}/").content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
     assert "<pre hx-disable>" in html

@@ -18,24 +18,15 @@ from agents.engine import runtime
 from agents.engine.models import Agent, Run
 from agents.engine.services import start_run
 from approvals.models import ApprovalRequest, Decision
-from approvals.services import decide
 from console.kernel.errors import Invalid
 from console.kernel.models import AuditEvent
-from tests.conftest import ApiClient
+from tests.support.clients import ApiClient
+from tests.support.runs import approved_refund
+from tests.support.trace_documents import valid_document
 from traces.inspection.export import ApprovalV1, DecisionV1, import_run
 from traces.recording.models import Span
 
 Api = Callable[[User | None], ApiClient]
-
-
-def _approved_refund(engineer: User, reviewer: User) -> Run:
-    """A refund over the limit: it waits, a reviewer approves it, and it runs to success."""
-    run = start_run("refund", {"order_id": f"X-{uuid.uuid4().hex[:10]}", "amount": 250, "reason": "late"}, engineer)
-    assert runtime.execute(run.id) == Run.Status.WAITING
-    request = ApprovalRequest.objects.get(run=run)
-    decide(request.id, reviewer, "approve", comment="fine by me")
-    assert runtime.execute(run.id) == Run.Status.SUCCEEDED
-    return Run.objects.select_related("agent").get(id=run.id)
 
 
 def _span_tree(run_id: Any) -> list[tuple[Any, ...]]:
@@ -52,40 +43,6 @@ def _span_tree(run_id: Any) -> list[tuple[Any, ...]]:
     ]
 
 
-def valid_document(status: str = "succeeded") -> dict[str, Any]:
-    """A small, well-formed export written by hand: two spans, the second nested in the first."""
-    node, model = str(uuid.uuid4()), str(uuid.uuid4())
-    return {
-        "format": "steward.trace.v1",
-        "exported_at": "2026-01-02T03:04:05+00:00",
-        "source": "https://steward.example.com",
-        "run": {
-            "id": str(uuid.uuid4()),
-            "agent": "refund",
-            "agent_name": "Refund",
-            "thread_id": "t-1",
-            "status": status,
-            "input": {"order_id": "A-1", "amount": 5, "reason": "x"},
-            "output": {"answer": "done"},
-            "metadata": {"tag": "demo"},
-            "created_by": "alice",
-            "created_at": "2026-01-02T03:00:00+00:00",
-            "started_at": "2026-01-02T03:00:01+00:00",
-            "finished_at": "2026-01-02T03:00:02+00:00",
-            "attempts": 1,
-            "totals": {"steps": 1, "tokens_in": 10, "tokens_out": 5, "cost": 0.001, "latency_ms": 12.5},
-        },
-        "spans": [
-            {"id": node, "parent_id": None, "seq": 0, "kind": "node", "name": "plan", "status": "ok",
-             "started_at": "2026-01-02T03:00:01+00:00", "input": {"a": 1}, "output": {"b": 2}, "step": 1},
-            {"id": model, "parent_id": node, "seq": 1, "kind": "model", "name": "scripted", "status": "ok",
-             "started_at": "2026-01-02T03:00:01.500000+00:00", "tokens_in": 10, "tokens_out": 5, "cost": 0.001,
-             "model": "scripted", "step": 1},
-        ],
-        "approvals": [],
-    }
-
-
 def _locs(response: Any) -> set[str]:
     return {".".join(str(p) for p in e["loc"]) for e in response.json()["detail"]}
 
@@ -97,7 +54,7 @@ def _locs(response: Any) -> set[str]:
 def test_export_then_import_makes_a_read_only_copy(engineer: User, reviewer: User, api: Api) -> None:
     """Export a real run (spans, approval with its decision) and import it: a new run with new ids,
     the same spans and span tree, marked imported, never executed, and not cancellable."""
-    run = _approved_refund(engineer, reviewer)
+    run = approved_refund(engineer, reviewer, comment="fine by me")
     client = api(engineer)
 
     exported = client.get(f"/api/runs/{run.id}/export")

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from console.kernel.errors import Invalid
-from tests.conftest import ApiClient, make_user
+from tests.support.clients import ApiClient, ClientFor
+from tests.support.users import make_user
 from traces.inspection.feedback import filter_runs, give_feedback, per_agent
 from traces.recording.models import Feedback
 
@@ -27,12 +27,6 @@ def refund_run(user: User) -> Run:
 
 def known_run(user: User) -> Run:
     return start_run("known", {"topic": "tides"}, user)
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_score_then_replace(engineer: User, reviewer: User, api: Api) -> None:
@@ -144,10 +138,10 @@ def test_filter_runs(engineer: User, reviewer: User) -> None:
         filter_runs(runs, "sideways")
 
 
-def test_feedback_form_on_the_run_page(engineer: User, reviewer: User, outsider: User) -> None:
+def test_feedback_form_on_the_run_page(engineer: User, reviewer: User, outsider: User, client_for: ClientFor) -> None:
     """The run page shows the form and the scores; posting the form scores the run, again replaces it."""
     run = refund_run(engineer)
-    client = logged_in(reviewer)
+    client = client_for(reviewer)
     page = client.get(f"/runs/{run.id}/").content.decode()
     assert f'action="/runs/{run.id}/feedback"' in page and "No feedback yet." in page
 
@@ -162,27 +156,27 @@ def test_feedback_form_on_the_run_page(engineer: User, reviewer: User, outsider:
 
     bad = client.post(f"/runs/{run.id}/feedback", {"score": "sideways"}, follow=True)
     assert "Not scored" in bad.content.decode()
-    assert logged_in(outsider).post(f"/runs/{run.id}/feedback", {"score": "1"}).status_code == 403
+    assert client_for(outsider).post(f"/runs/{run.id}/feedback", {"score": "1"}).status_code == 403
     assert Feedback.objects.filter(run=run).count() == 1
 
 
-def test_comments_stay_text(engineer: User, reviewer: User) -> None:
+def test_comments_stay_text(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """A comment with markup is shown escaped on the run page."""
     run = refund_run(engineer)
     give_feedback(run, reviewer, -1, comment="<script>alert(1)</script>")
-    page = logged_in(engineer).get(f"/runs/{run.id}/").content.decode()
+    page = client_for(engineer).get(f"/runs/{run.id}/").content.decode()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_feedback_per_agent_page(engineer: User, reviewer: User, outsider: User) -> None:
+def test_feedback_per_agent_page(engineer: User, reviewer: User, outsider: User, client_for: ClientFor) -> None:
     """/runs/feedback lists the per-agent figures for readers, and the runs list links to it."""
     run = refund_run(engineer)
     give_feedback(run, reviewer, 1)
     give_feedback(run, engineer, -1)
-    response = logged_in(reviewer).get("/runs/feedback")
+    response = client_for(reviewer).get("/runs/feedback")
     assert response.status_code == 200
     html = response.content.decode()
     assert "refund" in html and "50%" in html
     assert "/runs/?agent=refund&amp;feedback=down" in html
-    assert logged_in(outsider).get("/runs/feedback").status_code == 403
-    assert 'href="/runs/feedback"' in logged_in(reviewer).get("/runs/").content.decode()
+    assert client_for(outsider).get("/runs/feedback").status_code == 403
+    assert 'href="/runs/feedback"' in client_for(reviewer).get("/runs/").content.decode()

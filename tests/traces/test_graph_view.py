@@ -15,17 +15,12 @@ from agents.engine import runtime
 from agents.engine.models import Agent, Run
 from agents.engine.registry import get_agent
 from agents.engine.services import start_run
+from tests.support.clients import ClientFor
 from traces.inspection.mermaid import escape_label, highlight, path_edges
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MERMAID_JS = "vendor/mermaid/mermaid.min.js"
-
-
-def _client(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _mermaid_text(content: bytes) -> str:
@@ -41,10 +36,10 @@ def _refund_run(user: Any) -> Run:
     return run
 
 
-def test_graph_highlights_the_runs_path_with_counts(engineer: Any) -> None:
+def test_graph_highlights_the_runs_path_with_counts(engineer: Any, client_for: ClientFor) -> None:
     """agent → lookup → agent → refund → agent: agent × 3, lookup and refund × 1, all visited."""
     run = _refund_run(engineer)
-    response = _client(engineer).get(f"/runs/{run.id}/graph")
+    response = client_for(engineer).get(f"/runs/{run.id}/graph")
     assert response.status_code == 200
     text = _mermaid_text(response.content)
     assert text.startswith("---\nconfig:") and "graph TD;" in text
@@ -68,11 +63,11 @@ def test_graph_highlights_the_runs_path_with_counts(engineer: Any) -> None:
     assert "graph has changed" not in body
 
 
-def test_unvisited_nodes_are_greyed(engineer: Any) -> None:
+def test_unvisited_nodes_are_greyed(engineer: Any, client_for: ClientFor) -> None:
     """order_summary never has lookup; a stock_check run that fails in tools never reaches __end__."""
     run = start_run("stock_check", {"sku": "BROKEN-1"}, engineer)
     assert runtime.execute(run.id) == "failed"
-    text = _mermaid_text(_client(engineer).get(f"/runs/{run.id}/graph").content)
+    text = _mermaid_text(client_for(engineer).get(f"/runs/{run.id}/graph").content)
     assert '\tagent("agent × 1")' in text and '\ttools("tools × 1")' in text
     assert re.search(r"^\tclass __end__ unvisited$", text, re.M)
     # start→agent and agent→tools were taken; agent→end and tools→agent were not.
@@ -82,19 +77,19 @@ def test_unvisited_nodes_are_greyed(engineer: Any) -> None:
     assert re.search(r"^\tclass tools failed$", text, re.M) and "classDef failed" in text
 
 
-def test_a_run_paused_at_its_gate(engineer: Any) -> None:
+def test_a_run_paused_at_its_gate(engineer: Any, client_for: ClientFor) -> None:
     """A refund over 100 waits at the refund node's gate: that node is drawn paused, __end__ not reached."""
     run = start_run("refund", {"order_id": "A-5", "amount": 500, "reason": "late"}, engineer)
     assert runtime.execute(run.id) == "waiting"
-    text = _mermaid_text(_client(engineer).get(f"/runs/{run.id}/graph").content)
+    text = _mermaid_text(client_for(engineer).get(f"/runs/{run.id}/graph").content)
     assert '\trefund("refund × 1")' in text and '\tagent("agent × 2")' in text
     assert re.search(r"^\tclass refund paused$", text, re.M)
     assert re.search(r"^\tclass __end__ unvisited$", text, re.M)
 
 
-def test_mermaid_only_on_the_graph_page(engineer: Any) -> None:
+def test_mermaid_only_on_the_graph_page(engineer: Any, client_for: ClientFor) -> None:
     run = _refund_run(engineer)
-    client = _client(engineer)
+    client = client_for(engineer)
     assert MERMAID_JS in client.get(f"/runs/{run.id}/graph").content.decode()
     for url in (f"/runs/{run.id}/", f"/runs/{run.id}/checkpoints", "/runs/", "/"):
         response = client.get(url)
@@ -102,29 +97,29 @@ def test_mermaid_only_on_the_graph_page(engineer: Any) -> None:
         assert "mermaid" not in response.content.decode().lower(), url
 
 
-def test_unknown_run_is_404_and_outsider_403(engineer: Any, outsider: Any, reviewer: Any) -> None:
+def test_unknown_run_is_404_and_outsider_403(engineer: Any, outsider: Any, reviewer: Any, client_for: ClientFor) -> None:
     run = _refund_run(engineer)
-    assert _client(engineer).get("/runs/00000000-0000-0000-0000-000000000000/graph").status_code == 404
-    assert _client(outsider).get(f"/runs/{run.id}/graph").status_code == 403
-    assert _client(reviewer).get(f"/runs/{run.id}/graph").status_code == 200
+    assert client_for(engineer).get("/runs/00000000-0000-0000-0000-000000000000/graph").status_code == 404
+    assert client_for(outsider).get(f"/runs/{run.id}/graph").status_code == 403
+    assert client_for(reviewer).get(f"/runs/{run.id}/graph").status_code == 200
     anonymous = Client().get(f"/runs/{run.id}/graph")
     assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
 
 
-def test_changed_fingerprint_warns(engineer: Any) -> None:
+def test_changed_fingerprint_warns(engineer: Any, client_for: ClientFor) -> None:
     run = _refund_run(engineer)
     Run.objects.filter(id=run.id).update(graph_fingerprint="0" * 64)
-    body = _client(engineer).get(f"/runs/{run.id}/graph").content.decode()
+    body = client_for(engineer).get(f"/runs/{run.id}/graph").content.decode()
     assert "the agent&#x27;s graph has changed since this run" in body or "the agent's graph has changed since this run" in body
     assert 'id="graph-changed"' in body
     # Still drawn, with the run's counts.
     assert 'agent(&quot;agent × 3&quot;)' in body
 
 
-def test_unregistered_agent_is_explained_not_500(engineer: Any) -> None:
+def test_unregistered_agent_is_explained_not_500(engineer: Any, client_for: ClientFor) -> None:
     gone = Agent.objects.create(key="retired-agent", name="Retired", is_registered=False)
     run = Run.objects.create(agent=gone, thread_id="t-retired", status=Run.Status.SUCCEEDED, graph_fingerprint="f" * 64)
-    response = _client(engineer).get(f"/runs/{run.id}/graph")
+    response = client_for(engineer).get(f"/runs/{run.id}/graph")
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="graph-unregistered"' in body and "no longer registered" in body

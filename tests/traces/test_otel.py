@@ -16,7 +16,7 @@ from agents.engine.models import Run
 from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
-from tests.traces.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support.receivers import OtlpReceiver, ReceivedSpan
 from traces.inspection import otel
 from traces.recording.models import Span
 
@@ -27,11 +27,11 @@ SECRET = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0L1m2"
 
 @pytest.fixture
 def collector() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver().start()
+    receiver = OtlpReceiver()
     try:
         yield receiver
     finally:
-        receiver.stop()
+        receiver.close()
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_a_run_is_one_trace_with_genai_spans(engineer: Any, otlp: OtlpReceiver) 
     assert runtime.execute(run.id) == "succeeded"
     _exported(run)
 
-    received = otlp.received()
+    received = otlp.received_spans()
     db_spans = {s.id: s for s in Span.objects.filter(run=run)}
     assert len(received) == len(db_spans) + 1  # + the invoke_agent span
     assert {s.trace_id for s in received} == {run.id.hex}
@@ -134,7 +134,7 @@ def test_a_failed_run_exports_error_statuses(engineer: Any, otlp: OtlpReceiver) 
     assert runtime.execute(run.id) == "failed"
     _exported(run)
 
-    spans = _by_name(otlp.received())
+    spans = _by_name(otlp.received_spans())
     tool = spans["execute_tool measure"]
     assert tool.status_code == "STATUS_CODE_ERROR"
     assert tool.status_message == "ValueError: cannot measure explode"
@@ -156,7 +156,7 @@ def test_a_resumed_run_sends_only_its_new_spans_under_its_first_export(
     run = start_run("refund", {"order_id": f"O-{uuid.uuid4().hex[:8]}", "amount": 250, "reason": "broken"}, engineer)
     assert runtime.execute(run.id) == "waiting"
     _exported(run)
-    first = otlp.received()
+    first = otlp.received_spans()
     assert {s.attributes.get("steward.span.status") for s in first if s.name == "approval issue_refund"} == {"paused"}
     waiting_root = next(s for s in first if s.name == "invoke_agent refund")
     assert waiting_root.attributes["steward.run.status"] == "waiting" and waiting_root.parent_span_id == ""
@@ -165,7 +165,7 @@ def test_a_resumed_run_sends_only_its_new_spans_under_its_first_export(
     decide(request.id, reviewer, "approve")
     assert runtime.execute(run.id) == "succeeded"
     _exported(run)
-    second = otlp.received()[len(first):]
+    second = otlp.received_spans()[len(first):]
 
     assert {s.trace_id for s in first + second} == {run.id.hex}
     sent_ids = [s.span_id for s in first + second]
@@ -184,7 +184,7 @@ def test_a_resumed_run_sends_only_its_new_spans_under_its_first_export(
     # A third stop signal with nothing new sends nothing.
     otel.on_run_stopped(None, run_id=run.id, status="succeeded")
     _exported(run)
-    assert len(otlp.received()) == len(first) + len(second)
+    assert len(otlp.received_spans()) == len(first) + len(second)
 
 
 def test_a_replay_joins_its_source_trace(engineer: Any, otlp: OtlpReceiver) -> None:
@@ -197,9 +197,9 @@ def test_a_replay_joins_its_source_trace(engineer: Any, otlp: OtlpReceiver) -> N
     assert runtime.execute(copy.id) == "succeeded"
     _exported(copy)
 
-    roots = [s for s in otlp.received() if s.name == "invoke_agent known"]
+    roots = [s for s in otlp.received_spans() if s.name == "invoke_agent known"]
     assert [r.attributes["steward.run_id"] for r in roots] == [str(original.id), str(copy.id)]
-    assert {s.trace_id for s in otlp.received()} == {original.id.hex}
+    assert {s.trace_id for s in otlp.received_spans()} == {original.id.hex}
     assert roots[1].parent_span_id == roots[0].span_id
     assert roots[1].attributes["steward.parent_run_id"] == str(original.id)
 
@@ -212,7 +212,7 @@ def test_content_is_sent_redacted_only_when_asked(engineer: Any, otlp: OtlpRecei
     assert runtime.execute(run.id) == "succeeded"
     _exported(run)
 
-    received = otlp.received()
+    received = otlp.received_spans()
     assert SECRET not in json.dumps([s.attributes for s in received])
     spans = {s.name: s for s in received}
     chat = spans["chat scripted-demo"]
@@ -249,7 +249,7 @@ def test_nothing_is_queued_or_sent_while_export_is_off(engineer: Any, collector:
     loud = start_run("known", {"topic": "tea"}, engineer)
     assert runtime.execute(loud.id) == "succeeded"
     _exported(loud)
-    assert {s.trace_id for s in collector.received()} == {loud.id.hex}
+    assert {s.trace_id for s in collector.received_spans()} == {loud.id.hex}
     assert otel.MARK_KEY not in Run.objects.get(id=quiet.id).metadata
 
 
@@ -264,12 +264,12 @@ def test_a_refusing_collector_neither_fails_the_run_nor_loses_its_spans(
         assert runtime.execute(run.id) == "succeeded"
         _exported(run)
     assert any(f"run {run.id}: OpenTelemetry export failed" in r.getMessage() for r in caplog.records)
-    assert otlp.received() == [] and len(otlp.requests) == 1
+    assert otlp.received_spans() == [] and len(otlp.requests) == 1
     assert otel.MARK_KEY not in Run.objects.get(id=run.id).metadata
 
     otlp.status = 200
     assert otel.export_run(run.id) == Span.objects.filter(run=run).count() + 1
-    assert {s.trace_id for s in otlp.received()} == {run.id.hex}
+    assert {s.trace_id for s in otlp.received_spans()} == {run.id.hex}
     assert otel.export_run(run.id) == 0
 
 
@@ -299,8 +299,8 @@ def test_the_periodic_retry_sends_what_a_finished_run_still_owes(engineer: Any, 
     otlp.status = 200
     figures = retry_otel_exports()
     assert figures["runs"] == 2 and figures["failed"] == 0
-    assert {s.trace_id for s in otlp.received()} == {first.id.hex, second.id.hex}
-    assert figures["spans"] == len(otlp.received())
+    assert {s.trace_id for s in otlp.received_spans()} == {first.id.hex, second.id.hex}
+    assert figures["spans"] == len(otlp.received_spans())
     assert otel.unexported_runs() == [] and retry_otel_exports() == {"runs": 0, "spans": 0, "failed": 0}
 
 
@@ -315,7 +315,7 @@ def test_the_periodic_retry_does_nothing_while_export_is_off(
     assert collector.requests == []
     settings.STEWARD_OTLP_ENDPOINT = collector.url
     assert otel.retry_unexported()["runs"] == 1
-    assert {s.trace_id for s in collector.received()} == {run.id.hex}
+    assert {s.trace_id for s in collector.received_spans()} == {run.id.hex}
 
 
 def test_a_run_that_fails_before_any_span_still_sends_its_run(engineer: Any, otlp: OtlpReceiver) -> None:
@@ -327,7 +327,7 @@ def test_a_run_that_fails_before_any_span_still_sends_its_run(engineer: Any, otl
     run = Run.objects.create(agent=ghost, thread_id="ghost-thread", input={})
     assert runtime.execute(run.id) == "failed"
     _exported(run)
-    (root,) = otlp.received()
+    (root,) = otlp.received_spans()
     assert root.name == "invoke_agent ghost" and root.parent_span_id == ""
     assert root.status_code == "STATUS_CODE_ERROR" and "not registered" in root.status_message
     assert root.attributes["gen_ai.usage.input_tokens"] == 0
@@ -335,7 +335,7 @@ def test_a_run_that_fails_before_any_span_still_sends_its_run(engineer: Any, otl
 
     otel.on_run_stopped(None, run_id=run.id, status="failed")
     _exported(run)
-    assert len(otlp.received()) == 1
+    assert len(otlp.received_spans()) == 1
 
 
 @pytest.fixture

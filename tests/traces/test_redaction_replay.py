@@ -27,7 +27,7 @@ from agents.engine.models import Run
 from agents.engine.services import start_run
 from console.kernel.errors import Conflict
 from console.kernel.sealing import open_json
-from tests.conftest import json_log_lines
+from tests.support.logs import json_log_lines
 from traces.inspection.export import export_run
 from traces.inspection.replay import replay
 from traces.recording.models import SealedRunInput, Span
@@ -246,7 +246,7 @@ def test_sealed_values_follow_secret_key_rotation_and_fail_clearly_without_the_k
 
 def test_an_imported_trace_is_stored_redacted(engineer: Any, api: Any) -> None:
     """A document from elsewhere may hold secrets: they are redacted before anything is stored."""
-    from tests.traces.test_export_import import valid_document
+    from tests.support.trace_documents import valid_document
 
     document = valid_document()
     document["run"]["input"] = {"note": f"card {CARD}"}

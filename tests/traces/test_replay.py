@@ -13,18 +13,12 @@ from agents.engine.models import Run
 from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide
+from tests.support.runs import executed_run
 from traces.inspection.diff import diff_runs
 from traces.inspection.replay import replay, retry
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _run(agent: str, data: dict[str, Any], user: Any) -> Run:
-    run = start_run(agent, data, user)
-    runtime.execute(run.id)
-    run.refresh_from_db()
-    return run
 
 
 def _count_model_calls(monkeypatch: Any) -> list[int]:
@@ -42,7 +36,7 @@ def _count_model_calls(monkeypatch: Any) -> list[int]:
 
 def test_recorded_replay_of_a_failed_run_reproduces_the_failure_with_zero_model_calls(engineer: Any, monkeypatch: Any) -> None:
     """From the start, recorded: the same failure, no model called, the original untouched."""
-    original = _run("stock_check", {"sku": "BROKEN-7"}, engineer)
+    original = executed_run("stock_check", {"sku": "BROKEN-7"}, engineer)
     assert original.status == "failed"
     spans_before = list(Span.objects.filter(run=original).values_list("id", flat=True))
     calls = _count_model_calls(monkeypatch)
@@ -58,7 +52,7 @@ def test_recorded_replay_of_a_failed_run_reproduces_the_failure_with_zero_model_
 
 def test_recorded_replay_from_a_step_runs_only_what_follows(engineer: Any, monkeypatch: Any) -> None:
     """From step 3 of order_summary: steps 1–2 are inherited, the rest plays back identically."""
-    original = _run("order_summary", {"customer_id": "C-5"}, engineer)
+    original = executed_run("order_summary", {"customer_id": "C-5"}, engineer)
     calls = _count_model_calls(monkeypatch)
     copy = replay(original, engineer, from_step=3, mode="recorded")
     assert runtime.execute(copy.id) == "succeeded"
@@ -72,7 +66,7 @@ def test_recorded_replay_from_a_step_runs_only_what_follows(engineer: Any, monke
 
 def test_fork_with_edited_state_takes_a_different_path(engineer: Any) -> None:
     """Live from step 2 with the plan edited: the tool measures the new topic; the diff finds it."""
-    original = _run("known", {"topic": "tides"}, engineer)
+    original = executed_run("known", {"topic": "tides"}, engineer)
     plan = [{"name": "measure", "args": {"topic": "the deep ocean"}, "id": "call_measure", "type": "tool_call"}]
     copy = replay(original, engineer, from_step=2, mode="live", state_patch={"plan": json.dumps(plan)})
     assert runtime.execute(copy.id) == "succeeded"
@@ -100,7 +94,7 @@ def test_live_replay_of_an_approved_refund_does_not_refund_twice(engineer: Any, 
 
 def test_retry_in_place_finishes_a_run_that_failed_on_a_transient_error(engineer: Any) -> None:
     """The failed node runs again from the last checkpoint and the run succeeds, same run id."""
-    run = _run("flaky", {"topic": "weather"}, engineer)
+    run = executed_run("flaky", {"topic": "weather"}, engineer)
     assert run.status == "failed" and "transient" in run.error
     retried = retry(run, engineer)
     assert retried.status == "queued" and retried.error == ""
@@ -112,7 +106,7 @@ def test_retry_in_place_finishes_a_run_that_failed_on_a_transient_error(engineer
 
 def test_bad_replays_explain_what_does_not_match(engineer: Any, api: Any) -> None:
     """A missing step, a bad mode, unknown state keys: 422 naming the field; nothing is written."""
-    original = _run("known", {"topic": "tides"}, engineer)
+    original = executed_run("known", {"topic": "tides"}, engineer)
     client = api(engineer)
     runs_before = Run.objects.count()
     for body, field in (

@@ -8,22 +8,14 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from agents.engine import runtime
 from agents.engine.models import Run
-from agents.engine.services import start_run
+from tests.support.runs import executed_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _run(agent: str, data: dict[str, Any], user: Any) -> Run:
-    run = start_run(agent, data, user)
-    runtime.execute(run.id)
-    run.refresh_from_db()
-    return run
-
-
 def test_a_recorded_replay_of_a_failed_run_fails_the_same_way(engineer: Any) -> None:
-    original = _run("stock_check", {"sku": "BROKEN-7"}, engineer)
+    original = executed_run("stock_check", {"sku": "BROKEN-7"}, engineer)
     assert original.status == "failed"
     out = StringIO()
     call_command("replay", str(original.id), mode="recorded", wait=True, user="engineer", stdout=out)
@@ -37,7 +29,7 @@ def test_a_recorded_replay_of_a_failed_run_fails_the_same_way(engineer: Any) -> 
 
 
 def test_without_wait_it_only_queues(engineer: Any) -> None:
-    original = _run("known", {"topic": "tides"}, engineer)
+    original = executed_run("known", {"topic": "tides"}, engineer)
     out = StringIO()
     call_command("replay", str(original.id), "--from-step", "2", stdout=out)
     copy = Run.objects.get(parent_run=original)
@@ -45,7 +37,7 @@ def test_without_wait_it_only_queues(engineer: Any) -> None:
 
 
 def test_a_state_patch_replay_reports_the_first_divergence(engineer: Any) -> None:
-    original = _run("known", {"topic": "tides"}, engineer)
+    original = executed_run("known", {"topic": "tides"}, engineer)
     out = StringIO()
     patch = '{"plan": "[{\\"name\\": \\"measure\\", \\"args\\": {\\"topic\\": \\"x\\"}, \\"id\\": \\"c\\", \\"type\\": \\"tool_call\\"}]"}'
     call_command("replay", str(original.id), "--from-step", "2", "--mode", "live", "--state-patch", patch, "--wait", stdout=out)
@@ -54,7 +46,7 @@ def test_a_state_patch_replay_reports_the_first_divergence(engineer: Any) -> Non
 
 
 def test_bad_input_is_a_command_error_with_the_services_message(engineer: Any) -> None:
-    original = _run("known", {"topic": "tides"}, engineer)
+    original = executed_run("known", {"topic": "tides"}, engineer)
     with pytest.raises(CommandError, match="step 42 does not exist"):
         call_command("replay", str(original.id), from_step=42, stdout=StringIO())
     with pytest.raises(CommandError, match="mode must be one of"):

@@ -9,25 +9,15 @@ import pytest
 from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import start_run
-from approvals.models import ApprovalRequest
-from approvals.services import decide
+from tests.support.runs import approved_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _approved_refund(engineer: Any, reviewer: Any) -> Run:
-    run = start_run("refund", {"order_id": "PG-1", "amount": 300, "reason": "x"}, engineer)
-    runtime.execute(run.id)
-    decide(ApprovalRequest.objects.get(run=run, status="pending").id, reviewer, "approve")
-    runtime.execute(run.id)
-    run.refresh_from_db()
-    return run
 
 
 def test_live_replay_shows_what_would_happen_again_before_it_starts(engineer: Any, reviewer: Any, client: Any) -> None:
     """A live replay of an approved refund lists the gated action, the approval it would ask for
     and the ledger entry that already exists; nothing is queued until the engineer confirms."""
-    run = _approved_refund(engineer, reviewer)
+    run = approved_refund(engineer, reviewer, order="PG-1", amount=300)
     client.force_login(engineer)
     runs_before = Run.objects.count()
     page = client.post(f"/runs/{run.id}/replay", {"mode": "live", "from_step": "", "state_patch": ""})

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from agents.engine.models import Run
 from agents.engine.services import start_run
-from tests.conftest import ApiClient
+from tests.support.clients import ApiClient, ClientFor
 
 pytestmark = pytest.mark.django_db
 Api = Callable[[User | None], ApiClient]
@@ -28,12 +28,6 @@ def conversation(user: User, thread_id: str, topics: list[str]) -> list[Run]:
         Run.objects.filter(id=run.id).update(thread_id=thread_id, created_at=start + timedelta(minutes=i))
         runs.append(Run.objects.get(id=run.id))
     return runs
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_thread_api_lists_runs_in_order(engineer: User, reviewer: User, api: Api) -> None:
@@ -61,11 +55,11 @@ def test_thread_api_errors(engineer: User, outsider: User, api: Api) -> None:
     assert api(None).get("/api/threads/conv-x").status_code == 401
 
 
-def test_thread_page(engineer: User, reviewer: User, outsider: User) -> None:
+def test_thread_page(engineer: User, reviewer: User, outsider: User, client_for: ClientFor) -> None:
     """/threads/<id>/ shows each run (status, agent, input) in order, input text escaped."""
     runs = conversation(engineer, "conv-page", ["<script>alert(1)</script>", "tides", "moons"])
     Run.objects.filter(id=runs[1].id).update(status="succeeded", output={"result": "high tide at 6"})
-    response = logged_in(reviewer).get("/threads/conv-page/")
+    response = client_for(reviewer).get("/threads/conv-page/")
     assert response.status_code == 200
     html = response.content.decode()
     positions = [html.index(f"/runs/{r.id}/") for r in runs]
@@ -74,25 +68,25 @@ def test_thread_page(engineer: User, reviewer: User, outsider: User) -> None:
     assert "high tide at 6" in html and "succeeded" in html and "known" in html
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
-    assert logged_in(reviewer).get("/threads/unknown/").status_code == 404
-    assert logged_in(outsider).get("/threads/conv-page/").status_code == 403
+    assert client_for(reviewer).get("/threads/unknown/").status_code == 404
+    assert client_for(outsider).get("/threads/conv-page/").status_code == 403
     assert Client().get("/threads/conv-page/").status_code == 302
 
 
-def test_run_page_links_to_its_thread(engineer: User) -> None:
+def test_run_page_links_to_its_thread(engineer: User, client_for: ClientFor) -> None:
     """The run page says how many runs its thread has and links to the thread page."""
     runs = conversation(engineer, "conv-link", ["a", "b"])
-    html = logged_in(engineer).get(f"/runs/{runs[0].id}/").content.decode()
+    html = client_for(engineer).get(f"/runs/{runs[0].id}/").content.decode()
     assert 'href="/threads/conv-link/"' in html and "Thread: 2 runs" in html
 
     alone = start_run("known", {"topic": "solo"}, engineer)
-    html = logged_in(engineer).get(f"/runs/{alone.id}/").content.decode()
+    html = client_for(engineer).get(f"/runs/{alone.id}/").content.decode()
     assert f'href="/threads/{alone.thread_id}/"' in html and "Thread: 1 run<" in html
 
 
-def test_thread_ids_with_slashes(engineer: User, api: Api) -> None:
+def test_thread_ids_with_slashes(engineer: User, api: Api, client_for: ClientFor) -> None:
     """A thread id with a slash still has a page and an API answer."""
     runs = conversation(engineer, f"team/{uuid.uuid4().hex[:6]}", ["a"])
     thread_id = runs[0].thread_id
     assert api(engineer).get(f"/api/threads/{thread_id}").json()[0]["id"] == str(runs[0].id)
-    assert logged_in(engineer).get(f"/threads/{thread_id}/").status_code == 200
+    assert client_for(engineer).get(f"/threads/{thread_id}/").status_code == 200

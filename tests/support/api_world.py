@@ -5,7 +5,6 @@ runs, a failed run in the dead-letter list, the refund agent's prompt with a pen
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,8 @@ from agents.engine.services import start_run
 from agents.prompt_admin.services import move_label, save_version
 from approvals.models import ApprovalRequest
 from console.kernel.models import ApiKey
-from tests.conftest import make_user
+from tests.support.runs import queued_refund, waiting_refund
+from tests.support.users import make_user
 
 # Role name → the groups its user is in ("outsider" has none; "admin" is also a superuser).
 ROLE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -50,23 +50,9 @@ class World:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def refund(user: User, amount: float) -> Run:
-    """A refund run on a fresh order (refunds are unique per order), queued."""
-    order = f"W-{uuid.uuid4().hex[:10]}"
-    return start_run("refund", {"order_id": order, "amount": amount, "reason": "late"}, user)
-
-
-def waiting_refund(user: User) -> tuple[Run, ApprovalRequest]:
-    """A refund over 100 executed to its gate: the run waits on a pending request in `payments`."""
-    run = refund(user, 250)
-    assert runtime.execute(run.id) == "waiting"
-    run.refresh_from_db()
-    return run, ApprovalRequest.objects.get(run=run, status=ApprovalRequest.Status.PENDING)
-
-
 def finished_refund(user: User) -> Run:
     """A small refund (no gate) executed to the end."""
-    run = refund(user, 20)
+    run = queued_refund(user, 20)
     assert runtime.execute(run.id) == "succeeded"
     return Run.objects.select_related("agent").get(id=run.id)
 

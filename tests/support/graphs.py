@@ -1,4 +1,4 @@
-"""Agents registered only for tests (STEWARD_AGENT_MODULES=tests.agents.graphs)."""
+"""Agents registered only for tests (STEWARD_AGENT_MODULES=tests.support.graphs)."""
 
 from __future__ import annotations
 
