@@ -65,7 +65,7 @@ class ApprovalOut(Schema):
 
 
 class DecisionIn(InputSchema):
-    # A plain string, checked after permissions: 403 and 409 come before 422 (DESIGN.md).
+    # A plain string, checked after permissions: 403 and 409 come before 422 (docs/architecture.md, "API errors").
     decision: str = Field(..., description='"approve", "reject", "edit" (with args) or "respond" (with comment)')
     args: dict[str, Any] | None = None
     comment: str = Field("", max_length=5000)

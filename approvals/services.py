@@ -3,7 +3,7 @@
 Every rule is enforced here, on the server: who may decide (reviewers of the queue, not the
 run's requester, not a member of an excluded group), claims, quorum, edits against the gate's
 schema, responses, reassignment, and what happens when a request's SLA runs out. Errors come
-in the order of DESIGN.md: 404, 403, 409, then 422.
+in the order of docs/architecture.md ("API errors"): 404, 403, 409, then 422.
 """
 
 from __future__ import annotations

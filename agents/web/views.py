@@ -15,7 +15,7 @@ from django_htmx.middleware import HtmxDetails
 
 from agents.engine.limits import agent_limits, limit_form_fields, limits_from_form
 from agents.engine.models import Agent, Run
-from agents.engine.registry import get_agent
+from agents.engine.registry import AgentSpec, get_agent
 from agents.engine.services import cancel_run, start_run
 from agents.web.run_filters import SORTS, RunFilters
 from agents.web.run_page import run_context, run_for_page, span_page
@@ -105,6 +105,29 @@ def _coerce(schema: dict[str, Any], post: Any) -> dict[str, Any]:
     return data
 
 
+def _field_errors(exc: Invalid) -> dict[str, str]:
+    """The service's errors by form field; limits come back as ["limits", name], their fields are limit_<name>."""
+    errors = {}
+    for error in exc.detail:
+        loc = error["loc"]
+        field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
+        errors[field] = error["msg"]
+    return errors
+
+
+def _start_context(spec: AgentSpec, schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str], post: Any) -> dict[str, Any]:
+    base_limits = agent_limits(spec, Agent.objects.filter(key=spec.key).first())
+    return {
+        "spec": spec,
+        "fields": _form_fields(schema, values, errors),
+        "form_error": errors.get("__all__", ""),
+        "limit_fields": limit_form_fields(base_limits, post, errors),
+        "limits_error": errors.get("__limits__", ""),
+        "limits_open": any(k.startswith("limit_") or k == "__limits__" for k in errors),
+        "on_breach": base_limits.on_breach,
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
@@ -119,36 +142,16 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in schema.get("properties", {})}
         try:
-            limits = limits_from_form(request.POST)
-            run = start_run(agent_key, _coerce(schema, request.POST), request.user, limits=limits)
+            run = start_run(agent_key, _coerce(schema, request.POST), request.user, limits=limits_from_form(request.POST))
         except Invalid as exc:
-            for error in exc.detail:
-                loc = error["loc"]
-                # Limits come back as ["limits", name]; the form names their fields limit_<name>.
-                field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
-                errors[field] = error["msg"]
-            status = 422
+            errors, status = _field_errors(exc), 422
         except Forbidden as exc:
-            errors["__limits__"] = str(exc.detail)
-            status = 403
+            errors, status = {"__limits__": str(exc.detail)}, 403
         else:
             messages.success(request, f"Run {run.id} queued.")
             return redirect("run_detail", run_id=run.id)
-    base_limits = agent_limits(spec, Agent.objects.filter(key=agent_key).first())
-    return render(
-        request,
-        "agents/run_start.html",
-        {
-            "spec": spec,
-            "fields": _form_fields(schema, values, errors),
-            "form_error": errors.get("__all__", ""),
-            "limit_fields": limit_form_fields(base_limits, request.POST if request.method == "POST" else None, errors),
-            "limits_error": errors.get("__limits__", ""),
-            "limits_open": any(k.startswith("limit_") or k == "__limits__" for k in errors),
-            "on_breach": base_limits.on_breach,
-        },
-        status=status,
-    )
+    post = request.POST if request.method == "POST" else None
+    return render(request, "agents/run_start.html", _start_context(spec, schema, values, errors, post), status=status)
 
 
 @login_required

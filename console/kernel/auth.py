@@ -1,7 +1,7 @@
 """API authentication: `Authorization: Bearer <api key>` for programs, the session for browsers.
 
 Role checks happen here too, in the authentication step, so a caller without the role gets 403
-before django-ninja looks at the body (DESIGN.md: 403 comes before 422).
+before django-ninja looks at the body (docs/architecture.md, "API errors": 403 comes before 422).
 """
 
 from __future__ import annotations

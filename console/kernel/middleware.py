@@ -1,4 +1,4 @@
-"""API requests: malformed input gets a 400 before anything else looks at it (DESIGN: 400 comes
+"""API requests: malformed input gets a 400 before anything else looks at it (docs/architecture.md, "API errors": 400 comes
 before 401), and every error under /api/ is JSON {"detail": ...}, including Django's own pages: its
 404 and 405, its 400 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (a 413 here), its 500 page for a
 view that raised (logged with its traceback by django.request, as anywhere) and any HTML 503."""

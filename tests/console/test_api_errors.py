@@ -1,6 +1,6 @@
 """Every bad input to the public API gets a clear JSON error and changes nothing.
 
-DESIGN.md, "Public API": errors are JSON ``{"detail": ...}`` -- 400 malformed, 401 no
+docs/architecture.md, "API errors": errors are JSON ``{"detail": ...}`` -- 400 malformed, 401 no
 credentials, 403 not allowed, 404 not found, 409 conflicting state, 422 invalid values -- checked
 in that order, and never a 500 for bad input. Each test checks the status, the message and that
 the database is as it was before the request.

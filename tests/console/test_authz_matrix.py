@@ -2,7 +2,7 @@
 
 The API's operations come from its OpenAPI document and the pages from the URL configuration,
 so a new endpoint or page fails `test_every_*_has_expectations` until it is given a row here:
-who may call it (see console/kernel/roles.py and DESIGN.md) and how to call it with real objects.
+who may call it (see console/kernel/roles.py and docs/architecture.md) and how to call it with real objects.
 
 Each cell calls the endpoint as one role (anonymous, an outsider with no group, a reviewer, an
 engineer, an admin) with the ids of real objects (fresh ones where the call changes them) and

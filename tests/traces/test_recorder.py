@@ -1,4 +1,4 @@
-"""The recorder turns a known graph's events into the span tree DESIGN.md describes."""
+"""The recorder turns a known graph's events into the span tree docs/architecture.md describes ("Spans")."""
 
 from __future__ import annotations
 
