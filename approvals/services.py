@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from langgraph.types import Interrupt
 
 from agents.engine.models import Run
-from agents.engine.tasks import send_run
+from agents.engine.run_queue import send_run
 from approvals import notifications
 from approvals.action_links import LinkAlreadyUsed
 from approvals.models import ActionLink, ApprovalRequest, Decision, Queue

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -38,7 +38,6 @@ from console.kernel.roles import is_admin
 
 if TYPE_CHECKING:
     from agents.engine.models import Agent
-    from agents.engine.registry import AgentSpec
 
 __all__ = [
     "LIMIT_ACTION",
@@ -140,7 +139,17 @@ class AgentLimitsIn(RunLimitsIn):
 # --- where limits come from -------------------------------------------------------------------
 
 
-def agent_limits(spec: AgentSpec, agent: Agent | None) -> Limits:
+class LimitedAgent(Protocol):
+    """What `agent_limits` reads of an agent's spec (agents/engine/registry.py `AgentSpec`)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+
+def agent_limits(spec: LimitedAgent, agent: Agent | None) -> Limits:
     """The code's defaults with the admin's override on top."""
     override = ((agent.settings or {}).get("limits") if agent is not None else None) or {}
     if not override:

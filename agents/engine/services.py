@@ -14,7 +14,7 @@ from agents.engine.hooks import approvals
 from agents.engine.limits import AgentLimitsIn, Limits, agent_limits, limits_for_run
 from agents.engine.models import Agent, Run
 from agents.engine.registry import get_agent, sync_agents
-from agents.engine.tasks import send_run
+from agents.engine.run_queue import send_run
 from agents.prompts import pins_for_new_run, save_pins
 from console.kernel import audit, live
 from console.kernel.errors import Conflict, Invalid, NotFound, validation_errors

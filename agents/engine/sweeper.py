@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from agents.engine.hooks import approvals
 from agents.engine.models import Run
+from agents.engine.run_queue import send_run
 from agents.engine.signals import announce_run_stopped
-from agents.engine.tasks import send_run
 
 __all__ = ["sweep"]
 

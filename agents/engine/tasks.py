@@ -1,34 +1,15 @@
-"""Celery tasks: thin, named, ids only."""
+"""The run engine's Celery tasks (found by Celery's autodiscovery): thin, named, ids only."""
 
 from __future__ import annotations
 
-import uuid
-
 from celery import shared_task
-from django.db import transaction
 
-from agents.engine import runtime
+from agents.engine.run_queue import execute_run, send_run
+from agents.engine.sweeper import sweep
 
 __all__ = ["execute_run", "send_run", "sweep_runs"]
 
 
-@shared_task(name="agents.execute_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def execute_run(run_id: str) -> str | None:
-
-    return runtime.execute(run_id)
-
-
 @shared_task(name="agents.sweep_runs", ignore_result=True)
 def sweep_runs() -> dict[str, int]:
-    # Imported here: the sweeper sends runs with `send_run` (an import cycle otherwise).
-    from agents.engine.sweeper import sweep
-
     return sweep()
-
-
-def send_run(run_id: uuid.UUID | str) -> None:
-    """Wake a worker for the run once the current transaction commits. The row is the truth:
-    a lost message only delays the run until the sweeper sends it again. So a broker that is
-    down is logged, not raised: the caller's write is committed, and an error would tell it
-    otherwise (a client would start the run twice)."""
-    transaction.on_commit(lambda: execute_run.apply_async(args=(str(run_id),)), robust=True)

@@ -19,8 +19,8 @@ from agents.engine import dead_letters
 from agents.engine.checkpointer import checkpointer
 from agents.engine.models import DeadLetter, IdempotencyRecord, Run
 from agents.engine.registry import get_agent
+from agents.engine.run_queue import send_run
 from agents.engine.runtime import compiled_graph
-from agents.engine.tasks import send_run
 from agents.prompts import PromptNotFound, pins_for_new_run, save_pins
 from agents.prompts.models import PromptVersion
 from console.kernel import audit, live

@@ -29,7 +29,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections
 
 from agents.engine.checkpointer import close_pool
-from agents.engine.tasks import execute_run
+from agents.engine.run_queue import execute_run
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
 from console.celery import app
