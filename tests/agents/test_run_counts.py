@@ -77,6 +77,12 @@ def test_counts_and_durations_agree_across_api_pages_and_export(
     copy = import_run(document, engineer)
     assert copy.totals == totals
 
+    # The diff page shows them side by side, equal for the run and its copy.
+    diff = client_for(engineer).get(f"/runs/{run.id}/diff/{copy.id}/").content.decode()
+    for label in ("Steps", "Spans", "Node time", "Active time", "Wall time"):
+        shown = re.findall(rf'<th scope="row">{label}</th>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>', diff)
+        assert len(shown) == 1 and shown[0][0] == shown[0][1], label
+
 
 def test_an_old_export_without_the_new_totals_still_imports(engineer: Any, reviewer: Any) -> None:
     run, _ = _approved_after_a_wait(engineer, reviewer)
