@@ -45,6 +45,24 @@ class RunQuerySet(models.QuerySet["Run"]):
 
 
 class Run(models.Model):
+    """One execution of an agent, with what it used. Its counts and durations mean the same on
+    every page, in the API (`totals`), the trace export and the run diff:
+
+    - `steps`: node executions, i.e. node spans. A node that runs again (after an approval, or on
+      another attempt) counts again, and nodes of one LangGraph superstep count one each. This is
+      what `max_steps` limits, and the run page's Step column numbers them 1..steps.
+    - `spans`: every recorded span (nodes, model and tool calls, gates): what
+      `GET /api/runs/{id}/steps` returns.
+    - `latency_ms`: the time spent inside the graph's nodes, the sum of node-span latencies
+      (nodes that run in parallel each add theirs).
+    - `active_ms`: the time workers spent on the run, summed over its executions; waiting in the
+      queue or for a person does not count (what `timeout_seconds` limits; `active_seconds` * 1000).
+    - `wall_ms`: first claim (`started_at`) to `finished_at`, waits included; None until the run
+      finishes. The dashboard's durations and the runs list's Wall time are this.
+
+    The stored ones (steps, span_count, latency_ms, active_seconds) are written when the run stops.
+    """
+
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -86,6 +104,8 @@ class Run(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Totals, written when the run stops (waiting or finished) so lists need no aggregate.
     steps = models.PositiveIntegerField(default=0)
+    # `spans` in the totals (`Run.spans` is the reverse relation to the Span rows).
+    span_count = models.PositiveIntegerField(default=0)
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
     cost = models.FloatField(default=0.0)
@@ -131,11 +151,26 @@ class Run(models.Model):
         """What the run has used, as the API, the trace export and the run diff show it."""
         return {
             "steps": self.steps,
+            "spans": self.span_count,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
             "cost": self.cost,
             "latency_ms": self.latency_ms,
+            "active_ms": self.active_ms,
+            "wall_ms": self.wall_ms,
         }
+
+    @property
+    def active_ms(self) -> float:
+        """Milliseconds workers spent on the run (see the class docstring)."""
+        return round(self.active_seconds * 1000, 3)
+
+    @property
+    def wall_ms(self) -> float | None:
+        """Milliseconds from the first claim to the finish, waits included; None until finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000, 3)
 
     # --- state changes: each is one conditional UPDATE, so two actors never both win -------
 

@@ -177,8 +177,10 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
 
 
 def totals_of(run_id: uuid.UUID) -> dict[str, Any]:
+    """The run's stored totals counted from its spans (their meanings: the Run docstring)."""
     agg = Span.objects.filter(run_id=run_id).aggregate(
         steps=Count("id", filter=Q(kind=Span.Kind.NODE)),
+        span_count=Count("id"),
         tokens_in=Sum("tokens_in"),
         tokens_out=Sum("tokens_out"),
         cost=Sum("cost"),
@@ -186,6 +188,7 @@ def totals_of(run_id: uuid.UUID) -> dict[str, Any]:
     )
     return {
         "steps": agg["steps"] or 0,
+        "span_count": agg["span_count"] or 0,
         "tokens_in": agg["tokens_in"] or 0,
         "tokens_out": agg["tokens_out"] or 0,
         "cost": round(agg["cost"] or 0.0, 8),
@@ -216,6 +219,7 @@ def _totals_after(run: Run, recorder: SpanRecorder) -> dict[str, Any]:
     added = recorder.totals
     return {
         "steps": run.steps + added["steps"],
+        "span_count": run.span_count + added["spans"],
         "tokens_in": run.tokens_in + added["tokens_in"],
         "tokens_out": run.tokens_out + added["tokens_out"],
         "cost": round(run.cost + added["cost"], 8),

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from agents.engine.models import Run
 
@@ -14,11 +14,21 @@ __all__ = ["RunOut", "TotalsOut", "run_out"]
 
 
 class TotalsOut(Schema):
-    steps: int
+    """What the run has used; the meanings are the Run model's (README, "A run's counts")."""
+
+    steps: int = Field(description="node executions (node spans); a node that runs again counts again; what max_steps limits")
+    spans: int = Field(description="recorded spans of every kind: what GET /api/runs/{id}/steps returns")
     tokens_in: int
     tokens_out: int
     cost: float
-    latency_ms: float
+    latency_ms: float = Field(description="milliseconds spent inside the graph's nodes (sum of node-span latencies)")
+    active_ms: float = Field(
+        description="milliseconds workers spent on the run, over all its executions; "
+        "waits in the queue or for approval do not count"
+    )
+    wall_ms: float | None = Field(
+        description="milliseconds from the first claim (started_at) to finished_at, waits included; null until finished"
+    )
 
 
 class RunOut(Schema):

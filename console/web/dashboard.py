@@ -165,7 +165,7 @@ def dashboard(
         A JSON-serialisable dict (through DjangoJSONEncoder, for the datetimes):
         window, unit, since, until; buckets: `[{start, end, label}]`;
         runs: window totals (`total`, `by_status`, `finished`, `failed`, `error_rate` = failed over
-        finished, `p50_seconds`, `p95_seconds` of `finished_at - started_at` over finished runs,
+        finished, `p50_seconds`, `p95_seconds` of `finished_at - started_at` (the runs' `wall_ms`) over finished runs,
         `tokens_in`, `tokens_out`, `cost`);
         series: per bucket `runs_by_status` `{status: [n]}`, `error_rate`, `p50_seconds`,
         `p95_seconds`;

@@ -9,23 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+# The runs list shows a run's wall time with the same function (agents/web/durations.py).
+from agents.web.durations import format_seconds
 from approvals.models import ApprovalRequest
-from approvals.queue_views import human_duration
 from console.kernel.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
 from console.web import dashboard as figures
 
 __all__ = ["dashboard", "format_cost", "format_seconds"]
-
-
-def format_seconds(seconds: float | None) -> str:
-    """A duration for a figure: agent runs often take under a second, so milliseconds count."""
-    if seconds is None:
-        return "–"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return human_duration(seconds)
 
 
 def format_cost(cost: float) -> str:

@@ -155,7 +155,7 @@ class StewardCollector(Collector):
         recent = Span.objects.filter(run__created_at__gte=since).order_by()
         latency = GaugeHistogramMetricFamily(
             "steward_step_latency_seconds",
-            f"Latency of node spans (graph steps) of runs created in the last {window} s, by agent and node.",
+            f"Latency of node spans (node executions, what a run's steps counts) of runs created in the last {window} s, by agent and node.",
             labels=["agent", "node"],
         )
         rows = (

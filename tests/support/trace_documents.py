@@ -27,7 +27,8 @@ def valid_document(status: str = "succeeded") -> dict[str, Any]:
             "started_at": "2026-01-02T03:00:01+00:00",
             "finished_at": "2026-01-02T03:00:02+00:00",
             "attempts": 1,
-            "totals": {"steps": 1, "tokens_in": 10, "tokens_out": 5, "cost": 0.001, "latency_ms": 12.5},
+            "totals": {"steps": 1, "spans": 2, "tokens_in": 10, "tokens_out": 5, "cost": 0.001, "latency_ms": 12.5,
+                       "active_ms": 800.0, "wall_ms": 1000.0},
         },
         "spans": [
             {"id": node, "parent_id": None, "seq": 0, "kind": "node", "name": "plan", "status": "ok",

@@ -21,9 +21,13 @@ __all__ = ["OUTPUT_CHARS", "clip", "run_diff"]
 # How much of each side's output a row shows (the span page has the whole of it).
 OUTPUT_CHARS = 20_000
 
+# The totals' meanings are the Run model's: steps are node executions, spans every recorded span;
+# node time is latency_ms, active time the workers' time, wall time first claim to finish.
 TOTALS = (
-    ("status", "Status"), ("steps", "Steps"), ("tokens", "Tokens (in / out)"), ("cost", "Cost"), ("duration", "Duration"),
+    ("status", "Status"), ("steps", "Steps"), ("spans", "Spans"), ("tokens", "Tokens (in / out)"), ("cost", "Cost"),
+    ("latency_ms", "Node time"), ("active_ms", "Active time"), ("wall_ms", "Wall time"),
 )
+DURATIONS = ("latency_ms", "active_ms", "wall_ms")
 
 
 def clip(value: Any, limit: int = OUTPUT_CHARS) -> str:
@@ -49,8 +53,8 @@ def _totals_rows(totals: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             return f"{side['tokens_in']} / {side['tokens_out']}"
         if key == "cost":
             return f"${side['cost']:.4f}"
-        if key == "duration":
-            return f"{side['latency_ms'] / 1000:.2f} s"
+        if key in DURATIONS:
+            return "–" if side[key] is None else f"{side[key] / 1000:.2f} s"
         return str(side[key])
 
     rows = []

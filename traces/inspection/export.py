@@ -10,7 +10,8 @@ The document (`format` "steward.trace.v1")::
               "error_traceback", "metadata", "graph_fingerprint", "created_by" (a username),
               "parent_run_id", "root_run_id", "created_at", "enqueued_at", "started_at",
               "finished_at", "attempts", "lease_owner", "lease_expires_at",
-              "totals": {"steps", "tokens_in", "tokens_out", "cost", "latency_ms"}},
+              "totals": {"steps", "spans", "tokens_in", "tokens_out", "cost", "latency_ms",
+                         "active_ms", "wall_ms"}},            # meanings: the Run model's docstring
       "spans": [{"id", "parent_id", "seq", "kind", "name", "status", "started_at", "latency_ms",
                  "input", "output", "error", "tokens_in", "tokens_out", "cost", "model",
                  "checkpoint_id", "step"}, ...],          # in seq order
@@ -230,10 +231,15 @@ ThreadId = Annotated[str, Field(min_length=1, max_length=100)]
 
 class TotalsV1(StrictModel):
     steps: Count = 0
+    # Documents exported before these existed lack them: the import counts the spans it is given,
+    # takes the active time as unknown (0) and derives the wall time from started_at and finished_at.
+    spans: Count | None = None
     tokens_in: Count = 0
     tokens_out: Count = 0
     cost: Amount = 0.0
     latency_ms: Amount = 0.0
+    active_ms: Amount | None = None
+    wall_ms: Amount | None = None
 
 
 class PromptPinV1(StrictModel):
@@ -448,10 +454,13 @@ def import_run(data: Any, user: Any) -> Run:
             finished_at=source.finished_at or now,
             attempts=source.attempts,
             steps=source.totals.steps,
+            # What the copy's /steps returns.
+            span_count=len(trace.spans),
             tokens_in=source.totals.tokens_in,
             tokens_out=source.totals.tokens_out,
             cost=source.totals.cost,
             latency_ms=source.totals.latency_ms,
+            active_seconds=(source.totals.active_ms or 0.0) / 1000,
         )
         Span.objects.bulk_create(
             [

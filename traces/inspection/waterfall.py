@@ -31,6 +31,9 @@ class WaterfallRow:
     depth: int
     offset_pct: float
     width_pct: float
+    # The node execution the span is (or is under), numbered 1..run.steps in start order: what
+    # the run's `steps` counts (Span.step is LangGraph's superstep, which replay works with).
+    step: int | None = None
 
 
 def waterfall(run: Run, spans: Sequence[Span]) -> list[WaterfallRow]:
@@ -41,21 +44,32 @@ def waterfall(run: Run, spans: Sequence[Span]) -> list[WaterfallRow]:
     """
     if not spans:
         return []
-    shape = list(Span.objects.filter(run=run).values_list("id", "parent_id", "started_at", "latency_ms"))
-    parents = {span_id: parent_id for span_id, parent_id, _, _ in shape}
-    start = min(started for _, _, started, _ in shape)
-    end = max(started + timedelta(milliseconds=latency) for _, _, started, latency in shape)
+    shape = list(
+        Span.objects.filter(run=run).order_by("seq").values_list("id", "parent_id", "started_at", "latency_ms", "kind")
+    )
+    parents = {span_id: parent_id for span_id, parent_id, _, _, _ in shape}
+    node_numbers = _node_numbers(shape)
+    start = min(started for _, _, started, _, _ in shape)
+    end = max(started + timedelta(milliseconds=latency) for _, _, started, latency, _ in shape)
     total_ms = max((end - start).total_seconds() * 1000, 0.001)
     rows = []
     for span in spans:
         depth, parent = 0, span.parent_id
+        step = node_numbers.get(span.id)
         while parent is not None and depth < 10:
             depth += 1
+            step = step or node_numbers.get(parent)
             parent = parents.get(parent)
         offset = max(0.0, (span.started_at - start).total_seconds() * 1000 / total_ms * 100)
         width = max(0.5, min(100.0 - offset, span.latency_ms / total_ms * 100))
-        rows.append(WaterfallRow(span, depth, round(min(offset, 99.5), 2), round(width, 2)))
+        rows.append(WaterfallRow(span, depth, round(min(offset, 99.5), 2), round(width, 2), step))
     return rows
+
+
+def _node_numbers(shape: Sequence[tuple[Any, ...]]) -> dict[Any, int]:
+    """Node span id → its number among the run's node spans in start (seq) order, from 1."""
+    nodes = [span_id for span_id, _, _, _, kind in shape if kind == Span.Kind.NODE]
+    return {span_id: number for number, span_id in enumerate(nodes, start=1)}
 
 
 def _is_chat(value: Any) -> TypeGuard[list[dict[str, Any]]]:

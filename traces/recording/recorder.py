@@ -90,7 +90,7 @@ class SpanRecorder(BaseCallbackHandler):
         # so the model call that follows names the version it was sent.
         self._prompt_under: dict[uuid.UUID | None, int] = {}
         # Sums over every span this recorder finished, for the run's totals.
-        self.totals: dict[str, Any] = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "latency_ms": 0.0}
+        self.totals: dict[str, Any] = {"steps": 0, "spans": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "latency_ms": 0.0}
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -142,6 +142,7 @@ class SpanRecorder(BaseCallbackHandler):
             span.latency_ms = round((time.perf_counter() - span._t0) * 1000, 3)
             span.finished = True
             self._done.append(span)
+            self.totals["spans"] += 1
             self.totals["tokens_in"] += span.tokens_in
             self.totals["tokens_out"] += span.tokens_out
             self.totals["cost"] += span.cost

@@ -76,7 +76,7 @@ RUN_FIELDS = (
     "id", "agent_id", "thread_id", "status", "input", "output", "error", "error_traceback", "metadata",
     "graph_fingerprint", "created_by_id", "parent_run_id", "root_run_id", "created_at", "enqueued_at",
     "started_at", "finished_at", "attempts", "lease_owner", "lease_expires_at", "steps", "tokens_in",
-    "tokens_out", "cost", "latency_ms",
+    "tokens_out", "cost", "latency_ms", "span_count",
 )  # fmt: skip
 SPAN_FIELDS = (
     "id", "run_id", "parent_id", "seq", "kind", "name", "status", "started_at", "latency_ms", "input",
@@ -203,7 +203,7 @@ class _Maker:
             error, traceback, metadata, agent.fingerprint, user.id, None, None, created, created, started,
             None if status == Run.Status.WAITING else end, 1, "", None,
             totals["steps"], totals["tokens_in"], totals["tokens_out"], round(totals["cost"], 8),
-            round(totals["latency_ms"], 3),
+            round(totals["latency_ms"], 3), len(spans),
         )  # fmt: skip
         return row, spans
 
