@@ -19,14 +19,15 @@ __all__ = [
 
 
 def decided_resume_values(run: Run, interrupt_ids: Sequence[str]) -> dict[str, Any]:
-    return dict(
-        ApprovalRequest.objects.filter(
-            run_id=run.id,
-            interrupt_id__in=list(interrupt_ids),
-            status__in=[
-                ApprovalRequest.Status.APPROVED,
-                ApprovalRequest.Status.REJECTED,
-                ApprovalRequest.Status.RESPONDED,
-            ],
-        ).values_list("interrupt_id", "resume_value")
-    )
+    """The decided interrupts' resume values, exact: the stored copies are redacted, the agent
+    reads the comment and runs the arguments as the reviewer sent them (sealed beside them)."""
+    decided = ApprovalRequest.objects.filter(
+        run_id=run.id,
+        interrupt_id__in=list(interrupt_ids),
+        status__in=[
+            ApprovalRequest.Status.APPROVED,
+            ApprovalRequest.Status.REJECTED,
+            ApprovalRequest.Status.RESPONDED,
+        ],
+    ).only("id", "interrupt_id", "resume_value", "approved_args", "sealed")
+    return {request.interrupt_id: request.exact_resume_value() for request in decided}

@@ -72,7 +72,8 @@ def on_limit_request_settled(request: ApprovalRequest) -> None:
     approval_id = str(request.id)
     breach: dict[str, Any] = next((b for b in run.limit_breaches if b.get("approval_id") == approval_id), {})
     if request.status == ApprovalRequest.Status.APPROVED:
-        approved = request.approved_args if isinstance(request.approved_args, dict) else {}
+        exact = request.exact_approved_args()
+        approved = exact if isinstance(exact, dict) else {}
         raised = {k: v for k, v in approved.items() if k in LIMIT_NAMES}
         limits = {**(run.limits or {}), **raised}
         text = ", ".join(f"{LABELS[k]} raised to {v}" for k, v in raised.items())

@@ -16,7 +16,9 @@ from agents.engine.ledger import args_hash
 
 # The audit log's table belongs to this app; its model lives in the kernel.
 from console.kernel.models import AuditEvent  # noqa: F401
+from console.kernel.redaction import redacted
 from console.kernel.roles import is_admin
+from console.kernel.sealing import open_json, seal_json
 
 DEFAULT_REASON_CODES = ["policy", "incorrect", "suspicious", "duplicate", "other"]
 
@@ -110,6 +112,9 @@ class ApprovalRequest(models.Model):
     approved_args = models.JSONField(null=True, blank=True)
     approved_args_hash = models.CharField(max_length=64, blank=True)
     resume_value = models.JSONField(null=True, blank=True)
+    # The exact resume value and approved arguments, sealed (console/kernel/sealing.py) when
+    # redaction changed them: the two columns above hold the redacted copies people read.
+    sealed = models.BinaryField(null=True, blank=True, editable=False)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -179,15 +184,22 @@ class ApprovalRequest(models.Model):
         approved_args: Any,
         automatic_rule: str = "",
     ) -> bool:
-        """Set the outcome once: a conditional update, so of two deciders only one wins."""
+        """Set the outcome once: a conditional update, so of two deciders only one wins.
+
+        The resume value and approved arguments are stored redacted (a reviewer's comment and
+        edits may hold secrets); when redaction changed them the exact ones are sealed, for the
+        run (`exact_resume_value`) and the gate (the hash is of the exact arguments)."""
 
         now = timezone.now()
+        exact = {"resume_value": resume_value, "approved_args": approved_args}
+        clean, changed = redacted(exact)
         updates: dict[str, Any] = {
             "status": status,
             "decided_by": user if getattr(user, "pk", None) else None,
             "decided_at": now,
-            "resume_value": resume_value,
-            "approved_args": approved_args,
+            "resume_value": clean["resume_value"],
+            "approved_args": clean["approved_args"],
+            "sealed": seal_json(exact, _sealing_context("request", self.id)) if changed else None,
             "approved_args_hash": args_hash(approved_args) if approved_args is not None else "",
             "decided_automatically_by": automatic_rule,
             "claimed_by": None,
@@ -198,6 +210,21 @@ class ApprovalRequest(models.Model):
             for field, value in updates.items():
                 setattr(self, field, value)
         return bool(won)
+
+    def _exact(self) -> dict[str, Any]:
+        """Raises: console.kernel.sealing.SealError (sealed with a key this Steward no longer has)."""
+        if self.sealed is None:
+            return {"resume_value": self.resume_value, "approved_args": self.approved_args}
+        opened: dict[str, Any] = open_json(self.sealed, _sealing_context("request", self.id))
+        return opened
+
+    def exact_resume_value(self) -> Any:
+        """The resume value as decided, comment and arguments as typed: what the run resumes with."""
+        return self._exact()["resume_value"]
+
+    def exact_approved_args(self) -> Any:
+        """The approved arguments as approved (the stored ones are redacted for display)."""
+        return self._exact()["approved_args"]
 
     def cancel(self) -> bool:
         """Cancel it if still pending (its run ended): a conditional update, like `settle`."""
@@ -254,8 +281,18 @@ class ApprovalRequest(models.Model):
         self.regression_batches = batches
 
 
+def _sealing_context(kind: str, row_id: uuid.UUID) -> bytes:
+    # Binds a sealed value to its row: copied onto another row, it does not open.
+    return f"approvals.{kind}:".encode() + row_id.bytes
+
+
 class Decision(models.Model):
-    """One vote on a request (a person's, or a rule's); the request's outcome is set separately, once."""
+    """One vote on a request (a person's, or a rule's); the request's outcome is set separately, once.
+
+    What the reviewer typed is stored redacted (console/kernel/redaction.py), like a run's input:
+    the comment, the edited and approved arguments, the diff. When redaction changed the
+    arguments or the comment, the exact ones are sealed in `sealed` (`exact`), for a quorum's
+    last edit to run as typed."""
 
     class Kind(models.TextChoices):
         APPROVE = "approve"
@@ -278,6 +315,7 @@ class Decision(models.Model):
     # The rule that decided, for an automatic decision (user is then empty).
     automatic_rule = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    sealed = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at"]
@@ -290,6 +328,28 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.user_id or self.automatic_rule}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A decision is written once; whatever writes it, its text is redacted before it is stored.
+        if self._state.adding:
+            self._redact_and_seal()
+        super().save(*args, **kwargs)
+
+    def _redact_and_seal(self) -> None:
+        exact = {"args": self.args, "approved_args": self.approved_args, "comment": self.comment}
+        clean, changed = redacted({**exact, "proposed_args": self.proposed_args, "args_diff": self.args_diff})
+        self.sealed = seal_json(exact, _sealing_context("decision", self.id)) if changed else None
+        self.args, self.approved_args, self.comment = clean["args"], clean["approved_args"], clean["comment"]
+        self.proposed_args, self.args_diff = clean["proposed_args"], clean["args_diff"]
+
+    def exact(self) -> dict[str, Any]:
+        """{args, approved_args, comment} as the reviewer sent them (the stored ones are redacted).
+
+        Raises: console.kernel.sealing.SealError (sealed with a key this Steward no longer has)."""
+        if self.sealed is None:
+            return {"args": self.args, "approved_args": self.approved_args, "comment": self.comment}
+        opened: dict[str, Any] = open_json(self.sealed, _sealing_context("decision", self.id))
+        return opened
 
 
 class Webhook(models.Model):

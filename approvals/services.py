@@ -342,7 +342,8 @@ def decide(
                 last_edit = (
                     Decision.objects.filter(request=request, decision=Decision.Kind.EDIT).order_by("-created_at").first()
                 )
-                final = last_edit.args if last_edit else proposed
+                # Stored redacted: the edit runs as the reviewer typed it.
+                final = last_edit.exact()["args"] if last_edit else proposed
                 resume = _resume_value(request, "approve", final, comment, reason_code, who)
                 _settle(request, ApprovalRequest.Status.APPROVED, user, resume, final)
             else:

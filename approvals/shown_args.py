@@ -5,6 +5,7 @@ exactly those (their hash is checked at the gate). Everything that shows them (t
 the API, notifications, action links) shows the redacted copy (console/kernel/redaction.py). A reviewer
 who edits starts from that copy, so a value sent back as it was shown, marker and all, means
 "keep the original": `restore` puts the proposed value back there. Nothing is lost by editing.
+What the reviewer sends is stored redacted, its exact copy sealed (approvals/models.py `Decision`).
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from django.db import connection
 from django.utils import timezone
 
 from console.kernel.models import AuditEvent
-from console.kernel.redaction import redact
+from console.kernel.redaction import MARKER_PREFIX, redact, redacted
 from console.kernel.serialize import to_jsonable
 
-__all__ = ["record", "verify"]
+__all__ = ["record", "rows_with_secrets", "verify"]
 
 # Any constant works: it names the one lock every audit append takes.
 _AUDIT_LOCK = 7_310_221
@@ -52,3 +52,19 @@ def verify(chunk_size: int = 2000) -> Iterator[tuple[AuditEvent, str]]:
         elif event.hash != event.content_hash():
             yield event, "its content does not match its hash (the row was changed)"
         previous = event.hash
+
+
+def rows_with_secrets(chunk_size: int = 2000) -> Iterator[tuple[AuditEvent, list[str]]]:
+    """Yield (row, the kinds of secret found) for every row whose data `redact` would change:
+    rows written before audit data was redacted. They are reported, never rewritten: a changed
+    row breaks its hash and every later row's link, and Postgres refuses the UPDATE anyway."""
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=chunk_size):
+        clean, changed = redacted(event.data)
+        if changed:
+            yield event, _marker_kinds(clean)
+
+
+def _marker_kinds(value: Any) -> list[str]:
+    text = str(value)
+    kinds = {part.split("]", 1)[0] for part in text.split(MARKER_PREFIX)[1:]}
+    return sorted(kinds)

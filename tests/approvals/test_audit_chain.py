@@ -59,3 +59,29 @@ def test_verify_audit_names_the_first_tampered_row(engineer: Any, reviewer: Any)
                 cursor.execute("ALTER TABLE approvals_auditevent ENABLE TRIGGER approvals_auditevent_append_only")
     with pytest.raises(CommandError, match=f"audit row {target.id} .* is broken: its content does not match its hash"):
         call_command("verify_audit")
+
+
+def test_verify_audit_reports_rows_written_with_secrets_and_leaves_them(engineer: Any, reviewer: Any) -> None:
+    """Rows written before audit data was redacted cannot be rewritten (the chain and the trigger
+    forbid it): `verify_audit --secrets` names them, changes nothing, and the chain stays intact."""
+    _some_events(engineer, reviewer)
+    clean = StringIO()
+    call_command("verify_audit", "--secrets", stdout=clean)
+    assert "no audit row holds a secret" in clean.getvalue()
+    # A row as an older Steward wrote it: chained correctly, its data not redacted.
+    previous = AuditEvent.objects.order_by("-id").first()
+    assert previous is not None
+    old = AuditEvent(
+        at=previous.at, action="approval.reject", object_type="approvals.approvalrequest", object_id="x",
+        data={"comment": "card 4111 1111 1111 1111, key sk-live-" + "a" * 24}, prev_hash=previous.hash,
+    )
+    old.hash = old.content_hash()
+    old.save(force_insert=True)
+    with pytest.raises(CommandError) as found:
+        call_command("verify_audit", "--secrets", stdout=StringIO())
+    assert f"audit row {old.id} (approval.reject" in str(found.value) and "card, openai_key" in str(found.value)
+    assert "4111" not in str(found.value), "the report must not repeat the secret"
+    assert AuditEvent.objects.get(id=old.id).data == old.data
+    out = StringIO()
+    call_command("verify_audit", stdout=out)
+    assert "audit chain intact" in out.getvalue()

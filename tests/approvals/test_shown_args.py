@@ -148,7 +148,9 @@ def test_an_edit_from_the_page_keeps_the_redacted_originals(charge_agent: None, 
     assert done.status_code in (200, 302)
     decision = Decision.objects.get(request=request)
     expected = {"card": CARD, "account": ACCOUNT, "amount": 7, "memo": f"charge {CARD} once"}
-    assert decision.approved_args == expected
+    # Stored redacted like all reviewer text; the exact arguments are sealed beside them.
+    assert decision.exact()["approved_args"] == expected
+    assert decision.approved_args == shown(expected)
     assert decision.args_diff == [{"field": "amount", "from": 30, "to": 7}]
     assert runtime.execute(run.id) == "succeeded"
     assert CHARGED == [expected]
