@@ -120,6 +120,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "steward.sqlite3"),
+            # Every transaction takes the write lock at BEGIN, waiting up to `timeout` seconds
+            # for it: a deferred one that read first would fail at once, "database is locked",
+            # on its first write after another connection (the checkpointer's) had committed.
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,

@@ -6,7 +6,8 @@ lease (and refuses the write if the lease is gone) and inserts the step's spans.
 is exactly as durable as the state, with no extra commit per event.
 
 Postgres: a psycopg_pool pool (autocommit, opened lazily in each process, so after a fork).
-SQLite (embedded): the same file as Django, WAL, `check_same_thread=False`.
+SQLite (embedded): the same file as Django, WAL, `check_same_thread=False`; each step's
+transaction is BEGIN IMMEDIATE, so it waits for the write lock instead of failing on it.
 
 Encryption (on by default, ``STEWARD_CHECKPOINT_ENCRYPTION_KEY``): LangGraph's EncryptedSerializer
 with AES-GCM (console/kernel/sealing.py) encrypts every serialized value, checkpoints and pending writes,
@@ -272,7 +273,13 @@ class StewardSqliteSaver(_HookedWrites, SqliteSaver):
         with self.lock:
             cur = self.conn.cursor()
             try:
-                # The hook's first write opens the transaction that super() commits.
+                # The write lock first, waiting for it (busy_timeout) as long as another writer
+                # holds it; super() commits. Left to sqlite3's implicit deferred BEGIN, the
+                # transaction opened with the hook's lease SELECT (its result still unread) and
+                # became a writer only at the span INSERT: if Django's connection had committed
+                # in between, SQLite refused at once, "database is locked", without waiting,
+                # and the run went to the dead-letter list.
+                cur.execute("BEGIN IMMEDIATE")
                 self.hook.before_commit(cur, "sqlite", "?", checkpoint_id)
                 self.hook.check(cur)
             except BaseException:

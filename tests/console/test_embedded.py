@@ -10,10 +10,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.http_api import Http
 from tests.support.processes import (
     ROOT,
     free_port,
@@ -36,22 +36,6 @@ def _manage(env: dict[str, str], *args: str) -> str:
     done = fresh_django("manage.py", *args, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-class Http:
-    def __init__(self, base: str, key: str) -> None:
-        self.base, self.key = base, key
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.key}")
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
 
 
 @pytest.fixture
