@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,13 +21,16 @@ from django.contrib.auth.models import User
 from django.db import connections
 
 from agents.engine.models import Run
-from approvals.models import ApprovalRequest, Decision
+from agents.engine.services import cancel_run
+from approvals.models import ApprovalRequest, Decision, Queue
+from approvals.services import enforce_sla
 from tests.support.clients import ApiClient
 from tests.support.runs import waiting_refund
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
 RACES = 50
+SLA_RACES = 20
 
 
 def _client(user: User) -> ApiClient:
@@ -124,3 +129,54 @@ def test_cancel_after_approve_cancels_the_resumed_run(
     assert response.json()["status"] == Run.Status.CANCELLED
     request.refresh_from_db()
     assert request.status == ApprovalRequest.Status.APPROVED
+
+
+def test_sla_auto_approval_racing_cancels_ends_without_a_deadlock(
+    engineer: User, purge_broker: None, broker_purged_after: None
+) -> None:
+    """The SLA rule decides through the same lock order: each overdue request is approved by the
+    rule or cancelled with its run, never both, and neither side fails."""
+    Queue.objects.filter(name="payments").update(sla_minutes=10, timeout_action="approve")
+    waiting = [waiting_refund(engineer) for _ in range(SLA_RACES)]
+    barrier = threading.Barrier(2, timeout=30)
+    errors: list[str] = []
+
+    def race(calls: list[Callable[[], object]]) -> None:
+        try:
+            for call in calls:
+                barrier.wait()
+                try:
+                    call()
+                except Exception as exc:  # a deadlock is an OperationalError: record it, keep racing
+                    errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            connections.close_all()
+
+    def overdue(request: ApprovalRequest) -> Callable[[], object]:
+        # Due times grow with creation: just past this one's, only this request is overdue.
+        assert request.due_at is not None
+        return lambda: enforce_sla(now=request.due_at + timedelta(microseconds=1))
+
+    def cancel(run: Run) -> Callable[[], object]:
+        return lambda: cancel_run(run, engineer)
+
+    threads = [
+        threading.Thread(target=race, args=([overdue(request) for _, request in waiting],)),
+        threading.Thread(target=race, args=([cancel(run) for run, _ in waiting],)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert errors == [], f"{len(errors)} of {2 * SLA_RACES} calls failed: {errors[:1]}"
+    for run, request in waiting:
+        run.refresh_from_db()
+        request.refresh_from_db()
+        assert run.status == Run.Status.CANCELLED
+        decisions = list(Decision.objects.filter(request=request).values_list("automatic_rule", flat=True))
+        if request.status == ApprovalRequest.Status.CANCELLED:
+            assert decisions == []
+        else:
+            assert request.status == ApprovalRequest.Status.APPROVED
+            assert len(decisions) == 1 and decisions[0].startswith("sla: payments")
