@@ -64,7 +64,8 @@ def on_limit_request_settled(request: ApprovalRequest) -> None:
         )
     if request.run_id is None:
         return
-    run = Run.objects.select_for_update().filter(id=request.run_id).first()
+    # Locked already, before the request (approvals/services.py `_locked`): this only re-reads it.
+    run = Run.objects.select_for_update(no_key=True).filter(id=request.run_id).first()
     if run is None or run.status != Run.Status.WAITING:
         return
     resume = request.resume_value or {}

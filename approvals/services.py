@@ -29,6 +29,7 @@ from approvals.models import ActionLink, ApprovalRequest, Decision, Queue
 from approvals.shown_args import restore
 from console.kernel import audit, live
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound, StewardError
+from console.kernel.models import AuditEvent
 from console.kernel.redaction import redact_text
 from console.kernel.roles import REVIEWERS, is_admin
 
@@ -188,10 +189,23 @@ def _resume_value(
 
 
 def _locked(request_id: uuid.UUID | str) -> ApprovalRequest:
+    """Lock the request's run, then the request, until the transaction ends.
+
+    The one lock order of every write that touches a run and its requests (docs/architecture.md,
+    "Locks"): the run first, then its requests, then the audit log. Cancelling a run locks it the
+    same way (agents/engine/services.py), so a decision and a cancel queue up on the run's row
+    instead of each holding what the other waits for (a deadlock, and a 500 for one of them).
+    """
     try:
         request_id = uuid.UUID(str(request_id))
     except ValueError:
         raise NotFound("approval request not found") from None
+    # A request never changes its run: reading it before any lock is safe.
+    run_ids = list(ApprovalRequest.objects.filter(id=request_id).values_list("run_id", flat=True))
+    if not run_ids:
+        raise NotFound("approval request not found")
+    if run_ids[0] is not None:
+        Run.lock(run_ids[0])
     # No join on nullable users: after waiting on the lock, Postgres re-reads the locked row but
     # not an outer-joined one.
     request = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("queue").filter(id=request_id).first()
@@ -212,7 +226,27 @@ def _check_may_decide(request: ApprovalRequest, user: Any) -> None:
         raise Forbidden(f"separation of duties: your group may not decide in the {request.queue.name!r} queue")
 
 
+def _cancelled_with_run(run_id: uuid.UUID) -> str:
+    """What happened to a request that went with its run (cancelled, or given up by the sweeper)."""
+    # The run exists: its requests are deleted with it.
+    status, finished_at = Run.objects.filter(id=run_id).values_list("status", "finished_at").get()
+    what = "was cancelled" if status == Run.Status.CANCELLED else f"ended {status}"
+    canceller = (
+        AuditEvent.objects.filter(object_type=Run._meta.label_lower, object_id=str(run_id), action="run.cancelled")
+        .exclude(actor=None)
+        .values_list("actor__username", flat=True)
+        .last()
+        if status == Run.Status.CANCELLED
+        else None
+    )
+    by = f" by {canceller}" if canceller else ""
+    when = f" at {finished_at.isoformat()}" if finished_at else ""
+    return f"this request was cancelled with its run: run {run_id} {what}{by}{when}"
+
+
 def _state_conflict(request: ApprovalRequest) -> str:
+    if request.status == ApprovalRequest.Status.CANCELLED and request.run_id is not None:
+        return _cancelled_with_run(request.run_id)
     who = request.decided_by.get_username() if request.decided_by else (request.decided_automatically_by or "the system")
     when = request.decided_at.isoformat() if request.decided_at else "earlier"
     return f"this request is already {request.status}, by {who} at {when}"
@@ -248,6 +282,7 @@ def _settle(
     handler = _SETTLE_HANDLERS.get(request.action)
     if handler is not None:
         handler(request)
+    # The run's row is locked already (`_locked`): requeueing it waits for nobody.
     if request.run_id and Run.requeue(request.run_id, Run.Status.WAITING):
         send_run(request.run_id)
         live.publish_run(request.run_id, Run.Status.QUEUED)
@@ -526,7 +561,16 @@ def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
 
 
 def cancel_requests_of_run(run_id: uuid.UUID, actor: Any, reason: str) -> int:
-    pending = list(ApprovalRequest.objects.filter(run_id=run_id, status=ApprovalRequest.Status.PENDING))
+    """Cancel the pending requests of a run the caller has just ended (its row is locked).
+
+    All of them are locked first, in id order, and only then audited: the audit log's lock comes
+    last (docs/architecture.md, "Locks"), never between two row locks.
+    """
+    pending = list(
+        ApprovalRequest.objects.select_for_update()
+        .filter(run_id=run_id, status=ApprovalRequest.Status.PENDING)
+        .order_by("id")
+    )
     for request in pending:
         if request.cancel():
             audit.record(actor, "approval.cancelled", request, reason=reason)

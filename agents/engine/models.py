@@ -282,7 +282,17 @@ class Run(models.Model):
         cls.objects.filter(id=run_id).update(prompt_versions={**(run.prompt_versions or {}), name: pin})
         return True
 
+    @classmethod
+    def lock(cls, run_id: uuid.UUID | str) -> None:
+        """Lock the run's row until the transaction ends. A write that changes a run and its
+        approval requests takes this lock first (docs/architecture.md, "Locks"): the run, then its
+        requests, then the audit log. `NO KEY UPDATE`: rows that only point at the run (spans,
+        new requests) may still be inserted meanwhile."""
+        list(cls.objects.select_for_update(no_key=True).filter(id=run_id).values_list("id", flat=True))
+
     def cancel(self) -> bool:
+        """Cancel it if still active: a conditional UPDATE, which also takes the run's lock
+        first, before the caller cancels its requests (the lock order of `lock`)."""
         return bool(
             Run.objects.filter(id=self.id, status__in=self.ACTIVE).update(
                 status=self.Status.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_expires_at=None

@@ -92,6 +92,8 @@ def cancel_run(run: Run, user: Any) -> Run:
     if run.metadata.get("imported"):
         raise Conflict("imported runs are read-only")
     with transaction.atomic():
+        # The lock order (docs/architecture.md, "Locks"): `cancel` locks the run's row, then its
+        # requests are locked and cancelled, then audited. A decision locks the run first too.
         if not run.cancel():
             run.refresh_from_db()
             raise Conflict(f"run already finished: {run.status}")

@@ -39,6 +39,8 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         with transaction.atomic():
             if attempts >= settings.STEWARD_MAX_ATTEMPTS:
                 error = f"gave up after {attempts} attempts: each time the worker stopped without finishing (crash or lost lease)"
+                # The run's row first (this UPDATE), then its requests: the lock order of
+                # docs/architecture.md, "Locks".
                 if Run.fail_abandoned(run_id, error, now):
                     approvals().cancel_requests_of_run(run_id, None, "run failed")
                     transaction.on_commit(partial(announce_run_stopped, run_id, Run.Status.FAILED))
