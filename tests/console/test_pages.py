@@ -410,6 +410,25 @@ def test_an_edit_refused_shows_the_error_beside_its_field_with_the_typed_value(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("confirm", ["", "yes"], ids=["review", "confirm"])
+def test_an_edit_with_an_argument_the_action_does_not_declare_is_refused(
+    engineer: User, reviewer: User, confirm: str, client_for: ClientFor
+) -> None:
+    """arg_admin posted with an edit of issue_refund (which declares order_id and amount): 422,
+    the message naming `admin` inside the open edit form; nothing decided, no diff shown."""
+    _, approval = waiting_refund(engineer)
+    post = {"decision": "edit", "confirm": confirm, **{f"arg_{k}": str(v) for k, v in approval.proposed_args.items()}}
+    page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {**post, "arg_admin": "true"})
+    assert page.status_code == 422
+    html = page.content.decode()
+    assert '<details id="edit-panel" open>' in html
+    message = re.search(r'<details id="edit-panel" open>.*?<p id="edit-problem" class="error field-error">(.*?)</p>', html, re.S)
+    assert message is not None and "admin" in message.group(1) and "not an argument" in message.group(1), html
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.PENDING and not approval.decisions.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_decide_by_get_is_405(engineer: User, reviewer: User, client_for: ClientFor) -> None:
     """Deciding only answers POST."""
     _, approval = waiting_refund(engineer)
