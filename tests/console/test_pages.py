@@ -395,7 +395,7 @@ def test_an_edit_refused_shows_the_error_beside_its_field_with_the_typed_value(
 ) -> None:
     """decision=edit with an amount the page cannot read, or one the schema refuses: 422, the edit
     panel open with the error under the amount and what was typed kept; nothing decided."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     post = {"decision": "edit", "comment": "halve it", **{f"arg_{k}": str(v) for k, v in approval.proposed_args.items()}}
     page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {**post, "arg_amount": typed})
     assert page.status_code == 422
