@@ -69,7 +69,7 @@ class DecisionForm:
         if parse_errors:
             self.errors = parse_errors
             return Invalid([{"loc": ["args", name], "msg": msg} for name, msg in parse_errors.items()])
-        problems = schema_errors(schema, self.args)
+        problems = schema_errors(schema, self.args, approval.action)
         if problems:
             self.errors = {str(e["loc"][-1]): e["msg"] for e in problems if len(e["loc"]) > 2}
             return Invalid(problems)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.tools import BaseTool, StructuredTool, create_schema_from_function
@@ -165,6 +165,7 @@ def gated_tool(
     summary: str = "",
     condition: str | None = None,
     business_key: Callable[[dict[str, Any]], str] | None = None,
+    changed_args: Literal["refuse", "new_action"] = "refuse",
 ) -> Callable[[Callable[..., Any]], BaseTool]:
     """Make a function a tool that runs only after approval, once, through the ledger.
 
@@ -174,6 +175,9 @@ def gated_tool(
         condition: gate only when it holds, e.g. ``"amount > 100"``.
         business_key: the side effect's own key (e.g. ``lambda a: f"refund:{a['order_id']}"``);
             without one the key is the root run, the action and the arguments' hash.
+        changed_args: an approved call whose business key was already done with other
+            arguments: "refuse" (the call fails with `ArgumentsChanged`, which the agent reads
+            as the tool's error) or "new_action" (each set of arguments runs once).
 
     Returns:
         A LangChain tool. On rejection it returns ``"rejected: <reason_code>: <comment>"``.
@@ -203,7 +207,8 @@ def gated_tool(
                 return f"reviewer responded: {decision.get('comment') or ''}"
             if decision["decision"] != "approve":
                 return f"rejected: {decision.get('reason_code') or 'rejected'}: {decision.get('comment') or ''}"
-            approved = schema_model(**decision["args"]).model_dump()
+            approved_model = schema_model(**decision["args"])
+            approved = approved_model.model_dump()
             configurable = get_config().get("configurable", {})
             key = (
                 business_key(decision["args"])
@@ -213,9 +218,11 @@ def gated_tool(
             result, _ = run_once(
                 key=key,
                 action=action,
-                args=decision["args"],
+                # Typed by the schema, so an edit's 120 and a proposal's 120.0 are the same action.
+                args=approved_model.model_dump(mode="json"),
                 run_id=configurable.get("steward_run_id"),
                 effect=lambda: fn(**approved),
+                changed_args=changed_args,
             )
             return result
 

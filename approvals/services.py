@@ -9,6 +9,7 @@ in the order of docs/architecture.md ("API errors"): 404, 403, 409, then 422.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -148,20 +149,42 @@ def record_automatic_approval(
 # --- deciding -------------------------------------------------------------------------------
 
 
-def schema_errors(schema: dict[str, Any], args: Any) -> list[dict[str, Any]]:
-    """Field errors of `args` against a JSON schema; a missing field is named in its `loc`."""
+def schema_errors(schema: dict[str, Any], args: Any, action: str = "this action") -> list[dict[str, Any]]:
+    """Field errors of an edit's `args` against the action's JSON schema; a missing field and an
+    undeclared one are each named in their `loc`.
+
+    An edit changes the action's arguments and never adds one: a schema that does not say
+    otherwise (the gate's, from pydantic, does not) takes no undeclared field.
+    """
     if not isinstance(args, dict):
         return [{"loc": ["body", "args"], "msg": "args must be an object"}]
     if not schema:
         return []
+    if "properties" in schema and "additionalProperties" not in schema:
+        schema = {**schema, "additionalProperties": False}
     errors = []
     for error in sorted(Draft202012Validator(schema).iter_errors(args), key=lambda e: list(map(str, e.absolute_path))):
         path = [str(p) for p in error.absolute_path]
         if error.validator == "required" and not path:
             missing = [name for name in error.validator_value if name not in args]
             path = missing[:1]
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            errors += [
+                {"loc": ["body", "args", *path, name], "msg": f"{name!r} is not an argument of {action}"}
+                for name in _undeclared(error.schema, error.instance)
+            ]
+            continue
         errors.append({"loc": ["body", "args", *path], "msg": error.message})
     return errors
+
+
+def _undeclared(schema: Any, instance: Any) -> list[str]:
+    """The names of `instance` that `schema` neither declares nor matches by pattern."""
+    if not isinstance(schema, dict) or not isinstance(instance, dict):
+        return []
+    declared = schema.get("properties") or {}
+    patterns = schema.get("patternProperties") or {}
+    return sorted(str(n) for n in instance if n not in declared and not any(re.search(p, str(n)) for p in patterns))
 
 
 def args_diff(proposed: Any, approved: Any) -> list[dict[str, Any]]:
@@ -331,7 +354,7 @@ def decide(
             # Edits start from the redacted copy: a value sent back as shown keeps its original.
             args = restore(args, request.proposed_args)
         if decision == Decision.Kind.EDIT:
-            errors += schema_errors(request.args_schema, args) if args is not None else [
+            errors += schema_errors(request.args_schema, args, request.action) if args is not None else [
                 {"loc": ["body", "args"], "msg": "an edit needs the new args"}
             ]
         if request.run_id is None and decision in (Decision.Kind.EDIT, Decision.Kind.RESPOND):

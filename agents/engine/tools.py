@@ -8,7 +8,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, ToolException
 
 from agents.engine.reliability import invoke_tool
 from traces.recording.cassette import current, recorded_tools
@@ -26,7 +26,9 @@ def run_tool_calls(
 
     A tool's exception is not caught (after its retries, for a `retry_safe` tool with a
     transient error): the node fails and the run records the error, so an engineer sees it
-    and can replay. Put a gated tool in a node of its own or call it alone:
+    and can replay. A `ToolException` is the tool refusing the call (e.g. the ledger's
+    `ArgumentsChanged`): the agent gets it as an error ToolMessage and decides what to say, and
+    the tool's span records the error. Put a gated tool in a node of its own or call it alone:
     a node runs again from its start when the run resumes after approval.
     """
 
@@ -48,6 +50,10 @@ def run_tool_calls(
         try:
             # Retried on a transient error if the tool is marked retry_safe (agents/engine/reliability.py).
             output: Any = invoke_tool(tool, call, config, replaying=replaying)
+        except ToolException as refused:
+            output = ToolMessage(
+                content=f"error: {refused}", tool_call_id=call["id"] or "", name=call["name"], status="error"
+            )
         finally:
             current_tool_call_id.reset(token)
         results.append(
