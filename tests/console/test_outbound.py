@@ -5,7 +5,9 @@ POST goes to the checked address, redirects are not followed, and no response bo
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from console.kernel.outbound import HostNotFound, OutboundRefused, check_url, post_json
 from tests.support.processes import free_port
 from tests.support.receivers import HttpReceiver
+from tests.support.tls import make_certificates
 
 INTERNAL = [
     ("http://127.0.0.1:8000/hook", "127.0.0.1", "loopback"),
@@ -120,3 +123,25 @@ def test_nobody_listening_is_a_short_network_reason(settings: Any) -> None:
     settings.STEWARD_OUTBOUND_ALLOW = "127.0.0.1"
     result = post_json(check_url(f"http://127.0.0.1:{free_port()}/"), b"{}", {}, timeout=5)
     assert result.status is None and "refused" in result.reason.lower() and not result.ok
+
+
+def test_https_verifies_the_certificate_against_the_url_host_not_the_address(
+    receiver: Callable[..., HttpReceiver], settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Connected to the checked address, TLS still asks for (SNI) and checks the URL's host name."""
+    settings.STEWARD_OUTBOUND_ALLOW = "127.0.0.1"
+    certificates = make_certificates(tmp_path, "localhost")
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(certificates.cert_file, certificates.key_file)
+    r = receiver(tls=server_tls)
+    # Steward trusts the test authority the way it trusts a public one: through OpenSSL's default.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca_file))
+
+    by_name = post_json(check_url(f"https://localhost:{r.port}{r.path}"), b"{}", {}, timeout=5)
+    assert (by_name.status, by_name.ok) == (200, True)
+    assert [s["headers"]["Host"] for s in r.received] == [f"localhost:{r.port}"]
+
+    # The same server by its address: the certificate names localhost only, so nothing is sent.
+    by_address = post_json(check_url(f"https://127.0.0.1:{r.port}{r.path}"), b"{}", {}, timeout=5)
+    assert by_address.status is None and "certificate" in by_address.reason
+    assert len(r.received) == 1

@@ -4,6 +4,7 @@ and answers with scripted status codes."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,8 @@ from typing import Any
 class HttpReceiver:
     """Listens on `host` (127.0.0.1 unless told; "::1" for IPv6); records each POST as {"path",
     "headers", "body"} in `received` and answers the next status of `script`, then `default` once
-    the script runs out. A 3xx points at `location`; any other failure answers `failure_body`."""
+    the script runs out. A 3xx points at `location`; any other failure answers `failure_body`.
+    With a server-side `tls` context it speaks HTTPS."""
 
     path = "/hooks/steward"
 
@@ -25,6 +27,7 @@ class HttpReceiver:
         host: str = "127.0.0.1",
         location: str = "/elsewhere",
         failure_body: bytes = b"receiver says no",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.script = list(script or [])
         self.default = default
@@ -53,12 +56,15 @@ class HttpReceiver:
         if ":" in host:
             server_class = type("ThreadingHTTPServerV6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
         self.server = server_class((host, 0), Handler)
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
 
     @property
     def port(self) -> int:
