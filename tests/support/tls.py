@@ -26,7 +26,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_certificates(directory: Path, *names: str) -> TestCertificates:
     """A CA, and a server certificate for `names` (host names or IP addresses) signed by it."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     valid = {"not_valid_before": now - datetime.timedelta(minutes=5), "not_valid_after": now + datetime.timedelta(days=1)}
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
