@@ -192,7 +192,7 @@ def check_webhook_url(url: str) -> str:
     try:
         outbound.check_url(url)
     except outbound.OutboundRefused as exc:
-        raise ValidationError(f"Steward will not send to this URL: {exc}.", code="outbound_refused") from exc
+        raise ValidationError(f"Refused: {exc}.", code="outbound_refused") from exc
     except outbound.HostNotFound:
         pass
     return url

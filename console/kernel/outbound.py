@@ -113,6 +113,14 @@ def _internal_kind(address: IPAddress) -> str | None:
     return None if address.is_global else "not publicly routable"
 
 
+def _names_it(hostname: str) -> str:
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return "resolves to it"
+    return "is another form of it"
+
+
 def _allow_list() -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], set[str]]:
     """STEWARD_OUTBOUND_ALLOW as (networks, host names): addresses and CIDRs, or names."""
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -173,10 +181,11 @@ def check_url(url: str) -> CheckedTarget:
         for _, sockaddr in addresses:
             address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
             kind = _internal_kind(address)
-            if kind is None or any(address in network for network in networks):
-                continue
+            # An allowed 127.0.0.1 allows ::ffff:127.0.0.1 too: it is the same host.
             shown = _embedded_ipv4(address) or address
-            via = "" if str(address) == hostname else f" ({hostname} resolves to it)"
+            if kind is None or any(a in network for network in networks for a in (address, shown)):
+                continue
+            via = "" if str(shown) == hostname else f" ({hostname} {_names_it(hostname)})"
             raise OutboundRefused(
                 f"{shown} is a {kind} address{via}; Steward does not send to internal addresses "
                 "unless the STEWARD_OUTBOUND_ALLOW setting lists it"

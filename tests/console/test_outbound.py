@@ -32,6 +32,9 @@ INTERNAL = [
     ("http://[fd00::1]/hook", "fd00::1", "private"),
     ("http://100.64.0.1/hook", "100.64.0.1", "not publicly routable"),
     ("http://240.0.0.1/hook", "240.0.0.1", "reserved"),
+    # Other spellings of 127.0.0.1 that the resolver understands: judged by what they resolve to.
+    ("http://2130706433/hook", "127.0.0.1", "loopback"),
+    ("http://0x7f.1/hook", "127.0.0.1", "loopback"),
 ]
 
 
@@ -62,6 +65,7 @@ def test_a_public_address_passes_without_the_allow_list(settings: Any) -> None:
 def test_the_allow_list_takes_addresses_networks_and_host_names(settings: Any) -> None:
     settings.STEWARD_OUTBOUND_ALLOW = " 127.0.0.1 , 10.0.0.0/8,hooks.internal "
     assert check_url("http://127.0.0.1:9/").hostname == "127.0.0.1"
+    assert check_url("http://[::ffff:127.0.0.1]:9/").hostname == "::ffff:127.0.0.1"
     assert check_url("http://10.20.30.40/").hostname == "10.20.30.40"
     # Only what is listed: the rest of 127/8 and other private networks stay refused.
     for url in ("http://127.0.0.2/", "http://192.168.1.1/", "http://[::1]/", "http://169.254.169.254/"):
