@@ -307,6 +307,10 @@ STEWARD_BASE_URL = env_str("STEWARD_BASE_URL", "http://127.0.0.1:8000").rstrip("
 # A failed webhook delivery is tried again after BACKOFF * 2**(attempts-1) seconds, up to MAX_ATTEMPTS.
 STEWARD_WEBHOOK_BACKOFF_SECONDS = env_int("STEWARD_WEBHOOK_BACKOFF_SECONDS", 2)
 STEWARD_WEBHOOK_MAX_ATTEMPTS = env_int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
+# Webhooks are refused loopback, link-local, private, multicast and other internal addresses
+# (console/kernel/outbound.py). Comma separated addresses, CIDR networks or host names to allow
+# anyway, e.g. "10.20.0.0/16,hooks.internal". Empty: only public addresses.
+STEWARD_OUTBOUND_ALLOW = env_str("STEWARD_OUTBOUND_ALLOW")
 STEWARD_EMAIL_NOTIFICATIONS = env_bool("STEWARD_EMAIL_NOTIFICATIONS", True)
 # The console backend prints emails to stdout, so the embedded demo needs no mail server.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
