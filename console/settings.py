@@ -285,6 +285,8 @@ STEWARD_REQUEUE_SECONDS = env_int("STEWARD_REQUEUE_SECONDS", 3 if EMBEDDED else 
 STEWARD_AGENT_MODULES = ["agents.demo.refund", "agents.demo.order_summary", "agents.demo.stock_check"] + [
     m for m in env_str("STEWARD_AGENT_MODULES").split(",") if m
 ]
+# The LangGraph CLI's langgraph.json: each graph it lists is an agent too (agents/engine/langgraph_json.py).
+STEWARD_LANGGRAPH_JSON = env_str("STEWARD_LANGGRAPH_JSON")
 # Per agent model, "provider:model" for init_chat_model, comma separated fallbacks after the first.
 # With none set an agent uses its offline scripted model. STEWARD_MODEL_<AGENT> overrides.
 STEWARD_AGENT_MODELS: dict[str, str] = {}
