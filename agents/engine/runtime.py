@@ -47,6 +47,7 @@ from agents.engine.limits import (
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
 from agents.engine.signals import announce_run_stopped
+from agents.engine.tools import ToolCallIds
 from console.kernel import live
 from traces.recording import cassette
 from traces.recording.models import Span
@@ -172,8 +173,9 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
             # A replay's other model, when the engineer chose one.
             "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),
         },
-        # The guard first: a node it refuses never reaches the recorder.
-        "callbacks": [c for c in (guard, recorder) if c is not None],
+        # The guard first: a node it refuses never reaches the recorder. ToolCallIds tells a gated
+        # tool run by LangGraph's ToolNode its call id.
+        "callbacks": [c for c in (guard, recorder) if c is not None] + [ToolCallIds()],
         "recursion_limit": 100,
     }
 

@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
+from agents.engine import runtime
 from agents.engine.checkpointer import checkpointer
 from agents.engine.langgraph_json import LangGraphJsonError
 from agents.engine.models import Agent, Run
 from agents.engine.registry import get_agent, reload_langgraph_json
+from agents.engine.services import start_run
 from agents.engine.tasks import send_run
+from approvals.models import ApprovalRequest
 from tests.support.processes import ROOT, free_port, fresh_django, fresh_env
 from tests.support.runs import node_names
 from tests.support.waiting import wait_for
@@ -206,3 +209,12 @@ def test_a_prebuilt_react_agent_waits_at_its_breakpoint_and_continues(
     assert node_names(run_id) == ["agent", "tools", "agent"]
     [tool] = Span.objects.filter(run_id=run_id, kind="tool")
     assert tool.name == "issue_refund" and tool.output["tool_call_id"] == "call_1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gated_tool_run_by_langgraph_s_tool_node_knows_its_tool_call_id(engineer: Any) -> None:
+    run = start_run("toolnode_gate", {"order_id": "T-7"}, engineer)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    request = ApprovalRequest.objects.get(run=run)
+    assert request.action == "refund_order" and request.proposed_args == {"order_id": "T-7"}
+    assert request.tool_call_id == "call_toolnode"
