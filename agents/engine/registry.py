@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from langchain_core.messages import convert_to_messages, message_to_dict
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from pydantic import BaseModel, RootModel
@@ -46,6 +47,7 @@ __all__ = [
     "register_agent",
     "reload_langgraph_json",
     "sync_agents",
+    "top_level",
 ]
 
 # Where an agent comes from (GET /api/agents shows it).
@@ -55,6 +57,10 @@ LANGGRAPH_JSON = "langgraph.json"
 
 def _default_initial_state(data: BaseModel) -> dict[str, Any]:
     return data.model_dump()
+
+
+def _as_given(data: Any) -> Any:
+    return data
 
 
 def _default_output(state: dict[str, Any]) -> Any:
@@ -86,9 +92,28 @@ class AgentSpec:
     origin: str = ""
     # A langgraph.json factory taking a RunnableConfig: called with each run's config.
     build_for_run: Callable[[dict[str, Any]], StateGraph | Pregel] | None = None
+    # The input as submitted, before the schema validates it (langgraph.json: messages in role form).
+    prepare_input: Callable[[Any], Any] = _as_given
+    # The graph's output schema (langgraph.json graphs; empty for agents in code).
+    output_schema: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         return graph_fingerprint(self.build())
+
+    def input_json_schema(self) -> dict[str, Any]:
+        """The input schema as JSON Schema, its fields at the top (a graph's schema is a $ref)."""
+        return top_level(self.input_schema.model_json_schema())
+
+
+def top_level(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with a top-level `$ref` into its `$defs` inlined, so `properties` is at the top."""
+    ref = schema.get("$ref", "")
+    name = ref.removeprefix("#/$defs/")
+    definition = (schema.get("$defs") or {}).get(name) if ref.startswith("#/$defs/") else None
+    if definition is None:
+        return schema
+    inlined = {k: v for k, v in schema.items() if k != "$ref"}
+    return {**inlined, **definition, "title": schema.get("title", definition.get("title"))}
 
 
 _REGISTRY: dict[str, AgentSpec] = {}
@@ -175,7 +200,7 @@ def _save_row(spec: AgentSpec) -> None:
         defaults={
             "name": spec.name,
             "description": spec.description,
-            "input_schema": spec.input_schema.model_json_schema(),
+            "input_schema": spec.input_json_schema(),
             "example_input": spec.example_input,
             "fingerprint": spec.fingerprint(),
             "is_registered": True,
@@ -197,6 +222,29 @@ def _input_schema_of(graph: StateGraph | Pregel) -> type[BaseModel]:
     return schema
 
 
+def _messages_as_langchain_dicts(data: Any) -> Any:
+    """`messages` given as text, as {"role": "user", "content": ...} or as LangChain message
+    dicts, in LangChain's dict form (the graph's schema accepts only that)."""
+    if not isinstance(data, dict) or "messages" not in data:
+        return data
+    given = data["messages"]
+    if isinstance(given, (str, dict)):
+        given = [given]
+    try:
+        messages = [message_to_dict(m)["data"] for m in convert_to_messages(given)]
+    except (TypeError, ValueError, NotImplementedError):
+        return data  # left for the schema to refuse, with its own message
+    return {**data, "messages": messages}
+
+
+def _output_schema_of(graph: StateGraph | Pregel) -> dict[str, Any]:
+    compiled = graph.compile() if isinstance(graph, StateGraph) else graph
+    try:
+        return top_level(compiled.get_output_jsonschema())
+    except Exception:  # as for the input schema: a state pydantic cannot describe
+        return {"type": "object"}
+
+
 def _graph_input(data: BaseModel) -> dict[str, Any]:
     # Only what was given: LangGraph's reducers treat a key that is present as a write.
     dumped = data.model_dump(exclude_unset=True)
@@ -207,6 +255,7 @@ def _spec_of(entry: GraphEntry) -> AgentSpec:
     try:
         graph = graph_from(entry)
         input_schema = _input_schema_of(graph)
+        output_schema = _output_schema_of(graph)
     except LangGraphJsonError:
         raise
     except Exception as exc:
@@ -223,6 +272,8 @@ def _spec_of(entry: GraphEntry) -> AgentSpec:
         source=LANGGRAPH_JSON,
         origin=entry.path,
         build_for_run=(lambda config: graph_from(entry, config)) if takes_config else None,
+        prepare_input=_messages_as_langchain_dicts,
+        output_schema=output_schema,
     )
 
 

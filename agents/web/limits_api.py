@@ -41,6 +41,8 @@ class AgentOut(Schema):
     # A langgraph.json graph's "./file.py:attr"; empty for agents in code.
     origin: str
     input_schema: dict[str, Any]
+    # The graph's output schema (langgraph.json); empty for agents in code.
+    output_schema: dict[str, Any]
 
 
 def _agent_out(spec: AgentSpec) -> dict[str, Any]:
@@ -50,7 +52,8 @@ def _agent_out(spec: AgentSpec) -> dict[str, Any]:
         "description": spec.description,
         "source": spec.source,
         "origin": spec.origin,
-        "input_schema": spec.input_schema.model_json_schema(),
+        "input_schema": spec.input_json_schema(),
+        "output_schema": spec.output_schema,
     }
 
 

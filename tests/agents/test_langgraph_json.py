@@ -218,3 +218,45 @@ def test_a_gated_tool_run_by_langgraph_s_tool_node_knows_its_tool_call_id(engine
     request = ApprovalRequest.objects.get(run=run)
     assert request.action == "refund_order" and request.proposed_args == {"order_id": "T-7"}
     assert request.tool_call_id == "call_toolnode"
+
+
+# --- input and output schemas ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_post_runs_validates_against_the_graph_s_input_schema(lg_json: Path, api: Any, engineer: Any) -> None:
+    client = api(engineer)
+    refused = client.post("/api/runs", {"agent": "lg_plain", "input": {"topic": ["not", "a", "string"]}})
+    assert refused.status_code == 422, refused.content
+    assert "topic" in json.dumps(refused.json()["detail"])
+    one = client.get("/api/agents/lg_react").json()
+    # Both schemas are the graph's own, their properties at the top (the start form reads them).
+    assert "messages" in one["input_schema"]["properties"]
+    assert "messages" in one["output_schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "refund order A-1"}],
+        [{"type": "human", "content": "refund order A-1"}],
+        "refund order A-1",
+    ],
+    ids=["role form", "langchain form", "text"],
+)
+@pytest.mark.django_db
+def test_messages_may_be_given_in_role_or_langchain_form(lg_json: Path, api: Any, engineer: Any, messages: Any) -> None:
+    response = api(engineer).post("/api/runs", {"agent": "lg_react", "input": {"messages": messages}})
+    assert response.status_code == 201, response.content
+    [message] = Run.objects.get(id=response.json()["id"]).input["messages"]
+    assert (message["type"], message["content"]) == ("human", "refund order A-1")
+
+
+@pytest.mark.django_db
+def test_the_start_form_validates_against_the_graph_s_schema(lg_json: Path, client_for: Any, engineer: Any) -> None:
+    page = client_for(engineer)
+    form = page.get("/agents/lg_plain/start")
+    assert form.status_code == 200 and 'name="topic"' in form.content.decode()
+    started = page.post("/agents/lg_plain/start", {"topic": "refunds"})
+    assert started.status_code == 302, started.content.decode()[:500]
+    assert Run.objects.get(agent__key="lg_plain").input == {"topic": "refunds"}
