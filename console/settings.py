@@ -243,6 +243,10 @@ STEWARD_ENCRYPTION_KEY = env_str("STEWARD_ENCRYPTION_KEY")
 # Encryption of LangGraph checkpoints (agents/engine/checkpointer.py): keys as above, empty derives one
 # from SECRET_KEY (a different one), `off` stores checkpoints in plain text.
 STEWARD_CHECKPOINT_ENCRYPTION_KEY = env_str("STEWARD_CHECKPOINT_ENCRYPTION_KEY")
+# Types a graph's state restores from its checkpoints besides LangGraph's own (pydantic models,
+# dataclasses), "module.Name" comma separated: LangGraph's serializer allow-list. Empty: LangGraph's
+# default (any type, each with a warning); set, any other type is not restored.
+STEWARD_CHECKPOINT_ALLOWED_TYPES = [t.strip() for t in env_str("STEWARD_CHECKPOINT_ALLOWED_TYPES").split(",") if t.strip()]
 parse_keys(STEWARD_ENCRYPTION_KEY, "STEWARD_ENCRYPTION_KEY")
 if STEWARD_CHECKPOINT_ENCRYPTION_KEY.strip().lower() != "off":
     try:

@@ -140,16 +140,29 @@ ENCRYPTION_OFF = "off"
 
 
 @lru_cache(maxsize=4)
-def _serde(configured: str, secrets: tuple[str, ...]) -> SerializerProtocol:
+def _serde(configured: str, secrets: tuple[str, ...], allowed_types: tuple[str, ...]) -> SerializerProtocol:
     if configured.strip().lower() == ENCRYPTION_OFF:
-        return _PlainSerializer()
+        return _PlainSerializer(**_allow_list(allowed_types))
     keyring = keyring_from(configured, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", secrets, CHECKPOINTS_KEY_PURPOSE)
-    return EncryptedSerializer(AesGcmCipher(keyring), JsonPlusSerializer())
+    return EncryptedSerializer(AesGcmCipher(keyring), JsonPlusSerializer(**_allow_list(allowed_types)))
+
+
+def _allow_list(allowed_types: tuple[str, ...]) -> dict[str, Any]:
+    """LangGraph's msgpack allow-list from "module.Name" entries; none keeps LangGraph's default
+    (every type restored, an unregistered one with a warning)."""
+    if not allowed_types:
+        return {}
+    return {"allowed_msgpack_modules": [tuple(name.rsplit(".", 1)) for name in allowed_types]}
 
 
 def checkpoint_serde() -> SerializerProtocol:
-    """The savers' serializer: encrypting unless STEWARD_CHECKPOINT_ENCRYPTION_KEY is "off"."""
-    return _serde(getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "", secret_keys())
+    """The savers' serializer: encrypting unless STEWARD_CHECKPOINT_ENCRYPTION_KEY is "off"; the
+    types it restores besides LangGraph's own are STEWARD_CHECKPOINT_ALLOWED_TYPES."""
+    return _serde(
+        getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "",
+        secret_keys(),
+        tuple(getattr(settings, "STEWARD_CHECKPOINT_ALLOWED_TYPES", ()) or ()),
+    )
 
 
 def _encrypting(serde: SerializerProtocol) -> bool:
