@@ -260,3 +260,20 @@ def test_the_start_form_validates_against_the_graph_s_schema(lg_json: Path, clie
     started = page.post("/agents/lg_plain/start", {"topic": "refunds"})
     assert started.status_code == 302, started.content.decode()[:500]
     assert Run.objects.get(agent__key="lg_plain").input == {"topic": "refunds"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_async_graph_keeps_its_limits(celery_worker: Any, lg_json: Path, api: Any, engineer: Any) -> None:
+    client = api(engineer)
+    # A timed run goes through the watched path (its own thread and saver), async all the same.
+    timed = client.post("/api/runs", {"agent": "lg_async", "input": {"n": 1}, "limits": {"timeout_seconds": 120}})
+    assert timed.status_code == 201, timed.content
+    run = _stopped(client, timed.json()["id"])
+    assert run["status"] == "succeeded", run
+    assert run["output"]["total"] == 3
+    # Over its step limit it fails, before the second node runs.
+    short = client.post("/api/runs", {"agent": "lg_async", "input": {"n": 1}, "limits": {"max_steps": 1}})
+    assert short.status_code == 201, short.content
+    run = _stopped(client, short.json()["id"])
+    assert run["status"] == "failed" and "max steps" in run["error"], run
+    assert node_names(run["id"]) == ["double"]
