@@ -21,6 +21,7 @@ from agents.engine.registry import get_agent, reload_langgraph_json
 from agents.engine.services import start_run
 from agents.engine.tasks import send_run
 from approvals.models import ApprovalRequest
+from approvals.services import decide
 from tests.support.processes import ROOT, free_port, fresh_django, fresh_env
 from tests.support.runs import node_names
 from tests.support.waiting import wait_for
@@ -277,3 +278,14 @@ def test_an_async_graph_keeps_its_limits(celery_worker: Any, lg_json: Path, api:
     run = _stopped(client, short.json()["id"])
     assert run["status"] == "failed" and "max steps" in run["error"], run
     assert node_names(run["id"]) == ["double"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gate_in_an_async_node_waits_and_runs_once_approved(engineer: Any, reviewer: Any) -> None:
+    run = start_run("async_gate", {"order_id": "C-9"}, engineer)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    request = ApprovalRequest.objects.get(run=run)
+    assert request.action == "cancel_order" and request.proposed_args == {"order_id": "C-9"}
+    decide(request.id, reviewer, "approve")
+    assert runtime.execute(run.id) == Run.Status.SUCCEEDED, Run.objects.get(id=run.id).error
+    assert Run.objects.get(id=run.id).output == {"outcome": "cancelled C-9"}

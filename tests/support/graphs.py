@@ -410,3 +410,29 @@ def build_toolnode_gate() -> Any:
         return f"refunded {order_id}"
 
     return create_react_agent(ScriptedChatModel(script=_toolnode_script), tools=[refund_order])
+
+
+class AsyncGateState(TypedDict, total=False):
+    order_id: str
+    outcome: str
+
+
+async def _async_gated_node(state: AsyncGateState) -> dict[str, Any]:
+    from approvals.gate import gated_tool
+
+    @gated_tool(queue="default", summary="Cancel {order_id}")
+    def cancel_order(order_id: str) -> str:
+        """Cancel an order."""
+        return f"cancelled {order_id}"
+
+    return {"outcome": str(cancel_order.invoke({"order_id": state["order_id"]}))}
+
+
+@register_agent("async_gate", input_schema=OrderInput, output=lambda s: {"outcome": s["outcome"]})
+def build_async_gate() -> StateGraph:
+    """One `async def` node calling a gated tool: the gate and the ledger from an event loop."""
+    graph = StateGraph(AsyncGateState)
+    graph.add_node("cancel", _async_gated_node)
+    graph.add_edge(START, "cancel")
+    graph.add_edge("cancel", END)
+    return graph
