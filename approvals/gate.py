@@ -20,6 +20,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from agents.engine.ledger import args_hash, run_once
+from agents.engine.off_loop import off_the_loop
 from agents.engine.tools import current_tool_call_id
 from approvals.models import ApprovalRequest
 from approvals.services import record_automatic_approval
@@ -125,7 +126,8 @@ def _automatic_approval(
 
     configurable = get_config().get("configurable", {})
     rule = f"condition {condition!r} does not hold"
-    request = record_automatic_approval(
+    request = off_the_loop(
+        record_automatic_approval,
         configurable.get("steward_run_id"),
         key=tool_call_id or args_hash([action, args]),
         queue=queue,
@@ -152,7 +154,7 @@ def _check_resume_value(value: Any) -> None:
     if value["decision"] != "approve":
         return
     approval_id = value.get("approval_id")
-    request = ApprovalRequest.objects.filter(id=approval_id).first() if approval_id else None
+    request = off_the_loop(ApprovalRequest.objects.filter(id=approval_id).first) if approval_id else None
     if request is None or request.status != ApprovalRequest.Status.APPROVED:
         raise GateError(f"approval {value.get('approval_id')} is not approved")
     if args_hash(value.get("args")) != request.approved_args_hash:
@@ -215,7 +217,8 @@ def gated_tool(
                 if business_key
                 else f"{configurable.get('steward_root_run_id', '')}:{action}:{args_hash(decision['args'])}"
             )
-            result, _ = run_once(
+            result, _ = off_the_loop(
+                run_once,
                 key=key,
                 action=action,
                 # Typed by the schema, so an edit's 120 and a proposal's 120.0 are the same action.

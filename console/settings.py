@@ -246,6 +246,10 @@ STEWARD_ENCRYPTION_KEY = env_str("STEWARD_ENCRYPTION_KEY")
 # Encryption of LangGraph checkpoints (agents/engine/checkpointer.py): keys as above, empty derives one
 # from SECRET_KEY (a different one), `off` stores checkpoints in plain text.
 STEWARD_CHECKPOINT_ENCRYPTION_KEY = env_str("STEWARD_CHECKPOINT_ENCRYPTION_KEY")
+# Types a graph's state restores from its checkpoints besides LangGraph's own (pydantic models,
+# dataclasses), "module.Name" comma separated: LangGraph's serializer allow-list. Empty: LangGraph's
+# default (any type, each with a warning); set, any other type is not restored.
+STEWARD_CHECKPOINT_ALLOWED_TYPES = [t.strip() for t in env_str("STEWARD_CHECKPOINT_ALLOWED_TYPES").split(",") if t.strip()]
 parse_keys(STEWARD_ENCRYPTION_KEY, "STEWARD_ENCRYPTION_KEY")
 if STEWARD_CHECKPOINT_ENCRYPTION_KEY.strip().lower() != "off":
     try:
@@ -288,6 +292,8 @@ STEWARD_REQUEUE_SECONDS = env_int("STEWARD_REQUEUE_SECONDS", 3 if EMBEDDED else 
 STEWARD_AGENT_MODULES = ["agents.demo.refund", "agents.demo.order_summary", "agents.demo.stock_check"] + [
     m for m in env_str("STEWARD_AGENT_MODULES").split(",") if m
 ]
+# The LangGraph CLI's langgraph.json: each graph it lists is an agent too (agents/engine/langgraph_json.py).
+STEWARD_LANGGRAPH_JSON = env_str("STEWARD_LANGGRAPH_JSON")
 # Per agent model, "provider:model" for init_chat_model, comma separated fallbacks after the first.
 # With none set an agent uses its offline scripted model. STEWARD_MODEL_<AGENT> overrides.
 STEWARD_AGENT_MODELS: dict[str, str] = {}

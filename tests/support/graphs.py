@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel, Field
 
 from agents.demo.models import Refund
@@ -379,4 +380,59 @@ def build_blip() -> StateGraph:
     graph.add_edge(START, "fetch")
     graph.add_edge("fetch", "finish")
     graph.add_edge("finish", END)
+    return graph
+
+
+class OrderInput(BaseModel):
+    order_id: str = Field(min_length=1)
+
+
+def _toolnode_script(messages: Sequence[BaseMessage]) -> AIMessage:
+    last = messages[-1]
+    if isinstance(last, ToolMessage):
+        return AIMessage(content=f"done: {last.content}")
+    call = {"name": "refund_order", "args": {"order_id": str(last.content)}, "id": "call_toolnode", "type": "tool_call"}
+    return AIMessage(content="", tool_calls=[call])
+
+
+@register_agent(
+    "toolnode_gate",
+    input_schema=OrderInput,
+    initial_state=lambda data: {"messages": [HumanMessage(content=data.model_dump()["order_id"])]},
+)
+def build_toolnode_gate() -> Any:
+    """A prebuilt ReAct agent, returned compiled, whose gated tool runs in LangGraph's ToolNode."""
+    from approvals.gate import gated_tool
+
+    @gated_tool(queue="default", summary="Refund {order_id}")
+    def refund_order(order_id: str) -> str:
+        """Refund an order."""
+        return f"refunded {order_id}"
+
+    return create_react_agent(ScriptedChatModel(script=_toolnode_script), tools=[refund_order])
+
+
+class AsyncGateState(TypedDict, total=False):
+    order_id: str
+    outcome: str
+
+
+async def _async_gated_node(state: AsyncGateState) -> dict[str, Any]:
+    from approvals.gate import gated_tool
+
+    @gated_tool(queue="default", summary="Cancel {order_id}")
+    def cancel_order(order_id: str) -> str:
+        """Cancel an order."""
+        return f"cancelled {order_id}"
+
+    return {"outcome": str(cancel_order.invoke({"order_id": state["order_id"]}))}
+
+
+@register_agent("async_gate", input_schema=OrderInput, output=lambda s: {"outcome": s["outcome"]})
+def build_async_gate() -> StateGraph:
+    """One `async def` node calling a gated tool: the gate and the ledger from an event loop."""
+    graph = StateGraph(AsyncGateState)
+    graph.add_node("cancel", _async_gated_node)
+    graph.add_edge(START, "cancel")
+    graph.add_edge("cancel", END)
     return graph
