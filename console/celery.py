@@ -31,8 +31,10 @@ def _fresh_connections_after_fork(**_: object) -> None:
     # Django's pools were the parent's: their threads did not survive the fork and their
     # connections are the parent's sockets. Set them aside (closing them would end the parent's
     # sessions); this process opens a pool of its own on first use.
-    _inherited.extend(DatabaseWrapper._connection_pools.values())
-    DatabaseWrapper._connection_pools.clear()
+    # The class's own dict of pools by alias (django-stubs do not declare it).
+    pools: dict[str, object] = DatabaseWrapper.__dict__["_connection_pools"]
+    _inherited.extend(pools.values())
+    pools.clear()
     for conn in connections.all(initialized_only=True):
         if conn.settings_dict.get("OPTIONS", {}).get("pool"):
             _inherited.append(conn.connection)

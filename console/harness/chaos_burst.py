@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from django.db import connections
+from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
 
 from agents.engine.models import Run
 from console.harness.chaos import RUN_KINDS, Harness, ScenarioResult, Tracker
@@ -139,7 +140,8 @@ class WebProcess:
         daphne = str(Path(sys.executable).parent / "daphne")
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [daphne, "-b", "127.0.0.1", "-p", str(self.port), "console.asgi:application"],
+                # Twisted's listen backlog is 50: a burst beyond it had connections reset (make web sets it too).
+                [daphne, "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024", "console.asgi:application"],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
         self._wait_up()
@@ -191,6 +193,18 @@ class Observer:
         self.conn.close()
 
 
+def _restart_postgres(instances: Instances, max_connections: int) -> None:
+    """Restart the private Postgres with this limit; the driver's pool starts afresh after it
+    (its connections die with the server, and its reconnection backs off while the server is down)."""
+    connections.close_all()
+    # Django's DatabaseWrapper.close_pool(), which django-stubs do not declare.
+    pools: dict[str, Any] = PostgresWrapper.__dict__["_connection_pools"]
+    pool = pools.pop("default", None)
+    if pool is not None:
+        pool.close()
+    instances.postgres.restart_with(max_connections)
+
+
 def _database_errors_logged(log_dir: Path, names: list[str]) -> int:
     count = 0
     for name in names:
@@ -217,8 +231,7 @@ def run_burst_scenario(harness: Harness, burst: BurstOptions) -> ScenarioResult:
         return "/api/runs", {"agent": agent, "input": make_input(batch, n), "metadata": {"chaos": batch, "kind": kind, "n": n}}
 
     worker_errors_before = _database_errors_logged(log_dir, worker_logs)
-    connections.close_all()
-    instances.postgres.restart_with(burst.max_connections)
+    _restart_postgres(instances, burst.max_connections)
     observer = Observer(instances)
     sweeps: Counter[str] = Counter()
     errors: Counter[str] = Counter()
@@ -236,8 +249,7 @@ def run_burst_scenario(harness: Harness, burst: BurstOptions) -> ScenarioResult:
         if web is not None:
             web.stop()
         observer.close()
-        connections.close_all()
-        instances.postgres.restart_with(200)
+        _restart_postgres(instances, 200)
         key.delete()
     created = set(Run.objects.filter(metadata__chaos=batch).values_list("id", flat=True))
     result = ScenarioResult(
