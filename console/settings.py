@@ -110,10 +110,35 @@ DATABASE_URL = env_str("DATABASE_URL")
 # the pooled transaction); Django's psycopg backend already disables prepared statements, and the
 # LangGraph checkpointer's own pool does the same when this is on (agents/engine/checkpointer.py).
 PGBOUNCER = env_bool("PGBOUNCER", False)
+# Connections each process may hold to Postgres (docs/production.md, "Database connections"):
+# Django's pool of STEWARD_DB_CONNECTIONS per process, plus, in a worker process, the
+# checkpointer's pool of STEWARD_CHECKPOINT_POOL_SIZE. Without a pool, daphne kept a connection
+# per concurrent request (sync views run on a thread each) and a burst exhausted Postgres.
+# 0 turns Django's pool off (behind PgBouncer it is off anyway); then DB_CONN_MAX_AGE applies.
+STEWARD_DB_CONNECTIONS = env_int("STEWARD_DB_CONNECTIONS", 8)
+STEWARD_CHECKPOINT_POOL_SIZE = env_int("STEWARD_CHECKPOINT_POOL_SIZE", 4)
+# Seconds a request (or task) waits for a pooled connection before it is refused: the API then
+# answers 503 with Retry-After (console/kernel/database_busy.py), never 500.
+STEWARD_DB_POOL_TIMEOUT = env_int("STEWARD_DB_POOL_TIMEOUT", 10)
+if STEWARD_DB_CONNECTIONS < 0 or STEWARD_CHECKPOINT_POOL_SIZE < 1 or STEWARD_DB_POOL_TIMEOUT < 1:
+    raise ImproperlyConfigured(
+        "STEWARD_DB_CONNECTIONS must be 0 or more, STEWARD_CHECKPOINT_POOL_SIZE and STEWARD_DB_POOL_TIMEOUT 1 or more"
+    )
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     if PGBOUNCER:
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    elif STEWARD_DB_CONNECTIONS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": STEWARD_DB_CONNECTIONS,
+            "timeout": STEWARD_DB_POOL_TIMEOUT,
+            "name": "steward-django",
+        }
+        # Django's pool requires it: a request's connection goes back to the pool when it ends.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # The pool checks a connection before lending it: after a Postgres restart it is dead.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

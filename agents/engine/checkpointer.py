@@ -365,7 +365,9 @@ def _get_pool() -> ConnectionPool[Connection[DictRow]]:
             _pool = ConnectionPool(
                 key[1],
                 min_size=1,
-                max_size=int(os.environ.get("STEWARD_CHECKPOINT_POOL_SIZE", "8")),
+                # A worker process executes one run at a time (prefork): a few are plenty; the
+                # connection budget is in docs/production.md.
+                max_size=settings.STEWARD_CHECKPOINT_POOL_SIZE,
                 kwargs={"autocommit": True, "prepare_threshold": prepare_threshold(), "row_factory": dict_row},
                 # One round trip per checkout: after a Postgres restart a pooled connection is
                 # dead, and handing it out failed the next run (seen in `manage.py chaos`).

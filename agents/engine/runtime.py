@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
@@ -319,6 +320,12 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
         log.info("run %s: %s; stopping", run.id, exc)
         return None
     except Exception as exc:
+        if _postgres_connection_trouble(exc):
+            # Not the run's fault: Postgres restarted or refused us. Recording a failure would
+            # succeed on a fresh pooled connection and fail the run for good; instead the run
+            # keeps its lease, the task fails, and the sweeper re-queues it once the lease expires.
+            log.warning("run %s: the database connection failed (%s); left to its lease", run.id, exc)
+            raise
         log.warning("run %s failed: %s", run.id, exc)
         return _stop(
             run,
@@ -333,6 +340,13 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
         # (interrupt_before/after). The run waits there; continuing it is the crash path above.
         return _stop(run, writer, breakpoint=list(snapshot.next))
     return _stop(run, writer, output=spec.output(snapshot.values))
+
+
+def _postgres_connection_trouble(exc: BaseException) -> bool:
+    """A lost or refused Postgres connection (psycopg's OperationalError or InterfaceError, raw
+    from the checkpointer or wrapped by Django), as opposed to an error of the run's own."""
+    trouble = (psycopg.OperationalError, psycopg.InterfaceError)
+    return isinstance(exc, trouble) or isinstance(exc.__cause__, trouble)
 
 
 def _limits_of(run: Run, spec: AgentSpec) -> Limits:
