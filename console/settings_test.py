@@ -48,4 +48,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.con
 # The test process itself holds one connection per test thread, as pytest-django expects (its
 # concurrency tests open more threads than a web process's pool lends). The servers and workers
 # the tests start as processes use the pool as configured, the default included.
-DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
+if DATABASES["default"].get("OPTIONS", {}).pop("pool", None):  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)  # noqa: F405
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405
