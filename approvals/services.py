@@ -119,7 +119,22 @@ def open_requests_for_interrupts(run: Run, interrupts: Sequence[Interrupt]) -> l
             _publish(request)
             _notify_on_commit("approval.requested", request)
             opened.append(request)
+    _resume_if_decided_meanwhile(run, [interrupt.id for interrupt in interrupts])
     return opened
+
+
+def _resume_if_decided_meanwhile(run: Run, interrupt_ids: list[str]) -> None:
+    """Parallel interrupts: one decided while the run was resuming with another could not
+    requeue the run (it was running). The run's row is locked here (just set waiting), so a
+    decision committed before is seen now, and one after sees the run waiting and requeues it."""
+    decided = ApprovalRequest.objects.filter(
+        run=run,
+        interrupt_id__in=interrupt_ids,
+        status__in=[ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED, ApprovalRequest.Status.RESPONDED],
+    )
+    if decided.exists() and Run.requeue(run.id, Run.Status.WAITING):
+        send_run(run.id)
+        live.publish_run(run.id, Run.Status.QUEUED)
 
 
 def _tool_schemas_of(run: Run) -> dict[str, dict[str, Any]]:
