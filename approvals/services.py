@@ -492,13 +492,15 @@ def _shaped_choices(
         if len(shape.actions) != 1:
             msg = f"this request has {len(shape.actions)} actions: send one decision per action in `actions`, in order"
             return [], [{"loc": ["body", "actions"], "msg": msg}]
-        entries, locs = [{"decision": decision, "args": args, "comment": comment}], [["body"]]
+        locs: list[list[Any]] = [["body"]]
+        entries = [{"decision": decision, "args": args, "comment": comment}]
     else:
         if len(actions) != len(shape.actions):
             msg = f"`actions` needs one decision per action: {len(shape.actions)}, in order"
             return [], [{"loc": ["body", "actions"], "msg": msg}]
         entries, locs = actions, [["body", "actions", i] for i in range(len(actions))]
-    chosen, errors = [], []
+    chosen: list[ActionDecision] = []
+    errors: list[dict[str, Any]] = []
     for action, entry, loc in zip(shape.actions, entries, locs, strict=True):
         kind, note = str(entry.get("decision") or ""), str(entry.get("comment") or "")
         edited = entry.get("args")
@@ -559,6 +561,7 @@ def _decide_shaped(
     if errors:
         raise Invalid(errors)
 
+    status: str
     if shape.kind == FREE_FORM:
         kind, status, approved = ANSWER, ApprovalRequest.Status.RESPONDED, None
         recorded: Any = {"value": value}

@@ -90,13 +90,24 @@ class InterruptShape:
         )
 
 
+_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
+
+
+def _schema_of_present_keys(args: dict[str, Any]) -> dict[str, Any]:
+    """With no tool schema known, an edit may change only the keys already there (each keeping
+    its JSON type), and drop none of them."""
+    properties = {key: ({"type": _JSON_TYPES[type(v)]} if type(v) in _JSON_TYPES else {}) for key, v in args.items()}
+    return {"type": "object", "properties": properties, "required": list(args), "additionalProperties": False}
+
+
 def _action(name: Any, args: Any, description: Any, allowed: Sequence[str], schema: dict[str, Any] | None) -> dict[str, Any]:
+    args = args if isinstance(args, dict) else {}
     return {
         "name": str(name or "action"),
-        "args": args if isinstance(args, dict) else {},
+        "args": args,
         "description": str(description or ""),
         "allowed": [d for d in ACTION_DECISIONS if d in allowed],
-        "args_schema": schema or {},
+        "args_schema": schema if schema and schema.get("properties") else _schema_of_present_keys(args),
     }
 
 
@@ -174,9 +185,11 @@ def _per_call_policy(response_schema: Any) -> tuple[list[str], dict[str, Any] | 
     return (allowed or list(ACTION_DECISIONS)), edit_args
 
 
-def describe(value: Any, response_schema: dict[str, Any] | None = None, tools: dict[str, dict[str, Any]] | None = None) -> InterruptShape:
-    """Recognise an interrupt value's shape. `tools` maps a tool name to its args schema (from the
+def describe(value: Any, schema: Any = None, tools: dict[str, dict[str, Any]] | None = None) -> InterruptShape:
+    """Recognise an interrupt value's shape. `schema` is the interrupt's `response_schema` (a
+    surfaced interrupt carries JSON Schema); `tools` maps a tool name to its args schema (from the
     graph's ToolNode), for the shapes whose value carries none."""
+    response_schema = schema if isinstance(schema, dict) else None
     tools = tools or {}
     if _is_gate(value):
         return InterruptShape(GATE, value=None)

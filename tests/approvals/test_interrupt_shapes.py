@@ -11,7 +11,10 @@ import uuid
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
+from agents.engine import runtime
+from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from tests.support.interrupt_agents import SENT_EMAILS
 from tests.support.waiting import wait_for
@@ -222,3 +225,48 @@ def test_parallel_interrupts_are_separate_requests_resumed_by_id(celery_worker: 
     assert _decide(rev, requests["Ship pears?"]["id"], {"decision": "answer", "value": "no"}).status_code == 200
     output = _run_when(eng, run_id, "succeeded")["output"]
     assert output == {"answers": ["apples: {'ship': True, 'crates': 3}", "pears: no"]}
+
+
+# --- the request page: the shape's actions, and only the answers it allows ------------------------
+
+
+def _waiting_request(agent: str, data: dict[str, Any], user: Any) -> tuple[Any, ApprovalRequest]:
+    run = start_run(agent, data, user)
+    assert runtime.execute(run.id) == "waiting"
+    return run, ApprovalRequest.objects.get(run=run, status=ApprovalRequest.Status.PENDING)
+
+
+def test_the_page_shows_an_inbox_request_as_text_with_only_its_allowed_buttons(client_for: Any, engineer: Any, reviewer: Any) -> None:
+    _, request = _waiting_request("inbox_email", {"to": _address()}, engineer)
+    page = client_for(reviewer).get(reverse("approval_detail", args=[request.id]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "# Send the invoice\n&lt;b&gt;check&lt;/b&gt; the address" in html and "<b>check</b>" not in html
+    assert 'id="approve-button"' not in html  # allow_accept is False
+    assert 'id="edit-panel"' in html and 'id="respond-panel"' in html and ">Ignore</button>" in html
+    assert 'id="arg_body"' in html  # no tool schema: the keys already there are the ones to edit
+
+
+def test_the_page_answers_a_question_and_decides_a_batch(client_for: Any, engineer: Any, reviewer: Any) -> None:
+    browser = client_for(reviewer)
+    run, question = _waiting_request("question", {"topic": "t"}, engineer)
+    html = browser.get(reverse("approval_detail", args=[question.id])).content.decode()
+    assert "What is the order id?" in html and 'id="answer-form"' in html
+    assert 'id="approve-button"' not in html and 'id="reject-panel"' not in html
+    refused = browser.post(reverse("approval_decide", args=[question.id]), {"decision": "answer", "value": "B-1"})
+    assert refused.status_code == 422 and ApprovalRequest.objects.get(id=question.id).status == "pending"
+    browser.post(reverse("approval_decide", args=[question.id]), {"decision": "answer", "value": "A-7"})
+    assert runtime.execute(run.id) == "succeeded"
+    run.refresh_from_db()
+    assert run.output == {"answer": "A-7"}
+
+    first, second = _address(), _address()
+    run, batch = _waiting_request("hitl_email", {"request": f"email {first},{second} about Hi"}, engineer)
+    html = browser.get(reverse("approval_detail", args=[batch.id])).content.decode()
+    assert 'id="actions-form"' in html and 'id="approve-button"' not in html
+    assert html.count('class="interrupt-action"') == 2
+    browser.post(reverse("approval_decide", args=[batch.id]), {
+        "decision": "actions", "action_0_decision": "approve", "action_1_decision": "respond", "action_1_comment": "skip",
+    })
+    assert runtime.execute(run.id) == "succeeded"
+    assert SENT_EMAILS[first] == [{"subject": "Hi", "body": "hello"}] and second not in SENT_EMAILS
