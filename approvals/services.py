@@ -741,6 +741,8 @@ def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
         return "escalated"
     if action in (Queue.TimeoutAction.APPROVE, Queue.TimeoutAction.REJECT):
         approve = action == Queue.TimeoutAction.APPROVE
+        if request.interrupt_shape:
+            return _time_out_shaped(request, approve, rule) or ("notified" if first_breach else None)
         kind = Decision.Kind.APPROVE if approve else Decision.Kind.REJECT
         args = request.proposed_args
         Decision.objects.create(
@@ -754,6 +756,28 @@ def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
         audit.record(None, f"approval.auto_{'approved' if approve else 'rejected'}", request, rule=rule, automatic=True)
         return "approved" if approve else "rejected"
     return "notified" if first_breach else None
+
+
+def _time_out_shaped(request: ApprovalRequest, approve: bool, rule: str) -> str | None:
+    """The queue's timeout decision on an interrupt in another shape, resumed in that shape; None
+    (it keeps waiting) when the interrupt does not take it (a question takes only an answer)."""
+    shape = request.shape
+    kind = "approve" if approve else "reject"
+    if shape.kind == FREE_FORM or any(kind not in action["allowed"] for action in shape.actions):
+        return None
+    note = f"decided automatically: {rule}"
+    chosen = [ActionDecision(kind, None, note) for _ in shape.actions]
+    finals = [action["args"] for action in shape.actions]
+    approved = (finals[0] if len(finals) == 1 else finals) if approve else None
+    Decision.objects.create(
+        request=request, user=None, decision=kind, proposed_args=request.proposed_args, approved_args=approved,
+        args={"actions": [{"decision": kind, "args": None, "comment": note} for _ in chosen]},
+        automatic_rule=rule, reason_code="" if approve else "timeout", comment=note,
+    )
+    status = ApprovalRequest.Status.APPROVED if approve else ApprovalRequest.Status.REJECTED
+    _settle(request, status, None, resume_value(shape, chosen), approved, rule=rule)
+    audit.record(None, f"approval.auto_{'approved' if approve else 'rejected'}", request, rule=rule, automatic=True)
+    return "approved" if approve else "rejected"
 
 
 def cancel_requests_of_run(run_id: uuid.UUID, actor: Any, reason: str) -> int:

@@ -8,14 +8,17 @@ and two parallel questions (Send). A real worker runs them; only the model is fa
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from agents.engine import runtime
 from agents.engine.services import start_run
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, Queue
+from approvals.services import enforce_sla
 from tests.support.interrupt_agents import SENT_EMAILS
 from tests.support.waiting import wait_for
 
@@ -270,3 +273,22 @@ def test_the_page_answers_a_question_and_decides_a_batch(client_for: Any, engine
     })
     assert runtime.execute(run.id) == "succeeded"
     assert SENT_EMAILS[first] == [{"subject": "Hi", "body": "hello"}] and second not in SENT_EMAILS
+
+
+def test_an_sla_timeout_resumes_the_agent_in_its_own_shape(engineer: Any) -> None:
+    """A queue that rejects overdue requests rejects a middleware request the middleware's way; a
+    question, which takes no rejection, keeps waiting."""
+    to = _address()
+    run, request = _waiting_request("hitl_email_per_call", {"request": f"email {to} about Late"}, engineer)
+    _, question = _waiting_request("question", {"topic": "t"}, engineer)
+    Queue.objects.filter(name="default").update(timeout_action=Queue.TimeoutAction.REJECT)
+    ApprovalRequest.objects.filter(id__in=[request.id, question.id]).update(due_at=timezone.now() - timedelta(minutes=1))
+
+    enforce_sla()
+
+    assert ApprovalRequest.objects.get(id=question.id).status == "pending"
+    assert ApprovalRequest.objects.get(id=request.id).status == "rejected"
+    assert runtime.execute(run.id) == "succeeded"
+    run.refresh_from_db()
+    assert to not in SENT_EMAILS
+    assert "decided automatically" in run.output["tool_results"][0]
