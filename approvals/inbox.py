@@ -280,3 +280,16 @@ def parse_edit(schema: dict[str, Any], post: Any) -> tuple[dict[str, Any], dict[
         except (ValueError, json.JSONDecodeError):
             errors[name] = f"must be {'a whole number' if kind == 'integer' else 'a number' if kind == 'number' else 'JSON'}"
     return args, errors
+
+
+def shape_context(approval: ApprovalRequest) -> dict[str, Any]:
+    """The interrupt's shape for the request page: its actions (args as JSON, redacted), the
+    decisions it allows, and whether it takes one decision per action."""
+    shape = approval.shape
+    return {
+        "shape": shape,
+        "allowed": shape.allowed,
+        "shape_actions": [{**action, "args_json": pretty(shown(action["args"]))} for action in shape.actions],
+        "batched": len(shape.actions) > 1,
+        "free_form_value": pretty(shown(shape.value)),
+    }

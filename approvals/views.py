@@ -81,6 +81,7 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, **extra: An
         "edit_undeclared": inbox.undeclared_errors(approval.args_schema or {}, edit_errors),
         "queues": Queue.objects.exclude(id=approval.queue_id).order_by("name"),
         "typed": {},
+        **inbox.shape_context(approval),
         **extra,
     }
 
@@ -133,7 +134,8 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
             )
     try:
         decided = decide(
-            approval.id, request.user, form.decision, args=form.args, comment=form.comment, reason_code=form.reason_code
+            approval.id, request.user, form.decision, args=form.args, comment=form.comment, reason_code=form.reason_code,
+            value=form.value, actions=form.actions,
         )
     except Invalid as exc:
         form.take_errors(exc)

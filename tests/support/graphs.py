@@ -26,6 +26,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
+from tests.support import interrupt_agents
 
 
 class TopicInput(BaseModel):
@@ -436,3 +437,35 @@ def build_async_gate() -> StateGraph:
     graph.add_edge(START, "cancel")
     graph.add_edge("cancel", END)
     return graph
+
+
+# --- agents that pause in other shapes (tests/approvals/test_interrupt_shapes.py) ---------------
+# The graphs are written the LangChain docs' way, without Steward (tests/support/interrupt_agents.py).
+
+
+class EmailInput(BaseModel):
+    request: str = Field(min_length=1)
+
+
+class InboxInput(BaseModel):
+    to: str
+
+
+class ItemsInput(BaseModel):
+    items: list[str] = ["a", "b"]
+
+
+register_agent(
+    "hitl_email", input_schema=EmailInput, initial_state=lambda d: interrupt_agents.email_request(d.request),  # type: ignore[attr-defined]
+    output=interrupt_agents.agent_reply,
+)(interrupt_agents.build_hitl_email)
+register_agent(
+    "hitl_email_per_call", input_schema=EmailInput, initial_state=lambda d: interrupt_agents.email_request(d.request),  # type: ignore[attr-defined]
+    output=interrupt_agents.agent_reply,
+)(interrupt_agents.build_hitl_email_per_call)
+register_agent("inbox_email", input_schema=InboxInput, initial_state=lambda d: {"to": d.to, "outcome": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"outcome": s["outcome"]})(interrupt_agents.build_inbox_email)
+register_agent("question", input_schema=TopicInput, initial_state=lambda d: {"topic": d.topic, "answer": None},  # type: ignore[attr-defined]
+               output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_question)
+register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
+               output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
