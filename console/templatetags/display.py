@@ -6,18 +6,22 @@ and keeps the UTC time in the title. Without JavaScript the UTC text stays, labe
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from agents.web.durations import format_milliseconds
 from console.kernel.display import format_amount, format_count, format_minutes
 
 register = template.Library()
+
+# `code` in a description written for humans (an agent's docstring): a pair of backticks.
+BACKTICKED = re.compile(r"`([^`\n]+)`")
 
 
 @register.filter
@@ -52,3 +56,10 @@ def minutes(value: Any) -> str:
 def amount(value: Any, currency: str | None = None) -> str:
     """`{{ value|amount:"USD" }}`: "250.00 USD"; without a currency "250.00"."""
     return format_amount(value, currency or None)
+
+
+@register.filter
+def inline_code(text: str | None) -> SafeString:
+    """`{{ spec.description|inline_code }}`: the text escaped, `x` shown as <code>x</code>."""
+    # Escaped first, so the only markup in the result is the <code> added here.
+    return mark_safe(BACKTICKED.sub(r"<code>\1</code>", escape(text or "")))  # noqa: S308

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from django.contrib.auth.models import User
 from django.template import Context, Template
 
 from console.kernel.display import amount_currency, format_amount, format_count, format_minutes
+from tests.support.clients import ClientFor
 
 
 def render(source: str, **context: object) -> str:
@@ -56,3 +59,16 @@ def test_a_time_renders_as_a_time_element_with_the_utc_title() -> None:
         '<time datetime="2026-12-07T12:09:51+00:00" data-local title="2026-12-07 12:09:51 UTC">'
         "2026-12-07 12:09:51 UTC</time>"
     )
+
+
+def test_backticks_in_a_description_become_code_and_the_rest_is_escaped() -> None:
+    assert render("{{ v|inline_code }}", v="wait in the `payments` queue <b>") == (
+        "wait in the <code>payments</code> queue &lt;b&gt;"
+    )
+    assert render("{{ v|inline_code }}", v="a lone ` stays") == "a lone ` stays"
+
+
+@pytest.mark.django_db
+def test_the_start_form_shows_no_literal_backticks(engineer: User, client_for: ClientFor) -> None:
+    page = client_for(engineer).get("/agents/refund/start").content.decode()
+    assert "<code>payments</code> queue" in page and "`payments`" not in page
