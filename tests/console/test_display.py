@@ -10,6 +10,7 @@ from django.template import Context, Template
 
 from console.kernel.display import amount_currency, format_amount, format_count, format_minutes
 from tests.support.clients import ClientFor
+from tests.support.runs import waiting_refund
 
 
 def render(source: str, **context: object) -> str:
@@ -72,3 +73,11 @@ def test_backticks_in_a_description_become_code_and_the_rest_is_escaped() -> Non
 def test_the_start_form_shows_no_literal_backticks(engineer: User, client_for: ClientFor) -> None:
     page = client_for(engineer).get("/agents/refund/start").content.decode()
     assert "<code>payments</code> queue" in page and "`payments`" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_summary_shows_an_amount_with_two_decimals_and_its_currency(engineer: User) -> None:
+    """The refund action declares its amount in USD (its args_schema): "Refund 250.00 USD", not "Refund 250.0"."""
+    run, request = waiting_refund(engineer, amount=250)
+    assert request.summary == f"Refund 250.00 USD on order {run.input['order_id']}"
+    assert request.args_schema["properties"]["amount"]["currency"] == "USD"
