@@ -253,6 +253,8 @@ API: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/threads/{thread_id}"): rule(READERS, lambda t, f: Call(f"/api/threads/{t.finished.thread_id}")),
     # agents (agents/web/limits_api.py)
+    ("GET", "/api/agents"): rule(READERS, lambda t, f: Call("/api/agents")),
+    ("GET", "/api/agents/{key}"): rule(READERS, lambda t, f: Call("/api/agents/refund")),
     ("GET", "/api/agents/{key}/limits"): rule(READERS, lambda t, f: Call("/api/agents/refund/limits")),
     ("PUT", "/api/agents/{key}/limits"): rule(ADMINS, lambda t, f: Call("/api/agents/known/limits", {"max_steps": 40})),
     # approvals (approvals/api.py): reviewers of the request's queue, never its requester
