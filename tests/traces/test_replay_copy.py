@@ -119,7 +119,7 @@ def test_recorded_replay_copies_the_subgraph_checkpoints(engineer: Any) -> None:
     _assert_copied(original, copy)
 
 
-def test_recorded_replay_refuses_a_run_it_cannot_copy(engineer: Any) -> None:
+def test_recorded_replay_refuses_a_run_it_cannot_copy(engineer: Any, api: Any) -> None:
     """A waiting run has no final status to copy, and a run without checkpoints has nothing to copy:
     409 with a reason, and no new run."""
     BOOKINGS.clear()
@@ -133,4 +133,7 @@ def test_recorded_replay_refuses_a_run_it_cannot_copy(engineer: Any) -> None:
         replay(waiting, engineer, mode="recorded")
     with pytest.raises(Conflict, match="checkpoints"):
         replay(finished, engineer, mode="recorded")
+    refused = api(engineer).post(f"/api/runs/{finished.id}/replay", {"mode": "recorded"})
+    assert refused.status_code == 409 and "checkpoints are gone" in refused.json()["detail"]
     assert Run.objects.count() == runs_before
+    assert not _chain(str(finished.id)) and BOOKINGS == ["Hilton"]

@@ -224,11 +224,6 @@ def replay(
     if base_checkpoint and not copied:
         _fork(original, str(new_id), base_checkpoint, state_patch, steps, from_step)
     with transaction.atomic():
-        if copied and not _copy_thread(original, str(new_id)):
-            raise Conflict(
-                "this run's checkpoints are gone (pruned or deleted): a recorded replay copies them and has "
-                "nothing to copy; replay it live instead"
-            )
         run = Run.objects.create(
             id=new_id,
             agent=original.agent,
@@ -258,10 +253,10 @@ def replay(
             **(_outcome_of(original) if copied else {}),
         )
         save_pins(run.id, pins)
-        if copied:
-            copy_spans(original.id, run.id, from_step)
         # The input as submitted, for a replay from the start (Run.input is redacted).
         copy_sealed_input(original.id, run.id)
+        if copied:
+            _copy_recording(original, run, from_step)
         audit.record(
             user, "run.replayed", run, source=str(original.id), mode=mode, from_step=from_step,
             state_patch=state_patch, prompt_versions=prompt_versions, model=model,
@@ -287,9 +282,19 @@ def _refuse_uncopyable(original: Run) -> None:
         )
 
 
-def _copy_thread(original: Run, thread_id: str) -> int:
+def _copy_recording(original: Run, run: Run, from_step: int | None) -> None:
+    """The original's whole thread and its spans, onto the new run (in the caller's transaction).
+
+    Raises:
+        Conflict: the original has no checkpoints left, or a sealed span value does not open.
+    """
     with connection.cursor() as cursor:
-        return copy_thread(cursor, connection.vendor, original.thread_id, thread_id)
+        if not copy_thread(cursor, connection.vendor, original.thread_id, run.thread_id):
+            raise Conflict(
+                "this run's checkpoints are gone (pruned or deleted): a recorded replay copies them and has "
+                "nothing to copy; replay it live instead"
+            )
+    copy_spans(original.id, run.id, from_step)
 
 
 def _outcome_of(original: Run) -> dict[str, Any]:
