@@ -42,17 +42,18 @@ _SQLITE = (
 )
 
 
-def copy_thread(cursor: Any, vendor: str, source_thread_id: str, target_thread_id: str) -> int:
+def copy_thread(cursor: Any, vendor: str, source_thread_id: str, target_thread_id: str, placeholder: str = "%s") -> int:
     """Copy every checkpoint, blob and pending write of `source_thread_id` to `target_thread_id`
-    (which must have none yet), on Django's `cursor`, in its transaction.
+    (which must have none yet), on `cursor` (Django's, or a driver's with its `placeholder`), in
+    its transaction.
 
     Returns:
         How many checkpoints were copied (0: the source thread has none).
     """
     statements = _POSTGRES if vendor == "postgresql" else _SQLITE
-    cursor.execute(statements[0], [target_thread_id, source_thread_id])
+    cursor.execute(statements[0].replace("%s", placeholder), [target_thread_id, source_thread_id])
     copied = int(cursor.rowcount)
     if copied:
         for statement in statements[1:]:
-            cursor.execute(statement, [target_thread_id, source_thread_id])
+            cursor.execute(statement.replace("%s", placeholder), [target_thread_id, source_thread_id])
     return copied
