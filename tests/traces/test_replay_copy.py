@@ -137,3 +137,20 @@ def test_recorded_replay_refuses_a_run_it_cannot_copy(engineer: Any, api: Any) -
     assert refused.status_code == 409 and "checkpoints are gone" in refused.json()["detail"]
     assert Run.objects.count() == runs_before
     assert not _chain(str(finished.id)) and BOOKINGS == ["Hilton"]
+
+
+def test_an_imported_copy_neither_copies_nor_blocks_its_source(engineer: Any) -> None:
+    """An imported run keeps its source's thread id but has no checkpoints of its own: its recorded
+    replay is refused; its source (here, in the same Steward) still replays as a copy."""
+    from traces.inspection.export import export_run, import_run
+
+    BOOKINGS.clear()
+    original = executed_run("docs_hotel", {"hotel": "Adlon"}, engineer)
+    imported = import_run(export_run(original), engineer)
+    assert imported.thread_id == original.thread_id
+    with pytest.raises(Conflict, match="imported"):
+        replay(imported, engineer, mode="recorded")
+    copy = replay(original, engineer, mode="recorded")
+    assert runtime.execute(copy.id) == "succeeded"
+    _assert_copied(original, copy)
+    assert BOOKINGS == ["Adlon"]

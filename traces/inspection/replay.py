@@ -275,7 +275,14 @@ def _refuse_uncopyable(original: Run) -> None:
         )
     if original.status == Run.Status.CANCELLED:
         raise Conflict("the run was cancelled: a recorded replay has no outcome to copy; replay it live instead")
-    if Run.objects.filter(thread_id=original.thread_id).exclude(id=original.id).exists():
+    if (original.metadata or {}).get("imported"):
+        raise Conflict(
+            "the run was imported from another Steward without its checkpoints: a recorded replay copies them "
+            "and has nothing to copy; replay it live instead"
+        )
+    # An imported copy keeps its source's thread id but wrote no checkpoints to it.
+    sharing = Run.objects.filter(thread_id=original.thread_id).exclude(id=original.id).exclude(metadata__has_key="imported")
+    if sharing.exists():
         raise Conflict(
             "the run shares its thread with other runs: a recorded replay copies the whole thread, which holds "
             "their steps too; replay it live instead"
