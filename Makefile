@@ -44,8 +44,9 @@ serve: $(STAMP)
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) console.asgi:application & \
 	wait
 
+# Twisted's listen backlog is 50: a burst of connections beyond it was reset (manage.py chaos --scenario burst).
 web: $(STAMP)
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) console.asgi:application
+	$(VENV)/bin/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=1024 console.asgi:application
 
 worker: $(STAMP)
 	$(VENV)/bin/celery -A console worker --loglevel=INFO

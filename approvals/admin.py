@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from approvals.models import ApprovalRequest, Decision, Queue, Webhook, WebhookDelivery
+from approvals.queue_forms import WebhookAdminForm
 from console.kernel.models import AuditEvent
 
 
@@ -41,6 +42,8 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
+    # Refuses URLs to internal addresses, as the queue pages do.
+    form = WebhookAdminForm
     list_display = ["name", "url", "queue", "format", "is_active"]
     list_filter = ["is_active", "format", "queue"]
 

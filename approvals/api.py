@@ -62,14 +62,30 @@ class ApprovalOut(Schema):
     decided_automatically_by: str
     escalation_count: int
     decisions: list[DecisionOut]
+    interrupt: dict[str, Any] = Field(
+        ..., description="The interrupt's shape: kind, actions (name, args, description, allowed decisions), value, "
+        "response_schema and the decisions the request allows"
+    )
+
+
+class ActionDecisionIn(InputSchema):
+    decision: str
+    args: dict[str, Any] | None = None
+    comment: str = Field("", max_length=5000)
 
 
 class DecisionIn(InputSchema):
     # A plain string, checked after permissions: 403 and 409 come before 422 (docs/architecture.md, "API errors").
-    decision: str = Field(..., description='"approve", "reject", "edit" (with args) or "respond" (with comment)')
+    decision: str = Field(
+        ..., description='"approve", "reject", "edit" (with args), "respond" (with comment) or "answer" (with value)'
+    )
     args: dict[str, Any] | None = None
     comment: str = Field("", max_length=5000)
     reason_code: str = Field("", max_length=100)
+    value: Any = Field(None, description="A free-form interrupt's answer: any JSON value")
+    actions: list[ActionDecisionIn] | None = Field(
+        None, max_length=100, description="One decision per action of a batched interrupt, in order"
+    )
 
 
 class ApprovalPageOut(Schema):
@@ -100,6 +116,18 @@ class ReassignIn(InputSchema):
     reason: str = Field("", max_length=2000)
 
 
+def interrupt_out(request: ApprovalRequest) -> dict[str, Any]:
+    """The interrupt as the reviewer reads it (arguments and value redacted like the others)."""
+    shape = request.shape
+    return {
+        "kind": shape.kind,
+        "actions": [{**action, "args": shown(action["args"])} for action in shape.actions],
+        "value": shown(shape.value),
+        "response_schema": shape.response_schema,
+        "allowed": shape.allowed,
+    }
+
+
 def approval_out(request: ApprovalRequest) -> dict[str, Any]:
     now_claimed = request.claimed_until is not None and request.claimed_by_id is not None
     return {
@@ -126,6 +154,7 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
         "decided_at": request.decided_at,
         "decided_automatically_by": request.decided_automatically_by,
         "escalation_count": request.escalation_count,
+        "interrupt": interrupt_out(request),
         "decisions": [
             {
                 "id": d.id,
@@ -224,7 +253,8 @@ def post_release(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]
 def post_decision(request: HttpRequest, approval_id: uuid.UUID, body: DecisionIn) -> dict[str, Any]:
     """Approve, reject (reason code from the queue's list, comment), edit the arguments and
     approve, or respond to the agent. Needs no claim unless someone else holds the request."""
-    decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code)
+    actions = [a.model_dump() for a in body.actions] if body.actions is not None else None
+    decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code, body.value, actions)
     return _one(request, approval_id)
 
 

@@ -4,10 +4,15 @@ A decision is approve, reject, respond or edit, with a comment and, for a reject
 code. An edit also posts the arguments as typed (`arg_<name>`, one per property of the request's
 schema): they are parsed to the schema's types, redacted values left as shown are restored, and
 the result is checked against the schema before the reviewer is shown the change to confirm.
+
+An interrupt in another shape (agents/engine/interrupts.py) posts "answer" with a `value` (JSON,
+or else taken as text), or, with several actions, "actions" with `action_<i>_decision`,
+`action_<i>_comment` and `action_<i>_args` (JSON) for each action in order.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +38,9 @@ class DecisionForm:
     args: dict[str, Any] | None = None
     # Field errors by argument name.
     errors: dict[str, str] = field(default_factory=dict)
+    # A free-form interrupt's answer; a batched interrupt's decisions, one per action.
+    value: Any = None
+    actions: list[dict[str, Any]] | None = None
 
     @classmethod
     def from_post(cls, post: QueryDict, approval: ApprovalRequest) -> DecisionForm:
@@ -45,6 +53,17 @@ class DecisionForm:
         if form.is_edit:
             properties = (approval.args_schema or {}).get("properties", {})
             form.values = {name: post.get(f"arg_{name}", "") for name in properties}
+        if decision == "answer":
+            form.value = _json_or_text(post.get("value", ""))
+        if decision == "actions":
+            form.actions = [
+                {
+                    "decision": post.get(f"action_{i}_decision", ""),
+                    "comment": post.get(f"action_{i}_comment", "").strip(),
+                    "args": _json_or_text(post.get(f"action_{i}_args", "")) if post.get(f"action_{i}_decision") == "edit" else None,
+                }
+                for i in range(len(approval.shape.actions))
+            ]
         return form
 
     @property
@@ -69,7 +88,7 @@ class DecisionForm:
         if parse_errors:
             self.errors = parse_errors
             return Invalid([{"loc": ["args", name], "msg": msg} for name, msg in parse_errors.items()])
-        problems = schema_errors(schema, self.args)
+        problems = schema_errors(schema, self.args, approval.action)
         if problems:
             self.errors = {str(e["loc"][-1]): e["msg"] for e in problems if len(e["loc"]) > 2}
             return Invalid(problems)
@@ -88,3 +107,13 @@ class DecisionForm:
             "edit_errors": self.errors,
             "edit_open": self.is_edit,
         }
+
+
+def _json_or_text(raw: str) -> Any:
+    """What a reviewer typed: JSON when it parses, else the text itself; nothing typed is None."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.tools import BaseTool, StructuredTool, create_schema_from_function
@@ -20,6 +20,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from agents.engine.ledger import args_hash, run_once
+from agents.engine.off_loop import off_the_loop
 from agents.engine.tools import current_tool_call_id
 from approvals.models import ApprovalRequest
 from approvals.services import record_automatic_approval
@@ -125,7 +126,8 @@ def _automatic_approval(
 
     configurable = get_config().get("configurable", {})
     rule = f"condition {condition!r} does not hold"
-    request = record_automatic_approval(
+    request = off_the_loop(
+        record_automatic_approval,
         configurable.get("steward_run_id"),
         key=tool_call_id or args_hash([action, args]),
         queue=queue,
@@ -152,7 +154,7 @@ def _check_resume_value(value: Any) -> None:
     if value["decision"] != "approve":
         return
     approval_id = value.get("approval_id")
-    request = ApprovalRequest.objects.filter(id=approval_id).first() if approval_id else None
+    request = off_the_loop(ApprovalRequest.objects.filter(id=approval_id).first) if approval_id else None
     if request is None or request.status != ApprovalRequest.Status.APPROVED:
         raise GateError(f"approval {value.get('approval_id')} is not approved")
     if args_hash(value.get("args")) != request.approved_args_hash:
@@ -165,6 +167,7 @@ def gated_tool(
     summary: str = "",
     condition: str | None = None,
     business_key: Callable[[dict[str, Any]], str] | None = None,
+    changed_args: Literal["refuse", "new_action"] = "refuse",
 ) -> Callable[[Callable[..., Any]], BaseTool]:
     """Make a function a tool that runs only after approval, once, through the ledger.
 
@@ -174,6 +177,9 @@ def gated_tool(
         condition: gate only when it holds, e.g. ``"amount > 100"``.
         business_key: the side effect's own key (e.g. ``lambda a: f"refund:{a['order_id']}"``);
             without one the key is the root run, the action and the arguments' hash.
+        changed_args: an approved call whose business key was already done with other
+            arguments: "refuse" (the call fails with `ArgumentsChanged`, which the agent reads
+            as the tool's error) or "new_action" (each set of arguments runs once).
 
     Returns:
         A LangChain tool. On rejection it returns ``"rejected: <reason_code>: <comment>"``.
@@ -203,19 +209,23 @@ def gated_tool(
                 return f"reviewer responded: {decision.get('comment') or ''}"
             if decision["decision"] != "approve":
                 return f"rejected: {decision.get('reason_code') or 'rejected'}: {decision.get('comment') or ''}"
-            approved = schema_model(**decision["args"]).model_dump()
+            approved_model = schema_model(**decision["args"])
+            approved = approved_model.model_dump()
             configurable = get_config().get("configurable", {})
             key = (
                 business_key(decision["args"])
                 if business_key
                 else f"{configurable.get('steward_root_run_id', '')}:{action}:{args_hash(decision['args'])}"
             )
-            result, _ = run_once(
+            result, _ = off_the_loop(
+                run_once,
                 key=key,
                 action=action,
-                args=decision["args"],
+                # Typed by the schema, so an edit's 120 and a proposal's 120.0 are the same action.
+                args=approved_model.model_dump(mode="json"),
                 run_id=configurable.get("steward_run_id"),
                 effect=lambda: fn(**approved),
+                changed_args=changed_args,
             )
             return result
 

@@ -35,6 +35,7 @@ __all__ = [
     "outcome_of",
     "parse_edit",
     "pending_count",
+    "undeclared_errors",
     "visible_request",
 ]
 
@@ -196,6 +197,12 @@ def outcome_context(request: ApprovalRequest) -> dict[str, Any]:
 # --- the edit form, generated from the gate's args_schema -------------------------------------
 
 
+def undeclared_errors(schema: dict[str, Any], errors: dict[str, str]) -> list[str]:
+    """The edit's errors about arguments the schema does not declare (no field of the form shows them)."""
+    properties = schema.get("properties") or {}
+    return [message for name, message in sorted(errors.items()) if name not in properties]
+
+
 def edit_fields(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
     required = list(schema.get("required", []))
     properties = schema.get("properties") or {}
@@ -236,10 +243,19 @@ def _constraints(prop: dict[str, Any]) -> str:
 
 
 def parse_edit(schema: dict[str, Any], post: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """Form strings → typed args for the schema; what cannot parse is a field error."""
-    args: dict[str, Any] = {}
+    """Form strings → typed args for the schema; what cannot parse is a field error.
+
+    An `arg_<name>` the schema does not declare is kept as posted, so the schema check refuses
+    it by name instead of the edit dropping it without a word.
+    """
+    properties = schema.get("properties") or {}
+    args: dict[str, Any] = {
+        key.removeprefix("arg_"): post.get(key)
+        for key in post
+        if key.startswith("arg_") and key.removeprefix("arg_") not in properties
+    }
     errors: dict[str, str] = {}
-    for name, prop in (schema.get("properties") or {}).items():
+    for name, prop in properties.items():
         raw = post.get(f"arg_{name}", "")
         kind = prop.get("type", "string")
         if kind == "boolean":
@@ -264,3 +280,16 @@ def parse_edit(schema: dict[str, Any], post: Any) -> tuple[dict[str, Any], dict[
         except (ValueError, json.JSONDecodeError):
             errors[name] = f"must be {'a whole number' if kind == 'integer' else 'a number' if kind == 'number' else 'JSON'}"
     return args, errors
+
+
+def shape_context(approval: ApprovalRequest) -> dict[str, Any]:
+    """The interrupt's shape for the request page: its actions (args as JSON, redacted), the
+    decisions it allows, and whether it takes one decision per action."""
+    shape = approval.shape
+    return {
+        "shape": shape,
+        "allowed": shape.allowed,
+        "shape_actions": [{**action, "args_json": pretty(shown(action["args"]))} for action in shape.actions],
+        "batched": len(shape.actions) > 1,
+        "free_form_value": pretty(shown(shape.value)),
+    }

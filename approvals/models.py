@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 
+from agents.engine.interrupts import InterruptShape
 from agents.engine.ledger import args_hash
 
 # The audit log's table belongs to this app; its model lives in the kernel.
@@ -132,6 +133,9 @@ class ApprovalRequest(models.Model):
     # A prompt promotion's regression replays (agents/prompt_admin/regression.py): one entry per batch,
     # {"batch", "version", "limit", "runs", "by", "at"}. Beside the request, never part of what is decided.
     regression_batches = models.JSONField(default=list, blank=True)
+    # The interrupt value's shape (agents/engine/interrupts.py `InterruptShape.as_json`): its kind,
+    # its actions with the decisions each allows, a free-form value. Empty for Steward's own gate.
+    interrupt_shape = models.JSONField(default=dict, blank=True)
 
     objects = ApprovalRequestQuerySet.as_manager()
 
@@ -160,6 +164,11 @@ class ApprovalRequest(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def shape(self) -> InterruptShape:
+        """The interrupt's shape: what the reviewer sees and which answers it takes."""
+        return InterruptShape.from_json(self.interrupt_shape)
+
+    @property
     def current_holder(self) -> Any:
         """Who holds the request right now (an expired claim holds nothing)."""
         if self.claimed_by_id and self.claimed_until and self.claimed_until > timezone.now():
@@ -180,7 +189,7 @@ class ApprovalRequest(models.Model):
         self,
         status: str,
         user: Any,
-        resume_value: dict[str, Any],
+        resume_value: Any,
         approved_args: Any,
         automatic_rule: str = "",
     ) -> bool:
@@ -299,6 +308,8 @@ class Decision(models.Model):
         REJECT = "reject"
         EDIT = "edit"
         RESPOND = "respond"
+        # A free-form interrupt's answer (any JSON value, kept in `args`).
+        ANSWER = "answer"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="decisions")

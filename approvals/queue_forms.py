@@ -1,7 +1,8 @@
 """Forms of the queue management pages: a queue's rules, and a queue's outgoing webhooks.
 
 Validation lives here rather than on the models so the pages can put each message next to its
-field; the Django admin and the services keep accepting what the models allow.
+field; the Django admin and the services keep accepting what the models allow, except a webhook
+URL to an internal address, which the admin's webhook form refuses too (`check_webhook_url`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from django.core.validators import URLValidator, validate_slug
 from django.db import transaction
 
 from approvals.models import Queue, Webhook
-from console.kernel import audit
+from console.kernel import audit, outbound
 
-__all__ = ["QueueForm", "ReasonCodesField", "WebhookForm", "audit_values"]
+__all__ = ["QueueForm", "ReasonCodesField", "WebhookAdminForm", "WebhookForm", "audit_values", "check_webhook_url"]
 
 # Decision.reason_code holds at most this many characters.
 REASON_CODE_MAX = 100
@@ -182,6 +183,34 @@ class QueueForm(forms.ModelForm):
         return cleaned
 
 
+def check_webhook_url(url: str) -> str:
+    """`url` if Steward may send to it; a form error naming why not (and the setting) otherwise.
+
+    A host that does not resolve now is accepted: it may resolve later, or only where the
+    workers run. Every delivery checks the URL again before it connects.
+    """
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundRefused as exc:
+        raise ValidationError(f"Refused: {exc}.", code="outbound_refused") from exc
+    except outbound.HostNotFound:
+        pass
+    return url
+
+
+class WebhookAdminForm(forms.ModelForm):
+    """The Django admin's webhook form: the model's fields, and the same URL check as the pages."""
+
+    url = forms.URLField(max_length=500, label="URL", assume_scheme="https")
+
+    class Meta:
+        model = Webhook
+        fields = ["name", "url", "secret", "queue", "events", "format", "is_active", "created_at"]
+
+    def clean_url(self) -> str:
+        return check_webhook_url(self.cleaned_data["url"])
+
+
 class WebhookForm(forms.ModelForm):
     """A queue's outgoing webhook. The secret is not a field: it is generated, and only rotated."""
 
@@ -192,7 +221,7 @@ class WebhookForm(forms.ModelForm):
         validators=[URLValidator(schemes=["http", "https"], message="Enter an http:// or https:// URL.")],
         # A URL typed without a scheme is taken as https:// (Django 6's default, asked for now).
         assume_scheme="https",
-        help_text="http:// or https:// only. Steward POSTs each event here.",
+        help_text="http:// or https:// only, on a public address. Steward POSTs each event here.",
     )
     events = forms.MultipleChoiceField(
         choices=[(event, event) for event in Webhook.EVENTS],
@@ -206,6 +235,9 @@ class WebhookForm(forms.ModelForm):
         fields = ["name", "url", "events", "format", "is_active"]
         labels = {"is_active": "Active"}
         help_texts = {"format": "json: signed with the secret (X-Steward-Signature); slack: a Slack message."}
+
+    def clean_url(self) -> str:
+        return check_webhook_url(self.cleaned_data["url"])
 
     def create_for(self, queue: Queue, user: Any) -> Webhook:
         """Save the valid form as a new webhook of `queue`, audited in the same transaction."""

@@ -9,6 +9,7 @@ in the order of docs/architecture.md ("API errors"): 404, 403, 409, then 422.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -21,8 +22,21 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 from langgraph.types import Interrupt
 
+from agents.engine.interrupts import (
+    AGENT_INBOX,
+    ANSWER,
+    FREE_FORM,
+    GATE,
+    ActionDecision,
+    InterruptShape,
+    describe,
+    resume_value,
+    tool_args_schemas,
+)
 from agents.engine.models import Run
+from agents.engine.registry import get_agent
 from agents.engine.run_queue import send_run
+from agents.engine.runtime import compiled_graph
 from approvals import notifications
 from approvals.action_links import LinkAlreadyUsed
 from approvals.models import ActionLink, ApprovalRequest, Decision, Queue
@@ -82,11 +96,14 @@ def open_requests_for_interrupts(run: Run, interrupts: Sequence[Interrupt]) -> l
     """One request per pending interrupt (inside the transaction that sets the run waiting)."""
     opened = []
     for interrupt in interrupts:
-        payload = interrupt.value if isinstance(interrupt.value, dict) else {"args": {"value": interrupt.value}}
-        request, created = ApprovalRequest.objects.get_or_create(
-            run=run,
-            interrupt_id=interrupt.id,
-            defaults={
+        shape = describe(interrupt.value, interrupt.response_schema)
+        if shape.kind != GATE:
+            # Now with the graph's tools: an edit is checked against the tool's own schema.
+            shape = describe(interrupt.value, interrupt.response_schema, _tool_schemas_of(run))
+            defaults = _shaped_request_fields(run, shape)
+        else:
+            payload = interrupt.value
+            defaults = {
                 "queue": _queue_named(str(payload.get("queue") or DEFAULT_QUEUE)),
                 "requested_by_id": run.created_by_id,
                 "action": str(payload.get("action") or "interrupt")[:200],
@@ -96,14 +113,57 @@ def open_requests_for_interrupts(run: Run, interrupts: Sequence[Interrupt]) -> l
                 "args_schema": payload.get("args_schema") or {},
                 "tool_call_id": str(payload.get("tool_call_id") or "")[:200],
                 "condition": str(payload.get("condition") or "")[:200],
-            },
-        )
+            }
+        request, created = ApprovalRequest.objects.get_or_create(run=run, interrupt_id=interrupt.id, defaults=defaults)
         if created:
             audit.record(None, "approval.requested", request, run_id=str(run.id), queue=request.queue.name)
             _publish(request)
             _notify_on_commit("approval.requested", request)
             opened.append(request)
+    _resume_if_decided_meanwhile(run, [interrupt.id for interrupt in interrupts])
     return opened
+
+
+def _resume_if_decided_meanwhile(run: Run, interrupt_ids: list[str]) -> None:
+    """Parallel interrupts: one decided while the run was resuming with another could not
+    requeue the run (it was running). The run's row is locked here (just set waiting), so a
+    decision committed before is seen now, and one after sees the run waiting and requeues it."""
+    decided = ApprovalRequest.objects.filter(
+        run=run,
+        interrupt_id__in=interrupt_ids,
+        status__in=[ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED, ApprovalRequest.Status.RESPONDED],
+    )
+    if decided.exists() and Run.requeue(run.id, Run.Status.WAITING):
+        send_run(run.id)
+        live.publish_run(run.id, Run.Status.QUEUED)
+
+
+def _tool_schemas_of(run: Run) -> dict[str, dict[str, Any]]:
+    """The args schemas of the tools in the run's graph (its ToolNodes), for edits of interrupts
+    whose value carries no schema (LangChain's middleware, Agent Inbox)."""
+    spec = get_agent(run.agent.key)
+    return tool_args_schemas(compiled_graph(spec, None)) if spec is not None else {}
+
+
+def _shaped_request_fields(run: Run, shape: InterruptShape) -> dict[str, Any]:
+    """A request's fields for an interrupt that is not Steward's gate: its first action (or the
+    free-form value) in the usual fields, every action with its allowed decisions in
+    `interrupt_shape`. Such interrupts name no queue: they go to the default one."""
+    first = shape.actions[0] if shape.actions else None
+    if first is None:
+        summary = shape.value if isinstance(shape.value, str) else ""
+    else:
+        summary = "; ".join(a["description"] or a["name"] for a in shape.actions)
+    return {
+        "queue": _queue_named(DEFAULT_QUEUE),
+        "requested_by_id": run.created_by_id,
+        "action": (first["name"] if first else "interrupt")[:200],
+        "summary": redact_text(summary),
+        "proposed_args": first["args"] if first else {"value": shape.value},
+        "args_schema": (first["args_schema"] if first else shape.response_schema) or {},
+        "tool_call_id": str(first.get("tool_call_id") or "")[:200] if first else "",
+        "interrupt_shape": shape.as_json(),
+    }
 
 
 def record_automatic_approval(
@@ -148,20 +208,42 @@ def record_automatic_approval(
 # --- deciding -------------------------------------------------------------------------------
 
 
-def schema_errors(schema: dict[str, Any], args: Any) -> list[dict[str, Any]]:
-    """Field errors of `args` against a JSON schema; a missing field is named in its `loc`."""
+def schema_errors(schema: dict[str, Any], args: Any, action: str = "this action") -> list[dict[str, Any]]:
+    """Field errors of an edit's `args` against the action's JSON schema; a missing field and an
+    undeclared one are each named in their `loc`.
+
+    An edit changes the action's arguments and never adds one: a schema that does not say
+    otherwise (the gate's, from pydantic, does not) takes no undeclared field.
+    """
     if not isinstance(args, dict):
         return [{"loc": ["body", "args"], "msg": "args must be an object"}]
     if not schema:
         return []
+    if "properties" in schema and "additionalProperties" not in schema:
+        schema = {**schema, "additionalProperties": False}
     errors = []
     for error in sorted(Draft202012Validator(schema).iter_errors(args), key=lambda e: list(map(str, e.absolute_path))):
         path = [str(p) for p in error.absolute_path]
         if error.validator == "required" and not path:
             missing = [name for name in error.validator_value if name not in args]
             path = missing[:1]
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            errors += [
+                {"loc": ["body", "args", *path, name], "msg": f"{name!r} is not an argument of {action}"}
+                for name in _undeclared(error.schema, error.instance)
+            ]
+            continue
         errors.append({"loc": ["body", "args", *path], "msg": error.message})
     return errors
+
+
+def _undeclared(schema: Any, instance: Any) -> list[str]:
+    """The names of `instance` that `schema` neither declares nor matches by pattern."""
+    if not isinstance(schema, dict) or not isinstance(instance, dict):
+        return []
+    declared = schema.get("properties") or {}
+    patterns = schema.get("patternProperties") or {}
+    return sorted(str(n) for n in instance if n not in declared and not any(re.search(p, str(n)) for p in patterns))
 
 
 def args_diff(proposed: Any, approved: Any) -> list[dict[str, Any]]:
@@ -274,7 +356,7 @@ def on_settled(action: str, handler: Callable[[ApprovalRequest], None]) -> None:
 
 
 def _settle(
-    request: ApprovalRequest, status: str, user: Any, resume: dict[str, Any], approved_args: Any, rule: str = ""
+    request: ApprovalRequest, status: str, user: Any, resume: Any, approved_args: Any, rule: str = ""
 ) -> None:
     if not request.settle(status, user, resume, approved_args, automatic_rule=rule):
         request.refresh_from_db()
@@ -296,13 +378,18 @@ def decide(
     args: dict[str, Any] | None = None,
     comment: str = "",
     reason_code: str = "",
+    value: Any = None,
+    actions: list[dict[str, Any]] | None = None,
 ) -> ApprovalRequest:
     """Record a reviewer's decision. The request's outcome is set once: a rejection or a response
     ends it; approvals end it when the queue's quorum is reached. The run resumes on commit.
 
     Args:
         decision: "approve", "reject", "edit" (approve with new `args`) or "respond" (send
-            `comment` back to the agent instead of deciding the action).
+            `comment` back to the agent instead of deciding the action); "answer" (`value`,
+            any JSON) for a free-form interrupt.
+        actions: for an interrupt with several actions (LangChain's batched middleware), one
+            {"decision", "args"?, "comment"?} per action, in order.
 
     Returns:
         The request, settled or (quorum not reached yet) still pending.
@@ -320,6 +407,9 @@ def decide(
         _check_pending_and_free(request, user, now)
         if Decision.objects.filter(request=request, user=user).exists():
             raise Conflict("you have already voted on this request; it waits for other reviewers")
+        if request.interrupt_shape:
+            # Not Steward's gate: the interrupt's own shape says what it takes and how it resumes.
+            return _decide_shaped(request, user, decision, args, comment, reason_code, value, actions)
         errors: list[dict[str, Any]] = []
         if decision not in Decision.Kind.values:
             errors.append({"loc": ["body", "decision"], "msg": "decision must be approve, reject, edit or respond"})
@@ -331,7 +421,7 @@ def decide(
             # Edits start from the redacted copy: a value sent back as shown keeps its original.
             args = restore(args, request.proposed_args)
         if decision == Decision.Kind.EDIT:
-            errors += schema_errors(request.args_schema, args) if args is not None else [
+            errors += schema_errors(request.args_schema, args, request.action) if args is not None else [
                 {"loc": ["body", "args"], "msg": "an edit needs the new args"}
             ]
         if request.run_id is None and decision in (Decision.Kind.EDIT, Decision.Kind.RESPOND):
@@ -398,6 +488,135 @@ def bulk_decide(
         except StewardError as exc:
             results.append({"id": request_id, "ok": False, "status": exc.status, "detail": exc.detail})
     return results
+
+
+# --- interrupts in other shapes (agents/engine/interrupts.py) ---------------------------------
+
+
+def _edit_errors(action: dict[str, Any], args: Any, loc: list[Any]) -> list[dict[str, Any]]:
+    """An edit of a tool's args: only the fields the tool declares (with no schema known, only
+    the keys already proposed), valid against its schema."""
+    if not isinstance(args, dict):
+        return [{"loc": [*loc, "args"], "msg": "an edit needs the new args (an object)"}]
+    schema = action.get("args_schema") or {}
+    declared = set(schema.get("properties") or {}) if schema.get("properties") else set(action["args"])
+    extra = sorted(set(args) - declared)
+    if extra:
+        return [{"loc": [*loc, "args", name], "msg": f"{action['name']} takes no argument {name!r}"} for name in extra]
+    return [{**error, "loc": [*loc, *error["loc"][1:]]} for error in schema_errors(schema, args)]
+
+
+def _shaped_choices(
+    request: ApprovalRequest, decision: str, args: Any, comment: str, actions: list[dict[str, Any]] | None
+) -> tuple[list[ActionDecision], list[dict[str, Any]]]:
+    """The reviewer's decision per action of the interrupt, and the 422 errors of what it does not allow."""
+    shape = request.shape
+    if actions is None:
+        if len(shape.actions) != 1:
+            msg = f"this request has {len(shape.actions)} actions: send one decision per action in `actions`, in order"
+            return [], [{"loc": ["body", "actions"], "msg": msg}]
+        locs: list[list[Any]] = [["body"]]
+        entries = [{"decision": decision, "args": args, "comment": comment}]
+    else:
+        if len(actions) != len(shape.actions):
+            msg = f"`actions` needs one decision per action: {len(shape.actions)}, in order"
+            return [], [{"loc": ["body", "actions"], "msg": msg}]
+        entries, locs = actions, [["body", "actions", i] for i in range(len(actions))]
+    chosen: list[ActionDecision] = []
+    errors: list[dict[str, Any]] = []
+    for action, entry, loc in zip(shape.actions, entries, locs, strict=True):
+        kind, note = str(entry.get("decision") or ""), str(entry.get("comment") or "")
+        edited = entry.get("args")
+        if kind not in action["allowed"]:
+            errors.append({"loc": [*loc, "decision"], "msg": f"{action['name']} allows only: {', '.join(action['allowed'])}"})
+        elif kind == "edit":
+            # Edits start from the redacted copy: a value sent back as shown keeps its original.
+            edited = restore(edited, action["args"]) if edited is not None else None
+            errors += _edit_errors(action, edited, loc)
+        elif kind == "respond" and not note.strip():
+            errors.append({"loc": [*loc, "comment"], "msg": "a response needs a message for the agent"})
+        chosen.append(ActionDecision(kind, edited if kind == "edit" else None, note))
+    return chosen, errors
+
+
+def _shaped_outcome(chosen: Sequence[ActionDecision]) -> tuple[str, str]:
+    """(the Decision's kind, the request's status) for the decisions on an interrupt's actions."""
+    kinds = {c.decision for c in chosen}
+    if kinds & {"approve", "edit"}:
+        return ("edit" if "edit" in kinds else "approve"), ApprovalRequest.Status.APPROVED
+    if "reject" in kinds:
+        return "reject", ApprovalRequest.Status.REJECTED
+    return "respond", ApprovalRequest.Status.RESPONDED
+
+
+def _decide_shaped(
+    request: ApprovalRequest,
+    user: Any,
+    decision: str,
+    args: Any,
+    comment: str,
+    reason_code: str,
+    value: Any,
+    actions: list[dict[str, Any]] | None,
+) -> ApprovalRequest:
+    """`decide` for an interrupt that is not Steward's gate (the request's row is locked): check
+    the answer against what the interrupt allows, resume the agent in its own shape."""
+    shape = request.shape
+    errors: list[dict[str, Any]] = []
+    if reason_code and reason_code not in (request.queue.reason_codes or []):
+        errors.append({"loc": ["body", "reason_code"], "msg": f"reason code must be one of {request.queue.reason_codes}"})
+    chosen: list[ActionDecision] = []
+    if shape.kind == FREE_FORM:
+        if decision != ANSWER:
+            errors.append({"loc": ["body", "decision"], "msg": "this interrupt takes an answer: decision \"answer\" with a value"})
+        elif value is None:
+            errors.append({"loc": ["body", "value"], "msg": "an answer needs a value (any JSON)"})
+        elif shape.response_schema:
+            errors += [
+                {"loc": ["body", "value", *map(str, e.absolute_path)], "msg": e.message}
+                for e in Draft202012Validator(shape.response_schema).iter_errors(value)
+            ]
+    elif decision == ANSWER:
+        errors.append({"loc": ["body", "decision"], "msg": f"this interrupt takes decisions: {', '.join(shape.allowed)}"})
+    else:
+        chosen, choice_errors = _shaped_choices(request, decision, args, comment, actions)
+        errors += choice_errors
+    if errors:
+        raise Invalid(errors)
+
+    status: str
+    if shape.kind == FREE_FORM:
+        kind, status, approved = ANSWER, ApprovalRequest.Status.RESPONDED, None
+        recorded: Any = {"value": value}
+    else:
+        kind, status = _shaped_outcome(chosen)
+        finals = [c.args if c.decision == "edit" else a["args"] for a, c in zip(shape.actions, chosen, strict=True)]
+        approved = (finals[0] if len(finals) == 1 else finals) if status == ApprovalRequest.Status.APPROVED else None
+        recorded = {"actions": [{"decision": c.decision, "args": c.args, "comment": c.comment} for c in chosen]}
+        # Agent Inbox's "ignore" is how a reviewer rejects there: say so in the record.
+        if shape.kind == AGENT_INBOX and kind == "reject" and not reason_code:
+            reason_code = "ignored"
+    try:
+        with transaction.atomic():
+            Decision.objects.create(
+                request=request, user=user, decision=kind, args=recorded, proposed_args=request.proposed_args,
+                approved_args=approved, args_diff=args_diff(request.proposed_args, approved) if kind == "edit" else [],
+                comment=comment or "; ".join(c.comment for c in chosen if c.comment), reason_code=reason_code,
+            )
+    except IntegrityError:
+        raise Conflict("you have already voted on this request") from None
+    audit.record(user, f"approval.{kind}", request, comment=comment, reason_code=reason_code, args=recorded)
+
+    if status == ApprovalRequest.Status.APPROVED and len(chosen) and all(c.decision in ("approve", "edit") for c in chosen):
+        votes = Decision.objects.filter(
+            request=request, user__isnull=False, decision__in=[Decision.Kind.APPROVE, Decision.Kind.EDIT]
+        ).count()
+        request.count_approvals(votes)
+        if votes < request.queue.required_approvals:
+            _publish(request)
+            return request
+    _settle(request, status, user, resume_value(shape, chosen, value), approved)
+    return request
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -545,6 +764,8 @@ def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
         return "escalated"
     if action in (Queue.TimeoutAction.APPROVE, Queue.TimeoutAction.REJECT):
         approve = action == Queue.TimeoutAction.APPROVE
+        if request.interrupt_shape:
+            return _time_out_shaped(request, approve, rule) or ("notified" if first_breach else None)
         kind = Decision.Kind.APPROVE if approve else Decision.Kind.REJECT
         args = request.proposed_args
         Decision.objects.create(
@@ -558,6 +779,28 @@ def _apply_timeout(request: ApprovalRequest, now: datetime) -> str | None:
         audit.record(None, f"approval.auto_{'approved' if approve else 'rejected'}", request, rule=rule, automatic=True)
         return "approved" if approve else "rejected"
     return "notified" if first_breach else None
+
+
+def _time_out_shaped(request: ApprovalRequest, approve: bool, rule: str) -> str | None:
+    """The queue's timeout decision on an interrupt in another shape, resumed in that shape; None
+    (it keeps waiting) when the interrupt does not take it (a question takes only an answer)."""
+    shape = request.shape
+    kind = "approve" if approve else "reject"
+    if shape.kind == FREE_FORM or any(kind not in action["allowed"] for action in shape.actions):
+        return None
+    note = f"decided automatically: {rule}"
+    chosen = [ActionDecision(kind, None, note) for _ in shape.actions]
+    finals = [action["args"] for action in shape.actions]
+    approved = (finals[0] if len(finals) == 1 else finals) if approve else None
+    Decision.objects.create(
+        request=request, user=None, decision=kind, proposed_args=request.proposed_args, approved_args=approved,
+        args={"actions": [{"decision": kind, "args": None, "comment": note} for _ in chosen]},
+        automatic_rule=rule, reason_code="" if approve else "timeout", comment=note,
+    )
+    status = ApprovalRequest.Status.APPROVED if approve else ApprovalRequest.Status.REJECTED
+    _settle(request, status, None, resume_value(shape, chosen), approved, rule=rule)
+    audit.record(None, f"approval.auto_{'approved' if approve else 'rejected'}", request, rule=rule, automatic=True)
+    return "approved" if approve else "rejected"
 
 
 def cancel_requests_of_run(run_id: uuid.UUID, actor: Any, reason: str) -> int:

@@ -78,8 +78,10 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, **extra: An
         "is_requester": approval.requested_by_id == request.user.pk,
         "held_by_other": approval.held_by_other(request.user),
         "edit_fields": inbox.edit_fields(approval.args_schema or {}, values, edit_errors),
+        "edit_undeclared": inbox.undeclared_errors(approval.args_schema or {}, edit_errors),
         "queues": Queue.objects.exclude(id=approval.queue_id).order_by("name"),
         "typed": {},
+        **inbox.shape_context(approval),
         **extra,
     }
 
@@ -132,7 +134,8 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
             )
     try:
         decided = decide(
-            approval.id, request.user, form.decision, args=form.args, comment=form.comment, reason_code=form.reason_code
+            approval.id, request.user, form.decision, args=form.args, comment=form.comment, reason_code=form.reason_code,
+            value=form.value, actions=form.actions,
         )
     except Invalid as exc:
         form.take_errors(exc)

@@ -1,7 +1,9 @@
 """Outgoing webhook deliveries: the signed body, one HTTP attempt, and the backoff between attempts.
 
 The delivery row is the delivery log: every attempt updates its `attempts`, `last_status_code`,
-`last_error`, `next_attempt_at` and finally `status`. The Celery task
+`last_error` (Steward's short reason, never the receiver's answer), `next_attempt_at` and finally
+`status`. Every attempt goes through the outbound check (console/kernel/outbound.py): a URL that
+reaches an internal address fails at once, without connecting. The Celery task
 (`approvals.tasks.deliver_webhook`) only calls `deliver()` and schedules the retry it asks for,
 so a test (or a shell) can run the same loop synchronously.
 """
@@ -12,8 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import urllib.error
-import urllib.request
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from approvals.models import WebhookDelivery
 from approvals.tasks import deliver_webhook
+from console.kernel import outbound
 
 __all__ = ["attempt_delivery", "backoff_seconds", "body_of", "deliver", "signature"]
 
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 5
 SIGNATURE_HEADER = "X-Steward-Signature"
-# Enough of a receiver's answer to tell why it refused, not enough to fill the table.
-_ERROR_CHARS = 500
 
 
 def body_of(payload: Any) -> bytes:
@@ -75,35 +74,20 @@ def backoff_seconds(attempts: int) -> float:
     return float(settings.STEWARD_WEBHOOK_BACKOFF_SECONDS) * 2 ** max(attempts - 1, 0)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib turns a redirected POST into a GET without the body; a receiver that redirects has
-    # not received the event, so a 3xx is a failed attempt instead.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str, bool]:
+    """POST once through the outbound check.
 
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """POST once. Returns (status code or None for a network error, error text or "")."""
-    http_request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    Returns (status code or None when no answer came, a short reason or "", refused): refused
+    means the URL reaches an address Steward does not send to, which no retry will change.
+    """
     try:
-        with _opener.open(http_request, timeout=TIMEOUT_SECONDS) as response:
-            response.read(_ERROR_CHARS)
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = exc.read(_ERROR_CHARS).decode("utf-8", "replace").strip()
-        except OSError:
-            detail = ""
-        finally:
-            exc.close()
-        return exc.code, f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
-    except (OSError, ValueError) as exc:
-        # URLError, timeouts, refused connections, bad URLs: the receiver never answered.
-        reason = getattr(exc, "reason", None) or exc
-        return None, f"{type(exc).__name__}: {reason}"[:_ERROR_CHARS]
+        checked = outbound.check_url(url)
+    except outbound.OutboundRefused as exc:
+        return None, f"refused: {exc}", True
+    except outbound.HostNotFound as exc:
+        return None, str(exc), False
+    result = outbound.post_json(checked, body, headers, timeout=TIMEOUT_SECONDS)
+    return result.status, result.reason, False
 
 
 def attempt_delivery(delivery: WebhookDelivery) -> bool:
@@ -145,7 +129,7 @@ def _attempt(delivery: WebhookDelivery) -> str:
         "X-Steward-Event": delivery.event,
         "X-Steward-Delivery": str(delivery.id),
     }
-    code, error = _post(webhook.url, body, headers)
+    code, error, refused = _post(webhook.url, body, headers)
     now = timezone.now()
     delivery.last_status_code = code
     if code is not None and 200 <= code < 300:
@@ -156,7 +140,7 @@ def _attempt(delivery: WebhookDelivery) -> str:
         outcome = _DELIVERED
     else:
         delivery.last_error = error or f"HTTP {code}"
-        if delivery.attempts >= settings.STEWARD_WEBHOOK_MAX_ATTEMPTS:
+        if refused or delivery.attempts >= settings.STEWARD_WEBHOOK_MAX_ATTEMPTS:
             delivery.status = WebhookDelivery.Status.FAILED
             delivery.next_attempt_at = None
             outcome = _DONE

@@ -110,10 +110,35 @@ DATABASE_URL = env_str("DATABASE_URL")
 # the pooled transaction); Django's psycopg backend already disables prepared statements, and the
 # LangGraph checkpointer's own pool does the same when this is on (agents/engine/checkpointer.py).
 PGBOUNCER = env_bool("PGBOUNCER", False)
+# Connections each process may hold to Postgres (docs/production.md, "Database connections"):
+# Django's pool of STEWARD_DB_CONNECTIONS per process, plus, in a worker process, the
+# checkpointer's pool of STEWARD_CHECKPOINT_POOL_SIZE. Without a pool, daphne kept a connection
+# per concurrent request (sync views run on a thread each) and a burst exhausted Postgres.
+# 0 turns Django's pool off (behind PgBouncer it is off anyway); then DB_CONN_MAX_AGE applies.
+STEWARD_DB_CONNECTIONS = env_int("STEWARD_DB_CONNECTIONS", 8)
+STEWARD_CHECKPOINT_POOL_SIZE = env_int("STEWARD_CHECKPOINT_POOL_SIZE", 4)
+# Seconds a request (or task) waits for a pooled connection before it is refused: the API then
+# answers 503 with Retry-After (console/kernel/database_busy.py), never 500.
+STEWARD_DB_POOL_TIMEOUT = env_int("STEWARD_DB_POOL_TIMEOUT", 10)
+if STEWARD_DB_CONNECTIONS < 0 or STEWARD_CHECKPOINT_POOL_SIZE < 1 or STEWARD_DB_POOL_TIMEOUT < 1:
+    raise ImproperlyConfigured(
+        "STEWARD_DB_CONNECTIONS must be 0 or more, STEWARD_CHECKPOINT_POOL_SIZE and STEWARD_DB_POOL_TIMEOUT 1 or more"
+    )
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     if PGBOUNCER:
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    elif STEWARD_DB_CONNECTIONS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": STEWARD_DB_CONNECTIONS,
+            "timeout": STEWARD_DB_POOL_TIMEOUT,
+            "name": "steward-django",
+        }
+        # Django's pool requires it: a request's connection goes back to the pool when it ends.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # The pool checks a connection before lending it: after a Postgres restart it is dead.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -246,6 +271,10 @@ STEWARD_ENCRYPTION_KEY = env_str("STEWARD_ENCRYPTION_KEY")
 # Encryption of LangGraph checkpoints (agents/engine/checkpointer.py): keys as above, empty derives one
 # from SECRET_KEY (a different one), `off` stores checkpoints in plain text.
 STEWARD_CHECKPOINT_ENCRYPTION_KEY = env_str("STEWARD_CHECKPOINT_ENCRYPTION_KEY")
+# Types a graph's state restores from its checkpoints besides LangGraph's own (pydantic models,
+# dataclasses), "module.Name" comma separated: LangGraph's serializer allow-list. Empty: LangGraph's
+# default (any type, each with a warning); set, any other type is not restored.
+STEWARD_CHECKPOINT_ALLOWED_TYPES = [t.strip() for t in env_str("STEWARD_CHECKPOINT_ALLOWED_TYPES").split(",") if t.strip()]
 parse_keys(STEWARD_ENCRYPTION_KEY, "STEWARD_ENCRYPTION_KEY")
 if STEWARD_CHECKPOINT_ENCRYPTION_KEY.strip().lower() != "off":
     try:
@@ -288,6 +317,8 @@ STEWARD_REQUEUE_SECONDS = env_int("STEWARD_REQUEUE_SECONDS", 3 if EMBEDDED else 
 STEWARD_AGENT_MODULES = ["agents.demo.refund", "agents.demo.order_summary", "agents.demo.stock_check"] + [
     m for m in env_str("STEWARD_AGENT_MODULES").split(",") if m
 ]
+# The LangGraph CLI's langgraph.json: each graph it lists is an agent too (agents/engine/langgraph_json.py).
+STEWARD_LANGGRAPH_JSON = env_str("STEWARD_LANGGRAPH_JSON")
 # Per agent model, "provider:model" for init_chat_model, comma separated fallbacks after the first.
 # With none set an agent uses its offline scripted model. STEWARD_MODEL_<AGENT> overrides.
 STEWARD_AGENT_MODELS: dict[str, str] = {}
@@ -307,6 +338,10 @@ STEWARD_BASE_URL = env_str("STEWARD_BASE_URL", "http://127.0.0.1:8000").rstrip("
 # A failed webhook delivery is tried again after BACKOFF * 2**(attempts-1) seconds, up to MAX_ATTEMPTS.
 STEWARD_WEBHOOK_BACKOFF_SECONDS = env_int("STEWARD_WEBHOOK_BACKOFF_SECONDS", 2)
 STEWARD_WEBHOOK_MAX_ATTEMPTS = env_int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
+# Webhooks are refused loopback, link-local, private, multicast and other internal addresses
+# (console/kernel/outbound.py). Comma separated addresses, CIDR networks or host names to allow
+# anyway, e.g. "10.20.0.0/16,hooks.internal". Empty: only public addresses.
+STEWARD_OUTBOUND_ALLOW = env_str("STEWARD_OUTBOUND_ALLOW")
 STEWARD_EMAIL_NOTIFICATIONS = env_bool("STEWARD_EMAIL_NOTIFICATIONS", True)
 # The console backend prints emails to stdout, so the embedded demo needs no mail server.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

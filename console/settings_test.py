@@ -44,3 +44,10 @@ from console.settings import *  # noqa: E402,F403
 
 # MD5 for speed; PBKDF2 too, for users the browser tests log in to a server on the normal settings.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+# The test process itself holds one connection per test thread, as pytest-django expects (its
+# concurrency tests open more threads than a web process's pool lends). The servers and workers
+# the tests start as processes use the pool as configured, the default included.
+if DATABASES["default"].get("OPTIONS", {}).pop("pool", None):  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)  # noqa: F405
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405

@@ -100,16 +100,24 @@ def broker_purged_after() -> Iterator[None]:
 
 @pytest.fixture
 def receiver() -> Iterator[Callable[..., HttpReceiver]]:
-    """Starts local HTTP receivers (`receiver(script, default)`), closed after the test."""
+    """Starts local HTTP receivers (`receiver(script, default, host=..., location=...,
+    failure_body=...)`), closed after the test. Steward refuses to send to them unless the test
+    also asks for `outbound_allows_loopback`."""
     started: list[HttpReceiver] = []
 
-    def start(script: list[int] | None = None, default: int = 200) -> HttpReceiver:
-        started.append(HttpReceiver(script, default))
+    def start(script: list[int] | None = None, default: int = 200, **options: Any) -> HttpReceiver:
+        started.append(HttpReceiver(script, default, **options))
         return started[-1]
 
     yield start
     for r in started:
         r.close()
+
+
+@pytest.fixture
+def outbound_allows_loopback(settings: Any) -> None:
+    """Lets Steward send webhooks to the local receivers (127.0.0.1), which it refuses by default."""
+    settings.STEWARD_OUTBOUND_ALLOW = "127.0.0.1"
 
 
 @pytest.fixture

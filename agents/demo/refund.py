@@ -93,7 +93,16 @@ def _next_move(messages: Sequence[BaseMessage]) -> AIMessage:
             content=f"I'm sorry, we cannot refund order {request['order_id']}: {why}. "
             "No refund was issued; a colleague will follow up if you have questions."
         )
-    return AIMessage(content=f"Done: {request['amount']} has been refunded on order {request['order_id']}.")
+    if result.startswith("error:"):
+        # The tool refused (e.g. the order was already refunded another amount): nothing was done.
+        why = result.split(":", 1)[1].strip()
+        return AIMessage(
+            content=f"I'm sorry, I could not refund {request['amount']} on order {request['order_id']}: {why}. "
+            "No refund was issued for this request."
+        )
+    # What the tool did, not what was asked: a reviewer may have edited the amount.
+    refund = json.loads(result)
+    return AIMessage(content=f"Done: {refund['amount']} has been refunded on order {refund['order_id']}.")
 
 
 def agent_node(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:

@@ -63,6 +63,7 @@ __all__ = [
     "checkpoint_serde",
     "checkpointer",
     "close_pool",
+    "encrypted_checkpoint_rows",
     "postgres_dsn",
     "prepare_threshold",
     "setup_checkpointer",
@@ -140,16 +141,29 @@ ENCRYPTION_OFF = "off"
 
 
 @lru_cache(maxsize=4)
-def _serde(configured: str, secrets: tuple[str, ...]) -> SerializerProtocol:
+def _serde(configured: str, secrets: tuple[str, ...], allowed_types: tuple[str, ...]) -> SerializerProtocol:
     if configured.strip().lower() == ENCRYPTION_OFF:
-        return _PlainSerializer()
+        return _PlainSerializer(**_allow_list(allowed_types))
     keyring = keyring_from(configured, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", secrets, CHECKPOINTS_KEY_PURPOSE)
-    return EncryptedSerializer(AesGcmCipher(keyring), JsonPlusSerializer())
+    return EncryptedSerializer(AesGcmCipher(keyring), JsonPlusSerializer(**_allow_list(allowed_types)))
+
+
+def _allow_list(allowed_types: tuple[str, ...]) -> dict[str, Any]:
+    """LangGraph's msgpack allow-list from "module.Name" entries; none keeps LangGraph's default
+    (every type restored, an unregistered one with a warning)."""
+    if not allowed_types:
+        return {}
+    return {"allowed_msgpack_modules": [tuple(name.rsplit(".", 1)) for name in allowed_types]}
 
 
 def checkpoint_serde() -> SerializerProtocol:
-    """The savers' serializer: encrypting unless STEWARD_CHECKPOINT_ENCRYPTION_KEY is "off"."""
-    return _serde(getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "", secret_keys())
+    """The savers' serializer: encrypting unless STEWARD_CHECKPOINT_ENCRYPTION_KEY is "off"; the
+    types it restores besides LangGraph's own are STEWARD_CHECKPOINT_ALLOWED_TYPES."""
+    return _serde(
+        getattr(settings, "STEWARD_CHECKPOINT_ENCRYPTION_KEY", "") or "",
+        secret_keys(),
+        tuple(getattr(settings, "STEWARD_CHECKPOINT_ALLOWED_TYPES", ()) or ()),
+    )
 
 
 def _encrypting(serde: SerializerProtocol) -> bool:
@@ -185,6 +199,48 @@ class _HookedWrites:
             super().put_writes(config, writes, task_id, task_path)  # type: ignore[misc]
 
 
+def encrypted_checkpoint_rows(
+    saver: PostgresSaver | Any,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> tuple[list[Any], tuple[Any, ...], RunnableConfig]:
+    """What an encrypting Postgres saver (sync or async) writes for a checkpoint: the blob rows,
+    the checkpoint row and the config naming it. Unlike LangGraph's put, no channel value stays
+    inline (in plain text) in the checkpoint's JSON: primitive values go to the encrypted blobs
+    too, written at their current version even when unchanged (the blob may not exist yet: a
+    thread begun before encryption was on kept them inline), which costs nothing when it does."""
+    configurable = config["configurable"]
+    thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
+    values = checkpoint["channel_values"]
+    copy = checkpoint.copy()
+    copy["channel_values"] = {}
+    blob_versions = {k: v for k, v in new_versions.items() if k in values}
+    for key, value in values.items():
+        if isinstance(value, _DeltaSnapshot):
+            copy["channel_values"][key] = True  # LangGraph's marker: the snapshot is a blob
+        elif value is None or isinstance(value, (str, int, float, bool)):
+            version = checkpoint["channel_versions"].get(key)
+            if version is None:
+                copy["channel_values"][key] = value
+            else:
+                blob_versions.setdefault(key, version)
+    blobs = saver._dump_blobs(thread_id, checkpoint_ns, values, blob_versions) if blob_versions else []
+    row = (
+        thread_id,
+        checkpoint_ns,
+        checkpoint["id"],
+        configurable.get("checkpoint_id"),
+        Jsonb(copy),
+        Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+    )
+    next_config: RunnableConfig = {
+        "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}
+    }
+    return blobs, row, next_config
+
+
 class StewardPostgresSaver(_HookedWrites, PostgresSaver):
     # Always one connection checked out of the pool by checkpointer(), never the pool itself:
     # a step's statements share its pipeline and transaction.
@@ -205,44 +261,15 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """PostgresSaver.put; when encrypting, except that no channel value stays inline (in plain
-        text) in the checkpoint's JSON: primitive values go to the encrypted blobs too. They are
-        written at their current version even when unchanged (the blob may not exist yet: a thread
-        begun before encryption was on kept them inline), which costs nothing when it already does."""
+        """PostgresSaver.put; when encrypting, encrypted_checkpoint_rows (no plain value inline)."""
         if not self.encrypting:
             return PostgresSaver.put(self, config, checkpoint, metadata, new_versions)
-        configurable = config["configurable"]
-        thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
-        values = checkpoint["channel_values"]
-        copy = checkpoint.copy()
-        copy["channel_values"] = {}
-        blob_versions = {k: v for k, v in new_versions.items() if k in values}
-        for key, value in values.items():
-            if isinstance(value, _DeltaSnapshot):
-                copy["channel_values"][key] = True  # LangGraph's marker: the snapshot is a blob
-            elif value is None or isinstance(value, (str, int, float, bool)):
-                version = checkpoint["channel_versions"].get(key)
-                if version is None:
-                    copy["channel_values"][key] = value
-                else:
-                    blob_versions.setdefault(key, version)
+        blobs, row, next_config = encrypted_checkpoint_rows(self, config, checkpoint, metadata, new_versions)
         with self._cursor(pipeline=True) as cur:
-            if blob_versions:
-                cur.executemany(
-                    self.UPSERT_CHECKPOINT_BLOBS_SQL, self._dump_blobs(thread_id, checkpoint_ns, values, blob_versions)
-                )
-            cur.execute(
-                self.UPSERT_CHECKPOINTS_SQL,
-                (
-                    thread_id,
-                    checkpoint_ns,
-                    checkpoint["id"],
-                    configurable.get("checkpoint_id"),
-                    Jsonb(copy),
-                    Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-                ),
-            )
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}}
+            if blobs:
+                cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
+            cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
+        return next_config
 
     @contextmanager
     def _step_transaction(self, checkpoint_id: str) -> Iterator[None]:
@@ -338,7 +365,9 @@ def _get_pool() -> ConnectionPool[Connection[DictRow]]:
             _pool = ConnectionPool(
                 key[1],
                 min_size=1,
-                max_size=int(os.environ.get("STEWARD_CHECKPOINT_POOL_SIZE", "8")),
+                # A worker process executes one run at a time (prefork): a few are plenty; the
+                # connection budget is in docs/production.md.
+                max_size=settings.STEWARD_CHECKPOINT_POOL_SIZE,
                 kwargs={"autocommit": True, "prepare_threshold": prepare_threshold(), "row_factory": dict_row},
                 # One round trip per checkout: after a Postgres restart a pooled connection is
                 # dead, and handing it out failed the next run (seen in `manage.py chaos`).

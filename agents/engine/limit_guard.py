@@ -46,6 +46,9 @@ class LimitGuard(BaseCallbackHandler):
     """
 
     raise_error = True
+    # In an async graph (ainvoke) LangChain runs inline handlers first, one by one, and the others
+    # together in threads: inline, the guard still refuses a node before the recorder sees it.
+    run_inline = True
     # Chain events only: a model or tool event never starts a node.
     ignore_llm = True
     ignore_chat_model = True

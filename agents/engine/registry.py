@@ -1,4 +1,4 @@
-"""Agents are code: a key maps to a builder of an uncompiled LangGraph graph.
+"""Agents are code: a key maps to a builder of a LangGraph graph.
 
 Register an agent in a module listed in `STEWARD_AGENT_MODULES`::
 
@@ -6,29 +6,61 @@ Register an agent in a module listed in `STEWARD_AGENT_MODULES`::
                     limits=Limits(max_steps=50, max_cost_usd=0.25, on_breach="pause"))
     def build() -> StateGraph: ...
 
-`limits` are the agent's defaults (agents/engine/limits.py); an admin may override them per agent.
+`build` returns an uncompiled StateGraph or a compiled graph (what `create_react_agent` returns);
+either way Steward attaches its own checkpointer (`compile_agent`). `limits` are the agent's
+defaults (agents/engine/limits.py); an admin may override them per agent.
+
+Beside them, every graph of the LangGraph CLI's langgraph.json named by `STEWARD_LANGGRAPH_JSON`
+is an agent with its graph id (agents/engine/langgraph_json.py), its input schema the graph's.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.db import connection
+from langchain_core.messages import convert_to_messages, message_to_dict
 from langgraph.graph import StateGraph
-from pydantic import BaseModel
+from langgraph.pregel import Pregel
+from pydantic import BaseModel, RootModel
 
+from agents.engine.langgraph_json import GraphEntry, LangGraphJsonError, graph_from, read_langgraph_json
 from agents.engine.limits import Limits
 from agents.engine.models import Agent
 from console.kernel.agent_modules import load_agent_modules
 
-__all__ = ["AgentSpec", "all_agents", "get_agent", "graph_fingerprint", "register_agent", "sync_agents"]
+__all__ = [
+    "CODE",
+    "LANGGRAPH_JSON",
+    "AgentSpec",
+    "all_agents",
+    "compile_agent",
+    "get_agent",
+    "graph_fingerprint",
+    "is_async_graph",
+    "register_agent",
+    "reload_langgraph_json",
+    "sync_agents",
+    "top_level",
+]
+
+# Where an agent comes from (GET /api/agents shows it).
+CODE = "code"
+LANGGRAPH_JSON = "langgraph.json"
 
 
 def _default_initial_state(data: BaseModel) -> dict[str, Any]:
     return data.model_dump()
+
+
+def _as_given(data: Any) -> Any:
+    return data
 
 
 def _default_output(state: dict[str, Any]) -> Any:
@@ -43,7 +75,8 @@ class AgentSpec:
     key: str
     name: str
     description: str
-    build: Callable[[], StateGraph]
+    # An uncompiled StateGraph or a compiled graph (see compile_agent).
+    build: Callable[[], StateGraph | Pregel]
     input_schema: type[BaseModel]
     initial_state: Callable[[BaseModel], dict[str, Any]] = _default_initial_state
     output: Callable[[dict[str, Any]], Any] = _default_output
@@ -54,9 +87,33 @@ class AgentSpec:
     prompts: dict[str, str] = field(default_factory=dict)
     # Default limits for its runs (an admin's override in Agent.settings["limits"] wins).
     limits: Limits = field(default_factory=Limits)
+    # CODE, or LANGGRAPH_JSON with `origin` its "./file.py:attr".
+    source: str = CODE
+    origin: str = ""
+    # A langgraph.json factory taking a RunnableConfig: called with each run's config.
+    build_for_run: Callable[[dict[str, Any]], StateGraph | Pregel] | None = None
+    # The input as submitted, before the schema validates it (langgraph.json: messages in role form).
+    prepare_input: Callable[[Any], Any] = _as_given
+    # The graph's output schema (langgraph.json graphs; empty for agents in code).
+    output_schema: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         return graph_fingerprint(self.build())
+
+    def input_json_schema(self) -> dict[str, Any]:
+        """The input schema as JSON Schema, its fields at the top (a graph's schema is a $ref)."""
+        return top_level(self.input_schema.model_json_schema())
+
+
+def top_level(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with a top-level `$ref` into its `$defs` inlined, so `properties` is at the top."""
+    ref = schema.get("$ref", "")
+    name = ref.removeprefix("#/$defs/")
+    definition = (schema.get("$defs") or {}).get(name) if ref.startswith("#/$defs/") else None
+    if definition is None:
+        return schema
+    inlined = {k: v for k, v in schema.items() if k != "$ref"}
+    return {**inlined, **definition, "title": schema.get("title", definition.get("title"))}
 
 
 _REGISTRY: dict[str, AgentSpec] = {}
@@ -73,8 +130,8 @@ def register_agent(
     example_input: dict[str, Any] | None = None,
     prompts: dict[str, str] | list[str] | None = None,
     limits: Limits | dict[str, Any] | None = None,
-) -> Callable[[Callable[[], StateGraph]], Callable[[], StateGraph]]:
-    def decorator(build: Callable[[], StateGraph]) -> Callable[[], StateGraph]:
+) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    def decorator(build: Callable[[], Any]) -> Callable[[], Any]:
         _REGISTRY[key] = AgentSpec(
             key=key,
             name=name or key.replace("_", " ").title(),
@@ -94,17 +151,153 @@ def register_agent(
 
 def all_agents() -> dict[str, AgentSpec]:
     load_agent_modules()
-    return dict(_REGISTRY)
+    return {**_REGISTRY, **_langgraph_json_agents()}
 
 
 def get_agent(key: str) -> AgentSpec | None:
     load_agent_modules()
-    return _REGISTRY.get(key)
+    return _REGISTRY.get(key) or _langgraph_json_agents().get(key)
 
 
-def graph_fingerprint(graph: StateGraph) -> str:
+# --- langgraph.json ---------------------------------------------------------------------------
+
+# The file's agents, keyed by the path they were read from: a changed setting reads it again.
+_from_json: tuple[str, dict[str, AgentSpec]] | None = None
+
+
+def reload_langgraph_json() -> dict[str, AgentSpec]:
+    """Read STEWARD_LANGGRAPH_JSON again (raises LangGraphJsonError naming the graph it cannot load)."""
+    global _from_json
+    _from_json = None
+    return _langgraph_json_agents()
+
+
+def _langgraph_json_agents() -> dict[str, AgentSpec]:
+    global _from_json
+    path = getattr(settings, "STEWARD_LANGGRAPH_JSON", "") or ""
+    if _from_json is None or _from_json[0] != path:
+        agents = {entry.graph_id: _spec_of(entry) for entry in read_langgraph_json(path)} if path else {}
+        clashes = sorted(set(agents) & set(_REGISTRY))
+        if clashes:
+            raise LangGraphJsonError(f"graph {clashes[0]!r}: an agent registered in code already has this key")
+        _from_json = (path, agents)
+        _add_rows(agents)
+    return _from_json[1]
+
+
+def _add_rows(specs: dict[str, AgentSpec]) -> None:
+    """Agent rows for the file's graphs as soon as they load, not only after the next migrate
+    (skipped before the first migrate: post_migrate's sync_agents makes them then)."""
+    if not specs or Agent._meta.db_table not in connection.introspection.table_names():
+        return
+    for spec in specs.values():
+        _save_row(spec)
+
+
+def _save_row(spec: AgentSpec) -> None:
+    Agent.objects.update_or_create(
+        key=spec.key,
+        defaults={
+            "name": spec.name,
+            "description": spec.description,
+            "input_schema": spec.input_json_schema(),
+            "example_input": spec.example_input,
+            "fingerprint": spec.fingerprint(),
+            "is_registered": True,
+        },
+    )
+
+
+class _AnyInput(RootModel[dict[str, Any]]):
+    """The input of a graph whose own schema pydantic cannot build: any JSON object."""
+
+
+def _input_schema_of(graph: StateGraph | Pregel) -> type[BaseModel]:
+    compiled = graph.compile() if isinstance(graph, StateGraph) else graph
+    try:
+        schema: type[BaseModel] = compiled.get_input_schema()
+        schema.model_json_schema()
+    except Exception:  # e.g. typing.TypedDict state on Python 3.11, which pydantic refuses
+        return _AnyInput
+    return schema
+
+
+def _messages_as_langchain_dicts(data: Any) -> Any:
+    """`messages` given as text, as {"role": "user", "content": ...} or as LangChain message
+    dicts, in LangChain's dict form (the graph's schema accepts only that)."""
+    if not isinstance(data, dict) or "messages" not in data:
+        return data
+    given = data["messages"]
+    if isinstance(given, (str, dict)):
+        given = [given]
+    try:
+        messages = [message_to_dict(m)["data"] for m in convert_to_messages(given)]
+    except (TypeError, ValueError, NotImplementedError):
+        return data  # left for the schema to refuse, with its own message
+    return {**data, "messages": messages}
+
+
+def _output_schema_of(graph: StateGraph | Pregel) -> dict[str, Any]:
+    compiled = graph.compile() if isinstance(graph, StateGraph) else graph
+    try:
+        return top_level(compiled.get_output_jsonschema())
+    except Exception:  # as for the input schema: a state pydantic cannot describe
+        return {"type": "object"}
+
+
+def _graph_input(data: BaseModel) -> dict[str, Any]:
+    # Only what was given: LangGraph's reducers treat a key that is present as a write.
+    dumped = data.model_dump(exclude_unset=True)
+    return dumped if isinstance(dumped, dict) else {}
+
+
+def _spec_of(entry: GraphEntry) -> AgentSpec:
+    try:
+        graph = graph_from(entry)
+        input_schema = _input_schema_of(graph)
+        output_schema = _output_schema_of(graph)
+    except LangGraphJsonError:
+        raise
+    except Exception as exc:
+        raise LangGraphJsonError(f"graph {entry.graph_id!r}: building it failed: {type(exc).__name__}: {exc}") from exc
+    takes_config = entry.is_factory and bool(inspect.signature(entry.target).parameters)
+    return AgentSpec(
+        key=entry.graph_id,
+        name=entry.graph_id,
+        description=entry.description or f"{entry.path} (langgraph.json)",
+        # A factory is called again per build: a graph object is shared, so it is returned as is.
+        build=(lambda: graph_from(entry)) if entry.is_factory else (lambda: graph),
+        input_schema=input_schema,
+        initial_state=_graph_input,
+        source=LANGGRAPH_JSON,
+        origin=entry.path,
+        build_for_run=(lambda config: graph_from(entry, config)) if takes_config else None,
+        prepare_input=_messages_as_langchain_dicts,
+        output_schema=output_schema,
+    )
+
+
+# --- graphs -----------------------------------------------------------------------------------
+
+
+def compile_agent(spec: AgentSpec, config: dict[str, Any] | None = None) -> Pregel:
+    """The agent's compiled graph, without its checkpointer yet. An uncompiled StateGraph is
+    compiled; a compiled one keeps what its author compiled in (interrupt_before/after, store,
+    cache, name, context schema): only the checkpointer is Steward's (runtime.compiled_graph)."""
+    graph = spec.build_for_run(config or {"configurable": {}}) if spec.build_for_run else spec.build()
+    return graph.compile() if isinstance(graph, StateGraph) else graph
+
+
+def is_async_graph(graph: Pregel) -> bool:
+    """True when a node has only an async function (`async def`): `invoke` would fail with "No
+    synchronous function provided", so the graph runs through `ainvoke`."""
+    return any(getattr(node.bound, "func", True) is None for node in graph.nodes.values())
+
+
+def graph_fingerprint(graph: StateGraph | Pregel) -> str:
     """A hash of the graph's nodes and edges: a replay can tell when the code has changed."""
-    drawable = graph.compile().get_graph()
+    compiled = graph.compile() if isinstance(graph, StateGraph) else graph
+    drawable = compiled.get_graph()
     shape = {
         "nodes": sorted(drawable.nodes),
         "edges": sorted([e.source, e.target, bool(e.conditional)] for e in drawable.edges),
@@ -117,15 +310,5 @@ def sync_agents() -> None:
 
     specs = all_agents()
     for spec in specs.values():
-        Agent.objects.update_or_create(
-            key=spec.key,
-            defaults={
-                "name": spec.name,
-                "description": spec.description,
-                "input_schema": spec.input_schema.model_json_schema(),
-                "example_input": spec.example_input,
-                "fingerprint": spec.fingerprint(),
-                "is_registered": True,
-            },
-        )
+        _save_row(spec)
     Agent.objects.exclude(key__in=list(specs)).update(is_registered=False)

@@ -16,6 +16,7 @@ limit it fails, or pauses `waiting` for a reviewer, and continuing it is the cra
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
@@ -33,6 +35,7 @@ from langgraph.types import Command, Interrupt
 from structlog.contextvars import bound_contextvars
 
 from agents.engine.checkpointer import checkpointer
+from agents.engine.checkpointer_async import async_checkpointer
 from agents.engine.hooks import approvals
 from agents.engine.limit_guard import LimitGuard, run_watched
 from agents.engine.limits import (
@@ -44,8 +47,9 @@ from agents.engine.limits import (
     record_breach,
 )
 from agents.engine.models import Run
-from agents.engine.registry import AgentSpec, get_agent
+from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
 from agents.engine.signals import announce_run_stopped
+from agents.engine.tools import ToolCallIds
 from console.kernel import live
 from traces.recording import cassette
 from traces.recording.models import Span
@@ -171,8 +175,9 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
             # A replay's other model, when the engineer chose one.
             "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),
         },
-        # The guard first: a node it refuses never reaches the recorder.
-        "callbacks": [c for c in (guard, recorder) if c is not None],
+        # The guard first: a node it refuses never reaches the recorder. ToolCallIds tells a gated
+        # tool run by LangGraph's ToolNode its call id.
+        "callbacks": [c for c in (guard, recorder) if c is not None] + [ToolCallIds()],
         "recursion_limit": 100,
     }
 
@@ -201,12 +206,19 @@ _compiled: dict[str, tuple[Any, Any]] = {}
 _compiled_lock = threading.Lock()
 
 
-def compiled_graph(spec: AgentSpec, saver: Any) -> Any:
-    """The agent's compiled graph bound to this execution's saver; compiled once per process."""
+def compiled_graph(spec: AgentSpec, saver: Any, config: dict[str, Any] | None = None) -> Any:
+    """The agent's compiled graph bound to this execution's saver; compiled once per process
+    (a langgraph.json factory taking a RunnableConfig is called with each run's `config`).
+
+    Only the checkpointer is replaced (one the author compiled in, such as the docs'
+    InMemorySaver, included): everything else compiled in stays (interrupt_before/after, store,
+    cache, name, context schema)."""
+    if spec.build_for_run is not None:
+        return compile_agent(spec, config).copy(update={"checkpointer": saver})
     with _compiled_lock:
         cached = _compiled.get(spec.key)
         if cached is None or cached[0] is not spec.build:
-            cached = (spec.build, spec.build().compile())
+            cached = (spec.build, compile_agent(spec))
             _compiled[spec.key] = cached
     return cached[1].copy(update={"checkpointer": saver})
 
@@ -288,13 +300,16 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
     config = run_config(run, recorder, guard)
     try:
         with checkpointer(writer) as saver:
-            graph = compiled_graph(spec, saver)
+            graph = compiled_graph(spec, saver, config)
             command = _next_input(graph, config, run, spec)
             if command is _WAIT:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
             watched = command is not _DONE and guard is not None and limits.timed
             if command is not _DONE and not watched:
-                graph.invoke(command, config, durability=spec.durability)
+                if is_async_graph(graph):
+                    asyncio.run(_ainvoke(spec, command, config, writer))
+                else:
+                    graph.invoke(command, config, durability=spec.durability)
             if not watched:
                 snapshot = graph.get_state(config)
         if watched:
@@ -303,7 +318,7 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
             assert guard is not None
             run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer), guard)
             with checkpointer(writer) as saver:
-                snapshot = compiled_graph(spec, saver).get_state(config)
+                snapshot = compiled_graph(spec, saver, config).get_state(config)
     except LimitExceeded as exc:
         log.info("run %s: %s", run.id, exc)
         return _stop(run, writer, breach=exc.breach, limits=limits)
@@ -311,6 +326,12 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
         log.info("run %s: %s; stopping", run.id, exc)
         return None
     except Exception as exc:
+        if _postgres_connection_trouble(exc):
+            # Not the run's fault: Postgres restarted or refused us. Recording a failure would
+            # succeed on a fresh pooled connection and fail the run for good; instead the run
+            # keeps its lease, the task fails, and the sweeper re-queues it once the lease expires.
+            log.warning("run %s: the database connection failed (%s); left to its lease", run.id, exc)
+            raise
         log.warning("run %s failed: %s", run.id, exc)
         return _stop(
             run,
@@ -320,11 +341,22 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
         )
     if snapshot.interrupts:
         return _stop(run, writer, interrupts=snapshot.interrupts)
+    if snapshot.next:
+        # Stopped with work left and no interrupt: a static breakpoint compiled into the graph
+        # (interrupt_before/after). The run waits there; continuing it is the crash path above.
+        return _stop(run, writer, breakpoint=list(snapshot.next))
     return _stop(run, writer, output=spec.output(snapshot.values))
 
 
 def _is_copy(run: Run) -> bool:
     return bool(((run.metadata or {}).get("replay") or {}).get("copied"))
+
+
+def _postgres_connection_trouble(exc: BaseException) -> bool:
+    """A lost or refused Postgres connection (psycopg's OperationalError or InterfaceError, raw
+    from the checkpointer or wrapped by Django), as opposed to an error of the run's own."""
+    trouble = (psycopg.OperationalError, psycopg.InterfaceError)
+    return isinstance(exc, trouble) or isinstance(exc.__cause__, trouble)
 
 
 def _limits_of(run: Run, spec: AgentSpec) -> Limits:
@@ -353,10 +385,19 @@ def _guard_for(run: Run, limits: Limits, recorder: SpanRecorder) -> LimitGuard |
 
 
 def _invoke_on_own_saver(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
-    """The graph's invoke for `run_watched`: its thread may outlive this execution, so it holds a
-    checkpoint connection of its own, never the one the worker gives back."""
+    """The graph's invoke on a checkpoint connection of its own: for `run_watched`, whose thread
+    may outlive this execution, and for async graphs, which need an async saver. An async graph
+    (`async def` nodes) runs through `ainvoke` in an event loop of its own."""
+    if is_async_graph(compiled_graph(spec, None, config)):
+        asyncio.run(_ainvoke(spec, command, config, writer))
+        return
     with checkpointer(writer) as saver:
-        compiled_graph(spec, saver).invoke(command, config, durability=spec.durability)
+        compiled_graph(spec, saver, config).invoke(command, config, durability=spec.durability)
+
+
+async def _ainvoke(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
+    async with async_checkpointer(writer) as saver:
+        await compiled_graph(spec, saver, config).ainvoke(command, config, durability=spec.durability)
 
 
 def _stop(
@@ -369,6 +410,7 @@ def _stop(
     interrupts: tuple[Interrupt, ...] | None = None,
     breach: Breach | None = None,
     limits: Limits | None = None,
+    breakpoint: list[str] | None = None,
 ) -> str | None:
     """Write the last spans and the run's new state in one transaction, if the lease is ours.
 
@@ -394,6 +436,10 @@ def _stop(
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)
                 if won:
                     approvals().pause_for_limit(run, breach, limits)
+            elif breakpoint:
+                status, won = Run.Status.WAITING, run.mark_waiting(totals)
+                if won:
+                    run.save_metadata({**(run.metadata or {}), "breakpoint": {"next": breakpoint}})
             elif error is not None:
                 status, won = Run.Status.FAILED, run.mark_failed(error, error_traceback, totals)
                 if won and breach is not None:

@@ -56,7 +56,7 @@ def start_run(
         agent = Agent.objects.get(key=agent_key)
     run_limits = limits_for_run(agent_limits(spec, agent), limits, user)
     try:
-        data = spec.input_schema.model_validate(input)
+        data = spec.input_schema.model_validate(spec.prepare_input(input))
     except ValidationError as exc:
         raise Invalid(validation_errors(exc, "input")) from None
     run_id = uuid.uuid4()

@@ -1,4 +1,5 @@
-"""Agents API: each agent's limits (read by engineers and reviewers, set by admins)."""
+"""Agents API: the agents this Steward runs (from code and from langgraph.json) and each agent's
+limits (read by engineers and reviewers, set by admins)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ninja import Router, Schema
 
 from agents.engine.limits import AgentLimitsIn, agent_limits
 from agents.engine.models import Agent
-from agents.engine.registry import get_agent
+from agents.engine.registry import AgentSpec, all_agents, get_agent
 from agents.engine.services import set_agent_limits
 from console.kernel.auth import role_auth
 from console.kernel.errors import NotFound
@@ -29,6 +30,46 @@ class AgentLimitsOut(Schema):
     limits: dict[str, Any]
     defaults: dict[str, Any]
     override: dict[str, Any]
+
+
+class AgentOut(Schema):
+    key: str
+    name: str
+    description: str
+    # "code" (registered with register_agent) or "langgraph.json" (STEWARD_LANGGRAPH_JSON).
+    source: str
+    # A langgraph.json graph's "./file.py:attr"; empty for agents in code.
+    origin: str
+    input_schema: dict[str, Any]
+    # The graph's output schema (langgraph.json); empty for agents in code.
+    output_schema: dict[str, Any]
+
+
+def _agent_out(spec: AgentSpec) -> dict[str, Any]:
+    return {
+        "key": spec.key,
+        "name": spec.name,
+        "description": spec.description,
+        "source": spec.source,
+        "origin": spec.origin,
+        "input_schema": spec.input_json_schema(),
+        "output_schema": spec.output_schema,
+    }
+
+
+@router.get("", auth=READ, response={200: list[AgentOut], 401: ErrorOut, 403: ErrorOut})
+def list_agents(request: HttpRequest) -> list[dict[str, Any]]:
+    """Every agent, by key: those registered in code and those of langgraph.json."""
+    return [_agent_out(spec) for _, spec in sorted(all_agents().items())]
+
+
+@router.get("/{key}", auth=READ, response={200: AgentOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
+def get_one_agent(request: HttpRequest, key: str) -> dict[str, Any]:
+    """One agent: where it comes from and its input schema."""
+    spec = get_agent(key)
+    if spec is None:
+        raise NotFound(f"unknown agent {key!r}")
+    return _agent_out(spec)
 
 
 def _limits_out(key: str) -> dict[str, Any]:

@@ -135,7 +135,7 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     spec = get_agent(agent_key)
     if spec is None:
         raise Http404("unknown agent")
-    schema = spec.input_schema.model_json_schema()
+    schema = spec.input_json_schema()
     values: dict[str, Any] = dict(spec.example_input)
     errors: dict[str, str] = {}
     status = 200

@@ -13,7 +13,9 @@ injects one kind of fault:
 - `postgres`: stop Postgres abruptly (`pg_ctl -m immediate`, a crash) and start it again;
 - `redis`: SIGKILL Redis, which persists nothing, and start it empty: queued messages are gone
   and the sweeper re-sends those runs from the database;
-- `channels` (console/harness/chaos_pages.py): open run pages miss live events and must catch up.
+- `channels` (console/harness/chaos_pages.py): open run pages miss live events and must catch up;
+- `burst` (console/harness/chaos_burst.py): 200 concurrent POST /api/runs through a real web
+  process on a Postgres with a low connection limit: 201 or 503/429, never a 5xx or a lost run.
 
 Then it checks, from the database, that every run succeeded, that no recorded step was lost or
 doubled and that no side effect happened twice (console/harness/chaos_checks.py), and reports how long
@@ -60,7 +62,7 @@ __all__ = ["SCENARIOS", "ChaosOptions", "Harness", "ScenarioResult", "report_lin
 
 log = logging.getLogger(__name__)
 
-SCENARIOS = ("kill", "postgres", "redis", "channels")
+SCENARIOS = ("kill", "postgres", "redis", "channels", "burst")
 SWEEP_EVERY = 0.5  # seconds between sweeps (beat's STEWARD_SWEEP_SECONDS, shortened)
 POLL_EVERY = 0.05  # seconds between the tracker's looks at run statuses
 CHAOS_ENGINEER = "chaos-engineer"

@@ -113,6 +113,9 @@ class PrivatePostgres:
 
     root: str
     port: int
+    # The server's connection limit; the burst scenario restarts it with a low one, so that a
+    # burst of requests can exhaust it for real.
+    max_connections: int = 200
 
     @property
     def data(self) -> Path:
@@ -154,7 +157,7 @@ class PrivatePostgres:
         # and a committed transaction's WAL is in the OS cache, so nothing committed is lost.
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB"
+            f"-c full_page_writes=off -c max_connections={self.max_connections} -c shared_buffers=32MB"
         )
         self._run(
             str(postgres_bin_dir() / "pg_ctl"), "-D", str(self.data), "-l", str(Path(self.root) / "server.log"),
@@ -168,6 +171,12 @@ class PrivatePostgres:
 
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists() and port_open(self.port)
+
+    def restart_with(self, max_connections: int) -> None:
+        """Stop (disconnecting everyone) and start again with this connection limit."""
+        self.stop("fast")
+        self.max_connections = max_connections
+        self.start()
 
     def create_database(self, name: str = DATABASE_NAME, template: str = "template1") -> None:
         self._run(

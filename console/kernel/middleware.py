@@ -1,7 +1,9 @@
 """API requests: malformed input gets a 400 before anything else looks at it (docs/architecture.md, "API errors": 400 comes
 before 401), and every error under /api/ is JSON {"detail": ...}, including Django's own pages: its
 404 and 405, its 400 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (a 413 here), its 500 page for a
-view that raised (logged with its traceback by django.request, as anywhere) and any HTML 503."""
+view that raised (logged with its traceback by django.request, as anywhere) and any HTML 503.
+A view the database could not take (its pool stayed empty, or Postgres refused) gets a 503 with
+Retry-After, on a page too (console/kernel/database_busy.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from console.kernel.database_busy import busy_response, database_busy
 
 
 def _reject_constant(name: str) -> Any:
@@ -100,6 +104,9 @@ class ApiErrorsMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        # A page (or an API view outside django-ninja) the database could not take: 503, not 500.
+        if database_busy(exception):
+            return busy_response(request)
         # A view outside django-ninja that reads an oversized body: Django would answer 400.
         if request.path.startswith("/api/") and isinstance(exception, RequestDataTooBig):
             return too_large()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
@@ -16,6 +17,7 @@ from agents.web.limits_api import router as agents_router
 from approvals.api import router as approvals_router
 from approvals.queues_api import router as queues_router
 from console.kernel.auth import api_auth
+from console.kernel.database_busy import busy_response, database_busy
 from console.kernel.errors import StewardError
 from console.kernel.middleware import too_large
 from console.kernel.ratelimit import LIMITED
@@ -108,6 +110,13 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     # A view that reads a body the middleware left alone (not JSON): 413, not Django's 400.
     return too_large()
+
+
+@api.exception_handler(OperationalError)
+def _database_error(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    if database_busy(exc):
+        return busy_response(request)
+    raise exc  # any other database failure is a 500, as before
 
 
 @api.exception_handler(ValidationError)

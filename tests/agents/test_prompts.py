@@ -357,6 +357,7 @@ def test_a_replay_with_another_model_names_it_on_its_model_spans(finished_refund
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("outbound_allows_loopback")
 def test_saving_a_version_sends_a_signed_webhook(admin_user: Any, receiver: Callable[..., HttpReceiver]) -> None:
     """A webhook tied to no queue and listening to every event gets a delivery row for the new
     version; delivering it posts the body with its HMAC signature."""

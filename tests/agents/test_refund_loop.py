@@ -114,3 +114,61 @@ def test_edited_arguments_are_the_ones_that_run(celery_worker: Any, api: Any, en
     assert response.json()["approved_args"] == {"order_id": order, "amount": 150}
     wait_for(lambda: _status(eng, run_id) == "succeeded")
     assert [str(r.amount) for r in Refund.objects.filter(order_id=order)] == ["150.00"]
+
+
+def _refund_tool_spans(client: Any, run_id: str) -> list[dict[str, Any]]:
+    return [s for s in client.get(f"/api/runs/{run_id}/steps").json() if s["kind"] == "tool" and s["name"] == "issue_refund"]
+
+
+def test_a_second_refund_with_another_amount_is_refused_not_reported_done(celery_worker: Any, api: Any, engineer: Any) -> None:
+    """A refund of 40, then one of 60 on the same order: the ledger's key matches but the arguments
+    differ, so the second call fails as a tool error the agent reads; the run still succeeds, its
+    answer says nothing was refunded, the tool span shows the error and only the 40 exists."""
+    eng = api(engineer)
+    order = order_id("A")
+    first = _start(eng, order, 40)
+    wait_for(lambda: _status(eng, first) == "succeeded")
+    second = _start(eng, order, 60)
+    wait_for(lambda: _status(eng, second) == "succeeded")
+
+    answer = Run.objects.get(id=second).output["answer"]
+    assert "has been refunded" not in answer and f"could not refund 60.0 on order {order}" in answer, answer
+    assert "different arguments" in answer, answer
+    assert [str(r.amount) for r in Refund.objects.filter(order_id=order)] == ["40.00"]
+    [span] = _refund_tool_spans(eng, second)
+    assert span["status"] == "error" and "different arguments" in span["error"], span
+
+
+def test_approving_a_refund_on_an_already_refunded_order_refunds_nothing(
+    celery_worker: Any, api: Any, engineer: Any, reviewer: Any
+) -> None:
+    """The reviewer approves 250 on an order already refunded 40: the approved action is not the
+    stored one, so the agent is told it was not done and the 40 stays the only refund."""
+    eng, rev = api(engineer), api(reviewer)
+    order = order_id("A")
+    first = _start(eng, order, 40)
+    wait_for(lambda: _status(eng, first) == "succeeded")
+    second = _start(eng, order, 250)
+    request = _pending_request(rev, second)
+    assert rev.post(f"/api/approvals/{request['id']}/decision", {"decision": "approve"}).status_code == 200
+    wait_for(lambda: _status(eng, second) == "succeeded")
+
+    answer = Run.objects.get(id=second).output["answer"]
+    assert "has been refunded" not in answer and f"could not refund 250.0 on order {order}" in answer, answer
+    assert [str(r.amount) for r in Refund.objects.filter(order_id=order)] == ["40.00"]
+    assert [s["status"] for s in _refund_tool_spans(eng, second) if s["status"] != "paused"] == ["error"]
+
+
+def test_the_answer_names_the_edited_amount_that_was_refunded(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
+    """Proposed 250, edited to 120: the agent reports what the tool did (120), not what was asked."""
+    eng, rev = api(engineer), api(reviewer)
+    order = order_id("A")
+    run_id = _start(eng, order, 250)
+    request = _pending_request(rev, run_id)
+    edited = rev.post(f"/api/approvals/{request['id']}/decision", {"decision": "edit", "args": {"order_id": order, "amount": 120}})
+    assert edited.status_code == 200, edited.content
+    wait_for(lambda: _status(eng, run_id) == "succeeded")
+
+    answer = Run.objects.get(id=run_id).output["answer"]
+    assert f"Done: 120.0 has been refunded on order {order}" in answer and "250" not in answer, answer
+    assert [str(r.amount) for r in Refund.objects.filter(order_id=order)] == ["120.00"]

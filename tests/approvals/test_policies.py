@@ -83,6 +83,21 @@ def test_edit_keeps_proposal_approval_and_diff_and_runs_the_edit(engineer: Any, 
     assert [str(r.amount) for r in Refund.objects.filter(order_id=edited["order_id"])] == ["120.00"]
 
 
+def test_an_edit_with_an_undeclared_argument_is_refused_naming_it(engineer: Any, reviewer: Any, api: Any) -> None:
+    """`admin: true` is not an argument issue_refund declares: the API answers 422 naming the
+    field, and nothing is decided (the service refuses it the same way)."""
+    _, request = waiting_refund(engineer)
+    edited = {**request.proposed_args, "admin": True}
+    response = api(reviewer).post(f"/api/approvals/{request.id}/decision", {"decision": "edit", "args": edited})
+    assert response.status_code == 422, response.content
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "args", "admin"] and "'admin' is not an argument of issue_refund" in error["msg"]
+    with pytest.raises(Invalid, match="admin"):
+        decide(request.id, reviewer, "edit", args=edited)
+    request.refresh_from_db()
+    assert request.status == "pending" and not request.decisions.exists()
+
+
 def test_respond_sends_a_message_back_to_the_agent(engineer: Any, reviewer: Any) -> None:
     """A response is not a decision on the action: the agent receives the message, nothing is refunded."""
     run, request = waiting_refund(engineer)

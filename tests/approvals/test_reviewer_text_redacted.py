@@ -12,22 +12,74 @@ from __future__ import annotations
 import html
 import random
 import string
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TypedDict
 
 import pytest
 from django.db import connection
 from django.test import Client
+from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel
 
 from agents.demo.models import Refund
-from agents.engine import runtime
+from agents.engine import registry, runtime
 from agents.engine.checkpointer import checkpointer
 from agents.engine.ledger import args_hash
 from agents.engine.models import IdempotencyRecord, Run
-from agents.engine.registry import get_agent
+from agents.engine.registry import get_agent, sync_agents
+from approvals.gate import require_approval
 from approvals.models import ApprovalRequest, Decision
 from tests.support.runs import order_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+# What the memo action received, in this process (runtime.execute runs the graph here).
+FILED: list[dict[str, Any]] = []
+MEMO_SCHEMA = {
+    "type": "object",
+    "properties": {"ticket": {"type": "string"}, "memo": {"type": "string"}},
+    "required": ["ticket", "memo"],
+}
+
+
+class MemoInput(BaseModel):
+    ticket: str
+
+
+class MemoState(TypedDict):
+    ticket: str
+    filed: str
+
+
+def file_memo_node(state: MemoState) -> dict[str, Any]:
+    """A gated action with a free-text argument a reviewer may edit (the refund tool has none)."""
+    decision = require_approval(
+        queue="payments", action="file_memo", args={"ticket": state["ticket"], "memo": "customer called"},
+        args_schema=MEMO_SCHEMA, summary="File a memo",
+    )
+    if decision["decision"] != "approve":
+        return {"filed": "no"}
+    FILED.append(dict(decision["args"]))
+    return {"filed": "yes"}
+
+
+def build_memo() -> StateGraph:
+    graph = StateGraph(MemoState)
+    graph.add_node("file", file_memo_node)
+    graph.add_edge(START, "file")
+    graph.add_edge("file", END)
+    return graph
+
+
+@pytest.fixture
+def memo_agent() -> Iterator[None]:
+    registry.register_agent("file_memo", input_schema=MemoInput, output=lambda s: {"filed": s["filed"]})(build_memo)
+    FILED.clear()
+    try:
+        sync_agents()
+        yield
+    finally:
+        registry._REGISTRY.pop("file_memo", None)
 
 
 def _luhn_card() -> str:
@@ -89,7 +141,7 @@ def _database_dump() -> str:
 
 
 def test_reviewer_text_is_redacted_everywhere_and_sealed_for_the_run(
-    engineer: Any, reviewer: Any, api: Any, broker_purged_after: None
+    engineer: Any, reviewer: Any, api: Any, broker_purged_after: None, memo_agent: None
 ) -> None:
     eng, rev = api(engineer), api(reviewer)
 
@@ -109,18 +161,31 @@ def test_reviewer_text_is_redacted_everywhere_and_sealed_for_the_run(
     edited_run = _start(eng, order_id("S"))
     edited = _request_of(edited_run)
     new_order = order_id("E")
-    edited_args = {"order_id": new_order, "amount": 150, "note": f"charge back to {SECRETS}"}
+    edited_args = {"order_id": new_order, "amount": 150}
     response = rev.post(
         f"/api/approvals/{edited.id}/decision",
         {"decision": "edit", "args": edited_args, "comment": f"lowered; {SECRETS}"},
     )
     assert response.status_code == 200, response.content
     _assert_no_canary(response.content.decode(), "the decision's answer")
-    assert response.json()["approved_args"]["note"] == "charge back to card [redacted:card], key [redacted:openai_key]"
     assert runtime.execute(edited_run) == Run.Status.SUCCEEDED
     assert [(r.order_id, str(r.amount)) for r in Refund.objects.filter(order_id=new_order)] == [(new_order, "150.00")]
     # The ledger holds the hash of the arguments the tool ran with: the exact edit, not its redaction.
-    assert IdempotencyRecord.objects.get(key=f"refund:{new_order}").args_hash == args_hash(edited_args)
+    # (typed by the tool's schema first, so the amount is the float the tool received).
+    ran_with = {"order_id": new_order, "amount": 150.0}
+    assert IdempotencyRecord.objects.get(key=f"refund:{new_order}").args_hash == args_hash(ran_with)
+
+    # An edit that types secrets into a free-text argument: stored redacted, run exactly.
+    memo_run = eng.post("/api/runs", {"agent": "file_memo", "input": {"ticket": "T-1"}}).json()["id"]
+    assert runtime.execute(memo_run) == Run.Status.WAITING
+    memo_request = _request_of(memo_run)
+    memo_args = {"ticket": "T-1", "memo": f"charge back to {SECRETS}"}
+    response = rev.post(f"/api/approvals/{memo_request.id}/decision", {"decision": "edit", "args": memo_args})
+    assert response.status_code == 200, response.content
+    _assert_no_canary(response.content.decode(), "the decision's answer")
+    assert response.json()["approved_args"]["memo"] == "charge back to card [redacted:card], key [redacted:openai_key]"
+    assert runtime.execute(memo_run) == Run.Status.SUCCEEDED
+    assert FILED == [memo_args]
 
     # The API and the page show what was typed, redacted.
     for request in (rejected, edited):

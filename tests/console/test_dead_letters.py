@@ -48,6 +48,7 @@ def failed(agent: str, data: dict[str, Any], user: User) -> Run:
     return run
 
 
+@pytest.mark.usefixtures("outbound_allows_loopback")
 def test_a_failed_run_lands_and_notifies_by_signed_webhook_and_email(people: dict[str, User], receiver: Any, client_for: ClientFor) -> None:
     r = receiver()
     hook = Webhook.objects.create(name="ops", url=r.url, secret=SECRET)
@@ -94,6 +95,7 @@ def test_a_failed_run_lands_and_notifies_by_signed_webhook_and_email(people: dic
     assert 'href="/dead-letters/"' in home and "1</strong> failed run in the dead-letter list" in home
 
 
+@pytest.mark.usefixtures("outbound_allows_loopback")
 def test_one_email_per_agent_in_a_failure_storm_but_every_webhook(people: dict[str, User], receiver: Any) -> None:
     hook = Webhook.objects.create(name="ops", url=receiver().url, secret=SECRET)
     failed("stock_check", {"sku": "BROKEN-1"}, people["engineer"])

@@ -395,7 +395,7 @@ def test_an_edit_refused_shows_the_error_beside_its_field_with_the_typed_value(
 ) -> None:
     """decision=edit with an amount the page cannot read, or one the schema refuses: 422, the edit
     panel open with the error under the amount and what was typed kept; nothing decided."""
-    approval = waiting_refund(engineer)
+    _, approval = waiting_refund(engineer)
     post = {"decision": "edit", "comment": "halve it", **{f"arg_{k}": str(v) for k, v in approval.proposed_args.items()}}
     page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {**post, "arg_amount": typed})
     assert page.status_code == 422
@@ -405,6 +405,25 @@ def test_an_edit_refused_shows_the_error_beside_its_field_with_the_typed_value(
     field_error = re.search(r'<small id="err_amount" class="error field-error">(.*?)</small>', html)
     assert field_error is not None and error in field_error.group(1), html
     assert "halve it" in html
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.PENDING and not approval.decisions.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("confirm", ["", "yes"], ids=["review", "confirm"])
+def test_an_edit_with_an_argument_the_action_does_not_declare_is_refused(
+    engineer: User, reviewer: User, confirm: str, client_for: ClientFor
+) -> None:
+    """arg_admin posted with an edit of issue_refund (which declares order_id and amount): 422,
+    the message naming `admin` inside the open edit form; nothing decided, no diff shown."""
+    _, approval = waiting_refund(engineer)
+    post = {"decision": "edit", "confirm": confirm, **{f"arg_{k}": str(v) for k, v in approval.proposed_args.items()}}
+    page = client_for(reviewer).post(f"/approvals/{approval.id}/decide", {**post, "arg_admin": "true"})
+    assert page.status_code == 422
+    html = page.content.decode()
+    assert '<details id="edit-panel" open>' in html
+    message = re.search(r'<details id="edit-panel" open>.*?<p id="edit-problem" class="error field-error">(.*?)</p>', html, re.S)
+    assert message is not None and "admin" in message.group(1) and "not an argument" in message.group(1), html
     approval.refresh_from_db()
     assert approval.status == ApprovalRequest.Status.PENDING and not approval.decisions.exists()
 

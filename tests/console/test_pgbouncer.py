@@ -40,8 +40,9 @@ def _settings_with(**env: str) -> str:
 def test_pgbouncer_env_turns_off_server_side_cursors_and_prepared_statements() -> None:
     assert _settings_with(PGBOUNCER="true") == "True 60 None None"
     assert _settings_with(PGBOUNCER="true", DB_CONN_MAX_AGE="0") == "True 0 None None"
-    # Without it: LangGraph's eager preparation for the checkpointer; Django never prepares.
-    assert _settings_with() == "False 60 0 None"
+    # Without it: LangGraph's eager preparation for the checkpointer; Django never prepares, and
+    # its own pool needs CONN_MAX_AGE 0 (docs/production.md, "Database connections").
+    assert _settings_with() == "False 0 0 None"
 
 
 @pytest.mark.postgres

@@ -196,9 +196,8 @@ def _production_env(**extra: str) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY=key,
         ALLOWED_HOSTS="console.example.com",
-        # docs/production.md sets it: /metrics is open to anyone without it.
-        METRICS_TOKEN=secrets.token_urlsafe(24),
-        **extra,
+        # docs/production.md sets it: /metrics is open to anyone without it (a test may override it).
+        **{"METRICS_TOKEN": secrets.token_urlsafe(24), **extra},
     )
 
 

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel, Field
 
 from agents.demo.models import Refund
@@ -25,7 +26,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import docs_agents
+from tests.support import docs_agents, interrupt_agents
 
 
 class TopicInput(BaseModel):
@@ -397,3 +398,90 @@ register_agent("docs_hotel_reviewed", input_schema=HotelInput, initial_state=_ho
     lambda: docs_agents.build_hotel_agent(reviewed=True)
 )
 register_agent("docs_hotel_trip", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_hotel_trip)
+
+
+class OrderInput(BaseModel):
+    order_id: str = Field(min_length=1)
+
+
+def _toolnode_script(messages: Sequence[BaseMessage]) -> AIMessage:
+    last = messages[-1]
+    if isinstance(last, ToolMessage):
+        return AIMessage(content=f"done: {last.content}")
+    call = {"name": "refund_order", "args": {"order_id": str(last.content)}, "id": "call_toolnode", "type": "tool_call"}
+    return AIMessage(content="", tool_calls=[call])
+
+
+@register_agent(
+    "toolnode_gate",
+    input_schema=OrderInput,
+    initial_state=lambda data: {"messages": [HumanMessage(content=data.model_dump()["order_id"])]},
+)
+def build_toolnode_gate() -> Any:
+    """A prebuilt ReAct agent, returned compiled, whose gated tool runs in LangGraph's ToolNode."""
+    from approvals.gate import gated_tool
+
+    @gated_tool(queue="default", summary="Refund {order_id}")
+    def refund_order(order_id: str) -> str:
+        """Refund an order."""
+        return f"refunded {order_id}"
+
+    return create_react_agent(ScriptedChatModel(script=_toolnode_script), tools=[refund_order])
+
+
+class AsyncGateState(TypedDict, total=False):
+    order_id: str
+    outcome: str
+
+
+async def _async_gated_node(state: AsyncGateState) -> dict[str, Any]:
+    from approvals.gate import gated_tool
+
+    @gated_tool(queue="default", summary="Cancel {order_id}")
+    def cancel_order(order_id: str) -> str:
+        """Cancel an order."""
+        return f"cancelled {order_id}"
+
+    return {"outcome": str(cancel_order.invoke({"order_id": state["order_id"]}))}
+
+
+@register_agent("async_gate", input_schema=OrderInput, output=lambda s: {"outcome": s["outcome"]})
+def build_async_gate() -> StateGraph:
+    """One `async def` node calling a gated tool: the gate and the ledger from an event loop."""
+    graph = StateGraph(AsyncGateState)
+    graph.add_node("cancel", _async_gated_node)
+    graph.add_edge(START, "cancel")
+    graph.add_edge("cancel", END)
+    return graph
+
+
+# --- agents that pause in other shapes (tests/approvals/test_interrupt_shapes.py) ---------------
+# The graphs are written the LangChain docs' way, without Steward (tests/support/interrupt_agents.py).
+
+
+class EmailInput(BaseModel):
+    request: str = Field(min_length=1)
+
+
+class InboxInput(BaseModel):
+    to: str
+
+
+class ItemsInput(BaseModel):
+    items: list[str] = ["a", "b"]
+
+
+register_agent(
+    "hitl_email", input_schema=EmailInput, initial_state=lambda d: interrupt_agents.email_request(d.request),  # type: ignore[attr-defined]
+    output=interrupt_agents.agent_reply,
+)(interrupt_agents.build_hitl_email)
+register_agent(
+    "hitl_email_per_call", input_schema=EmailInput, initial_state=lambda d: interrupt_agents.email_request(d.request),  # type: ignore[attr-defined]
+    output=interrupt_agents.agent_reply,
+)(interrupt_agents.build_hitl_email_per_call)
+register_agent("inbox_email", input_schema=InboxInput, initial_state=lambda d: {"to": d.to, "outcome": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"outcome": s["outcome"]})(interrupt_agents.build_inbox_email)
+register_agent("question", input_schema=TopicInput, initial_state=lambda d: {"topic": d.topic, "answer": None},  # type: ignore[attr-defined]
+               output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_question)
+register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
+               output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)

@@ -3,6 +3,8 @@ and answers with scripted status codes."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,14 +12,28 @@ from typing import Any
 
 
 class HttpReceiver:
-    """Listens on 127.0.0.1; records each POST as {"path", "headers", "body"} in `received` and
-    answers the next status of `script`, then `default` once the script runs out."""
+    """Listens on `host` (127.0.0.1 unless told; "::1" for IPv6); records each POST as {"path",
+    "headers", "body"} in `received` and answers the next status of `script`, then `default` once
+    the script runs out. A 3xx points at `location`; any other failure answers `failure_body`.
+    With a server-side `tls` context it speaks HTTPS."""
 
     path = "/hooks/steward"
 
-    def __init__(self, script: list[int] | None = None, default: int = 200) -> None:
+    def __init__(
+        self,
+        script: list[int] | None = None,
+        default: int = 200,
+        *,
+        host: str = "127.0.0.1",
+        location: str = "/elsewhere",
+        failure_body: bytes = b"receiver says no",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.script = list(script or [])
         self.default = default
+        self.host = host
+        self.location = location
+        self.failure_body = failure_body
         self.received: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         receiver = self
@@ -36,12 +52,23 @@ class HttpReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = ThreadingHTTPServer
+        if ":" in host:
+            server_class = type("ThreadingHTTPServerV6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+        self.server = server_class((host, 0), Handler)
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
 
     def _take(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
@@ -53,8 +80,8 @@ class HttpReceiver:
         """(status, headers, body) of the response to a POST to `path`."""
         headers = {"Content-Type": "text/plain"}
         if 300 <= status < 400:
-            headers["Location"] = "/elsewhere"
-        return status, headers, b"ok" if status < 300 else b"receiver says no"
+            headers["Location"] = self.location
+        return status, headers, b"ok" if status < 300 else self.failure_body
 
     def close(self) -> None:
         self.server.shutdown()

@@ -341,7 +341,9 @@ def test_a_run_that_fails_before_any_span_still_sends_its_run(engineer: Any, otl
 @pytest.fixture
 def without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every `import opentelemetry...` fail, as if the extra were not installed."""
-    for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
+    # Steward's module of OpenTelemetry names too: a process without the extra never loaded it.
+    loaded = [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]
+    for name in loaded + [m for m in sys.modules if m == "traces.inspection.otel_sdk"]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     # The exporter cached by an earlier test must not stand in for the missing packages.

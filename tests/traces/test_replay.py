@@ -92,6 +92,21 @@ def test_live_replay_of_an_approved_refund_does_not_refund_twice(engineer: Any, 
     assert Refund.objects.filter(order_id="R-ONCE").count() == 1
 
 
+def test_recorded_replay_of_a_refused_refund_replays_the_refusal(engineer: Any) -> None:
+    """A second refund of another amount was refused by the ledger and the agent said so: its
+    recorded replay plays the refusal back to the agent and ends the same way, refunding nothing."""
+    executed_run("refund", {"order_id": "R-TWICE", "amount": 40, "reason": "x"}, engineer)
+    refused = executed_run("refund", {"order_id": "R-TWICE", "amount": 60, "reason": "x"}, engineer)
+    assert refused.status == "succeeded" and "could not refund 60.0" in refused.output["answer"]
+    copy = replay(refused, engineer, mode="recorded")
+    assert runtime.execute(copy.id) == "succeeded"
+    copy.refresh_from_db()
+    assert copy.output == refused.output
+    assert [str(r.amount) for r in Refund.objects.filter(order_id="R-TWICE")] == ["40.00"]
+    [span] = Span.objects.filter(run=copy, kind="tool", name="issue_refund")
+    assert span.status == "error" and "different arguments" in span.error
+
+
 def test_retry_in_place_finishes_a_run_that_failed_on_a_transient_error(engineer: Any) -> None:
     """The failed node runs again from the last checkpoint and the run succeeds, same run id."""
     run = executed_run("flaky", {"topic": "weather"}, engineer)

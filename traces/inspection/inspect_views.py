@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET
 
 from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
-from agents.engine.registry import AgentSpec, get_agent, graph_fingerprint
+from agents.engine.registry import AgentSpec, compile_agent, get_agent, graph_fingerprint
 from console.kernel.pages import require
 from console.kernel.redaction import redact
 from console.kernel.roles import can_read_runs
@@ -79,8 +79,8 @@ def _draw(spec: AgentSpec, run: Run, node_spans: QuerySet[Span], counts: dict[st
     """The agent's graph as Mermaid with the run's path highlighted. Runs the agent's own
     builder: raises whatever it raises."""
     finished = run.status == Run.Status.SUCCEEDED
-    builder = spec.build()
-    drawable = builder.compile().get_graph()
+    graph = compile_agent(spec)
+    drawable = graph.get_graph()
     steps = list(node_spans.order_by("seq").values_list("name", "step", "status"))
     taken = path_edges(((name, step) for name, step, _ in steps), finished)
     last_status = {name: status for name, _, status in steps}
@@ -88,7 +88,7 @@ def _draw(spec: AgentSpec, run: Run, node_spans: QuerySet[Span], counts: dict[st
     return DrawnGraph(
         mermaid=drawn.text,
         node_names={node.name for node in drawable.nodes.values()} | set(drawable.nodes),
-        fingerprint=graph_fingerprint(builder),
+        fingerprint=graph_fingerprint(graph),
     )
 
 

@@ -317,10 +317,8 @@ _exporter_lock = threading.Lock()
 
 
 def _sdk() -> Any:
-    # Imported here: OpenTelemetry is an optional extra, needed only once something is exported.
-    from traces.inspection import otel_sdk
-
-    return otel_sdk
+    # Loaded here: OpenTelemetry is an optional extra, needed only once something is exported.
+    return importlib.import_module("traces.inspection.otel_sdk")
 
 
 def _exporter() -> Any:

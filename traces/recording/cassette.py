@@ -19,7 +19,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.tools import StructuredTool
+from langchain_core.tools import StructuredTool, ToolException
 from langgraph.config import get_config
 
 from console.kernel.sealing import SealError, open_json
@@ -222,12 +222,16 @@ class RecordedChatModel(AnsweringChatModel):
 
 
 def recorded_tool_output(name: str) -> Any:
-    """The original's output for the next call of tool `name` at this step; re-raises its failure."""
+    """The original's output for the next call of tool `name` at this step; re-raises its failure
+    (a refusal as the same ToolException)."""
     found = current()
     if found is None:
         raise CassetteMiss("a recorded tool was called outside a recorded step")
     cassette, step = found
     span = cassette.next_call(step, "tool", name)
+    if span.status == "error" and isinstance(span.output, dict) and "refused" in span.output:
+        # The tool refused the call (recorder.py `on_tool_error`): the agent reads the same refusal.
+        raise ToolException(str(span.output["refused"]))
     if span.status == "error":
         raise RecordedCallError(
             span.error.strip().splitlines()[-1] if span.error else f"{name} failed",

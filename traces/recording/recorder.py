@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tools import ToolException
 from langgraph.errors import GraphBubbleUp
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
@@ -299,6 +300,11 @@ class SpanRecorder(BaseCallbackHandler):
             self._finish(run_id, "ok", output)
 
     def on_tool_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        if isinstance(error, ToolException) and run_id in self._open:
+            # The tool refused the call and the agent reads why (agents/engine/tools.py): the
+            # output keeps the refusal, so a recorded replay plays it back the same way.
+            self._finish(run_id, "error", {"refused": str(error)}, error=_error_text(error))
+            return
         self._end_or_error(run_id, error)
 
     def on_custom_event(self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:

@@ -19,7 +19,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from console.harness.chaos import SCENARIOS, ChaosOptions, Harness, report_lines, run_scenario
+from console.harness.chaos import SCENARIOS, ChaosOptions, Harness, ScenarioResult, report_lines, run_scenario
+from console.harness.chaos_burst import BurstOptions, burst_report_lines, run_burst_scenario
 from console.harness.chaos_instances import ROOT, Instances, MissingBinaries, driver_env
 from console.harness.chaos_pages import run_channels_scenario
 from console.kernel.arguments import positive
@@ -56,7 +57,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--runs", type=positive, default=50, help="runs per scenario (default 50)")
         parser.add_argument(
-            "--scenario", choices=["all", "kill", "postgres", "redis", "channels"], action="append",
+            "--scenario", choices=["all", *SCENARIOS], action="append",
             help="which faults (repeatable; default all)",
         )
         parser.add_argument("--workers", type=positive, default=2, help="worker processes (default 2)")
@@ -68,6 +69,16 @@ class Command(BaseCommand):
         parser.add_argument("--down-seconds", type=_seconds, default=1.0, help="how long Postgres or Redis stays down")
         parser.add_argument("--pace", type=_seconds, default=0.15, help="seconds between run starts")
         parser.add_argument("--drop", type=_share, default=0.3, help="share of live events the pages lose (channels)")
+        parser.add_argument("--burst", type=positive, default=200, help="concurrent run starts of the burst scenario (default 200)")
+        parser.add_argument("--reads", type=positive, default=40, help="concurrent reads after the burst (default 40)")
+        parser.add_argument(
+            "--max-connections", type=positive, default=40,
+            help="Postgres max_connections during the burst scenario (default 40)",
+        )
+        parser.add_argument(
+            "--web-connections", type=positive, default=8,
+            help="the burst's web process's connection pool, STEWARD_DB_CONNECTIONS (default 8)",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--timeout", type=_seconds, default=240.0, help="seconds the runs may take after the faults")
         parser.add_argument("--json", dest="json_path", help="also write the figures to this file as JSON")
@@ -121,7 +132,9 @@ class Command(BaseCommand):
         args = ["--runs", str(options["runs"]), "--workers", str(options["workers"]),
                 "--down-seconds", str(options["down_seconds"]), "--pace", str(options["pace"]),
                 "--drop", str(options["drop"]), "--seed", str(options["seed"]), "--timeout", str(options["timeout"]),
-                "--whole-worker-kills", str(options["whole_worker_kills"])]
+                "--whole-worker-kills", str(options["whole_worker_kills"]), "--burst", str(options["burst"]),
+                "--reads", str(options["reads"]), "--max-connections", str(options["max_connections"]),
+                "--web-connections", str(options["web_connections"])]
         for scenario in scenarios:
             args += ["--scenario", scenario]
         if options["faults"] is not None:
@@ -161,9 +174,12 @@ class Command(BaseCommand):
             )
             for name in scenarios:
                 self.stderr.write(f"scenario {name}…")
-                result = run_channels_scenario(harness) if name == "channels" else run_scenario(name, harness)
+                result = self._run(name, harness, options)
                 results.append(result)
-                for line in report_lines(result):
+                lines = report_lines(result)
+                if name == "burst":
+                    lines[-1:-1] = burst_report_lines(result)
+                for line in lines:
                     w(line)
                 w("")
         figures = [r.as_dict() for r in results]
@@ -173,6 +189,17 @@ class Command(BaseCommand):
         failed = [r.name for r in results if not r.ok]
         if failed:
             raise CommandError(f"chaos: invariants failed in {', '.join(failed)}", returncode=1)
+
+    def _run(self, name: str, harness: Harness, options: dict[str, Any]) -> ScenarioResult:
+        if name == "channels":
+            return run_channels_scenario(harness)
+        if name == "burst":
+            burst = BurstOptions(
+                starts=options["burst"], reads=options["reads"], max_connections=options["max_connections"],
+                web_connections=options["web_connections"],
+            )
+            return run_burst_scenario(harness, burst)
+        return run_scenario(name, harness)
 
     def _check_settings_point_at(self, instances: Instances) -> None:
         db = settings.DATABASES["default"]

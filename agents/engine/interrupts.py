@@ -1,0 +1,279 @@
+"""Adapters between the shapes an agent's `interrupt()` value takes and Steward's decisions.
+
+An agent may pause with Steward's own gate payload (approvals/gate.py), with LangChain's
+`HumanInTheLoopMiddleware` (a batched `HITLRequest` or a per-call `ToolApprovalRequest`), with
+an Agent Inbox `HumanInterrupt` list, or with any other value (a question, a dict, a list).
+Each shape expects its own resume value. `describe` reads the value into what a reviewer sees
+(actions: name, args, description, the decisions allowed); `resume_value` turns the reviewer's
+decisions back into the value the agent's code reads.
+
+Shapes are stored on the approval request as plain JSON (`InterruptShape.as_json`), so the
+resume value is built from what the reviewer saw, not from the graph at deciding time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.prebuilt import ToolNode
+from pydantic import BaseModel
+
+__all__ = [
+    "AGENT_INBOX",
+    "ANSWER",
+    "FREE_FORM",
+    "GATE",
+    "HITL_BATCH",
+    "HITL_CALL",
+    "ActionDecision",
+    "InterruptShape",
+    "describe",
+    "resume_value",
+    "tool_args_schemas",
+]
+
+GATE = "gate"
+HITL_BATCH = "hitl_batch"
+HITL_CALL = "hitl_call"
+AGENT_INBOX = "agent_inbox"
+FREE_FORM = "free_form"
+
+# Steward's decisions on an action; a free-form interrupt takes an answer instead.
+ACTION_DECISIONS = ("approve", "edit", "reject", "respond")
+ANSWER = "answer"
+
+# Agent Inbox's `config` flags, by the Steward decision each allows.
+_INBOX_FLAGS = {"approve": "allow_accept", "edit": "allow_edit", "respond": "allow_respond", "reject": "allow_ignore"}
+
+
+@dataclass
+class ActionDecision:
+    """A reviewer's decision on one action: `args` for an edit, `comment` for reject/respond."""
+
+    decision: str
+    args: dict[str, Any] | None = None
+    comment: str = ""
+
+
+@dataclass
+class InterruptShape:
+    """What a reviewer sees of one interrupt. `actions` are dicts {name, args, description,
+    allowed, args_schema}; a free-form interrupt has none and shows `value`."""
+
+    kind: str
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    value: Any = None
+    response_schema: dict[str, Any] | None = None
+
+    @property
+    def allowed(self) -> list[str]:
+        """The decisions allowed on the whole request (on any of its actions)."""
+        if self.kind == FREE_FORM:
+            return [ANSWER]
+        if self.kind == GATE:
+            return list(ACTION_DECISIONS)
+        return [d for d in ACTION_DECISIONS if any(d in a["allowed"] for a in self.actions)]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "actions": self.actions, "value": self.value, "response_schema": self.response_schema}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> InterruptShape:
+        data = data or {}
+        return cls(
+            kind=str(data.get("kind") or GATE),
+            actions=list(data.get("actions") or []),
+            value=data.get("value"),
+            response_schema=data.get("response_schema"),
+        )
+
+
+_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
+
+
+def _schema_of_present_keys(args: dict[str, Any]) -> dict[str, Any]:
+    """With no tool schema known, an edit may change only the keys already there (each keeping
+    its JSON type), and drop none of them."""
+    properties = {key: ({"type": _JSON_TYPES[type(v)]} if type(v) in _JSON_TYPES else {}) for key, v in args.items()}
+    return {"type": "object", "properties": properties, "required": list(args), "additionalProperties": False}
+
+
+def _action(name: Any, args: Any, description: Any, allowed: Sequence[str], schema: dict[str, Any] | None) -> dict[str, Any]:
+    args = args if isinstance(args, dict) else {}
+    return {
+        "name": str(name or "action"),
+        "args": args,
+        "description": str(description or ""),
+        "allowed": [d for d in ACTION_DECISIONS if d in allowed],
+        "args_schema": schema if schema and schema.get("properties") else _schema_of_present_keys(args),
+    }
+
+
+def _is_gate(value: Any) -> bool:
+    return isinstance(value, dict) and {"queue", "action", "args"} <= set(value)
+
+
+def _is_hitl_batch(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("action_requests"), list)
+        and isinstance(value.get("review_configs"), list)
+        and all(isinstance(a, dict) and "name" in a for a in value["action_requests"])
+    )
+
+
+def _is_hitl_call(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "tool_approval" and "name" in value
+
+
+def _is_agent_inbox(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(item, dict)
+            and isinstance(item.get("action_request"), dict)
+            and isinstance(item.get("config"), dict)
+            for item in value
+        )
+    )
+
+
+def _schema_branches(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every object schema in `schema` (its unions and `$defs` included)."""
+    if not isinstance(schema, dict):
+        return
+    yield schema
+    for key in ("oneOf", "anyOf", "allOf"):
+        for branch in schema.get(key) or []:
+            yield from _schema_branches(branch)
+    for branch in (schema.get("$defs") or {}).values():
+        yield from _schema_branches(branch)
+
+
+def _decision_type(branch: dict[str, Any]) -> str | None:
+    kind = (branch.get("properties") or {}).get("type") or {}
+    if "const" in kind:
+        return str(kind["const"])
+    if isinstance(kind.get("enum"), list) and len(kind["enum"]) == 1:
+        return str(kind["enum"][0])
+    return None
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return dict((root.get("$defs") or {}).get(ref.split("/")[-1]) or {})
+    return schema
+
+
+def _per_call_policy(response_schema: Any) -> tuple[list[str], dict[str, Any] | None]:
+    """The decisions a per-call `response_schema` allows, and the schema of an edit's args."""
+    allowed: list[str] = []
+    edit_args: dict[str, Any] | None = None
+    for branch in _schema_branches(response_schema):
+        kind = _decision_type(branch)
+        if kind in ACTION_DECISIONS and kind not in allowed:
+            allowed.append(kind)
+        if kind == "edit":
+            edited = _resolve((branch.get("properties") or {}).get("edited_action") or {}, response_schema)
+            args = _resolve((edited.get("properties") or {}).get("args") or {}, response_schema)
+            edit_args = args if args.get("properties") else None
+    # No schema (or none we can read): the middleware's own default allows every decision.
+    return (allowed or list(ACTION_DECISIONS)), edit_args
+
+
+def describe(value: Any, schema: Any = None, tools: dict[str, dict[str, Any]] | None = None) -> InterruptShape:
+    """Recognise an interrupt value's shape. `schema` is the interrupt's `response_schema` (a
+    surfaced interrupt carries JSON Schema); `tools` maps a tool name to its args schema (from the
+    graph's ToolNode), for the shapes whose value carries none."""
+    response_schema = schema if isinstance(schema, dict) else None
+    tools = tools or {}
+    if _is_gate(value):
+        return InterruptShape(GATE, value=None)
+    if _is_hitl_batch(value):
+        configs = {c.get("action_name"): c for c in value["review_configs"] if isinstance(c, dict)}
+        actions = [
+            _action(
+                request["name"],
+                request.get("args"),
+                request.get("description"),
+                (configs.get(request["name"]) or {}).get("allowed_decisions") or [],
+                (configs.get(request["name"]) or {}).get("args_schema") or tools.get(request["name"]),
+            )
+            for request in value["action_requests"]
+        ]
+        return InterruptShape(HITL_BATCH, actions=actions)
+    if _is_hitl_call(value):
+        allowed, edit_schema = _per_call_policy(response_schema)
+        action = _action(value["name"], value.get("args"), value.get("description"), allowed, edit_schema or tools.get(value["name"]))
+        action["tool_call_id"] = str(value.get("tool_call_id") or "")
+        return InterruptShape(HITL_CALL, actions=[action], response_schema=response_schema)
+    if _is_agent_inbox(value):
+        actions = []
+        for item in value:
+            request, config = item["action_request"], item["config"]
+            name = request.get("action")
+            allowed = [d for d, flag in _INBOX_FLAGS.items() if config.get(flag)]
+            actions.append(_action(name, request.get("args"), item.get("description"), allowed, tools.get(str(name))))
+        return InterruptShape(AGENT_INBOX, actions=actions)
+    return InterruptShape(FREE_FORM, value=value, response_schema=response_schema)
+
+
+def _hitl_decision(action: dict[str, Any], chosen: ActionDecision) -> dict[str, Any]:
+    if chosen.decision == "approve":
+        return {"type": "approve"}
+    if chosen.decision == "edit":
+        # The tool never changes: only its arguments are the reviewer's.
+        return {"type": "edit", "edited_action": {"name": action["name"], "args": chosen.args or {}}}
+    if chosen.decision == "reject":
+        return {"type": "reject", "message": chosen.comment} if chosen.comment else {"type": "reject"}
+    return {"type": "respond", "message": chosen.comment}
+
+
+def _inbox_response(action: dict[str, Any], chosen: ActionDecision) -> dict[str, Any]:
+    if chosen.decision == "approve":
+        return {"type": "accept", "args": None}
+    if chosen.decision == "edit":
+        return {"type": "edit", "args": {"action": action["name"], "args": chosen.args or {}}}
+    if chosen.decision == "respond":
+        return {"type": "response", "args": chosen.comment}
+    return {"type": "ignore", "args": None}
+
+
+def resume_value(shape: InterruptShape, decisions: Sequence[ActionDecision], answer: Any = None) -> Any:
+    """The value the agent resumes with, in its own shape: one decision per action, in order
+    (checked by the caller against `allowed`), or a free-form interrupt's answer as given."""
+    if shape.kind == FREE_FORM:
+        return answer
+    pairs = list(zip(shape.actions, decisions, strict=True))
+    if shape.kind == HITL_BATCH:
+        return {"decisions": [_hitl_decision(action, chosen) for action, chosen in pairs]}
+    if shape.kind == HITL_CALL:
+        return _hitl_decision(*pairs[0])
+    if shape.kind == AGENT_INBOX:
+        return [_inbox_response(action, chosen) for action, chosen in pairs]
+    raise ValueError(f"Steward's gate resumes with its own decision, not an adapter ({shape.kind})")
+
+
+def _args_schema(tool: Any) -> dict[str, Any]:
+    schema = getattr(tool, "tool_call_schema", None)
+    if isinstance(schema, dict):
+        return schema
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    return {}
+
+
+def tool_args_schemas(graph: Any) -> dict[str, dict[str, Any]]:
+    """Each tool of the graph's ToolNodes (a compiled graph or its builder): name → the JSON
+    schema of the arguments a model (or a reviewer's edit) may pass it."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for node in (getattr(graph, "nodes", None) or {}).values():
+        runnable = getattr(node, "runnable", None) or getattr(node, "bound", None)
+        if isinstance(runnable, ToolNode):
+            for name, tool in runnable.tools_by_name.items():
+                schemas[name] = _args_schema(tool)
+    return schemas
