@@ -24,6 +24,7 @@ from agents.engine.off_loop import off_the_loop
 from agents.engine.tools import current_tool_call_id
 from approvals.models import ApprovalRequest
 from approvals.services import record_automatic_approval
+from console.kernel.display import amount_currency, format_amount
 from traces.recording.recorder import GATE_EVENT
 
 __all__ = [
@@ -161,6 +162,15 @@ def _check_resume_value(value: Any) -> None:
         raise GateError("arguments differ from the approved ones: the action will not run")
 
 
+def _summary_args(proposed: dict[str, Any], json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as a summary shows them: a decimal number (an amount, as the schema types
+    it) with two decimals and the currency the schema declares for it, "250.00 USD" not "250.0"."""
+    return {
+        name: format_amount(value, amount_currency(json_schema, name)) if isinstance(value, float) else value
+        for name, value in proposed.items()
+    }
+
+
 def gated_tool(
     *,
     queue: str,
@@ -168,6 +178,7 @@ def gated_tool(
     condition: str | None = None,
     business_key: Callable[[dict[str, Any]], str] | None = None,
     changed_args: Literal["refuse", "new_action"] = "refuse",
+    currencies: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], BaseTool]:
     """Make a function a tool that runs only after approval, once, through the ledger.
 
@@ -180,6 +191,8 @@ def gated_tool(
         changed_args: an approved call whose business key was already done with other
             arguments: "refuse" (the call fails with `ArgumentsChanged`, which the agent reads
             as the tool's error) or "new_action" (each set of arguments runs once).
+        currencies: the currency of each amount argument, e.g. ``{"amount": "USD"}``: written into
+            the arguments' schema (``"currency"``), so summaries and pages show "250.00 USD".
 
     Returns:
         A LangChain tool. On rejection it returns ``"rejected: <reason_code>: <comment>"``.
@@ -192,6 +205,8 @@ def gated_tool(
         # A pydantic v1 model only comes from v1-annotated functions, which gated tools are not.
         assert issubclass(schema_model, BaseModel)
         json_schema = schema_model.model_json_schema()
+        for name, currency in (currencies or {}).items():
+            json_schema["properties"][name]["currency"] = currency
 
         def gated(**kwargs: Any) -> Any:
             proposed = schema_model(**kwargs).model_dump(mode="json")
@@ -200,7 +215,7 @@ def gated_tool(
                 action=action,
                 args=proposed,
                 args_schema=json_schema,
-                summary=summary.format(**proposed) if summary else action,
+                summary=summary.format(**_summary_args(proposed, json_schema)) if summary else action,
                 tool_call_id=current_tool_call_id.get(),
                 condition=condition,
             )

@@ -50,6 +50,7 @@ def lookup_order(order_id: str) -> str:
     summary="Refund {amount} on order {order_id}",
     condition="amount > 100",
     business_key=lambda args: f"refund:{args['order_id']}",
+    currencies={"amount": "USD"},
 )
 def issue_refund(
     order_id: Annotated[str, Field(min_length=1, max_length=64)],

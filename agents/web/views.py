@@ -34,6 +34,9 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 PAGE_SIZE = 50
+# The runs list's filters behind "More filters" (search, status and agent are always shown).
+MORE_FILTERS = ("since", "until", "started_by", "tag", "meta", "model", "prompt", "cost_min", "cost_max",
+                "duration_min", "duration_max", "has_error", "feedback", "waiting_approval")
 
 
 @login_required
@@ -59,6 +62,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
             "next_cursor": next_cursor,
             "filters": filters,
             "f": filters.raw,
+            "more_filters_set": sum(1 for name in MORE_FILTERS if name in filters.raw),
             "base_query": filters.query_without("cursor"),
             "sort_query": filters.query_without("cursor", "sort"),
             "agents": Agent.objects.filter(is_registered=True),

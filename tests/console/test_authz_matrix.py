@@ -224,7 +224,7 @@ def rule(allowed: frozenset[str], call: Callable[[Things, bool], Call], hidden: 
 
 
 QUEUE_FORM = {"required_approvals": "1", "sla_minutes": "60", "claim_minutes": "15", "timeout_action": "wait"}
-WEBHOOK_FORM = {"url": "http://127.0.0.1:9/hook", "format": "json", "is_active": "on"}
+WEBHOOK_FORM = {"url": "https://hooks.example.test/hook", "format": "json", "is_active": "on"}
 
 
 def refund_input() -> dict[str, Any]:

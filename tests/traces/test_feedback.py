@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 
@@ -152,7 +153,12 @@ def test_feedback_form_on_the_run_page(engineer: User, reviewer: User, outsider:
     assert (feedback.user, feedback.score, feedback.label) == (reviewer, 1, "ok")
 
     page = client.get(f"/runs/{run.id}/").content.decode()
-    assert "👍 1 · 👎 0" in page and "<code>ok</code>" in page
+    totals = re.search(r'id="feedback-totals">(.*?)</summary>', page, re.S)
+    assert totals is not None
+    shown = re.sub(r"<svg.*?</svg>", "", totals.group(1), flags=re.S)
+    assert "thumbs up</span> 1 ·" in shown and "thumbs down</span> 0" in shown and "<code>ok</code>" in page
+    # Icons are inline SVG: emoji show as empty boxes where no emoji font is installed.
+    assert "👍" not in page and "👎" not in page and page.count('<svg class="icon"') >= 4
 
     bad = client.post(f"/runs/{run.id}/feedback", {"score": "sideways"}, follow=True)
     assert "Not scored" in bad.content.decode()

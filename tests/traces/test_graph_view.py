@@ -185,3 +185,24 @@ def test_highlight_odd_node_names() -> None:
     assert '\tcheck\\20stock("check stock × 1")' in drawn.text
     assert '("say #quot;hi#quot; #91;now#93;")' in drawn.text
     assert "\tlinkStyle 0,1,2 stroke:#1f7a3d" in drawn.text
+
+
+def test_taken_edges_are_solid_and_the_others_dashed(engineer: Any, client_for: ClientFor) -> None:
+    """LangGraph draws conditional edges (agent → tools, agent → end) dotted; a taken one must not
+    look "not taken": its linkStyle draws it solid, and every edge not taken is dashed."""
+    run = start_run("stock_check", {"sku": "BROKEN-1"}, engineer)
+    assert runtime.execute(run.id) == "failed"
+    text = _mermaid_text(client_for(engineer).get(f"/runs/{run.id}/graph").content)
+    assert "\tagent -.-> tools;" in text  # conditional: dotted as drawn
+    taken = re.search(r"^\tlinkStyle 0,2 (\S+)$", text, re.M)
+    assert taken and "stroke-dasharray:0" in taken.group(1).split(",")
+    other = re.search(r"^\tlinkStyle 1,3 (\S+)$", text, re.M)
+    assert other and "stroke-dasharray:4" in other.group(1).split(",")
+
+
+def test_the_graph_panel_keeps_dark_labels_in_the_dark_theme(engineer: Any, client_for: ClientFor) -> None:
+    """The panel is light in both themes, so its labels must not inherit the dark theme's light text."""
+    run = _refund_run(engineer)
+    body = client_for(engineer).get(f"/runs/{run.id}/graph").content.decode()
+    panel = re.search(r"\.run-graph \{([^}]*)\}", body)
+    assert panel and "color: #101828" in panel.group(1) and "color-scheme: light" in panel.group(1)

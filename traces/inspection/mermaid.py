@@ -26,8 +26,10 @@ START, END = "__start__", "__end__"
 
 VISITED_STYLE = "fill:#dcfae6,stroke:#1f7a3d,stroke-width:2px,color:#101828"
 UNVISITED_STYLE = "fill:#f2f4f7,stroke:#d0d5dd,color:#98a2b3,stroke-dasharray:4 3"
-PATH_EDGE_STYLE = "stroke:#1f7a3d,stroke-width:3px"
-OTHER_EDGE_STYLE = "stroke:#d0d5dd,stroke-width:1px"
+# LangGraph draws conditional edges dotted (`-.->`): a taken one is drawn solid, so the dots
+# never say "not taken" about an edge the run took, and every edge not taken is dashed.
+PATH_EDGE_STYLE = "stroke:#1f7a3d,stroke-width:3px,stroke-dasharray:0"
+OTHER_EDGE_STYLE = "stroke:#d0d5dd,stroke-width:1px,stroke-dasharray:4"
 # A node whose latest span failed, or is paused at a gate (drawn over `visited`).
 FAILED_STYLE = "fill:#fee4e2,stroke:#b3261e,stroke-width:2px,color:#101828"
 PAUSED_STYLE = "fill:#fef0c7,stroke:#9a6700,stroke-width:2px,color:#101828"

@@ -1,0 +1,83 @@
+"""How pages print durations, counts, due times, amounts and times (console/templatetags/display.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth.models import User
+from django.template import Context, Template
+
+from console.kernel.display import amount_currency, format_amount, format_count, format_minutes
+from tests.support.clients import ClientFor
+from tests.support.runs import waiting_refund
+
+
+def render(source: str, **context: object) -> str:
+    return Template("{% load display %}" + source).render(Context(context))
+
+
+def test_durations_read_in_human_units() -> None:
+    assert render("{{ v|ms }}", v=420) == "420 ms"
+    assert render("{{ v|ms }}", v=15_200) == "15.2 s"
+    assert render("{{ v|ms }}", v=419_875) == "7 min"
+    assert render("{{ v|ms }}", v=425_000) == "7 min 5 s"
+    assert render("{{ v|ms }}", v=None) == "–"
+
+
+def test_counts_have_thousands_separators() -> None:
+    assert format_count(880874) == "880,874"
+    assert format_count(12) == "12"
+    assert format_count(None) == "–"
+    assert render("{{ v|count }} tokens", v=880874) == "880,874 tokens"
+
+
+def test_due_minutes_read_in_hours_and_days() -> None:
+    assert format_minutes(45) == "45 min"
+    assert format_minutes(90) == "1 h 30 min"
+    assert format_minutes(120) == "2 h"
+    assert format_minutes(1440) == "1 day"
+    assert format_minutes(4320) == "3 days"
+    assert format_minutes(1500) == "1 d 1 h"
+    assert render("Due {{ v|minutes }}", v=1440) == "Due 1 day"
+
+
+def test_amounts_have_two_decimals_and_the_declared_currency() -> None:
+    assert format_amount(250.0) == "250.00"
+    assert format_amount(1234.5, "EUR") == "1,234.50 EUR"
+    assert format_amount("not a number") == "not a number"
+    assert render('{{ v|amount:"USD" }}', v=250.0) == "250.00 USD"
+    schema = {"properties": {"amount": {"type": "number", "currency": "USD"}, "fee": {"format": "currency:EUR"}}}
+    assert amount_currency(schema, "amount") == "USD"
+    assert amount_currency(schema, "fee") == "EUR"
+    assert amount_currency(schema, "order_id") is None
+    assert amount_currency(None, "amount") is None
+
+
+def test_a_time_renders_as_a_time_element_with_the_utc_title() -> None:
+    html = render("{{ v|local_time }}", v=datetime(2026, 12, 7, 12, 9, 51, tzinfo=UTC))
+    assert html == (
+        '<time datetime="2026-12-07T12:09:51+00:00" data-local title="2026-12-07 12:09:51 UTC">'
+        "2026-12-07 12:09:51 UTC</time>"
+    )
+
+
+def test_backticks_in_a_description_become_code_and_the_rest_is_escaped() -> None:
+    assert render("{{ v|inline_code }}", v="wait in the `payments` queue <b>") == (
+        "wait in the <code>payments</code> queue &lt;b&gt;"
+    )
+    assert render("{{ v|inline_code }}", v="a lone ` stays") == "a lone ` stays"
+
+
+@pytest.mark.django_db
+def test_the_start_form_shows_no_literal_backticks(engineer: User, client_for: ClientFor) -> None:
+    page = client_for(engineer).get("/agents/refund/start").content.decode()
+    assert "<code>payments</code> queue" in page and "`payments`" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_summary_shows_an_amount_with_two_decimals_and_its_currency(engineer: User) -> None:
+    """The refund action declares its amount in USD (its args_schema): "Refund 250.00 USD", not "Refund 250.0"."""
+    run, request = waiting_refund(engineer, amount=250)
+    assert request.summary == f"Refund 250.00 USD on order {run.input['order_id']}"
+    assert request.args_schema["properties"]["amount"]["currency"] == "USD"
