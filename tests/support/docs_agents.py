@@ -54,7 +54,7 @@ def book_hotel(hotel_name: str) -> str:
 @tool("book_hotel")
 def book_hotel_after_review(hotel_name: str) -> str:
     """Book a stay at a hotel once a human has said yes."""
-    interrupt({"action": "book_hotel", "summary": f"Book {hotel_name}?", "args": {"hotel_name": hotel_name}})
+    interrupt(f"Book {hotel_name}?")
     return book_hotel.invoke({"hotel_name": hotel_name})
 
 

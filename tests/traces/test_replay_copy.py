@@ -92,7 +92,8 @@ def test_recorded_replay_of_a_docs_agent_that_asked_a_human_asks_nobody(engineer
     BOOKINGS.clear()
     original = executed_run("docs_hotel_reviewed", {"hotel": "Ritz"}, engineer)
     assert original.status == "waiting"
-    decide(ApprovalRequest.objects.get(run=original, status="pending").id, reviewer, "approve")
+    # A plain interrupt() is free-form: the reviewer answers it.
+    decide(ApprovalRequest.objects.get(run=original, status="pending").id, reviewer, "answer", value="yes")
     assert runtime.execute(original.id) == "succeeded"
     original.refresh_from_db()
     assert BOOKINGS == ["Ritz"]
