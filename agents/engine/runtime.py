@@ -7,7 +7,8 @@ recovery after a crash are one code path:
 - no checkpoint yet → start the graph with the run's input;
 - pending interrupts → resume those a reviewer has decided (by interrupt id), else wait;
 - a checkpoint with work left (a crash) → continue from it;
-- a finished checkpoint (a crash after the last step) → just record the result.
+- a finished checkpoint (a crash after the last step) → just record the result;
+- a recorded replay (a copy of the original's thread and spans) → the original's outcome, nothing runs.
 
 A run with limits (agents/engine/limits.py) is watched while it runs (agents/engine/limit_guard.py); over a
 limit it fails, or pauses `waiting` for a reviewer, and continuing it is the crash path above.
@@ -226,7 +227,8 @@ def _totals_after(run: Run, recorder: SpanRecorder) -> dict[str, Any]:
     """The run's totals once this execution's spans are in: the stored totals (written when the
     run last stopped) plus this execution's. After a crash an earlier attempt may have committed
     spans the stored totals miss, so then the spans are counted again from the database."""
-    if run.attempts > 1:
+    if run.attempts > 1 or _is_copy(run):
+        # A recorded replay's spans were copied, not recorded by this execution.
         return totals_of(run.id)
     added = recorder.totals
     return {
@@ -285,6 +287,10 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
     writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS, active_before=run.active_seconds)
     if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
         return _stop(run, writer, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")
+    if _is_copy(run):
+        # A recorded replay: its thread and spans are the original's, copied when it was made
+        # (traces/inspection/replay.py). It ends as the original ended; no node runs.
+        return _stop(run, writer, output=run.output, error=run.error or None, error_traceback=run.error_traceback)
     spec = get_agent(run.agent.key)
     if spec is None:
         return _stop(run, writer, error=f"agent {run.agent.key!r} is not registered in this worker")
@@ -340,6 +346,10 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
         # (interrupt_before/after). The run waits there; continuing it is the crash path above.
         return _stop(run, writer, breakpoint=list(snapshot.next))
     return _stop(run, writer, output=spec.output(snapshot.values))
+
+
+def _is_copy(run: Run) -> bool:
+    return bool(((run.metadata or {}).get("replay") or {}).get("copied"))
 
 
 def _postgres_connection_trouble(exc: BaseException) -> bool:

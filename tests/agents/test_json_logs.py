@@ -62,12 +62,13 @@ def test_span_lines_name_their_span_and_nothing_leaks_after_the_run(engineer: An
 
 
 def test_replay_lines_carry_the_root_run_as_trace(engineer: Any, json_lines: StringIO, purge_broker: None) -> None:
-    """A replay's lines name the replay as run and the original as trace."""
+    """A replay's lines name the replay as run and the original as trace. (Live: a recorded replay
+    is a copy of the original's spans, no node runs and nothing is logged for them.)"""
     from traces.inspection.replay import replay
 
     original = start_run("stock_check", {"sku": "SKU-3"}, engineer)
     assert runtime.execute(original.id) == "succeeded"
-    copy = replay(Run.objects.get(id=original.id), engineer, mode="recorded")
+    copy = replay(Run.objects.get(id=original.id), engineer, mode="live")
     json_lines.truncate(0)
     json_lines.seek(0)
     assert runtime.execute(copy.id) == "succeeded"

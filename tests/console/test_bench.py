@@ -59,3 +59,30 @@ def test_bench_ends_with_five_figures_and_leaves_no_bench_data() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id LIKE %s", ["bench-bare-%"])
         assert cursor.fetchone()[0] == 0
+
+
+def test_bench_replay_times_copied_recorded_replays_and_prints_the_ratio() -> None:
+    """`manage.py bench_replay` times recorded replays that copy their original (no node runs)
+    and ends with `p7_replay_ratio`, the replay's median over the original's."""
+    from agents.engine.signals import run_stopped
+
+    replays: list[dict[str, object]] = []
+
+    def seen(sender: object, run_id: object, **kwargs: object) -> None:
+        replay = (Run.objects.get(id=run_id).metadata or {}).get("replay")
+        if replay:
+            replays.append(replay)
+
+    run_stopped.connect(seen, dispatch_uid="test-bench-replay")
+    try:
+        out = io.StringIO()
+        call_command("bench_replay", runs=2, stdout=out)
+    finally:
+        run_stopped.disconnect(dispatch_uid="test-bench-replay")
+    figures = dict(line.partition("=")[::2] for line in out.getvalue().strip().splitlines())
+    ratio = float(figures["p7_replay_ratio"])
+    assert ratio > 0 and ratio == pytest.approx(
+        float(figures["recorded_replay_ms_p50"]) / float(figures["original_ms_p50"]), rel=1e-2
+    )
+    assert len(replays) == 2 and all(r["mode"] == "recorded" and r["copied"] for r in replays)
+    assert not Run.objects.filter(agent__key="bench_linear").exists()

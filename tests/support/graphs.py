@@ -26,7 +26,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import interrupt_agents
+from tests.support import docs_agents, interrupt_agents
 
 
 class TopicInput(BaseModel):
@@ -382,6 +382,22 @@ def build_blip() -> StateGraph:
     graph.add_edge("fetch", "finish")
     graph.add_edge("finish", END)
     return graph
+
+
+class HotelInput(BaseModel):
+    hotel: str = Field(min_length=1)
+
+
+def _hotel_request(data: BaseModel) -> dict[str, Any]:
+    return {"messages": [HumanMessage(content=data.hotel)]}  # type: ignore[attr-defined]
+
+
+# The LangGraph-docs agents of tests/support/docs_agents.py (no Steward import in them).
+register_agent("docs_hotel", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_hotel_agent)
+register_agent("docs_hotel_reviewed", input_schema=HotelInput, initial_state=_hotel_request)(
+    lambda: docs_agents.build_hotel_agent(reviewed=True)
+)
+register_agent("docs_hotel_trip", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_hotel_trip)
 
 
 class OrderInput(BaseModel):

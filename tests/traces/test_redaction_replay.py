@@ -221,7 +221,8 @@ def test_a_run_input_is_stored_redacted_and_the_graph_gets_it_as_submitted(card_
 
 def test_sealed_values_follow_secret_key_rotation_and_fail_clearly_without_the_key(card_agent: None, engineer: Any) -> None:
     """The default key is derived from SECRET_KEY: an old key kept in SECRET_KEY_FALLBACKS still
-    opens what it sealed; without it a recorded replay fails and says why."""
+    opens what it sealed; without it a recorded replay (which re-seals the copied spans) is
+    refused and says why, and nothing is written."""
     from django.conf import settings
 
     original = start_run("card_lookup", {"customer": "C-1"}, engineer)
@@ -233,10 +234,11 @@ def test_sealed_values_follow_secret_key_rotation_and_fail_clearly_without_the_k
         assert _state(copy)["answer"].endswith(f"{CARD}.")
     queued = start_run("card_lookup", {"customer": "C-1", "note": f"card {CARD}"}, engineer)
     with override_settings(SECRET_KEY="a-new-secret-key-" + "x" * 40, SECRET_KEY_FALLBACKS=[]):
-        lost = replay(Run.objects.get(id=original.id), engineer, mode="recorded")
-        assert runtime.execute(lost.id) == "failed"
-        lost.refresh_from_db()
-        assert "sealed with another encryption key" in lost.error and "replay this step live" in lost.error
+        runs_before = Run.objects.count()
+        with pytest.raises(Conflict, match="sealed with another encryption key") as refused:
+            replay(Run.objects.get(id=original.id), engineer, mode="recorded")
+        assert "replay it live" in str(refused.value)
+        assert Run.objects.count() == runs_before
         assert runtime.execute(queued.id) == "failed"
         queued.refresh_from_db()
         assert "SealError" in queued.error and "not configured" in queued.error

@@ -1,10 +1,17 @@
 """Retry in place, and replay from any step as a new run on its own thread.
 
-A replay copies the checkpoint the chosen step ran from into a fresh thread (the original run
-and its thread are never written), optionally patches the state there, and queues the new run.
-Its mode decides what the cassette (traces/recording/cassette.py) answers: `recorded` plays the
-original's model and tool outputs back, `live` calls them, `mixed` is recorded before
-`live_from_step` and live from it on.
+A `recorded` replay runs no node code at all, whatever the agent is made of: in one transaction it
+copies the original's whole thread (every checkpoint of every namespace, with its blobs and pending
+writes, same checkpoint ids and parents: agents/engine/thread_copy.py) to a new thread, copies its
+spans (traces/recording/span_copy.py) and writes the new run, which the worker then stops with the
+original's final status and output without invoking the graph (agents/engine/runtime.py). A run
+whose outcome cannot be copied (still waiting, cancelled, its checkpoints gone) is refused.
+
+Any other replay (`live`, `mixed`, a state patch, another prompt version or model) copies the
+checkpoint the chosen step ran from into a fresh thread (the original run and its thread are never
+written), optionally patches the state there, and queues the new run; the cassette
+(traces/recording/cassette.py) plays back the original's model and tool outputs before
+`live_from_step` and calls them live from it on.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from agents.engine import dead_letters
@@ -21,12 +28,14 @@ from agents.engine.models import DeadLetter, IdempotencyRecord, Run
 from agents.engine.registry import get_agent
 from agents.engine.run_queue import send_run
 from agents.engine.runtime import compiled_graph
+from agents.engine.thread_copy import copy_thread
 from agents.prompts import PromptNotFound, pins_for_new_run, save_pins
 from agents.prompts.models import PromptVersion
 from console.kernel import audit, live
 from console.kernel.errors import Conflict, Invalid
 from traces.recording.models import Span
 from traces.recording.sealed import copy_sealed_input
+from traces.recording.span_copy import copy_spans
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -200,6 +209,9 @@ def replay(
         mode, live_from_step = "mixed", changed_call if changed_call is not None else (from_step or 0)
     if original.status in (Run.Status.QUEUED, Run.Status.RUNNING):
         raise Conflict(f"the run is still {original.status}; replay it once it stops")
+    copied = mode == "recorded" and state_patch is None
+    if copied:
+        _refuse_uncopyable(original)
     change = _graph_change(original)
     if change and from_step is not None:
         raise Conflict(f"{change}: only a replay from the start is possible")
@@ -209,7 +221,7 @@ def replay(
     spec = get_agent(original.agent.key)
     if spec is None:
         raise Conflict(f"the agent {original.agent.key!r} is no longer registered")
-    if base_checkpoint:
+    if base_checkpoint and not copied:
         _fork(original, str(new_id), base_checkpoint, state_patch, steps, from_step)
     with transaction.atomic():
         run = Run.objects.create(
@@ -233,12 +245,18 @@ def replay(
                     "state_patch": state_patch,
                     "prompt_versions": prompt_versions or None,
                     "model": model or None,
+                    # The worker ends the run as the original ended, and invokes nothing.
+                    "copied": copied,
                 }
             },
+            # The original's outcome, for the worker to stop the copy with.
+            **(_outcome_of(original) if copied else {}),
         )
         save_pins(run.id, pins)
         # The input as submitted, for a replay from the start (Run.input is redacted).
         copy_sealed_input(original.id, run.id)
+        if copied:
+            _copy_recording(original, run, from_step)
         audit.record(
             user, "run.replayed", run, source=str(original.id), mode=mode, from_step=from_step,
             state_patch=state_patch, prompt_versions=prompt_versions, model=model,
@@ -246,6 +264,48 @@ def replay(
         send_run(run.id)
         live.publish_run(run.id, run.status)
     return run
+
+
+def _refuse_uncopyable(original: Run) -> None:
+    """A recorded replay copies a finished run; refuse one whose outcome a copy cannot keep."""
+    if original.status == Run.Status.WAITING:
+        raise Conflict(
+            "the run is waiting (for a decision or a limit): a recorded replay copies a run that has stopped, and "
+            "this one's outcome is not known yet; replay it once it stops, or replay it live"
+        )
+    if original.status == Run.Status.CANCELLED:
+        raise Conflict("the run was cancelled: a recorded replay has no outcome to copy; replay it live instead")
+    if (original.metadata or {}).get("imported"):
+        raise Conflict(
+            "the run was imported from another Steward without its checkpoints: a recorded replay copies them "
+            "and has nothing to copy; replay it live instead"
+        )
+    # An imported copy keeps its source's thread id but wrote no checkpoints to it.
+    sharing = Run.objects.filter(thread_id=original.thread_id).exclude(id=original.id).exclude(metadata__has_key="imported")
+    if sharing.exists():
+        raise Conflict(
+            "the run shares its thread with other runs: a recorded replay copies the whole thread, which holds "
+            "their steps too; replay it live instead"
+        )
+
+
+def _copy_recording(original: Run, run: Run, from_step: int | None) -> None:
+    """The original's whole thread and its spans, onto the new run (in the caller's transaction).
+
+    Raises:
+        Conflict: the original has no checkpoints left, or a sealed span value does not open.
+    """
+    with connection.cursor() as cursor:
+        if not copy_thread(cursor, connection.vendor, original.thread_id, run.thread_id):
+            raise Conflict(
+                "this run's checkpoints are gone (pruned or deleted): a recorded replay copies them and has "
+                "nothing to copy; replay it live instead"
+            )
+    copy_spans(original.id, run.id, from_step)
+
+
+def _outcome_of(original: Run) -> dict[str, Any]:
+    return {"output": original.output, "error": original.error, "error_traceback": original.error_traceback}
 
 
 def changed_prompts(original: Run, prompt_versions: dict[str, int] | None) -> set[str]:
