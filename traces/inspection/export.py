@@ -297,7 +297,7 @@ class SpanV1(StrictModel):
 class DecisionV1(StrictModel):
     id: uuid.UUID | None = None
     user: str | None = None
-    decision: Literal["approve", "reject", "edit", "respond"]
+    decision: Literal["approve", "reject", "edit", "respond", "answer"]
     args: Any = None
     proposed_args: Any = None
     approved_args: Any = None
