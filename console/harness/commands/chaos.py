@@ -26,13 +26,6 @@ from console.harness.chaos_pages import run_channels_scenario
 from console.kernel.arguments import positive
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
-
-
 def _share(value: str) -> float:
     number = float(value)
     if not 0 <= number <= 1:
