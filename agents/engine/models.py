@@ -223,6 +223,14 @@ class Run(models.Model):
             )
         )
 
+    def mark_cancelled(self, totals: dict[str, Any]) -> bool:
+        """End the run cancelled from the worker that holds it (a reviewer stopped it at a breakpoint)."""
+        return bool(
+            self._held().update(
+                status=self.Status.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_expires_at=None, **totals
+            )
+        )
+
     def fail_waiting(self, error: str) -> bool:
         """End a waiting run as failed (its pause over a limit was refused)."""
         return bool(

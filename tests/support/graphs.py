@@ -26,7 +26,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import docs_agents, interrupt_agents
+from tests.support import breakpoint_agents, docs_agents, interrupt_agents
 
 
 class TopicInput(BaseModel):
@@ -485,3 +485,30 @@ register_agent("question", input_schema=TopicInput, initial_state=lambda d: {"to
                output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_question)
 register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
                output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
+
+
+# --- graphs compiled with static breakpoints (tests/agents/test_breakpoints.py) -----------------
+# Written the LangGraph docs' way, without Steward (tests/support/breakpoint_agents.py).
+
+
+class ShipInput(BaseModel):
+    order: str = Field(min_length=1)
+
+
+def _ship_state(data: BaseModel) -> dict[str, Any]:
+    return {"order": data.order, "label": "", "shipped": False}  # type: ignore[attr-defined]
+
+
+def _ship_output(state: dict[str, Any]) -> dict[str, Any]:
+    return {"label": state["label"], "shipped": state["shipped"]}
+
+
+register_agent("ship_before", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.before_ship
+)
+register_agent("ship_after", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.after_draft
+)
+register_agent("ship_each", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.before_each
+)
