@@ -19,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel, Field
 
+from agents import prompts
 from agents.demo.models import Refund
 from agents.engine.ledger import run_once
 from agents.engine.limits import Limits
@@ -512,3 +513,38 @@ register_agent("ship_after", input_schema=ShipInput, initial_state=_ship_state, 
 register_agent("ship_each", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
     lambda: breakpoint_agents.before_each
 )
+
+
+# --- prompts and the model helper from an `async def` node (tests/agents/test_async_prompts.py) ---
+
+
+class AsyncPromptedState(TypedDict):
+    topic: str
+    reply: str
+
+
+def _system_texts(messages: Sequence[BaseMessage]) -> AIMessage:
+    # Says which prompt versions reached the model: the text of every system message.
+    return AIMessage(content=" / ".join(str(m.content) for m in messages if m.type == "system"))
+
+
+async def _async_prompted_node(state: AsyncPromptedState, config: RunnableConfig) -> dict[str, Any]:
+    pinned = prompts.get("async_pinned")  # the sync call, from the event loop
+    late = await prompts.aget("async_late")  # not declared by the agent: pinned at its first use
+    model = chat_model_for("async_prompted", _system_texts, prompt=pinned)
+    messages = [
+        *pinned.invoke({"history": [HumanMessage(state["topic"])]}).to_messages(),
+        *late.invoke({"history": []}).to_messages(),
+    ]
+    reply = model.invoke(messages, config)
+    return {"reply": str(reply.content)}
+
+
+@register_agent("async_prompted", input_schema=TopicInput, prompts=["async_pinned"], output=lambda s: {"reply": s["reply"]})
+def build_async_prompted() -> StateGraph:
+    """An `async def` node reading two prompts and calling the agent's model."""
+    graph = StateGraph(AsyncPromptedState)
+    graph.add_node("answer", _async_prompted_node)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    return graph
