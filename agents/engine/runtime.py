@@ -179,6 +179,10 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
             "steward_prompt_versions": dict(run.prompt_versions or {}),
             # A replay's other model, when the engineer chose one.
             "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),
+            # Static breakpoints given when the run started (agents/engine/services.py), beside
+            # the graph's own: `compiled_graph` adds them.
+            "steward_interrupt_before": list((run.metadata or {}).get("interrupt_before") or []),
+            "steward_interrupt_after": list((run.metadata or {}).get("interrupt_after") or []),
         },
         # The guard first: a node it refuses never reaches the recorder. ToolCallIds tells a gated
         # tool run by LangGraph's ToolNode its call id.
@@ -217,15 +221,28 @@ def compiled_graph(spec: AgentSpec, saver: Any, config: dict[str, Any] | None = 
 
     Only the checkpointer is replaced (one the author compiled in, such as the docs'
     InMemorySaver, included): everything else compiled in stays (interrupt_before/after, store,
-    cache, name, context schema)."""
+    cache, name, context schema), and the run's own breakpoints (`config`) join those compiled in."""
     if spec.build_for_run is not None:
-        return compile_agent(spec, config).copy(update={"checkpointer": saver})
-    with _compiled_lock:
-        cached = _compiled.get(spec.key)
-        if cached is None or cached[0] is not spec.build:
-            cached = (spec.build, compile_agent(spec))
-            _compiled[spec.key] = cached
-    return cached[1].copy(update={"checkpointer": saver})
+        graph = compile_agent(spec, config)
+    else:
+        with _compiled_lock:
+            cached = _compiled.get(spec.key)
+            if cached is None or cached[0] is not spec.build:
+                cached = (spec.build, compile_agent(spec))
+                _compiled[spec.key] = cached
+        graph = cached[1]
+    return graph.copy(update={"checkpointer": saver, **_run_breakpoints(graph, config)})
+
+
+def _run_breakpoints(graph: Any, config: dict[str, Any] | None) -> dict[str, Any]:
+    configurable = (config or {}).get("configurable") or {}
+    update: dict[str, Any] = {}
+    for when in ("before", "after"):
+        extra = list(configurable.get(f"steward_interrupt_{when}") or [])
+        own = getattr(graph, f"interrupt_{when}_nodes")
+        if extra and own != "*":
+            update[f"interrupt_{when}_nodes"] = "*" if "*" in extra else list(dict.fromkeys([*own, *extra]))
+    return update
 
 
 def _totals_after(run: Run, recorder: SpanRecorder) -> dict[str, Any]:

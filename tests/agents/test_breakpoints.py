@@ -9,11 +9,18 @@ a real worker runs them on the real checkpointer.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 
+from agents.engine import runtime
 from agents.engine.models import Run
+from agents.engine.services import start_run
+from approvals.models import ApprovalRequest, Queue
+from approvals.services import enforce_sla
 from tests.support.breakpoint_agents import SHIPPED
 from tests.support.runs import node_names
 from tests.support.waiting import wait_for
@@ -159,3 +166,62 @@ def test_stopping_at_a_breakpoint_cancels_the_run_before_the_node_runs(
     answered = _gate_spans(run_id)[-1]
     assert answered.output["decision"] == "stop" and answered.output["comment"] == "wrong address"
     assert run["totals"]["spans"] == Span.objects.filter(run_id=run_id).count()
+
+
+def test_breakpoints_given_when_the_run_starts(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
+    eng, rev = api(engineer), api(reviewer)
+    # A node the graph does not have is refused, naming it; nothing starts.
+    refused = eng.post("/api/runs", {"agent": "ship_plain", "input": {"order": "O-x"}, "interrupt_before": ["shipp"]})
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["detail"][0]["loc"] == ["body", "interrupt_before", 0] and "'shipp'" in refused.json()["detail"][0]["msg"]
+    assert not Run.objects.filter(agent__key="ship_plain").exists()
+
+    order = _order()
+    started = eng.post("/api/runs", {"agent": "ship_plain", "input": {"order": order}, "interrupt_before": ["ship"]})
+    assert started.status_code == 201, started.content
+    run_id = started.json()["id"]
+    _run_when(eng, run_id, "waiting")
+    request = _pending_request(rev, run_id)
+    assert request["interrupt"]["value"]["nodes"] == ["ship"] and SHIPPED.count(order) == 0
+    assert _decide(rev, request["id"], {"decision": "approve"}).status_code == 200
+    assert _run_when(eng, run_id, "succeeded")["output"]["shipped"] is True
+    assert SHIPPED.count(order) == 1
+
+    # Without them the same graph runs straight through.
+    plain = _start(eng, "ship_plain", _order())
+    assert _run_when(eng, plain, "succeeded")["output"]["shipped"] is True
+
+
+def _waiting_at_breakpoint(agent: str, user: Any) -> tuple[Run, ApprovalRequest]:
+    run = start_run(agent, {"order": _order()}, user)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    return run, ApprovalRequest.objects.get(run=run, status=ApprovalRequest.Status.PENDING)
+
+
+def test_the_request_page_shows_the_node_and_the_state_and_continues_it(client_for: Any, engineer: Any, reviewer: Any) -> None:
+    run, request = _waiting_at_breakpoint("ship_before", engineer)
+    browser = client_for(reviewer)
+    html = browser.get(reverse("approval_detail", args=[request.id])).content.decode()
+    assert "Paused before ship runs" in html and f"parcel for {run.input['order']}" in html
+    # Continue (approve) and stop (reject) only.
+    assert 'id="approve-button"' in html and 'id="reject-panel"' in html
+    assert 'id="edit-panel"' not in html and 'id="respond-panel"' not in html and 'id="answer-form"' not in html
+    browser.post(reverse("approval_decide", args=[request.id]), {"decision": "approve"})
+    assert runtime.execute(run.id) == Run.Status.SUCCEEDED
+    assert SHIPPED.count(run.input["order"]) == 1
+
+
+def test_a_queue_s_timeout_continues_or_stops_a_breakpoint(engineer: Any) -> None:
+    continued, first = _waiting_at_breakpoint("ship_before", engineer)
+    Queue.objects.filter(name="default").update(timeout_action=Queue.TimeoutAction.APPROVE)
+    ApprovalRequest.objects.filter(id=first.id).update(due_at=timezone.now() - timedelta(minutes=1))
+    enforce_sla()
+    assert ApprovalRequest.objects.get(id=first.id).status == "approved"
+    assert runtime.execute(continued.id) == Run.Status.SUCCEEDED
+
+    stopped, second = _waiting_at_breakpoint("ship_before", engineer)
+    Queue.objects.filter(name="default").update(timeout_action=Queue.TimeoutAction.REJECT)
+    ApprovalRequest.objects.filter(id=second.id).update(due_at=timezone.now() - timedelta(minutes=1))
+    enforce_sla()
+    assert runtime.execute(stopped.id) == Run.Status.CANCELLED
+    assert SHIPPED.count(stopped.input["order"]) == 0

@@ -46,3 +46,5 @@ before_ship = _builder().compile(interrupt_before=["ship"], checkpointer=InMemor
 after_draft = _builder().compile(interrupt_after=["draft"])
 # A breakpoint before every step: each one is its own stop.
 before_each = _builder().compile(interrupt_before=["draft", "ship"])
+# No breakpoint compiled in: a run may be given some when it starts.
+no_breakpoints = _builder().compile()

@@ -548,3 +548,6 @@ def build_async_prompted() -> StateGraph:
     graph.add_edge(START, "answer")
     graph.add_edge("answer", END)
     return graph
+register_agent("ship_plain", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.no_breakpoints
+)
