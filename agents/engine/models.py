@@ -351,9 +351,14 @@ class Run(models.Model):
 
     @classmethod
     def append_limit_breach(cls, run_id: uuid.UUID, entry: dict[str, Any]) -> None:
-        """Add a breach to the run's history (inside the transaction that stops the run)."""
-        current = cls.objects.filter(id=run_id).values_list("limit_breaches", flat=True).first() or []
-        cls.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
+        """Add a breach to the run's history (inside the transaction that stops the run). The row
+        is locked while it is read and written: two breaches at once must both stay."""
+        with transaction.atomic():
+            current = (
+                cls.objects.select_for_update().filter(id=run_id).values_list("limit_breaches", flat=True).first()
+                or []
+            )
+            cls.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
 
     def save_metadata(self, metadata: dict[str, Any]) -> None:
         Run.objects.filter(id=self.id).update(metadata=metadata)
