@@ -26,7 +26,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import docs_agents, interrupt_agents
+from tests.support import docs_agents, interrupt_agents, stream_agents
 
 
 class TopicInput(BaseModel):
@@ -485,3 +485,17 @@ register_agent("question", input_schema=TopicInput, initial_state=lambda d: {"to
                output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_question)
 register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
                output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
+
+
+class ChatInput(BaseModel):
+    messages: list[dict[str, Any]] = []
+
+
+class NestedInput(BaseModel):
+    log: list[str] = []
+
+
+# The LangGraph SDK streaming tests' agents (tests/support/stream_agents.py, no Steward import).
+register_agent("stream_chat", input_schema=ChatInput)(stream_agents.build_chat)
+register_agent("stream_nested", input_schema=NestedInput)(stream_agents.build_nested)
+register_agent("stream_ask", input_schema=ChatInput)(stream_agents.build_ask)
