@@ -93,8 +93,10 @@ def _body(request: HttpRequest) -> dict[str, Any]:
 
 
 def _start(request: HttpRequest, thread_id: str | None) -> tuple[Any, run_events.StreamOptions, Any, bool]:
-    user = authenticate(request, WRITE)
     body = _body(request)
+    # A resume is a decision: whoever may read runs may send one, and approvals checks that
+    # they may decide each interrupt (a reviewer of its queue, never the run's requester).
+    user = authenticate(request, READ if body.get("command") else WRITE)
     options = _options(body)
     started = start_streamed(user, thread_id, body, options)
     return user, options, started, body.get("on_disconnect") == "cancel"

@@ -41,9 +41,9 @@ WORKER = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def steward_server(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Daphne and a worker for the module's tests (each test has its own users and keys)."""
+    """Daphne and a worker for these tests (each test has its own users and keys)."""
     from console.celery import app
 
     app.control.purge()

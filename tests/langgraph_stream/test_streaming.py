@@ -13,7 +13,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
 from agents.engine.models import Run
-from tests.langgraph_api.conftest import Steward
+from tests.langgraph_stream.conftest import Steward
 from tests.support.waiting import wait_for
 from traces.recording.models import Span
 
@@ -205,3 +205,48 @@ def test_unknown_mode_and_new_thread_endpoints_answer_errors(steward: Steward) -
         steward.url + "/runs/stream", headers={"x-api-key": "stw_nope"}, json={"assistant_id": "stream_chat"}
     )
     assert bad.status_code == 401 and bad.json()["detail"]
+
+
+def test_async_client_resumes_an_interrupt_through_the_stream_endpoint(steward: Steward) -> None:
+    """The first stream ends `interrupted` with the interrupt in `updates`; the requester may not
+    answer it (403, nothing changes); a reviewer's `command` resume streams the rest of the run."""
+    from langgraph_sdk.errors import PermissionDeniedError
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        engineer = get_client(url=steward.url, api_key=steward.key)
+        reviewer = get_client(url=steward.url, api_key=steward.reviewer_key)
+        thread = await engineer.threads.create()
+        first = [
+            p
+            async for p in engineer.runs.stream(
+                thread["thread_id"], "stream_ask", input=HELLO, stream_mode=["updates"]
+            )
+        ]
+        with pytest.raises(PermissionDeniedError):
+            [
+                p
+                async for p in engineer.runs.stream(
+                    thread["thread_id"], "stream_ask", command={"resume": "A-1"}
+                )
+            ]
+        resumed = [
+            p
+            async for p in reviewer.runs.stream(
+                thread["thread_id"], "stream_ask", command={"resume": "A-1001"}, stream_mode=["values"]
+            )
+        ]
+        return first, resumed
+
+    first, resumed = asyncio.run(scenario())
+    assert first[-1].event == "end" and first[-1].data["status"] == "interrupted"
+    interrupt = next(
+        p.data["__interrupt__"][0] for p in first if p.event == "updates" and "__interrupt__" in p.data
+    )
+    assert interrupt["value"] == "Which order?"
+    assert [p.event for p in resumed][0] == "metadata" and resumed[0].data["run_id"] == first[0].data[
+        "run_id"
+    ]
+    final = [p.data for p in resumed if p.event == "values"][-1]
+    assert [m["content"] for m in final["messages"]][-2:] == ["A-1001", "echo: A-1001"]
+    assert resumed[-1].data["status"] == "success"
+    assert Run.objects.get(id=first[0].data["run_id"]).status == "succeeded"
