@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.support.processes import free_port, fresh_django, fresh_env, start_process, stop_process, wait_until_up
+from tests.support.processes import (
+    free_port,
+    fresh_django,
+    fresh_env,
+    start_process,
+    stop_process,
+    wait_until_up,
+)
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
