@@ -1,11 +1,11 @@
 """How a streaming request starts or resumes its run, and where its relay starts reading.
 
-`start_streamed` is the one seam between the stream endpoints (console/langgraph_api/streaming.py)
-and run creation: a minimal path on agents.engine.services (start) and approvals.services
-(`decide`, for a `command` resume), meant to be replaced by the full run creation of
-console/langgraph_api/runs.py (multitask strategies, checkpoints, the rules of a resume) when
-the two branches meet. Whatever creates the run must store the stream options on it in the
-same transaction (`with_stream_options`), so the worker publishes from its first step.
+`start_streamed` is what the stream endpoints (console/langgraph_api/streaming.py) call. Its one
+call to `start_or_resume` is the seam with run creation: below is a minimal stand-in on
+agents.engine.services (start) and approvals.services (`decide`, for a `command` resume), with
+the interface of console/langgraph_api/runs.py's `start_or_resume(user, thread_id, body) -> Run`
+(multitask strategies, checkpoints, the rules of a resume), which replaces it when the branches
+meet: import that one and delete the stand-in.
 """
 
 from __future__ import annotations
@@ -33,53 +33,54 @@ class Started:
 
 
 def with_stream_options(run: Run, options: StreamOptions) -> None:
-    """Store what the client streams on the run (read by the worker: agents/engine/run_events.py)."""
-    run.save_metadata({**(run.metadata or {}), METADATA_KEY: options.as_dict()})
+    """Store what the client streams on the run (read by the worker: agents/engine/run_events.py),
+    over the metadata as it is in the row (the run's creation or a decision may have just written it)."""
+    current = Run.objects.select_for_update().values_list("metadata", flat=True).get(id=run.id)
+    run.save_metadata({**(current or {}), METADATA_KEY: options.as_dict()})
 
 
 def start_streamed(user: Any, thread_id: str | None, body: dict[str, Any], options: StreamOptions) -> Started:
     """Start a run of `body["assistant_id"]` (on `thread_id`, or a thread of its own), or resume
-    the thread's interrupted run with `body["command"]`, streaming `options`.
+    the thread's interrupted run with `body["command"]`, streaming `options`. In one transaction:
+    the worker gets the run once the options are on it, and the relay starts after what the
+    run's buffer held before (an earlier execution's parts are not this request's).
 
     Raises:
         NotFound: no such assistant. Conflict: nothing to resume. Invalid: bad input or command.
+        Forbidden: the caller may not start runs, or may not decide the interrupt.
     """
+    with transaction.atomic():
+        run = start_or_resume(user, thread_id, body)
+        after = buffer().last_id(str(run.id))
+        with_stream_options(run, options)
+    return Started(run, after)
+
+
+# --- the stand-in for console/langgraph_api/runs.py `start_or_resume` --------------------------
+
+
+def start_or_resume(user: Any, thread_id: str | None, body: dict[str, Any]) -> Run:
+    """A minimal start or resume, in the caller's transaction (the worker gets it on commit)."""
     command = body.get("command")
     if command:
         if thread_id is None:
-            raise Invalid(
-                [
-                    {
-                        "loc": ["body", "command"],
-                        "msg": "a command resumes a thread's run: use /threads/{thread_id}/runs/stream",
-                        "type": "value_error",
-                    }
-                ]
-            )
-        return _resume(user, thread_id, command, options)
+            msg = "a command resumes a thread's run: use /threads/{thread_id}/runs/stream"
+            raise Invalid([{"loc": ["body", "command"], "msg": msg, "type": "value_error"}])
+        return _resume(user, thread_id, command)
     assistant = str(body.get("assistant_id") or "")
     if not assistant:
         raise Invalid([{"loc": ["body", "assistant_id"], "msg": "Field required", "type": "missing"}])
-    with transaction.atomic():
-        run = start_run(assistant, body.get("input") or {}, user, metadata=body.get("metadata"))
-        if thread_id is not None:
-            Run.objects.filter(id=run.id).update(thread_id=thread_id)
-            run.thread_id = thread_id
-        with_stream_options(run, options)
-    return Started(run, "0-0")
+    run = start_run(assistant, body.get("input") or {}, user, metadata=body.get("metadata"))
+    if thread_id is not None:
+        Run.objects.filter(id=run.id).update(thread_id=thread_id)
+        run.thread_id = thread_id
+    return run
 
 
-def _resume(user: Any, thread_id: str, command: dict[str, Any], options: StreamOptions) -> Started:
+def _resume(user: Any, thread_id: str, command: dict[str, Any]) -> Run:
     if "resume" not in command:
-        raise Invalid(
-            [
-                {
-                    "loc": ["body", "command"],
-                    "msg": "only Command(resume=...) is supported here",
-                    "type": "value_error",
-                }
-            ]
-        )
+        msg = "only Command(resume=...) is supported here"
+        raise Invalid([{"loc": ["body", "command"], "msg": msg, "type": "value_error"}])
     run = Run.objects.filter(thread_id=thread_id, status=Run.Status.WAITING).order_by("-created_at").first()
     if run is None:
         if not Run.objects.filter(thread_id=thread_id).exists():
@@ -96,14 +97,10 @@ def _resume(user: Any, thread_id: str, command: dict[str, Any], options: StreamO
         pairs = [(by_id[i], v) for i, v in resume.items()]
     else:
         pairs = [(pending[0], resume)]
-    after = buffer().last_id(str(run.id))
-    with transaction.atomic():
-        with_stream_options(run, options)
-        for request, value in pairs:
-            # A resume is a decision like any other: approvals checks who may take it.
-            if isinstance(value, dict) and "decision" in value:
-                approvals.decide(request.id, user, **value)
-            else:
-                approvals.decide(request.id, user, "answer", value=value)
-    run.refresh_from_db()
-    return Started(run, after)
+    for request, value in pairs:
+        # A resume is a decision like any other: approvals checks who may take it.
+        if isinstance(value, dict) and "decision" in value:
+            approvals.decide(request.id, user, **value)
+        else:
+            approvals.decide(request.id, user, "answer", value=value)
+    return run
