@@ -9,8 +9,8 @@ these async views relay them, as `langgraph_sdk` reads them (its sse.py and _asy
   `Location: /threads/{thread_id}/runs/{run_id}/stream`, where the SDK reconnects with
   `Last-Event-ID` and gets what it missed, from any web process (the buffer is Redis);
 - a client that goes away stops only its relay, unless it asked `on_disconnect="cancel"`;
-- a relay holds one batch of parts at a time: a client that stops reading leaves the rest in
-  the (capped) buffer.
+- a relay holds one batch of parts at a time and reads the next only once the ASGI server took
+  it (docs/langgraph-streaming.md: what a stuck client costs under uvicorn and under daphne).
 
 The SDK's newer thread endpoints (`/threads/{id}/commands`, `/threads/{id}/stream/events`) are not
 implemented: they answer 404 with a detail saying so (docs/langgraph-api.md).
