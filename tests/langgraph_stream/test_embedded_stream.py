@@ -56,17 +56,26 @@ def test_embedded_server_streams_tokens_and_replays_a_resumable_run(embedded: tu
     url, key = embedded
     client = get_sync_client(url=url, api_key=key)
     message = {"messages": [{"role": "user", "content": "one two three four"}]}
-    whole = list(client.runs.stream(None, "stream_chat", input=message, stream_mode=["messages-tuple", "custom"]))
+    whole = list(
+        client.runs.stream(None, "stream_chat", input=message, stream_mode=["messages-tuple", "custom"])
+    )
     assert whole[0].event == "metadata" and whole[-1].event == "end" and whole[-1].data["status"] == "success"
     assert _tokens(whole) == ["echo:", " one", " two", " three", " four"]
-    assert [p.data for p in whole if p.event == "custom"] == [{"progress": "calling the model"}, {"progress": "done"}]
+    assert [p.data for p in whole if p.event == "custom"] == [
+        {"progress": "calling the model"},
+        {"progress": "done"},
+    ]
 
     thread = client.threads.create()
     first: list[Any] = []
-    for part in client.runs.stream(thread["thread_id"], "stream_chat", input=message, stream_mode="messages-tuple", stream_resumable=True):
+    for part in client.runs.stream(
+        thread["thread_id"], "stream_chat", input=message, stream_mode="messages-tuple", stream_resumable=True
+    ):
         first.append(part)
         if part.event == "messages":
             break
-    rest = list(client.runs.join_stream(thread["thread_id"], first[0].data["run_id"], last_event_id=first[-1].id))
+    rest = list(
+        client.runs.join_stream(thread["thread_id"], first[0].data["run_id"], last_event_id=first[-1].id)
+    )
     assert _tokens(first + rest) == ["echo:", " one", " two", " three", " four"]
     assert rest[-1].event == "end"

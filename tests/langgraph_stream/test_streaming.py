@@ -13,6 +13,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
 from agents.engine.models import Run
+from agents.engine.services import start_run
 from tests.langgraph_stream.conftest import Steward
 from tests.support.waiting import wait_for
 from traces.recording.models import Span
@@ -250,3 +251,24 @@ def test_async_client_resumes_an_interrupt_through_the_stream_endpoint(steward: 
     assert [m["content"] for m in final["messages"]][-2:] == ["A-1001", "echo: A-1001"]
     assert resumed[-1].data["status"] == "success"
     assert Run.objects.get(id=first[0].data["run_id"]).status == "succeeded"
+
+
+def test_a_failed_run_streams_error_then_end(steward: Steward) -> None:
+    """The node's exception reaches the client as an `error` part, then `end` with status error."""
+    client = get_sync_client(url=steward.url, api_key=steward.key)
+    parts = list(
+        client.runs.stream(None, "stream_chat", input={"messages": [{"role": "user", "content": "fail"}]})
+    )
+    assert [p.event for p in parts][-2:] == ["error", "end"]
+    assert parts[-2].data == {"error": "RuntimeError", "message": "the model is down"}
+    assert parts[-1].data["status"] == "error"
+    assert Run.objects.get(id=parts[0].data["run_id"]).status == "failed"
+
+
+def test_joining_a_run_started_without_streaming_ends_when_it_stops(steward: Steward, engineer: Any) -> None:
+    """A run nobody streams publishes nothing; `join_stream` still ends, with its status."""
+    run = start_run("stream_chat", HELLO, engineer)
+    client = get_sync_client(url=steward.url, api_key=steward.key)
+    parts = list(client.runs.join_stream(run.thread_id, str(run.id)))
+    assert [(p.event, p.data) for p in parts] == [("end", {"run_id": str(run.id), "status": "success"})]
+    assert "langgraph_stream" not in Run.objects.get(id=run.id).metadata

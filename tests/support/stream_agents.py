@@ -2,7 +2,7 @@
 
 - `build_chat`: one node calls a chat model that streams its reply a token at a time, waiting
   `TOKEN_DELAY` seconds between tokens (a provider answering as it thinks), and reports progress
-  through `get_stream_writer()` (the "custom" stream mode).
+  through `get_stream_writer()` (the "custom" stream mode); the message "fail" makes it raise.
 - `build_nested`: a parent graph whose node is a compiled subgraph (subgraph events).
 - `build_ask`: asks the user with `interrupt()`, then the model streams an answer using it.
 
@@ -59,6 +59,8 @@ model = SlowTokensModel()
 
 
 def call_model(state: MessagesState) -> dict[str, Any]:
+    if state["messages"][-1].content == "fail":
+        raise RuntimeError("the model is down")
     writer = get_stream_writer()
     writer({"progress": "calling the model"})
     reply = model.invoke(state["messages"])
