@@ -272,3 +272,18 @@ def test_joining_a_run_started_without_streaming_ends_when_it_stops(steward: Ste
     parts = list(client.runs.join_stream(run.thread_id, str(run.id)))
     assert [(p.event, p.data) for p in parts] == [("end", {"run_id": str(run.id), "status": "success"})]
     assert "langgraph_stream" not in Run.objects.get(id=run.id).metadata
+
+
+def test_an_async_graph_streams_its_tokens_too(steward: Steward) -> None:
+    """An `async def` node's model tokens and custom writes stream like a sync node's."""
+    client = get_sync_client(url=steward.url, api_key=steward.key)
+    parts = list(
+        client.runs.stream(None, "stream_async_chat", input=HELLO, stream_mode=["messages-tuple", "custom"])
+    )
+    assert [_text(p.data) for p in parts if p.event == "messages" and _text(p.data)] == [
+        "echo:",
+        " hello",
+        " there",
+    ]
+    assert [p.data for p in parts if p.event == "custom"] == [{"progress": "calling the model"}]
+    assert parts[-1].event == "end" and parts[-1].data["status"] == "success"

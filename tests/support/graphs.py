@@ -499,3 +499,4 @@ class NestedInput(BaseModel):
 register_agent("stream_chat", input_schema=ChatInput)(stream_agents.build_chat)
 register_agent("stream_nested", input_schema=NestedInput)(stream_agents.build_nested)
 register_agent("stream_ask", input_schema=ChatInput)(stream_agents.build_ask)
+register_agent("stream_async_chat", input_schema=ChatInput)(stream_agents.build_async_chat)

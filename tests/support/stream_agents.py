@@ -3,6 +3,7 @@
 - `build_chat`: one node calls a chat model that streams its reply a token at a time, waiting
   `TOKEN_DELAY` seconds between tokens (a provider answering as it thinks), and reports progress
   through `get_stream_writer()` (the "custom" stream mode); the message "fail" makes it raise.
+- `build_async_chat`: the same model called from an `async def` node.
 - `build_nested`: a parent graph whose node is a compiled subgraph (subgraph events).
 - `build_ask`: asks the user with `interrupt()`, then the model streams an answer using it.
 
@@ -71,6 +72,19 @@ def call_model(state: MessagesState) -> dict[str, Any]:
 def build_chat() -> StateGraph:
     graph = StateGraph(MessagesState)
     graph.add_node("call_model", call_model)
+    graph.add_edge(START, "call_model")
+    graph.add_edge("call_model", END)
+    return graph
+
+
+async def call_model_async(state: MessagesState) -> dict[str, Any]:
+    get_stream_writer()({"progress": "calling the model"})
+    return {"messages": [await model.ainvoke(state["messages"])]}
+
+
+def build_async_chat() -> StateGraph:
+    graph = StateGraph(MessagesState)
+    graph.add_node("call_model", call_model_async)
     graph.add_edge(START, "call_model")
     graph.add_edge("call_model", END)
     return graph
