@@ -32,6 +32,7 @@ import queue
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -164,7 +165,9 @@ class RedisBuffer:
     def __init__(self, url: str, maxlen: int, ttl: int) -> None:
         self.url, self.maxlen, self.ttl = url, maxlen, ttl
         self._sync: redis.Redis | None = None
-        self._async: dict[int, aioredis.Redis] = {}
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _client(self) -> redis.Redis:
         if self._sync is None:
@@ -173,7 +176,7 @@ class RedisBuffer:
 
     def _aclient(self) -> aioredis.Redis:
         # One client per event loop: a redis.asyncio connection belongs to the loop that opened it.
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         if loop not in self._async:
             self._async[loop] = aioredis.Redis.from_url(self.url)
         return self._async[loop]
