@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 # How long a relay waits on the buffer before it looks at the run's row (and sends a heartbeat).
 IDLE_MS = 2000
 _ACTIVE = (Run.Status.QUEUED, Run.Status.RUNNING)
+_PART_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def _error(status: int, detail: Any) -> JsonResponse:
@@ -147,8 +149,32 @@ def _joined(
         raise NotFound(f"run {run_id} not found on thread {thread_id}")
     options = run_events.StreamOptions.from_metadata(run.metadata)
     last = request.headers.get("Last-Event-ID", "").strip()
+    if last and not _PART_ID.fullmatch(last):
+        raise StewardError(
+            f"Last-Event-ID {last[:40]!r} is not an id of this stream (they look like 1733580000000-0)"
+        )
     # Without an id the client gets what comes next (the SDK's join_stream: "not buffered").
     return run, user, options, last or run_events.buffer().last_id(str(run.id))
+
+
+def _only(request: HttpRequest) -> frozenset[str] | None:
+    """The part names a join asked for (`stream_mode`, a subset of the run's), None for all."""
+    modes = [m for m in request.GET.getlist("stream_mode") if m]  # the SDK sends an empty one for None
+    if not modes:
+        return None
+    unknown = run_events.unknown_modes(modes)
+    if unknown:
+        known = ", ".join(sorted(run_events.STREAM_MODES))
+        raise _Unprocessable(f"unknown stream mode {', '.join(map(repr, unknown))}; the modes are: {known}")
+    names = {run_events.END, run_events.ERROR}
+    for mode in modes:
+        if mode == "messages-tuple":
+            names.add("messages")
+        elif mode == "messages":
+            names.update({"messages/metadata", "messages/partial", "messages/complete"})
+        else:
+            names.add(mode)
+    return frozenset(names)
 
 
 @csrf_exempt
@@ -159,11 +185,12 @@ async def join_stream(
     """GET /threads/{thread_id}/runs/{run_id}/stream: join a run's stream (`Last-Event-ID` replays)."""
     try:
         run, user, options, after = await sync_to_async(_joined)(request, thread_id, run_id)
+        only = _only(request)
     except StewardError as exc:
         return _error(exc.status, exc.detail)
     cancel = request.GET.get("cancel_on_disconnect", "").lower() == "true"
     resumable = bool(options and options.resumable)
-    return _sse(_relay(run, after, resumable, cancel_as=user if cancel else None))
+    return _sse(_relay(run, after, resumable, cancel_as=user if cancel else None, only=only))
 
 
 @csrf_exempt
@@ -203,15 +230,20 @@ def _status(run_id: Any) -> str | None:
     return status
 
 
-async def _relay(run: Run, after: str, resumable: bool, cancel_as: Any = None) -> AsyncIterator[bytes]:
-    """The run's parts after `after` up to its next `end`, as SSE messages. A run that stopped
-    without one (no stream options, or its worker died) gets an `end` from its row."""
+async def _relay(
+    run: Run, after: str, resumable: bool, cancel_as: Any = None, only: frozenset[str] | None = None
+) -> AsyncIterator[bytes]:
+    """The run's parts after `after` up to its next `end`, as SSE messages (those named in `only`,
+    subgraph parts by their mode). A run that stopped without an `end` (no stream options, or its
+    worker died) gets one from its row."""
     run_id, finished, idle_since_stop = str(run.id), False, 0
     try:
         while True:
             entries = await run_events.buffer().read(run_id, after, 100, IDLE_MS)
             for event_id, event, data in entries:
                 after = event_id
+                if only is not None and event.split("|")[0] not in only:
+                    continue
                 yield frame(event, data, event_id if resumable else None)
                 if event == run_events.END:
                     finished = True

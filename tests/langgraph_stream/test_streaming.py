@@ -159,9 +159,23 @@ def test_resumable_stream_rejoined_after_a_disconnect_replays_what_was_missed(st
         rest = [
             p async for p in client.runs.join_stream(thread["thread_id"], run_id, last_event_id=first[-1].id)
         ]
+        # Joined again from its first part, asking for the values only.
+        values = [
+            p
+            async for p in client.runs.join_stream(
+                thread["thread_id"], run_id, stream_mode="values", last_event_id=first[1].id
+            )
+        ]
+        assert {p.event for p in values} == {"values", "end"}, values
         return first, rest
 
     first, rest = asyncio.run(scenario())
+    run = Run.objects.get(id=first[0].data["run_id"])
+    stream = f"{steward.url}/threads/{run.thread_id}/runs/{run.id}/stream"
+    bad_id = httpx.get(stream, headers={"x-api-key": steward.key, "Last-Event-ID": "nope"})
+    assert bad_id.status_code == 400 and "Last-Event-ID" in bad_id.json()["detail"]
+    bad_mode = httpx.get(stream, headers={"x-api-key": steward.key}, params={"stream_mode": "tokens"})
+    assert bad_mode.status_code == 422 and "'tokens'" in bad_mode.json()["detail"]
     assert all(p.id for p in first[1:]), first
     tokens = [_text(p.data) for p in first + rest if p.event == "messages" and _text(p.data)]
     assert tokens == ["echo:", " one", " two", " three", " four", " five", " six"]
