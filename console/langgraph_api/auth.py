@@ -44,9 +44,7 @@ def authenticate(request: HttpRequest, role: Role) -> Any:
     token = _token(request)
     key = ApiKey.authenticate(token) if token else None
     if key is None:
-        raise Unauthorized(
-            "an API key is required: send it in the x-api-key header (get_client(api_key=...))"
-        )
+        raise Unauthorized("an API key is required: send it in the x-api-key header (get_client(api_key=...))")
     check, action = role
     if not check(key.user):
         raise Forbidden(f"your role does not allow you to {action}")
