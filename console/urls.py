@@ -50,5 +50,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("api/", api.urls),
+    path("langgraph/", include("console.langgraph_api.streaming_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -51,6 +51,7 @@ from agents.engine.limits import (
 )
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
+from agents.engine.run_events import RunPublisher, adrive, drive, publisher_for
 from agents.engine.signals import announce_run_stopped
 from agents.engine.tools import ToolCallIds
 from console.kernel import live
@@ -341,10 +342,15 @@ def execute(run_id: uuid.UUID | str) -> str | None:
         return None
     # Every log line of this execution, ours or a library's, names the run and its trace (the root run).
     with bound_contextvars(run_id=str(run.id), trace_id=str(run.root_id)):
-        return _execute_claimed(run, owner)
+        # A run a LangGraph SDK client streams publishes its stream parts (agents/engine/run_events.py).
+        events = publisher_for(run.id, run.metadata)
+        status = _execute_claimed(run, owner, events)
+        if events is not None:
+            events.stopped(status)
+        return status
 
 
-def _execute_claimed(run: Run, owner: str) -> str | None:
+def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None) -> str | None:
     recorder = SpanRecorder(first_seq=_first_seq(run.id))
     writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS, active_before=run.active_seconds)
     if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
@@ -378,18 +384,20 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
                 # LangGraph continues from a static breakpoint when invoked with no input.
                 command = None
             watched = command is not _DONE and guard is not None and limits.timed
+            if events is not None:
+                events.started()
             if command is not _DONE and not watched:
                 if is_async_graph(graph):
-                    asyncio.run(_ainvoke(spec, command, config, writer))
+                    asyncio.run(_ainvoke(spec, command, config, writer, events))
                 else:
-                    graph.invoke(command, config, durability=spec.durability)
+                    drive(graph, command, config, spec.durability, events)
             if not watched:
                 snapshot, stop = _end_state(graph, config, run)
         if watched:
             # The graph runs in a thread of its own, with a checkpoint connection of its own; this
             # thread holds none while it waits, so a timed run takes one pooled connection, not two.
             assert guard is not None
-            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer), guard)
+            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer, events), guard)
             with checkpointer(writer) as saver:
                 snapshot, stop = _end_state(compiled_graph(spec, saver, config), config, run)
     except LimitExceeded as exc:
@@ -473,20 +481,24 @@ def _guard_for(run: Run, limits: Limits, recorder: SpanRecorder) -> LimitGuard |
     )
 
 
-def _invoke_on_own_saver(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
+def _invoke_on_own_saver(
+    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None
+) -> None:
     """The graph's invoke on a checkpoint connection of its own: for `run_watched`, whose thread
     may outlive this execution, and for async graphs, which need an async saver. An async graph
     (`async def` nodes) runs through `ainvoke` in an event loop of its own."""
     if is_async_graph(compiled_graph(spec, None, config)):
-        asyncio.run(_ainvoke(spec, command, config, writer))
+        asyncio.run(_ainvoke(spec, command, config, writer, events))
         return
     with checkpointer(writer) as saver:
-        compiled_graph(spec, saver, config).invoke(command, config, durability=spec.durability)
+        drive(compiled_graph(spec, saver, config), command, config, spec.durability, events)
 
 
-async def _ainvoke(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
+async def _ainvoke(
+    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None
+) -> None:
     async with async_checkpointer(writer) as saver:
-        await compiled_graph(spec, saver, config).ainvoke(command, config, durability=spec.durability)
+        await adrive(compiled_graph(spec, saver, config), command, config, spec.durability, events)
 
 
 def _stop(

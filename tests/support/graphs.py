@@ -27,7 +27,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import breakpoint_agents, docs_agents, interrupt_agents
+from tests.support import breakpoint_agents, docs_agents, interrupt_agents, stream_agents
 
 
 class TopicInput(BaseModel):
@@ -548,6 +548,23 @@ def build_async_prompted() -> StateGraph:
     graph.add_edge(START, "answer")
     graph.add_edge("answer", END)
     return graph
+
+
 register_agent("ship_plain", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
     lambda: breakpoint_agents.no_breakpoints
 )
+
+
+class ChatInput(BaseModel):
+    messages: list[dict[str, Any]] = []
+
+
+class NestedInput(BaseModel):
+    log: list[str] = []
+
+
+# The LangGraph SDK streaming tests' agents (tests/support/stream_agents.py, no Steward import).
+register_agent("stream_chat", input_schema=ChatInput)(stream_agents.build_chat)
+register_agent("stream_nested", input_schema=NestedInput)(stream_agents.build_nested)
+register_agent("stream_ask", input_schema=ChatInput)(stream_agents.build_ask)
+register_agent("stream_async_chat", input_schema=ChatInput)(stream_agents.build_async_chat)
