@@ -51,7 +51,11 @@ class Span(models.Model):
 
     class Meta:
         ordering = ["run", "seq"]
-        indexes = [models.Index(fields=["run", "seq"], name="span_run_seq")]
+        indexes = [
+            models.Index(fields=["run", "seq"], name="span_run_seq"),
+            # The runs list's `model=` filter probes each run's model calls: from the index alone.
+            models.Index(fields=["run", "model"], name="span_run_model", condition=models.Q(kind="model")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
