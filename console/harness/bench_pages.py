@@ -66,6 +66,9 @@ class PageTimings:
     name: str
     ms: list[float] = field(default_factory=list)
     largest: int = 0
+    # The server process's CPU seconds during these GETs (from /proc; 10 ms ticks, so only the
+    # mean per GET means something): what a GET costs the server whatever the machine's load.
+    server_cpu_s: float = 0.0
     pages: set[str] = field(default_factory=set)
 
     @property
@@ -75,6 +78,16 @@ class PageTimings:
     @property
     def p95(self) -> float:
         return percentile(self.ms, 0.95) or 0.0
+
+    @property
+    def server_cpu_ms(self) -> float:
+        return self.server_cpu_s * 1000 / len(self.ms) if self.ms else 0.0
+
+    def add(self, path: str, ms: float, body: str, cpu_s: float) -> None:
+        self.ms.append(ms)
+        self.largest = max(self.largest, len(body))
+        self.pages.add(path)
+        self.server_cpu_s += cpu_s
 
 
 def _values_key() -> str:
@@ -99,8 +112,8 @@ def _database_url() -> str:
 
 
 @contextmanager
-def asgi_server(log: Path) -> Iterator[tuple[str, int]]:
-    """Daphne on this process's database with DEBUG off; yields (host, port)."""
+def asgi_server(log: Path) -> Iterator[tuple[str, int, int]]:
+    """Daphne on this process's database with DEBUG off; yields (host, port, its pid)."""
     port = free_port()
     env = {
         **os.environ,
@@ -138,7 +151,7 @@ def asgi_server(log: Path) -> Iterator[tuple[str, int]]:
                 if time.monotonic() > deadline:
                     raise BenchPagesError("daphne did not answer /healthz within a minute") from None
                 time.sleep(0.2)
-        yield "127.0.0.1", port
+        yield "127.0.0.1", port, server.pid
     finally:
         server.terminate()
         try:
@@ -151,8 +164,8 @@ def asgi_server(log: Path) -> Iterator[tuple[str, int]]:
 class Browser:
     """One kept-alive HTTP connection with the session's cookies, as a browser tab holds them."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, server_pid: int) -> None:
+        self.host, self.port, self.server_pid = host, port, server_pid
         self.cookies: dict[str, str] = {}
         self.conn = http.client.HTTPConnection(host, port, timeout=60)
 
@@ -180,16 +193,26 @@ class Browser:
         if status != 302 or "sessionid" not in self.cookies:
             raise BenchPagesError(f"logging in as {username} failed: {status} to {location!r}")
 
-    def get(self, path: str) -> tuple[float, str]:
-        """(milliseconds from sending the request to the last byte, body)."""
+    def server_cpu(self) -> float:
+        """The server process's CPU seconds so far (user + system)."""
+        try:
+            fields = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # not Linux: no figure
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def get(self, path: str) -> tuple[float, str, float]:
+        """(milliseconds from sending the request to the last byte, body, server CPU seconds)."""
+        cpu = self.server_cpu()
         started = time.perf_counter()
         status, location, body = self._send("GET", path)
         elapsed = (time.perf_counter() - started) * 1000
+        cpu = self.server_cpu() - cpu
         if status != 200:
             raise BenchPagesError(f"GET {path}: {status} {location} {body[:300]!r}")
         if 'name="csrfmiddlewaretoken"' in body and 'id="id_password"' in body:
             raise BenchPagesError(f"GET {path}: the login page (session lost?)")
-        return elapsed, body
+        return elapsed, body, cpu
 
 
 def _next_link(body: str) -> str | None:
@@ -205,12 +228,10 @@ def _walk(browser: Browser, start: str, depth: int, into: PageTimings | None) ->
     path: str | None = start
     seen = 0
     while path is not None and seen < depth:
-        ms, body = browser.get(path)
+        ms, body, cpu = browser.get(path)
         seen += 1
         if into is not None:
-            into.ms.append(ms)
-            into.largest = max(into.largest, len(body))
-            into.pages.add(path)
+            into.add(path, ms, body, cpu)
         link = _next_link(body)
         if link is None:
             break
@@ -269,8 +290,8 @@ def measure_pages(volume: Volume, rounds: int, depth: int, run_page_repeat: int,
     username, password = _user()
     runs, run_page, inbox = PageTimings("p4_runs_html"), PageTimings("p4_run_page_2000"), PageTimings("p4_inbox_html_10k")
     directory = log_dir or Path(tempfile.mkdtemp(prefix="bench-pages-"))
-    with asgi_server(directory / "daphne.log") as (host, port):
-        browser = Browser(host, port)
+    with asgi_server(directory / "daphne.log") as (host, port, pid):
+        browser = Browser(host, port, pid)
         browser.login(username, password)
         run_path = f"/runs/{big.id}/"
         for round_index in range(rounds + 1):
@@ -278,11 +299,9 @@ def measure_pages(volume: Volume, rounds: int, depth: int, run_page_repeat: int,
             for start in runs_list_walks():
                 _walk(browser, start, depth, runs if timed else None)
             for _ in range(run_page_repeat if timed else 2):
-                ms, body = browser.get(run_path)
+                ms, body, cpu = browser.get(run_path)
                 if timed:
-                    run_page.ms.append(ms)
-                    run_page.largest = max(run_page.largest, len(body))
-                    run_page.pages.add(run_path)
+                    run_page.add(run_path, ms, body, cpu)
             for start in inbox_walks():
                 _walk(browser, start, depth, inbox if timed else None)
         browser.conn.close()
