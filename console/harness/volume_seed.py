@@ -160,7 +160,7 @@ class PayloadPool:
     def _make(self, kind: str, name: str, i: int) -> Payload:
         rng = self.rng
         # 1–4 KB for input and output together; the input is the larger part.
-        total = rng.randint(1024, 4096)
+        total = rng.randint(1100, 4000)
         names = {"order": f"A-{10_000 + i}", "customer": f"C-{2_000 + i}", "sku": f"SKU-{300 + i}"}
         conversation = [
             {"type": "system", "content": SYSTEM_PROMPT},
