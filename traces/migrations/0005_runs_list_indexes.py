@@ -1,4 +1,4 @@
-"""The runs list's `model=` filter: each run's model calls by model name, from the index alone (issue 20)."""
+"""The runs list's `model=` filter: model calls by model name and run, a probe per run for a common model and the runs of a rare one (issue 20)."""
 
 from django.db import migrations, models
 
@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='span',
-            index=models.Index(condition=models.Q(('kind', 'model')), fields=['run', 'model'], name='span_run_model'),
+            index=models.Index(condition=models.Q(('kind', 'model')), fields=['model', 'run'], name='span_model_run'),
         ),
     ]

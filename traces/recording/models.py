@@ -53,8 +53,8 @@ class Span(models.Model):
         ordering = ["run", "seq"]
         indexes = [
             models.Index(fields=["run", "seq"], name="span_run_seq"),
-            # The runs list's `model=` filter probes each run's model calls: from the index alone.
-            models.Index(fields=["run", "model"], name="span_run_model", condition=models.Q(kind="model")),
+            # The runs list's `model=` filter: a probe per run for a common model, the runs of a rare one.
+            models.Index(fields=["model", "run"], name="span_model_run", condition=models.Q(kind="model")),
         ]
 
     def __str__(self) -> str:
