@@ -1,5 +1,5 @@
 """The console's main pages pass axe-core with no serious or critical violation, in the light and
-the dark theme.
+the dark theme, on a desktop and on a phone.
 
 axe-core is vendored for tests only (tests/browser/vendor/axe.min.js, see its README) and run in
 Debian's chromium against pages served by daphne, with real runs, requests, prompts and a dead
@@ -30,6 +30,7 @@ RUN_AXE = """async () => {
   }));
 }"""
 BLOCKING = ("serious", "critical")
+SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
 HOVERED_CONTRAST = """async () => {
   const result = await axe.run(document.querySelector('a[role=button][aria-current=page]'),
                                {runOnly: ['color-contrast'], resultTypes: ['violations']});
@@ -63,12 +64,13 @@ def _violations(page: Any) -> list[dict[str, Any]]:
     return list(page.evaluate(RUN_AXE))
 
 
+@pytest.mark.parametrize("size", ["desktop", "phone"])
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_main_pages_have_no_serious_or_critical_axe_violations(
-    browser: Any, asgi_server: str, engineer: Any, reviewer: Any, admin_user: Any, theme: str
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any, admin_user: Any, theme: str, size: str
 ) -> None:
     pages = _pages(engineer, reviewer, admin_user)
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=theme)
+    context = browser.new_context(viewport=SIZES[size], color_scheme=theme)
     context.add_init_script(f"try {{ localStorage.setItem('steward-theme', '{theme}'); }} catch (e) {{}}")
     found: list[str] = []
     try:
@@ -95,4 +97,4 @@ def test_main_pages_have_no_serious_or_critical_axe_violations(
         found += [f"home, hovered window button: {v['id']}: {'; '.join(v['nodes'])}" for v in hovered]
     finally:
         context.close()
-    assert not found, f"{len(found)} serious or critical axe violations in the {theme} theme:\n" + "\n".join(found)
+    assert not found, f"{len(found)} serious or critical axe violations, {theme} theme, {size}:\n" + "\n".join(found)
