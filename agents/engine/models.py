@@ -133,6 +133,14 @@ class Run(models.Model):
             models.Index(fields=["thread_id", "created_at"], name="run_thread"),
             # Recently finished runs (the OpenTelemetry export's retry looks at the last hour's).
             models.Index(fields=["finished_at"], name="run_finished", condition=models.Q(finished_at__isnull=False)),
+            # The runs list's other sorts and filters (agents/web/run_filters.py), so that each page
+            # of 100,000 runs walks an index instead of sorting or filtering the whole table (the
+            # tag filter's GIN index is Postgres only: agents migration 0011).
+            models.Index(fields=["-cost", "-id"], name="run_cost"),
+            models.Index(fields=["-latency_ms", "-id"], name="run_latency"),
+            models.Index(fields=["-steps", "-id"], name="run_steps"),
+            models.Index(fields=["created_by", "-created_at"], name="run_creator_created"),
+            models.Index(fields=["-created_at", "-id"], name="run_error_created", condition=~models.Q(error="")),
         ]
 
     def __str__(self) -> str:
