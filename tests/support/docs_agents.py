@@ -2,14 +2,20 @@
 
 A hotel agent (a model node and a `ToolNode`) whose tool books a hotel by appending to
 `BOOKINGS`, optionally asking a human first with a plain `interrupt()`; and a parent graph that
-runs the same agent as a subgraph. `MODEL_CALLS` counts the model's calls. They are
-registered for tests in tests/support/graphs.py.
+runs the same agent as a subgraph. `MODEL_CALLS` counts the model's calls. A LangChain
+`create_agent` whose tool reserves a table by appending a line to `RESERVATIONS_FILE`, with a
+`@dynamic_prompt` reading `HOUSE_RULES` (a test changes it to stand for changed code);
+`RESERVER_CALLS` counts its model's calls. They are registered for tests in tests/support/graphs.py.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from langchain.agents import create_agent
+from langchain.agents.middleware import ModelRequest, dynamic_prompt
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -80,3 +86,49 @@ def build_hotel_trip() -> StateGraph:
     graph.add_edge(START, "booking")
     graph.add_edge("booking", END)
     return graph
+
+
+# One line per table the tool reserved (a test points this at a file of its own).
+RESERVATIONS_FILE = [Path(tempfile.gettempdir()) / "docs-reservations.txt"]
+RESERVER_CALLS = [0]
+# The agent's system prompt; a test changes it to stand for an edit of the agent's code.
+HOUSE_RULES = ["You reserve tables at the Blue Door."]
+
+
+class ReservingModel(BaseChatModel):
+    """A fake provider: asks for `reserve_table` once, then answers with the tool's result."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "reserving-fake"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ReservingModel:  # type: ignore[override]
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        RESERVER_CALLS[0] += 1
+        if messages[-1].type == "tool":
+            reply = AIMessage(content=f"Done: {messages[-1].content}")
+        else:
+            party = str(messages[-1].content)
+            reply = AIMessage(content="", tool_calls=[{"name": "reserve_table", "args": {"party": party}, "id": "call_reserve", "type": "tool_call"}])
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+@tool
+def reserve_table(party: str) -> str:
+    """Reserve a table for a party."""
+    with RESERVATIONS_FILE[0].open("a") as reservations:
+        reservations.write(party + "\n")
+    number = len(RESERVATIONS_FILE[0].read_text().splitlines())
+    return f"Table reserved for {party} (reservation #{number})."
+
+
+@dynamic_prompt
+def house_rules(request: ModelRequest) -> str:
+    return HOUSE_RULES[0]
+
+
+def build_reservation_agent() -> Any:
+    """LangChain's `create_agent` (compiled), as its quickstart writes one."""
+    return create_agent(model=ReservingModel(), tools=[reserve_table], middleware=[house_rules])
