@@ -300,6 +300,7 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
 
     limits = _limits_of(run, spec)
     guard = _guard_for(run, limits, recorder)
+    cassette.prepare(str(run.id), (run.metadata or {}).get("replay"))
     config = run_config(run, recorder, guard)
     try:
         with checkpointer(writer) as saver:

@@ -10,15 +10,17 @@ runs the same agent as a subgraph. `MODEL_CALLS` counts the model's calls. A Lan
 
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRequest, dynamic_prompt
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -73,6 +75,37 @@ def build_hotel_agent(reviewed: bool = False) -> StateGraph:
     graph = StateGraph(MessagesState)
     graph.add_node("agent", _agent_node)
     graph.add_node("tools", ToolNode([book_hotel_after_review if reviewed else book_hotel]))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph
+
+
+class StreamingHotelModel(HotelModel):
+    """The same provider, streaming its reply (one chunk; tool calls as tool-call chunks)."""
+
+    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        reply = self._generate(messages).generations[0].message
+        assert isinstance(reply, AIMessage)
+        chunks = [
+            {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i, "type": "tool_call_chunk"}
+            for i, c in enumerate(reply.tool_calls)
+        ]
+        yield ChatGenerationChunk(message=AIMessageChunk(content=reply.content, tool_call_chunks=chunks))  # type: ignore[arg-type]
+
+
+async def _streaming_agent_node(state: MessagesState) -> dict[str, Any]:
+    reply: Any = None
+    async for chunk in StreamingHotelModel().astream(state["messages"]):
+        reply = chunk if reply is None else reply + chunk
+    return {"messages": [reply]}
+
+
+def build_async_hotel_agent() -> StateGraph:
+    """The hotel agent with an `async def` node that streams the model's reply (`astream`)."""
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", _streaming_agent_node)
+    graph.add_node("tools", ToolNode([book_hotel]))
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")

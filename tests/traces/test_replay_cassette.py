@@ -186,3 +186,47 @@ def test_the_preview_lists_toolnode_tool_calls_and_what_a_cassette_does_not_catc
     assert confirmed.status_code == 302
     copy = Run.objects.get(parent_run=original)
     assert copy.metadata["replay"]["mode"] == "cassette"
+
+
+def test_the_api_preview_lists_each_tool_call_with_its_approval(engineer: Any, reviewer: Any, api: Any) -> None:
+    """POST /api/runs/{id}/replay/preview: the same list as the form, as JSON; nothing starts.
+    The hotel tool asked a human (a plain interrupt() inside the tool, run by ToolNode)."""
+    BOOKINGS.clear()
+    original = executed_run("docs_hotel_reviewed", {"hotel": "Ritz"}, engineer)
+    decide(ApprovalRequest.objects.get(run=original, status="pending").id, reviewer, "answer", value="yes")
+    assert runtime.execute(original.id) == "succeeded"
+    client = api(engineer)
+
+    cassette = client.post(f"/api/runs/{original.id}/replay/preview", {"mode": "cassette"})
+    assert cassette.status_code == 200, cassette.content
+    body = cassette.json()
+    assert body["mode"] == "cassette" and body["runs_code"] and body["live_from"] is None
+    assert [(n["step"], n["name"]) for n in body["nodes"]] == [(1, "agent"), (2, "tools"), (3, "agent")]
+    # The tool (ToolNode's call, with its id) and the booking it made inside itself.
+    call, inner = body["tool_calls"]
+    assert (call["name"], call["args"], call["tool_call_id"]) == ("book_hotel", {"hotel_name": "Ritz"}, "call_book")
+    assert call["fate"] == "played back, not run" and not call["nested"]
+    assert inner["nested"] and inner["fate"] == "not run (inside a played-back tool)"
+    assert body["approvals"] == [] and "plain HTTP call" in body["not_intercepted"]
+
+    live = client.post(f"/api/runs/{original.id}/replay/preview", {"mode": "live", "from_step": 2}).json()
+    assert [n["name"] for n in live["nodes"]] == ["tools", "agent"] and live["not_intercepted"] == ""
+    assert [c["fate"] for c in live["tool_calls"]] == ["runs again", "runs again"]
+    # Live, the tool runs again and so asks again (its interrupt()); played back, it did not.
+    assert [(a["step"], a["action"]) for a in live["approvals"]] == [(2, "book_hotel")]
+    assert not Run.objects.filter(parent_run=original).exists() and BOOKINGS == ["Ritz"]
+
+
+def test_cassette_replay_of_an_async_graph_that_streams_its_model(engineer: Any) -> None:
+    """An `async def` node streaming the model (`astream`), its tool in an async ToolNode
+    (`arun`): played back through the async API, nothing books, the model is not called."""
+    BOOKINGS.clear()
+    original = executed_run("docs_hotel_async", {"hotel": "Negresco"}, engineer)
+    assert original.status == "succeeded", original.error
+    assert BOOKINGS == ["Negresco"] and "Successfully booked" in str(original.output)
+    model_calls = MODEL_CALLS[0]
+    copy = replay(original, engineer, mode="cassette")
+    assert runtime.execute(copy.id) == "succeeded", Run.objects.get(id=copy.id).error
+    copy.refresh_from_db()
+    assert BOOKINGS == ["Negresco"] and MODEL_CALLS[0] == model_calls
+    assert copy.output == original.output

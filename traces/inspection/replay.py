@@ -503,27 +503,46 @@ def preview(
     fields = ("id", "parent_id", "kind", "name", "step", "status", "input", "output")
     spans = [dict(row) for row in recorded.order_by("seq").values(*fields)] if runs_code else []
     kinds: dict[Any, str] = {span["id"]: span["kind"] for span in spans}
+    # Spans that paused only because a tool or gate inside them did.
+    paused_by_child = {span["parent_id"] for span in spans if span["status"] == "paused" and span["kind"] != Span.Kind.NODE}
     nodes, tool_calls, gates = [], [], []
     seen_nodes: set[tuple[Any, str]] = set()
     for span in spans:
         if span["kind"] == Span.Kind.NODE and (span["step"], span["name"]) not in seen_nodes:
             seen_nodes.add((span["step"], span["name"]))
             nodes.append({"step": span["step"], "name": span["name"], "calls": fate(span["step"])})
-        elif span["kind"] == Span.Kind.TOOL and span["status"] != "paused":
+        if span["status"] == "paused" and span["kind"] != Span.Kind.GATE and span["id"] not in paused_by_child and (
+            fate(span["step"]) == "live" or span["kind"] == Span.Kind.NODE
+        ):
+            # It paused for a person (an interrupt() in its own code): run again, it asks again; a
+            # tool that is played back does not run, so it does not ask.
+            gates.append({**span, "input": {}})
+        if span["kind"] == Span.Kind.NODE:
+            continue
+        if span["kind"] == Span.Kind.TOOL and span["status"] != "paused":
             output = span["output"] if isinstance(span["output"], dict) else {}
+            # A call made inside another tool: played back, it goes with its caller.
+            nested = kinds.get(span["parent_id"]) == Span.Kind.TOOL
+            played = "not run (inside a played-back tool)" if nested else "played back, not run"
             tool_calls.append({
-                "step": span["step"], "name": span["name"], "args": span["input"],
+                "step": span["step"], "name": span["name"], "args": span["input"], "nested": nested,
                 "tool_call_id": str(output.get("tool_call_id") or ""), "status": span["status"],
-                "fate": "runs again" if fate(span["step"]) == "live" else "played back, not run",
+                "fate": "runs again" if fate(span["step"]) == "live" else played,
             })
         elif span["kind"] == Span.Kind.GATE and (fate(span["step"]) == "live" or kinds.get(span["parent_id"]) == Span.Kind.NODE):
             # Live, every gate asks again; played back, a gate in a tool does not (the tool does not
             # run), but an interrupt() in node code does.
             gates.append(span)
     _attach_requests(original, tool_calls)
+    approvals = _gates_asking_again(gates)
+    if approvals:
+        # The queue the original asked in, for a pause whose span does not name it.
+        queue_of = dict(ApprovalRequest.objects.filter(run=original).values_list("action", "queue__name"))
+        for approval in approvals:
+            approval["queue"] = approval["queue"] or queue_of.get(approval["action"], "")
     return {
         "mode": mode, "live_from": live_from, "runs_code": runs_code, "nodes": nodes, "tool_calls": tool_calls,
-        "approvals": _gates_asking_again(gates),
+        "approvals": approvals,
         "ledger": list(
             IdempotencyRecord.objects.filter(run_id__in=[original.root_id, original.id])
             .order_by("created_at").values("key", "action", "created_at")

@@ -64,6 +64,7 @@ __all__ = [
     "first_miss",
     "forget",
     "install",
+    "prepare",
 ]
 
 # Where a call happens: the node path of its checkpoint namespace and the step in that graph.
@@ -241,6 +242,18 @@ def current() -> tuple[Cassette, Place] | None:
     namespace = str(metadata.get("langgraph_checkpoint_ns") or "")
     path = tuple(part.split(":", 1)[0] for part in namespace.split("|") if part)
     return cassette, (path, int(step))
+
+
+def prepare(run_id: str, replay: dict[str, Any] | None) -> None:
+    """Load the recording a replay run plays back, before its graph runs: an async graph's nodes
+    run in an event loop, where the database may not be queried (Django refuses)."""
+    if not replay or replay.get("mode") == "live" or replay.get("copied"):
+        return
+    live_from = replay.get("live_from_step") if replay.get("mode") == "mixed" else None
+    cassette = Cassette(replay["source_run_id"], live_from)
+    cassette._recording()
+    with _cassettes_lock:
+        _cassettes[str(run_id)] = cassette
 
 
 def first_miss(run_id: str) -> str | None:
