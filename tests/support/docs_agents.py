@@ -112,6 +112,30 @@ def build_async_hotel_agent() -> StateGraph:
     return graph
 
 
+# How the `tidy` node spells hotel names before booking; a test changes it to stand for changed code.
+TIDY = [str.title]
+
+
+def _tidy_node(state: MessagesState) -> dict[str, Any]:
+    """Rewrites the model's tool calls (the names spelt the house way) before they run."""
+    last = state["messages"][-1]
+    calls = [{**c, "args": {"hotel_name": TIDY[0](c["args"]["hotel_name"])}} for c in last.tool_calls]  # type: ignore[attr-defined]
+    return {"messages": [AIMessage(content=last.content, tool_calls=calls, id=last.id)]}
+
+
+def build_tidy_hotel_agent() -> StateGraph:
+    """model → tidy → tools (which turn any tool error into a message for the model) → end."""
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", _agent_node)
+    graph.add_node("tidy", _tidy_node)
+    graph.add_node("tools", ToolNode([book_hotel], handle_tool_errors=True))
+    graph.add_edge(START, "agent")
+    graph.add_edge("agent", "tidy")
+    graph.add_edge("tidy", "tools")
+    graph.add_edge("tools", END)
+    return graph
+
+
 def build_hotel_trip() -> StateGraph:
     """A parent graph whose `booking` node is the hotel agent, compiled as a subgraph."""
     graph = StateGraph(MessagesState)

@@ -230,3 +230,18 @@ def test_cassette_replay_of_an_async_graph_that_streams_its_model(engineer: Any)
     copy.refresh_from_db()
     assert BOOKINGS == ["Negresco"] and MODEL_CALLS[0] == model_calls
     assert copy.output == original.output
+
+
+def test_a_tool_call_not_in_the_recording_fails_the_replay_even_when_the_agent_catches_it(engineer: Any, monkeypatch: Any) -> None:
+    """The node that prepares the tool call changed (another spelling): the tool call is not in
+    the recording. ToolNode(handle_tool_errors=True) turns the error into a message and the graph
+    ends, but the replay fails all the same, naming the call; nothing is booked."""
+    BOOKINGS.clear()
+    original = executed_run("docs_hotel_tidy", {"hotel": "hotel de crillon"}, engineer)
+    assert original.status == "succeeded" and BOOKINGS == ["Hotel De Crillon"]
+    monkeypatch.setattr(docs_agents, "TIDY", [str.upper])
+    copy = replay(original, engineer, mode="cassette")
+    assert runtime.execute(copy.id) == "failed"
+    copy.refresh_from_db()
+    assert copy.error.startswith("CassetteMiss: cassette replay: a call of tool 'book_hotel' in node tools at step 3")
+    assert "other arguments" in copy.error and BOOKINGS == ["Hotel De Crillon"]
