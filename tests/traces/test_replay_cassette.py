@@ -245,3 +245,34 @@ def test_a_tool_call_not_in_the_recording_fails_the_replay_even_when_the_agent_c
     copy.refresh_from_db()
     assert copy.error.startswith("CassetteMiss: cassette replay: a call of tool 'book_hotel' in node tools at step 3")
     assert "other arguments" in copy.error and BOOKINGS == ["Hotel De Crillon"]
+
+
+def test_cassette_and_the_preview_for_a_gated_tool_in_create_react_agent(engineer: Any, reviewer: Any, api: Any, monkeypatch: Any) -> None:
+    """create_react_agent whose ToolNode runs a gated tool, approved: the preview names the tool
+    call (its tool_call_id) with its approval in `default`; the cassette replay asks nobody and
+    calls no model."""
+    from agents.engine import llm
+
+    original = executed_run("toolnode_gate", {"order_id": "T-88"}, engineer)
+    decide(ApprovalRequest.objects.get(run=original, status="pending").id, reviewer, "approve")
+    assert runtime.execute(original.id) == "succeeded"
+    original.refresh_from_db()
+
+    body = api(engineer).post(f"/api/runs/{original.id}/replay/preview", {"mode": "cassette"}).json()
+    [call] = [c for c in body["tool_calls"] if not c["nested"]]
+    assert (call["name"], call["tool_call_id"], call["fate"]) == ("refund_order", "call_toolnode", "played back, not run")
+    assert call["approval"] == {"queue": "default", "status": "approved"}
+
+    calls = [0]
+    scripted = llm.ScriptedChatModel._generate
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return scripted(self, *args, **kwargs)
+
+    monkeypatch.setattr(llm.ScriptedChatModel, "_generate", counting)
+    copy = replay(original, engineer, mode="cassette")
+    assert runtime.execute(copy.id) == "succeeded", Run.objects.get(id=copy.id).error
+    copy.refresh_from_db()
+    assert calls[0] == 0 and not ApprovalRequest.objects.filter(run=copy).exists()
+    assert copy.output == original.output
