@@ -276,3 +276,16 @@ def test_cassette_and_the_preview_for_a_gated_tool_in_create_react_agent(enginee
     copy.refresh_from_db()
     assert calls[0] == 0 and not ApprovalRequest.objects.filter(run=copy).exists()
     assert copy.output == original.output
+
+
+def test_mixed_replay_plays_back_a_docs_agent_until_the_live_step(engineer: Any) -> None:
+    """Mixed, live from step 3: the ToolNode's booking at step 2 is played back (nothing books),
+    the model at step 3 is called for real (once)."""
+    BOOKINGS.clear()
+    original = executed_run("docs_hotel", {"hotel": "Bristol"}, engineer)
+    model_calls = MODEL_CALLS[0]
+    copy = replay(original, engineer, mode="mixed", live_from_step=3)
+    assert runtime.execute(copy.id) == "succeeded", Run.objects.get(id=copy.id).error
+    copy.refresh_from_db()
+    assert BOOKINGS == ["Bristol"] and MODEL_CALLS[0] == model_calls + 1
+    assert copy.output == original.output
