@@ -289,3 +289,45 @@ def test_mixed_replay_plays_back_a_docs_agent_until_the_live_step(engineer: Any)
     copy.refresh_from_db()
     assert BOOKINGS == ["Bristol"] and MODEL_CALLS[0] == model_calls + 1
     assert copy.output == original.output
+
+
+def test_calls_a_cassette_cannot_play_back_refuse_to_run(engineer: Any) -> None:
+    """In a covered step a text-completion LLM (BaseLLM) and a chat model with no recording fail
+    with CassetteMiss; their providers are never reached. Outside a replay they run as usual."""
+    from langchain_core.language_models.fake import FakeListLLM
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    from traces.recording import cassette
+
+    cassette.install()
+    original = executed_run("docs_hotel", {"hotel": "Imperial"}, engineer)
+    llm, chat = FakeListLLM(responses=["text"]), FakeListChatModel(responses=["chat"])
+
+    class State(TypedDict):
+        outcome: str
+
+    def call(state: State) -> State:
+        outcomes = []
+        for attempt in (lambda: llm.invoke("hi"), lambda: list(llm.stream("hi")), lambda: chat.invoke("hi")):
+            try:
+                outcomes.append(str(attempt()))
+            except cassette.CassetteMiss as miss:
+                outcomes.append(f"refused: {miss}")
+        return {"outcome": " | ".join(outcomes)}
+
+    graph = StateGraph(State)
+    graph.add_node("call", call)
+    graph.add_edge(START, "call")
+    graph.add_edge("call", END)
+    compiled = graph.compile()
+    replaying = {"steward_replay": {"mode": "cassette", "source_run_id": str(original.id)}, "steward_run_id": "unit-cassette"}
+    try:
+        refused = compiled.invoke({"outcome": ""}, {"configurable": replaying})["outcome"].split(" | ")
+    finally:
+        cassette.forget("unit-cassette")
+    assert refused[0] == refused[1] == "refused: cassette replay: a text-completion LLM (BaseLLM) call cannot be played back; nothing was called"
+    assert refused[2].startswith("refused: cassette replay: a model call in node call at step 1 is not in the recording")
+    assert llm.i == 0 and chat.i == 0, "a provider was reached"
+    assert compiled.invoke({"outcome": ""})["outcome"].split(" | ")[0] == "text"

@@ -16,7 +16,8 @@ runs, node code runs as usual, but:
   `run` on a stand-in (`_PlaybackTool`) with the tool's name, schema and response format, so the
   callbacks, the span, the `ToolMessage` and its `tool_call_id` are what the real tool gives;
 - a call with no recorded match raises `CassetteMiss` and nothing is called: the replay fails,
-  and the runtime fails it even if the agent caught the error (`first_miss`).
+  and the runtime fails it even if the agent caught the error (`first_miss`); so does a call that
+  cannot be played back (a text-completion `BaseLLM`, a model's v3 event stream).
 
 Why patching: LangChain's callbacks see a call but cannot replace its result, and its LLM cache
 covers neither tools nor models built with `cache=False`. The wrappers are installed once per
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, BaseLLM
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, ToolException
@@ -480,21 +481,29 @@ def _wrap_models() -> None:
         # A played-back call does not stream: `stream()` falls back to a played-back `invoke()`.
         return False if _covering(self) is not None else should_stream(self, **kwargs)
 
-    def _refusing(original: Callable[..., Any]) -> Callable[..., Any]:
-        def refuse_when_covered(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if _covering(self) is not None:
-                raise CassetteMiss("cassette replay: stream_events(version='v3') on a model cannot be played back; nothing was called")
-            return original(self, *args, **kwargs)
-
-        return refuse_when_covered
-
     BaseChatModel._generate_with_cache = _generate_with_cache  # type: ignore[method-assign]  # noqa: SLF001
     BaseChatModel._agenerate_with_cache = _agenerate_with_cache  # type: ignore[method-assign]  # noqa: SLF001
     BaseChatModel._should_stream = _should_stream  # type: ignore[method-assign]  # noqa: SLF001
+    v3 = "stream_events(version='v3') on a chat model"
     if stream_v3 is not None:
-        BaseChatModel._chat_model_stream_v3 = _refusing(stream_v3)  # type: ignore[method-assign]  # noqa: SLF001
+        BaseChatModel._chat_model_stream_v3 = _refusing(stream_v3, v3)  # type: ignore[method-assign]  # noqa: SLF001
     if astream_v3 is not None:
-        BaseChatModel._achat_model_stream_v3 = _refusing(astream_v3)  # type: ignore[method-assign]  # noqa: SLF001
+        BaseChatModel._achat_model_stream_v3 = _refusing(astream_v3, v3)  # type: ignore[method-assign]  # noqa: SLF001
+    # Text-completion LLMs (not chat models) are not played back: in a covered step they refuse
+    # to run rather than call out.
+    for name in ("_generate_helper", "_agenerate_helper", "stream", "astream"):
+        setattr(BaseLLM, name, _refusing(getattr(BaseLLM, name), "a text-completion LLM (BaseLLM) call"))
+
+
+def _refusing(original: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """`original`, except in a covered replay step, where it fails without calling anything."""
+
+    def refuse_when_covered(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if current() is not None and not isinstance(self, RecordedChatModel):
+            raise CassetteMiss(f"cassette replay: {what} cannot be played back; nothing was called")
+        return original(self, *args, **kwargs)
+
+    return refuse_when_covered
 
 
 def _wrap_tools() -> None:
