@@ -223,6 +223,14 @@ class Run(models.Model):
             )
         )
 
+    def mark_cancelled(self, totals: dict[str, Any]) -> bool:
+        """End the run cancelled from the worker that holds it (a reviewer stopped it at a breakpoint)."""
+        return bool(
+            self._held().update(
+                status=self.Status.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_expires_at=None, **totals
+            )
+        )
+
     def fail_waiting(self, error: str) -> bool:
         """End a waiting run as failed (its pause over a limit was refused)."""
         return bool(
@@ -343,9 +351,14 @@ class Run(models.Model):
 
     @classmethod
     def append_limit_breach(cls, run_id: uuid.UUID, entry: dict[str, Any]) -> None:
-        """Add a breach to the run's history (inside the transaction that stops the run)."""
-        current = cls.objects.filter(id=run_id).values_list("limit_breaches", flat=True).first() or []
-        cls.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
+        """Add a breach to the run's history (inside the transaction that stops the run). The row
+        is locked while it is read and written: two breaches at once must both stay."""
+        with transaction.atomic():
+            current = (
+                cls.objects.select_for_update().filter(id=run_id).values_list("limit_breaches", flat=True).first()
+                or []
+            )
+            cls.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
 
     def save_metadata(self, metadata: dict[str, Any]) -> None:
         Run.objects.filter(id=self.id).update(metadata=metadata)
