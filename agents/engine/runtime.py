@@ -336,6 +336,9 @@ def execute(run_id: uuid.UUID | str) -> str | None:
     Returns:
         The run's new status, or None when the run was not ours to take.
     """
+    # A replay's model and tool calls are played back at the LangChain level: the wrappers are
+    # installed once per process and do nothing outside a replay (traces/recording/cassette.py).
+    cassette.install()
     owner = uuid.uuid4().hex
     run = Run.claim(run_id, owner)
     if run is None:
@@ -365,6 +368,7 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None) -
 
     limits = _limits_of(run, spec)
     guard = _guard_for(run, limits, recorder)
+    cassette.prepare(str(run.id), (run.metadata or {}).get("replay"))
     config = run_config(run, recorder, guard)
     try:
         with checkpointer(writer) as saver:
@@ -420,6 +424,11 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None) -
             error=f"{type(exc).__name__}: {exc}",
             error_traceback="".join(traceback.format_exception(exc)),
         )
+    missed = cassette.first_miss(str(run.id))
+    if missed:
+        # The agent caught the cassette's error (a ToolNode that turns errors into messages):
+        # the replay still fails, since it made a call the original never made.
+        return _stop(run, writer, error=f"CassetteMiss: {missed}")
     if snapshot.interrupts:
         return _stop(run, writer, interrupts=snapshot.interrupts)
     if stop is not None:

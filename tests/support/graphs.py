@@ -399,6 +399,9 @@ register_agent("docs_hotel_reviewed", input_schema=HotelInput, initial_state=_ho
     lambda: docs_agents.build_hotel_agent(reviewed=True)
 )
 register_agent("docs_hotel_trip", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_hotel_trip)
+register_agent("docs_hotel_async", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_async_hotel_agent)
+register_agent("docs_hotel_tidy", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_tidy_hotel_agent)
+register_agent("docs_reservation", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_reservation_agent)
 
 
 class OrderInput(BaseModel):
