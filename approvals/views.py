@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -126,7 +127,7 @@ def approval_detail(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     _reviewer(request)
     approval = _visible(request, approval_id)
     if request.GET.get("pane"):
-        return render(request, "approvals/partials/_approval_pane.html", _pane_context(request, approval, _pane_filters(request)))
+        return _pane_response(request, "approvals/partials/_approval_pane.html", _pane_context(request, approval, _pane_filters(request)))
     holds = approval.current_holder is not None and approval.claimed_by_id == request.user.pk
     if approval.status == ApprovalRequest.Status.PENDING and not holds and not approval.held_by_other(request.user):
         try:
@@ -144,8 +145,9 @@ def _stale(request: HttpRequest, approval: ApprovalRequest, exc: StewardError, t
     context = _pane_context(request, approval, _pane_filters(request), **extra) if pane else _detail_context(request, approval, **extra)
     context["typed"] = typed
     context["problem"] = error_text(exc.detail)
-    template = "approvals/partials/_approval_pane.html" if pane else "approvals/approval_detail.html"
-    return render(request, template, context, status=exc.status)
+    if pane:
+        return _pane_response(request, "approvals/partials/_approval_pane.html", context, status=exc.status)
+    return render(request, "approvals/approval_detail.html", context, status=exc.status)
 
 
 @login_required
@@ -192,8 +194,9 @@ def _edit_preview(request: HttpRequest, approval: ApprovalRequest, form: Decisio
         "pane": bool(request.POST.get("pane")),
         "pane_filters": _pane_filters(request),
     }
-    template = "approvals/partials/_edit_preview.html" if context["pane"] else "approvals/approval_edit_preview.html"
-    return render(request, template, context)
+    if context["pane"]:
+        return _pane_response(request, "approvals/partials/_edit_preview.html", context)
+    return render(request, "approvals/approval_edit_preview.html", context)
 
 
 def _next_in_pane(request: HttpRequest, decided: ApprovalRequest, notice: str) -> HttpResponse:
@@ -202,15 +205,22 @@ def _next_in_pane(request: HttpRequest, decided: ApprovalRequest, notice: str) -
     filters = _pane_filters(request)
     following = inbox.next_after(request.user, filters, decided)
     context = _pane_context(request, following, filters) if following else {"pane": True, "pane_filters": filters}
-    context["notice"] = notice
-    pane = render_to_string("approvals/partials/_approval_pane.html", context, request=request)
     page = inbox.filtered_inbox(request.user, filters)
-    rows = render_to_string(
-        "approvals/partials/_approval_rows.html",
-        {"page": page, "oob": True, "selected_id": following.id if following else None, "filters": filters},
-        request=request,
+    rows = {"page": page, "oob": True, "selected_id": following.id if following else None, "filters": filters}
+    return _pane_response(
+        request, "approvals/partials/_approval_pane.html", {**context, "notice": notice},
+        also=render_to_string("approvals/partials/_approval_rows.html", rows),
     )
-    return HttpResponse(pane + rows)
+
+
+def _pane_response(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200, also: str = "") -> HttpResponse:
+    """A pane's answer: the fragment alone, without the page's context processors (the navigation's
+    count is the live push's to update), and leaving the address alone (htmx pushes a boosted
+    form's URL otherwise: the inbox stays the inbox, and Back leaves it)."""
+    html = render_to_string(template, {**context, "csrf_token": get_token(request), "user": request.user})
+    response = HttpResponse(html + also, status=status)
+    response["HX-Push-Url"] = "false"
+    return response
 
 
 def _next_in_queue(request: HttpRequest, decided: ApprovalRequest) -> HttpResponse:

@@ -141,7 +141,7 @@
         break;
       }
       case "a": handled = click("#approve-button"); break;
-      case "r": handled = openPanel("reject-panel", "select, input, textarea"); break;
+      case "r": handled = openPanel("reject-panel", "select, input:not([type=hidden]), textarea"); break;
       case "e": handled = openPanel("edit-panel", "input:not([type=hidden]), select, textarea"); break;
       case "?": toggleHelp(); break;
       default: handled = false;
