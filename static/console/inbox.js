@@ -31,6 +31,8 @@
     if (pane() && row.dataset.pane && window.htmx) {
       busy = true;
       window.htmx.ajax("GET", row.dataset.pane, { target: "#inbox-pane", swap: "innerHTML" });
+      // One column (a phone): the pane is above the list, out of view once the reviewer scrolled.
+      if (pane().getBoundingClientRect().top < 0) pane().scrollIntoView({ block: "start" });
     }
   }
   function move(step) {

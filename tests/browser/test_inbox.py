@@ -88,8 +88,8 @@ def test_reviewer_decides_ten_requests_by_keyboard_without_a_page_load(
 def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(
     browser: Any, asgi_server: str, engineer: Any, reviewer: Any
 ) -> None:
-    """At 390×844 the pane comes below the list, neither the inbox nor a request's page scrolls
-    sideways, and the bulk bar's "Approve selected" is smaller than the pane's Approve and only
+    """At 390×844 the list and the pane stack (the selected request first, the list under it),
+    neither the inbox nor a request's page scrolls sideways, and the bulk bar's "Approve selected" is smaller than the pane's Approve and only
     enabled once a request is selected."""
     requests = [waiting_refund(engineer, amount=12345.5)[1] for _ in range(3)]
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
@@ -101,7 +101,8 @@ def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(
         assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         rows = page.locator("#approval-rows").bounding_box()
         pane = page.locator("#inbox-pane").bounding_box()
-        assert rows and pane and pane["y"] >= rows["y"] + rows["height"] - 1
+        assert rows and pane and rows["y"] >= pane["y"] + pane["height"] - 1
+        assert pane["width"] <= 390 and rows["width"] <= 390
 
         bulk = page.locator("#bulk-approve")
         expect(bulk).to_be_disabled()
