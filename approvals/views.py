@@ -54,7 +54,6 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "filters": filters,
             "live_query": filters.as_query(),
-            "filter_query": filters.as_query(page=False),
             "queues": queues,
             "agents": Agent.objects.filter(is_registered=True).values_list("key", flat=True),
             "reason_codes": sorted({c for q in queues for c in (q.reason_codes or [])}),
@@ -110,7 +109,7 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool 
 
 def _pane_context(request: HttpRequest, approval: ApprovalRequest, filters: inbox.InboxFilters, **extra: Any) -> dict[str, Any]:
     """The inbox's pane: the request's detail and decision forms, which post back to the pane
-    with the inbox's filters (`pane_query`), so that the next request of the same list follows."""
+    with the inbox's filters (`pane_filters`), so that the next request of the same list follows."""
     return {**_detail_context(request, approval, full=False, **extra), "pane": True, "pane_filters": filters}
 
 

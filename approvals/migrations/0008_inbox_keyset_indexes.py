@@ -15,10 +15,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='approvalrequest',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['due_at', 'created_at', 'id'], name='approval_pending_due'),
-        ),
-        migrations.AddIndex(
-            model_name='approvalrequest',
             index=models.Index(condition=models.Q(('status', 'pending')), fields=['queue', 'due_at', 'created_at', 'id'], name='approval_pending_queue_due'),
         ),
     ]
