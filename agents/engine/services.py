@@ -36,12 +36,15 @@ def start_run(
     user: Any,
     metadata: dict[str, Any] | None = None,
     limits: dict[str, Any] | None = None,
+    thread_id: str | None = None,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
     Args:
         limits: this run's own limits (agents/engine/limits.py), over the agent's: anyone may tighten
             them, only an admin may loosen them. The effective limits are stored on the run.
+        thread_id: a thread earlier runs left (the LangGraph API's threads): the run is that
+            conversation's next turn. None: a thread of its own, named by the run's id.
 
     Raises:
         NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
@@ -65,7 +68,7 @@ def start_run(
         run = Run.objects.create(
             id=run_id,
             agent=agent,
-            thread_id=str(run_id),
+            thread_id=thread_id or str(run_id),
             # Stored redacted; the input as submitted is sealed for the worker (traces/recording/sealed.py).
             input=seal_run_input(run_id, data.model_dump(mode="json")),
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.
