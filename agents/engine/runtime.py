@@ -269,17 +269,13 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -
 
 def _new_turn(run: Run, snapshot: Any) -> bool:
     """A run started on a thread that earlier runs left (a conversation's next turn, the
-    LangGraph API's runs on a thread): its newest checkpoint was written by another run and
-    waits for nobody, so the graph starts again with this run's input. Once this run has
-    written a checkpoint, a crash continues from it as usual. A replay's copied thread carries
-    the original's checkpoints and continues from them."""
+    LangGraph API's runs on a thread): its newest checkpoint was written by another run, so the
+    graph starts again with this run's input, as LangGraph does with new input (what an earlier
+    run left pending, such as the interrupt of a run cancelled for this one, is dropped). Once
+    this run has written a checkpoint, a crash or a resume continues from it as usual. A
+    replay's copied thread carries the original's checkpoints and continues from them."""
     writer = (snapshot.metadata or {}).get("steward_run_id")
-    return (
-        writer is not None
-        and writer != str(run.id)
-        and not snapshot.interrupts
-        and not (run.metadata or {}).get("replay")
-    )
+    return writer is not None and writer != str(run.id) and not (run.metadata or {}).get("replay")
 
 
 def execute(run_id: uuid.UUID | str) -> str | None:

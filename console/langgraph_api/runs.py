@@ -25,7 +25,7 @@ from console.langgraph_api.http import Call, Reply, body_as
 from console.langgraph_api.models import SdkRun, Thread
 from console.langgraph_api.schemas import RunCreateIn, assistant_id_of, iso, jsonable
 from console.langgraph_api.status import RUN_STATUSES, run_status, steward_statuses
-from console.langgraph_api.threads import find_thread, refuse_if_pending_for, visible_runs
+from console.langgraph_api.threads import find_thread, visible_runs
 
 __all__ = ["run_out"]
 
@@ -95,8 +95,9 @@ def _clear_the_way(thread: Thread, strategy: str, user: Any) -> None:
         raise Conflict(f"thread {thread.thread_id} is busy: run {run.id} is {run.status} (multitask_strategy=reject)")
     if strategy == "enqueue":
         raise Invalid([{"loc": ["body", "multitask_strategy"], "msg": "enqueue is not supported by Steward yet: join the run, then create the next"}])
+    # Cancelling is what `/api/runs/{id}/cancel` allows the same role (its pending requests are
+    # cancelled with it); the new run starts from the thread's last checkpoint.
     for run in active:
-        refuse_if_pending_for(thread.thread_id, user, f"multitask_strategy={strategy}")
         cancel_run(run, user)
         if strategy == "rollback":
             SdkRun.objects.filter(run_id=run.id).update(hidden_at=timezone.now(), updated_at=timezone.now())
