@@ -27,7 +27,7 @@ from console.langgraph_api.schemas import RunCreateIn, assistant_id_of, iso, jso
 from console.langgraph_api.status import RUN_STATUSES, run_status, steward_statuses
 from console.langgraph_api.threads import find_thread, visible_runs
 
-__all__ = ["run_out"]
+__all__ = ["run_out", "start_or_resume"]
 
 # How often a wait or a join looks at the run's row (the row is the truth, as for the workers).
 POLL_SECONDS = 0.05
@@ -45,12 +45,32 @@ _NOT_SUPPORTED = {
 }
 
 
+# A run's config: `metadata` and `tags` join the run's metadata (the runs list filters by tag);
+# `recursion_limit` and `run_name` are LangGraph's and Steward's own (100, the agent's key) stand,
+# as docs/langgraph-api.md says; `configurable` values are refused.
+_CONFIG_KEYS = {"configurable", "metadata", "tags", "recursion_limit", "run_name"}
+
+
+def _metadata_of(body: RunCreateIn) -> dict[str, Any]:
+    config = body.config or {}
+    metadata = {**(config.get("metadata") or {}), **(body.metadata or {})}
+    tags = [t for t in config.get("tags") or [] if isinstance(t, str)]
+    if tags:
+        given = metadata.get("tags")
+        metadata["tags"] = sorted({*tags, *(given if isinstance(given, list) else [])})
+    return metadata
+
+
 def _refuse_unsupported(body: RunCreateIn) -> None:
     errors = [{"loc": ["body", name], "msg": msg} for name, msg in _NOT_SUPPORTED.items() if getattr(body, name) is not None]
-    if body.config and any(v for k, v in body.config.items() if k != "configurable") or (
-        body.config and any(k != "thread_id" for k in (body.config.get("configurable") or {}))
-    ):
-        errors.append({"loc": ["body", "config"], "msg": "a run's own config is not supported by Steward yet: the agent's is used"})
+    config = body.config or {}
+    unknown = sorted(set(config) - _CONFIG_KEYS)
+    if unknown:
+        errors.append({"loc": ["body", "config", unknown[0]], "msg": f"config.{unknown[0]} is not supported by Steward"})
+    if {k for k in (config.get("configurable") or {}) if k != "thread_id"}:
+        errors.append(
+            {"loc": ["body", "config", "configurable"], "msg": "a run's own configurable values are not supported by Steward yet"}
+        )
     if body.context:
         errors.append({"loc": ["body", "context"], "msg": "a run's own context is not supported by Steward yet"})
     if body.on_disconnect == "cancel":
@@ -103,8 +123,8 @@ def _clear_the_way(thread: Thread, strategy: str, user: Any) -> None:
             SdkRun.objects.filter(run_id=run.id).update(hidden_at=timezone.now(), updated_at=timezone.now())
 
 
-def _start(call: Call, body: RunCreateIn, spec: AgentSpec, thread: Thread | None) -> Run:
-    if not can_start_runs(call.user):
+def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None) -> Run:
+    if not can_start_runs(user):
         raise Forbidden("your role does not allow you to start runs")
     strategy = body.multitask_strategy or "reject"
     with transaction.atomic():
@@ -112,8 +132,8 @@ def _start(call: Call, body: RunCreateIn, spec: AgentSpec, thread: Thread | None
             thread = Thread.objects.select_for_update().get(thread_id=thread.thread_id)
             if thread.graph_id and thread.graph_id != spec.key:
                 raise Conflict(f"thread {thread.thread_id} holds graph {thread.graph_id!r}'s state, not {spec.key!r}'s")
-            _clear_the_way(thread, strategy, call.user)
-        run = start_run(spec.key, body.input or {}, call.user, body.metadata, thread_id=thread.thread_id if thread else None)
+            _clear_the_way(thread, strategy, user)
+        run = start_run(spec.key, body.input or {}, user, _metadata_of(body), thread_id=thread.thread_id if thread else None)
         SdkRun.objects.create(
             run=run,
             thread=thread,
@@ -126,7 +146,7 @@ def _start(call: Call, body: RunCreateIn, spec: AgentSpec, thread: Thread | None
     return run
 
 
-def _resume(call: Call, body: RunCreateIn, thread: Thread) -> Run:
+def _resume(user: Any, body: RunCreateIn, thread: Thread) -> Run:
     """`Command(resume=...)`: each value is the decision of the caller on that interrupt's request."""
     assert body.command is not None
     run = visible_runs(thread.thread_id).filter(status=Run.Status.WAITING).select_related("agent").order_by("-created_at").first()
@@ -143,32 +163,42 @@ def _resume(call: Call, body: RunCreateIn, thread: Thread) -> Run:
     else:
         msg = f"{len(pending)} interrupts are pending: resume them by id, Command(resume={{interrupt_id: value, ...}}); ids: {pending}"
         raise Invalid([{"loc": ["body", "command", "resume"], "msg": msg}])
-    decide_resumes(run, call.user, values)
+    decide_resumes(run, user, values)
     SdkRun.objects.filter(run_id=run.id).update(updated_at=timezone.now())
     run.refresh_from_db()
     return run
 
 
-def _create(call: Call, thread_id: str | None) -> tuple[Run, str | None]:
-    body = body_as(RunCreateIn, call.body)
+def start_or_resume(user: Any, thread_id: str | None, given: Any) -> Run:
+    """What `POST .../runs` (and `/wait`, and the stream endpoints) do with a body: start a run
+    with its input on the thread (or a thread of its own), or resume the thread's interrupted run
+    with `command.resume`. Called in the caller's transaction, the worker gets the run only once
+    that commits (the stream endpoints store their options on the run first).
+
+    Raises:
+        NotFound: no such assistant or thread. Forbidden: the role, or not allowed to decide an
+        interrupt. Conflict: the thread is busy (multitask_strategy=reject), holds another
+        graph, or has nothing to resume. Invalid: a malformed body, or what Steward cannot honour.
+    """
+    body = body_as(RunCreateIn, given)
     _refuse_unsupported(body)
     spec = find_assistant(body.assistant_id)
     thread: Thread | None = None
     if thread_id is not None:
         thread = Thread.objects.filter(thread_id=thread_id, hidden_at__isnull=True).first()
         if thread is None and body.if_not_exists == "create" and body.command is None:
-            thread, _ = Thread.objects.get_or_create(thread_id=thread_id, defaults={"created_by": call.user})
+            thread, _ = Thread.objects.get_or_create(thread_id=thread_id, defaults={"created_by": user})
         if thread is None:
             raise NotFound(f"thread {thread_id!r} not found")
     if body.command is not None:
         if thread is None:
             raise Invalid([{"loc": ["body", "command"], "msg": "a stateless run has nothing to resume: resume on its thread"}])
-        return _resume(call, body, thread), thread_id
-    return _start(call, body, spec, thread), thread_id
+        return _resume(user, body, thread)
+    return _start(user, body, spec, thread)
 
 
 def create(call: Call, thread_id: str | None = None) -> Reply:
-    run, thread_id = _create(call, thread_id)
+    run = start_or_resume(call.user, thread_id, call.body)
     return Reply(run_out(run, SdkRun.objects.filter(run_id=run.id).first()), 200, _headers(run, thread_id))
 
 
@@ -199,7 +229,7 @@ def _final_values(run: Run) -> Any:
 
 
 def wait(call: Call, thread_id: str | None = None) -> Reply:
-    run, thread_id = _create(call, thread_id)
+    run = start_or_resume(call.user, thread_id, call.body)
     stopped = _wait_until_stopped(run.id)
     body = call.body or {}
     if thread_id is None and body.get("on_completion", "delete") == "delete" and stopped.is_finished:

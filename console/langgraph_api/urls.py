@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 
 from django.http import HttpRequest, JsonResponse
@@ -60,12 +61,11 @@ urlpatterns: list[URLPattern] = [
 
 # ---- STREAMING (branch sdkstream) ------------------------------------------------------------
 # The SSE endpoints (`runs/stream`, `threads/<id>/runs/stream`, `threads/<id>/runs/<run_id>/stream`)
-# live in console/langgraph_api/streaming.py, which lists them as `streaming_urls`; they go
-# before the catch-all below.
-if importlib.util.find_spec("console.langgraph_api.streaming") is not None:
-    from console.langgraph_api import streaming  # type: ignore[attr-defined,unused-ignore]
-
-    urlpatterns = list(streaming.streaming_urls) + urlpatterns
+# are console/langgraph_api/streaming_urls.py's. They go first (`runs/stream` would otherwise be
+# read as a run id), all but its stand-in for `POST /threads`, which threads.py replaces.
+if importlib.util.find_spec("console.langgraph_api.streaming_urls") is not None:
+    _streaming = importlib.import_module("console.langgraph_api.streaming_urls")
+    urlpatterns = [p for p in _streaming.urlpatterns if "standin" not in (p.name or "")] + urlpatterns
 # ----------------------------------------------------------------------------------------------
 
 urlpatterns.append(re_path(r"^(?P<rest>.*)$", not_here))
