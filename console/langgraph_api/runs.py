@@ -73,8 +73,6 @@ def _refuse_unsupported(body: RunCreateIn) -> None:
         )
     if body.context:
         errors.append({"loc": ["body", "context"], "msg": "a run's own context is not supported by Steward yet"})
-    if body.on_disconnect == "cancel":
-        errors.append({"loc": ["body", "on_disconnect"], "msg": "on_disconnect=cancel is not supported by Steward yet: runs continue"})
     if body.command is not None and (body.command.update is not None or body.command.goto is not None):
         errors.append({"loc": ["body", "command"], "msg": "Command(update=..., goto=...) is not supported by Steward yet: use resume"})
     if body.command is not None and body.input is not None:
@@ -229,6 +227,10 @@ def _final_values(run: Run) -> Any:
 
 
 def wait(call: Call, thread_id: str | None = None) -> Reply:
+    if isinstance(call.body, dict) and call.body.get("on_disconnect") == "cancel":
+        # The stream endpoints see a client go; this blocking answer does not (yet).
+        msg = "on_disconnect=cancel is supported on runs.stream, not on runs.wait: the run continues when you go"
+        raise Invalid([{"loc": ["body", "on_disconnect"], "msg": msg}])
     run = start_or_resume(call.user, thread_id, call.body)
     stopped = _wait_until_stopped(run.id)
     body = call.body or {}
