@@ -7,6 +7,7 @@ import importlib.util
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from console.langgraph_api import assistants, runs, threads
 from console.langgraph_api.auth import ADMIN, READ, WRITE
@@ -16,10 +17,11 @@ T = "threads/<str:thread_id>"
 R = f"{T}/runs/<str:run_id>"
 
 
-def not_here(request: HttpRequest, rest: str = "") -> JsonResponse:
-    """Everything this API does not serve (the store, crons, the newer thread endpoints): a JSON 404."""
+@csrf_exempt
+def not_here(request: HttpRequest, **route: str) -> JsonResponse:
+    """Everything this API does not serve (the store, crons, bulk endpoints): a JSON 404."""
     return JsonResponse(
-        {"detail": f"/{rest} is not served by Steward's LangGraph API (the store and crons are not implemented yet)"},
+        {"detail": f"{request.path} is not served by Steward's LangGraph API (the store and crons are not implemented yet)"},
         status=404,
     )
 
@@ -54,6 +56,8 @@ urlpatterns: list[URLPattern] = [
     path("runs/wait", route(POST=(runs.wait, READ))),
     path(f"{T}/runs", route(GET=(runs.list_runs, READ), POST=(runs.create, READ))),
     path(f"{T}/runs/wait", route(POST=(runs.wait, READ))),
+    # Crons are not implemented: a clear 404, not a run named "crons".
+    path(f"{T}/runs/crons", not_here),
     path(R, route(GET=(runs.get, READ), DELETE=(runs.delete, WRITE))),
     path(f"{R}/join", route(GET=(runs.join, READ))),
     path(f"{R}/cancel", route(POST=(runs.cancel, WRITE))),

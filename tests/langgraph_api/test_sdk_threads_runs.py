@@ -165,3 +165,27 @@ def test_background_runs_join_cancel_and_multitask(sdk_url: str, key_of: Any, en
     reviewer_client = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
     assert reviewer_client.threads.get(tid)["thread_id"] == tid
     assert _status_of(lambda: reviewer_client.runs.create(tid, "question", input={"topic": "x"}))[0] == 403
+
+
+def test_bad_requests_get_the_errors_the_sdk_reads(sdk_url: str, key_of: Any, engineer: Any) -> None:
+    key = key_of(engineer)
+    with httpx.Client(base_url=sdk_url, headers={"x-api-key": key}) as http:
+        assert http.post("/threads", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+        assert http.post("/threads", json={}, headers={"x-api-key": ""}).status_code == 401
+        # The same key as a Bearer token.
+        bearer = http.post("/threads", json={"metadata": {"via": "bearer"}}, headers={"x-api-key": "", "Authorization": f"Bearer {key}"})
+        assert bearer.status_code == 200 and bearer.json()["metadata"] == {"via": "bearer"}
+        tid = bearer.json()["thread_id"]
+        assert http.post("/threads", json={"thread_id": tid}).status_code == 409
+        assert http.post("/threads", json={"thread_id": tid, "if_exists": "do_nothing"}).json()["thread_id"] == tid
+        assert http.post("/threads/search", json={"limit": "many"}).status_code == 422
+        assert http.post("/threads/search", json={"status": "sleepy"}).status_code == 422
+        assert http.get(f"/threads/{tid}/runs/not-a-uuid").status_code == 404
+        assert http.get(f"/threads/{tid}/runs", params={"status": "sleepy"}).status_code == 422
+        assert http.post(f"/threads/{tid}/runs", json={"input": {}}).status_code == 422  # no assistant_id
+        assert http.post(f"/threads/{tid}/runs", json={"assistant_id": "known", "command": {"resume": 1}}).status_code == 409
+        assert http.put(f"/threads/{tid}", json={}).status_code == 405
+        # What is not implemented says so, in JSON.
+        for path in ("/store/items", f"/threads/{tid}/runs/crons", "/runs/crons/search"):
+            response = http.post(path, json={})
+            assert response.status_code == 404 and "not implemented" in response.json()["detail"], path
