@@ -17,6 +17,7 @@ from agents.engine.registry import AgentSpec
 from agents.engine.services import cancel_run, start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide_resumes
+from console.kernel import outbound
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from console.kernel.roles import can_start_runs
 from console.langgraph_api.assistants import find_assistant
@@ -27,7 +28,7 @@ from console.langgraph_api.schemas import RunCreateIn, assistant_id_of, iso, jso
 from console.langgraph_api.status import RUN_STATUSES, run_status, steward_statuses
 from console.langgraph_api.threads import find_thread, visible_runs
 
-__all__ = ["run_out", "start_or_resume"]
+__all__ = ["final_values", "run_out", "start_or_resume"]
 
 # How often a wait or a join looks at the run's row (the row is the truth, as for the workers).
 POLL_SECONDS = 0.05
@@ -36,7 +37,6 @@ POLL_SECONDS = 0.05
 _NOT_SUPPORTED = {
     "interrupt_before": "per-run interrupt_before is not supported by Steward: compile it into the graph",
     "interrupt_after": "per-run interrupt_after is not supported by Steward: compile it into the graph",
-    "webhook": "per-run webhooks are not supported by Steward yet: use a queue webhook",
     "checkpoint": "running from a checkpoint is not supported through this API yet: replay the run from the console",
     "checkpoint_id": "running from a checkpoint is not supported through this API yet: replay the run from the console",
     "checkpoint_during": "durability is the agent's (sync for agents that reach a gate)",
@@ -61,8 +61,19 @@ def _metadata_of(body: RunCreateIn) -> dict[str, Any]:
     return metadata
 
 
+def _webhook_errors(url: str | None) -> list[dict[str, Any]]:
+    """The outbound address check of queue webhooks (console/kernel/outbound.py), at creation."""
+    if url is None:
+        return []
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundError as exc:
+        return [{"loc": ["body", "webhook"], "msg": str(exc.detail)}]
+    return []
+
+
 def _refuse_unsupported(body: RunCreateIn) -> None:
-    errors = [{"loc": ["body", name], "msg": msg} for name, msg in _NOT_SUPPORTED.items() if getattr(body, name) is not None]
+    errors = _webhook_errors(body.webhook) + [{"loc": ["body", name], "msg": msg} for name, msg in _NOT_SUPPORTED.items() if getattr(body, name) is not None]
     config = body.config or {}
     unknown = sorted(set(config) - _CONFIG_KEYS)
     if unknown:
@@ -137,7 +148,10 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
             thread=thread,
             assistant_id=assistant_id_of(spec.key),
             multitask_strategy=strategy,
-            kwargs={"input": body.input, "command": None, "stream_mode": body.stream_mode, "config": body.config or {}},
+            kwargs={
+                "input": body.input, "command": None, "stream_mode": body.stream_mode, "config": body.config or {},
+                "webhook": body.webhook,
+            },
         )
         if thread is not None:
             thread.touch(graph_id=spec.key)
@@ -212,7 +226,7 @@ def _wait_until_stopped(run_id: Any) -> Run:
         time.sleep(POLL_SECONDS)
 
 
-def _final_values(run: Run) -> Any:
+def final_values(run: Run) -> Any:
     """What `wait` and `join` answer: the thread's values; with `__interrupt__` while the run
     waits, `__error__` when it failed (as LangGraph Platform)."""
     if run.status == Run.Status.FAILED:
@@ -236,7 +250,7 @@ def wait(call: Call, thread_id: str | None = None) -> Reply:
     body = call.body or {}
     if thread_id is None and body.get("on_completion", "delete") == "delete" and stopped.is_finished:
         SdkRun.objects.filter(run_id=run.id).update(hidden_at=timezone.now())
-    return Reply(_final_values(stopped), 200, _headers(run, thread_id))
+    return Reply(final_values(stopped), 200, _headers(run, thread_id))
 
 
 # --- one run ----------------------------------------------------------------------------------
@@ -277,7 +291,7 @@ def get(call: Call, thread_id: str, run_id: str) -> dict[str, Any]:
 
 def join(call: Call, thread_id: str, run_id: str) -> Any:
     run = _find_run(thread_id, run_id)
-    return _final_values(_wait_until_stopped(run.id))
+    return final_values(_wait_until_stopped(run.id))
 
 
 def cancel(call: Call, thread_id: str, run_id: str) -> Reply:

@@ -26,7 +26,8 @@ def sdk_url(celery_worker: Any, settings: Any, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     server = start_process(
         ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
-        server_env(STEWARD_LANGGRAPH_JSON=str(LANGGRAPH_JSON)),
+        # The outbound allow-list as the test set it (outbound_allows_loopback, asked for first).
+        server_env(STEWARD_LANGGRAPH_JSON=str(LANGGRAPH_JSON), STEWARD_OUTBOUND_ALLOW=settings.STEWARD_OUTBOUND_ALLOW or ""),
         tmp_path / "daphne.log",
     )
     base = f"http://127.0.0.1:{port}"

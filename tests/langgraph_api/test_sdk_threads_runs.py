@@ -3,6 +3,7 @@ calls them; every run is a Steward run, in `/api/runs` with its spans."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ from langgraph_sdk import get_sync_client
 
 from agents.engine.models import Run
 from console.kernel.models import AuditEvent
+from tests.support.waiting import wait_for
 from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
@@ -189,3 +191,20 @@ def test_bad_requests_get_the_errors_the_sdk_reads(sdk_url: str, key_of: Any, en
         for path in ("/store/items", f"/threads/{tid}/runs/crons", "/runs/crons/search"):
             response = http.post(path, json={})
             assert response.status_code == 404 and "not implemented" in response.json()["detail"], path
+
+
+def test_a_run_calls_its_webhook_when_it_stops(outbound_allows_loopback: None, receiver: Any, sdk_url: str, key_of: Any, engineer: Any) -> None:
+    hook = receiver()
+    client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
+    tid = client.threads.create()["thread_id"]
+    # The outbound check of queue webhooks: an internal address is refused when the run is created.
+    status, body = _status_of(lambda: client.runs.create(tid, "lg_plain", input={"topic": "x"}, webhook="http://10.1.2.3/hook"))
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "webhook"]
+    assert client.runs.list(tid) == []
+
+    run = client.runs.create(tid, "lg_plain", input={"topic": "tea"}, webhook=hook.url)
+    client.runs.join(tid, run["run_id"])
+    (delivered,) = wait_for(lambda: list(hook.received))
+    sent = json.loads(delivered["body"])
+    assert sent["run_id"] == run["run_id"] and sent["thread_id"] == tid and sent["status"] == "success"
+    assert sent["values"]["topic"] == "tea"
