@@ -16,9 +16,19 @@ from pydantic import BaseModel, ValidationError
 from console.kernel.errors import Invalid, StewardError, validation_errors
 from console.langgraph_api.auth import Role, authenticate
 
-__all__ = ["Call", "Reply", "body_as", "route"]
+__all__ = ["Call", "RateLimited", "Reply", "body_as", "route"]
 
 log = logging.getLogger(__name__)
+
+
+class RateLimited(StewardError):
+    """429 with Retry-After: the caller's budget of run starts or decisions is spent."""
+
+    status = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Reply:
@@ -90,7 +100,10 @@ def route(**methods: tuple[Handler, Role]) -> Callable[..., HttpResponse]:
             user = authenticate(request, role)
             result = handler(Call(request, user, body), **kwargs)
         except StewardError as exc:
-            return _error(exc.status, exc.detail)
+            response = _error(exc.status, exc.detail)
+            if isinstance(exc, RateLimited):
+                response["Retry-After"] = str(exc.retry_after)
+            return response
         if isinstance(result, Reply):
             return _json(result.data, result.status, result.headers)
         return _json(result, 200, {})

@@ -6,9 +6,11 @@ resume answers with the id of the Steward run it resumes, which spans all its re
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,12 +19,12 @@ from agents.engine.registry import AgentSpec
 from agents.engine.services import cancel_run, start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide_resumes
-from console.kernel import outbound
+from console.kernel import outbound, ratelimit
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from console.kernel.roles import can_start_runs
 from console.langgraph_api.assistants import find_assistant
 from console.langgraph_api.graphs import thread_config, thread_graph
-from console.langgraph_api.http import Call, Reply, body_as
+from console.langgraph_api.http import Call, RateLimited, Reply, body_as
 from console.langgraph_api.models import SdkRun, Thread
 from console.langgraph_api.schemas import RunCreateIn, assistant_id_of, iso, jsonable
 from console.langgraph_api.status import RUN_STATUSES, run_status, steward_statuses
@@ -181,6 +183,19 @@ def _resume(user: Any, body: RunCreateIn, thread: Thread) -> Run:
     return run
 
 
+def _spend_budget(user: Any, kind: str) -> None:
+    """The per-user budgets of `/api/` (console/kernel/ratelimit.py): starting a run spends a
+    "start", a resume a "decide", as `POST /api/runs` and `POST /api/approvals/{id}/decision` do."""
+    limit = settings.STEWARD_RATE_LIMIT_PER_MINUTE
+    if limit <= 0:
+        return
+    wait = ratelimit.hit(kind, int(user.pk), limit)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        what = "run starts" if kind == "start" else "decisions"
+        raise RateLimited(f"too many {what}: at most {limit} a minute; try again in {seconds} s", seconds)
+
+
 def start_or_resume(user: Any, thread_id: str | None, given: Any) -> Run:
     """What `POST .../runs` (and `/wait`, and the stream endpoints) do with a body: start a run
     with its input on the thread (or a thread of its own), or resume the thread's interrupted run
@@ -189,10 +204,11 @@ def start_or_resume(user: Any, thread_id: str | None, given: Any) -> Run:
 
     Raises:
         NotFound: no such assistant or thread. Forbidden: the role, or not allowed to decide an
-        interrupt. Conflict: the thread is busy (multitask_strategy=reject), holds another
+        interrupt. RateLimited: the caller's budget is spent. Conflict: the thread is busy (multitask_strategy=reject), holds another
         graph, or has nothing to resume. Invalid: a malformed body, or what Steward cannot honour.
     """
     body = body_as(RunCreateIn, given)
+    _spend_budget(user, "decide" if body.command is not None else "start")
     _refuse_unsupported(body)
     spec = find_assistant(body.assistant_id)
     thread: Thread | None = None

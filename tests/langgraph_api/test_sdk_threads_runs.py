@@ -208,3 +208,21 @@ def test_a_run_calls_its_webhook_when_it_stops(outbound_allows_loopback: None, r
     sent = json.loads(delivered["body"])
     assert sent["run_id"] == run["run_id"] and sent["thread_id"] == tid and sent["status"] == "success"
     assert sent["values"]["topic"] == "tea"
+
+
+@pytest.fixture
+def two_starts_a_minute(settings: Any) -> None:
+    settings.STEWARD_RATE_LIMIT_PER_MINUTE = 2
+
+
+def test_run_starts_spend_the_api_budget(two_starts_a_minute: None, sdk_url: str, key_of: Any, engineer: Any) -> None:
+    """The same per-user budget as POST /api/runs: the SDK is no way around it."""
+    client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
+    tid = client.threads.create()["thread_id"]
+    client.runs.create(tid, "lg_plain", input={"topic": "a"})
+    client.runs.create(None, "lg_plain", input={"topic": "b"})
+    with httpx.Client(base_url=sdk_url, headers={"x-api-key": key_of(engineer)}) as http:
+        refused = http.post("/runs", json={"assistant_id": "lg_plain", "input": {"topic": "c"}})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "too many run starts" in refused.json()["detail"]
+    assert Run.objects.filter(agent__key="lg_plain").count() == 2
