@@ -30,7 +30,7 @@ from console.langgraph_api.schemas import RunCreateIn, assistant_id_of, iso, jso
 from console.langgraph_api.status import RUN_STATUSES, run_status, steward_statuses
 from console.langgraph_api.threads import find_thread, visible_runs
 
-__all__ = ["final_values", "run_out", "start_or_resume"]
+__all__ = ["final_values", "run_out", "start_or_resume", "start_or_resume_sdk"]
 
 # How often a wait or a join looks at the run's row (the row is the truth, as for the workers).
 POLL_SECONDS = 0.05
@@ -134,7 +134,7 @@ def _clear_the_way(thread: Thread, strategy: str, user: Any) -> None:
             SdkRun.objects.filter(run_id=run.id).update(hidden_at=timezone.now(), updated_at=timezone.now())
 
 
-def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None) -> Run:
+def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None) -> SdkRun:
     if not can_start_runs(user):
         raise Forbidden("your role does not allow you to start runs")
     strategy = body.multitask_strategy or "reject"
@@ -145,7 +145,7 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
                 raise Conflict(f"thread {thread.thread_id} holds graph {thread.graph_id!r}'s state, not {spec.key!r}'s")
             _clear_the_way(thread, strategy, user)
         run = start_run(spec.key, body.input or {}, user, _metadata_of(body), thread_id=thread.thread_id if thread else None)
-        SdkRun.objects.create(
+        sdk = SdkRun.objects.create(
             run=run,
             thread=thread,
             assistant_id=assistant_id_of(spec.key),
@@ -157,10 +157,10 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
         )
         if thread is not None:
             thread.touch(graph_id=spec.key)
-    return run
+    return sdk
 
 
-def _resume(user: Any, body: RunCreateIn, thread: Thread) -> Run:
+def _resume(user: Any, body: RunCreateIn, thread: Thread) -> SdkRun:
     """`Command(resume=...)`: each value is the decision of the caller on that interrupt's request."""
     assert body.command is not None
     run = visible_runs(thread.thread_id).filter(status=Run.Status.WAITING).select_related("agent").order_by("-created_at").first()
@@ -180,7 +180,8 @@ def _resume(user: Any, body: RunCreateIn, thread: Thread) -> Run:
     decide_resumes(run, user, values)
     SdkRun.objects.filter(run_id=run.id).update(updated_at=timezone.now())
     run.refresh_from_db()
-    return run
+    sdk = SdkRun.objects.select_related("run__agent").filter(run_id=run.id).first()
+    return sdk if sdk is not None else SdkRun(run=run, thread=thread, assistant_id=assistant_id_of(run.agent.key))
 
 
 def _spend_budget(user: Any, kind: str) -> None:
@@ -197,6 +198,11 @@ def _spend_budget(user: Any, kind: str) -> None:
 
 
 def start_or_resume(user: Any, thread_id: str | None, given: Any) -> Run:
+    """`start_or_resume_sdk`'s Steward run."""
+    return start_or_resume_sdk(user, thread_id, given).run
+
+
+def start_or_resume_sdk(user: Any, thread_id: str | None, given: Any) -> SdkRun:
     """What `POST .../runs` (and `/wait`, and the stream endpoints) do with a body: start a run
     with its input on the thread (or a thread of its own), or resume the thread's interrupted run
     with `command.resume`. Called in the caller's transaction, the worker gets the run only once
@@ -226,8 +232,8 @@ def start_or_resume(user: Any, thread_id: str | None, given: Any) -> Run:
 
 
 def create(call: Call, thread_id: str | None = None) -> Reply:
-    run = start_or_resume(call.user, thread_id, call.body)
-    return Reply(run_out(run, SdkRun.objects.filter(run_id=run.id).first()), 200, _headers(run, thread_id))
+    sdk = start_or_resume_sdk(call.user, thread_id, call.body)
+    return Reply(run_out(sdk.run, sdk), 200, _headers(sdk.run, thread_id))
 
 
 # --- waiting ----------------------------------------------------------------------------------
