@@ -54,7 +54,7 @@ def test_every_agent_is_an_assistant(sdk_url: str, key_of: Any, engineer: Any, a
     assert _status_of(lambda: get_sync_client(url=sdk_url, api_key="nope").assistants.search())[0] == 401
 
 
-def test_a_thread_holds_a_conversation_of_runs(sdk_url: str, key_of: Any, engineer: Any, api: Any) -> None:
+def test_a_thread_holds_a_conversation_of_runs(sdk_url: str, key_of: Any, engineer: Any, api: Any, client_for: Any) -> None:
     client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
     thread = client.threads.create(metadata={"user": "ada"})
     tid = thread["thread_id"]
@@ -77,6 +77,9 @@ def test_a_thread_holds_a_conversation_of_runs(sdk_url: str, key_of: Any, engine
         assert steward.status_code == 200 and steward.json()["status"] == "succeeded"
         assert sorted(Span.objects.filter(run_id=sdk_run["run_id"], kind="node").values_list("name", flat=True)) == ["count", "greet"]
         assert client.runs.get(tid, sdk_run["run_id"])["status"] == "success"
+        # And the console's run page.
+        page = client_for(engineer).get(f"/runs/{sdk_run['run_id']}/")
+        assert page.status_code == 200 and sdk_run["run_id"] in page.content.decode()
 
     got = client.threads.get(tid)
     assert got["status"] == "idle" and got["values"]["greeting"] == f"{hello}: green tea"
