@@ -221,6 +221,9 @@ def start_or_resume_sdk(user: Any, thread_id: str | None, given: Any) -> SdkRun:
     if thread_id is not None:
         thread = Thread.objects.filter(thread_id=thread_id, hidden_at__isnull=True).first()
         if thread is None and body.if_not_exists == "create" and body.command is None:
+            if Thread.objects.filter(thread_id=thread_id).exists() or Run.objects.filter(thread_id=thread_id).exists():
+                # A deleted thread stays deleted; a Steward run's own thread is not the SDK's to take.
+                raise Conflict(f"thread id {thread_id!r} is taken")
             thread, _ = Thread.objects.get_or_create(thread_id=thread_id, defaults={"created_by": user})
         if thread is None:
             raise NotFound(f"thread {thread_id!r} not found")

@@ -162,6 +162,10 @@ def test_background_runs_join_cancel_and_multitask(sdk_url: str, key_of: Any, en
     fresh = str(uuid.uuid4())
     made = client.runs.create(fresh, "lg_plain", input={"topic": "new"}, if_not_exists="create")
     assert client.runs.join(fresh, made["run_id"])["greeting"].endswith(": new")
+    # A Steward run's own thread (a stateless run's) is not the SDK's to take.
+    alone = client.runs.create(None, "lg_plain", input={"topic": "alone"})
+    assert alone["thread_id"] == alone["run_id"]
+    assert _status_of(lambda: client.runs.create(alone["run_id"], "lg_plain", input={"topic": "x"}, if_not_exists="create"))[0] == 409
     stateless = client.runs.wait(None, "known", input={"topic": "x"})
     assert stateless["result"] and Run.objects.filter(agent__key="known", status="succeeded").count() == 1
 
