@@ -139,8 +139,8 @@ def test_background_runs_join_cancel_and_multitask(sdk_url: str, key_of: Any, en
     assert _status_of(lambda: client.runs.create(tid, "question", input={"topic": 3, "x": []}, multitask_strategy="bogus"))[0] == 422  # type: ignore[arg-type]
     assert _status_of(lambda: client.runs.create(str(uuid.uuid4()), "question", input={"topic": "x"}))[0] == 404
     # What Steward cannot honour is refused by name.
-    status, body = _status_of(lambda: client.runs.create(tid, "question", input={"topic": "x"}, interrupt_before=["ask"]))
-    assert status == 422 and body["detail"][0]["loc"] == ["body", "interrupt_before"]
+    status, body = _status_of(lambda: client.runs.create(tid, "question", input={"topic": "x"}, checkpoint_id="1"))
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "checkpoint_id"]
 
     # interrupt: the waiting run is cancelled (its request with it), the new one starts.
     second = client.runs.create(tid, "question", input={"topic": "two"}, multitask_strategy="interrupt")
@@ -157,6 +157,15 @@ def test_background_runs_join_cancel_and_multitask(sdk_url: str, key_of: Any, en
     assert _status_of(lambda: client.runs.cancel(tid, third["run_id"]))[0] == 409
     client.runs.delete(tid, third["run_id"])
     assert _status_of(lambda: client.runs.get(tid, third["run_id"]))[0] == 404
+
+    # A run's own breakpoint: it stops before the node, interrupted, with the node next.
+    paused_tid = client.threads.create()["thread_id"]
+    status, body = _status_of(lambda: client.runs.create(paused_tid, "lg_plain", input={"topic": "p"}, interrupt_before=["nowhere"]))
+    assert status == 422 and "nowhere" in str(body["detail"])
+    paused = client.runs.create(paused_tid, "lg_plain", input={"topic": "p"}, interrupt_before=["count"])
+    client.runs.join(paused_tid, paused["run_id"])
+    assert client.runs.get(paused_tid, paused["run_id"])["status"] == "interrupted"
+    assert client.threads.get_state(paused_tid)["next"] == ["count"]
 
     # if_not_exists=create makes the thread; a stateless run has a thread of its own.
     fresh = str(uuid.uuid4())
