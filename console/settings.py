@@ -42,6 +42,20 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
 
 
+def env_origins(name: str) -> list[str]:
+    """Comma-separated web origins (`scheme://host[:port]`, no path), as browsers send `Origin`."""
+    origins = []
+    for raw in os.environ.get(name, "").split(","):
+        origin = raw.strip().removesuffix("/")
+        if not origin:
+            continue
+        scheme, _, host = origin.partition("://")
+        if scheme not in ("http", "https") or not host or "/" in host or "*" in host:
+            raise ImproperlyConfigured(f"{name}: {raw.strip()!r} is not an origin like https://app.example.com")
+        origins.append(origin.lower())
+    return origins
+
+
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", "steward-embedded-demo-key-not-for-production")
 if not DEBUG and SECRET_KEY.startswith("steward-embedded"):
@@ -67,6 +81,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before everything that could refuse a browser's keyless preflight (errors, rate limit).
+    "console.langgraph_api.cors.LangGraphCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "console.kernel.middleware.ApiErrorsMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -327,6 +343,9 @@ STEWARD_AGENT_MODULES = ["agents.demo.refund", "agents.demo.order_summary", "age
 ]
 # The LangGraph CLI's langgraph.json: each graph it lists is an agent too (agents/engine/langgraph_json.py).
 STEWARD_LANGGRAPH_JSON = env_str("STEWARD_LANGGRAPH_JSON")
+# Browser origins allowed to call /langgraph/ (CORS, console/langgraph_api/cors.py): comma
+# separated, exact (`https://inbox.example.com`, `http://localhost:3000`). Empty: CORS off.
+STEWARD_LANGGRAPH_CORS_ORIGINS = env_origins("STEWARD_LANGGRAPH_CORS_ORIGINS")
 # Per agent model, "provider:model" for init_chat_model, comma separated fallbacks after the first.
 # With none set an agent uses its offline scripted model. STEWARD_MODEL_<AGENT> overrides.
 STEWARD_AGENT_MODELS: dict[str, str] = {}
