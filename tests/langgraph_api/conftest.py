@@ -26,11 +26,12 @@ def sdk_url(celery_worker: Any, settings: Any, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     server = start_process(
         ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
-        # The outbound allow-list and the rate limit as the test set them (fixtures asked for first).
+        # The outbound allow-list, the rate limit and CORS as the test set them (fixtures asked for first).
         server_env(
             STEWARD_LANGGRAPH_JSON=str(LANGGRAPH_JSON),
             STEWARD_OUTBOUND_ALLOW=settings.STEWARD_OUTBOUND_ALLOW or "",
             STEWARD_RATE_LIMIT_PER_MINUTE=str(settings.STEWARD_RATE_LIMIT_PER_MINUTE),
+            STEWARD_LANGGRAPH_CORS_ORIGINS=",".join(settings.STEWARD_LANGGRAPH_CORS_ORIGINS),
         ),
         tmp_path / "daphne.log",
     )

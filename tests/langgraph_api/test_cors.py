@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
@@ -113,3 +114,36 @@ def test_origins_setting_is_parsed_and_checked(monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv("X_ORIGINS", bad)
         with pytest.raises(ImproperlyConfigured, match="is not an origin"):
             env_origins("X_ORIGINS")
+
+
+@pytest.fixture
+def inbox_allowed(settings: Any) -> None:
+    """CORS on for INBOX in the daphne server of `sdk_url` (ask for it before `sdk_url`)."""
+    settings.STEWARD_LANGGRAPH_CORS_ORIGINS = [INBOX]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_streams_and_waits_under_daphne_carry_cors_headers(
+    inbox_allowed: None, sdk_url: str, key_of: Any, engineer: Any
+) -> None:
+    headers = {"Origin": INBOX, "x-api-key": key_of(engineer)}
+    body = {"assistant_id": "lg_plain", "input": {"topic": "tea"}}
+    with httpx.stream("POST", f"{sdk_url}/runs/stream", headers=headers, json=body, timeout=60) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["access-control-allow-origin"] == INBOX
+        assert "Content-Location" in stream.headers["access-control-expose-headers"]
+        assert "/runs/" in stream.headers["content-location"]
+        events = [line for line in stream.iter_lines() if line.startswith("event:")]
+    assert events[-1] != "event: error", events
+
+    waited = httpx.post(f"{sdk_url}/runs/wait", headers=headers, json=body, timeout=60)
+    assert waited.status_code == 200
+    assert waited.headers["access-control-allow-origin"] == INBOX
+    assert "/runs/" in waited.headers["content-location"]
+
+    other = httpx.post(
+        f"{sdk_url}/runs/wait", headers={**headers, "Origin": "https://evil.example.com"}, json=body, timeout=60
+    )
+    assert other.status_code == 200
+    assert "access-control-allow-origin" not in other.headers
