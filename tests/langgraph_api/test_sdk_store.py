@@ -8,7 +8,12 @@ from typing import Any
 import httpx
 import pytest
 from django.db import connection
+from langgraph.graph import START, StateGraph
+from langgraph.store.memory import InMemoryStore
 from langgraph_sdk import get_sync_client
+from typing_extensions import TypedDict
+
+from agents.engine.store import steward_store, with_store
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
@@ -93,3 +98,16 @@ def test_a_graph_in_the_worker_reads_and_writes_the_sdks_store(sdk_url: str, key
     assert second["visits"] == 2
     # Another user has no memories.
     assert client.runs.wait(None, "lg_memory", input={"user": "bob"})["remembered"] == {}
+
+
+class State(TypedDict):
+    n: int
+
+
+def test_a_store_the_author_compiled_in_stays_and_others_get_stewards() -> None:
+    builder = StateGraph(State)
+    builder.add_node("step", lambda state: state)
+    builder.add_edge(START, "step")
+    own = InMemoryStore()
+    assert with_store(builder.compile(store=own)).store is own
+    assert with_store(builder.compile()).store is steward_store()
