@@ -49,7 +49,6 @@ from agents.engine.limits import (
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
 from agents.engine.signals import announce_run_stopped
-from agents.engine.store import with_store
 from agents.engine.tools import ToolCallIds
 from console.kernel import live
 from traces.recording import cassette
@@ -213,13 +212,13 @@ def compiled_graph(spec: AgentSpec, saver: Any, config: dict[str, Any] | None = 
 
     Only the checkpointer is replaced (one the author compiled in, such as the docs'
     InMemorySaver, included): everything else compiled in stays (interrupt_before/after, store,
-    cache, name, context schema). A graph compiled without a store gets Steward's (store.py)."""
+    cache, name, context schema)."""
     if spec.build_for_run is not None:
-        return with_store(compile_agent(spec, config)).copy(update={"checkpointer": saver})
+        return compile_agent(spec, config).copy(update={"checkpointer": saver})
     with _compiled_lock:
         cached = _compiled.get(spec.key)
         if cached is None or cached[0] is not spec.build:
-            cached = (spec.build, with_store(compile_agent(spec)))
+            cached = (spec.build, compile_agent(spec))
             _compiled[spec.key] = cached
     return cached[1].copy(update={"checkpointer": saver})
 

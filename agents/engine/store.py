@@ -3,7 +3,7 @@ LangGraph API's `/store` endpoints read and write (console/langgraph_api/store.p
 
 LangGraph's own stores, in the same database as everything else: `PostgresStore` on the
 checkpointer's connection pool (one connection per operation, autocommit), `SqliteStore` on the
-embedded mode's file. Their tables are created by a migration (agents/migrations/0011_store_tables.py).
+embedded mode's file. Their tables are created by a migration (console/migrations/0005_langgraph_store_tables.py).
 No embeddings are configured: search filters by namespace prefix and value fields, not by meaning.
 """
 
@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 
 from agents.engine.checkpointer import connection_pool, dsn_of, prepare_threshold, vendor
 
-__all__ = ["setup_store", "steward_store", "with_store"]
+__all__ = ["StewardStore", "setup_store", "steward_store", "with_store"]
 
 
 class _SqliteStore(SqliteStore):
@@ -58,12 +58,26 @@ def steward_store() -> BaseStore:
         return store
 
 
+class StewardStore(BaseStore):
+    """What a graph is compiled with: the process's store, looked up at each operation, so
+    compiling a graph (to draw it, read its schemas) opens no connection."""
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        return steward_store().batch(ops)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return await steward_store().abatch(ops)
+
+
+_STEWARD_STORE = StewardStore()
+
+
 def with_store(graph: Any) -> Any:
     """`graph` with Steward's store attached, unless its author compiled in a store of their own
     (`builder.compile(store=...)`), which stays."""
     if getattr(graph, "store", None) is not None:
         return graph
-    return graph.copy(update={"store": steward_store()})
+    return graph.copy(update={"store": _STEWARD_STORE})
 
 
 def setup_store(settings_dict: dict[str, Any], db_vendor: str) -> None:

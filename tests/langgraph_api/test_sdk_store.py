@@ -13,7 +13,8 @@ from langgraph.store.memory import InMemoryStore
 from langgraph_sdk import get_sync_client
 from typing_extensions import TypedDict
 
-from agents.engine.store import steward_store, with_store
+from agents.engine.registry import compile_agent, get_agent
+from agents.engine.store import StewardStore, with_store
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
@@ -110,4 +111,7 @@ def test_a_store_the_author_compiled_in_stays_and_others_get_stewards() -> None:
     builder.add_edge(START, "step")
     own = InMemoryStore()
     assert with_store(builder.compile(store=own)).store is own
-    assert with_store(builder.compile()).store is steward_store()
+    assert isinstance(with_store(builder.compile()).store, StewardStore)
+    # Every agent is compiled with one.
+    known = get_agent("known")
+    assert known is not None and isinstance(compile_agent(known).store, StewardStore)

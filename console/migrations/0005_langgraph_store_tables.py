@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
     # PostgresStore.setup() may create indexes concurrently, which cannot run in a transaction.
     atomic = False
 
-    dependencies = [("agents", "0010_run_span_count")]
+    dependencies = [("console", "0004_langgraph_crons")]
 
     operations = [migrations.RunPython(create_store_tables, migrations.RunPython.noop)]
