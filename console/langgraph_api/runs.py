@@ -37,8 +37,6 @@ POLL_SECONDS = 0.05
 
 # What Steward cannot honour yet answers 422 naming the field, never a silent ignore.
 _NOT_SUPPORTED = {
-    "interrupt_before": "per-run interrupt_before is not supported by Steward: compile it into the graph",
-    "interrupt_after": "per-run interrupt_after is not supported by Steward: compile it into the graph",
     "checkpoint": "running from a checkpoint is not supported through this API yet: replay the run from the console",
     "checkpoint_id": "running from a checkpoint is not supported through this API yet: replay the run from the console",
     "checkpoint_during": "durability is the agent's (sync for agents that reach a gate)",
@@ -74,6 +72,14 @@ def _webhook_errors(url: str | None) -> list[dict[str, Any]]:
     return []
 
 
+def _breakpoints(body: RunCreateIn) -> dict[str, list[str]]:
+    """`interrupt_before` / `interrupt_after` ("*" or node names) as start_run's breakpoints."""
+    def nodes(given: Any) -> list[str]:
+        return ["*"] if given == "*" else [str(n) for n in given or []]
+
+    return {"before": nodes(body.interrupt_before), "after": nodes(body.interrupt_after)}
+
+
 def _refuse_unsupported(body: RunCreateIn) -> None:
     errors = _webhook_errors(body.webhook) + [{"loc": ["body", name], "msg": msg} for name, msg in _NOT_SUPPORTED.items() if getattr(body, name) is not None]
     config = body.config or {}
@@ -88,6 +94,10 @@ def _refuse_unsupported(body: RunCreateIn) -> None:
         errors.append({"loc": ["body", "context"], "msg": "a run's own context is not supported by Steward yet"})
     if body.command is not None and (body.command.update is not None or body.command.goto is not None):
         errors.append({"loc": ["body", "command"], "msg": "Command(update=..., goto=...) is not supported by Steward yet: use resume"})
+    for name in ("interrupt_before", "interrupt_after"):
+        given = getattr(body, name)
+        if given is not None and given != "*" and not (isinstance(given, list) and all(isinstance(n, str) for n in given)):
+            errors.append({"loc": ["body", name], "msg": 'a list of node names, or "*"'})
     if body.command is not None and body.input is not None:
         errors.append({"loc": ["body", "input"], "msg": "send either input or command, not both"})
     if errors:
@@ -144,7 +154,10 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
             if thread.graph_id and thread.graph_id != spec.key:
                 raise Conflict(f"thread {thread.thread_id} holds graph {thread.graph_id!r}'s state, not {spec.key!r}'s")
             _clear_the_way(thread, strategy, user)
-        run = start_run(spec.key, body.input or {}, user, _metadata_of(body), thread_id=thread.thread_id if thread else None)
+        run = start_run(
+            spec.key, body.input or {}, user, _metadata_of(body),
+            breakpoints=_breakpoints(body), thread_id=thread.thread_id if thread else None,
+        )
         sdk = SdkRun.objects.create(
             run=run,
             thread=thread,
@@ -221,6 +234,9 @@ def start_or_resume_sdk(user: Any, thread_id: str | None, given: Any) -> SdkRun:
     if thread_id is not None:
         thread = Thread.objects.filter(thread_id=thread_id, hidden_at__isnull=True).first()
         if thread is None and body.if_not_exists == "create" and body.command is None:
+            if Thread.objects.filter(thread_id=thread_id).exists() or Run.objects.filter(thread_id=thread_id).exists():
+                # A deleted thread stays deleted; a Steward run's own thread is not the SDK's to take.
+                raise Conflict(f"thread id {thread_id!r} is taken")
             thread, _ = Thread.objects.get_or_create(thread_id=thread_id, defaults={"created_by": user})
         if thread is None:
             raise NotFound(f"thread {thread_id!r} not found")

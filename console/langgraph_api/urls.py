@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from console.langgraph_api import assistants, crons, runs, store, threads
+from console.langgraph_api import assistants, crons, runs, store, streaming_urls, threads
 from console.langgraph_api.auth import ADMIN, READ, WRITE
 from console.langgraph_api.http import route
 
@@ -73,13 +70,8 @@ urlpatterns: list[URLPattern] = [
     path(f"{R}/cancel", route(POST=(runs.cancel, WRITE))),
 ]
 
-# ---- STREAMING (branch sdkstream) ------------------------------------------------------------
-# The SSE endpoints (`runs/stream`, `threads/<id>/runs/stream`, `threads/<id>/runs/<run_id>/stream`)
-# are console/langgraph_api/streaming_urls.py's. They go first (`runs/stream` would otherwise be
-# read as a run id), all but its stand-in for `POST /threads`, which threads.py replaces.
-if importlib.util.find_spec("console.langgraph_api.streaming_urls") is not None:
-    _streaming = importlib.import_module("console.langgraph_api.streaming_urls")
-    urlpatterns = [p for p in _streaming.urlpatterns if "standin" not in (p.name or "")] + urlpatterns
-# ----------------------------------------------------------------------------------------------
+# The SSE endpoints (console/langgraph_api/streaming_urls.py) go first: `runs/stream` would
+# otherwise be read as a run id.
+urlpatterns = list(streaming_urls.urlpatterns) + urlpatterns
 
 urlpatterns.append(re_path(r"^(?P<rest>.*)$", not_here))

@@ -3,7 +3,6 @@ the way LangGraph's docs compose a deployed graph: the node's run is a Steward r
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
-# RemoteGraph.invoke reads the run through runs.stream: the stream endpoints of the streaming
-# work (console/langgraph_api/streaming_urls.py), merged separately. Checked against them.
-needs_streaming = pytest.mark.skipif(
-    importlib.util.find_spec("console.langgraph_api.streaming_urls") is None,
-    reason="RemoteGraph.invoke streams: needs console/langgraph_api/streaming_urls.py (branch sdkstream)",
-)
-
 
 class State(TypedDict, total=False):
     topic: str
@@ -31,7 +23,6 @@ class State(TypedDict, total=False):
     words: int
 
 
-@needs_streaming
 def test_remote_graph_as_a_node(sdk_url: str, key_of: Any, engineer: Any) -> None:
     key = key_of(engineer)
     remote = RemoteGraph(

@@ -54,7 +54,7 @@ def test_every_agent_is_an_assistant(sdk_url: str, key_of: Any, engineer: Any, a
     assert _status_of(lambda: get_sync_client(url=sdk_url, api_key="nope").assistants.search())[0] == 401
 
 
-def test_a_thread_holds_a_conversation_of_runs(sdk_url: str, key_of: Any, engineer: Any, api: Any) -> None:
+def test_a_thread_holds_a_conversation_of_runs(sdk_url: str, key_of: Any, engineer: Any, api: Any, client_for: Any) -> None:
     client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
     thread = client.threads.create(metadata={"user": "ada"})
     tid = thread["thread_id"]
@@ -77,6 +77,9 @@ def test_a_thread_holds_a_conversation_of_runs(sdk_url: str, key_of: Any, engine
         assert steward.status_code == 200 and steward.json()["status"] == "succeeded"
         assert sorted(Span.objects.filter(run_id=sdk_run["run_id"], kind="node").values_list("name", flat=True)) == ["count", "greet"]
         assert client.runs.get(tid, sdk_run["run_id"])["status"] == "success"
+        # And the console's run page.
+        page = client_for(engineer).get(f"/runs/{sdk_run['run_id']}/")
+        assert page.status_code == 200 and sdk_run["run_id"] in page.content.decode()
 
     got = client.threads.get(tid)
     assert got["status"] == "idle" and got["values"]["greeting"] == f"{hello}: green tea"
@@ -136,8 +139,8 @@ def test_background_runs_join_cancel_and_multitask(sdk_url: str, key_of: Any, en
     assert _status_of(lambda: client.runs.create(tid, "question", input={"topic": 3, "x": []}, multitask_strategy="bogus"))[0] == 422  # type: ignore[arg-type]
     assert _status_of(lambda: client.runs.create(str(uuid.uuid4()), "question", input={"topic": "x"}))[0] == 404
     # What Steward cannot honour is refused by name.
-    status, body = _status_of(lambda: client.runs.create(tid, "question", input={"topic": "x"}, interrupt_before=["ask"]))
-    assert status == 422 and body["detail"][0]["loc"] == ["body", "interrupt_before"]
+    status, body = _status_of(lambda: client.runs.create(tid, "question", input={"topic": "x"}, checkpoint_id="1"))
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "checkpoint_id"]
 
     # interrupt: the waiting run is cancelled (its request with it), the new one starts.
     second = client.runs.create(tid, "question", input={"topic": "two"}, multitask_strategy="interrupt")
@@ -155,10 +158,23 @@ def test_background_runs_join_cancel_and_multitask(sdk_url: str, key_of: Any, en
     client.runs.delete(tid, third["run_id"])
     assert _status_of(lambda: client.runs.get(tid, third["run_id"]))[0] == 404
 
+    # A run's own breakpoint: it stops before the node, interrupted, with the node next.
+    paused_tid = client.threads.create()["thread_id"]
+    status, body = _status_of(lambda: client.runs.create(paused_tid, "lg_plain", input={"topic": "p"}, interrupt_before=["nowhere"]))
+    assert status == 422 and "nowhere" in str(body["detail"])
+    paused = client.runs.create(paused_tid, "lg_plain", input={"topic": "p"}, interrupt_before=["count"])
+    client.runs.join(paused_tid, paused["run_id"])
+    assert client.runs.get(paused_tid, paused["run_id"])["status"] == "interrupted"
+    assert client.threads.get_state(paused_tid)["next"] == ["count"]
+
     # if_not_exists=create makes the thread; a stateless run has a thread of its own.
     fresh = str(uuid.uuid4())
     made = client.runs.create(fresh, "lg_plain", input={"topic": "new"}, if_not_exists="create")
     assert client.runs.join(fresh, made["run_id"])["greeting"].endswith(": new")
+    # A Steward run's own thread (a stateless run's) is not the SDK's to take.
+    alone = client.runs.create(None, "lg_plain", input={"topic": "alone"})
+    assert alone["thread_id"] == alone["run_id"]
+    assert _status_of(lambda: client.runs.create(alone["run_id"], "lg_plain", input={"topic": "x"}, if_not_exists="create"))[0] == 409
     stateless = client.runs.wait(None, "known", input={"topic": "x"})
     assert stateless["result"] and Run.objects.filter(agent__key="known", status="succeeded").count() == 1
 
