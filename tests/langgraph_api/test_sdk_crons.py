@@ -85,7 +85,7 @@ def test_bad_crons_answer_422_or_404(sdk_url: str, key_of: Any, engineer: Any) -
     assert status == 422 and "time zone" in body["detail"][0]["msg"]
     assert _status_of(lambda: client.crons.create("nobody", schedule="* * * * *"))[0] == 404
     assert _status_of(lambda: client.crons.create_for_thread("no-such-thread", "lg_plain", schedule="* * * * *"))[0] == 404
-    assert _status_of(lambda: client.crons.create("lg_plain", schedule="* * * * *", interrupt_before=["greet"]))[0] == 422
+    assert _status_of(lambda: client.crons.create("lg_plain", schedule="* * * * *", durability="exit"))[0] == 422
     assert _status_of(lambda: client.crons.create("lg_plain", schedule="* * * * *", on_run_completed="delete"))[0] == 422
     assert client.crons.search() == []
 
