@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 app = Celery("steward")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["agents.engine", "approvals", "traces"])
+app.autodiscover_tasks(["agents.engine", "approvals", "traces", "console.langgraph_api"])
 
 
 # Kept, never used: a forked child's copy of a parent's pool or pooled connection, collected, would

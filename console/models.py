@@ -3,6 +3,7 @@
 
 from agents.engine.models import Circuit, DeadLetter
 from console.kernel.models import ApiKey
+from console.langgraph_api.cron_models import Cron
 from console.langgraph_api.models import SdkRun, Thread
 
-__all__ = ["ApiKey", "Circuit", "DeadLetter", "SdkRun", "Thread"]
+__all__ = ["ApiKey", "Circuit", "Cron", "DeadLetter", "SdkRun", "Thread"]

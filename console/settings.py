@@ -218,6 +218,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "prune-finished-runs": {"task": "traces.prune_finished_runs", "schedule": float(env_int("STEWARD_RETENTION_SECONDS", 3600))},
     # Does nothing unless STEWARD_OTLP_ENDPOINT is set (traces/inspection/otel.py).
     "retry-otel-exports": {"task": "traces.retry_otel_exports", "schedule": float(env_int("STEWARD_OTLP_RETRY_SECONDS", 60))},
+    # The LangGraph API's crons (console/langgraph_api/crons.py): a schedule's minute fires within this many seconds.
+    "fire-langgraph-crons": {"task": "langgraph.fire_crons", "schedule": float(env_int("STEWARD_CRON_TICK_SECONDS", 30))},
 }
 
 # --- Retention: spans and checkpoints of runs finished more than this many days ago are deleted

@@ -63,6 +63,7 @@ __all__ = [
     "checkpoint_serde",
     "checkpointer",
     "close_pool",
+    "connection_pool",
     "encrypted_checkpoint_rows",
     "postgres_dsn",
     "prepare_threshold",
@@ -377,6 +378,11 @@ def _get_pool() -> ConnectionPool[Connection[DictRow]]:
             )
             _pool_key = key
         return _pool
+
+
+def connection_pool() -> ConnectionPool[Connection[DictRow]]:
+    """The process's pool, shared with LangGraph's store (agents/engine/store.py)."""
+    return _get_pool()
 
 
 def close_pool() -> None:

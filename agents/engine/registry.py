@@ -33,6 +33,7 @@ from pydantic import BaseModel, RootModel
 from agents.engine.langgraph_json import GraphEntry, LangGraphJsonError, graph_from, read_langgraph_json
 from agents.engine.limits import Limits
 from agents.engine.models import Agent
+from agents.engine.store import with_store
 from console.kernel.agent_modules import load_agent_modules
 
 __all__ = [
@@ -175,14 +176,17 @@ def reload_langgraph_json() -> dict[str, AgentSpec]:
 def _langgraph_json_agents() -> dict[str, AgentSpec]:
     global _from_json
     path = getattr(settings, "STEWARD_LANGGRAPH_JSON", "") or ""
-    if _from_json is None or _from_json[0] != path:
+    # Read once into a local: another thread's reload may reset the global meanwhile (the
+    # embedded server's beat loop and its worker both run the system checks that reload).
+    loaded = _from_json
+    if loaded is None or loaded[0] != path:
         agents = {entry.graph_id: _spec_of(entry) for entry in read_langgraph_json(path)} if path else {}
         clashes = sorted(set(agents) & set(_REGISTRY))
         if clashes:
             raise LangGraphJsonError(f"graph {clashes[0]!r}: an agent registered in code already has this key")
-        _from_json = (path, agents)
+        loaded = _from_json = (path, agents)
         _add_rows(agents)
-    return _from_json[1]
+    return loaded[1]
 
 
 def _add_rows(specs: dict[str, AgentSpec]) -> None:
@@ -283,9 +287,10 @@ def _spec_of(entry: GraphEntry) -> AgentSpec:
 def compile_agent(spec: AgentSpec, config: dict[str, Any] | None = None) -> Pregel:
     """The agent's compiled graph, without its checkpointer yet. An uncompiled StateGraph is
     compiled; a compiled one keeps what its author compiled in (interrupt_before/after, store,
-    cache, name, context schema): only the checkpointer is Steward's (runtime.compiled_graph)."""
+    cache, name, context schema): only the checkpointer is Steward's (runtime.compiled_graph),
+    and the store when the author compiled in none (store.py)."""
     graph = spec.build_for_run(config or {"configurable": {}}) if spec.build_for_run else spec.build()
-    return graph.compile() if isinstance(graph, StateGraph) else graph
+    return with_store(graph.compile() if isinstance(graph, StateGraph) else graph)
 
 
 def is_async_graph(graph: Pregel) -> bool:

@@ -6,7 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from console.langgraph_api import assistants, runs, streaming_urls, threads
+from console.langgraph_api import assistants, crons, runs, store, streaming_urls, threads
 from console.langgraph_api.auth import ADMIN, READ, WRITE
 from console.langgraph_api.http import route
 
@@ -16,9 +16,9 @@ R = f"{T}/runs/<str:run_id>"
 
 @csrf_exempt
 def not_here(request: HttpRequest, **route: str) -> JsonResponse:
-    """Everything this API does not serve (the store, crons, bulk endpoints): a JSON 404."""
+    """Everything this API does not serve (bulk endpoints...): a JSON 404."""
     return JsonResponse(
-        {"detail": f"{request.path} is not served by Steward's LangGraph API (the store and crons are not implemented yet)"},
+        {"detail": f"{request.path} is not implemented by Steward's LangGraph API"},
         status=404,
     )
 
@@ -53,8 +53,18 @@ urlpatterns: list[URLPattern] = [
     path("runs/wait", route(POST=(runs.wait, READ))),
     path(f"{T}/runs", route(GET=(runs.list_runs, READ), POST=(runs.create, READ))),
     path(f"{T}/runs/wait", route(POST=(runs.wait, READ))),
-    # Crons are not implemented: a clear 404, not a run named "crons".
-    path(f"{T}/runs/crons", not_here),
+    # Crons (before `runs/<run_id>`, which would read "crons" as a run id).
+    path(f"{T}/runs/crons", route(POST=(crons.create, WRITE))),
+    path("runs/crons", route(POST=(crons.create, WRITE))),
+    path("runs/crons/search", route(POST=(crons.search, READ))),
+    path("runs/crons/count", route(POST=(crons.count, READ))),
+    path("runs/crons/<str:cron_id>", route(PATCH=(crons.update, WRITE), DELETE=(crons.delete, WRITE))),
+    # The store: read by whoever reads runs, written by the role that starts them.
+    path("store/items", route(
+        PUT=(store.put_item, WRITE), GET=(store.get_item, READ), DELETE=(store.delete_item, WRITE),
+    )),
+    path("store/items/search", route(POST=(store.search_items, READ))),
+    path("store/namespaces", route(POST=(store.list_namespaces, READ))),
     path(R, route(GET=(runs.get, READ), DELETE=(runs.delete, WRITE))),
     path(f"{R}/join", route(GET=(runs.join, READ))),
     path(f"{R}/cancel", route(POST=(runs.cancel, WRITE))),

@@ -204,7 +204,7 @@ def test_bad_requests_get_the_errors_the_sdk_reads(sdk_url: str, key_of: Any, en
         assert http.post(f"/threads/{tid}/runs", json={"assistant_id": "known", "command": {"resume": 1}}).status_code == 409
         assert http.put(f"/threads/{tid}", json={}).status_code == 405
         # What is not implemented says so, in JSON.
-        for path in ("/store/items", f"/threads/{tid}/runs/crons", "/runs/crons/search"):
+        for path in ("/runs/batch", "/store/unknown"):
             response = http.post(path, json={})
             assert response.status_code == 404 and "not implemented" in response.json()["detail"], path
 
