@@ -248,16 +248,14 @@ def test_executing_the_run_sends_new_status_and_only_new_spans(engineer: User) -
             received.append(await communicator.receive_from(timeout=15))
         received += await drain(communicator)
 
-        assert all('id="run-header"' in html and 'hx-swap-oob="true"' in html for html in received)
+        assert all('id="run-header"' in html and 'hx-swap-oob="true"' in html for html in received), [h[:200] for h in received if not ('id="run-header"' in h and 'hx-swap-oob="true"' in h)]
         expected = await database_sync_to_async(run_span_seqs)(run)
         assert expected
-        # Span events append only what is new, each span once; a status change redraws the
-        # waterfall in full (its time axis grew), and the last one shows every span in order.
+        # Events append only what is new, each span once, in order, until the page has them
+        # all; nothing redraws the whole waterfall (the page places bars on its own axis).
         appended = [seq for html in received if NEW_SPANS in html for seq in span_seqs(html)]
-        assert len(appended) == len(set(appended)) and appended == sorted(appended)
-        assert set(appended) <= set(expected)
-        full = [html for html in received if FULL_SPANS in html]
-        assert full and span_seqs(full[-1]) == expected
+        assert appended == expected
+        assert not any(FULL_SPANS in html for html in received)
         assert "Done: 50.0 has been refunded" in received[-1]
         assert "/cancel" not in received[-1], "a finished run has no cancel button"
         await communicator.disconnect()
