@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 # the page stops updating): a run's header and output are clipped (agents/web/run_page.py) and
 # its span rows go in pages.
 MESSAGE_BYTES = 256 * 1024
-PUSH_ROWS = 200
+PUSH_ROWS = 100
 
 
 class LiveConsumer(AsyncWebsocketConsumer):

@@ -43,7 +43,7 @@
   var view = null;                   // the zoomed range {from, to} in ms from t0, null: the whole run
   var axisVersion = 0, treeDirty = false, drawQueued = false;
   var pool = [];
-  var apiSeq = -1, syncing = false, syncAgain = false, loading = true;
+  var apiSeq = -1, syncing = false, syncAgain = false, loading = true, linked = false;
 
   // --- rows ------------------------------------------------------------------------------
 
@@ -121,6 +121,8 @@
       }
     }
     spacer.style.height = flat.length * ROW + "px";
+    // A short run's box is as tall as its rows; a long one's stops at its max-height (run-page.css).
+    viewport.style.height = Math.max(flat.length, 3) * ROW + 2 + "px";
     var total = order.length.toLocaleString();
     countEl.textContent = (filter ? matches.toLocaleString() + " of " + total + " spans match" : total + " spans")
       + (loading ? " · loading…" : "");
@@ -134,6 +136,7 @@
   }
 
   function duration(ms) {
+    if (ms === 0) return "0";
     if (ms < 1) return ms.toFixed(2) + " ms";
     if (ms < 1000) return Math.round(ms) + " ms";
     if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
@@ -221,11 +224,13 @@
     if (key === rulerKey) return;
     rulerKey = key;
     ruler.textContent = "";
-    for (var i = 0; i < 4; i++) {
+    // A label every 80 px or so: four on a desktop, two on a phone.
+    var ticks = Math.max(2, Math.min(6, Math.floor((ruler.clientWidth || 320) / 80)));
+    for (var i = 0; i < ticks; i++) {
       var tick = document.createElement("span");
       tick.className = "wf-tick";
-      tick.style.left = i * 25 + "%";
-      tick.textContent = duration(r.from + (r.to - r.from) * i / 4);
+      tick.style.left = i * 100 / ticks + "%";
+      tick.textContent = duration(r.from + (r.to - r.from) * i / ticks);
       ruler.appendChild(tick);
     }
     ruler.classList.toggle("zoomed", !!view);
@@ -290,6 +295,11 @@
     var rec = byId[wanted];
     wanted = "";
     select(rec, {center: true});
+    // A link to a step opens at the steps (a failed run's own page opens at its error, above).
+    if (new URL(location.href).searchParams.get("span") === rec.id && !linked) {
+      document.getElementById("steps").scrollIntoView({block: "start"});
+    }
+    linked = true;
   }
 
   function move(step) {
@@ -435,7 +445,7 @@
   // --- events ----------------------------------------------------------------------------
 
   viewport.addEventListener("scroll", redraw, {passive: true});
-  window.addEventListener("resize", redraw);
+  window.addEventListener("resize", function () { rulerKey = ""; redraw(); });
 
   viewport.addEventListener("click", function (event) {
     var row = event.target.closest("a.wf-row");
