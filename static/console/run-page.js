@@ -189,11 +189,13 @@
     el._status.className = "status " + rec.status;
     el._status.textContent = rec.status;
     var r = range(), span = r.to - r.from, left = (rec.t - t0 - r.from) / span * 100;
-    var width = Math.max(rec.latency / span * 100, 0.4);
+    var width = Math.max(rec.latency / span * 100, 0.6);
     el._bar.className = "bar " + rec.kind;
     el._bar.style.display = left > 100 || left + width < 0 ? "none" : "";
+    // A short span at the very end keeps a visible bar: it ends at the axis' end.
+    if (width <= 0.6 && left + width > 100 && left <= 100) left = 100 - width;
     el._bar.style.left = Math.max(left, 0) + "%";
-    el._bar.style.width = Math.min(width + Math.min(left, 0), 100 - Math.max(left, 0)) + "%";
+    el._bar.style.width = Math.max(Math.min(width + Math.min(left, 0), 100 - Math.max(left, 0)), 0.6) + "%";
     el._latency.textContent = duration(rec.latency);
     el._tokens.textContent = rec.kind === "model" ? count(rec.tokensIn) + " → " + count(rec.tokensOut) : "";
     el.title = rec.kind + " " + rec.name + " · " + duration(rec.latency);

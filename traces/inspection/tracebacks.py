@@ -19,6 +19,8 @@ _CARETS = re.compile(r"^\s*[~^]+\s*$")
 # The message of one exception stops where Python starts telling about the next one.
 _CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
 _LIBRARY_MARKS = ("/site-packages/", "/dist-packages/", "<frozen ")
+# Any Python's standard library (the worker's may not be this process's).
+_STDLIB = re.compile(r"[/\\]lib[/\\]python\d\.\d+[/\\]")
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -51,7 +53,7 @@ class FoldedTraceback:
 
 
 def _is_library(path: str) -> bool:
-    return any(mark in path for mark in _LIBRARY_MARKS) or path.startswith(_library_roots())
+    return any(mark in path for mark in _LIBRARY_MARKS) or bool(_STDLIB.search(path)) or path.startswith(_library_roots())
 
 
 def fold_traceback(text: str, message: str = "") -> FoldedTraceback:
