@@ -433,15 +433,31 @@
     if (fade) liveTimer = setTimeout(function () { liveEl.hidden = true; }, 3000);
   }
   window.addEventListener("pagehide", function () { leaving = true; });
-  document.addEventListener("htmx:wsClose", function () {
+  var retries = 0;
+  // htmx's ws extension reconnects by itself after an abnormal close (1006, 1011-1013) only;
+  // after any other (a server that closed it, a message it refused) the page opens a new socket
+  // on a fresh copy of the element, after a growing pause.
+  function reopen(old) {
+    if (!old.isConnected || !window.htmx) return;
+    var fresh = old.cloneNode(false);
+    old.parentNode.replaceChild(fresh, old);
+    window.htmx.process(fresh);
+  }
+  document.addEventListener("htmx:wsClose", function (event) {
     if (leaving) return;
+    var code = event.detail && event.detail.event ? event.detail.event.code : 1006;
     wasClosed = true;
     document.body.classList.add("live-lost");
+    if (code === 4401) { showLive("Live updates stopped: you are signed out. Reload the page after signing in."); return; }
     showLive("Live updates paused: the connection was lost. Reconnecting…");
+    if ([1006, 1011, 1012, 1013].indexOf(code) === -1) {
+      var socketElement = event.target;
+      setTimeout(function () { reopen(socketElement); }, Math.min(1000 * Math.pow(2, retries++), 30000));
+    }
   });
   document.addEventListener("htmx:wsOpen", function () {
     document.body.classList.remove("live-lost");
-    if (wasClosed) showLive("Reconnected: catching up.", true);
+    if (wasClosed) { retries = 0; showLive("Reconnected: catching up.", true); }
   });
 
   // --- events ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -267,5 +268,39 @@ def test_screens_of_a_normal_run_and_the_diff_page(
         page.goto(f"{asgi_server}/runs/{a.id}/diff/{b.id}/")
         expect(page.locator("#totals-differ")).to_contain_text("steps")
         _shot(page, f"diff-{size['width']}-{scheme}")
+    finally:
+        context.close()
+
+
+def test_a_closed_socket_is_shown_and_the_page_reconnects_and_catches_up(
+    browser: Any, asgi_server: str, engineer: Any
+) -> None:
+    """The server side of the page's socket goes away (as when a message was refused): the page
+    says live updates are paused, opens a new socket, and shows the spans recorded meanwhile."""
+    run = queued_refund(engineer, 50)
+    Run.objects.filter(id=run.id).update(status=Run.Status.RUNNING)
+    rng = random.Random(5)
+    add_spans(run, 40, 0, rng)
+    context = browser.new_context(viewport=DESKTOP)
+    sockets: list[Any] = []
+
+    def relay(ws: Any) -> None:
+        ws.connect_to_server()  # messages pass both ways untouched
+        sockets.append(ws)
+
+    try:
+        page = login(context, asgi_server, "engineer")
+        page.route_web_socket("**/ws/live/**", relay)
+        _open(page, f"{asgi_server}/runs/{run.id}/")
+        page.wait_for_function("() => document.getElementById('run-header')")
+        expect(page.locator("#wf-live")).to_be_hidden()
+        opened = len(sockets)
+        assert opened >= 1
+        sockets[-1].close(code=1000, reason="gone")
+        expect(page.locator("#wf-live")).to_contain_text("Live updates paused")
+        add_spans(run, 40, 40, rng)  # recorded while the page had no socket: no event reaches it
+        page.wait_for_function("() => document.getElementById('waterfall').wf.rows() === 80", timeout=30_000)
+        assert len(sockets) > opened, "a new socket was opened"
+        expect(page.locator("body")).not_to_have_class(re.compile("live-lost"))
     finally:
         context.close()
