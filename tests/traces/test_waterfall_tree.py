@@ -115,3 +115,22 @@ def test_tracebacks_fold_to_the_message_and_the_projects_frames() -> None:
     assert folded.library_count == 1
     assert fold_traceback("plain words").message == "plain words"
     assert fold_traceback(TRACEBACK, message="ValueError: no order").message == "ValueError: no order"
+
+
+def test_without_javascript_more_steps_pages_through_the_tree(engineer: Any, client_for: Any) -> None:
+    """The page draws the first SPAN_PAGE rows; "More steps…" (a plain link) shows the next ones."""
+    from agents.web.run_page import SPAN_PAGE
+
+    run = queued_refund(engineer, 50)
+    at = timezone.now()
+    Span.objects.bulk_create(
+        Span(run=run, seq=seq, kind=Span.Kind.NODE, name=f"n{seq}", status=Span.Status.OK, started_at=at)
+        for seq in range(SPAN_PAGE + 30)
+    )
+    client = client_for(engineer)
+    html = client.get(f"/runs/{run.id}/").content.decode()
+    assert html.count('class="span-row') == SPAN_PAGE
+    assert f'href="/runs/{run.id}/?after={SPAN_PAGE - 1}#steps"' in html
+    rest = client.get(f"/runs/{run.id}/", {"after": SPAN_PAGE - 1}).content.decode()
+    assert rest.count('class="span-row') == 30 and 'id="more-spans"' not in rest
+    assert f'id="span-{SPAN_PAGE}"' in rest
