@@ -95,11 +95,14 @@ def _queue_named(name: str) -> Queue:
 def open_requests_for_interrupts(run: Run, interrupts: Sequence[Interrupt]) -> list[ApprovalRequest]:
     """One request per pending interrupt (inside the transaction that sets the run waiting)."""
     opened = []
+    tool_schemas: dict[str, dict[str, Any]] | None = None  # read once, for the first interrupt that needs it
     for interrupt in interrupts:
         shape = describe(interrupt.value, interrupt.response_schema)
         if shape.kind != GATE:
             # Now with the graph's tools: an edit is checked against the tool's own schema.
-            shape = describe(interrupt.value, interrupt.response_schema, _tool_schemas_of(run))
+            if tool_schemas is None:
+                tool_schemas = _tool_schemas_of(run)
+            shape = describe(interrupt.value, interrupt.response_schema, tool_schemas)
             defaults = _shaped_request_fields(run, shape)
         else:
             payload = interrupt.value

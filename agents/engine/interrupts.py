@@ -7,6 +7,11 @@ Each shape expects its own resume value. `describe` reads the value into what a 
 (actions: name, args, description, the decisions allowed); `resume_value` turns the reviewer's
 decisions back into the value the agent's code reads.
 
+A static breakpoint (`interrupt_before` / `interrupt_after`, compiled in) is no `interrupt()`
+at all: the graph just stops between steps. `static_breakpoint` reads from the checkpoint where
+it stopped and which nodes it stopped for (a `Breakpoint`); it is shown as the `breakpoint` shape,
+whose only answers are continue (`approve`) and stop (`reject`).
+
 Shapes are stored on the approval request as plain JSON (`InterruptShape.as_json`), so the
 resume value is built from what the reviewer saw, not from the graph at deciding time.
 """
@@ -23,14 +28,17 @@ from pydantic import BaseModel
 __all__ = [
     "AGENT_INBOX",
     "ANSWER",
+    "BREAKPOINT",
     "FREE_FORM",
     "GATE",
     "HITL_BATCH",
     "HITL_CALL",
     "ActionDecision",
+    "Breakpoint",
     "InterruptShape",
     "describe",
     "resume_value",
+    "static_breakpoint",
     "tool_args_schemas",
 ]
 
@@ -39,10 +47,13 @@ HITL_BATCH = "hitl_batch"
 HITL_CALL = "hitl_call"
 AGENT_INBOX = "agent_inbox"
 FREE_FORM = "free_form"
+BREAKPOINT = "breakpoint"
 
 # Steward's decisions on an action; a free-form interrupt takes an answer instead.
 ACTION_DECISIONS = ("approve", "edit", "reject", "respond")
 ANSWER = "answer"
+# A static breakpoint takes only "continue" (approve) or "stop" (reject).
+BREAKPOINT_DECISIONS = ("approve", "reject")
 
 # Agent Inbox's `config` flags, by the Steward decision each allows.
 _INBOX_FLAGS = {"approve": "allow_accept", "edit": "allow_edit", "respond": "allow_respond", "reject": "allow_ignore"}
@@ -74,6 +85,8 @@ class InterruptShape:
             return [ANSWER]
         if self.kind == GATE:
             return list(ACTION_DECISIONS)
+        if self.kind == BREAKPOINT:
+            return list(BREAKPOINT_DECISIONS)
         return [d for d in ACTION_DECISIONS if any(d in a["allowed"] for a in self.actions)]
 
     def as_json(self) -> dict[str, Any]:
@@ -88,6 +101,47 @@ class InterruptShape:
             value=data.get("value"),
             response_schema=data.get("response_schema"),
         )
+
+
+@dataclass
+class Breakpoint:
+    """Where a run stopped at a static breakpoint: `when` ("before" or "after") which `nodes`,
+    at which checkpoint, with the graph's state then (JSON, redacted: only shown, never resumed with)."""
+
+    when: str
+    nodes: list[str]
+    checkpoint_id: str
+    step: int | None = None
+    state: Any = None
+
+    @property
+    def key(self) -> str:
+        """The request's interrupt id: one request per breakpoint stop (per checkpoint)."""
+        return f"breakpoint:{self.checkpoint_id}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.when} {', '.join(self.nodes)}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"when": self.when, "nodes": self.nodes, "checkpoint_id": self.checkpoint_id, "step": self.step}
+
+
+def _breakpoint_shape(stop: Breakpoint) -> InterruptShape:
+    if stop.when == "before":
+        text = f"Paused before {', '.join(stop.nodes)} runs (a static breakpoint). Continue runs it; stop cancels the run."
+    else:
+        text = f"Paused after {', '.join(stop.nodes)} ran (a static breakpoint). Continue goes on; stop cancels the run."
+    # One action, whatever the number of nodes: a breakpoint is continued (or stopped) as a whole.
+    # Its args are the state, for the reviewer to read; nothing is edited.
+    action = {
+        "name": ", ".join(stop.nodes),
+        "args": stop.state if isinstance(stop.state, dict) else {"state": stop.state},
+        "description": text,
+        "allowed": list(BREAKPOINT_DECISIONS),
+        "args_schema": {},
+    }
+    return InterruptShape(BREAKPOINT, actions=[action], value={**stop.as_json(), "state": stop.state})
 
 
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
@@ -191,6 +245,8 @@ def describe(value: Any, schema: Any = None, tools: dict[str, dict[str, Any]] | 
     graph's ToolNode), for the shapes whose value carries none."""
     response_schema = schema if isinstance(schema, dict) else None
     tools = tools or {}
+    if isinstance(value, Breakpoint):
+        return _breakpoint_shape(value)
     if _is_gate(value):
         return InterruptShape(GATE, value=None)
     if _is_hitl_batch(value):
@@ -255,6 +311,11 @@ def resume_value(shape: InterruptShape, decisions: Sequence[ActionDecision], ans
         return _hitl_decision(*pairs[0])
     if shape.kind == AGENT_INBOX:
         return [_inbox_response(action, chosen) for action, chosen in pairs]
+    if shape.kind == BREAKPOINT:
+        # Nothing goes into the graph: the worker continues it from the breakpoint (or stops it)
+        # as this says (agents/engine/runtime.py).
+        (_, chosen), = pairs
+        return {"decision": "continue" if chosen.decision == "approve" else "stop", "comment": chosen.comment}
     raise ValueError(f"Steward's gate resumes with its own decision, not an adapter ({shape.kind})")
 
 
@@ -277,3 +338,51 @@ def tool_args_schemas(graph: Any) -> dict[str, dict[str, Any]]:
             for name, tool in runnable.tools_by_name.items():
                 schemas[name] = _args_schema(tool)
     return schemas
+
+
+# LangGraph's channel of the versions seen at the last stop (langgraph/_internal/_constants.py).
+_INTERRUPT_CHANNEL = "__interrupt__"
+
+
+def _updated_since_last_stop(checkpoint: dict[str, Any]) -> bool:
+    """LangGraph stops at a breakpoint only if a channel changed since it last stopped (its
+    `should_interrupt`): a run continued from a breakpoint does not stop there again."""
+    versions = checkpoint.get("channel_versions") or {}
+    seen = (checkpoint.get("versions_seen") or {}).get(_INTERRUPT_CHANNEL, {})
+    null = type(next(iter(versions.values()), 0))()
+    return any(version > seen.get(channel, null) for channel, version in versions.items())
+
+
+def _stopping(nodes: Any, names: Sequence[str]) -> list[str]:
+    if nodes == "*":
+        return [n for n in names if not n.startswith("__")]
+    return [n for n in names if n in (nodes or ())]
+
+
+def static_breakpoint(graph: Any, snapshot: Any) -> Breakpoint | None:
+    """The static breakpoint the graph (compiled, with its checkpointer) stops at in `snapshot`
+    (its latest state), or None: nodes of `interrupt_before` about to run, or of
+    `interrupt_after` that ran in the step that made this checkpoint, as LangGraph decides."""
+    if snapshot.interrupts or not snapshot.next or snapshot.created_at is None:
+        return None
+    before, after = graph.interrupt_before_nodes, graph.interrupt_after_nodes
+    if not before and not after:
+        return None
+    saved = graph.checkpointer.get_tuple(snapshot.config)
+    if saved is None or not _updated_since_last_stop(saved.checkpoint):
+        return None
+    checkpoint_id = str(snapshot.config["configurable"].get("checkpoint_id") or saved.checkpoint["id"])
+    step = (snapshot.metadata or {}).get("step")
+
+    def stop(when: str, nodes: list[str]) -> Breakpoint:
+        return Breakpoint(when, nodes, checkpoint_id, step if isinstance(step, int) else None)
+
+    nodes = _stopping(before, [task.name for task in snapshot.tasks])
+    if nodes:
+        return stop("before", nodes)
+    if after and snapshot.parent_config:
+        ran = graph.get_state(snapshot.parent_config).tasks
+        nodes = _stopping(after, [task.name for task in ran])
+        if nodes:
+            return stop("after", nodes)
+    return None

@@ -247,6 +247,9 @@ API: dict[tuple[str, str], Rule] = {
     ("POST", "/api/runs/{run_id}/replay"): rule(
         STARTERS, lambda t, f: Call(f"/api/runs/{t.finished.id}/replay", {"mode": "recorded"})
     ),
+    ("POST", "/api/runs/{run_id}/replay/preview"): rule(
+        STARTERS, lambda t, f: Call(f"/api/runs/{t.finished.id}/replay/preview", {"mode": "live"})
+    ),
     ("POST", "/api/runs/{run_id}/retry"): rule(STARTERS, lambda t, f: Call(f"/api/runs/{t.failed(f).id}/retry")),
     ("GET", "/api/runs/{a}/diff/{b}"): rule(
         READERS, lambda t, f: Call(f"/api/runs/{t.finished.id}/diff/{t.other_finished.id}")

@@ -34,6 +34,8 @@ from approvals.defaults import ensure_defaults
 from approvals.models import Queue
 from console.celery import app
 from console.harness import bench
+from console.harness.bench_pages import p4_lines
+from console.harness.commands.bench_pages import add_volume_arguments, run_page_bench
 from console.kernel.arguments import positive
 from console.kernel.roles import ENGINEERS, REVIEWERS
 from console.kernel.statistics import median, percentile
@@ -57,6 +59,9 @@ class Command(BaseCommand):
         parser.add_argument("--trials", type=positive, default=5, help="batches of (a) and of (b), interleaved")
         parser.add_argument("--approvals", type=positive, default=30, help="timed approval round trips")
         parser.add_argument("--warmup", type=positive, default=5, help="untimed runs of (a) and (b) first")
+        # p4: the pages at volume (console/harness/bench_pages.py); seeds this database once, so opt in.
+        parser.add_argument("--pages", action="store_true", help="also time the pages at volume (p4_*), as bench_pages")
+        add_volume_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Imported here, not at module level: importing registers the bench agents, and that
@@ -100,6 +105,9 @@ class Command(BaseCommand):
             self._purge()
             close_pool()
         self._report(runs, trials, orders, bare_s, steward_s, trips, removed)
+        if options["pages"]:
+            for line in p4_lines(run_page_bench(options, self.stderr.write)):
+                self.stdout.write(line)
 
     # --- setup ------------------------------------------------------------------------------
 
