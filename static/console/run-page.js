@@ -177,7 +177,6 @@
     el._seq = rec.seq;
     el.className = "span-row wf-row " + rec.kind + " " + rec.status + (rec === selected ? " selected" : "");
     el.href = location.pathname + "?span=" + rec.id;
-    el.setAttribute("aria-level", rec.depth + 1);
     if (rec === selected) el.setAttribute("aria-current", "true"); else el.removeAttribute("aria-current");
     el._label.style.paddingLeft = Math.min(rec.depth, 24) * 0.9 + "rem";
     el._twisty.textContent = rec.kids.length ? (open ? "▾" : "▸") : "";
