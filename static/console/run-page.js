@@ -44,6 +44,8 @@
   var axisVersion = 0, treeDirty = false, drawQueued = false;
   var pool = [];
   var apiSeq = -1, syncing = false, syncAgain = false, loading = true, linked = false;
+  // The step the address named when the page opened (selecting a step rewrites the address).
+  var linkedAtLoad = new URL(location.href).searchParams.get("span");
 
   // --- rows ------------------------------------------------------------------------------
 
@@ -297,7 +299,7 @@
     wanted = "";
     select(rec, {center: true});
     // A link to a step opens at the steps (a failed run's own page opens at its error, above).
-    if (new URL(location.href).searchParams.get("span") === rec.id && !linked) {
+    if (linkedAtLoad === rec.id && !linked) {
       document.getElementById("steps").scrollIntoView({block: "start"});
     }
     linked = true;

@@ -235,7 +235,8 @@ def test_a_failed_run_opens_with_its_message_and_the_failing_span(
         message = page.locator("#run-error .run-error-message")
         expect(message).to_contain_text("cannot measure explode")
         box = message.bounding_box()
-        assert box is not None and box["y"] + box["height"] < size["height"], "the message is on the first screen"
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] < size["height"], "the message is on the first screen"
+        assert page.evaluate("window.scrollY") == 0, "the page opens at its top"
         assert box["y"] < page.locator("#steps").bounding_box()["y"], "the message comes before the steps"
         expect(page.locator("#run-error details.run-error-trace")).not_to_have_attribute("open", "")
         expect(page.locator("#wf-viewport a.wf-row.selected .span-name")).to_have_text("measure")
