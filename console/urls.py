@@ -50,6 +50,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("api/", api.urls),
-    path("langgraph/", include("console.langgraph_api.streaming_urls")),
+    # The LangGraph SDK's API (docs/langgraph-api.md).
+    path("langgraph/", include("console.langgraph_api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -36,6 +36,8 @@ __all__ = [
     "ActionDecision",
     "Breakpoint",
     "InterruptShape",
+    "ResumeShapeError",
+    "decision_of_resume",
     "describe",
     "resume_value",
     "static_breakpoint",
@@ -317,6 +319,65 @@ def resume_value(shape: InterruptShape, decisions: Sequence[ActionDecision], ans
         (_, chosen), = pairs
         return {"decision": "continue" if chosen.decision == "approve" else "stop", "comment": chosen.comment}
     raise ValueError(f"Steward's gate resumes with its own decision, not an adapter ({shape.kind})")
+
+
+# The decision types of LangChain's middleware and of Agent Inbox, as Steward's decisions.
+_HITL_TYPES = {"approve": "approve", "edit": "edit", "reject": "reject", "respond": "respond"}
+_INBOX_TYPES = {"accept": "approve", "edit": "edit", "response": "respond", "ignore": "reject"}
+
+
+class ResumeShapeError(ValueError):
+    """A resume value that is not in the shape its interrupt expects."""
+
+
+def _from_hitl(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or item.get("type") not in _HITL_TYPES:
+        raise ResumeShapeError('each decision needs "type": approve, edit, reject or respond')
+    edited = item.get("edited_action")
+    args = edited.get("args") if isinstance(edited, dict) else None
+    return {"decision": _HITL_TYPES[item["type"]], "args": args, "comment": str(item.get("message") or "")}
+
+
+def _from_inbox(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or item.get("type") not in _INBOX_TYPES:
+        raise ResumeShapeError('each response needs "type": accept, edit, response or ignore')
+    given = item.get("args")
+    args = given.get("args") if item["type"] == "edit" and isinstance(given, dict) else None
+    comment = given if item["type"] == "response" and isinstance(given, str) else ""
+    return {"decision": _INBOX_TYPES[item["type"]], "args": args, "comment": comment}
+
+
+def decision_of_resume(shape: InterruptShape | None, value: Any) -> dict[str, Any]:
+    """The reverse of `resume_value`: what a client resuming the interrupt itself sent (the
+    LangGraph API's `Command(resume=...)`), as the keyword arguments of Steward's decision
+    (approvals/services.py `decide`: decision, args, comment, reason_code, value, actions).
+    For Steward's own gate (`shape` None) the value is the decision body of the approvals API.
+
+    Raises:
+        ResumeShapeError: the value is not in the shape the interrupt expects.
+    """
+    if shape is None or shape.kind == GATE:
+        if not isinstance(value, dict) or not isinstance(value.get("decision"), str):
+            raise ResumeShapeError('a gated action resumes with a decision: {"decision": "approve"} (or reject, edit, respond)')
+        return {
+            "decision": value["decision"],
+            "args": value.get("args"),
+            "comment": str(value.get("comment") or ""),
+            "reason_code": str(value.get("reason_code") or ""),
+        }
+    if shape.kind == FREE_FORM:
+        return {"decision": ANSWER, "value": value}
+    if shape.kind == HITL_BATCH:
+        if not isinstance(value, dict) or not isinstance(value.get("decisions"), list):
+            raise ResumeShapeError('this interrupt resumes with {"decisions": [...]}, one per action')
+        return {"decision": "", "actions": [_from_hitl(item) for item in value["decisions"]]}
+    if shape.kind == HITL_CALL:
+        return {"decision": "", "actions": [_from_hitl(value)]}
+    if shape.kind == AGENT_INBOX:
+        if not isinstance(value, list):
+            raise ResumeShapeError("this interrupt resumes with a list of Agent Inbox responses, one per request")
+        return {"decision": "", "actions": [_from_inbox(item) for item in value]}
+    raise ResumeShapeError(f"unknown interrupt shape {shape.kind!r}")
 
 
 def _args_schema(tool: Any) -> dict[str, Any]:

@@ -310,7 +310,7 @@ def _breakpoint_in(graph: Any, snapshot: Any, run: Run) -> Breakpoint | None:
 
 def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -> Any:
     snapshot = graph.get_state(config)
-    if snapshot.created_at is None:
+    if snapshot.created_at is None or _new_turn(run, snapshot):
         # Run.input is stored redacted: the graph starts from the input as submitted.
         return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
     if snapshot.interrupts:
@@ -328,6 +328,17 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -
             return stop if answer is None else _Answered(stop, answer)
         return None
     return _DONE
+
+
+def _new_turn(run: Run, snapshot: Any) -> bool:
+    """A run started on a thread that earlier runs left (a conversation's next turn, the
+    LangGraph API's runs on a thread): its newest checkpoint was written by another run, so the
+    graph starts again with this run's input, as LangGraph does with new input (what an earlier
+    run left pending, such as the interrupt of a run cancelled for this one, is dropped). Once
+    this run has written a checkpoint, a crash or a resume continues from it as usual. A
+    replay's copied thread carries the original's checkpoints and continues from them."""
+    writer = (snapshot.metadata or {}).get("steward_run_id")
+    return writer is not None and writer != str(run.id) and not (run.metadata or {}).get("replay")
 
 
 def execute(run_id: uuid.UUID | str) -> str | None:

@@ -37,6 +37,7 @@ def start_run(
     metadata: dict[str, Any] | None = None,
     limits: dict[str, Any] | None = None,
     breakpoints: dict[str, list[str]] | None = None,
+    thread_id: str | None = None,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
@@ -46,6 +47,8 @@ def start_run(
         breakpoints: static breakpoints given at run time, beside those compiled into the graph:
             {"before": [node, ...], "after": [...]} ("*" for every node); kept in the run's
             metadata (`interrupt_before`, `interrupt_after`), which the runtime hands LangGraph.
+        thread_id: a thread earlier runs left (the LangGraph API's threads): the run is that
+            conversation's next turn. None: a thread of its own, named by the run's id.
 
     Raises:
         NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
@@ -71,7 +74,7 @@ def start_run(
         run = Run.objects.create(
             id=run_id,
             agent=agent,
-            thread_id=str(run_id),
+            thread_id=thread_id or str(run_id),
             # Stored redacted; the input as submitted is sealed for the worker (traces/recording/sealed.py).
             input=seal_run_input(run_id, data.model_dump(mode="json")),
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.

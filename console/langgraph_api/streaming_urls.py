@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console.langgraph_api import streaming, thread_standin
+from console.langgraph_api import streaming
 
 urlpatterns = [
     path(
@@ -23,6 +23,4 @@ urlpatterns = [
         streaming.not_implemented,
         name="langgraph_thread_stream_events",
     ),
-    # Until console/langgraph_api/urls.py (threads, runs) is merged: see thread_standin.py.
-    *thread_standin.urlpatterns,
 ]

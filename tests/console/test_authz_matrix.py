@@ -474,6 +474,12 @@ PAGES_ELSEWHERE = {
     "readyz": "public probe",
     "metrics": "token or private network (tests/console/test_metrics.py)",
     "approval_link": "one-time emailed token (tests/approvals/test_email_links.py)",
+    # The LangGraph SDK's API keys and roles (console/langgraph_api/auth.py): tests/langgraph_api, tests/langgraph_stream.
+    "langgraph_run_stream": "LangGraph SDK API, API keys (tests/langgraph_stream)",
+    "langgraph_thread_run_stream": "LangGraph SDK API, API keys (tests/langgraph_stream)",
+    "langgraph_join_stream": "LangGraph SDK API, API keys (tests/langgraph_stream)",
+    "langgraph_thread_commands": "a JSON 404: not implemented (tests/langgraph_stream)",
+    "langgraph_thread_stream_events": "a JSON 404: not implemented (tests/langgraph_stream)",
 }
 
 

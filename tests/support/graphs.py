@@ -485,6 +485,8 @@ register_agent(
 )(interrupt_agents.build_hitl_email_per_call)
 register_agent("inbox_email", input_schema=InboxInput, initial_state=lambda d: {"to": d.to, "outcome": ""},  # type: ignore[attr-defined]
                output=lambda s: {"outcome": s["outcome"]})(interrupt_agents.build_inbox_email)
+register_agent("inbox_email_noted", input_schema=InboxInput, initial_state=lambda d: {"to": d.to, "outcome": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"outcome": s["outcome"]})(interrupt_agents.build_inbox_email_noted)
 register_agent("question", input_schema=TopicInput, initial_state=lambda d: {"topic": d.topic, "answer": None},  # type: ignore[attr-defined]
                output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_question)
 register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
