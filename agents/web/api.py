@@ -19,6 +19,7 @@ from console.kernel.auth import role_auth
 from console.kernel.errors import Invalid, NotFound
 from console.kernel.roles import can_read_runs, can_start_runs
 from console.kernel.schemas import ErrorOut, InputSchema
+from traces.inspection.waterfall import span_tree
 from traces.recording.models import Span
 
 router = Router(tags=["runs"])
@@ -52,6 +53,8 @@ class RunPageOut(Schema):
 class SpanOut(Schema):
     id: uuid.UUID
     parent_id: uuid.UUID | None
+    seq: int = Field(description="order of start within the run; pass the last one back as `after` for the next page")
+    depth: int = Field(0, description="levels below a root span: a node's calls are 1, a subgraph's nodes 1, their calls 2")
     run_id: uuid.UUID
     kind: str
     name: str
@@ -140,11 +143,31 @@ def get_run(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
     return run_out(run, _pending_of([run.id]).get(run.id))
 
 
-@router.get("/{run_id}/steps", auth=READ, response={200: list[SpanOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})
-def run_steps(request: HttpRequest, run_id: uuid.UUID) -> list[Span]:
-    """Every span of the run, in the order they started."""
+@router.get("/{run_id}/steps", auth=READ, response={200: list[SpanOut], 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+def run_steps(
+    request: HttpRequest,
+    run_id: uuid.UUID,
+    after: int = Query(-1, ge=-1, description="only spans whose seq is greater (keyset paging: the last seq of the previous page)"),
+    limit: int | None = Query(None, ge=1, le=5000, description="at most this many spans (left out: all of them)"),
+    payloads: bool = Query(True, description="false leaves input and output out (null): the waterfall's light rows"),
+) -> list[dict[str, Any]]:
+    """The run's spans in the order they started, each with its depth in the span tree."""
     run = _get_run(run_id)
-    return list(Span.objects.filter(run=run).order_by("seq"))
+    spans = Span.objects.filter(run=run, seq__gt=after).order_by("seq")
+    if not payloads:
+        spans = spans.defer("input", "output")
+    page = list(spans if limit is None else spans[:limit])
+    depth = span_tree(run).depth if page else {}
+    return [_span_out(span, depth.get(span.id, 0), payloads) for span in page]
+
+
+_SPAN_FIELDS = tuple(name for name in SpanOut.model_fields if name not in ("depth", "input", "output"))
+
+
+def _span_out(span: Span, depth: int, payloads: bool) -> dict[str, Any]:
+    out = {name: getattr(span, name) for name in _SPAN_FIELDS}
+    out.update(depth=depth, input=span.input if payloads else None, output=span.output if payloads else None)
+    return out
 
 
 @router.post("/{run_id}/cancel", auth=CANCEL, response={200: RunOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})

@@ -18,13 +18,19 @@ from agents.engine.models import Agent, Run
 from agents.engine.registry import AgentSpec, get_agent
 from agents.engine.services import cancel_run, start_run
 from agents.web.run_filters import SORTS, RunFilters
-from agents.web.run_page import run_context, run_for_page, span_page
+from agents.web.run_page import (
+    compare_choices,
+    run_context,
+    run_for_page,
+    selected_span,
+    span_context,
+    span_page,
+)
 from approvals.models import ApprovalRequest
 from console.kernel.errors import Conflict, Forbidden, Invalid
 from console.kernel.pages import require
 from console.kernel.roles import can_read_runs, can_start_runs
 from traces.inspection.replay import MODES, prompt_choices, steps_of
-from traces.inspection.waterfall import payload_view, state_diff
 from traces.recording.models import Span
 
 
@@ -161,18 +167,29 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     return render(request, "agents/run_start.html", _start_context(spec, schema, values, errors, post), status=status)
 
 
+def _after(request: HttpRequest) -> int | None:
+    try:
+        return int(request.GET["after"])
+    except (KeyError, ValueError):
+        return None
+
+
 @login_required
 def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """The run page; `?span=<span id>` opens that span (a failed run opens its failing one),
+    `?after=<seq>` shows the waterfall's rows after that span (the no-script "More steps")."""
     require(can_read_runs(request.user))
     run = run_for_page(run_id)
     if run is None:
         raise Http404("run not found")
-
+    selected = selected_span(run, request.GET.get("span", ""))
     return render(
         request,
         "agents/run_detail.html",
         {
-            **run_context(run, request.user),
+            **run_context(run, request.user, after=_after(request)),
+            "selected": span_context(run, selected) if selected else None,
+            "compare_choices": compare_choices(run),
             "replays": list(run.replays.order_by("created_at").only("id", "status")[:20]),
             "steps": sorted(steps_of(run).items()),
             "modes": MODES,
@@ -208,13 +225,9 @@ def _run_for(request: HttpRequest, run_id: uuid.UUID) -> Run:
 
 @login_required
 def run_spans(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
-    """The next page of waterfall rows after `after` (the page loads them as you scroll on)."""
+    """The next page of waterfall rows (tree order) after the span numbered `after`."""
     run = _run_for(request, run_id)
-    try:
-        after = int(request.GET.get("after", "-1"))
-    except ValueError:
-        after = -1
-    return render(request, "agents/partials/_span_page.html", {"run": run, **span_page(run, after)})
+    return render(request, "agents/partials/_span_page.html", {"run": run, **span_page(run, _after(request))})
 
 
 @login_required
@@ -224,15 +237,8 @@ def span_detail(request: HtmxHttpRequest, run_id: uuid.UUID, seq: int) -> HttpRe
     span = Span.objects.filter(run=run, seq=seq).select_related("prompt_version__prompt").first()
     if span is None:
         raise Http404("span not found")
-    context = {
-        "run": run,
-        "span": span,
-        "input": payload_view(span.input),
-        "output": payload_view(span.output),
-        "diff": state_diff(run, span),
-    }
     template = "agents/partials/_span_detail.html" if request.htmx else "agents/span_page.html"
-    return render(request, template, context)
+    return render(request, template, span_context(run, span))
 
 
 @login_required

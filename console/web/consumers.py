@@ -4,8 +4,10 @@ A page connects to `/ws/live/?subscribe=<group>...` and gets HTML fragments whos
 `hx-swap-oob` attributes say where they go. Events only say that something changed: this
 consumer re-reads the database and renders the same partials the page was rendered with. On
 connect (and so on every reconnect) and on a gap in a group's event numbers it sends every
-fragment in full; otherwise only what is new (the spans after the last one it sent). A check
-every few seconds catches the losses no later event reveals (`_catch_up`).
+fragment in full (a run page: its header, output, first span rows and latest span number; the
+page loads the rows it lacks from `GET /api/runs/{id}/steps`); otherwise only what is new (the
+spans after the last one it sent, in pages). No message exceeds MESSAGE_BYTES. A check every few
+seconds catches the losses no later event reveals (`_catch_up`).
 
 Who gets what: an anonymous socket is closed (4401). Each subscription is checked against the
 user and the object when the socket connects, and one that is not allowed (no role for it, an
@@ -31,11 +33,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from agents.engine.models import Run
-from agents.web.run_page import run_context, run_for_page, spans_after
+from agents.web.run_page import run_context, run_for_page, span_rows, spans_after
 from approvals.inbox import InboxFilters, filtered_inbox, outcome_context, pending_count, visible_request
 from approvals.models import ApprovalRequest
 from console.kernel import live
 from console.kernel.roles import REVIEWERS, can_read_runs, has_role
+from traces.recording.models import Span
 
 
 def _uuid_or_none(text: str) -> uuid.UUID | None:
@@ -55,6 +58,12 @@ def _approval_view_id(views: set[str]) -> uuid.UUID | None:
 
 
 log = logging.getLogger(__name__)
+
+# A message stays far below daphne's 1 MiB websocket limit (a bigger one closes the socket and
+# the page stops updating): a run's header and output are clipped (agents/web/run_page.py) and
+# its span rows go in pages.
+MESSAGE_BYTES = 256 * 1024
+PUSH_ROWS = 100
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -89,9 +98,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.shown_rows: set[uuid.UUID] = set()
         self.last_seq: dict[str, int] = {}
         self.sent_span_seq: dict[uuid.UUID, int] = {}
-        # The status each run page last got: a new status redraws the waterfall in full, whichever
-        # event brought the page here (a trailing span event can see a run already finished).
-        self.sent_status: dict[uuid.UUID, str] = {}
         await self.accept()
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -165,9 +171,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             approval_id = _uuid_or_none(str(event.get("approval_id", "")))
             if approval_id is not None and not await database_sync_to_async(self._concerns_user)(approval_id):
                 return
-        # A gap means events were lost: re-read everything. A status change redraws the
-        # waterfall too, since the run's time axis has grown.
-        await self._send_fragments(group, full=gap or event.get("kind") == "run")
+        # A gap means events were lost: re-read everything (the page loads what it lacks).
+        await self._send_fragments(group, full=gap)
 
     def _concerns_user(self, approval_id: uuid.UUID) -> bool:
         """Whether an event about this request changes what this page shows: the user sees the
@@ -181,18 +186,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return pending_count(user) != self.nav_pending
 
     async def _send_fragments(self, group: str, full: bool) -> None:
-        html = await database_sync_to_async(self._render)(group, full)
-        if html:
+        for html in await database_sync_to_async(self._render)(group, full):
             await self.send(text_data=html)
 
-    def _render(self, group: str, full: bool) -> str:
+    def _render(self, group: str, full: bool) -> list[str]:
         html = self._render_approval_outcome()
         if group == live.APPROVALS_GROUP:
-            return html + self._render_approvals()
-        run_id = _run_id_of(group)
-        if run_id and not html:
-            html = self._render_run(run_id, full)
-        return html
+            html += self._render_approvals()
+        else:
+            run_id = _run_id_of(group)
+            if run_id and not html:
+                return self._render_run(run_id, full)
+        return [html] if html else []
 
     def _render_approval_outcome(self) -> str:
         """On a request's page: its status, quorum and, once decided, what the run did."""
@@ -221,25 +226,36 @@ class LiveConsumer(AsyncWebsocketConsumer):
             html += render_to_string("approvals/partials/_approval_rows.html", {**context, "page": page, "filters": filters})
         return html
 
-    def _render_run(self, run_id: uuid.UUID, full: bool) -> str:
+    def _render_run(self, run_id: uuid.UUID, full: bool) -> list[str]:
+        """The run's header and output, and the span rows the page lacks, as messages of at most
+        MESSAGE_BYTES. In full (a connect, a gap): the first rows and the run's latest span
+        number, and the page loads the rest from the API; otherwise the spans after the last
+        one sent, in as many messages as they need."""
 
         run = run_for_page(run_id)
         if run is None:
-            return ""
-        full = full or self.sent_status.get(run_id) != run.status
-        self.sent_status[run_id] = run.status
-        # All the spans after the last one sent (a full redraw: all of them), not a page: the
-        # rows appended later must follow on from these.
-        spans = spans_after(run, -1 if full else self.sent_span_seq.get(run_id, -1))
-        context = {**run_context(run, self.scope["user"], spans=spans), "oob": True, "csrf_token": self.csrf_token}
-        html = render_to_string("agents/partials/_run_header.html", context)
-        html += render_to_string("agents/partials/_run_output.html", context)
+            return []
+        context = {**run_context(run, self.scope["user"], spans=[]), "oob": True, "csrf_token": self.csrf_token}
+        head: str = render_to_string("agents/partials/_run_header.html", context)
+        head += render_to_string("agents/partials/_run_output.html", context)
         if full:
-            html += render_to_string("agents/partials/_span_list.html", context)
-        elif spans:
-            html += render_to_string("agents/partials/_new_span_rows.html", context)
-        if spans:
-            self.sent_span_seq[run_id] = spans[-1].seq
-        elif full:
-            self.sent_span_seq[run_id] = -1
-        return html
+            spans = spans_after(run, -1, PUSH_ROWS)
+            self.sent_span_seq[run_id] = max(context["span_last_seq"], spans[-1].seq if spans else -1)
+            return [self._with_rows(head, "agents/partials/_span_list.html", context, spans)[0]]
+        messages: list[str] = []
+        while True:
+            spans = spans_after(run, self.sent_span_seq.get(run_id, -1), PUSH_ROWS)
+            if not spans:
+                return messages or [head]
+            html, sent = self._with_rows(head, "agents/partials/_new_span_rows.html", context, spans)
+            messages.append(html)
+            self.sent_span_seq[run_id] = sent[-1].seq
+            head = ""  # the header goes once, with the first page of rows
+
+    def _with_rows(self, head: str, template: str, context: dict[str, Any], spans: list[Span]) -> tuple[str, list[Span]]:
+        """`head` and the rows of as many of `spans` (from the first) as fit in MESSAGE_BYTES."""
+        while True:
+            html = head + render_to_string(template, {**context, "rows": span_rows(spans, context["run"])})
+            if len(html.encode()) <= MESSAGE_BYTES or len(spans) <= 1:
+                return html, spans
+            spans = spans[: len(spans) // 2]

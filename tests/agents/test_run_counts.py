@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 WAIT_SECONDS = 0.3
 
 # The run page's waterfall rows: `#` (the span's seq) then `Step`.
-STEP_CELL = re.compile(r'<span class="span-cols">\s*<span>(\d+)</span>\s*<span>(\d*)</span>')
+# A waterfall row's span number and the step (node execution) it is or is under.
+STEP_CELL = re.compile(r'<a id="span-\d+" class="span-row[^"]*" data-seq="(\d+)"[^>]*? data-node="(\d*)"')
 RUN_ROW = re.compile(r'<td class="run-wall">([^<]*)</td>')
 P50_FIGURE = re.compile(r'id="fig-p50"><article><small[^>]*>[^<]*</small><strong>([^<]*)</strong>')
 

@@ -38,7 +38,7 @@ def test_script_payload_in_model_output_is_shown_as_text(browser: Any, asgi_serv
             page.wait_for_timeout(1500)
             assert page.evaluate("window.__pwned") is None
             expect(page.locator("#run-header")).to_be_visible()
-        expect(page.locator(".run-error summary")).to_contain_text(IMG)
+        expect(page.locator(".run-error-message")).to_contain_text(IMG)
         page.goto(f"{asgi_server}/runs/{run.id}/")
         expect(page.locator("#run-output")).to_contain_text(SCRIPT)
         # The payloads load when a step is opened: the tool call's arguments and the model's

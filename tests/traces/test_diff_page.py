@@ -77,3 +77,31 @@ def test_outputs_are_escaped(engineer: Any, client_for: ClientFor) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
     assert "<pre hx-disable>" in html
+
+
+def test_equal_steps_with_different_totals_are_not_called_no_divergence(engineer: Any, client_for: ClientFor) -> None:
+    """A recorded replay from step 2 repeats A's later steps exactly but records fewer of its own
+    steps and tokens: the page says the totals differ, with both figures, not "No divergence"."""
+    original = executed_run("known", {"topic": "tides"}, engineer)
+    copy = _replayed(original, engineer, from_step=2, mode="recorded")
+    assert (copy.steps, copy.tokens_in) != (original.steps, original.tokens_in)
+    html = client_for(engineer).get(f"/runs/{original.id}/diff/{copy.id}/").content.decode()
+    assert "No divergence" not in html and 'id="first-divergence"' not in html
+    said = html.split('id="totals-differ"', 1)[1].split("</p>", 1)[0]
+    assert f"<strong>steps</strong> {original.steps} vs {copy.steps}" in said
+
+
+def test_compare_with_a_recent_run_of_the_same_agent_needs_no_run_id(engineer: Any, client_for: ClientFor) -> None:
+    """The run page and the diff page list recent runs of the agent; choosing one opens the diff."""
+    a = executed_run("known", {"topic": "tides"}, engineer)
+    b = executed_run("known", {"topic": "waves"}, engineer)
+    c = executed_run("known", {"topic": "foam"}, engineer)
+    client = client_for(engineer)
+    page = client.get(f"/runs/{a.id}/").content.decode()
+    picker = page.split('id="compare-picker"', 1)[1].split("</details>", 1)[0]
+    assert f'href="/runs/{a.id}/diff/{c.id}/"' in picker and f'href="/runs/{a.id}/diff/{b.id}/"' in picker
+    assert picker.index(str(c.id)) < picker.index(str(b.id)), "newest first"
+    diff = client.get(f"/runs/{a.id}/diff/{b.id}/").content.decode()
+    assert f'<option value="{c.id}">' in diff
+    response = client.get(f"/runs/{a.id}/diff/{b.id}/", {"recent": str(c.id)})
+    assert response.status_code == 302 and response["Location"] == f"/runs/{a.id}/diff/{c.id}/"

@@ -106,7 +106,8 @@ def run_diff(request: HttpRequest, a: uuid.UUID, b: uuid.UUID) -> HttpResponse:
     require(can_read_runs(request.user))
     run_a, run_b = _run_or_404(a), _run_or_404(b)
     compare_error = ""
-    other = request.GET.get("with", "").strip()
+    # The typed run id, else the recent run chosen in the list.
+    other = request.GET.get("with", "").strip() or request.GET.get("recent", "").strip()
     if other:
         other_id, compare_error = _compare_with(other)
         if other_id is not None:
@@ -121,6 +122,12 @@ def run_diff(request: HttpRequest, a: uuid.UUID, b: uuid.UUID) -> HttpResponse:
         "rows": rows,
         "first": rows[diff["first_divergence"]] if diff["first_divergence"] is not None else None,
         "inherited_count": sum(1 for r in rows if r["inherited"]),
+        # "No divergence" is only said when the totals agree too (time aside: two runs never take the same).
+        "totals_differ": [t for t in _totals_rows(diff["totals"]) if not t["same"] and t["key"] not in DURATIONS],
+        "compare_choices": list(
+            Run.objects.filter(agent_id=run_a.agent_id).exclude(id__in=[run_a.id, run_b.id])
+            .order_by("-created_at").only("id", "status", "created_at", "steps")[:15]
+        ),
         "compare_error": compare_error,
         "compare_value": other,
     }

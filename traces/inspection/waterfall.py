@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from agents.engine.checkpointer import checkpointer
@@ -17,12 +18,14 @@ from traces.recording.models import Span
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-__all__ = ["PAYLOAD_CAP", "WaterfallRow", "payload_view", "state_diff", "waterfall"]
+__all__ = [
+    "PAYLOAD_CAP", "SpanTree", "WaterfallRow", "failing_span", "payload_view", "span_tree", "state_diff", "waterfall",
+    "waterfall_page",
+]
 
 # Characters of a payload shown inline; the rest is a download, so a huge field never freezes
 # the browser.
 PAYLOAD_CAP = 20_000
-PAGE = 500
 
 
 @dataclass
@@ -34,42 +37,125 @@ class WaterfallRow:
     # The node execution the span is (or is under), numbered 1..run.steps in start order: what
     # the run's `steps` counts (Span.step is LangGraph's superstep, which replay works with).
     step: int | None = None
+    children: int = 0
+    # Milliseconds from the run's first span to this one's start (the browser's time axis).
+    start_ms: float = 0.0
 
 
-def waterfall(run: Run, spans: Sequence[Span]) -> list[WaterfallRow]:
-    """Rows nested by parent, with bars placed on the run's own time axis.
+@dataclass
+class SpanTree:
+    """A run's spans as a tree, from one narrow query (no payloads): what the waterfall needs to
+    place any page of rows where the whole run would place it."""
 
-    One narrow query over the run's spans gives every parent and the run's time window, so a
-    page of rows (or a live append) is placed where the whole run would place it.
-    """
+    order: list[uuid.UUID]  # span ids, depth first, children in start order
+    depth: dict[uuid.UUID, int]
+    parent: dict[uuid.UUID, uuid.UUID | None]
+    children: dict[uuid.UUID, int]
+    node_number: dict[uuid.UUID, int]
+    seq: dict[uuid.UUID, int]
+    start: datetime | None
+    total_ms: float
+
+    def step_of(self, span_id: uuid.UUID) -> int | None:
+        """The node number of the span or of its nearest node ancestor."""
+        current: uuid.UUID | None = span_id
+        while current is not None:
+            if current in self.node_number:
+                return self.node_number[current]
+            current = self.parent.get(current)
+        return None
+
+
+def span_tree(run: Run) -> SpanTree:
+    """The run's spans in tree order. A span whose parent was not recorded (a crashed attempt's)
+    is a root, so no span is ever hidden."""
+    shape = list(
+        Span.objects.filter(run=run).order_by("seq").values_list("id", "parent_id", "seq", "started_at", "latency_ms", "kind")
+    )
+    known = {row[0] for row in shape}
+    kids: dict[uuid.UUID | None, list[uuid.UUID]] = {}
+    parent: dict[uuid.UUID, uuid.UUID | None] = {}
+    for span_id, parent_id, _, _, _, _ in shape:
+        up = parent_id if parent_id in known and parent_id != span_id else None
+        parent[span_id] = up
+        kids.setdefault(up, []).append(span_id)
+    order: list[uuid.UUID] = []
+    depth: dict[uuid.UUID, int] = {}
+    stack = [(span_id, 0) for span_id in reversed(kids.get(None, []))]
+    while stack:
+        span_id, level = stack.pop()
+        if span_id in depth:
+            continue  # a cycle in bad data: show each span once
+        depth[span_id] = level
+        order.append(span_id)
+        stack.extend((child, level + 1) for child in reversed(kids.get(span_id, [])))
+    start = min((row[3] for row in shape), default=None)
+    end = max((row[3] + timedelta(milliseconds=row[4]) for row in shape), default=None)
+    total_ms = max((end - start).total_seconds() * 1000, 0.001) if start and end else 0.001
+    nodes = [row[0] for row in shape if row[5] == Span.Kind.NODE]
+    return SpanTree(
+        order=order,
+        depth=depth,
+        parent=parent,
+        children={span_id: len(kids.get(span_id, [])) for span_id in known},
+        node_number={span_id: number for number, span_id in enumerate(nodes, start=1)},
+        seq={row[0]: row[2] for row in shape},
+        start=start,
+        total_ms=total_ms,
+    )
+
+
+def waterfall(run: Run, spans: Sequence[Span], tree: SpanTree | None = None) -> list[WaterfallRow]:
+    """Rows for `spans` (in the order given), nested by parent, with bars placed on the run's
+    own time axis, so a page of rows (or a live append) sits where the whole run would put it."""
     if not spans:
         return []
-    shape = list(
-        Span.objects.filter(run=run).order_by("seq").values_list("id", "parent_id", "started_at", "latency_ms", "kind")
-    )
-    parents = {span_id: parent_id for span_id, parent_id, _, _, _ in shape}
-    node_numbers = _node_numbers(shape)
-    start = min(started for _, _, started, _, _ in shape)
-    end = max(started + timedelta(milliseconds=latency) for _, _, started, latency, _ in shape)
-    total_ms = max((end - start).total_seconds() * 1000, 0.001)
+    tree = tree or span_tree(run)
+    start = tree.start or spans[0].started_at
     rows = []
     for span in spans:
-        depth, parent = 0, span.parent_id
-        step = node_numbers.get(span.id)
-        while parent is not None and depth < 10:
-            depth += 1
-            step = step or node_numbers.get(parent)
-            parent = parents.get(parent)
-        offset = max(0.0, (span.started_at - start).total_seconds() * 1000 / total_ms * 100)
-        width = max(0.5, min(100.0 - offset, span.latency_ms / total_ms * 100))
-        rows.append(WaterfallRow(span, depth, round(min(offset, 99.5), 2), round(width, 2), step))
+        start_ms = max(0.0, (span.started_at - start).total_seconds() * 1000)
+        offset = start_ms / tree.total_ms * 100
+        width = max(0.5, min(100.0 - offset, span.latency_ms / tree.total_ms * 100))
+        rows.append(
+            WaterfallRow(
+                span,
+                tree.depth.get(span.id, 0),
+                round(min(offset, 99.5), 2),
+                round(width, 2),
+                tree.step_of(span.id),
+                tree.children.get(span.id, 0),
+                round(start_ms, 3),
+            )
+        )
     return rows
 
 
-def _node_numbers(shape: Sequence[tuple[Any, ...]]) -> dict[Any, int]:
-    """Node span id → its number among the run's node spans in start (seq) order, from 1."""
-    nodes = [span_id for span_id, _, _, _, kind in shape if kind == Span.Kind.NODE]
-    return {span_id: number for number, span_id in enumerate(nodes, start=1)}
+def waterfall_page(run: Run, after: int | None, limit: int) -> tuple[list[WaterfallRow], int | None]:
+    """Up to `limit` rows in tree order, following the span numbered `after` (from the top for
+    None): the page the server draws, and the seq to continue after (None: nothing follows)."""
+    tree = span_tree(run)
+    position = 0
+    if after is not None:
+        by_seq = {seq: span_id for span_id, seq in tree.seq.items()}
+        if by_seq.get(after) in tree.depth:
+            position = tree.order.index(by_seq[after]) + 1
+    ids = tree.order[position : position + limit]
+    spans = {s.id: s for s in Span.objects.filter(run=run, id__in=ids).defer("input", "output")}
+    rows = waterfall(run, [spans[span_id] for span_id in ids if span_id in spans], tree)
+    more = position + limit < len(tree.order)
+    return rows, (rows[-1].span.seq if more and rows else None)
+
+
+def failing_span(run: Run, tree: SpanTree | None = None) -> Span | None:
+    """The span a failed run failed in: the deepest span with an error (the tool call rather
+    than the node around it), the latest of those."""
+    errors = list(Span.objects.filter(run=run, status=Span.Status.ERROR).values_list("id", "seq"))
+    if not errors:
+        return None
+    tree = tree or span_tree(run)
+    span_id = max(errors, key=lambda e: (tree.depth.get(e[0], 0), e[1]))[0]
+    return Span.objects.filter(id=span_id).defer("input", "output").first()
 
 
 def _is_chat(value: Any) -> TypeGuard[list[dict[str, Any]]]:
