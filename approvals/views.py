@@ -103,7 +103,7 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool 
         "held_by_other": approval.held_by_other(request.user),
         "edit_fields": inbox.edit_fields(approval.args_schema or {}, values, edit_errors),
         "edit_undeclared": inbox.undeclared_errors(approval.args_schema or {}, edit_errors),
-        "queues": Queue.objects.exclude(id=approval.queue_id).order_by("name"),
+        "reassign_queues": Queue.objects.exclude(id=approval.queue_id).order_by("name"),
         "typed": {},
         **inbox.shape_context(approval),
         **extra,
