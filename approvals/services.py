@@ -8,6 +8,7 @@ in the order of docs/architecture.md ("API errors"): 404, 403, 409, then 422.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -152,13 +153,23 @@ def _tool_schemas_of(run: Run) -> dict[str, dict[str, Any]]:
     return tool_args_schemas(compiled_graph(spec, None)) if spec is not None else {}
 
 
+def _question_of(value: Any) -> str:
+    """The line a reviewer reads first for a free-form interrupt: its text, the `question` of an
+    `interrupt({"question": ..., ...})`, else the value as compact JSON (never blank)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("question"), str):
+        return str(value["question"])
+    return json.dumps(value, ensure_ascii=False, default=str)[:500]
+
+
 def _shaped_request_fields(run: Run, shape: InterruptShape) -> dict[str, Any]:
     """A request's fields for an interrupt that is not Steward's gate: its first action (or the
     free-form value) in the usual fields, every action with its allowed decisions in
     `interrupt_shape`. Such interrupts name no queue: they go to the default one."""
     first = shape.actions[0] if shape.actions else None
     if first is None:
-        summary = shape.value if isinstance(shape.value, str) else ""
+        summary = _question_of(shape.value)
     else:
         summary = "; ".join(a["description"] or a["name"] for a in shape.actions)
     return {

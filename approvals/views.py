@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -94,13 +95,15 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool 
     return {
         **inbox.outcome_context(approval),
         **page_only,
-        "args_items": list((proposed or {}).items()) if isinstance(proposed, dict) else [],
+        # A nested value (an interrupt's dict) shows as JSON, not as Python's repr.
+        "args_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)) for k, v in proposed.items()]
+        if isinstance(proposed, dict) else [],
         "args": pretty(proposed),
         "is_requester": approval.requested_by_id == request.user.pk,
         "held_by_other": approval.held_by_other(request.user),
         "edit_fields": inbox.edit_fields(approval.args_schema or {}, values, edit_errors),
         "edit_undeclared": inbox.undeclared_errors(approval.args_schema or {}, edit_errors),
-        "queues": Queue.objects.exclude(id=approval.queue_id).order_by("name"),
+        "reassign_queues": Queue.objects.exclude(id=approval.queue_id).order_by("name"),
         "typed": {},
         **inbox.shape_context(approval),
         **extra,

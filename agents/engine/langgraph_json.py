@@ -49,6 +49,7 @@ class GraphEntry:
     path: str
     target: Any
     description: str
+    example_input: dict[str, Any] | None = None
 
     @property
     def is_factory(self) -> bool:
@@ -155,7 +156,23 @@ def _entry(graph_id: str, spec: Any, base: Path) -> GraphEntry:
         )
     doc = (inspect.getdoc(module) or "").strip()
     description = description or (doc.splitlines()[0] if doc else "")
-    return GraphEntry(graph_id=graph_id, path=path, target=target, description=description)
+    return GraphEntry(graph_id=graph_id, path=path, target=target, description=description, example_input=_try_it(doc))
+
+
+_TRY_IT = re.compile(r"Try it with `(\{.*?\})`", re.DOTALL)
+
+
+def _try_it(doc: str) -> dict[str, Any] | None:
+    """The sample input a module's docstring offers as "Try it with `{...}`" (the start form's
+    first value), when it is a JSON object."""
+    match = _TRY_IT.search(doc)
+    if match is None:
+        return None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _import(graph_id: str, where: str, base: Path) -> Any:

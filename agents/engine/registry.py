@@ -278,6 +278,7 @@ def _spec_of(entry: GraphEntry) -> AgentSpec:
         build_for_run=(lambda config: graph_from(entry, config)) if takes_config else None,
         prepare_input=_messages_as_langchain_dicts,
         output_schema=output_schema,
+        example_input=entry.example_input or {},
     )
 
 

@@ -81,6 +81,39 @@ def run_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+SCALAR_TYPES = ("string", "number", "integer")
+
+
+def _takes_json(schema: dict[str, Any]) -> bool:
+    """True when the input is not a flat set of text and number fields (a `messages` list, any
+    JSON object): the form then asks for the whole input as one JSON object."""
+    properties = schema.get("properties", {})
+    return not properties or any(prop.get("type") not in SCALAR_TYPES for prop in properties.values())
+
+
+def _json_field(values: Any, errors: dict[str, str], raw: str | None) -> dict[str, Any]:
+    return {
+        "name": "input",
+        "label": "Input (a JSON object)",
+        "help": "The graph's input, e.g. {\"messages\": [{\"role\": \"user\", \"content\": \"...\"}]}.",
+        "type": "json",
+        "required": True,
+        "value": raw if raw is not None else json.dumps(values, indent=2),
+        "error": errors.get("input", ""),
+    }
+
+
+def _json_input(raw: str) -> dict[str, Any]:
+    """The JSON textarea's object; what is not one is refused on the field, the text kept."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise Invalid([{"loc": ["body", "input"], "msg": f"Not JSON: {exc}"}]) from exc
+    if not isinstance(data, dict):
+        raise Invalid([{"loc": ["body", "input"], "msg": "The input must be a JSON object ({...})."}])
+    return data
+
+
 def _form_fields(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
     required = set(schema.get("required", []))
     fields = []
@@ -118,21 +151,28 @@ def _coerce(schema: dict[str, Any], post: Any) -> dict[str, Any]:
     return data
 
 
-def _field_errors(exc: Invalid) -> dict[str, str]:
+def _field_errors(exc: Invalid, as_json: bool = False) -> dict[str, str]:
     """The service's errors by form field; limits come back as ["limits", name], their fields are limit_<name>."""
     errors = {}
     for error in exc.detail:
         loc = error["loc"]
         field = (f"limit_{loc[1]}" if loc[0] == "limits" else loc[1]) if len(loc) > 1 else "__all__"
+        if as_json and not field.startswith("limit_") and field != "input":
+            # The JSON textarea is one field: the error names where in the object it is.
+            field, where = "input", ".".join(str(part) for part in loc[1:])
+            errors["input"] = f"{where}: {error['msg']}" if where else error["msg"]
+            continue
         errors[field] = error["msg"]
     return errors
 
 
 def _start_context(spec: AgentSpec, schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str], post: Any) -> dict[str, Any]:
     base_limits = agent_limits(spec, Agent.objects.filter(key=spec.key).first())
+    raw_json = post.get("input") if post is not None else None
+    fields = [_json_field(values, errors, raw_json)] if _takes_json(schema) else _form_fields(schema, values, errors)
     return {
         "spec": spec,
-        "fields": _form_fields(schema, values, errors),
+        "fields": fields,
         "form_error": errors.get("__all__", ""),
         "limit_fields": limit_form_fields(base_limits, post, errors),
         "limits_error": errors.get("__limits__", ""),
@@ -152,12 +192,14 @@ def run_start(request: HttpRequest, agent_key: str) -> HttpResponse:
     values: dict[str, Any] = dict(spec.example_input)
     errors: dict[str, str] = {}
     status = 200
+    as_json = _takes_json(schema)
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in schema.get("properties", {})}
         try:
-            run = start_run(agent_key, _coerce(schema, request.POST), request.user, limits=limits_from_form(request.POST))
+            data = _json_input(request.POST.get("input", "")) if as_json else _coerce(schema, request.POST)
+            run = start_run(agent_key, data, request.user, limits=limits_from_form(request.POST))
         except Invalid as exc:
-            errors, status = _field_errors(exc), 422
+            errors, status = _field_errors(exc, as_json), 422
         except Forbidden as exc:
             errors, status = {"__limits__": str(exc.detail)}, 403
         else:

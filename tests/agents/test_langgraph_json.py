@@ -294,3 +294,28 @@ def test_a_gate_in_an_async_node_waits_and_runs_once_approved(engineer: Any, rev
     decide(request.id, reviewer, "approve")
     assert runtime.execute(run.id) == Run.Status.SUCCEEDED, Run.objects.get(id=run.id).error
     assert Run.objects.get(id=run.id).output == {"outcome": "cancelled C-9"}
+
+
+@pytest.mark.django_db
+def test_a_messages_graph_is_started_from_a_json_field_that_keeps_bad_text(lg_json: Path, client_for: Any, engineer: Any) -> None:
+    page = client_for(engineer)
+    form = page.get("/agents/lg_react/start").content.decode()
+    assert '<textarea id="id_input" name="input"' in form and 'name="messages"' not in form
+    bad = page.post("/agents/lg_react/start", {"input": '{"messages": [oops'})
+    assert bad.status_code == 422 and "Not JSON" in bad.content.decode()
+    assert "[oops</textarea>" in bad.content.decode()
+    not_object = page.post("/agents/lg_react/start", {"input": "[1, 2]"})
+    assert not_object.status_code == 422 and "must be a JSON object" in not_object.content.decode()
+    messages = [{"role": "user", "content": "refund order A-1"}]
+    started = page.post("/agents/lg_react/start", {"input": json.dumps({"messages": messages})})
+    assert started.status_code == 302, started.content.decode()[:500]
+    [message] = Run.objects.get(agent__key="lg_react").input["messages"]
+    assert message["content"] == "refund order A-1"
+
+
+@pytest.mark.django_db
+def test_the_start_form_offers_the_example_s_try_it_input(settings: Any, client_for: Any, engineer: Any) -> None:
+    settings.STEWARD_LANGGRAPH_JSON = str(ROOT / "agents" / "examples" / "langgraph.json")
+    form = client_for(engineer).get("/agents/async_triage/start").content.decode()
+    assert "I was charged twice for my March invoice" in form
+    assert '<textarea id="id_input" name="input"' in form

@@ -93,3 +93,15 @@ def test_deciding_in_the_pane_answers_with_the_next_request_and_the_rows(enginee
 
     last = client.post(f"/approvals/{second.id}/decide", {"decision": "reject", "reason_code": "policy", "pane": "1", "inbox": ""})
     assert "Nothing else is waiting in this list." in last.content.decode()
+
+
+def test_the_queue_tabs_keep_the_selected_request_s_queue(engineer: Any, reviewer: Any, client_for: Any) -> None:
+    """The pane's reassign list leaves out the request's own queue; the inbox's tabs do not."""
+    _, request = waiting_refund(engineer)
+    html = client_for(reviewer).get("/approvals/").content.decode()
+    tabs = html.split(">All my queues</a>")[1].split("</nav>")[0]
+    assert f'href="?queue={request.queue.name}"' in tabs, tabs
+    page = client_for(reviewer).get(f"/approvals/{request.id}/").content.decode()
+    reassign = page.split("<label>Queue<select")[1].split("</select>")[0]
+    assert "<option>" in reassign
+    assert f"<option>{request.queue.name}</option>" not in reassign

@@ -20,6 +20,7 @@ from agents.engine.services import start_run
 from approvals.models import ApprovalRequest, Queue
 from approvals.services import enforce_sla
 from tests.support.interrupt_agents import SENT_EMAILS
+from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -294,3 +295,16 @@ def test_an_sla_timeout_resumes_the_agent_in_its_own_shape(engineer: Any) -> Non
     run.refresh_from_db()
     assert to not in SENT_EMAILS
     assert "decided automatically" in run.output["tool_results"][0]
+
+
+def test_a_question_asked_as_a_dict_is_summed_up_by_its_question_and_shown_as_json(
+    settings: Any, client_for: Any, engineer: Any, reviewer: Any
+) -> None:
+    # The example written the LangGraph way: interrupt({"question": ..., "ticket": ..., "category": ...}).
+    settings.STEWARD_LANGGRAPH_JSON = str(ROOT / "agents" / "examples" / "langgraph.json")
+    _, request = _waiting_request("async_triage", {"ticket": "I was charged twice"}, engineer)
+    assert request.summary == "How should we answer this ticket?"
+    html = client_for(reviewer).get(reverse("approval_detail", args=[request.id])).content.decode()
+    shown = html.split('id="proposed-args"')[1].split("</dl>")[0]
+    assert "&quot;question&quot;: &quot;How should we answer this ticket?&quot;" in shown, shown
+    assert "{&#x27;question&#x27;" not in shown  # not Python's repr

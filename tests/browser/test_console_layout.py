@@ -103,6 +103,9 @@ def test_phone_nav_collapses_and_pages_do_not_scroll_sideways(
         page.screenshot(path=f"{SHOTS}/nav-open-phone.png")
         page.goto(asgi_server + "/runs/")
         _fits(page)
+        page.goto(asgi_server + "/")  # the dashboard's per-agent and per-model tables
+        expect(page.locator("#per-agent")).to_be_visible()
+        _fits(page)
     finally:
         context.close()
 
