@@ -250,11 +250,29 @@ _WAIT = object()
 _DONE = object()
 
 
-def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -> Any:
+def _is_fresh(run: Run, claimed_at: datetime) -> bool:
+    """The run's first claim, on a thread of its own that nobody has written: no checkpoint and
+    no span can exist yet, so neither needs reading. (A replay's thread is a copy, made before
+    its first claim; any later claim, after a crash or a decision, reads both.)"""
+    return (
+        run.attempts == 1
+        and run.started_at == claimed_at
+        and run.thread_id == str(run.id)
+        and not (run.metadata or {}).get("replay")
+    )
+
+
+def _initial_input(run: Run, spec: AgentSpec) -> Any:
+    # Run.input is stored redacted: the graph starts from the input as submitted.
+    return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
+
+
+def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec, fresh: bool = False) -> Any:
+    if fresh:
+        return _initial_input(run, spec)
     snapshot = graph.get_state(config)
     if snapshot.created_at is None:
-        # Run.input is stored redacted: the graph starts from the input as submitted.
-        return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
+        return _initial_input(run, spec)
     if snapshot.interrupts:
         decided = approvals().decided_resume_values(run, [i.id for i in snapshot.interrupts])
         # Resume only interrupts that are still pending in the checkpoint, by their ids.
@@ -274,16 +292,17 @@ def execute(run_id: uuid.UUID | str) -> str | None:
         The run's new status, or None when the run was not ours to take.
     """
     owner = uuid.uuid4().hex
-    run = Run.claim(run_id, owner)
+    claimed_at = timezone.now()
+    run = Run.claim(run_id, owner, claimed_at)
     if run is None:
         return None
     # Every log line of this execution, ours or a library's, names the run and its trace (the root run).
     with bound_contextvars(run_id=str(run.id), trace_id=str(run.root_id)):
-        return _execute_claimed(run, owner)
+        return _execute_claimed(run, owner, _is_fresh(run, claimed_at))
 
 
-def _execute_claimed(run: Run, owner: str) -> str | None:
-    recorder = SpanRecorder(first_seq=_first_seq(run.id))
+def _execute_claimed(run: Run, owner: str, fresh: bool = False) -> str | None:
+    recorder = SpanRecorder(first_seq=0 if fresh else _first_seq(run.id))
     writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS, active_before=run.active_seconds)
     if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
         return _stop(run, writer, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")
@@ -301,7 +320,7 @@ def _execute_claimed(run: Run, owner: str) -> str | None:
     try:
         with checkpointer(writer) as saver:
             graph = compiled_graph(spec, saver, config)
-            command = _next_input(graph, config, run, spec)
+            command = _next_input(graph, config, run, spec, fresh)
             if command is _WAIT:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
             watched = command is not _DONE and guard is not None and limits.timed
