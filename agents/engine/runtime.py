@@ -130,6 +130,11 @@ class StepWriter:
         self._committing_spans = bool(spans)
         self.writes += 1
 
+    def may_defer(self, task_id: str) -> bool:
+        """Whether the task's writes may wait for the step's checkpoint, to commit with it in
+        one transaction: only a step's only task (agents/engine/checkpointer.py says why)."""
+        return self.recorder.finished_alone(task_id)
+
     def check(self, cursor: Any) -> None:
         held = cursor.rowcount == 1 if self._checking == "update" else cursor.fetchone() is not None
         if not held:
