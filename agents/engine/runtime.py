@@ -89,14 +89,10 @@ class StepWriter:
     active_before: float = field(default=0.0)
     started: float = field(default_factory=time.monotonic)
     writes: int = field(default=0)
-    _wrote_spans: bool = field(default=False)
     _committing_spans: bool = field(default=False)
-    _published_at: float = field(default=float("-inf"))
     # The claim just set a fresh lease: the first renewal is due at half its length.
     _renew_after: float = field(default=0.0)
     _checking: str = field(default="select")
-    _trailing: threading.Timer | None = field(default=None)
-    _live_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._renew_after = time.monotonic() + self.lease_seconds / 2
@@ -142,29 +138,11 @@ class StepWriter:
 
     def after_commit(self) -> None:
         # At most one live event per run every LIVE_SPAN_INTERVAL (a fast run writes a step
-        # every few milliseconds); the page re-reads every span it has not shown yet.
-        with self._live_lock:
-            self._wrote_spans = self._wrote_spans or self._committing_spans
+        # every few milliseconds), held back and sent by the publisher's thread, not this one;
+        # the page re-reads every span it has not shown yet.
+        if self._committing_spans:
             self._committing_spans = False
-            if not self._wrote_spans:
-                return
-            wait = LIVE_SPAN_INTERVAL - (time.monotonic() - self._published_at)
-            if wait > 0:
-                if self._trailing is None:
-                    self._trailing = threading.Timer(wait, self._publish_spans)
-                    self._trailing.daemon = True
-                    self._trailing.start()
-                return
-        self._publish_spans()
-
-    def _publish_spans(self) -> None:
-        with self._live_lock:
-            self._trailing = None
-            if not self._wrote_spans:
-                return
-            self._wrote_spans = False
-            self._published_at = time.monotonic()
-        live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
+            live.publish_throttled(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)}, LIVE_SPAN_INTERVAL)
 
 
 def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard | None = None) -> dict[str, Any]:
