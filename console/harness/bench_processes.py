@@ -69,6 +69,9 @@ def force_debug_off() -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "false",
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
+        # The per-user budget for run starts and decisions would refuse p3's burst of runs (429):
+        # a throughput bench measures the path, not the limit.
+        "STEWARD_RATE_LIMIT_PER_MINUTE": "1000000",
         "STEWARD_LOG_FORMAT": "console",
         "LOG_LEVEL": "WARNING",
         "STEWARD_AGENT_MODULES": ",".join([*modules, BENCH_AGENTS] if BENCH_AGENTS not in modules else modules),
