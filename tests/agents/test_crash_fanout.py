@@ -26,12 +26,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pyt
 @pytest.fixture
 def fanout_worker(tmp_path: Path, purge_broker: None) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
-    env = server_env(
-        STEWARD_LEASE_SECONDS="2",
-        STEWARD_AGENT_MODULES="tests.support.graphs,tests.support.fanout_graphs",
-        FANOUT_LOG=str(tmp_path / "executions.log"),
-        FANOUT_PAUSED=str(tmp_path / "paused"),
-    )
+    env = {
+        **server_env(STEWARD_LEASE_SECONDS="2", FANOUT_LOG=str(tmp_path / "executions.log"), FANOUT_PAUSED=str(tmp_path / "paused")),
+        "STEWARD_AGENT_MODULES": "tests.support.graphs,tests.support.fanout_graphs",
+    }
 
     def start() -> subprocess.Popen[bytes]:
         proc = start_process(
