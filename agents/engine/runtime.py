@@ -49,6 +49,7 @@ from agents.engine.limits import (
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
 from agents.engine.signals import announce_run_stopped
+from agents.engine.task_connections import TaskConnections
 from agents.engine.tools import ToolCallIds
 from console.kernel import live
 from traces.recording import cassette
@@ -160,7 +161,7 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
         },
         # The guard first: a node it refuses never reaches the recorder. ToolCallIds tells a gated
         # tool run by LangGraph's ToolNode its call id.
-        "callbacks": [c for c in (guard, recorder) if c is not None] + [ToolCallIds()],
+        "callbacks": [c for c in (guard, recorder) if c is not None] + [ToolCallIds(), TaskConnections()],
         "recursion_limit": 100,
     }
 

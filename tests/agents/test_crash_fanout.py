@@ -80,3 +80,29 @@ def test_sigkill_during_a_fan_out_reruns_only_the_unfinished_task(fanout_worker:
     assert sorted(executions) == ["a", "b", "c", "c"]
     parts = Span.objects.filter(run=run, kind="node", name="part", status="ok")
     assert parts.count() == 3
+
+
+def test_fan_out_tasks_give_their_database_connections_back(tmp_path: Path, purge_broker: None, engineer: Any) -> None:
+    """Tasks of a fan-out use the ORM on LangGraph's threads: each gives its pooled connection
+    back when it ends, so a worker with a pool of two runs fan-outs of four, one after another."""
+    import tests.support.fanout_graphs  # noqa: F401
+
+    env = {
+        **server_env(STEWARD_DB_CONNECTIONS="2", STEWARD_DB_POOL_TIMEOUT="3"),
+        "STEWARD_AGENT_MODULES": "tests.support.graphs,tests.support.fanout_graphs",
+    }
+    worker = start_process(
+        ["-m", "celery", "-A", "console", "worker", "--pool=solo", "--concurrency=1",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+        env,
+        tmp_path / "worker.log",
+    )
+    try:
+        for _ in range(3):
+            run = start_run("fanout_orm", {"parts": 4}, engineer)
+            wait_for(lambda run=run: Run.objects.get(id=run.id).status in Run.FINISHED, timeout=60, interval=0.2)
+            run.refresh_from_db()
+            assert run.status == "succeeded", (run.error, (tmp_path / "worker.log").read_text()[-2000:])
+            assert run.output == {"seen": [0, 1, 2, 3]}
+    finally:
+        stop_process(worker)

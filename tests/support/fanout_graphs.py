@@ -70,3 +70,36 @@ def build_fanout_parts() -> StateGraph:
     graph.add_edge("part", "collect")
     graph.add_edge("collect", END)
     return graph
+
+
+class OrmFanInput(BaseModel):
+    parts: int = 4
+
+
+class OrmFanState(TypedDict):
+    parts: int
+    seen: Annotated[list[int], operator.add]
+
+
+def _orm_fan_out(state: OrmFanState) -> list[Send]:
+    return [Send("lookup", {"part": part}) for part in range(state["parts"])]
+
+
+def lookup(state: dict[str, Any]) -> dict[str, Any]:
+    # A task that reads the application's database through Django, as a node of a Django app would.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s", [state["part"]])
+        (part,) = cursor.fetchone()
+    return {"seen": [part]}
+
+
+@register_agent("fanout_orm", input_schema=OrmFanInput, output=lambda s: {"seen": sorted(s["seen"])})
+def build_fanout_orm() -> StateGraph:
+    """START → (Send per part) lookup, each reading the database → END."""
+    graph = StateGraph(OrmFanState)
+    graph.add_node("lookup", lookup)
+    graph.add_conditional_edges(START, _orm_fan_out, ["lookup"])
+    graph.add_edge("lookup", END)
+    return graph
