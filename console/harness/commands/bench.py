@@ -107,6 +107,8 @@ class Command(BaseCommand):
                 if name in sections:
                     getattr(runner, name)()
         except (bench.BenchError, BenchProcessError) as exc:
+            # The sections that finished still count: their figures first, then the failure.
+            self._print_figures()
             raise CommandError(f"bench failed: {exc}") from exc
         finally:
             runner.stop_processes()
@@ -125,6 +127,9 @@ class Command(BaseCommand):
             if name in sections:
                 with child_environment(env):
                     self._other(name, command, kwargs, wanted)
+        self._print_figures()
+
+    def _print_figures(self) -> None:
         self.figures.append(("load_end", f"{load_average():.2f}"))
         for name, value in self.figures:
             self.stdout.write(f"{name}={value}")
