@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## demo: set everything up and serve http://127.0.0.1:8000 with an in-process worker (SQLite, no services).
+# The example agents of agents/examples/ (written the LangGraph way) load next to the demo agents,
+# unless STEWARD_LANGGRAPH_JSON names your own langgraph.json.
+demo: export STEWARD_LANGGRAPH_JSON ?= $(CURDIR)/agents/examples/langgraph.json
 demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
@@ -33,7 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-## serve: production-style processes (set DATABASE_URL, CELERY_BROKER_URL, CHANNEL_LAYER_URL).
+## serve: production-style processes (set DATABASE_URL, CELERY_BROKER_URL, CHANNEL_LAYER_URL; STEWARD_LANGGRAPH_JSON for your graphs).
 serve: $(STAMP)
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL=postgres://... (see README)"; exit 1)
 	@test -n "$$CELERY_BROKER_URL" || (echo "set CELERY_BROKER_URL=redis://... (see README)"; exit 1)

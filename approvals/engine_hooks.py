@@ -13,7 +13,7 @@ from approvals.notifications import notify_dead_letter
 from approvals.services import cancel_requests_of_run, open_requests_for_interrupts
 
 __all__ = [
-    "cancel_requests_of_run", "decided_resume_values", "notify_dead_letter", "open_requests_for_interrupts",
+    "breakpoint_answer", "cancel_requests_of_run", "decided_resume_values", "notify_dead_letter", "open_requests_for_interrupts",
     "pause_for_limit",
 ]
 
@@ -31,3 +31,24 @@ def decided_resume_values(run: Run, interrupt_ids: Sequence[str]) -> dict[str, A
         ],
     ).only("id", "interrupt_id", "resume_value", "approved_args", "sealed")
     return {request.interrupt_id: request.exact_resume_value() for request in decided}
+
+
+def breakpoint_answer(run: Run, interrupt_id: str) -> dict[str, Any] | None:
+    """A static breakpoint's answer: approved → continue; rejected (or cancelled, escalated
+    into nothing) → stop; pending or not opened → None."""
+    request = (
+        ApprovalRequest.objects.filter(run_id=run.id, interrupt_id=interrupt_id)
+        .exclude(status=ApprovalRequest.Status.PENDING)
+        .select_related("decided_by")
+        .first()
+    )
+    if request is None:
+        return None
+    resume = request.exact_resume_value() or {}
+    continues = request.status == ApprovalRequest.Status.APPROVED
+    return {
+        "decision": "continue" if continues else "stop",
+        "comment": str(resume.get("comment") or "") if isinstance(resume, dict) else "",
+        "decided_by": request.decided_by.get_username() if request.decided_by else (request.decided_automatically_by or "the system"),
+        "approval_id": str(request.id),
+    }

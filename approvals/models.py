@@ -146,6 +146,12 @@ class ApprovalRequest(models.Model):
             models.Index(fields=["status", "created_at", "id"], name="approval_status_created"),
             models.Index(fields=["status", "due_at"], name="approval_status_due"),
             models.Index(fields=["run", "status"], name="approval_run_status"),
+            # The inbox's keyset (approvals/inbox.py) in one queue: pending requests in (due_at,
+            # created_at, id) order. In all the reviewer's queues `approval_status_due` serves it.
+            models.Index(
+                fields=["queue", "due_at", "created_at", "id"], condition=models.Q(status="pending"),
+                name="approval_pending_queue_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -25,7 +25,7 @@ from agents.engine.models import DeadLetter
 from approvals import action_links
 from approvals.models import ApprovalRequest, Webhook, WebhookDelivery
 from approvals.shown_args import shown
-from approvals.tasks import deliver_webhook
+from approvals.webhooks import deliver_webhook
 from console.kernel.pages import pretty
 from console.kernel.redaction import redact_text
 from console.kernel.roles import ADMINS, ENGINEERS

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from approvals.models import ApprovalRequest, Queue, Webhook, WebhookDelivery
 from approvals.queue_forms import QueueForm, WebhookForm, audit_values
 from approvals.stats import pending_count_subquery, queue_stats
-from approvals.tasks import deliver_webhook
+from approvals.webhooks import deliver_webhook
 from console.kernel import audit
 from console.kernel.cursors import decode_cursor, encode_cursor
 from console.kernel.errors import StewardError

@@ -29,6 +29,8 @@ from agents.engine.interrupts import (
     GATE,
     ActionDecision,
     InterruptShape,
+    ResumeShapeError,
+    decision_of_resume,
     describe,
     resume_value,
     tool_args_schemas,
@@ -52,8 +54,10 @@ __all__ = [
     "cancel_requests_of_run",
     "claim",
     "decide",
+    "decide_resumes",
     "decide_with_link",
     "enforce_sla",
+    "may_decide",
     "next_request",
     "on_settled",
     "open_requests_for_interrupts",
@@ -95,11 +99,14 @@ def _queue_named(name: str) -> Queue:
 def open_requests_for_interrupts(run: Run, interrupts: Sequence[Interrupt]) -> list[ApprovalRequest]:
     """One request per pending interrupt (inside the transaction that sets the run waiting)."""
     opened = []
+    tool_schemas: dict[str, dict[str, Any]] | None = None  # read once, for the first interrupt that needs it
     for interrupt in interrupts:
         shape = describe(interrupt.value, interrupt.response_schema)
         if shape.kind != GATE:
             # Now with the graph's tools: an edit is checked against the tool's own schema.
-            shape = describe(interrupt.value, interrupt.response_schema, _tool_schemas_of(run))
+            if tool_schemas is None:
+                tool_schemas = _tool_schemas_of(run)
+            shape = describe(interrupt.value, interrupt.response_schema, tool_schemas)
             defaults = _shaped_request_fields(run, shape)
         else:
             payload = interrupt.value
@@ -306,6 +313,44 @@ def _check_may_decide(request: ApprovalRequest, user: Any) -> None:
         raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
     if request.queue.excludes(user):
         raise Forbidden(f"separation of duties: your group may not decide in the {request.queue.name!r} queue")
+
+
+def may_decide(request: ApprovalRequest, user: Any) -> bool:
+    """Whether `user` may decide the request (the 403s of `decide`), without deciding it."""
+    try:
+        _check_may_decide(request, user)
+    except Forbidden:
+        return False
+    return True
+
+
+def decide_resumes(run: Run, user: Any, values: dict[str, Any]) -> list[ApprovalRequest]:
+    """Resume values a client sent for the run's pending interrupts (the LangGraph API's
+    `Command(resume={interrupt_id: value})`), each recorded as `user`'s decision on the approval
+    request of that interrupt, in the interrupt's own shape (agents/engine/interrupts.py). All
+    of them or none: one refused value leaves every request as it was.
+
+    Raises:
+        NotFound: an id is not a pending interrupt of the run. Forbidden, Conflict, Invalid: as
+        `decide`, for any one of them.
+    """
+    with transaction.atomic():
+        Run.lock(run.id)
+        pending = {
+            r.interrupt_id: r for r in ApprovalRequest.objects.pending().filter(run_id=run.id).exclude(interrupt_id="")
+        }
+        unknown = sorted(set(values) - set(pending))
+        if unknown:
+            raise NotFound(f"no pending interrupt {unknown[0]!r} on this run (pending: {sorted(pending)})")
+        decided = []
+        for interrupt_id, value in values.items():
+            request = pending[interrupt_id]
+            try:
+                kwargs = decision_of_resume(request.shape if request.interrupt_shape else None, value)
+            except ResumeShapeError as exc:
+                raise Invalid([{"loc": ["body", "command", "resume", interrupt_id], "msg": str(exc)}]) from None
+            decided.append(decide(request.id, user, **kwargs))
+    return decided
 
 
 def _cancelled_with_run(run_id: uuid.UUID) -> str:

@@ -7,8 +7,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -37,23 +39,38 @@ def _reviewer(request: HttpRequest) -> None:
 
 @login_required
 def approval_list(request: HttpRequest) -> HttpResponse:
+    """The inbox: a page of compact rows (keyset-paginated) beside the selected request's pane."""
     _reviewer(request)
     filters = inbox.InboxFilters.from_query(request.GET)
     for problem in filters.errors:
         messages.error(request, problem)
+    page = inbox.filtered_inbox(request.user, filters)
+    selected = _selected(request, page)
+    queues = inbox.my_queues(request.user)
     return render(
         request,
         "approvals/approval_list.html",
         {
-            "requests": inbox.filtered_inbox(request.user, filters),
+            "page": page,
             "filters": filters,
             "live_query": filters.as_query(),
-            "queues": inbox.my_queues(request.user),
+            "queues": queues,
             "agents": Agent.objects.filter(is_registered=True).values_list("key", flat=True),
-            "reason_codes": sorted({c for q in inbox.my_queues(request.user) for c in (q.reason_codes or [])}),
+            "reason_codes": sorted({c for q in queues for c in (q.reason_codes or [])}),
             "bulk_results": request.session.pop("bulk_results", None),
+            "selected_id": selected.id if selected else None,
+            **(_pane_context(request, selected, filters) if selected else {"pane_filters": filters}),
         },
     )
+
+
+def _selected(request: HttpRequest, page: inbox.InboxPage) -> ApprovalRequest | None:
+    """The request the pane shows: `?selected=<id>` when the reviewer may see it, else the first row."""
+    try:
+        wanted = uuid.UUID(request.GET.get("selected", ""))
+    except ValueError:
+        return page.requests[0] if page.requests else None
+    return inbox.visible_request(request.user, wanted)
 
 
 def _visible(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
@@ -63,18 +80,22 @@ def _visible(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
     return found
 
 
-def _detail_context(request: HttpRequest, approval: ApprovalRequest, **extra: Any) -> dict[str, Any]:
+def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool = True, **extra: Any) -> dict[str, Any]:
+    """What the request's page shows; `full=False` leaves out what only the page has (the
+    conversation, the run input, the history), for the inbox's pane."""
     proposed = shown(approval.proposed_args)
     values = extra.pop("edit_values", None) or proposed or {}
     edit_errors = extra.pop("edit_errors", {})
-    return {
-        **inbox.outcome_context(approval),
-        "args_items": list((proposed or {}).items()) if isinstance(proposed, dict) else [],
-        "args": pretty(proposed),
+    page_only: dict[str, Any] = {
         "run_input": pretty(approval.run.input) if approval.run else "",
         "conversation": inbox.conversation_of(approval),
         "history": inbox.history_of(approval),
-        "decisions": approval.decisions.select_related("user"),
+    } if full else {}
+    return {
+        **inbox.outcome_context(approval),
+        **page_only,
+        "args_items": list((proposed or {}).items()) if isinstance(proposed, dict) else [],
+        "args": pretty(proposed),
         "is_requester": approval.requested_by_id == request.user.pk,
         "held_by_other": approval.held_by_other(request.user),
         "edit_fields": inbox.edit_fields(approval.args_schema or {}, values, edit_errors),
@@ -86,12 +107,28 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, **extra: An
     }
 
 
+def _pane_context(request: HttpRequest, approval: ApprovalRequest, filters: inbox.InboxFilters, **extra: Any) -> dict[str, Any]:
+    """The inbox's pane: the request's detail and decision forms, which post back to the pane
+    with the inbox's filters (`pane_filters`), so that the next request of the same list follows."""
+    return {**_detail_context(request, approval, full=False, **extra), "pane": True, "pane_filters": filters}
+
+
+def _pane_filters(request: HttpRequest) -> inbox.InboxFilters:
+    """The inbox filters a pane request carries (`inbox=<query>`): the list it belongs to."""
+    return inbox.InboxFilters.from_query(QueryDict(request.GET.get("inbox") or request.POST.get("inbox") or ""))
+
+
 @login_required
 def approval_detail(request: HttpRequest, approval_id: uuid.UUID) -> HttpResponse:
-    """Opening a pending request claims it, so other reviewers see who is on it."""
+    """Opening a pending request claims it, so other reviewers see who is on it (unless the
+    reviewer holds it already: a reload is not a new claim). `?pane=1` is the inbox's pane, the
+    same request without the page around it: looking is not claiming."""
     _reviewer(request)
     approval = _visible(request, approval_id)
-    if approval.status == ApprovalRequest.Status.PENDING and not approval.held_by_other(request.user):
+    if request.GET.get("pane"):
+        return _pane_response(request, "approvals/partials/_approval_pane.html", _pane_context(request, approval, _pane_filters(request)))
+    holds = approval.current_holder is not None and approval.claimed_by_id == request.user.pk
+    if approval.status == ApprovalRequest.Status.PENDING and not holds and not approval.held_by_other(request.user):
         try:
             claim(approval.id, request.user)
             approval = _visible(request, approval_id)
@@ -102,17 +139,21 @@ def approval_detail(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
 
 def _stale(request: HttpRequest, approval: ApprovalRequest, exc: StewardError, typed: dict[str, Any], **extra: Any) -> HttpResponse:
     """A decision that came too late or was refused: say what happened, keep what was typed."""
-    approval.refresh_from_db()
     approval = _visible(request, approval.id)
-    context = _detail_context(request, approval, **extra)
+    pane = bool(request.POST.get("pane"))
+    context = _pane_context(request, approval, _pane_filters(request), **extra) if pane else _detail_context(request, approval, **extra)
     context["typed"] = typed
     context["problem"] = error_text(exc.detail)
+    if pane:
+        return _pane_response(request, "approvals/partials/_approval_pane.html", context, status=exc.status)
     return render(request, "approvals/approval_detail.html", context, status=exc.status)
 
 
 @login_required
 @require_POST
 def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpResponse:
+    """Decide; then the next request: in the inbox's pane (`pane=1`) the next one of its list,
+    in place; on the request's page the next one of the same queue (or the inbox when none)."""
     _reviewer(request)
     approval = _visible(request, approval_id)
     form = DecisionForm.from_post(request.POST, approval)
@@ -121,17 +162,7 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
         if refused is not None:
             return _stale(request, approval, refused, form.typed, **form.edit_context())
         if request.POST.get("confirm") != "yes":
-            # Show the diff against the proposal before anything is approved.
-            return render(
-                request,
-                "approvals/approval_edit_preview.html",
-                {
-                    "approval": approval,
-                    "diff": args_diff(shown(approval.proposed_args), shown(form.args)),
-                    "post": request.POST,
-                    "comment": form.comment,
-                },
-            )
+            return _edit_preview(request, approval, form)
     try:
         decided = decide(
             approval.id, request.user, form.decision, args=form.args, comment=form.comment, reason_code=form.reason_code,
@@ -143,10 +174,62 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     except StewardError as exc:
         return _stale(request, approval, exc, form.typed)
     if decided.status == ApprovalRequest.Status.PENDING:
-        messages.success(request, f"Approval recorded: {decided.approvals} of {decided.queue.required_approvals}.")
+        notice = f"Approval recorded: {decided.approvals} of {decided.queue.required_approvals}."
     else:
-        messages.success(request, f"{decided.status.capitalize()}: the run resumes.")
-    return redirect("approval_detail", approval_id=approval.id)
+        notice = f"{decided.status.capitalize()}: {decided.summary or decided.action}. The run resumes."
+    if request.POST.get("pane"):
+        return _next_in_pane(request, decided, notice)
+    messages.success(request, notice)
+    return _next_in_queue(request, decided)
+
+
+def _edit_preview(request: HttpRequest, approval: ApprovalRequest, form: DecisionForm) -> HttpResponse:
+    """Show the diff against the proposal before anything is approved (in the pane, or as a page)."""
+    context = {
+        "approval": approval,
+        "diff": args_diff(shown(approval.proposed_args), shown(form.args)),
+        "post": request.POST,
+        "comment": form.comment,
+        "pane": bool(request.POST.get("pane")),
+        "pane_filters": _pane_filters(request),
+    }
+    if context["pane"]:
+        return _pane_response(request, "approvals/partials/_edit_preview.html", context)
+    return render(request, "approvals/approval_edit_preview.html", context)
+
+
+def _next_in_pane(request: HttpRequest, decided: ApprovalRequest, notice: str) -> HttpResponse:
+    """The pane of the request after the decided one in the reviewer's list, and the list's rows
+    again (out of band: the decided one is gone), in one response."""
+    filters = _pane_filters(request)
+    following = inbox.next_after(request.user, filters, decided)
+    context = _pane_context(request, following, filters) if following else {"pane": True, "pane_filters": filters}
+    page = inbox.filtered_inbox(request.user, filters)
+    rows = {"page": page, "oob": True, "selected_id": following.id if following else None, "filters": filters}
+    return _pane_response(
+        request, "approvals/partials/_approval_pane.html", {**context, "notice": notice},
+        also=render_to_string("approvals/partials/_approval_rows.html", rows),
+    )
+
+
+def _pane_response(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200, also: str = "") -> HttpResponse:
+    """A pane's answer: the fragment alone, without the page's context processors (the navigation's
+    count is the live push's to update), and leaving the address alone (htmx pushes a boosted
+    form's URL otherwise: the inbox stays the inbox, and Back leaves it)."""
+    html = render_to_string(template, {**context, "csrf_token": get_token(request), "user": request.user})
+    response = HttpResponse(html + also, status=status)
+    response["HX-Push-Url"] = "false"
+    return response
+
+
+def _next_in_queue(request: HttpRequest, decided: ApprovalRequest) -> HttpResponse:
+    """After a decision on the request's page: the next request of the same queue, claimed for
+    the reviewer; none left, the inbox says so."""
+    taken = next_request(request.user, decided.queue.name)
+    if taken is None:
+        messages.info(request, f"Nothing else is waiting for you in {decided.queue.name}.")
+        return redirect("approval_list")
+    return redirect("approval_detail", approval_id=taken.id)
 
 
 @login_required

@@ -4,7 +4,7 @@ The delivery row is the delivery log: every attempt updates its `attempts`, `las
 `last_error` (Steward's short reason, never the receiver's answer), `next_attempt_at` and finally
 `status`. Every attempt goes through the outbound check (console/kernel/outbound.py): a URL that
 reaches an internal address fails at once, without connecting. The Celery task
-(`approvals.tasks.deliver_webhook`) only calls `deliver()` and schedules the retry it asks for,
+(`deliver_webhook`, below) only calls `deliver()` and schedules the retry it asks for,
 so a test (or a shell) can run the same loop synchronously.
 """
 
@@ -18,12 +18,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
 from approvals.models import WebhookDelivery
-from approvals.tasks import deliver_webhook
 from console.kernel import outbound
 
 __all__ = ["attempt_delivery", "backoff_seconds", "body_of", "deliver", "signature"]
@@ -205,3 +205,22 @@ def resend_overdue(now: Any = None, batch: int = 200) -> int:
         for delivery_id in overdue:
             deliver_webhook.apply_async(args=(str(delivery_id),))
     return len(overdue)
+
+
+# max_retries=None: the delivery row counts attempts (STEWARD_WEBHOOK_MAX_ATTEMPTS), not Celery.
+@shared_task(
+    name="approvals.deliver_webhook",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=None,
+)
+def deliver_webhook(self: Any, delivery_id: str) -> None:
+    """One attempt at a webhook delivery; a failed one is retried with exponential backoff.
+
+    Run eagerly (`deliver_webhook.apply(...)`), Celery makes the retries at once, in-process.
+    """
+    countdown = deliver(delivery_id)
+    if countdown is not None:
+        raise self.retry(countdown=countdown)

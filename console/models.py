@@ -3,5 +3,6 @@
 
 from agents.engine.models import Circuit, DeadLetter
 from console.kernel.models import ApiKey
+from console.langgraph_api.models import SdkRun, Thread
 
-__all__ = ["ApiKey", "Circuit", "DeadLetter"]
+__all__ = ["ApiKey", "Circuit", "DeadLetter", "SdkRun", "Thread"]

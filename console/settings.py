@@ -223,6 +223,14 @@ if CHANNEL_LAYER_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "console.kernel.layers.LocalChannelLayer"}}
 
+# --- LangGraph SDK streaming (agents/engine/run_events.py) ---------------------------------------
+# Where workers put the stream parts of runs that SDK clients stream: a Redis stream per run
+# (any web process relays it). Empty (the embedded mode) keeps them in this process.
+_BROKER_REDIS = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+STEWARD_RUN_EVENTS_URL = env_str("STEWARD_RUN_EVENTS_URL", CHANNEL_LAYER_URL or _BROKER_REDIS)
+# Parts kept per run (approximately: XADD MAXLEN ~): what a rejoining client can still replay.
+STEWARD_RUN_EVENTS_MAXLEN = env_int("STEWARD_RUN_EVENTS_MAXLEN", 10_000)
+
 # --- Security -------------------------------------------------------------------------------
 # Headers on every response (Django's SecurityMiddleware and XFrameOptionsMiddleware); the
 # Content-Security-Policy comes from console/kernel/security.py, STEWARD_CSP replaces it whole.

@@ -11,6 +11,9 @@ from console.web import health as views
 from console.web.api import api
 from traces.inspection import replay_views
 
+# A database refusal raised in a middleware is a 503 too (console/kernel/database_busy.py).
+handler500 = "console.kernel.database_busy.server_error"
+
 urlpatterns = [
     path("", dashboard_views.dashboard, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -47,5 +50,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("api/", api.urls),
+    # The LangGraph SDK's API (docs/langgraph-api.md).
+    path("langgraph/", include("console.langgraph_api.urls")),
     path("admin/", admin.site.urls),
 ]

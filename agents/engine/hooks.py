@@ -34,6 +34,11 @@ class ApprovalsHooks(Protocol):
     def decided_resume_values(self, run: Run, interrupt_ids: Sequence[str]) -> dict[str, Any]:
         """interrupt id → resume value, for the interrupts among `interrupt_ids` already decided."""
 
+    def breakpoint_answer(self, run: Run, interrupt_id: str) -> dict[str, Any] | None:
+        """How a reviewer answered the run's static breakpoint request `interrupt_id`:
+        {"decision": "continue" | "stop", "comment", "decided_by", "approval_id"}; None while
+        nobody has (or no request is open yet)."""
+
     def cancel_requests_of_run(self, run_id: uuid.UUID, actor: Any, reason: str) -> int:
         """Cancel the run's pending requests (the run was cancelled or gave up); how many."""
 

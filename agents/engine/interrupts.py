@@ -7,6 +7,11 @@ Each shape expects its own resume value. `describe` reads the value into what a 
 (actions: name, args, description, the decisions allowed); `resume_value` turns the reviewer's
 decisions back into the value the agent's code reads.
 
+A static breakpoint (`interrupt_before` / `interrupt_after`, compiled in) is no `interrupt()`
+at all: the graph just stops between steps. `static_breakpoint` reads from the checkpoint where
+it stopped and which nodes it stopped for (a `Breakpoint`); it is shown as the `breakpoint` shape,
+whose only answers are continue (`approve`) and stop (`reject`).
+
 Shapes are stored on the approval request as plain JSON (`InterruptShape.as_json`), so the
 resume value is built from what the reviewer saw, not from the graph at deciding time.
 """
@@ -23,14 +28,19 @@ from pydantic import BaseModel
 __all__ = [
     "AGENT_INBOX",
     "ANSWER",
+    "BREAKPOINT",
     "FREE_FORM",
     "GATE",
     "HITL_BATCH",
     "HITL_CALL",
     "ActionDecision",
+    "Breakpoint",
     "InterruptShape",
+    "ResumeShapeError",
+    "decision_of_resume",
     "describe",
     "resume_value",
+    "static_breakpoint",
     "tool_args_schemas",
 ]
 
@@ -39,10 +49,13 @@ HITL_BATCH = "hitl_batch"
 HITL_CALL = "hitl_call"
 AGENT_INBOX = "agent_inbox"
 FREE_FORM = "free_form"
+BREAKPOINT = "breakpoint"
 
 # Steward's decisions on an action; a free-form interrupt takes an answer instead.
 ACTION_DECISIONS = ("approve", "edit", "reject", "respond")
 ANSWER = "answer"
+# A static breakpoint takes only "continue" (approve) or "stop" (reject).
+BREAKPOINT_DECISIONS = ("approve", "reject")
 
 # Agent Inbox's `config` flags, by the Steward decision each allows.
 _INBOX_FLAGS = {"approve": "allow_accept", "edit": "allow_edit", "respond": "allow_respond", "reject": "allow_ignore"}
@@ -74,6 +87,8 @@ class InterruptShape:
             return [ANSWER]
         if self.kind == GATE:
             return list(ACTION_DECISIONS)
+        if self.kind == BREAKPOINT:
+            return list(BREAKPOINT_DECISIONS)
         return [d for d in ACTION_DECISIONS if any(d in a["allowed"] for a in self.actions)]
 
     def as_json(self) -> dict[str, Any]:
@@ -88,6 +103,47 @@ class InterruptShape:
             value=data.get("value"),
             response_schema=data.get("response_schema"),
         )
+
+
+@dataclass
+class Breakpoint:
+    """Where a run stopped at a static breakpoint: `when` ("before" or "after") which `nodes`,
+    at which checkpoint, with the graph's state then (JSON, redacted: only shown, never resumed with)."""
+
+    when: str
+    nodes: list[str]
+    checkpoint_id: str
+    step: int | None = None
+    state: Any = None
+
+    @property
+    def key(self) -> str:
+        """The request's interrupt id: one request per breakpoint stop (per checkpoint)."""
+        return f"breakpoint:{self.checkpoint_id}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.when} {', '.join(self.nodes)}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"when": self.when, "nodes": self.nodes, "checkpoint_id": self.checkpoint_id, "step": self.step}
+
+
+def _breakpoint_shape(stop: Breakpoint) -> InterruptShape:
+    if stop.when == "before":
+        text = f"Paused before {', '.join(stop.nodes)} runs (a static breakpoint). Continue runs it; stop cancels the run."
+    else:
+        text = f"Paused after {', '.join(stop.nodes)} ran (a static breakpoint). Continue goes on; stop cancels the run."
+    # One action, whatever the number of nodes: a breakpoint is continued (or stopped) as a whole.
+    # Its args are the state, for the reviewer to read; nothing is edited.
+    action = {
+        "name": ", ".join(stop.nodes),
+        "args": stop.state if isinstance(stop.state, dict) else {"state": stop.state},
+        "description": text,
+        "allowed": list(BREAKPOINT_DECISIONS),
+        "args_schema": {},
+    }
+    return InterruptShape(BREAKPOINT, actions=[action], value={**stop.as_json(), "state": stop.state})
 
 
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
@@ -191,6 +247,8 @@ def describe(value: Any, schema: Any = None, tools: dict[str, dict[str, Any]] | 
     graph's ToolNode), for the shapes whose value carries none."""
     response_schema = schema if isinstance(schema, dict) else None
     tools = tools or {}
+    if isinstance(value, Breakpoint):
+        return _breakpoint_shape(value)
     if _is_gate(value):
         return InterruptShape(GATE, value=None)
     if _is_hitl_batch(value):
@@ -255,7 +313,71 @@ def resume_value(shape: InterruptShape, decisions: Sequence[ActionDecision], ans
         return _hitl_decision(*pairs[0])
     if shape.kind == AGENT_INBOX:
         return [_inbox_response(action, chosen) for action, chosen in pairs]
+    if shape.kind == BREAKPOINT:
+        # Nothing goes into the graph: the worker continues it from the breakpoint (or stops it)
+        # as this says (agents/engine/runtime.py).
+        (_, chosen), = pairs
+        return {"decision": "continue" if chosen.decision == "approve" else "stop", "comment": chosen.comment}
     raise ValueError(f"Steward's gate resumes with its own decision, not an adapter ({shape.kind})")
+
+
+# The decision types of LangChain's middleware and of Agent Inbox, as Steward's decisions.
+_HITL_TYPES = {"approve": "approve", "edit": "edit", "reject": "reject", "respond": "respond"}
+_INBOX_TYPES = {"accept": "approve", "edit": "edit", "response": "respond", "ignore": "reject"}
+
+
+class ResumeShapeError(ValueError):
+    """A resume value that is not in the shape its interrupt expects."""
+
+
+def _from_hitl(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or item.get("type") not in _HITL_TYPES:
+        raise ResumeShapeError('each decision needs "type": approve, edit, reject or respond')
+    edited = item.get("edited_action")
+    args = edited.get("args") if isinstance(edited, dict) else None
+    return {"decision": _HITL_TYPES[item["type"]], "args": args, "comment": str(item.get("message") or "")}
+
+
+def _from_inbox(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or item.get("type") not in _INBOX_TYPES:
+        raise ResumeShapeError('each response needs "type": accept, edit, response or ignore')
+    given = item.get("args")
+    args = given.get("args") if item["type"] == "edit" and isinstance(given, dict) else None
+    comment = given if item["type"] == "response" and isinstance(given, str) else ""
+    return {"decision": _INBOX_TYPES[item["type"]], "args": args, "comment": comment}
+
+
+def decision_of_resume(shape: InterruptShape | None, value: Any) -> dict[str, Any]:
+    """The reverse of `resume_value`: what a client resuming the interrupt itself sent (the
+    LangGraph API's `Command(resume=...)`), as the keyword arguments of Steward's decision
+    (approvals/services.py `decide`: decision, args, comment, reason_code, value, actions).
+    For Steward's own gate (`shape` None) the value is the decision body of the approvals API.
+
+    Raises:
+        ResumeShapeError: the value is not in the shape the interrupt expects.
+    """
+    if shape is None or shape.kind == GATE:
+        if not isinstance(value, dict) or not isinstance(value.get("decision"), str):
+            raise ResumeShapeError('a gated action resumes with a decision: {"decision": "approve"} (or reject, edit, respond)')
+        return {
+            "decision": value["decision"],
+            "args": value.get("args"),
+            "comment": str(value.get("comment") or ""),
+            "reason_code": str(value.get("reason_code") or ""),
+        }
+    if shape.kind == FREE_FORM:
+        return {"decision": ANSWER, "value": value}
+    if shape.kind == HITL_BATCH:
+        if not isinstance(value, dict) or not isinstance(value.get("decisions"), list):
+            raise ResumeShapeError('this interrupt resumes with {"decisions": [...]}, one per action')
+        return {"decision": "", "actions": [_from_hitl(item) for item in value["decisions"]]}
+    if shape.kind == HITL_CALL:
+        return {"decision": "", "actions": [_from_hitl(value)]}
+    if shape.kind == AGENT_INBOX:
+        if not isinstance(value, list):
+            raise ResumeShapeError("this interrupt resumes with a list of Agent Inbox responses, one per request")
+        return {"decision": "", "actions": [_from_inbox(item) for item in value]}
+    raise ResumeShapeError(f"unknown interrupt shape {shape.kind!r}")
 
 
 def _args_schema(tool: Any) -> dict[str, Any]:
@@ -277,3 +399,51 @@ def tool_args_schemas(graph: Any) -> dict[str, dict[str, Any]]:
             for name, tool in runnable.tools_by_name.items():
                 schemas[name] = _args_schema(tool)
     return schemas
+
+
+# LangGraph's channel of the versions seen at the last stop (langgraph/_internal/_constants.py).
+_INTERRUPT_CHANNEL = "__interrupt__"
+
+
+def _updated_since_last_stop(checkpoint: dict[str, Any]) -> bool:
+    """LangGraph stops at a breakpoint only if a channel changed since it last stopped (its
+    `should_interrupt`): a run continued from a breakpoint does not stop there again."""
+    versions = checkpoint.get("channel_versions") or {}
+    seen = (checkpoint.get("versions_seen") or {}).get(_INTERRUPT_CHANNEL, {})
+    null = type(next(iter(versions.values()), 0))()
+    return any(version > seen.get(channel, null) for channel, version in versions.items())
+
+
+def _stopping(nodes: Any, names: Sequence[str]) -> list[str]:
+    if nodes == "*":
+        return [n for n in names if not n.startswith("__")]
+    return [n for n in names if n in (nodes or ())]
+
+
+def static_breakpoint(graph: Any, snapshot: Any) -> Breakpoint | None:
+    """The static breakpoint the graph (compiled, with its checkpointer) stops at in `snapshot`
+    (its latest state), or None: nodes of `interrupt_before` about to run, or of
+    `interrupt_after` that ran in the step that made this checkpoint, as LangGraph decides."""
+    if snapshot.interrupts or not snapshot.next or snapshot.created_at is None:
+        return None
+    before, after = graph.interrupt_before_nodes, graph.interrupt_after_nodes
+    if not before and not after:
+        return None
+    saved = graph.checkpointer.get_tuple(snapshot.config)
+    if saved is None or not _updated_since_last_stop(saved.checkpoint):
+        return None
+    checkpoint_id = str(snapshot.config["configurable"].get("checkpoint_id") or saved.checkpoint["id"])
+    step = (snapshot.metadata or {}).get("step")
+
+    def stop(when: str, nodes: list[str]) -> Breakpoint:
+        return Breakpoint(when, nodes, checkpoint_id, step if isinstance(step, int) else None)
+
+    nodes = _stopping(before, [task.name for task in snapshot.tasks])
+    if nodes:
+        return stop("before", nodes)
+    if after and snapshot.parent_config:
+        ran = graph.get_state(snapshot.parent_config).tasks
+        nodes = _stopping(after, [task.name for task in ran])
+        if nodes:
+            return stop("after", nodes)
+    return None

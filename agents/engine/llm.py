@@ -17,6 +17,7 @@ from langgraph.config import get_config
 from agents.engine.circuit import provider_of
 from agents.engine.reliability import Candidate, ResilientModel, retry_policy
 from agents.prompts import model_settings_of
+from console.kernel.off_loop import off_the_loop
 from traces.recording.cassette import Answer, AnsweringChatModel, RecordedChatModel, current
 from traces.recording.prices import price
 
@@ -115,7 +116,8 @@ def chat_model_for(agent_key: str, script: Script, tools: Sequence[Any] = (), pr
         prompt: the template from `agents.prompts.get(...)`, for its model settings.
     """
 
-    if current() is not None:
+    # The cassette may read the original run's spans: off the event loop in an `async def` node.
+    if off_the_loop(current) is not None:
         # A recorded step of a replay: answer from the original run, call nothing (retried
         # where the original was retried or fell back, so its later answers play back too).
         return ResilientModel.replaying(RecordedChatModel())

@@ -143,6 +143,14 @@ class Run(models.Model):
             models.Index(fields=["thread_id", "created_at"], name="run_thread"),
             # Recently finished runs (the OpenTelemetry export's retry looks at the last hour's).
             models.Index(fields=["finished_at"], name="run_finished", condition=models.Q(finished_at__isnull=False)),
+            # The runs list's other sorts and filters (agents/web/run_filters.py), so that each page
+            # of 100,000 runs walks an index instead of sorting or filtering the whole table (the
+            # tag filter's GIN index is Postgres only: agents migration 0011).
+            models.Index(fields=["-cost", "-id"], name="run_cost"),
+            models.Index(fields=["-latency_ms", "-id"], name="run_latency"),
+            models.Index(fields=["-steps", "-id"], name="run_steps"),
+            models.Index(fields=["created_by", "-created_at"], name="run_creator_created"),
+            models.Index(fields=["-created_at", "-id"], name="run_error_created", condition=~models.Q(error="")),
         ]
 
     def __str__(self) -> str:
@@ -262,6 +270,14 @@ class Run(models.Model):
                 lease_owner="",
                 lease_expires_at=None,
                 **totals,
+            )
+        )
+
+    def mark_cancelled(self, totals: dict[str, Any]) -> bool:
+        """End the run cancelled from the worker that holds it (a reviewer stopped it at a breakpoint)."""
+        return bool(
+            self._held().update(
+                status=self.Status.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_expires_at=None, **totals
             )
         )
 
@@ -385,9 +401,14 @@ class Run(models.Model):
 
     @classmethod
     def append_limit_breach(cls, run_id: uuid.UUID, entry: dict[str, Any]) -> None:
-        """Add a breach to the run's history (inside the transaction that stops the run)."""
-        current = cls.objects.filter(id=run_id).values_list("limit_breaches", flat=True).first() or []
-        cls.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
+        """Add a breach to the run's history (inside the transaction that stops the run). The row
+        is locked while it is read and written: two breaches at once must both stay."""
+        with transaction.atomic():
+            current = (
+                cls.objects.select_for_update().filter(id=run_id).values_list("limit_breaches", flat=True).first()
+                or []
+            )
+            cls.objects.filter(id=run_id).update(limit_breaches=[*current, entry])
 
     def save_metadata(self, metadata: dict[str, Any]) -> None:
         Run.objects.filter(id=self.id).update(metadata=metadata)

@@ -40,6 +40,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from agents.engine import circuit
 from agents.engine.circuit import CircuitOpen
 from agents.engine.models import Agent, Run
+from console.kernel.off_loop import off_the_loop
 
 __all__ = [
     "Candidate",
@@ -296,7 +297,7 @@ class ResilientModel(Runnable[Any, Any]):
                 if not transient:
                     raise
                 failures += 1
-                policy = policy or self.policy()
+                policy = policy or off_the_loop(self.policy)
                 if failures >= policy.attempts:
                     raise
                 _wait(f"model {candidate.name}", failures, policy, exc)
@@ -308,7 +309,8 @@ class ResilientModel(Runnable[Any, Any]):
         if not self.breaker:
             return False
         try:
-            return circuit.admit(provider)
+            # A model called from an `async def` node: the circuit's queries run off its event loop.
+            return off_the_loop(circuit.admit, provider)
         except DatabaseError as exc:
             # The breaker must not fail calls it cannot account for: let the call go ahead.
             log.warning("circuit of %r not readable (%s); calling anyway", provider, exc)
@@ -319,8 +321,8 @@ class ResilientModel(Runnable[Any, Any]):
             return
         try:
             if error is None:
-                circuit.record_success(provider, trial)
+                off_the_loop(circuit.record_success, provider, trial)
             else:
-                circuit.record_failure(provider, error)
+                off_the_loop(circuit.record_failure, provider, error)
         except DatabaseError as exc:
             log.warning("circuit of %r not updated (%s)", provider, exc)

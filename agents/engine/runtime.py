@@ -6,6 +6,8 @@ recovery after a crash are one code path:
 
 - no checkpoint yet → start the graph with the run's input;
 - pending interrupts → resume those a reviewer has decided (by interrupt id), else wait;
+- a static breakpoint (interrupt_before/after) → continue once a reviewer said so, stop if they
+  said stop, else wait (agents/engine/interrupts.py `static_breakpoint`);
 - a checkpoint with work left (a crash) → continue from it;
 - a finished checkpoint (a crash after the last step) → just record the result;
 - a recorded replay (a copy of the original's thread and spans) → the original's outcome, nothing runs.
@@ -37,6 +39,7 @@ from structlog.contextvars import bound_contextvars
 from agents.engine.checkpointer import checkpointer
 from agents.engine.checkpointer_async import async_checkpointer
 from agents.engine.hooks import approvals
+from agents.engine.interrupts import Breakpoint, static_breakpoint
 from agents.engine.limit_guard import LimitGuard, run_watched
 from agents.engine.limits import (
     PAUSE,
@@ -48,10 +51,13 @@ from agents.engine.limits import (
 )
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
+from agents.engine.run_events import RunPublisher, adrive, drive, publisher_for
 from agents.engine.signals import announce_run_stopped
 from agents.engine.task_connections import TaskConnections
 from agents.engine.tools import ToolCallIds
 from console.kernel import live
+from console.kernel.redaction import redact
+from console.kernel.serialize import to_jsonable
 from traces.recording import cassette
 from traces.recording.models import Span
 from traces.recording.recorder import SpanRecord, SpanRecorder
@@ -158,6 +164,10 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
             "steward_prompt_versions": dict(run.prompt_versions or {}),
             # A replay's other model, when the engineer chose one.
             "steward_model": ((run.metadata or {}).get("replay") or {}).get("model"),
+            # Static breakpoints given when the run started (agents/engine/services.py), beside
+            # the graph's own: `compiled_graph` adds them.
+            "steward_interrupt_before": list((run.metadata or {}).get("interrupt_before") or []),
+            "steward_interrupt_after": list((run.metadata or {}).get("interrupt_after") or []),
         },
         # The guard first: a node it refuses never reaches the recorder. ToolCallIds tells a gated
         # tool run by LangGraph's ToolNode its call id.
@@ -196,15 +206,28 @@ def compiled_graph(spec: AgentSpec, saver: Any, config: dict[str, Any] | None = 
 
     Only the checkpointer is replaced (one the author compiled in, such as the docs'
     InMemorySaver, included): everything else compiled in stays (interrupt_before/after, store,
-    cache, name, context schema)."""
+    cache, name, context schema), and the run's own breakpoints (`config`) join those compiled in."""
     if spec.build_for_run is not None:
-        return compile_agent(spec, config).copy(update={"checkpointer": saver})
-    with _compiled_lock:
-        cached = _compiled.get(spec.key)
-        if cached is None or cached[0] is not spec.build:
-            cached = (spec.build, compile_agent(spec))
-            _compiled[spec.key] = cached
-    return cached[1].copy(update={"checkpointer": saver})
+        graph = compile_agent(spec, config)
+    else:
+        with _compiled_lock:
+            cached = _compiled.get(spec.key)
+            if cached is None or cached[0] is not spec.build:
+                cached = (spec.build, compile_agent(spec))
+                _compiled[spec.key] = cached
+        graph = cached[1]
+    return graph.copy(update={"checkpointer": saver, **_run_breakpoints(graph, config)})
+
+
+def _run_breakpoints(graph: Any, config: dict[str, Any] | None) -> dict[str, Any]:
+    configurable = (config or {}).get("configurable") or {}
+    update: dict[str, Any] = {}
+    for when in ("before", "after"):
+        extra = list(configurable.get(f"steward_interrupt_{when}") or [])
+        own = getattr(graph, f"interrupt_{when}_nodes")
+        if extra and own != "*":
+            update[f"interrupt_{when}_nodes"] = "*" if "*" in extra else list(dict.fromkeys([*own, *extra]))
+    return update
 
 
 def _totals_after(run: Run, recorder: SpanRecorder) -> dict[str, Any]:
@@ -232,6 +255,41 @@ def _first_seq(run_id: uuid.UUID) -> int:
 
 _WAIT = object()
 _DONE = object()
+# A static breakpoint's gate spans are named so (agents/engine/interrupts.py `Breakpoint`).
+BREAKPOINT_SPAN = "breakpoint"
+
+
+@dataclass
+class _Answered:
+    """A static breakpoint a reviewer has answered: {"decision": "continue" | "stop", "comment",
+    "decided_by", "approval_id"}."""
+
+    stop: Breakpoint
+    answer: dict[str, Any]
+
+    @property
+    def continues(self) -> bool:
+        return self.answer.get("decision") == "continue"
+
+
+def _shown_state(values: Any) -> Any:
+    # What a reviewer reads at a breakpoint: the state as JSON, secrets replaced by markers.
+    return redact(to_jsonable(values))
+
+
+def _paused_here(run: Run, snapshot: Any) -> Breakpoint | None:
+    """The breakpoint this run last stopped at, if it is the snapshot's checkpoint."""
+    paused = (run.metadata or {}).get("breakpoint") or {}
+    if paused.get("checkpoint_id") and paused["checkpoint_id"] == snapshot.config["configurable"].get("checkpoint_id"):
+        return Breakpoint(str(paused.get("when") or "before"), list(paused.get("nodes") or []), paused["checkpoint_id"], paused.get("step"))
+    return None
+
+
+def _breakpoint_in(graph: Any, snapshot: Any, run: Run) -> Breakpoint | None:
+    stop = static_breakpoint(graph, snapshot) or _paused_here(run, snapshot)
+    if stop is not None:
+        stop.state = _shown_state(snapshot.values)
+    return stop
 
 
 def _is_fresh(run: Run, claimed_at: datetime) -> bool:
@@ -255,7 +313,7 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec, f
     if fresh:
         return _initial_input(run, spec)
     snapshot = graph.get_state(config)
-    if snapshot.created_at is None:
+    if snapshot.created_at is None or _new_turn(run, snapshot):
         return _initial_input(run, spec)
     if snapshot.interrupts:
         decided = approvals().decided_resume_values(run, [i.id for i in snapshot.interrupts])
@@ -265,8 +323,24 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec, f
     # `next` empty (every task has writes) with the tasks still listed: that is work left, not
     # a finished graph (seen with kill -9 in `manage.py chaos`).
     if snapshot.next or snapshot.tasks:
+        stop = _breakpoint_in(graph, snapshot, run)
+        if stop is not None:
+            answer = approvals().breakpoint_answer(run, stop.key)
+            # Not answered yet (or stopped here by a crash before its request opened): wait.
+            return stop if answer is None else _Answered(stop, answer)
         return None
     return _DONE
+
+
+def _new_turn(run: Run, snapshot: Any) -> bool:
+    """A run started on a thread that earlier runs left (a conversation's next turn, the
+    LangGraph API's runs on a thread): its newest checkpoint was written by another run, so the
+    graph starts again with this run's input, as LangGraph does with new input (what an earlier
+    run left pending, such as the interrupt of a run cancelled for this one, is dropped). Once
+    this run has written a checkpoint, a crash or a resume continues from it as usual. A
+    replay's copied thread carries the original's checkpoints and continues from them."""
+    writer = (snapshot.metadata or {}).get("steward_run_id")
+    return writer is not None and writer != str(run.id) and not (run.metadata or {}).get("replay")
 
 
 def execute(run_id: uuid.UUID | str) -> str | None:
@@ -275,6 +349,9 @@ def execute(run_id: uuid.UUID | str) -> str | None:
     Returns:
         The run's new status, or None when the run was not ours to take.
     """
+    # A replay's model and tool calls are played back at the LangChain level: the wrappers are
+    # installed once per process and do nothing outside a replay (traces/recording/cassette.py).
+    cassette.install()
     owner = uuid.uuid4().hex
     claimed_at = timezone.now()
     run = Run.claim(run_id, owner, claimed_at)
@@ -282,10 +359,15 @@ def execute(run_id: uuid.UUID | str) -> str | None:
         return None
     # Every log line of this execution, ours or a library's, names the run and its trace (the root run).
     with bound_contextvars(run_id=str(run.id), trace_id=str(run.root_id)):
-        return _execute_claimed(run, owner, _is_fresh(run, claimed_at))
+        # A run a LangGraph SDK client streams publishes its stream parts (agents/engine/run_events.py).
+        events = publisher_for(run.id, run.metadata)
+        status = _execute_claimed(run, owner, events, _is_fresh(run, claimed_at))
+        if events is not None:
+            events.stopped(status)
+        return status
 
 
-def _execute_claimed(run: Run, owner: str, fresh: bool = False) -> str | None:
+def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, fresh: bool = False) -> str | None:
     recorder = SpanRecorder(first_seq=0 if fresh else _first_seq(run.id))
     writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS, active_before=run.active_seconds)
     if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
@@ -300,6 +382,7 @@ def _execute_claimed(run: Run, owner: str, fresh: bool = False) -> str | None:
 
     limits = _limits_of(run, spec)
     guard = _guard_for(run, limits, recorder)
+    cassette.prepare(str(run.id), (run.metadata or {}).get("replay"))
     config = run_config(run, recorder, guard)
     try:
         with checkpointer(writer) as saver:
@@ -307,21 +390,34 @@ def _execute_claimed(run: Run, owner: str, fresh: bool = False) -> str | None:
             command = _next_input(graph, config, run, spec, fresh)
             if command is _WAIT:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
+            if isinstance(command, Breakpoint):
+                return _stop(run, writer, breakpoint=command)
+            if isinstance(command, _Answered):
+                answered = command.stop
+                recorder.record_gate(
+                    BREAKPOINT_SPAN, answered.as_json(), "ok", command.answer, answered.step, answered.checkpoint_id
+                )
+                if not command.continues:
+                    return _stop(run, writer, stopped=command)
+                # LangGraph continues from a static breakpoint when invoked with no input.
+                command = None
             watched = command is not _DONE and guard is not None and limits.timed
+            if events is not None:
+                events.started()
             if command is not _DONE and not watched:
                 if is_async_graph(graph):
-                    asyncio.run(_ainvoke(spec, command, config, writer))
+                    asyncio.run(_ainvoke(spec, command, config, writer, events))
                 else:
-                    graph.invoke(command, config, durability=spec.durability)
+                    drive(graph, command, config, spec.durability, events)
             if not watched:
-                snapshot = graph.get_state(config)
+                snapshot, stop = _end_state(graph, config, run)
         if watched:
             # The graph runs in a thread of its own, with a checkpoint connection of its own; this
             # thread holds none while it waits, so a timed run takes one pooled connection, not two.
             assert guard is not None
-            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer), guard)
+            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer, events), guard)
             with checkpointer(writer) as saver:
-                snapshot = compiled_graph(spec, saver, config).get_state(config)
+                snapshot, stop = _end_state(compiled_graph(spec, saver, config), config, run)
     except LimitExceeded as exc:
         log.info("run %s: %s", run.id, exc)
         return _stop(run, writer, breach=exc.breach, limits=limits)
@@ -342,13 +438,34 @@ def _execute_claimed(run: Run, owner: str, fresh: bool = False) -> str | None:
             error=f"{type(exc).__name__}: {exc}",
             error_traceback="".join(traceback.format_exception(exc)),
         )
+    missed = cassette.first_miss(str(run.id))
+    if missed:
+        # The agent caught the cassette's error (a ToolNode that turns errors into messages):
+        # the replay still fails, since it made a call the original never made.
+        return _stop(run, writer, error=f"CassetteMiss: {missed}")
     if snapshot.interrupts:
         return _stop(run, writer, interrupts=snapshot.interrupts)
-    if snapshot.next:
-        # Stopped with work left and no interrupt: a static breakpoint compiled into the graph
-        # (interrupt_before/after). The run waits there; continuing it is the crash path above.
-        return _stop(run, writer, breakpoint=list(snapshot.next))
+    if stop is not None:
+        return _stop(run, writer, breakpoint=stop)
     return _stop(run, writer, output=spec.output(snapshot.values))
+
+
+def _end_state(graph: Any, config: dict[str, Any], run: Run) -> tuple[Any, Breakpoint | None]:
+    """The graph's state once invoke returned, and the static breakpoint it stopped at, if any."""
+    snapshot = graph.get_state(config)
+    if snapshot.interrupts or not snapshot.next:
+        return snapshot, None
+    # Stopped with work left and no interrupt: a static breakpoint compiled into the graph
+    # (interrupt_before/after); the nodes LangGraph would run next if LangGraph cannot say which.
+    stop = _breakpoint_in(graph, snapshot, run) or Breakpoint(
+        "before", list(snapshot.next), str(snapshot.config["configurable"].get("checkpoint_id") or ""),
+        (snapshot.metadata or {}).get("step"), _shown_state(snapshot.values),
+    )
+    return snapshot, stop
+
+
+def _already_paused_at(run: Run, stop: Breakpoint) -> bool:
+    return bool(((run.metadata or {}).get("breakpoint") or {}).get("checkpoint_id") == stop.checkpoint_id)
 
 
 def _is_copy(run: Run) -> bool:
@@ -387,20 +504,24 @@ def _guard_for(run: Run, limits: Limits, recorder: SpanRecorder) -> LimitGuard |
     )
 
 
-def _invoke_on_own_saver(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
+def _invoke_on_own_saver(
+    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None
+) -> None:
     """The graph's invoke on a checkpoint connection of its own: for `run_watched`, whose thread
     may outlive this execution, and for async graphs, which need an async saver. An async graph
     (`async def` nodes) runs through `ainvoke` in an event loop of its own."""
     if is_async_graph(compiled_graph(spec, None, config)):
-        asyncio.run(_ainvoke(spec, command, config, writer))
+        asyncio.run(_ainvoke(spec, command, config, writer, events))
         return
     with checkpointer(writer) as saver:
-        compiled_graph(spec, saver, config).invoke(command, config, durability=spec.durability)
+        drive(compiled_graph(spec, saver, config), command, config, spec.durability, events)
 
 
-async def _ainvoke(spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter) -> None:
+async def _ainvoke(
+    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None
+) -> None:
     async with async_checkpointer(writer) as saver:
-        await compiled_graph(spec, saver, config).ainvoke(command, config, durability=spec.durability)
+        await adrive(compiled_graph(spec, saver, config), command, config, spec.durability, events)
 
 
 def _stop(
@@ -413,12 +534,18 @@ def _stop(
     interrupts: tuple[Interrupt, ...] | None = None,
     breach: Breach | None = None,
     limits: Limits | None = None,
-    breakpoint: list[str] | None = None,
+    breakpoint: Breakpoint | None = None,
+    stopped: _Answered | None = None,
 ) -> str | None:
     """Write the last spans and the run's new state in one transaction, if the lease is ours.
 
-    Over a limit (`breach`), the run fails, or waits for a reviewer when its limits say pause."""
+    Over a limit (`breach`), the run fails, or waits for a reviewer when its limits say pause.
+    At a static breakpoint (`breakpoint`) it waits for a reviewer to continue it; stopped there
+    by one (`stopped`), it ends cancelled."""
     recorder = writer.recorder
+    if breakpoint is not None and not _already_paused_at(run, breakpoint):
+        # The pause, once per breakpoint (a run requeued while it waits stops here again).
+        recorder.record_gate(BREAKPOINT_SPAN, breakpoint.as_json(), "paused", None, breakpoint.step, breakpoint.checkpoint_id)
     cassette.forget(str(run.id))
     reason = f"stopped: {breach.message}" if breach else "the run stopped before this span ended"
     spans: list[SpanRecord] = recorder.abandon_open(reason)
@@ -439,10 +566,17 @@ def _stop(
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)
                 if won:
                     approvals().pause_for_limit(run, breach, limits)
-            elif breakpoint:
+            elif breakpoint is not None:
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)
                 if won:
-                    run.save_metadata({**(run.metadata or {}), "breakpoint": {"next": breakpoint}})
+                    run.save_metadata({**(run.metadata or {}), "breakpoint": breakpoint.as_json()})
+                    # A request like any interrupt's, in the breakpoint's shape: continue or stop.
+                    approvals().open_requests_for_interrupts(run, [Interrupt(value=breakpoint, id=breakpoint.key)])
+            elif stopped is not None:
+                status, won = Run.Status.CANCELLED, run.mark_cancelled(totals)
+                if won:
+                    who = stopped.answer.get("decided_by") or "a reviewer"
+                    run.save_metadata({**(run.metadata or {}), "breakpoint": {**stopped.stop.as_json(), "stopped_by": who}})
             elif error is not None:
                 status, won = Run.Status.FAILED, run.mark_failed(error, error_traceback, totals)
                 if won and breach is not None:

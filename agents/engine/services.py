@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from agents.engine.hooks import approvals
 from agents.engine.limits import AgentLimitsIn, Limits, agent_limits, limits_for_run
 from agents.engine.models import Agent, Run
-from agents.engine.registry import get_agent, sync_agents
+from agents.engine.registry import AgentSpec, compile_agent, get_agent, sync_agents
 from agents.engine.run_queue import send_run
 from agents.prompts import pins_for_new_run, save_pins
 from console.kernel import audit, live
@@ -36,12 +36,19 @@ def start_run(
     user: Any,
     metadata: dict[str, Any] | None = None,
     limits: dict[str, Any] | None = None,
+    breakpoints: dict[str, list[str]] | None = None,
+    thread_id: str | None = None,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
     Args:
         limits: this run's own limits (agents/engine/limits.py), over the agent's: anyone may tighten
             them, only an admin may loosen them. The effective limits are stored on the run.
+        breakpoints: static breakpoints given at run time, beside those compiled into the graph:
+            {"before": [node, ...], "after": [...]} ("*" for every node); kept in the run's
+            metadata (`interrupt_before`, `interrupt_after`), which the runtime hands LangGraph.
+        thread_id: a thread earlier runs left (the LangGraph API's threads): the run is that
+            conversation's next turn. None: a thread of its own, named by the run's id.
 
     Raises:
         NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
@@ -59,13 +66,15 @@ def start_run(
         data = spec.input_schema.model_validate(spec.prepare_input(input))
     except ValidationError as exc:
         raise Invalid(validation_errors(exc, "input")) from None
+    metadata = {k: v for k, v in (metadata or {}).items() if k not in ("interrupt_before", "interrupt_after")}
+    metadata.update(_checked_breakpoints(spec, breakpoints or {}))
     run_id = uuid.uuid4()
     pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
     with transaction.atomic():
         run = Run.objects.create(
             id=run_id,
             agent=agent,
-            thread_id=str(run_id),
+            thread_id=thread_id or str(run_id),
             # Stored redacted; the input as submitted is sealed for the worker (traces/recording/sealed.py).
             input=seal_run_input(run_id, data.model_dump(mode="json")),
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.
@@ -81,6 +90,24 @@ def start_run(
         send_run(run.id)
         live.publish_run(run.id, run.status)
     return run
+
+
+def _checked_breakpoints(spec: AgentSpec, breakpoints: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{"interrupt_before": [...], "interrupt_after": [...]} for the run's metadata, the nodes
+    checked against the graph's; 422 naming a node the graph does not have."""
+    wanted = {f"interrupt_{when}": list(dict.fromkeys(nodes)) for when, nodes in breakpoints.items() if nodes}
+    if not wanted:
+        return {}
+    known = {name for name in compile_agent(spec).nodes if not name.startswith("__")}
+    errors = [
+        {"loc": ["body", key, i], "msg": f"{node!r} is not a node of {spec.key} (its nodes: {', '.join(sorted(known))})"}
+        for key, nodes in wanted.items()
+        for i, node in enumerate(nodes)
+        if node != "*" and node not in known
+    ]
+    if errors:
+        raise Invalid(errors)
+    return {key: ["*"] if "*" in nodes else nodes for key, nodes in wanted.items()}
 
 
 def cancel_run(run: Run, user: Any) -> Run:

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
 
 from agents.engine.reliability import invoke_tool
-from traces.recording.cassette import current, recorded_tools
+from traces.recording.cassette import current
 
 __all__ = ["ToolCallIds", "current_tool_call_id", "run_tool_calls"]
 
@@ -67,11 +67,10 @@ def run_tool_calls(
     a node runs again from its start when the run resumes after approval.
     """
 
+    # In a covered step of a replay every tool call plays back the original's result
+    # (traces/recording/cassette.py intercepts BaseTool.run): none runs, so no side effect
+    # (and no gate) happens again; a recorded failure is retried where the original retried.
     replaying = current() is not None
-    if replaying:
-        # A recorded step of a replay: tools play back the original's results; none runs,
-        # so no side effect (and no gate) happens again.
-        tools = recorded_tools(tools)
     by_name = {tool.name: tool for tool in tools}
     results: list[ToolMessage] = []
     for call in message.tool_calls:

@@ -26,12 +26,14 @@ from agents.prompts.models import Prompt, PromptLabel, PromptVersion, RunPromptV
 from agents.prompts.templates import build_template, check_content
 from console.kernel import audit
 from console.kernel.agent_modules import load_agent_modules
+from console.kernel.off_loop import in_a_thread, off_the_loop
 
 __all__ = [
     "prompt_pinned_late",
     "DEFAULT_LABEL",
     "PromptDeclaration",
     "PromptNotFound",
+    "aget",
     "declare",
     "declared",
     "get",
@@ -281,9 +283,21 @@ def get(name: str, label: str = DEFAULT_LABEL) -> BasePromptTemplate:
     The template's metadata names the version, so the model span that follows records it,
     and carries the version's model settings (`model_settings_of(template)`).
 
+    From an `async def` node it works too (its queries run off the event loop); `await aget(...)`
+    does the same without holding the loop meanwhile.
+
     Raises:
         PromptNotFound: no such prompt (and none declared in code), or no such label.
     """
+    return off_the_loop(_get, name, label)
+
+
+async def aget(name: str, label: str = DEFAULT_LABEL) -> BasePromptTemplate:
+    """`get` for `async def` nodes: the same template, the event loop free while it is read."""
+    return await in_a_thread(_get, name, label)
+
+
+def _get(name: str, label: str) -> BasePromptTemplate:
     configurable = _run_configurable()
     pins = (configurable or {}).get("steward_prompt_versions") or {}
     if name in pins:

@@ -34,6 +34,14 @@ class RunCreateIn(InputSchema):
         description="This run's limits over the agent's (left out: the agent's). Anyone may tighten them; "
         "only an admin may loosen them (a higher value, or null for none).",
     )
+    interrupt_before: list[str] = Field(
+        default_factory=list, max_length=100,
+        description="Static breakpoints for this run, beside the graph's own: stop before these nodes ('*': every node) "
+        "and wait on an approval request to continue",
+    )
+    interrupt_after: list[str] = Field(
+        default_factory=list, max_length=100, description="The same, after these nodes have run",
+    )
 
 
 class RunPageOut(Schema):
@@ -86,7 +94,8 @@ def _pending_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
 def create_run(request: HttpRequest, body: RunCreateIn) -> Status:
     """Start a run: 201 with the queued run."""
     limits = body.limits.model_dump(exclude_unset=True) if body.limits is not None else None
-    run = start_run(body.agent, body.input, request.user, body.metadata, limits)
+    breakpoints = {"before": body.interrupt_before, "after": body.interrupt_after}
+    run = start_run(body.agent, body.input, request.user, body.metadata, limits, breakpoints)
     # The row as written: a fast worker may already have moved it on.
     return Status(201, run_out(run))
 

@@ -15,13 +15,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
-from agents.engine.models import Run
+from agents.engine.models import Agent, Run
 from agents.prompts.models import PromptVersion, RunPromptVersion
 from approvals.models import ApprovalRequest
 from console.kernel.cursors import decode_cursor, decode_raw, encode_cursor
@@ -166,7 +167,9 @@ class RunFilters:
         if self.status:
             runs = runs.filter(status=self.status)
         if self.agent:
-            runs = runs.filter(agent__key=self.agent)
+            # By id, looked up first: the planner then knows how common that agent's runs are and
+            # walks the right index (through the join it guessed, and sorted thousands of rows).
+            runs = runs.filter(agent_id__in=list(Agent.objects.filter(key=self.agent).values_list("id", flat=True)))
         if self.since:
             runs = runs.filter(created_at__gte=self.since)
         if self.until:
@@ -193,7 +196,9 @@ class RunFilters:
         if self.duration_max is not None:
             runs = runs.filter(latency_ms__lte=self.duration_max)
         if self.started_by:
-            runs = runs.filter(created_by__username=self.started_by)
+            # By id, for the same reason as the agent: the run_creator_created index serves the page.
+            starters = get_user_model().objects.filter(username=self.started_by).values_list("id", flat=True)
+            runs = runs.filter(created_by_id__in=list(starters))
         if self.waiting_approval:
             pending = ApprovalRequest.objects.filter(run=OuterRef("pk"), status=ApprovalRequest.Status.PENDING)
             runs = runs.filter(status=Run.Status.WAITING).filter(Exists(pending))
@@ -217,7 +222,12 @@ class RunFilters:
         if self.cursor:
             value, run_id = self.cursor
             op = "lt" if descending else "gt"
-            runs = runs.filter(Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": run_id}))
+            # The bound alone (`<=`) is what the sort index can seek to; the OR then only decides
+            # ties. Without it a deep page walked and filtered every row before its cursor.
+            runs = runs.filter(
+                Q(**{f"{field_name}__{op}e": value}),
+                Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": run_id}),
+            )
         prefix = "-" if descending else ""
         return runs.order_by(f"{prefix}{field_name}", f"{prefix}id")
 

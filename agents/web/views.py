@@ -34,6 +34,9 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 PAGE_SIZE = 50
+# What a row of the runs list shows (and the cursor reads): not the output, traceback or limits.
+LIST_COLUMNS = ("id", "status", "input", "created_at", "started_at", "finished_at", "latency_ms", "steps", "tokens_in",
+                "tokens_out", "cost", "prompt_versions", "agent__key", "agent__name", "created_by__username")
 # The runs list's filters behind "More filters" (search, status and agent are always shown).
 MORE_FILTERS = ("since", "until", "started_by", "tag", "meta", "model", "prompt", "cost_min", "cost_max",
                 "duration_min", "duration_max", "has_error", "feedback", "waiting_approval")
@@ -49,7 +52,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         # Keep the valid filters, drop the bad ones, so the page still shows something useful.
         bad = {e["loc"][-1] for e in filters.errors}
         filters = RunFilters.parse({k: v for k, v in filters.raw.items() if k not in bad})
-    rows, next_cursor = filters.page(Run.objects.select_related("agent", "created_by"), PAGE_SIZE)
+    rows, next_cursor = filters.page(Run.objects.select_related("agent", "created_by").only(*LIST_COLUMNS), PAGE_SIZE)
     pending = set(
         ApprovalRequest.objects.pending().filter(run_id__in=[r.id for r in rows]).values_list("run_id", flat=True)
     )

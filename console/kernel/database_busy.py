@@ -6,12 +6,15 @@ console/web/api.py)."""
 
 from __future__ import annotations
 
+import sys
+
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.views import defaults
 from psycopg_pool import PoolTimeout
 
-__all__ = ["RETRY_AFTER_SECONDS", "busy_response", "database_busy"]
+__all__ = ["RETRY_AFTER_SECONDS", "busy_response", "database_busy", "server_error"]
 
 # Seconds a refused client is asked to wait: a burst drains in about this long.
 RETRY_AFTER_SECONDS = 2
@@ -40,3 +43,14 @@ def busy_response(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(render_to_string("503.html"), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500. A refusal raised outside a view (in a middleware that loads the
+    session or the user) never reaches ApiErrorsMiddleware.process_exception: Django turns it into
+    a 500 right where it was raised and calls this handler while the exception is being handled,
+    so it can still be told apart here."""
+    exc = sys.exc_info()[1]
+    if exc is not None and database_busy(exc):
+        return busy_response(request)
+    return defaults.server_error(request)

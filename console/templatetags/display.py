@@ -12,7 +12,7 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from agents.web.durations import format_milliseconds
@@ -31,7 +31,9 @@ def local_time(value: datetime | None) -> SafeString | str:
         return "–"
     utc = value.astimezone(UTC) if timezone.is_aware(value) else value
     text = utc.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
-    return format_html('<time datetime="{}" data-local title="{}">{}</time>', utc.isoformat(), text, text)
+    # Digits, "-", ":", "+", "." and "UTC" only: nothing to escape, and format_html's escaping
+    # was a visible share of a 50-row list's render.
+    return mark_safe(f'<time datetime="{utc.isoformat()}" data-local title="{text}">{text}</time>')
 
 
 @register.filter
@@ -62,4 +64,4 @@ def amount(value: Any, currency: str | None = None) -> str:
 def inline_code(text: str | None) -> SafeString:
     """`{{ spec.description|inline_code }}`: the text escaped, `x` shown as <code>x</code>."""
     # Escaped first, so the only markup in the result is the <code> added here.
-    return mark_safe(BACKTICKED.sub(r"<code>\1</code>", escape(text or "")))  # noqa: S308
+    return mark_safe(BACKTICKED.sub(r"<code>\1</code>", escape(text or "")))

@@ -214,9 +214,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         context = {"oob": True, "nav_pending": self.nav_pending}
         html = render_to_string("approvals/partials/_nav_count.html", context)
         if "approvals" in self.views:
-            requests = filtered_inbox(user, InboxFilters.from_query(self.filters))
-            self.shown_rows = {request.id for request in requests}
-            html += render_to_string("approvals/partials/_approval_rows.html", {**context, "requests": requests})
+            # The page the inbox shows (its filters and cursor came with the socket's query).
+            filters = InboxFilters.from_query(self.filters)
+            page = filtered_inbox(user, filters)
+            self.shown_rows = {request.id for request in page.requests}
+            html += render_to_string("approvals/partials/_approval_rows.html", {**context, "page": page, "filters": filters})
         return html
 
     def _render_run(self, run_id: uuid.UUID, full: bool) -> str:

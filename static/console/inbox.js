@@ -1,33 +1,61 @@
-// Keyboard shortcuts for the reviewers' pages. Off while typing; the page works without them.
+// The reviewers' pages: the inbox's list and pane, keyboard shortcuts, the bulk bar.
+// Off while typing; without JavaScript every row is a link to the request's page.
+//
+// In the inbox, selecting a row (click, j/k) loads its pane (`?pane=1`) without a page load;
+// a decision in the pane posts through htmx (hx-boost on #inbox-pane) and the answer is the next
+// request's pane plus the list's rows (out of band), so the reviewer goes on in place.
 (function () {
   "use strict";
   var selectedId = null;
   var checked = new Set();
+  var busy = false; // a pane request in flight: keys wait, so one key press is one decision
 
   function typing(target) {
     var tag = (target && target.tagName) || "";
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
   }
-  function rows() { return Array.prototype.slice.call(document.querySelectorAll("tr.approval")); }
-  function select(row) {
-    rows().forEach(function (r) { r.classList.remove("selected"); r.removeAttribute("aria-selected"); });
-    if (!row) { selectedId = null; return; }
-    row.classList.add("selected");
-    row.setAttribute("aria-selected", "true");
-    selectedId = row.dataset.id;
+  function pane() { return document.getElementById("inbox-pane"); }
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("li.approval, tr.approval")); }
+  function mark(id) {
+    selectedId = id;
+    rows().forEach(function (r) {
+      var on = r.dataset.id === id;
+      r.classList.toggle("selected", on);
+      if (on) r.setAttribute("aria-current", "true"); else r.removeAttribute("aria-current");
+    });
+  }
+  function show(row) {
+    if (!row) return;
+    mark(row.dataset.id);
     row.scrollIntoView({ block: "nearest" });
+    if (pane() && row.dataset.pane && window.htmx) {
+      busy = true;
+      window.htmx.ajax("GET", row.dataset.pane, { target: "#inbox-pane", swap: "innerHTML" });
+      // One column (a phone): the pane is above the list, out of view once the reviewer scrolled.
+      if (pane().getBoundingClientRect().top < 0) pane().scrollIntoView({ block: "start" });
+    }
   }
   function move(step) {
     var list = rows();
     if (!list.length) return;
     var index = list.findIndex(function (r) { return r.dataset.id === selectedId; });
     index = index < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, index + step));
-    select(list[index]);
+    show(list[index]);
   }
+  // In the inbox the buttons are the pane's; on a request's page, the page's.
+  function find(selector) { return (pane() || document).querySelector(selector); }
   function click(selector) {
-    var element = document.querySelector(selector);
+    var element = find(selector);
     if (element) element.click();
     return !!element;
+  }
+  function openPanel(panelId, focusSelector) {
+    var panel = find("#" + panelId);
+    if (!panel) return false;
+    panel.open = true;
+    var first = panel.querySelector(focusSelector);
+    if (first) first.focus();
+    return true;
   }
   function toggleHelp() {
     var dialog = document.getElementById("shortcuts");
@@ -37,59 +65,86 @@
   function countChecked() {
     var counter = document.getElementById("bulk-count");
     if (counter) counter.textContent = String(checked.size);
+    document.querySelectorAll("#bulk-approve, #bulk-reject").forEach(function (b) { b.disabled = checked.size === 0; });
   }
-
-  // Live updates replace the rows: keep the reviewer's selection and checked boxes.
-  document.addEventListener("htmx:wsAfterMessage", function () {
+  // New rows (a decision's answer, the live push): keep the reviewer's selection and checked boxes.
+  function restoreRows() {
+    var shown = document.querySelector("#pane-body[data-approval-id]");
+    if (shown) selectedId = shown.dataset.approvalId;
     rows().forEach(function (r) {
       var box = r.querySelector("input[type=checkbox]");
       if (box) box.checked = checked.has(r.dataset.id);
-      if (r.dataset.id === selectedId) r.classList.add("selected");
     });
-    checked.forEach(function (id) { if (!document.querySelector('tr.approval[data-id="' + id + '"]')) checked.delete(id); });
+    mark(selectedId);
+    checked.forEach(function (id) { if (!document.querySelector('.approval[data-id="' + id + '"]')) checked.delete(id); });
     countChecked();
+  }
+
+  document.addEventListener("htmx:wsAfterMessage", restoreRows);
+  document.addEventListener("htmx:oobAfterSwap", restoreRows);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target && event.target.id === "inbox-pane") restoreRows();
+  });
+  // Fired once the answer is swapped in (or failed): the next key acts on the new pane.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.target && event.detail.target.id === "inbox-pane") busy = false;
+  });
+  // A refused decision (409, 422) answers with the pane and the reason: show it like any answer.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (event.detail.target && event.detail.target.id === "inbox-pane" && status >= 400 && status < 500) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.target && event.detail.target.id === "inbox-pane") busy = true;
   });
   document.addEventListener("change", function (event) {
     var box = event.target;
-    if (box.matches && box.matches("tr.approval input[type=checkbox]")) {
+    if (box.matches && box.matches(".approval input[type=checkbox]")) {
       if (box.checked) checked.add(box.value); else checked.delete(box.value);
       countChecked();
     }
   });
   document.addEventListener("click", function (event) {
-    if (event.target.closest && event.target.closest("[data-shortcuts-toggle]")) toggleHelp();
+    if (!event.target.closest) return;
+    if (event.target.closest("[data-shortcuts-toggle]")) { toggleHelp(); return; }
+    var link = event.target.closest("li.approval a.row-link");
+    if (link && pane() && !(event.ctrlKey || event.metaKey || event.shiftKey || event.button)) {
+      event.preventDefault();
+      show(link.closest("li.approval"));
+    }
   });
+  document.addEventListener("DOMContentLoaded", restoreRows);
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
     if (typing(event.target)) return;
+    if (busy && "jkare".indexOf(event.key) >= 0) { event.preventDefault(); return; }
     var handled = true;
     switch (event.key) {
       case "j": move(1); break;
       case "k": move(-1); break;
       case "Enter": {
-        var row = document.querySelector("tr.approval.selected");
+        var row = document.querySelector(".approval.selected");
         if (row) window.location.href = row.dataset.href; else handled = false;
         break;
       }
       case "x": {
-        var current = document.querySelector("tr.approval.selected input[type=checkbox]");
+        var current = document.querySelector(".approval.selected input[type=checkbox]");
         if (current) { current.checked = !current.checked; current.dispatchEvent(new Event("change", { bubbles: true })); }
         break;
       }
-      case "n": handled = click("#next-form button[type=submit]"); break;
+      case "n": {
+        var next = document.querySelector("#next-form button[type=submit]");
+        if (next) next.click(); else handled = false;
+        break;
+      }
       case "a": handled = click("#approve-button"); break;
-      case "r": {
-        var reason = document.getElementById("reject-reason");
-        if (reason) { document.getElementById("reject-panel").open = true; reason.focus(); } else handled = false;
-        break;
-      }
-      case "e": {
-        var panel = document.getElementById("edit-panel");
-        if (panel) { panel.open = true; var first = panel.querySelector("input:not([type=hidden]), select, textarea"); if (first) first.focus(); } else handled = false;
-        break;
-      }
+      case "r": handled = openPanel("reject-panel", "select, input:not([type=hidden]), textarea"); break;
+      case "e": handled = openPanel("edit-panel", "input:not([type=hidden]), select, textarea"); break;
       case "?": toggleHelp(); break;
       default: handled = false;
     }

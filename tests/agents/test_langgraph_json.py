@@ -186,7 +186,7 @@ def test_an_async_graph_runs_through_the_async_api_and_savers(celery_worker: Any
 
 @pytest.mark.django_db(transaction=True)
 def test_a_prebuilt_react_agent_waits_at_its_breakpoint_and_continues(
-    celery_worker: Any, lg_json: Path, api: Any, engineer: Any
+    celery_worker: Any, lg_json: Path, api: Any, engineer: Any, reviewer: Any
 ) -> None:
     client = api(engineer)
     _issued().clear()
@@ -194,16 +194,21 @@ def test_a_prebuilt_react_agent_waits_at_its_breakpoint_and_continues(
     run = _stopped(client, run_id)
     # interrupt_before=["tools"], compiled in by the author: the run waits before the tool runs.
     assert run["status"] == "waiting", run
-    assert Run.objects.get(id=run_id).metadata["breakpoint"] == {"next": ["tools"]}
+    breakpoint = Run.objects.get(id=run_id).metadata["breakpoint"]
+    assert (breakpoint["when"], breakpoint["nodes"]) == ("before", ["tools"])
     assert _issued() == []
     # On Steward's checkpointer, not the InMemorySaver the author compiled in.
     with checkpointer() as saver:
         saved = saver.get_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
     assert saved is not None
 
-    # Continuing (no approval maps onto a static breakpoint yet: the run is requeued) runs the tool.
+    # A requeue alone (the sweeper, a lost message) does not get past a breakpoint: it waits again.
     assert Run.requeue(Run.objects.get(id=run_id).id, Run.Status.WAITING)
     send_run(run_id)
+    assert _stopped(client, run_id)["status"] == "waiting" and _issued() == []
+    # A reviewer continues it (tests/agents/test_breakpoints.py has the rest): the tool runs.
+    [request] = ApprovalRequest.objects.filter(run_id=run_id)
+    decide(request.id, reviewer, "approve")
     run = wait_for(lambda: (d := client.get(f"/api/runs/{run_id}").json())["status"] == "succeeded" and d)
     assert _issued() == [{"order_id": "A-1", "amount": 12.5}]
     assert run["output"] == {"answer": "done: refunded 12.5 on A-1"}

@@ -153,3 +153,33 @@ def test_a_run_failed_on_a_limit_is_not_retried_in_place_but_can_be_replayed(eng
     replayed = client.post(f"/api/runs/{run.id}/replay", {"mode": "live"})
     assert replayed.status_code == 201, replayed.content
     assert runtime.execute(replayed.json()["id"]) == "succeeded"
+
+
+@pytest.mark.postgres
+def test_breaches_appended_at_once_all_stay(engineer: Any) -> None:
+    from django.db import connection, transaction
+
+    run = limited_run(engineer)
+    first_locked, second_done = threading.Event(), threading.Event()
+
+    def first() -> None:
+        # Holds the row lock while the second writer tries to append.
+        with transaction.atomic():
+            Run.append_limit_breach(run.id, {"limit": "tokens"})
+            first_locked.set()
+            second_done.wait(1.0)
+        connection.close()
+
+    def second() -> None:
+        first_locked.wait(10)
+        Run.append_limit_breach(run.id, {"limit": "steps"})
+        second_done.set()
+        connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    run.refresh_from_db()
+    assert sorted(entry["limit"] for entry in run.limit_breaches) == ["steps", "tokens"]

@@ -173,3 +173,37 @@ def test_the_runs_page_shows_pinned_versions_and_filters_by_prompt(pinned: dict[
     assert "prompt: must be a prompt name or name@version" in bad
     assert bad.count('class="prompt-pins"') == len(pinned), "the bad filter is ignored"
 
+
+
+@pytest.mark.parametrize("sort", ["-created", "created", "-cost", "cost", "-steps"])
+def test_keyset_pages_walk_ties_once_each(engineer: Any, api: Any, sort: str) -> None:
+    """Runs that share the sorted value (same start time, cost and steps) are split over pages by
+    id: walking two at a time gives every run exactly once, in the sort's order."""
+    sync_agents()
+    refund = Agent.objects.get(key="refund")
+    when = timezone.now() - timedelta(minutes=5)
+    made = [
+        Run.objects.create(agent=refund, thread_id=f"tie-{i}", created_at=when if i < 5 else when - timedelta(minutes=i),
+                           cost=0.25 if i < 5 else i / 100, steps=3 if i < 5 else i, status="succeeded")
+        for i in range(8)
+    ]  # fmt: skip
+    client = api(engineer)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page = client.get("/api/runs", sort=sort, limit=2, **({"cursor": cursor} if cursor else {})).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    field, descending = {"-created": ("created_at", True), "created": ("created_at", False), "-cost": ("cost", True),
+                         "cost": ("cost", False), "-steps": ("steps", True)}[sort]  # fmt: skip
+    expected = sorted(made, key=lambda r: (getattr(r, field), r.id), reverse=descending)
+    assert seen == [str(r.id) for r in expected]
+
+
+def test_an_unknown_agent_or_starter_matches_no_run(runs: dict[str, Run], engineer: Any, api: Any) -> None:
+    client = api(engineer)
+    assert ids(client.get("/api/runs", agent="no_such_agent")) == set()
+    assert ids(client.get("/api/runs", started_by="nobody")) == set()
+    assert ids(client.get("/api/runs", agent="stock_check", has_error="true")) == {"broken"}

@@ -245,6 +245,8 @@ def test_the_page_shows_an_inbox_request_as_text_with_only_its_allowed_buttons(c
     html = page.content.decode()
     assert page.status_code == 200
     assert "# Send the invoice\n&lt;b&gt;check&lt;/b&gt; the address" in html and "<b>check</b>" not in html
+    # The description is markdown with raw HTML off: its heading is a heading, its tag is text.
+    assert '<div class="description"><h1>Send the invoice</h1>\n<p>&lt;b&gt;check&lt;/b&gt; the address</p>' in html
     assert 'id="approve-button"' not in html  # allow_accept is False
     assert 'id="edit-panel"' in html and 'id="respond-panel"' in html and ">Ignore</button>" in html
     assert 'id="arg_body"' in html  # no tool schema: the keys already there are the ones to edit

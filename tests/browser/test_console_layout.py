@@ -90,7 +90,7 @@ def test_phone_nav_collapses_and_pages_do_not_scroll_sideways(
     try:
         page = login(context, asgi_server, "reviewer")
         page.goto(asgi_server + "/approvals/")
-        expect(page.locator("tr.approval")).to_have_count(3)
+        expect(page.locator("li.approval")).to_have_count(3)
         _fits(page)
         page.screenshot(path=f"{SHOTS}/inbox-phone.png")
         log_out = page.locator("header").get_by_role("button", name="Log out")

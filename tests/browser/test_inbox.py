@@ -1,7 +1,9 @@
-"""The reviewers' inbox in a real browser: keyboard-only triage, and editing arguments."""
+"""The reviewers' inbox in a real browser: deciding by keyboard in the pane without a page load,
+the phone layout, a request's own page, and editing arguments."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import pytest
@@ -14,66 +16,160 @@ from tests.support.runs import waiting_refund
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
+# Set on the page once loaded: a full page load would drop it.
+MARKER = "window.__inboxMarker"
+# Before each key press, the time; when the pane shows another request, the time it took.
+TIMER = """() => {
+  window.__decisionMs = [];
+  document.addEventListener("keydown", (e) => { if (e.key === "a") window.__pressedAt = performance.now(); }, true);
+  document.addEventListener("htmx:afterSwap", (e) => {
+    if (e.target.id !== "inbox-pane" || window.__pressedAt === undefined) return;
+    const pressed = window.__pressedAt;
+    window.__pressedAt = undefined;
+    requestAnimationFrame(() => window.__decisionMs.push(performance.now() - pressed));
+  });
+}"""
 
-def test_reviewer_works_through_a_queue_with_the_keyboard_only(
+
+def _pane_id(page: Any) -> str | None:
+    value: str | None = page.locator("#pane-body").get_attribute("data-approval-id")
+    return value
+
+
+def test_reviewer_decides_ten_requests_by_keyboard_without_a_page_load(
     browser: Any, asgi_server: str, engineer: Any, reviewer: Any
 ) -> None:
-    """j, Enter, a, n, r (+ reason, comment, Enter), n, a, n: three requests decided without the mouse."""
-    requests = [waiting_refund(engineer)[1] for _ in range(3)]
-    context = browser.new_context()
+    """The pane shows the first request; j/k move it; `a` approves the one shown and the next one
+    appears in place, ten times, with no page load (a marker set on the window survives, no
+    navigation happens). Prints the p95 of key press → next request shown (no assertion on time)."""
+    requests = [waiting_refund(engineer)[1] for _ in range(10)]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         page = login(context, asgi_server, "reviewer")
         page.goto(asgi_server + "/approvals/")
-        expect(page.locator("tr.approval")).to_have_count(3)
-        page.keyboard.press("?")
-        expect(page.locator("#shortcuts")).to_be_visible()
-        page.keyboard.press("?")
-        expect(page.locator("#shortcuts")).not_to_be_visible()
+        expect(page.locator("li.approval")).to_have_count(10)
+        expect(page.locator("#bulk-approve")).to_be_disabled()
+        assert _pane_id(page) == str(requests[0].id)
+        page.evaluate(MARKER + " = 'kept'")
+        page.evaluate(TIMER)
+        navigations: list[str] = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
 
         page.keyboard.press("j")
-        expect(page.locator("tr.approval.selected")).to_have_attribute("data-id", str(requests[0].id))
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"**/approvals/{requests[0].id}/")
-        expect(page.locator("#held")).to_contain_text("You hold this request")
-        page.keyboard.press("a")
-        expect(page.locator("#approval-status")).to_have_text("approved")
+        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(requests[1].id))
+        expect(page.locator("li.approval.selected")).to_have_attribute("data-id", str(requests[1].id))
+        page.keyboard.press("k")
+        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(requests[0].id))
 
-        page.keyboard.press("n")
-        page.wait_for_url(f"**/approvals/{requests[1].id}/")
+        for index, request in enumerate(requests):
+            expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(request.id))
+            page.keyboard.press("a")
+            if index + 1 < len(requests):
+                expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(requests[index + 1].id))
+                expect(page.locator("li.approval.selected")).to_have_attribute("data-id", str(requests[index + 1].id))
+            expect(page.locator("#pane-notice")).to_contain_text("Approved")
+            expect(page.locator(f"#approval-{request.id}")).to_have_count(0)
+        expect(page.locator(".pane-empty")).to_contain_text("Nothing else is waiting")
+        expect(page.locator("li.approval")).to_have_count(0)
+        assert page.evaluate(MARKER) == "kept"
+        assert navigations == [], navigations
+        timings = page.evaluate("window.__decisionMs")
+    finally:
+        context.close()
+    assert [ApprovalRequest.objects.get(id=r.id).status for r in requests] == ["approved"] * 10
+    ordered = sorted(timings)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    print(
+        f"\ninbox keyboard decision -> next request shown: n={len(timings)} "
+        f"p50={statistics.median(timings):.0f} ms p95={p95:.0f} ms max={ordered[-1]:.0f} ms"
+    )
+
+
+def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any
+) -> None:
+    """At 390×844 the list and the pane stack (the selected request first, the list under it),
+    neither the inbox nor a request's page scrolls sideways, and the bulk bar's "Approve selected" is smaller than the pane's Approve and only
+    enabled once a request is selected."""
+    requests = [waiting_refund(engineer, amount=12345.5)[1] for _ in range(3)]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = login(context, asgi_server, "reviewer")
+        page.goto(asgi_server + "/approvals/")
+        expect(page.locator("li.approval")).to_have_count(3)
+        expect(page.locator("li.approval").first.locator(".amount")).to_have_text("12,345.50 USD")
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        rows = page.locator("#approval-rows").bounding_box()
+        pane = page.locator("#inbox-pane").bounding_box()
+        assert rows and pane and rows["y"] >= pane["y"] + pane["height"] - 1
+        assert pane["width"] <= 390 and rows["width"] <= 390
+
+        bulk = page.locator("#bulk-approve")
+        expect(bulk).to_be_disabled()
+        page.locator("li.approval input[type=checkbox]").first.check()
+        expect(bulk).to_be_enabled()
+        expect(page.locator("#bulk-count")).to_have_text("1")
+        bulk_box, approve_box = bulk.bounding_box(), page.locator("#approve-button").bounding_box()
+        assert bulk_box and approve_box
+        assert bulk_box["width"] * bulk_box["height"] < approve_box["width"] * approve_box["height"]
+
+        page.goto(f"{asgi_server}/approvals/{requests[0].id}/")
+        expect(page.locator("#approve-button")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    finally:
+        context.close()
+
+
+def test_request_page_buttons_are_balanced_and_a_decision_moves_on(
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any
+) -> None:
+    """On a request's page Approve (primary) and Reject sit side by side at about one size, the
+    overdue request is marked, the history lists one claim, and after a decision the page moves to
+    the next request of the queue, then to the inbox with a message."""
+    first, second = (waiting_refund(engineer)[1] for _ in range(2))
+    ApprovalRequest.objects.filter(id=first.id).update(due_at=first.created_at.replace(year=2020))
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = login(context, asgi_server, "reviewer")
+        page.goto(f"{asgi_server}/approvals/{first.id}/")
+        expect(page.locator("h1 .overdue-mark")).to_have_text("overdue")
+        page.reload()
+        expect(page.locator(".history li", has_text="approval.claimed")).to_have_count(1)
+        approve = page.locator("#approve-button").bounding_box()
+        reject = page.locator("#reject-panel > summary").bounding_box()
+        assert approve and reject
+        assert abs(approve["y"] - reject["y"]) < 4, (approve, reject)  # one row
+        assert reject["width"] < 2 * approve["width"] and reject["height"] <= approve["height"] + 4
+
+        page.keyboard.press("a")
+        page.wait_for_url(f"**/approvals/{second.id}/")
+        expect(page.locator(".flash")).to_contain_text("Approved")
         page.keyboard.press("r")
         expect(page.locator("#reject-reason")).to_be_focused()
         page.keyboard.press("ArrowDown")  # from the first reason code to the second
         page.keyboard.press("Tab")
-        expect(page.locator("#reject-comment")).to_be_focused()
         page.keyboard.type("outside the return window")
-        page.keyboard.press("a")  # while typing, `a` is a letter, not "approve"
         page.keyboard.press("Enter")
-        expect(page.locator("#approval-status")).to_have_text("rejected")
-
-        page.keyboard.press("n")
-        page.wait_for_url(f"**/approvals/{requests[2].id}/")
-        page.keyboard.press("a")
-        expect(page.locator("#approval-status")).to_have_text("approved")
-        page.keyboard.press("n")
-        expect(page.locator(".flash")).to_contain_text("Nothing is waiting for you")
+        page.wait_for_url("**/approvals/")
+        expect(page.locator(".flash").last).to_contain_text("Nothing else is waiting for you in payments")
     finally:
         context.close()
-    statuses = [ApprovalRequest.objects.get(id=r.id).status for r in requests]
-    assert statuses == ["approved", "rejected", "approved"]
-    rejected = ApprovalRequest.objects.get(id=requests[1].id).decisions.get()
-    assert rejected.comment == "outside the return windowa" and rejected.reason_code == "incorrect"
+    assert ApprovalRequest.objects.get(id=first.id).status == "approved"
+    rejected = ApprovalRequest.objects.get(id=second.id).decisions.get()
+    assert rejected.comment == "outside the return window" and rejected.reason_code == "incorrect"
 
 
 def test_edit_refused_next_to_the_field_then_the_tool_runs_with_the_edit(
     browser: Any, asgi_server: str, celery_worker: Any, engineer: Any, reviewer: Any
 ) -> None:
-    """An invalid amount is refused next to its field with the typed value kept; a valid one is
-    shown as a diff, approved, and the refund is written with the edited amount, live on the page."""
+    """In the pane: an invalid amount is refused next to its field with the typed value kept; a
+    valid one is shown as a diff, approved, and the refund is written with the edited amount; the
+    request's page then shows what the action returned."""
     run, request = waiting_refund(engineer, amount=400)
     context = browser.new_context()
     try:
         page = login(context, asgi_server, "reviewer")
-        page.goto(f"{asgi_server}/approvals/{request.id}/")
+        page.goto(f"{asgi_server}/approvals/?selected={request.id}")
         page.keyboard.press("e")
         expect(page.locator("#arg_order_id")).to_be_focused()
         page.fill("#arg_amount", "-5")
@@ -87,6 +183,8 @@ def test_edit_refused_next_to_the_field_then_the_tool_runs_with_the_edit(
         expect(page.locator("#edit-diff")).to_contain_text("400.0")
         expect(page.locator("#edit-diff")).to_contain_text("120.0")
         page.click("#confirm-edit")
+        expect(page.locator("#pane-notice")).to_contain_text("Approved")
+        page.goto(f"{asgi_server}/approvals/{request.id}/")
         expect(page.locator("#approval-status")).to_have_text("approved")
         expect(page.locator("#outcome-result")).to_contain_text("120", timeout=20_000)
         expect(page.locator("#outcome-run-status")).to_have_text("succeeded", timeout=20_000)

@@ -41,6 +41,10 @@ def test_reviewer_approval_reaches_engineer_page_live(
         review.goto(asgi_server + approval_href)
         expect(review.locator("#proposed-args")).to_contain_text(order)
         review.click("#approve-button")
+        # Nothing else waits: the reviewer is back in the inbox, which says what happened.
+        review.wait_for_url("**/approvals/")
+        expect(review.locator(".flash").first).to_contain_text("Approved")
+        review.goto(asgi_server + approval_href)
         expect(review.locator("#approval-status")).to_have_text("approved")
         expect(review.locator("#decided")).to_contain_text("reviewer")
 

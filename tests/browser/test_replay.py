@@ -40,3 +40,33 @@ def test_replay_from_a_step_then_the_diff(browser: Any, asgi_server: str, celery
         expect(page.locator("body")).to_contain_text("inherited")
     finally:
         context.close()
+
+
+def test_cassette_replay_shows_the_safety_preview_then_books_nothing(browser: Any, asgi_server: str, celery_worker: Any, engineer: Any) -> None:
+    """Replay panel → cassette → the preview lists the nodes that run again and the ToolNode's
+    booking (played back, not run) and says what is not intercepted → confirm → the replay
+    succeeds and nothing is booked again."""
+    from tests.support.docs_agents import BOOKINGS
+
+    BOOKINGS.clear()
+    original = start_run("docs_hotel", {"hotel": "Sacher"}, engineer)
+    wait_for(lambda: Run.objects.get(id=original.id).status == "succeeded")
+    context = browser.new_context()
+    try:
+        page = login(context, asgi_server, "engineer")
+        page.goto(f"{asgi_server}/runs/{original.id}/")
+        page.click("#replay-panel summary")
+        page.select_option("#replay-panel select[name=mode]", "cassette")
+        page.click("#start-replay")
+        expect(page.locator("#preview-nodes")).to_contain_text("tools")
+        expect(page.locator("#preview-tool-calls")).to_contain_text("book_hotel")
+        expect(page.locator("#preview-tool-calls")).to_contain_text("played back, not run")
+        expect(page.locator("#not-intercepted")).to_contain_text("plain HTTP call")
+        assert not Run.objects.filter(parent_run=original).exists()
+        page.click("#confirm-replay")
+        page.wait_for_url("**/runs/*/")
+        replayed = Run.objects.get(parent_run=original)
+        expect(page.locator("#run-status")).to_have_text("succeeded", timeout=20_000)
+        assert replayed.metadata["replay"]["mode"] == "cassette" and BOOKINGS == ["Sacher"]
+    finally:
+        context.close()

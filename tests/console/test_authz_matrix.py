@@ -247,6 +247,9 @@ API: dict[tuple[str, str], Rule] = {
     ("POST", "/api/runs/{run_id}/replay"): rule(
         STARTERS, lambda t, f: Call(f"/api/runs/{t.finished.id}/replay", {"mode": "recorded"})
     ),
+    ("POST", "/api/runs/{run_id}/replay/preview"): rule(
+        STARTERS, lambda t, f: Call(f"/api/runs/{t.finished.id}/replay/preview", {"mode": "live"})
+    ),
     ("POST", "/api/runs/{run_id}/retry"): rule(STARTERS, lambda t, f: Call(f"/api/runs/{t.failed(f).id}/retry")),
     ("GET", "/api/runs/{a}/diff/{b}"): rule(
         READERS, lambda t, f: Call(f"/api/runs/{t.finished.id}/diff/{t.other_finished.id}")
@@ -471,6 +474,12 @@ PAGES_ELSEWHERE = {
     "readyz": "public probe",
     "metrics": "token or private network (tests/console/test_metrics.py)",
     "approval_link": "one-time emailed token (tests/approvals/test_email_links.py)",
+    # The LangGraph SDK's API keys and roles (console/langgraph_api/auth.py): tests/langgraph_api, tests/langgraph_stream.
+    "langgraph_run_stream": "LangGraph SDK API, API keys (tests/langgraph_stream)",
+    "langgraph_thread_run_stream": "LangGraph SDK API, API keys (tests/langgraph_stream)",
+    "langgraph_join_stream": "LangGraph SDK API, API keys (tests/langgraph_stream)",
+    "langgraph_thread_commands": "a JSON 404: not implemented (tests/langgraph_stream)",
+    "langgraph_thread_stream_events": "a JSON 404: not implemented (tests/langgraph_stream)",
 }
 
 

@@ -20,12 +20,14 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.management import call_command
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from agents.engine import runtime
 from agents.engine.models import Run
+from approvals.inbox import PAGE_SIZE, InboxFilters, filtered_inbox
 from approvals.models import ApprovalRequest
 from approvals.services import decide
 from console.kernel import live
@@ -359,7 +361,7 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
             r'<span id="nav-pending" hx-swap-oob="true" class="badge" data-count="1">1</span>', html
         ), html
         assert '<div id="approval-rows" hx-swap-oob="true">' in html
-        assert f'<a href="/approvals/{approval.id}/">issue_refund</a>' in html
+        assert f'<a class="row-link" href="/approvals/{approval.id}/">' in html
 
         await sync_to_async(decide_and_close, thread_sensitive=False)(approval.id, decider)
         received: list[str] = []
@@ -390,6 +392,26 @@ def test_reviewer_without_the_list_view_gets_only_the_nav_count(engineer: User, 
         assert 'id="nav-pending" hx-swap-oob="true"' in html
         assert 'data-count="1"' in html
         assert "approval-rows" not in html
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_the_inbox_push_renders_the_page_the_reviewer_is_on(reviewer: User) -> None:
+    """view=approvals with the inbox's cursor: the pushed rows are that page's (the second page's
+    rows after its cursor), with its page links, the same fragment the page rendered."""
+    call_command("seed_approvals", pending=PAGE_SIZE + 5, seed=11, stdout=None)
+    first = filtered_inbox(reviewer, InboxFilters())
+    second = filtered_inbox(reviewer, InboxFilters(cursor=first.next_cursor))
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(reviewer, f"subscribe=approvals&view=approvals&{second.filters.as_query()}")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        rows = re.findall(r'<li id="approval-([0-9a-f-]{36})"', html)
+        assert rows == [str(r.id) for r in second.requests] and len(rows) == 5
+        assert 'id="first-page"' in html and 'id="next-page"' not in html
         await communicator.disconnect()
 
     run_async(scenario)

@@ -18,7 +18,7 @@ from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
-from console.kernel.models import ApiKey
+from console.kernel.models import ApiKey, AuditEvent
 from tests.support.clients import ClientFor
 from tests.support.runs import order_id, queued_refund, waiting_refund
 from tests.support.users import make_user
@@ -232,13 +232,16 @@ def test_valid_start_redirects_to_the_new_run(engineer: User, client_for: Client
 def test_approval_list_shows_pending_request_to_reviewers(
     role: str, engineer: User, request: pytest.FixtureRequest, client_for: ClientFor
 ) -> None:
-    """Reviewers and admins see the pending list with the request's action, linked to its page."""
+    """Reviewers and admins see the pending list with the request's action and amount (with the
+    currency the refund declares), linked to its page."""
     _, approval = waiting_refund(engineer)
     user: User = request.getfixturevalue(role)
     response = client_for(user).get("/approvals/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'<a href="/approvals/{approval.id}/">issue_refund</a>' in html
+    assert f'<a class="row-link" href="/approvals/{approval.id}/">' in html
+    assert '<span class="action">issue_refund</span>' in html
+    assert '<span class="amount">250.00 USD</span>' in html
     assert approval.summary and approval.summary in html
 
 
@@ -303,20 +306,34 @@ def test_approval_detail_of_unknown_request_is_404(reviewer: User, client_for: C
 
 
 @pytest.mark.django_db(transaction=True)
-def test_reviewer_approves_and_the_run_is_queued_again(engineer: User, reviewer: User, client_for: ClientFor) -> None:
-    """decision=approve: 302 to the request, which is approved by the reviewer; the run is queued."""
+def test_reviewer_approves_and_moves_to_the_next_request_of_the_queue(engineer: User, reviewer: User, client_for: ClientFor) -> None:
+    """decision=approve: the request is approved by the reviewer and its run queued; the reviewer
+    is taken to the next pending request of the same queue (claimed once: its history lists one
+    claim), and after the last one back to the inbox, which says nothing else waits."""
     _, approval = waiting_refund(engineer)
+    _, following = waiting_refund(engineer)
     client = client_for(reviewer)
     response = client.post(f"/approvals/{approval.id}/decide", {"decision": "approve"})
     assert response.status_code == 302
-    assert response["Location"] == f"/approvals/{approval.id}/"
+    assert response["Location"] == f"/approvals/{following.id}/"
     approval.refresh_from_db()
     assert approval.status == ApprovalRequest.Status.APPROVED
     assert approval.decided_by == reviewer
     assert Run.objects.get(id=approval.run_id).status == Run.Status.QUEUED
     page = client.get(response["Location"])
-    assert b"Approved: the run resumes." in page.content
-    assert re.search(rb'id="decided">\s*<p><strong>Approved</strong> by reviewer', page.content)
+    assert f"Approved: {approval.summary}. The run resumes.".encode() in page.content
+    following.refresh_from_db()
+    assert following.claimed_by == reviewer
+    client.get(response["Location"])  # a reload is not a new claim
+    history = re.search(rb'<ol class="history" hx-disable>(.*?)</ol>', client.get(response["Location"]).content, re.S)
+    assert history and history.group(1).count(b"approval.claimed") == 1
+    assert AuditEvent.objects.filter(object_id=str(following.id), action="approval.claimed").count() == 1
+
+    last = client.post(f"/approvals/{following.id}/decide", {"decision": "approve"})
+    assert last["Location"] == "/approvals/"
+    assert b"Nothing else is waiting for you in payments." in client.get("/approvals/").content
+    decided = client.get(f"/approvals/{approval.id}/").content
+    assert re.search(rb'id="decided">\s*<p><strong>Approved</strong> by reviewer', decided)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel, Field
 
+from agents import prompts
 from agents.demo.models import Refund
 from agents.engine.ledger import run_once
 from agents.engine.limits import Limits
@@ -26,7 +27,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import docs_agents, interrupt_agents
+from tests.support import breakpoint_agents, docs_agents, interrupt_agents, stream_agents
 
 
 class TopicInput(BaseModel):
@@ -398,6 +399,9 @@ register_agent("docs_hotel_reviewed", input_schema=HotelInput, initial_state=_ho
     lambda: docs_agents.build_hotel_agent(reviewed=True)
 )
 register_agent("docs_hotel_trip", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_hotel_trip)
+register_agent("docs_hotel_async", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_async_hotel_agent)
+register_agent("docs_hotel_tidy", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_tidy_hotel_agent)
+register_agent("docs_reservation", input_schema=HotelInput, initial_state=_hotel_request)(docs_agents.build_reservation_agent)
 
 
 class OrderInput(BaseModel):
@@ -481,7 +485,91 @@ register_agent(
 )(interrupt_agents.build_hitl_email_per_call)
 register_agent("inbox_email", input_schema=InboxInput, initial_state=lambda d: {"to": d.to, "outcome": ""},  # type: ignore[attr-defined]
                output=lambda s: {"outcome": s["outcome"]})(interrupt_agents.build_inbox_email)
+register_agent("inbox_email_noted", input_schema=InboxInput, initial_state=lambda d: {"to": d.to, "outcome": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"outcome": s["outcome"]})(interrupt_agents.build_inbox_email_noted)
 register_agent("question", input_schema=TopicInput, initial_state=lambda d: {"topic": d.topic, "answer": None},  # type: ignore[attr-defined]
                output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_question)
 register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
                output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
+
+
+# --- graphs compiled with static breakpoints (tests/agents/test_breakpoints.py) -----------------
+# Written the LangGraph docs' way, without Steward (tests/support/breakpoint_agents.py).
+
+
+class ShipInput(BaseModel):
+    order: str = Field(min_length=1)
+
+
+def _ship_state(data: BaseModel) -> dict[str, Any]:
+    return {"order": data.order, "label": "", "shipped": False}  # type: ignore[attr-defined]
+
+
+def _ship_output(state: dict[str, Any]) -> dict[str, Any]:
+    return {"label": state["label"], "shipped": state["shipped"]}
+
+
+register_agent("ship_before", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.before_ship
+)
+register_agent("ship_after", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.after_draft
+)
+register_agent("ship_each", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.before_each
+)
+
+
+# --- prompts and the model helper from an `async def` node (tests/agents/test_async_prompts.py) ---
+
+
+class AsyncPromptedState(TypedDict):
+    topic: str
+    reply: str
+
+
+def _system_texts(messages: Sequence[BaseMessage]) -> AIMessage:
+    # Says which prompt versions reached the model: the text of every system message.
+    return AIMessage(content=" / ".join(str(m.content) for m in messages if m.type == "system"))
+
+
+async def _async_prompted_node(state: AsyncPromptedState, config: RunnableConfig) -> dict[str, Any]:
+    pinned = prompts.get("async_pinned")  # the sync call, from the event loop
+    late = await prompts.aget("async_late")  # not declared by the agent: pinned at its first use
+    model = chat_model_for("async_prompted", _system_texts, prompt=pinned)
+    messages = [
+        *pinned.invoke({"history": [HumanMessage(state["topic"])]}).to_messages(),
+        *late.invoke({"history": []}).to_messages(),
+    ]
+    reply = model.invoke(messages, config)
+    return {"reply": str(reply.content)}
+
+
+@register_agent("async_prompted", input_schema=TopicInput, prompts=["async_pinned"], output=lambda s: {"reply": s["reply"]})
+def build_async_prompted() -> StateGraph:
+    """An `async def` node reading two prompts and calling the agent's model."""
+    graph = StateGraph(AsyncPromptedState)
+    graph.add_node("answer", _async_prompted_node)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    return graph
+
+
+register_agent("ship_plain", input_schema=ShipInput, initial_state=_ship_state, output=_ship_output)(
+    lambda: breakpoint_agents.no_breakpoints
+)
+
+
+class ChatInput(BaseModel):
+    messages: list[dict[str, Any]] = []
+
+
+class NestedInput(BaseModel):
+    log: list[str] = []
+
+
+# The LangGraph SDK streaming tests' agents (tests/support/stream_agents.py, no Steward import).
+register_agent("stream_chat", input_schema=ChatInput)(stream_agents.build_chat)
+register_agent("stream_nested", input_schema=NestedInput)(stream_agents.build_nested)
+register_agent("stream_ask", input_schema=ChatInput)(stream_agents.build_ask)
+register_agent("stream_async_chat", input_schema=ChatInput)(stream_agents.build_async_chat)

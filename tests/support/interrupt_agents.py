@@ -119,10 +119,22 @@ class InboxState(TypedDict):
 
 
 def inbox_node(state: InboxState) -> dict[str, Any]:
+    return ask_inbox(state, "# Send the invoice\n<b>check</b> the address")
+
+
+# A description as an agent may write it from what it read: markdown, and HTML that must stay text.
+SCRIPTED_NOTE = "**Check** the address first.\n\n<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
+
+
+def noted_inbox_node(state: InboxState) -> dict[str, Any]:
+    return ask_inbox(state, SCRIPTED_NOTE)
+
+
+def ask_inbox(state: InboxState, description: str) -> dict[str, Any]:
     request: HumanInterrupt = {
         "action_request": {"action": "send_email", "args": {"to": state["to"], "subject": "Invoice", "body": "attached"}},
         "config": {"allow_ignore": True, "allow_respond": True, "allow_edit": True, "allow_accept": False},
-        "description": "# Send the invoice\n<b>check</b> the address",
+        "description": description,
     }
     response: HumanResponse = interrupt([request])[0]
     if response["type"] == "accept":
@@ -142,6 +154,15 @@ def build_inbox_email() -> StateGraph:
     """One node asking Agent Inbox (edit, respond or ignore; no accept) before sending an email."""
     graph = StateGraph(InboxState)
     graph.add_node("ask", inbox_node)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", END)
+    return graph
+
+
+def build_inbox_email_noted() -> StateGraph:
+    """The same, its description carrying a `<script>` and an `<img onerror>` (SCRIPTED_NOTE)."""
+    graph = StateGraph(InboxState)
+    graph.add_node("ask", noted_inbox_node)
     graph.add_edge(START, "ask")
     graph.add_edge("ask", END)
     return graph

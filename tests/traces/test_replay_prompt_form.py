@@ -28,7 +28,7 @@ def _finished_refund(engineer: Any) -> Run:
     return run
 
 
-def test_replay_panel_offers_the_runs_prompt_versions_and_uses_the_chosen_one(
+def test_replay_panel_offers_the_runs_prompt_versions_previews_then_uses_the_chosen_one(
     engineer: Any, admin_user: Any, client: Any
 ) -> None:
     run = _finished_refund(engineer)
@@ -41,10 +41,12 @@ def test_replay_panel_offers_the_runs_prompt_versions_and_uses_the_chosen_one(
     assert f"v{newer.number}: kinder" in page and f"v{pinned} (this run's)" in page
     assert f"refund_system v{pinned}</code>" in page  # the header names the pinned version
 
-    answer = client.post(
-        f"/runs/{run.id}/replay",
-        {"mode": "recorded", "from_step": "", "state_patch": "", "prompt__refund_system": str(newer.number), "model": ""},
-    )
+    chosen = {"mode": "recorded", "from_step": "", "state_patch": "", "prompt__refund_system": str(newer.number), "model": ""}
+    # Another version makes the replay live from the first call it changes: the safety preview first.
+    preview = client.post(f"/runs/{run.id}/replay", chosen)
+    assert preview.status_code == 200 and 'id="replay-preview"' in preview.content.decode()
+    assert "mixed replay" in preview.content.decode() and not Run.objects.filter(parent_run=run).exists()
+    answer = client.post(f"/runs/{run.id}/replay", {**chosen, "confirm": "yes"})
     assert answer.status_code == 302
     replayed = Run.objects.get(parent_run=run)
     assert replayed.metadata["replay"]["prompt_versions"] == {"refund_system": newer.number}
@@ -70,7 +72,7 @@ def test_replay_panel_with_another_model_and_a_missing_version(engineer: Any, cl
 
     answer = client.post(
         f"/runs/{run.id}/replay",
-        {"mode": "recorded", "from_step": "", "state_patch": "", "model": "scripted-cheaper"},
+        {"mode": "recorded", "from_step": "", "state_patch": "", "model": "scripted-cheaper", "confirm": "yes"},
     )
     assert answer.status_code == 302
     replayed = Run.objects.get(parent_run=run)

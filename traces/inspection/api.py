@@ -27,7 +27,7 @@ from console.kernel.schemas import ErrorOut, InputSchema
 from traces.inspection.diff import diff_runs
 from traces.inspection.export import TraceV1, export_filename, export_run, import_run, parse_trace
 from traces.inspection.feedback import can_give_feedback, give_feedback
-from traces.inspection.replay import replay, retry
+from traces.inspection.replay import preview, replay, retry
 from traces.inspection.threads import thread_runs
 from traces.recording.models import Feedback
 
@@ -162,7 +162,7 @@ REPLAY = role_auth(can_start_runs, "replay runs")
 
 class ReplayIn(InputSchema):
     from_step: int | None = Field(None, description="the step to replay from; none: from the start")
-    mode: str = Field("recorded", description="recorded, live or mixed")
+    mode: str = Field("recorded", description="recorded (a copy, runs nothing), cassette (runs the code, plays every model and tool call back), mixed (played back before live_from_step, live from it) or live")
     live_from_step: int | None = Field(None, description="with mode mixed: live from this step on")
     state_patch: dict[str, Any] | None = Field(None, description="state keys to set at from_step")
     prompt_versions: dict[str, int] | None = Field(None, description="prompt name → version number to use instead")
@@ -190,6 +190,34 @@ def post_replay(request: HttpRequest, run_id: uuid.UUID, body: ReplayIn) -> Stat
         prompt_versions=body.prompt_versions, model=body.model,
     )
     return Status(201, run_out(Run.objects.select_related("agent", "created_by").get(id=new.id)))
+
+
+class ReplayPreviewOut(Schema):
+    mode: str
+    live_from: int | None
+    runs_code: bool
+    nodes: list[dict[str, Any]]
+    tool_calls: list[dict[str, Any]]
+    approvals: list[dict[str, Any]]
+    ledger: list[dict[str, Any]]
+    not_intercepted: str
+
+
+@router.post(
+    "/{run_id}/replay/preview", auth=REPLAY,
+    response={200: ReplayPreviewOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+)
+def post_replay_preview(request: HttpRequest, run_id: uuid.UUID, body: ReplayIn) -> dict[str, Any]:
+    """What the replay with this body would run again (the safety preview); nothing is started.
+
+    Every node that runs again, every tool call recorded in those steps (whatever made it) with
+    what happens to it ("played back, not run" or "runs again") and its approval request, the
+    approvals that would be asked again and the ledger entries of the replay chain."""
+
+    return preview(
+        _run(run_id), from_step=body.from_step, mode=body.mode, live_from_step=body.live_from_step,
+        state_patch=body.state_patch, prompt_versions=body.prompt_versions, model=body.model,
+    )
 
 
 @router.post(

@@ -7,16 +7,24 @@ spans (traces/recording/span_copy.py) and writes the new run, which the worker t
 original's final status and output without invoking the graph (agents/engine/runtime.py). A run
 whose outcome cannot be copied (still waiting, cancelled, its checkpoints gone) is refused.
 
-Any other replay (`live`, `mixed`, a state patch, another prompt version or model) copies the
-checkpoint the chosen step ran from into a fresh thread (the original run and its thread are never
-written), optionally patches the state there, and queues the new run; the cassette
-(traces/recording/cassette.py) plays back the original's model and tool outputs before
-`live_from_step` and calls them live from it on.
+Any other replay copies the checkpoint the chosen step ran from into a fresh thread (the original
+run and its thread are never written), optionally patches the state there, and queues the new run,
+whose node code runs:
+
+- `cassette`: every LangChain chat model and tool call is answered from the original's recording
+  (traces/recording/cassette.py, at the `BaseChatModel` / `BaseTool` level, whatever built them);
+  a call the recording does not hold fails the replay, nothing is called out;
+- `mixed` (and a `recorded` replay with a change: a state patch, another prompt version or model):
+  calls are played back like that before `live_from_step` and made live from it on;
+- `live`: every call is made again.
+
+`preview` lists what a replay would run again, for the engineer to confirm before it starts.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -31,8 +39,10 @@ from agents.engine.runtime import compiled_graph
 from agents.engine.thread_copy import copy_thread
 from agents.prompts import PromptNotFound, pins_for_new_run, save_pins
 from agents.prompts.models import PromptVersion
+from approvals.models import ApprovalRequest
 from console.kernel import audit, live
 from console.kernel.errors import Conflict, Invalid
+from console.kernel.sealing import SealError, open_json
 from traces.recording.models import Span
 from traces.recording.sealed import copy_sealed_input
 from traces.recording.span_copy import copy_spans
@@ -42,7 +52,12 @@ if TYPE_CHECKING:
 
 __all__ = ["MODES", "changed_prompts", "first_changed_call", "prompt_choices", "replay", "retry", "steps_of"]
 
-MODES = ("recorded", "live", "mixed")
+MODES = ("recorded", "cassette", "mixed", "live")
+# What the safety preview says a cassette does not catch.
+NOT_INTERCEPTED = (
+    "Only LangChain chat models and tools are played back: other code in a node (a plain HTTP call, a database "
+    "write, a file) runs again for real, and so do calls made from threads a node starts itself."
+)
 
 
 def steps_of(run: Run) -> dict[int, tuple[str, str]]:
@@ -154,28 +169,24 @@ def retry_dead_letter(letter_id: uuid.UUID, user: Any) -> Run:
     return run
 
 
-def replay(
-    original: Run,
-    user: Any,
-    *,
-    from_step: int | None = None,
-    mode: str = "recorded",
-    live_from_step: int | None = None,
-    state_patch: dict[str, Any] | None = None,
-    prompt_versions: dict[str, int] | None = None,
-    model: str | None = None,
-) -> Run:
-    """Queue a new run that replays `original` from `from_step` (None: from the start).
+@dataclass
+class _Plan:
+    """A replay's checked arguments: the mode it really runs in and what it starts from."""
 
-    The replay keeps the original's pinned prompt versions, except those in `prompt_versions`
-    ({name: version number}); `model` replaces the agent's model. With either change, a
-    `recorded` replay becomes `mixed`: recorded up to the first model call the change affects,
-    live from there (a recording cannot say what another prompt or model would answer).
+    mode: str
+    live_from_step: int | None
+    steps: dict[int, tuple[str, str]]
+    pins: dict[str, Any]
+
+
+def _checked(
+    original: Run, *, from_step: int | None, mode: str, live_from_step: int | None,
+    state_patch: dict[str, Any] | None, prompt_versions: dict[str, int] | None, model: str | None,
+) -> _Plan:
+    """Everything `replay` refuses, checked without writing anything (the preview checks it too).
 
     Raises:
-        Invalid: unknown mode, a step that does not exist, a patch naming unknown state keys.
-        Conflict: the agent's graph changed (only a replay from the start still makes sense),
-            or the run is still going.
+        Invalid, Conflict: as `replay`.
     """
     _refuse_pruned(original)
     errors: list[dict[str, Any]] = []
@@ -191,6 +202,13 @@ def replay(
         errors.append({"loc": ["body", "state_patch"], "msg": "a state patch needs from_step: the state at that step is edited"})
     if model is not None and not model.strip():
         errors.append({"loc": ["body", "model"], "msg": "name a model, e.g. openai:gpt-4o-mini"})
+    if mode == "cassette" and (model or changed_prompts(original, prompt_versions)):
+        # A recording cannot say what another prompt or model would answer: every such call would miss.
+        field = "model" if model else "prompt_versions"
+        errors.append({"loc": ["body", field], "msg": (
+            "a cassette replay answers every model call from this run's recording, which cannot say what another "
+            "prompt version or model would answer; replay it mixed or live instead"
+        )})
     pins = dict(original.prompt_versions or {})
     # An imported run's pins name the exporting Steward's versions (no id here): this Steward's
     # versions with those numbers, or a 422 saying which is missing.
@@ -203,19 +221,57 @@ def replay(
             errors.append({"loc": ["body", "prompt_versions"], "msg": str(exc)})
     if errors:
         raise Invalid(errors)
-    if (changed_prompts(original, prompt_versions) or model) and mode == "recorded":
-        changed_call = first_changed_call(original, from_step, prompt_versions, model)
-        # No model call from `from_step` on: live from where the replay starts.
-        mode, live_from_step = "mixed", changed_call if changed_call is not None else (from_step or 0)
+    mode, live_from_step = effective_mode(
+        original, mode, from_step=from_step, live_from_step=live_from_step, state_patch=state_patch,
+        prompt_versions=prompt_versions, model=model,
+    )
+    if state_patch and from_step is not None:
+        _check_patch_keys(original, steps[from_step][1], state_patch)
     if original.status in (Run.Status.QUEUED, Run.Status.RUNNING):
         raise Conflict(f"the run is still {original.status}; replay it once it stops")
-    copied = mode == "recorded" and state_patch is None
-    if copied:
+    if mode == "recorded":
         _refuse_uncopyable(original)
+    if mode == "cassette":
+        _refuse_without_recording(original)
     change = _graph_change(original)
     if change and from_step is not None:
         raise Conflict(f"{change}: only a replay from the start is possible")
+    if get_agent(original.agent.key) is None:
+        raise Conflict(f"the agent {original.agent.key!r} is no longer registered")
+    return _Plan(mode, live_from_step, steps, pins)
 
+
+
+def replay(
+    original: Run,
+    user: Any,
+    *,
+    from_step: int | None = None,
+    mode: str = "recorded",
+    live_from_step: int | None = None,
+    state_patch: dict[str, Any] | None = None,
+    prompt_versions: dict[str, int] | None = None,
+    model: str | None = None,
+) -> Run:
+    """Queue a new run that replays `original` from `from_step` (None: from the start).
+
+    The replay keeps the original's pinned prompt versions, except those in `prompt_versions`
+    ({name: version number}); `model` replaces the agent's model. With either change or a
+    `state_patch`, a `recorded` replay becomes `mixed` (`effective_mode`): played back up to the
+    first step the change affects, live from there. A `cassette` replay takes no such change.
+
+    Raises:
+        Invalid: unknown mode, a step that does not exist, a patch naming unknown state keys, a
+            cassette replay with another prompt version or model.
+        Conflict: the agent's graph changed (only a replay from the start still makes sense), the
+            run is still going, or the mode cannot keep its promise for this run (a recorded copy
+            of a run with nothing to copy, a cassette of a run with no recording).
+    """
+    plan = _checked(
+        original, from_step=from_step, mode=mode, live_from_step=live_from_step, state_patch=state_patch,
+        prompt_versions=prompt_versions, model=model,
+    )
+    mode, live_from_step, steps, pins, copied = plan.mode, plan.live_from_step, plan.steps, plan.pins, plan.mode == "recorded"
     new_id = uuid.uuid4()
     base_checkpoint = steps[from_step][1] if from_step is not None else ""
     spec = get_agent(original.agent.key)
@@ -264,6 +320,44 @@ def replay(
         send_run(run.id)
         live.publish_run(run.id, run.status)
     return run
+
+
+def effective_mode(
+    original: Run, mode: str, *, from_step: int | None, live_from_step: int | None,
+    state_patch: dict[str, Any] | None, prompt_versions: dict[str, int] | None, model: str | None,
+) -> tuple[str, int | None]:
+    """The mode a replay really runs in, and the step it goes live from.
+
+    A `recorded` replay with a change cannot be a copy: it becomes `mixed`, played back up to the
+    first step the change affects and live from there (a state patch affects `from_step`; another
+    prompt version or model, the first model call it changes)."""
+    if mode != "recorded":
+        return mode, live_from_step
+    if state_patch is not None:
+        return "mixed", from_step or 0
+    if changed_prompts(original, prompt_versions) or model:
+        changed_call = first_changed_call(original, from_step, prompt_versions, model)
+        # No model call from `from_step` on: live from where the replay starts.
+        return "mixed", changed_call if changed_call is not None else (from_step or 0)
+    return mode, live_from_step
+
+
+def _refuse_without_recording(original: Run) -> None:
+    """A cassette answers model and tool calls from the original's spans: refuse when it cannot."""
+    recorded = Span.objects.filter(run=original)
+    if not recorded.exists():
+        raise Conflict(
+            "this run has no recorded spans: a cassette replay answers model and tool calls from them and would "
+            "have nothing to answer with; replay it live instead"
+        )
+    for span in recorded.filter(kind__in=(Span.Kind.MODEL, Span.Kind.TOOL)).exclude(sealed=None).only("id", "kind", "name", "sealed"):
+        try:
+            open_json(bytes(span.sealed or b""), span.id.bytes)
+        except SealError as exc:
+            raise Conflict(
+                f"the recorded {span.kind} call {span.name!r} holds secrets sealed with another encryption key ({exc}): "
+                "a cassette replay could not play it back; restore the key or replay it live"
+            ) from None
 
 
 def _refuse_uncopyable(original: Run) -> None:
@@ -333,6 +427,20 @@ def first_changed_call(
     return int(first) if first is not None else None
 
 
+def _check_patch_keys(original: Run, checkpoint_id: str, patch: dict[str, Any]) -> None:
+    """A state patch may only set keys the state at that step has."""
+    with checkpointer() as saver:
+        source = saver.get_tuple(
+            {"configurable": {"thread_id": original.thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+        )
+    if source is None:
+        raise Conflict(f"the checkpoint {checkpoint_id} of this run is gone (pruned?): replay it from the start")
+    known = set(source.checkpoint.get("channel_values", {}))
+    unknown = sorted(set(patch) - known)
+    if unknown:
+        raise Invalid([{"loc": ["body", "state_patch", k], "msg": f"no state key {k!r} (keys: {', '.join(sorted(known))})"} for k in unknown])
+
+
 def _fork(
     original: Run, thread_id: str, checkpoint_id: str, patch: dict[str, Any] | None,
     steps: dict[int, tuple[str, str]], from_step: int | None,
@@ -345,11 +453,6 @@ def _fork(
         )
         if source is None:
             raise Conflict(f"the checkpoint {checkpoint_id} of this run is gone (pruned?): replay it from the start")
-        if patch:
-            known = set(source.checkpoint.get("channel_values", {}))
-            unknown = sorted(set(patch) - known)
-            if unknown:
-                raise Invalid([{"loc": ["body", "state_patch", k], "msg": f"no state key {k!r} (keys: {', '.join(sorted(known))})"} for k in unknown])
         saved = saver.put(target, source.checkpoint, source.metadata, dict(source.checkpoint.get("channel_versions", {})))
         if patch:
 
@@ -361,40 +464,112 @@ def _fork(
             graph.update_state(saved, patch, as_node=previous)
 
 
-def preview(original: Run, *, from_step: int | None, mode: str, live_from_step: int | None) -> dict[str, Any]:
-    """What a live or mixed replay would do again, for the engineer to confirm first.
+def preview(
+    original: Run, *, from_step: int | None, mode: str, live_from_step: int | None,
+    state_patch: dict[str, Any] | None = None, prompt_versions: dict[str, int] | None = None, model: str | None = None,
+) -> dict[str, Any]:
+    """What a replay would run again, for the engineer to confirm first.
+
+    Raises:
+        Invalid, Conflict: what `replay` would refuse (e.g. a cassette replay of a run with no recording).
 
     Returns:
-        {"live_from": step or None, "side_effects": [...], "approvals": [...], "ledger": [...]}:
-        gated actions that would run live, gates that would ask for approval again, and the
-        ledger entries that already exist for this replay chain (those return their stored
-        result instead of acting twice).
+        {"mode", "live_from", "runs_code": whether node code runs, "nodes": every node that runs
+        again (step, name, "live" or "played back"), "tool_calls": every tool call recorded in those
+        steps, whatever made it (ToolNode, create_agent, Steward's tool loop), with what happens to
+        it and the approval request it opened, "approvals": gates that would ask again, "ledger":
+        the ledger entries of this replay chain (they return their stored result instead of acting
+        twice), "not_intercepted": what a played-back step still runs for real}.
     """
-
-    if mode == "recorded":
-        live_from = None
-    elif mode == "mixed":
-        live_from = live_from_step
-    else:
-        live_from = from_step if from_step is not None else 0
-    gates = []
-    if live_from is not None:
-        gates = list(
-            Span.objects.filter(run=original, kind=Span.Kind.GATE, step__gte=live_from)
-            .order_by("seq").values("step", "name", "status", "input")
-        )
-    seen: set[tuple[Any, str]] = set()
-    side_effects, approvals = [], []
-    for gate in gates:
-        key = (gate["step"], gate["name"])
-        if key in seen:
-            continue
-        seen.add(key)
-        payload = gate["input"] or {}
-        side_effects.append({"step": gate["step"], "action": gate["name"], "args": payload.get("args")})
-        approvals.append({"step": gate["step"], "action": gate["name"], "queue": payload.get("queue", "")})
-    chain = [original.root_id, original.id]
-    ledger = list(
-        IdempotencyRecord.objects.filter(run_id__in=chain).order_by("created_at").values("key", "action", "created_at")
+    plan = _checked(
+        original, from_step=from_step, mode=mode, live_from_step=live_from_step, state_patch=state_patch,
+        prompt_versions=prompt_versions, model=model,
     )
-    return {"live_from": live_from, "side_effects": side_effects, "approvals": approvals, "ledger": ledger}
+    mode, live_from_step = plan.mode, plan.live_from_step
+    start = from_step or 0
+    if mode == "recorded":
+        runs_code, live_from = False, None
+    elif mode == "cassette":
+        runs_code, live_from = True, None
+    elif mode == "mixed":
+        runs_code, live_from = True, live_from_step
+    else:
+        runs_code, live_from = True, start
+
+    def fate(step: int | None) -> str:
+        return "live" if live_from is not None and step is not None and step >= live_from else "played back"
+
+    recorded = Span.objects.filter(run=original, kind__in=(Span.Kind.NODE, Span.Kind.TOOL, Span.Kind.GATE), step__gte=start)
+    fields = ("id", "parent_id", "kind", "name", "step", "status", "input", "output")
+    spans = [dict(row) for row in recorded.order_by("seq").values(*fields)] if runs_code else []
+    kinds: dict[Any, str] = {span["id"]: span["kind"] for span in spans}
+    # Spans that paused only because a tool or gate inside them did.
+    paused_by_child = {span["parent_id"] for span in spans if span["status"] == "paused" and span["kind"] != Span.Kind.NODE}
+    nodes, tool_calls, gates = [], [], []
+    seen_nodes: set[tuple[Any, str]] = set()
+    for span in spans:
+        if span["kind"] == Span.Kind.NODE and (span["step"], span["name"]) not in seen_nodes:
+            seen_nodes.add((span["step"], span["name"]))
+            nodes.append({"step": span["step"], "name": span["name"], "calls": fate(span["step"])})
+        if span["status"] == "paused" and span["kind"] != Span.Kind.GATE and span["id"] not in paused_by_child and (
+            fate(span["step"]) == "live" or span["kind"] == Span.Kind.NODE
+        ):
+            # It paused for a person (an interrupt() in its own code): run again, it asks again; a
+            # tool that is played back does not run, so it does not ask.
+            gates.append({**span, "input": {}})
+        if span["kind"] == Span.Kind.NODE:
+            continue
+        if span["kind"] == Span.Kind.TOOL and span["status"] != "paused":
+            output = span["output"] if isinstance(span["output"], dict) else {}
+            # A call made inside another tool: played back, it goes with its caller.
+            nested = kinds.get(span["parent_id"]) == Span.Kind.TOOL
+            played = "not run (inside a played-back tool)" if nested else "played back, not run"
+            tool_calls.append({
+                "step": span["step"], "name": span["name"], "args": span["input"], "nested": nested,
+                "tool_call_id": str(output.get("tool_call_id") or ""), "status": span["status"],
+                "fate": "runs again" if fate(span["step"]) == "live" else played,
+            })
+        elif span["kind"] == Span.Kind.GATE and (fate(span["step"]) == "live" or kinds.get(span["parent_id"]) == Span.Kind.NODE):
+            # Live, every gate asks again; played back, a gate in a tool does not (the tool does not
+            # run), but an interrupt() in node code does.
+            gates.append(span)
+    _attach_requests(original, tool_calls)
+    approvals = _gates_asking_again(gates)
+    if approvals:
+        # The queue the original asked in, for a pause whose span does not name it.
+        queue_of = dict(ApprovalRequest.objects.filter(run=original).values_list("action", "queue__name"))
+        for approval in approvals:
+            approval["queue"] = approval["queue"] or queue_of.get(approval["action"], "")
+    return {
+        "mode": mode, "live_from": live_from, "runs_code": runs_code, "nodes": nodes, "tool_calls": tool_calls,
+        "approvals": approvals,
+        "ledger": list(
+            IdempotencyRecord.objects.filter(run_id__in=[original.root_id, original.id])
+            .order_by("created_at").values("key", "action", "created_at")
+        ),
+        "not_intercepted": NOT_INTERCEPTED if mode in ("cassette", "mixed") else "",
+    }
+
+
+def _attach_requests(original: Run, tool_calls: list[dict[str, Any]]) -> None:
+    """Each tool call's approval request in the original, by its tool_call_id (one query)."""
+    ids = {call["tool_call_id"] for call in tool_calls if call["tool_call_id"]}
+    requests = {
+        r["tool_call_id"]: r
+        for r in ApprovalRequest.objects.filter(run=original, tool_call_id__in=ids).values("tool_call_id", "queue__name", "status")
+    } if ids else {}
+    for call in tool_calls:
+        found = requests.get(call["tool_call_id"])
+        call["approval"] = {"queue": found["queue__name"], "status": found["status"]} if found else None
+
+
+def _gates_asking_again(gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[tuple[Any, str]] = set()
+    approvals = []
+    for gate in gates:
+        if (gate["step"], gate["name"]) in seen:
+            continue
+        seen.add((gate["step"], gate["name"]))
+        payload = gate["input"] if isinstance(gate["input"], dict) else {}
+        approvals.append({"step": gate["step"], "action": gate["name"], "queue": payload.get("queue", ""), "args": payload.get("args")})
+    return approvals

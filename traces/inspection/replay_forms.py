@@ -1,6 +1,6 @@
 """What the run page's replay form posts, read into the arguments of `traces.inspection.replay.replay`.
 
-The form posts the step to replay from, the mode (recorded, live or mixed), the step a mixed
+The form posts the step to replay from, the mode (recorded, cassette, mixed or live), the step a mixed
 replay goes live from, a JSON object of state keys to patch, a model to use instead, and for each
 prompt the run pinned the version to use (`prompt__<name>`). Parsing never raises: what cannot be
 read is a field error, and the typed values are kept for the page to show again.
@@ -61,8 +61,11 @@ class ReplayForm:
         return _int(self.values["live_from_step"])
 
     def needs_confirmation(self, post: QueryDict) -> bool:
-        """A live or mixed replay calls models and tools again: it is confirmed first."""
-        return self.values["mode"] in ("live", "mixed") and post.get("confirm") != "yes"
+        """Any replay that runs node code again (live, mixed, cassette, or recorded with a change)
+        shows the safety preview and is confirmed first; only a plain recorded copy is not."""
+        changed = self.state_patch is not None or self.prompt_versions or self.values["model"].strip()
+        runs_code = self.values["mode"] in ("live", "mixed", "cassette") or bool(changed)
+        return runs_code and post.get("confirm") != "yes"
 
     def replay_arguments(self) -> dict[str, Any]:
         """The keyword arguments of `traces.inspection.replay.replay` (after the run and the user)."""

@@ -29,7 +29,7 @@ def _run(request: HttpRequest, run_id: uuid.UUID) -> Run:
 @login_required
 @require_POST
 def run_replay(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
-    """Start a replay; a live or mixed one shows what would happen again and asks to confirm."""
+    """Start a replay; one that runs node code again shows the safety preview and asks to confirm."""
     run = _run(request, run_id)
     form = ReplayForm.from_post(request.POST, prompt_choices(run))
     context = {
@@ -38,12 +38,10 @@ def run_replay(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     }
     if form.errors:
         return render(request, "traces/replay_form.html", context, status=422)
-    if form.needs_confirmation(request.POST):
-        context["preview"] = preview(
-            run, from_step=form.from_step, mode=form.values["mode"], live_from_step=form.live_from_step
-        )
-        return render(request, "traces/replay_form.html", context)
     try:
+        if form.needs_confirmation(request.POST):
+            context["preview"] = preview(run, **form.replay_arguments())
+            return render(request, "traces/replay_form.html", context)
         new = replay(run, request.user, **form.replay_arguments())
     except Invalid as exc:
         context["errors"] = form.service_errors(exc.detail)

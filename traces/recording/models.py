@@ -51,7 +51,11 @@ class Span(models.Model):
 
     class Meta:
         ordering = ["run", "seq"]
-        indexes = [models.Index(fields=["run", "seq"], name="span_run_seq")]
+        indexes = [
+            models.Index(fields=["run", "seq"], name="span_run_seq"),
+            # The runs list's `model=` filter: a probe per run for a common model, the runs of a rare one.
+            models.Index(fields=["model", "run"], name="span_model_run", condition=models.Q(kind="model")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"

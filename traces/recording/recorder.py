@@ -191,6 +191,19 @@ class SpanRecorder(BaseCallbackHandler):
                 return True
             return False
 
+    def record_gate(
+        self, name: str, data: Any, status: str, output: Any = None, step: int | None = None, checkpoint_id: str = ""
+    ) -> SpanRecord | None:
+        """A gate span that no callback announces (a static breakpoint's pause or its answer,
+        agents/engine/runtime.py): started and finished at once, written with the next drain."""
+        span_id = uuid.uuid4()
+        span = self._start(span_id, None, "gate", name, data, step=step)
+        span.checkpoint_id = checkpoint_id
+        with self._lock:
+            self._owner.pop(span_id, None)
+            self._step_of.pop(span_id, None)
+        return self._finish(span.id, status, output)
+
     def drain(self) -> list[SpanRecord]:
         """Hand over the finished spans (in start order) and forget them."""
         with self._lock:

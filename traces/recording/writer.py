@@ -21,7 +21,7 @@ from console.kernel.redaction import might_contain_secret, redact_text, redacted
 from console.kernel.sealing import seal_json
 from traces.recording.recorder import SpanRecord
 
-__all__ = ["insert_spans", "span_insert_sql", "stored_payloads"]
+__all__ = ["insert_spans", "span_insert_sql", "stored_form", "stored_payloads"]
 
 _COLUMNS = (
     "id, run_id, parent_id, seq, kind, name, status, started_at, latency_ms, input, output, error, "
@@ -60,6 +60,12 @@ def _json(value: Any) -> tuple[str, Any]:
         return text, None
     clean, changed = redacted(value)
     return (json.dumps(clean), value) if changed else (text, None)
+
+
+def stored_form(value: Any) -> Any:
+    """A span's input as the database keeps it (JSON, redacted): what a cassette compares a live
+    call's input with (traces/recording/cassette.py)."""
+    return json.loads(_json(value)[0])
 
 
 def stored_payloads(span: SpanRecord) -> tuple[str, str, str, bytes | None]:

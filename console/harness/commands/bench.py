@@ -14,7 +14,7 @@ process. Sections (`--only p1,p2`, `--skip p5`):
   resumed run's next span recorded by the worker process (polled in the database).
 - p3: `--p3-runs` runs through `POST /api/runs` (daphne, 1 worker with 2 processes) ÷ stock
   single-process runs/s (stock batches right before and after).
-- p4: the run pages' timings (`manage.py bench_inspect`, on whatever the database holds).
+- p4: the pages at volume (`--pages`: `manage.py bench_pages`, console/harness/bench_pages.py; it seeds this database once, so it is opt-in).
 - p5: span recorded → row in an open run page (`manage.py bench_live`, chromium), 10 ms steps.
 - p7: recorded replay ÷ original (`manage.py bench_replay`).
 
@@ -39,6 +39,7 @@ from approvals.defaults import ensure_defaults
 from approvals.models import Queue
 from console.celery import app
 from console.harness import bench
+from console.harness.bench_pages import p4_lines
 from console.harness.bench_processes import (
     BenchProcessError,
     Daphne,
@@ -47,6 +48,7 @@ from console.harness.bench_processes import (
     force_debug_off,
     load_average,
 )
+from console.harness.commands.bench_pages import add_volume_arguments, run_page_bench
 from console.kernel.arguments import positive
 from console.kernel.models import ApiKey
 from console.kernel.roles import ENGINEERS, REVIEWERS
@@ -88,6 +90,9 @@ class Command(BaseCommand):
         parser.add_argument("--replay-runs", type=positive, default=12, help="p7: originals and replays timed")
         parser.add_argument("--only", type=_sections, default=None, help=f"comma-separated sections ({','.join(SECTIONS)})")
         parser.add_argument("--skip", type=_sections, default=set(), help="comma-separated sections to leave out")
+        # p4: the pages at volume (console/harness/bench_pages.py); seeds this database once, so opt in.
+        parser.add_argument("--pages", action="store_true", help="also time the pages at volume (p4_*), as bench_pages")
+        add_volume_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         sections = (options["only"] or set(SECTIONS)) - options["skip"]
@@ -122,11 +127,14 @@ class Command(BaseCommand):
         for name, command, kwargs, wanted in (
             ("p7", "bench_replay", {"runs": options["replay_runs"]}, ("p7_replay_ratio",)),
             ("p5", "bench_live", {"runs": options["live_runs"], "step_ms": 10}, ("live_update_p50_ms", "live_update_p95_ms")),
-            ("p4", "bench_inspect", {"repeat": 10}, None),
         ):
             if name in sections:
                 with child_environment(env):
                     self._other(name, command, kwargs, wanted)
+        if "p4" in sections and options["pages"]:
+            for line in p4_lines(run_page_bench(options, self.stderr.write)):
+                name, _, value = line.partition("=")
+                self.figures.append((name, value))
         self._print_figures()
 
     def _print_figures(self) -> None:

@@ -10,6 +10,8 @@ from agents.engine.registry import sync_agents
 from agents.prompt_admin.services import move_label, save_version
 from agents.prompts import sync_prompts
 from agents.prompts.models import Prompt
+from approvals.defaults import ensure_defaults
+from approvals.models import Queue
 from console.kernel.roles import ADMINS, ENGINEERS, REVIEWERS
 
 DEMO_PASSWORD = "steward"
@@ -41,6 +43,10 @@ class Command(BaseCommand):
                 user.is_staff = user.is_superuser = True
             user.save()
             user.groups.add(group)
+        # The queues every installation has (migrate creates them; again here if one was deleted):
+        # `default` takes the requests of agents that name no queue, such as every interrupt of a
+        # graph from langgraph.json, and the demo reviewers review it.
+        ensure_defaults(Group, Queue)
         sync_agents()
         sync_prompts()
         self._candidate_prompt(User.objects.get(username="admin"))
