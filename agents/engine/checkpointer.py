@@ -292,6 +292,21 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
             return
         super().put_writes(config, writes, task_id, task_path)
 
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        # With the step's held writes, the step's spans name the checkpoint their task ran from
+        # (this one's parent), as when they commit with the task's writes
+        # (traces/inspection/inspect_views.py reads that).
+        parent = str(config["configurable"].get("checkpoint_id") or "")
+        held_here = bool(parent) and any(c["configurable"].get("checkpoint_id") == parent for c, _, _, _ in list(self._held))
+        with self._step_transaction(parent if held_here else checkpoint["id"]):
+            return self._save_checkpoint(config, checkpoint, metadata, new_versions)
+
     def _write_held(self) -> None:
         # Inside _step_transaction, under its lock.
         held, self._held = self._held, []
@@ -334,10 +349,6 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
         with self._tx_lock:
             # One pipeline for the whole step: the hook's statements and the checkpoint's go
             # out together, and the lease is checked after a single sync, before COMMIT.
-            if self._held:
-                # The step's spans name the checkpoint their task ran from, as when they
-                # committed with the task's writes (traces/inspection/inspect_views.py reads that).
-                checkpoint_id = self._held[0][0]["configurable"].get("checkpoint_id") or checkpoint_id
             with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
                 self.hook.before_commit(cur, "postgresql", "%s", checkpoint_id)
                 if self._held:
