@@ -30,7 +30,7 @@ class TaskConnections(BaseCallbackHandler):
         self._invoking_thread: int | None = None
 
     def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: uuid.UUID, parent_run_id: uuid.UUID | None = None, **kwargs: Any) -> None:
-        if parent_run_id is None:
+        if parent_run_id is None and self._graph_run is None:
             self._graph_run, self._invoking_thread = run_id, threading.get_ident()
 
     def on_chain_end(self, outputs: Any, *, run_id: uuid.UUID, parent_run_id: uuid.UUID | None = None, **kwargs: Any) -> None:

@@ -231,7 +231,9 @@ class SpanRecorder(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if parent_run_id is None:
+        if parent_run_id is None and self._invoking_thread is None:
+            # The graph's own start comes first, on the invoking thread; a chain started later
+            # without a parent (on a task's thread) must not take its place.
             self._invoking_thread = threading.get_ident()
         node = started_node(serialized, metadata, kwargs)
         if node is not None:
