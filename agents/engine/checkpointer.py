@@ -36,10 +36,12 @@ from django.conf import settings
 from django.db import connections
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
+    CheckpointTuple,
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres import PostgresSaver
@@ -242,7 +244,24 @@ def encrypted_checkpoint_rows(
     return blobs, row, next_config
 
 
+# Writes LangGraph reads back to resume (an error, an interrupt, a resume value, a scheduled
+# task): they commit at once, never held back for the step's checkpoint.
+_COMMIT_AT_ONCE = frozenset(WRITES_IDX_MAP)
+
+
 class StewardPostgresSaver(_HookedWrites, PostgresSaver):
+    """One transaction per step where LangGraph makes two.
+
+    Stock LangGraph commits a task's writes as the task ends (`put_writes`), then the step's
+    checkpoint (`put`). When a step has a single task, the writes are held back and commit with
+    the checkpoint (and the step's spans, and the lease check) in one transaction: a crash before
+    it re-runs that task, exactly as a crash while the task ran would. What a resume reads back
+    commits at once all the same (errors, interrupts, resume values), and so does each task of a
+    step of several tasks (a `Send` fan-out, parallel branches): a crash then never re-runs a
+    task that finished. Held writes also go out with the next transaction of any kind, before
+    any read, and when the execution ends (`flush_held`).
+    """
+
     # Always one connection checked out of the pool by checkpointer(), never the pool itself:
     # a step's statements share its pipeline and transaction.
     conn: Connection[DictRow]
@@ -254,6 +273,60 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
         self.encrypting = _encrypting(serde)
         # put and put_writes come from LangGraph's executor threads: one transaction at a time.
         self._tx_lock = threading.Lock()
+        self._held: list[tuple[RunnableConfig, Sequence[tuple[str, Any]], str, str]] = []
+
+    def _may_hold(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str) -> bool:
+        may_defer = getattr(self.hook, "may_defer", None)
+        return (
+            may_defer is not None
+            and not config["configurable"].get("checkpoint_ns")
+            and not any(channel in _COMMIT_AT_ONCE for channel, _ in writes)
+            and bool(may_defer(task_id))
+        )
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        if self._may_hold(config, writes, task_id):
+            with self._tx_lock:
+                self._held.append((config, list(writes), task_id, task_path))
+            return
+        super().put_writes(config, writes, task_id, task_path)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        # With the step's held writes, the step's spans name the checkpoint their task ran from
+        # (this one's parent), as when they commit with the task's writes
+        # (traces/inspection/inspect_views.py reads that).
+        parent = str(config["configurable"].get("checkpoint_id") or "")
+        held_here = bool(parent) and any(c["configurable"].get("checkpoint_id") == parent for c, _, _, _ in list(self._held))
+        with self._step_transaction(parent if held_here else checkpoint["id"]):
+            return self._save_checkpoint(config, checkpoint, metadata, new_versions)
+
+    def _write_held(self) -> None:
+        # Inside _step_transaction, under its lock.
+        held, self._held = self._held, []
+        for config, writes, task_id, task_path in held:
+            PostgresSaver.put_writes(self, config, writes, task_id, task_path)
+
+    def flush_held(self) -> None:
+        """Commit held writes now (the step's checkpoint went first: they still belong in it)."""
+        if self._held:
+            with self._step_transaction(""):
+                pass
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        self.flush_held()
+        return super().get_tuple(config)
+
+    def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
+        self.flush_held()
+        return super().list(config, **kwargs)
 
     def _save_checkpoint(
         self,
@@ -279,6 +352,8 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
             # out together, and the lease is checked after a single sync, before COMMIT.
             with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
                 self.hook.before_commit(cur, "postgresql", "%s", checkpoint_id)
+                if self._held:
+                    self._write_held()
                 yield
                 pipeline.sync()
                 self.hook.check(cur)
@@ -406,7 +481,11 @@ def checkpointer(hook: StepHook | None = None) -> Iterator[BaseCheckpointSaver[A
     hook = hook or _NoHook()
     if vendor() == "postgresql":
         with _get_pool().connection() as conn:
-            yield StewardPostgresSaver(conn, hook)
+            saver = StewardPostgresSaver(conn, hook)
+            yield saver
+            # Only when the execution went well: after an error the lease may be gone, and what
+            # is held is a finished step's history, not what a resume needs.
+            saver.flush_held()
     else:
         sqlite_conn = _sqlite_connect()
         try:

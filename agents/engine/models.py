@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -36,6 +36,16 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+def _from_db(fields: list[Any], values: tuple[Any, ...]) -> list[Any]:
+    """Raw column values as the ORM would load them (JSON decoded, and so on)."""
+    out = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        out.append(value)
+    return out
 
 
 class RunQuerySet(models.QuerySet["Run"]):
@@ -186,6 +196,8 @@ class Run(models.Model):
     def claim(cls, run_id: uuid.UUID | str, owner: str, now: datetime | None = None) -> Run | None:
         """Take the run `queued -> running` with a fresh lease; None if someone else has it."""
         now = now or timezone.now()
+        if connection.vendor == "postgresql":
+            return cls._claim_returning(run_id, owner, now)
         claimed = cls.objects.filter(id=run_id, status=cls.Status.QUEUED).update(
             status=cls.Status.RUNNING,
             lease_owner=owner,
@@ -196,6 +208,36 @@ class Run(models.Model):
         if not claimed:
             return None
         return cls.objects.select_related("agent").get(id=run_id)
+
+    @classmethod
+    def _claim_returning(cls, run_id: uuid.UUID | str, owner: str, now: datetime) -> Run | None:
+        """The claim as one statement: the UPDATE returns the run, its agent joined (a worker
+        claims every run it executes: two round trips less than update-then-select)."""
+        run_table, agent_table = cls._meta.db_table, Agent._meta.db_table
+        run_fields = [f for f in cls._meta.concrete_fields]
+        agent_fields = [f for f in Agent._meta.concrete_fields]
+        columns = ", ".join([f"claimed.{f.column}" for f in run_fields] + [f"a.{f.column}" for f in agent_fields])
+        sql = (
+            f"WITH claimed AS (UPDATE {run_table} SET status = %s, lease_owner = %s, lease_expires_at = %s, "
+            "attempts = attempts + 1, started_at = COALESCE(started_at, %s) "
+            f"WHERE id = %s AND status = %s RETURNING *) "
+            f"SELECT {columns} FROM claimed JOIN {agent_table} a ON a.id = claimed.agent_id"
+        )
+        try:
+            run_uuid = run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
+        except ValueError:
+            return None
+        expires = now + timedelta(seconds=settings.STEWARD_LEASE_SECONDS)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [cls.Status.RUNNING, owner, expires, now, run_uuid, cls.Status.QUEUED])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        run_values = _from_db(run_fields, row[: len(run_fields)])
+        agent_values = _from_db(agent_fields, row[len(run_fields) :])
+        run = cls.from_db("default", [f.attname for f in run_fields], run_values)
+        run.agent = Agent.from_db("default", [f.attname for f in agent_fields], agent_values)
+        return run
 
     def _held(self) -> models.QuerySet[Run]:
         return Run.objects.filter(id=self.id, status=self.Status.RUNNING, lease_owner=self.lease_owner)

@@ -53,6 +53,7 @@ from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
 from agents.engine.run_events import RunPublisher, adrive, drive, publisher_for
 from agents.engine.signals import announce_run_stopped
+from agents.engine.task_connections import TaskConnections
 from agents.engine.tools import ToolCallIds
 from console.kernel import live
 from console.kernel.redaction import redact
@@ -95,14 +96,10 @@ class StepWriter:
     active_before: float = field(default=0.0)
     started: float = field(default_factory=time.monotonic)
     writes: int = field(default=0)
-    _wrote_spans: bool = field(default=False)
     _committing_spans: bool = field(default=False)
-    _published_at: float = field(default=float("-inf"))
     # The claim just set a fresh lease: the first renewal is due at half its length.
     _renew_after: float = field(default=0.0)
     _checking: str = field(default="select")
-    _trailing: threading.Timer | None = field(default=None)
-    _live_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._renew_after = time.monotonic() + self.lease_seconds / 2
@@ -136,6 +133,11 @@ class StepWriter:
         self._committing_spans = bool(spans)
         self.writes += 1
 
+    def may_defer(self, task_id: str) -> bool:
+        """Whether the task's writes may wait for the step's checkpoint, to commit with it in
+        one transaction: only a step's only task (agents/engine/checkpointer.py says why)."""
+        return self.recorder.finished_alone(task_id)
+
     def check(self, cursor: Any) -> None:
         held = cursor.rowcount == 1 if self._checking == "update" else cursor.fetchone() is not None
         if not held:
@@ -143,29 +145,11 @@ class StepWriter:
 
     def after_commit(self) -> None:
         # At most one live event per run every LIVE_SPAN_INTERVAL (a fast run writes a step
-        # every few milliseconds); the page re-reads every span it has not shown yet.
-        with self._live_lock:
-            self._wrote_spans = self._wrote_spans or self._committing_spans
+        # every few milliseconds), held back and sent by the publisher's thread, not this one;
+        # the page re-reads every span it has not shown yet.
+        if self._committing_spans:
             self._committing_spans = False
-            if not self._wrote_spans:
-                return
-            wait = LIVE_SPAN_INTERVAL - (time.monotonic() - self._published_at)
-            if wait > 0:
-                if self._trailing is None:
-                    self._trailing = threading.Timer(wait, self._publish_spans)
-                    self._trailing.daemon = True
-                    self._trailing.start()
-                return
-        self._publish_spans()
-
-    def _publish_spans(self) -> None:
-        with self._live_lock:
-            self._trailing = None
-            if not self._wrote_spans:
-                return
-            self._wrote_spans = False
-            self._published_at = time.monotonic()
-        live.publish_now(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)})
+            live.publish_throttled(live.run_group(self.run_id), {"kind": "spans", "run_id": str(self.run_id)}, LIVE_SPAN_INTERVAL)
 
 
 def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard | None = None) -> dict[str, Any]:
@@ -187,7 +171,7 @@ def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard
         },
         # The guard first: a node it refuses never reaches the recorder. ToolCallIds tells a gated
         # tool run by LangGraph's ToolNode its call id.
-        "callbacks": [c for c in (guard, recorder) if c is not None] + [ToolCallIds()],
+        "callbacks": [c for c in (guard, recorder) if c is not None] + [ToolCallIds(), TaskConnections()],
         "recursion_limit": 100,
     }
 
@@ -308,11 +292,29 @@ def _breakpoint_in(graph: Any, snapshot: Any, run: Run) -> Breakpoint | None:
     return stop
 
 
-def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec) -> Any:
+def _is_fresh(run: Run, claimed_at: datetime) -> bool:
+    """The run's first claim, on a thread of its own that nobody has written: no checkpoint and
+    no span can exist yet, so neither needs reading. (A replay's thread is a copy, made before
+    its first claim; any later claim, after a crash or a decision, reads both.)"""
+    return (
+        run.attempts == 1
+        and run.started_at == claimed_at
+        and run.thread_id == str(run.id)
+        and not (run.metadata or {}).get("replay")
+    )
+
+
+def _initial_input(run: Run, spec: AgentSpec) -> Any:
+    # Run.input is stored redacted: the graph starts from the input as submitted.
+    return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
+
+
+def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec, fresh: bool = False) -> Any:
+    if fresh:
+        return _initial_input(run, spec)
     snapshot = graph.get_state(config)
     if snapshot.created_at is None or _new_turn(run, snapshot):
-        # Run.input is stored redacted: the graph starts from the input as submitted.
-        return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
+        return _initial_input(run, spec)
     if snapshot.interrupts:
         decided = approvals().decided_resume_values(run, [i.id for i in snapshot.interrupts])
         # Resume only interrupts that are still pending in the checkpoint, by their ids.
@@ -351,21 +353,22 @@ def execute(run_id: uuid.UUID | str) -> str | None:
     # installed once per process and do nothing outside a replay (traces/recording/cassette.py).
     cassette.install()
     owner = uuid.uuid4().hex
-    run = Run.claim(run_id, owner)
+    claimed_at = timezone.now()
+    run = Run.claim(run_id, owner, claimed_at)
     if run is None:
         return None
     # Every log line of this execution, ours or a library's, names the run and its trace (the root run).
     with bound_contextvars(run_id=str(run.id), trace_id=str(run.root_id)):
         # A run a LangGraph SDK client streams publishes its stream parts (agents/engine/run_events.py).
         events = publisher_for(run.id, run.metadata)
-        status = _execute_claimed(run, owner, events)
+        status = _execute_claimed(run, owner, events, _is_fresh(run, claimed_at))
         if events is not None:
             events.stopped(status)
         return status
 
 
-def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None) -> str | None:
-    recorder = SpanRecorder(first_seq=_first_seq(run.id))
+def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, fresh: bool = False) -> str | None:
+    recorder = SpanRecorder(first_seq=0 if fresh else _first_seq(run.id))
     writer = StepWriter(run.id, owner, recorder, settings.STEWARD_LEASE_SECONDS, active_before=run.active_seconds)
     if run.attempts > settings.STEWARD_MAX_ATTEMPTS:
         return _stop(run, writer, error=f"gave up after {run.attempts - 1} attempts (the worker stopped each time)")
@@ -384,7 +387,7 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None) -
     try:
         with checkpointer(writer) as saver:
             graph = compiled_graph(spec, saver, config)
-            command = _next_input(graph, config, run, spec)
+            command = _next_input(graph, config, run, spec, fresh)
             if command is _WAIT:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
             if isinstance(command, Breakpoint):

@@ -8,9 +8,10 @@ approvals and checkpoints are deleted when the bench ends):
 - `bench_gate`: a gate node (`require_approval`, queue "default", no condition) followed by one
   node with a model call, for the approval round trip.
 
-The same graph is timed two ways: on bare LangGraph (the same checkpointer class, no hook, no
-callbacks, durability "sync") and through Steward's production path (`start_run`, then
-`runtime.execute` in this thread: the Run row, the claim, every span, the live events).
+The same graph is timed two ways: on stock LangGraph (`langgraph.checkpoint.postgres.PostgresSaver`,
+default serde, its own pool, no callbacks, durability "sync") in this process, and through
+Steward's production path (`start_run` here, executed by a separate worker process: the Run row,
+the message, the claim, every span, the live events).
 """
 
 from __future__ import annotations
@@ -18,29 +19,28 @@ from __future__ import annotations
 import gc
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
-from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db import transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
-from agents.engine import runtime
-from agents.engine.checkpointer import checkpointer
+from agents.engine.checkpointer import checkpointer, postgres_dsn
 from agents.engine.llm import ScriptedChatModel
 from agents.engine.models import Agent, Run
 from agents.engine.registry import get_agent, register_agent
 from agents.engine.services import start_run
 from approvals.gate import require_approval
-from approvals.models import ApprovalRequest
-from approvals.services import decide
 from console.harness.bench_graphs import NODES, linear_graph, step_script
 from traces.recording.models import Span
 
@@ -50,14 +50,14 @@ __all__ = [
     "BENCH_LINEAR",
     "NODES",
     "BenchError",
-    "Roundtrip",
-    "approval_roundtrips",
-    "bare_batch",
     "build_linear",
     "cleanup",
     "ensure_bench_agents",
     "linear_span_counts_ok",
     "steward_batch",
+    "stock_batch",
+    "stock_pool",
+    "wait_finished",
 ]
 
 BENCH_LINEAR = "bench_linear"
@@ -188,50 +188,75 @@ def cleanup(bare_threads: Iterable[str] = ()) -> dict[str, int]:
     }
 
 
-# --- (a) bare LangGraph and (b) Steward ----------------------------------------------------------
+# --- the stock baseline and Steward ------------------------------------------------------------
 
 
-def bare_batch(runs: int) -> tuple[float, list[str]]:
-    """`runs` runs on bare LangGraph; returns (seconds, thread ids).
+def stock_pool() -> ConnectionPool[Any]:
+    """The stock saver's own pool, as LangGraph's docs set one up (autocommit, prepared statements,
+    dict rows), on the bench's database."""
+    return ConnectionPool(
+        postgres_dsn(),
+        min_size=1,
+        max_size=2,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        open=True,
+        name="bench-stock",
+    )
 
-    One saver and one compiled graph per batch, as a LangGraph user would write it; Steward's
-    per-run saver checkout, compile and state reads are part of what (b) measures.
-    """
+
+def stock_batch(pool: ConnectionPool[Any], runs: int) -> tuple[float, list[str]]:
+    """`runs` runs of the 10-node graph on stock LangGraph in this thread: `PostgresSaver` (default
+    serde, no encryption) on its own pool, durability "sync", no callbacks; (seconds, thread ids).
+
+    One saver and one compiled graph per batch, as a LangGraph user would write it."""
     threads = [f"{BARE_THREAD_PREFIX}{uuid.uuid4()}" for _ in range(runs)]
     gc.collect()
     start = time.perf_counter()
-    with checkpointer() as saver:
-        # Typed by hand: mypy leaves compile()'s input and output types (defaulting to the state's) unsolved.
-        graph: CompiledStateGraph[Any, None, Any, Any] = build_linear().compile(checkpointer=saver)
-        for thread_id in threads:
-            result = graph.invoke(
-                {"messages": [HumanMessage(content="benchmark")]},
-                {"configurable": {"thread_id": thread_id}},
-                durability="sync",
-            )
-            if len(result["messages"]) != NODES + 1:
-                raise BenchError(f"bare run {thread_id} ended with {len(result['messages'])} messages")
+    saver = PostgresSaver(pool)
+    # Typed by hand: mypy leaves compile()'s input and output types (defaulting to the state's) unsolved.
+    graph: CompiledStateGraph[Any, None, Any, Any] = build_linear().compile(checkpointer=saver)
+    for thread_id in threads:
+        result = graph.invoke(
+            {"messages": [HumanMessage(content="benchmark")]},
+            {"configurable": {"thread_id": thread_id}},
+            durability="sync",
+        )
+        if len(result["messages"]) != NODES + 1:
+            raise BenchError(f"stock run {thread_id} ended with {len(result['messages'])} messages")
     return time.perf_counter() - start, threads
 
 
+def wait_finished(ids: Sequence[uuid.UUID], started: datetime, timeout: float) -> float:
+    """Wait until every run in `ids` has succeeded; seconds from `started` (wall clock) to the
+    last one's `finished_at`, as the worker stamped it (so the poll's interval costs nothing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = Run.objects.filter(id__in=ids).aggregate(
+            done=Count("id", filter=Q(status=Run.Status.SUCCEEDED)),
+            stopped=Count("id", filter=Q(status__in=(Run.Status.FAILED, Run.Status.CANCELLED, Run.Status.WAITING))),
+            last=Max("finished_at"),
+        )
+        if counts["stopped"]:
+            bad = Run.objects.filter(id__in=ids).exclude(status__in=(Run.Status.SUCCEEDED, Run.Status.QUEUED, Run.Status.RUNNING)).first()
+            raise BenchError(f"run {bad.id if bad else '?'} ended {bad.status if bad else '?'}: {bad.error if bad else ''}")
+        if counts["done"] == len(ids):
+            return float((counts["last"] - started).total_seconds())
+        if time.monotonic() > deadline:
+            raise BenchError(f"{len(ids) - counts['done']} of {len(ids)} runs not finished after {timeout:.0f} s")
+        time.sleep(0.02)
+
+
 def steward_batch(runs: int, user: Any) -> tuple[float, list[uuid.UUID]]:
-    """`runs` runs through Steward's production path, in this thread; returns (seconds, run ids).
-
-    start_run writes the Run row and, on commit, sends its Celery message and live event; then
-    this thread does what a worker does with the message. No worker may be consuming (the
-    command checks), or it would race us for the claim.
-    """
-
+    """`runs` runs through Steward's production path: started here with `start_run` (the service
+    `POST /api/runs` calls: Run row, Celery message on commit, live event), executed by the
+    separate worker process the command started; (seconds from the first start to the last
+    run's finish, run ids)."""
     ids: list[uuid.UUID] = []
     gc.collect()
-    start = time.perf_counter()
+    started = timezone.now()
     for _ in range(runs):
-        run = start_run(BENCH_LINEAR, {"prompt": "benchmark"}, user, metadata={"bench": True})
-        status = runtime.execute(run.id)
-        if status != "succeeded":
-            raise BenchError(f"steward run {run.id} ended {status!r}")
-        ids.append(run.id)
-    return time.perf_counter() - start, ids
+        ids.append(start_run(BENCH_LINEAR, {"prompt": "benchmark"}, user, metadata={"bench": True}).id)
+    return wait_finished(ids, started, timeout=60 + 2 * runs), ids
 
 
 def linear_span_counts_ok(run_ids: Sequence[uuid.UUID]) -> bool:
@@ -247,100 +272,3 @@ def linear_span_counts_ok(run_ids: Sequence[uuid.UUID]) -> bool:
     return len(counted) == len(run_ids) and all(v == (NODES, NODES) for v in counted.values())
 
 
-# --- approval round trip -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Roundtrip:
-    """One decision, in ms from just before `decide()` was called."""
-
-    decide_ms: float  # decide() returned (its transaction committed, its on-commit hooks ran)
-    node_started_ms: float  # the resumed run's first node after the gate started (worker's clock)
-    node_finished_ms: float  # … and finished (started_at + latency_ms)
-    visible_ms: float  # its span row was seen in the database (polled)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, interval: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def _span_after_gate(run_id: uuid.UUID) -> tuple[datetime, float] | None:
-    # A raw query: the poll runs every 0.5 ms in the same process as the worker thread, so it
-    # must hold the GIL as briefly as possible (the ORM would cost the worker more).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT started_at, latency_ms FROM traces_span WHERE run_id = %s AND kind = %s AND name = %s",
-            [run_id if connection.vendor == "postgresql" else run_id.hex, "node", "act"],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    started = row[0]
-    if isinstance(started, str):  # SQLite through a raw cursor: Django's naive UTC text
-        started = datetime.fromisoformat(started).replace(tzinfo=UTC)
-    elif timezone.is_naive(started):
-        started = started.replace(tzinfo=UTC)
-    return started, float(row[1])
-
-
-def approval_roundtrips(count: int, warmup: int, engineer: Any, reviewer: Any) -> list[Roundtrip]:
-    """Decide `warmup + count` gate runs one at a time; returns the last `count` round trips.
-
-    A worker must be consuming (the command starts one in-process). All runs are started first
-    and reach "waiting" before any decision, so each decision meets an idle worker.
-    """
-
-    total = warmup + count
-    runs = [start_run(BENCH_GATE, {"prompt": "benchmark"}, engineer, metadata={"bench": True}) for _ in range(total)]
-    ids = [r.id for r in runs]
-
-    def all_waiting() -> bool:
-        statuses = list(Run.objects.filter(id__in=ids).values_list("status", flat=True))
-        stopped = [s for s in statuses if s not in (Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.WAITING)]
-        if stopped:
-            # A gate run that finished or failed never waits: say so now, not after the timeout.
-            raise BenchError(f"a bench gate run ended {stopped[0]!r} instead of waiting for approval")
-        return statuses.count(Run.Status.WAITING) == total
-
-    _wait(all_waiting, timeout=120 + 2 * total, interval=0.01, what=f"{total} bench runs to reach the gate")
-    requests = dict(
-        ApprovalRequest.objects.filter(run_id__in=ids, status=ApprovalRequest.Status.PENDING).values_list("run_id", "id")
-    )
-    results: list[Roundtrip] = []
-    for index, run_id in enumerate(ids):
-        wall0 = timezone.now()
-        t0 = time.perf_counter()
-        decide(requests[run_id], reviewer, "approve", comment="manage.py bench")
-        t_decided = time.perf_counter()
-        seen: tuple[datetime, float] | None = None
-        deadline = t0 + 60
-        while seen is None:
-            seen = _span_after_gate(run_id)
-            if seen is None:
-                if time.perf_counter() > deadline:
-                    raise BenchError(f"run {run_id}: no span after the gate within 60 s of the decision")
-                time.sleep(0.0005)
-        t_visible = time.perf_counter()
-        started, latency_ms = seen
-        started_ms = (started - wall0).total_seconds() * 1000
-        if index >= warmup:
-            results.append(
-                Roundtrip(
-                    decide_ms=(t_decided - t0) * 1000,
-                    node_started_ms=started_ms,
-                    node_finished_ms=started_ms + latency_ms,
-                    visible_ms=(t_visible - t0) * 1000,
-                )
-            )
-        # Let the run finish before the next decision, so decisions never queue behind each other.
-        _wait(
-            Run.objects.filter(id=run_id, status=Run.Status.SUCCEEDED).exists,
-            timeout=60,
-            interval=0.001,
-            what=f"run {run_id} to succeed after its approval",
-        )
-    return results

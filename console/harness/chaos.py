@@ -4,7 +4,8 @@ The driver runs in a process whose settings point at a private Postgres and Redi
 (console/harness/chaos_instances.py). It starts Celery worker processes, runs the sweeper and a
 reviewer who approves every refund over 100 in loops of its own, starts runs of the demo
 agents (a refund over 100 that crosses a gate, a refund under 100 that passes the gate by its
-condition, and the multi-step `order_summary` without a gate) at a steady pace, and meanwhile
+condition, the multi-step `order_summary` without a gate, and a `Send` fan-out of ledgered refunds,
+console/harness/chaos_fanout.py, so kills land in steps of several tasks) at a steady pace, and meanwhile
 injects one kind of fault:
 
 - `kill`: SIGKILL the pool process executing a run (or now and then a whole worker, which is
@@ -73,6 +74,8 @@ RUN_KINDS: dict[str, tuple[str, Callable[[str, int], dict[str, Any]]]] = {
     "refund_gated": ("refund", lambda batch, n: {"order_id": f"CH-{batch}-{n}", "amount": 250, "reason": "chaos"}),
     "refund_auto": ("refund", lambda batch, n: {"order_id": f"CH-{batch}-{n}", "amount": 40, "reason": "chaos"}),
     "summary": ("order_summary", lambda batch, n: {"customer_id": f"C-{batch}-{n}"}),
+    # A Send fan-out of ledgered refunds: kills land in a step of several tasks.
+    "fanout": ("chaos_fanout", lambda batch, n: {"order_id": f"CF-{batch}-{n}"}),
 }
 
 

@@ -52,6 +52,8 @@ CHAOS_SETTINGS = {
     "STEWARD_MAX_ATTEMPTS": "6",
     "STEWARD_LOG_FORMAT": "console",
     "LOG_LEVEL": "WARNING",
+    # The fan-out run kind's agent (console/harness/chaos_fanout.py), in the driver and every worker.
+    "STEWARD_AGENT_MODULES": "console.harness.chaos_fanout",
 }
 
 

@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -24,7 +25,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-__all__ = ["APPROVALS_GROUP", "current_seq", "publish", "publish_now", "publish_run", "run_group"]
+__all__ = ["APPROVALS_GROUP", "current_seq", "publish", "publish_now", "publish_run", "publish_throttled", "run_group"]
 
 log = logging.getLogger(__name__)
 APPROVALS_GROUP = "approvals"
@@ -76,13 +77,22 @@ def current_seq(group: str) -> int:
 
 
 class _Publisher:
+    """One thread per process sends every event. Throttled events (`publish_throttled`) wait
+    here, not on the caller's thread: a group gets at most one every `interval` seconds, and the
+    last one submitted meanwhile goes out when the interval is over."""
+
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        # (group, event, interval): interval 0 sends as soon as possible.
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any], float]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        # Used by the publisher thread only: when each throttled group last got an event, and
+        # the event each waits to send (due time, event).
+        self._sent_at: dict[str, float] = {}
+        self._waiting: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    def submit(self, group: str, event: dict[str, Any]) -> None:
+    def submit(self, group: str, event: dict[str, Any], interval: float = 0.0) -> None:
         if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
@@ -90,24 +100,50 @@ class _Publisher:
                     self._pid = os.getpid()
                     self._thread = threading.Thread(target=self._run, name="steward-live", daemon=True)
                     self._thread.start()
-        self._queue.put((group, event))
+        self._queue.put((group, event, interval))
+
+    def _take(self, group: str, event: dict[str, Any], interval: float, batch: dict[str, dict[str, Any]], now: float) -> None:
+        if interval <= 0:
+            batch[group] = event
+            return
+        due = self._sent_at.get(group, float("-inf")) + interval
+        if due <= now and group not in self._waiting:
+            batch[group] = event
+            self._sent_at[group] = now
+        else:
+            self._waiting[group] = (max(due, now), event)
+
+    def _due(self, batch: dict[str, dict[str, Any]], now: float) -> float | None:
+        """Move throttled events whose time has come into `batch`; seconds until the next one."""
+        for group, (due, event) in list(self._waiting.items()):
+            if due <= now:
+                del self._waiting[group]
+                batch.setdefault(group, event)
+                self._sent_at[group] = now
+        for group, sent in list(self._sent_at.items()):
+            if now - sent > 60 and group not in self._waiting:
+                del self._sent_at[group]  # a finished run's group: forget it
+        return min((due for due, _ in self._waiting.values()), default=None)
 
     def _run(self) -> None:
 
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         layer = get_channel_layer()
+        next_due: float | None = None
         while True:
-            group, event = self._queue.get()
             # Several changes to one group while we were busy: one event says it all, since
             # the page re-reads the database anyway.
-            batch = {group: event}
-            while True:
-                try:
-                    more_group, more_event = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                batch[more_group] = more_event
+            batch: dict[str, dict[str, Any]] = {}
+            try:
+                timeout = None if next_due is None else max(0.0, next_due - time.monotonic())
+                item = self._queue.get(timeout=timeout)
+                self._take(*item, batch, time.monotonic())
+                while True:
+                    self._take(*self._queue.get_nowait(), batch, time.monotonic())
+            except queue.Empty:
+                pass
+            next_due = self._due(batch, time.monotonic())
             for target, payload in batch.items():
                 try:
                     message = {"type": "steward.event", "group": target, "seq": _sequences.next(target), **payload}
@@ -122,6 +158,13 @@ _publisher = _Publisher()
 
 def publish_now(group: str, event: dict[str, Any]) -> None:
     _publisher.submit(group, event)
+
+
+def publish_throttled(group: str, event: dict[str, Any], interval: float) -> None:
+    """Send `event` to `group` now, or if the group got one less than `interval` seconds ago,
+    when the interval is over (only the last event submitted meanwhile). The caller's thread
+    never waits: for a run's thread, announcing spans after each step."""
+    _publisher.submit(group, event, interval)
 
 
 def publish(group: str, event: dict[str, Any]) -> None:

@@ -30,17 +30,23 @@ def test_sigkill_of_the_process_running_a_run_loses_nothing(private_instances: I
     # The same, read from the database directly.
     batch = figures["batch"]
     assert runs_by_status(private_instances, batch) == {"succeeded": 10}
-    # Runs 0, 1, 3, 4, 6, 7 and 9 are refunds (over 100 approved by a reviewer, or under it by condition).
+    # Runs 0, 1, 4, 5, 8 and 9 are refunds (over 100 approved by a reviewer, or under it by
+    # condition); runs 3 and 7 fan out (Send) one ledgered refund per part.
     orders = refunds_per_order(private_instances, batch)
-    assert sorted(orders) == sorted(f"CH-{batch}-{n}" for n in (0, 1, 3, 4, 6, 7, 9))
+    assert sorted(orders) == sorted(f"CH-{batch}-{n}" for n in (0, 1, 4, 5, 8, 9))
+    parts = refunds_per_order(private_instances, batch, prefix="CF")
+    assert sorted(parts) == sorted(f"CF-{batch}-{n}-p{p}" for n in (3, 7) for p in range(4))
+    assert set(parts.values()) == {1}
     assert set(orders.values()) == {1}
     assert all(answer.startswith("Done: ") for answer in refund_answers(private_instances, batch)), refund_answers(
         private_instances, batch
     )
+    # A step of several tasks (the fan-out) has a span per task, each with its own input.
     doubled = query(
         private_instances,
         "SELECT s.run_id, s.step FROM traces_span s JOIN agents_run r ON r.id = s.run_id "
-        "WHERE r.metadata->>'chaos' = %s AND s.kind = 'node' AND s.status = 'ok' GROUP BY s.run_id, s.step HAVING count(*) > 1",
+        "WHERE r.metadata->>'chaos' = %s AND s.kind = 'node' AND s.status = 'ok' "
+        "GROUP BY s.run_id, s.step, s.name, s.input::text HAVING count(*) > 1",
         batch,
     )
     assert doubled == []

@@ -38,9 +38,10 @@ def runs_by_status(instances: Instances, batch: str) -> dict[str, int]:
     return dict(rows)
 
 
-def refunds_per_order(instances: Instances, batch: str) -> dict[str, int]:
+def refunds_per_order(instances: Instances, batch: str, prefix: str = "CH") -> dict[str, int]:
+    """Refund rows per order of the batch: "CH" the refund runs', "CF" the fan-out runs' parts."""
     rows = query(
-        instances, "SELECT order_id, count(*) FROM agents_refund WHERE order_id LIKE %s GROUP BY order_id", f"CH-{batch}-%"
+        instances, "SELECT order_id, count(*) FROM agents_refund WHERE order_id LIKE %s GROUP BY order_id", f"{prefix}-{batch}-%"
     )
     return dict(rows)
 

@@ -90,6 +90,11 @@ class SpanRecorder(BaseCallbackHandler):
         # Span id → the prompt version last rendered under it (agents/prompts/__init__.py tags its templates),
         # so the model call that follows names the version it was sent.
         self._prompt_under: dict[uuid.UUID | None, int] = {}
+        # The thread that invoked the graph, and the root-level tasks whose node finished on it
+        # (see `finished_alone`); node span id → its LangGraph task id.
+        self._invoking_thread: int | None = None
+        self._task_of: dict[uuid.UUID, str] = {}
+        self._alone: set[str] = set()
         # Sums over every span this recorder finished, for the run's totals.
         self.totals: dict[str, Any] = {"steps": 0, "spans": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "latency_ms": 0.0}
 
@@ -150,6 +155,9 @@ class SpanRecorder(BaseCallbackHandler):
             if span.kind == "node":
                 self.totals["steps"] += 1
                 self.totals["latency_ms"] += span.latency_ms
+                task_id = self._task_of.pop(span.id, None)
+                if task_id is not None and status == "ok" and threading.get_ident() == self._invoking_thread:
+                    self._alone.add(task_id)
         log.debug(
             "span %s %s ended %s", span.kind, span.name, status,
             extra={"span_id": str(span.id), "span_kind": span.kind, "span_status": status, "latency_ms": span.latency_ms},
@@ -171,6 +179,17 @@ class SpanRecorder(BaseCallbackHandler):
             self._finish(run_id, "paused")
         else:
             self._finish(run_id, "error", error=_error_text(error))
+
+    def finished_alone(self, task_id: str) -> bool:
+        """Whether the task `task_id` (of the root graph) ended well on the thread that invoked
+        the graph. LangGraph runs a step's task on that thread only when it is the step's only
+        task (its runner's fast path); a step of several tasks runs each on an executor thread.
+        Answers once per task."""
+        with self._lock:
+            if task_id in self._alone:
+                self._alone.discard(task_id)
+                return True
+            return False
 
     def record_gate(
         self, name: str, data: Any, status: str, output: Any = None, step: int | None = None, checkpoint_id: str = ""
@@ -212,9 +231,17 @@ class SpanRecorder(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        if parent_run_id is None and self._invoking_thread is None:
+            # The graph's own start comes first, on the invoking thread; a chain started later
+            # without a parent (on a task's thread) must not take its place.
+            self._invoking_thread = threading.get_ident()
         node = started_node(serialized, metadata, kwargs)
         if node is not None:
-            self._start(run_id, parent_run_id, "node", node, inputs, step=(metadata or {}).get("langgraph_step"))
+            span = self._start(run_id, parent_run_id, "node", node, inputs, step=(metadata or {}).get("langgraph_step"))
+            task_ns = str((metadata or {}).get("langgraph_checkpoint_ns") or "")
+            if task_ns and "|" not in task_ns:  # a task of the root graph, not of a subgraph
+                with self._lock:
+                    self._task_of[span.id] = task_ns.rsplit(":", 1)[-1]
         else:
             self._pass_through(run_id, parent_run_id)
             version_id = (metadata or {}).get("steward_prompt_version_id")

@@ -1,127 +1,176 @@
-"""`manage.py bench`: what Steward costs over bare LangGraph, and how fast an approval resumes a run.
+"""`manage.py bench`: what Steward costs over stock LangGraph, measured as a user would compare.
 
-Measured in one process, on whatever database, broker and channel layer the settings point at:
+Needs Postgres and Redis (broker and channel layer); DEBUG is forced off here and in every child
+process. Sections (`--only p1,p2`, `--skip p5`):
 
-- (a) a 10-node linear graph (one scripted model call per node) on bare LangGraph, with the same
-  checkpointer class and durability "sync";
-- (b) the same graph through Steward: `start_run` (Run row, Celery message, live event), then
-  `runtime.execute` in this thread (claim, every span written in the checkpoint transaction,
-  totals, live events);
-- the approval round trip through a Celery worker thread it starts itself: from just before
-  `decide()` to the resumed run's first span after the gate being in the database.
+- p1: Steward's full path against stock LangGraph. Steward: runs started in this process with
+  `start_run` (the service `POST /api/runs` calls), executed by ONE separate Celery worker
+  process (prefork, concurrency 1) with every span recorded, the lease, default settings
+  (checkpoint encryption on). Stock: `langgraph.checkpoint.postgres.PostgresSaver` (default
+  serde, its own pool, durability "sync") invoking the same 10-node graph in this process.
+  Batches alternate, the order flipping every trial; the ratio is of the medians of per-trial
+  runs/s.
+- p2: the approval round trip over HTTP: a decision POSTed to daphne with a real API key → the
+  resumed run's next span recorded by the worker process (polled in the database).
+- p3: `--p3-runs` runs through `POST /api/runs` (daphne, 1 worker with 2 processes) ÷ stock
+  single-process runs/s (stock batches right before and after).
+- p4: the pages at volume (`--pages`: `manage.py bench_pages`, console/harness/bench_pages.py; it seeds this database once, so it is opt-in).
+- p5: span recorded → row in an open run page (`manage.py bench_live`, chromium), 10 ms steps.
+- p7: recorded replay ÷ original (`manage.py bench_replay`).
 
-(a) and (b) alternate in batches (the order flips every trial, so drift hits both alike); the
-figures are medians of per-trial throughput. The last five lines are one `name=value` each.
+The 1-minute load average is printed at the start and the end; `noisy=1` when it started above
+1.5 (such a run's figures do not count). The last lines are `name=value` each.
 """
 
 from __future__ import annotations
 
-import threading
+import io
 import uuid
 from typing import Any
 
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection, connections
+from django.db import connection
 
-from agents.engine.checkpointer import close_pool
-from agents.engine.run_queue import execute_run
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
 from console.celery import app
 from console.harness import bench
 from console.harness.bench_pages import p4_lines
+from console.harness.bench_processes import (
+    BenchProcessError,
+    Daphne,
+    Worker,
+    child_environment,
+    force_debug_off,
+    load_average,
+)
 from console.harness.commands.bench_pages import add_volume_arguments, run_page_bench
 from console.kernel.arguments import positive
+from console.kernel.models import ApiKey
 from console.kernel.roles import ENGINEERS, REVIEWERS
 from console.kernel.statistics import median, percentile
 
 BENCH_ENGINEER = "bench-engineer"
 BENCH_REVIEWER = "bench-reviewer"
-# Decisions before the timed ones: the worker thread's first tasks pay imports and connections.
-APPROVAL_WARMUP = 2
+BASELINE = "langgraph.checkpoint.postgres.PostgresSaver"
+SECTIONS = ("p1", "p2", "p3", "p4", "p5", "p7")
+NOISY_LOAD = 1.5
+API_KEY_NAME = "manage.py bench"
+# Decisions before the timed ones: the worker's and daphne's first requests pay imports and connections.
+APPROVAL_WARMUP = 3
+
+
+def _sections(value: str) -> set[str]:
+    chosen = {s.strip() for s in value.split(",") if s.strip()}
+    unknown = chosen - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    return chosen
 
 
 class Command(BaseCommand):
     help = (
-        "Benchmark Steward against bare LangGraph (10-node graph, scripted model) and time the approval "
-        "round trip through an in-process worker. Uses the configured database and broker; it purges "
-        "the broker's task queue and refuses to run while another worker consumes from it. Bench data "
-        "is deleted at the end."
+        "Benchmark Steward's production path (separate worker and web processes, DEBUG off) against stock "
+        "LangGraph's PostgresSaver on a 10-node graph; time the approval round trip over HTTP, runs through "
+        "the API, live updates, pages and replays. Needs Postgres and Redis; purges the broker's queue and "
+        "refuses to run while another worker consumes from it. Bench data is deleted at the end."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--runs", type=positive, default=50, help="runs per batch, for each of (a) and (b)")
-        parser.add_argument("--trials", type=positive, default=5, help="batches of (a) and of (b), interleaved")
-        parser.add_argument("--approvals", type=positive, default=30, help="timed approval round trips")
-        parser.add_argument("--warmup", type=positive, default=5, help="untimed runs of (a) and (b) first")
+        parser.add_argument("--runs", type=positive, default=50, help="p1: runs per batch, for each side")
+        parser.add_argument("--trials", type=positive, default=5, help="p1: batches of each side, interleaved")
+        parser.add_argument("--warmup", type=positive, default=5, help="p1: untimed runs of each side first")
+        parser.add_argument("--approvals", type=positive, default=100, help="p2: timed decisions")
+        parser.add_argument("--p3-runs", type=positive, default=1000, help="p3: runs through POST /api/runs")
+        parser.add_argument("--live-runs", type=positive, default=5, help="p5: runs watched in the browser")
+        parser.add_argument("--replay-runs", type=positive, default=12, help="p7: originals and replays timed")
+        parser.add_argument("--only", type=_sections, default=None, help=f"comma-separated sections ({','.join(SECTIONS)})")
+        parser.add_argument("--skip", type=_sections, default=set(), help="comma-separated sections to leave out")
         # p4: the pages at volume (console/harness/bench_pages.py); seeds this database once, so opt in.
         parser.add_argument("--pages", action="store_true", help="also time the pages at volume (p4_*), as bench_pages")
         add_volume_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # Imported here, not at module level: importing registers the bench agents, and that
-        # should happen only in a process that benchmarks.
-
-        runs, trials, approvals = options["runs"], options["trials"], options["approvals"]
+        sections = (options["only"] or set(SECTIONS)) - options["skip"]
+        load_start = load_average()
+        self.figures: list[tuple[str, str]] = [("load_start", f"{load_start:.2f}")]
+        if load_start > NOISY_LOAD:
+            self.figures.append(("noisy", "1"))
+        self.stderr.write(f"load average at start {load_start:.2f}; sections {','.join(sorted(sections))}")
+        if connection.vendor != "postgresql" or str(settings.CELERY_BROKER_URL).startswith("memory://"):
+            raise CommandError("the bench needs Postgres (DATABASE_URL) and a Redis broker (CELERY_BROKER_URL)")
+        env = force_debug_off()
         self._refuse_if_workers_listen()
-        engineer, reviewer, created_users = self._setup()
-        bare_threads: list[str] = []
-        bare_s: list[float] = []
-        steward_s: list[float] = []
-        orders: list[str] = []
+        engineer, reviewer, created = self._setup()
+        runner = _Sections(self, env, options, engineer, reviewer)
         try:
-            self.stderr.write(f"warming up ({options['warmup']} runs of each)…")
-            bare_threads += bench.bare_batch(options["warmup"])[1]
-            bench.steward_batch(options["warmup"], engineer)
-            timed_runs: list[uuid.UUID] = []
-            for trial in range(trials):
-                # Flip the order every trial: a slow drift (autovacuum, cache, thermal) then
-                # lands on both variants instead of always on the second.
-                order = ("a", "b") if trial % 2 == 0 else ("b", "a")
-                orders.append(",".join(order))
-                for variant in order:
-                    if variant == "a":
-                        seconds, threads = bench.bare_batch(runs)
-                        bare_threads += threads
-                        bare_s.append(seconds)
-                    else:
-                        seconds, ids = bench.steward_batch(runs, engineer)
-                        timed_runs += ids
-                        steward_s.append(seconds)
-                self.stderr.write(f"trial {trial + 1}/{trials} done")
-            if not bench.linear_span_counts_ok(timed_runs):
-                raise CommandError(f"a timed Steward run did not record {bench.NODES} node and {bench.NODES} model spans")
-            trips = self._approval_phase(approvals, engineer, reviewer)
-        except bench.BenchError as exc:
+            for name in ("p1", "p2", "p3"):
+                if name in sections:
+                    getattr(runner, name)()
+        except (bench.BenchError, BenchProcessError) as exc:
+            # The sections that finished still count: their figures first, then the failure.
+            self._print_figures()
             raise CommandError(f"bench failed: {exc}") from exc
         finally:
-            removed = bench.cleanup(bare_threads)
-            self._remove_users(created_users)
-            self._purge()
-            close_pool()
-        self._report(runs, trials, orders, bare_s, steward_s, trips, removed)
-        if options["pages"]:
+            runner.stop_processes()
+            runner.close()
+            removed = bench.cleanup(runner.stock_threads)
+            ApiKey.objects.filter(name=API_KEY_NAME).delete()
+            for user in created:
+                user.delete()
+            app.control.purge()
+        self.stderr.write("removed bench data: " + ", ".join(f"{n} {what}" for what, n in removed.items()))
+        for name, command, kwargs, wanted in (
+            ("p7", "bench_replay", {"runs": options["replay_runs"]}, ("p7_replay_ratio",)),
+            ("p5", "bench_live", {"runs": options["live_runs"], "step_ms": 10}, ("live_update_p50_ms", "live_update_p95_ms")),
+        ):
+            if name in sections:
+                with child_environment(env):
+                    self._other(name, command, kwargs, wanted)
+        if "p4" in sections and options["pages"]:
             for line in p4_lines(run_page_bench(options, self.stderr.write)):
-                self.stdout.write(line)
+                name, _, value = line.partition("=")
+                self.figures.append((name, value))
+        self._print_figures()
+
+    def _print_figures(self) -> None:
+        self.figures.append(("load_end", f"{load_average():.2f}"))
+        for name, value in self.figures:
+            self.stdout.write(f"{name}={value}")
+
+    def _other(self, section: str, command: str, kwargs: dict[str, Any], wanted: tuple[str, ...] | None) -> None:
+        """Another bench command's figures, as `p<n>_…` lines (all of them when `wanted` is None)."""
+        out = io.StringIO()
+        try:
+            call_command(command, stdout=out, stderr=io.StringIO(), **kwargs)
+        except CommandError as exc:
+            self.stderr.write(f"{section} ({command}) skipped: {exc}")
+            return
+        for line in out.getvalue().splitlines():
+            key, sep, value = line.partition("=")
+            if not sep or " " in key or (wanted is not None and key not in wanted):
+                continue
+            if section == "p5":
+                key = key.replace("live_update", "p5_live")
+            elif not key.startswith(f"{section}_"):
+                key = f"{section}_{key}"
+            self.figures.append((key, value))
 
     # --- setup ------------------------------------------------------------------------------
 
     def _refuse_if_workers_listen(self) -> None:
-
-        # A worker consuming this broker would take (b)'s messages and race us for the claim,
-        # and could take the approval runs from the worker we time.
+        # Another worker on this broker would take our runs: the figures would be of two workers.
         replies = app.control.ping(timeout=1.0)
         if replies:
             names = ", ".join(sorted(name for reply in replies for name in reply))
             raise CommandError(f"workers are consuming from this broker ({names}): stop them or use a private broker")
+        app.control.purge()
 
     def _setup(self) -> tuple[Any, Any, list[Any]]:
-
         # The default queue and its reviewers group come from a migration; a flushed test
         # database has lost them, and the gate's request needs them.
         ensure_defaults(Group, Queue)
@@ -138,101 +187,140 @@ class Command(BaseCommand):
         bench.ensure_bench_agents()
         return users[0], users[1], created_users
 
-    def _remove_users(self, created: list[Any]) -> None:
-        # Only users this invocation created: a bench user someone kept on purpose stays.
-        for user in created:
-            user.delete()
 
-    def _purge(self) -> int:
+class _Sections:
+    """p1, p2 and p3, sharing the stock pool and the child processes (started when first needed)."""
 
-        # start_run sent a message for every (b) run on commit. Those runs are finished (or
-        # deleted), so the messages are no-ops, but the worker we start would first have to
-        # chew through all of them.
-        return int(app.control.purge() or 0)
-
-    # --- approval round trip ----------------------------------------------------------------
-
-    def _approval_phase(self, approvals: int, engineer: Any, reviewer: Any) -> list[Any]:
-
-
-        purged = self._purge()
-        self.stderr.write(f"purged {purged} messages; starting a worker thread for {approvals} approvals…")
-        closing = threading.Event()
-        closed = threading.Event()
-        last_task_id = str(uuid.uuid4())
-
-        def close_after_last_task(task_id: str | None = None, **_: Any) -> None:
-            # The worker keeps its database connection between tasks, as a real worker does
-            # (closing it after every task would add a connect to each timed round trip). After
-            # the timed ones, one untimed task closes it, so nothing of ours keeps the database
-            # open from a dead thread (a test database could not be flushed or dropped).
-            if closing.is_set():
-                connections.close_all()
-                if task_id == last_task_id:
-                    closed.set()
-
-        task_postrun.connect(close_after_last_task, weak=False)
-        try:
-            with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):
-                trips = bench.approval_roundtrips(approvals, APPROVAL_WARMUP, engineer, reviewer)
-                closing.set()
-                # A run id that does not exist: the task's claim finds nothing and returns.
-                execute_run.apply_async(args=(str(uuid.uuid4()),), task_id=last_task_id)
-                closed.wait(30)
-        finally:
-            task_postrun.disconnect(close_after_last_task)
-        return trips
-
-    # --- output -------------------------------------------------------------------------------
-
-    def _report(
-        self,
-        runs: int,
-        trials: int,
-        orders: list[str],
-        bare_s: list[float],
-        steward_s: list[float],
-        trips: list[Any],
-        removed: dict[str, int],
+    def __init__(
+        self, command: Command, env: dict[str, str], options: dict[str, Any], engineer: Any, reviewer: Any
     ) -> None:
+        self.command, self.env, self.options = command, env, options
+        self.engineer, self.reviewer = engineer, reviewer
+        self.stock_threads: list[str] = []
+        self.pool = bench.stock_pool()
+        self.worker: Worker | None = None
+        self.daphne: Daphne | None = None
+        self.stock_rps: list[float] = []
 
-        w = self.stdout.write
-        db = connection.settings_dict
-        broker = str(settings.CELERY_BROKER_URL).split("://", 1)[0]
-        layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
-        w(
-            f"Steward bench: {bench.NODES}-node linear graph, one scripted model call per node, durability=sync\n"
-            f"database {connection.vendor} ({db['NAME']}), broker {broker}://, channel layer {layer}, "
-            # DEBUG=True makes Django log every query: it slows (b)'s ORM calls a little.
-            f"DEBUG={settings.DEBUG}\n"
-            f"{trials} trials x {runs} runs of each variant, interleaved; medians of per-trial throughput\n"
-        )
-        w(f"{'trial':<7}{'order':<7}{'bare ms/run':>12}{'bare runs/s':>13}{'steward ms/run':>16}{'steward runs/s':>16}{'ratio':>8}")
-        for i, (order, a, b) in enumerate(zip(orders, bare_s, steward_s, strict=True)):
-            w(f"{i + 1:<7}{order:<7}{a / runs * 1000:>12.2f}{runs / a:>13.1f}{b / runs * 1000:>16.2f}{runs / b:>16.1f}{b / a:>8.2f}")
-        bare_rps = median([runs / s for s in bare_s])
-        steward_rps = median([runs / s for s in steward_s])
-        if bare_rps is None or steward_rps is None:
-            raise CommandError("no trial ran: nothing to report")
-        ratio = bare_rps / steward_rps
-        w(f"{'median':<14}{1000 / bare_rps:>12.2f}{bare_rps:>13.1f}{1000 / steward_rps:>16.2f}{steward_rps:>16.1f}{ratio:>8.2f}")
-        w(f"Steward adds {1000 / steward_rps - 1000 / bare_rps:.2f} ms per run ({bench.NODES} node + {bench.NODES} model spans).\n")
+    def say(self, text: str) -> None:
+        self.command.stderr.write(text)
 
-        w(f"Approval round trip: {len(trips)} decisions (after {APPROVAL_WARMUP} untimed), worker thread in this process")
-        w(f"{'ms from just before decide()':<44}{'p50':>9}{'p95':>9}{'max':>9}")
-        rows = [
-            ("decide() returned", [t.decide_ms for t in trips]),
-            ("resumed run: next node started (worker)", [t.node_started_ms for t in trips]),
-            ("resumed run: next node finished (worker)", [t.node_finished_ms for t in trips]),
-            ("its span in the database (polled, 0.5 ms)", [t.visible_ms for t in trips]),
-        ]
-        for label, values in rows:
-            w(f"{label:<44}{percentile(values, 0.5):>9.2f}{percentile(values, 0.95):>9.2f}{max(values):>9.2f}")
+    def figure(self, name: str, value: str) -> None:
+        self.command.figures.append((name, value))
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def stop_processes(self) -> None:
+        for child in (self.worker, self.daphne):
+            if child is not None:
+                child.stop()
+        self.worker = self.daphne = None
+
+    def _worker(self, concurrency: int) -> None:
+        if self.worker is not None and self.worker.name == f"worker{concurrency}":
+            return
+        if self.worker is not None:
+            self.worker.stop()
+        self.say(f"starting a worker process (concurrency {concurrency})…")
+        self.worker = Worker(self.env, concurrency)
+        self.worker.wait_ready()
+
+    def _daphne(self) -> Daphne:
+        if self.daphne is None:
+            self.say("starting daphne…")
+            self.daphne = Daphne(self.env)
+            self.daphne.wait_ready()
+        return self.daphne
+
+    def _stock(self, runs: int) -> float:
+        seconds, threads = bench.stock_batch(self.pool, runs)
+        self.stock_threads += threads
+        self.stock_rps.append(runs / seconds)
+        return runs / seconds
+
+    # --- p1 -----------------------------------------------------------------------------------
+
+    def p1(self) -> None:
+        runs, trials, warmup = self.options["runs"], self.options["trials"], self.options["warmup"]
+        self._worker(1)
+        self.say(f"p1: warming up ({warmup} runs of each)…")
+        self._stock(warmup)
+        bench.steward_batch(warmup, self.engineer)
+        self.stock_rps.clear()
+        stock: list[float] = []
+        steward: list[float] = []
+        timed: list[uuid.UUID] = []
+        self.say(f"{'trial':<7}{'order':<16}{'stock runs/s':>14}{'steward runs/s':>16}{'ratio':>8}")
+        for trial in range(trials):
+            # Flip the order every trial: a slow drift (autovacuum, cache, load) then lands on both.
+            order = ("stock", "steward") if trial % 2 == 0 else ("steward", "stock")
+            for side in order:
+                if side == "stock":
+                    stock.append(self._stock(runs))
+                else:
+                    seconds, ids = bench.steward_batch(runs, self.engineer)
+                    steward.append(runs / seconds)
+                    timed += ids
+            self.say(f"{trial + 1:<7}{','.join(order):<16}{stock[-1]:>14.1f}{steward[-1]:>16.1f}{steward[-1] / stock[-1]:>8.3f}")
+        if not bench.linear_span_counts_ok(timed):
+            raise bench.BenchError(f"a timed Steward run did not record {bench.NODES} node and {bench.NODES} model spans")
+        stock_rps, steward_rps = median(stock), median(steward)
+        assert stock_rps is not None and steward_rps is not None
+        self.figure("baseline", BASELINE)
+        self.figure("p1_baseline_runs_per_s", f"{stock_rps:.2f}")
+        self.figure("p1_steward_runs_per_s", f"{steward_rps:.2f}")
+        self.figure("p1_trial_ratios", ",".join(f"{b / a:.3f}" for a, b in zip(stock, steward, strict=True)))
+        self.figure("p1_ratio_vs_stock", f"{steward_rps / stock_rps:.3f}")
+
+    # --- p2 -----------------------------------------------------------------------------------
+
+    def _client(self, user: Any) -> Any:
+        from console.harness.bench_http import ApiClient
+
+        _, raw = ApiKey.issue(user, name=API_KEY_NAME)
+        return ApiClient(self._daphne().base, raw)
+
+    def p2(self) -> None:
+        from console.harness.bench_http import approval_roundtrips
+
+        self._worker(1)
+        client = self._client(self.reviewer)
+        count = self.options["approvals"]
+        self.say(f"p2: {count} decisions over HTTP (after {APPROVAL_WARMUP} untimed)…")
+        try:
+            trips = approval_roundtrips(client, count, APPROVAL_WARMUP, self.engineer)
+        finally:
+            client.close()
         visible = [t.visible_ms for t in trips]
-        w("Removed bench data: " + ", ".join(f"{n} {what}" for what, n in removed.items()) + "\n")
+        posted = [t.post_ms for t in trips]
+        self.figure("p2_post_p50_ms", _ms(percentile(posted, 0.5)))
+        self.figure("p2_post_p95_ms", _ms(percentile(posted, 0.95)))
+        self.figure("p2_http_p50_ms", _ms(percentile(visible, 0.5)))
+        self.figure("p2_http_p95_ms", _ms(percentile(visible, 0.95)))
 
-        w(f"bare_runs_per_s={bare_rps:.3f}")
-        w(f"steward_runs_per_s={steward_rps:.3f}")
-        w(f"overhead_ratio={ratio:.4f}")
-        w(f"approval_roundtrip_p50_ms={percentile(visible, 0.5):.3f}")
-        w(f"approval_roundtrip_p95_ms={percentile(visible, 0.95):.3f}")
+    # --- p3 -----------------------------------------------------------------------------------
+
+    def p3(self) -> None:
+        from console.harness.bench_http import runs_over_http
+
+        runs = self.options["p3_runs"]
+        self._worker(2)
+        client = self._client(self.engineer)
+        stock_each = max(10, min(runs // 2, 200))
+        self.say(f"p3: {stock_each} stock runs, {runs} runs through POST /api/runs, {stock_each} stock runs…")
+        try:
+            before = self._stock(stock_each)
+            seconds, _ = runs_over_http(client, runs)
+            after = self._stock(stock_each)
+        finally:
+            client.close()
+        baseline = (before + after) / 2
+        self.figure("p3_baseline_runs_per_s", f"{baseline:.2f}")
+        self.figure("p3_api_runs_per_s", f"{runs / seconds:.2f}")
+        self.figure("p3_ratio_celery", f"{runs / seconds / baseline:.3f}")
+
+
+def _ms(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.1f}"
+

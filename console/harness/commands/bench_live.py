@@ -50,6 +50,16 @@ def _wait_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -
     raise CommandError("the console did not come up within a minute")
 
 
+def _wait_in_page(page: Any, expression: str, timeout: float) -> None:
+    """Poll `expression` in the page until it is true. Not Playwright's wait_for_function: that
+    compiles its predicate in the page, and the console's CSP (no eval) refuses it."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise CommandError(f"the page never had {expression} within {timeout:.0f} s")
+        time.sleep(0.01)
+
+
 class Command(BaseCommand):
     help = "Time live updates: from a span recorded to its row in an open run page (p50, p95)."
 
@@ -142,10 +152,10 @@ class Command(BaseCommand):
         with urllib.request.urlopen(request, timeout=10) as response:
             run_id = json.loads(response.read())["id"]
         page.goto(f"{base}/runs/{run_id}/")
-        page.wait_for_function("window.__wsOpen !== null", timeout=30_000)
+        _wait_in_page(page, "window.__wsOpen !== null", 30)
         page.locator("#run-status", has_text="succeeded").first.wait_for(timeout=120_000)
         total = Span.objects.filter(run_id=run_id).count()
-        page.wait_for_function(f"Object.keys(window.__spanSeen).length >= {total}", timeout=30_000)
+        _wait_in_page(page, f"Object.keys(window.__spanSeen).length >= {total}", 30)
         seen: dict[str, float] = page.evaluate("window.__spanSeen")
         opened: float = page.evaluate("window.__wsOpen")
         spans = [

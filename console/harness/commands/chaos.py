@@ -161,7 +161,8 @@ class Command(BaseCommand):
             )
             w(
                 "runs cycle through: refund 250 (gated, a reviewer approves), refund 40 (passes by its condition), "
-                "order_summary (5 steps, no gate); ok spans of a clean run: "
+                "order_summary (5 steps, no gate), chaos_fanout (a Send fan-out of 4 ledgered refunds); "
+                "ok spans of a clean run: "
                 + ", ".join(f"{k} {v}" for k, v in harness.expected_ok_spans.items())
                 + "\n"
             )
