@@ -9,6 +9,8 @@
   var selectedId = null;
   var checked = new Set();
   var busy = false; // a pane request in flight: keys wait, so one key press is one decision
+  var queuedKey = null; // the first key pressed while busy, acted on when the new pane is ready
+  var ready = function () { busy = false; }; // replaced below, once the keys are defined
 
   function typing(target) {
     var tag = (target && target.tagName) || "";
@@ -85,9 +87,14 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.target && event.target.id === "inbox-pane") restoreRows();
   });
-  // Fired once the answer is swapped in (or failed): the next key acts on the new pane.
+  // The next key acts on the new pane only once htmx has processed it: that happens when the swap
+  // settles, not when the request ends (a key pressed in between submitted the new pane's form
+  // natively, a full page load). An answer that is not swapped (5xx, network) frees the keys at once.
+  function forPane(event) { return event.detail.target && event.detail.target.id === "inbox-pane"; }
+  document.addEventListener("htmx:afterSettle", function (event) { if (forPane(event)) ready(); });
+  document.addEventListener("htmx:sendError", function (event) { if (forPane(event)) ready(); });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.target && event.detail.target.id === "inbox-pane") busy = false;
+    if (forPane(event) && event.detail.xhr && event.detail.xhr.status >= 500) ready();
   });
   // A refused decision (409, 422) answers with the pane and the reason: show it like any answer.
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -118,36 +125,49 @@
   });
   document.addEventListener("DOMContentLoaded", restoreRows);
 
-  document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
-    if (typing(event.target)) return;
-    if (busy && "jkare".indexOf(event.key) >= 0) { event.preventDefault(); return; }
-    var handled = true;
-    switch (event.key) {
-      case "j": move(1); break;
-      case "k": move(-1); break;
+  // A key pressed while a pane request is in flight waits for the new pane (one key, one decision).
+  function handleKey(key) {
+    switch (key) {
+      case "j": move(1); return true;
+      case "k": move(-1); return true;
       case "Enter": {
         var row = document.querySelector(".approval.selected");
-        if (row) window.location.href = row.dataset.href; else handled = false;
-        break;
+        if (row) { window.location.href = row.dataset.href; return true; }
+        return false;
       }
       case "x": {
         var current = document.querySelector(".approval.selected input[type=checkbox]");
         if (current) { current.checked = !current.checked; current.dispatchEvent(new Event("change", { bubbles: true })); }
-        break;
+        return true;
       }
       case "n": {
         var next = document.querySelector("#next-form button[type=submit]");
-        if (next) next.click(); else handled = false;
-        break;
+        if (next) { next.click(); return true; }
+        return false;
       }
-      case "a": handled = click("#approve-button"); break;
-      case "r": handled = openPanel("reject-panel", "select, input:not([type=hidden]), textarea"); break;
-      case "e": handled = openPanel("edit-panel", "input:not([type=hidden]), select, textarea"); break;
-      case "?": toggleHelp(); break;
-      default: handled = false;
+      case "a": return click("#approve-button");
+      case "r": return openPanel("reject-panel", "select, input:not([type=hidden]), textarea");
+      case "e": return openPanel("edit-panel", "input:not([type=hidden]), select, textarea");
+      case "?": toggleHelp(); return true;
+      default: return false;
     }
-    if (handled) event.preventDefault();
+  }
+  ready = function () {
+    busy = false;
+    var key = queuedKey;
+    queuedKey = null;
+    if (key) handleKey(key);
+  };
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
+    if (typing(event.target)) return;
+    if (busy && "jkare".indexOf(event.key) >= 0) {
+      if (!queuedKey) queuedKey = event.key;
+      event.preventDefault();
+      return;
+    }
+    if (handleKey(event.key)) event.preventDefault();
   });
 })();

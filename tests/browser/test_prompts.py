@@ -94,6 +94,9 @@ def test_edit_diff_promote_approve_and_the_next_run_uses_the_new_version(
         expect(review.locator("#promotion-diff tr.insert")).to_contain_text(["Always thank the customer"])
         review.screenshot(path=str(shots / "promotion-request.png"), full_page=True)
         review.click("#approve-button")
+        # Nothing else waits in the queue: the reviewer is back in the inbox; the request reads approved.
+        expect(review.get_by_text("Nothing else is waiting for you in")).to_be_visible()
+        review.goto(asgi_server + request_href)
         expect(review.locator("#approval-status")).to_have_text("approved")
 
         # Production now points at the new version; its history names both admins.
