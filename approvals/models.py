@@ -198,8 +198,10 @@ class ApprovalRequest(models.Model):
         resume_value: Any,
         approved_args: Any,
         automatic_rule: str = "",
+        approvals: int | None = None,
     ) -> bool:
         """Set the outcome once: a conditional update, so of two deciders only one wins.
+        `approvals`, the quorum's count when this approval reached it, goes in the same update.
 
         The resume value and approved arguments are stored redacted (a reviewer's comment and
         edits may hold secrets); when redaction changed them the exact ones are sealed, for the
@@ -220,6 +222,8 @@ class ApprovalRequest(models.Model):
             "claimed_by": None,
             "claimed_until": None,
         }
+        if approvals is not None:
+            updates["approvals"] = approvals
         won = ApprovalRequest.objects.filter(id=self.id, status=self.Status.PENDING).update(**updates)
         if won:
             for field, value in updates.items():

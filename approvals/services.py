@@ -13,12 +13,14 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 from langgraph.types import Interrupt
@@ -288,41 +290,94 @@ def _resume_value(
     }
 
 
-def _locked(request_id: uuid.UUID | str) -> ApprovalRequest:
+def _locked(request_id: uuid.UUID | str, decider: Any = None) -> ApprovalRequest:
     """Lock the request's run, then the request, until the transaction ends.
 
     The one lock order of every write that touches a run and its requests (docs/architecture.md,
     "Locks"): the run first, then its requests, then the audit log. Cancelling a run locks it the
     same way (agents/engine/services.py), so a decision and a cancel queue up on the run's row
     instead of each holding what the other waits for (a deadlock, and a 500 for one of them).
+
+    With a `decider`, the request comes with what deciding it needs to know about them
+    (`_DeciderFacts`), read in the same statement.
     """
     try:
         request_id = uuid.UUID(str(request_id))
     except ValueError:
         raise NotFound("approval request not found") from None
-    # A request never changes its run: reading it before any lock is safe.
-    run_ids = list(ApprovalRequest.objects.filter(id=request_id).values_list("run_id", flat=True))
-    if not run_ids:
-        raise NotFound("approval request not found")
-    if run_ids[0] is not None:
-        Run.lock(run_ids[0])
-    # No join on nullable users: after waiting on the lock, Postgres re-reads the locked row but
-    # not an outer-joined one.
-    request = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("queue").filter(id=request_id).first()
+    # A request never changes its run: the run is found and locked in one statement.
+    its_run = ApprovalRequest.objects.filter(id=request_id).values("run_id")
+    locked_runs = Run.objects.select_for_update(no_key=True, of=("self",)).filter(id__in=its_run)
+    if not list(locked_runs.values_list("id", flat=True)):
+        # No run (or no request): lock the request alone, before reading anything about it.
+        if not list(ApprovalRequest.objects.select_for_update().filter(id=request_id).values_list("id", flat=True)):
+            raise NotFound("approval request not found")
+    # A statement of its own, after the lock is held: its snapshot sees every decision committed
+    # before (subqueries are read from the statement's snapshot, which a wait on the row's lock
+    # does not renew). No join on nullable users: after waiting on the lock, Postgres re-reads
+    # the locked row but not an outer-joined one.
+    found = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("queue").filter(id=request_id)
+    if decider is not None:
+        found = found.annotate(**_decider_facts(decider))
+    request = found.first()
     if request is None:
         raise NotFound("approval request not found")
     return request
 
 
-def _check_may_decide(request: ApprovalRequest, user: Any) -> None:
-    """403s: the queue's reviewers only, never the run's requester, never an excluded group."""
-    if not request.queue.is_reviewer(user):
+_VOTES_FOR = (Decision.Kind.APPROVE, Decision.Kind.EDIT)
+
+
+def _decider_facts(user: Any) -> dict[str, Any]:
+    """What `decide` checks about the decider and the votes so far, as subqueries of the
+    request's own read: one query however many groups the user and the queue have."""
+    votes_for = (
+        Decision.objects.filter(request_id=OuterRef("pk"), user__isnull=False, decision__in=_VOTES_FOR)
+        .order_by()
+        .values("request_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return {
+        "decider_reviews": Exists(
+            Queue.reviewer_groups.through.objects.filter(queue_id=OuterRef("queue_id"), group__user=user.pk)
+        ),
+        "decider_excluded": Exists(
+            Queue.excluded_groups.through.objects.filter(queue_id=OuterRef("queue_id"), group__user=user.pk)
+        ),
+        "decider_voted": Exists(Decision.objects.filter(request_id=OuterRef("pk"), user=user.pk)),
+        "decider_votes_before": Coalesce(Subquery(votes_for, output_field=IntegerField()), 0),
+        "decider_edited_before": Exists(Decision.objects.filter(request_id=OuterRef("pk"), decision=Decision.Kind.EDIT)),
+    }
+
+
+@dataclass(frozen=True)
+class _DeciderFacts:
+    """What `decide` checks about its decider, read with the request (`_decider_facts`)."""
+
+    reviews: bool  # in one of the queue's reviewer groups
+    excluded: bool  # in one of the queue's excluded groups
+    voted: bool  # has a decision on the request already
+    votes_before: int  # approvals and edits by people so far (toward the quorum)
+    edited_before: bool  # someone edited the args already
+
+    @classmethod
+    def of(cls, request: ApprovalRequest) -> _DeciderFacts:
+        # Annotated on the request by `_decider_facts`, each as `decider_<field>`.
+        return cls(**{field.name: vars(request)[f"decider_{field.name}"] for field in fields(cls)})
+
+
+def _check_may_decide(request: ApprovalRequest, user: Any, facts: _DeciderFacts | None = None) -> None:
+    """403s: the queue's reviewers only, never the run's requester, never an excluded group.
+    Without `facts` (read with the request), the groups are queried."""
+    reviews = (is_admin(user) or facts.reviews) if facts is not None else request.queue.is_reviewer(user)
+    if not reviews:
         raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
     if request.requested_by_id is not None and request.requested_by_id == user.pk:
         if request.run_id is None:
             raise Forbidden("you requested this: someone else must decide it (four-eyes)")
         raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
-    if request.queue.excludes(user):
+    if facts.excluded if facts is not None else request.queue.excludes(user):
         raise Forbidden(f"separation of duties: your group may not decide in the {request.queue.name!r} queue")
 
 
@@ -412,9 +467,15 @@ def on_settled(action: str, handler: Callable[[ApprovalRequest], None]) -> None:
 
 
 def _settle(
-    request: ApprovalRequest, status: str, user: Any, resume: Any, approved_args: Any, rule: str = ""
+    request: ApprovalRequest,
+    status: str,
+    user: Any,
+    resume: Any,
+    approved_args: Any,
+    rule: str = "",
+    approvals: int | None = None,
 ) -> None:
-    if not request.settle(status, user, resume, approved_args, automatic_rule=rule):
+    if not request.settle(status, user, resume, approved_args, automatic_rule=rule, approvals=approvals):
         request.refresh_from_db()
         raise Conflict(_state_conflict(request))
     handler = _SETTLE_HANDLERS.get(request.action)
@@ -458,14 +519,15 @@ def decide(
     """
     now = timezone.now()
     with transaction.atomic():
-        request = _locked(request_id)
-        _check_may_decide(request, user)
+        request = _locked(request_id, decider=user)
+        facts = _DeciderFacts.of(request)
+        _check_may_decide(request, user, facts)
         _check_pending_and_free(request, user, now)
-        if Decision.objects.filter(request=request, user=user).exists():
+        if facts.voted:
             raise Conflict("you have already voted on this request; it waits for other reviewers")
         if request.interrupt_shape:
             # Not Steward's gate: the interrupt's own shape says what it takes and how it resumes.
-            return _decide_shaped(request, user, decision, args, comment, reason_code, value, actions)
+            return _decide_shaped(request, user, facts, decision, args, comment, reason_code, value, actions)
         errors: list[dict[str, Any]] = []
         if decision not in Decision.Kind.values:
             errors.append({"loc": ["body", "decision"], "msg": "decision must be approve, reject, edit or respond"})
@@ -489,19 +551,20 @@ def decide(
 
         proposed = request.proposed_args
         approved = args if decision == Decision.Kind.EDIT else proposed
+        # No savepoint: the vote was checked under the request's lock (`facts.voted`); a
+        # duplicate still refused by the unique constraint ends this whole (atomic) decision.
         try:
-            with transaction.atomic():
-                Decision.objects.create(
-                    request=request,
-                    user=user,
-                    decision=decision,
-                    args=args,
-                    proposed_args=proposed,
-                    approved_args=approved if decision in (Decision.Kind.APPROVE, Decision.Kind.EDIT) else None,
-                    args_diff=args_diff(proposed, approved) if decision == Decision.Kind.EDIT else [],
-                    comment=comment,
-                    reason_code=reason_code,
-                )
+            Decision.objects.create(
+                request=request,
+                user=user,
+                decision=decision,
+                args=args,
+                proposed_args=proposed,
+                approved_args=approved if decision in _VOTES_FOR else None,
+                args_diff=args_diff(proposed, approved) if decision == Decision.Kind.EDIT else [],
+                comment=comment,
+                reason_code=reason_code,
+            )
         except IntegrityError:
             raise Conflict("you have already voted on this request") from None
         audit.record(user, f"approval.{decision}", request, comment=comment, reason_code=reason_code, args=args)
@@ -514,22 +577,28 @@ def decide(
             resume = _resume_value(request, "respond", proposed, comment, reason_code, who)
             _settle(request, ApprovalRequest.Status.RESPONDED, user, resume, None)
         else:
-            votes = Decision.objects.filter(
-                request=request, user__isnull=False, decision__in=[Decision.Kind.APPROVE, Decision.Kind.EDIT]
-            ).count()
-            request.count_approvals(votes)
+            votes = facts.votes_before + 1
             if votes >= request.queue.required_approvals:
-                # With a quorum, the last edit wins; without edits, the proposal runs.
-                last_edit = (
-                    Decision.objects.filter(request=request, decision=Decision.Kind.EDIT).order_by("-created_at").first()
-                )
-                # Stored redacted: the edit runs as the reviewer typed it.
-                final = last_edit.exact()["args"] if last_edit else proposed
+                # With a quorum, the last edit wins (this one, if it is one); without edits, the
+                # proposal runs.
+                final = args if decision == Decision.Kind.EDIT else _last_edit_args(request, facts, proposed)
                 resume = _resume_value(request, "approve", final, comment, reason_code, who)
-                _settle(request, ApprovalRequest.Status.APPROVED, user, resume, final)
+                _settle(request, ApprovalRequest.Status.APPROVED, user, resume, final, approvals=votes)
             else:
+                request.count_approvals(votes)
                 _publish(request)
     return request
+
+
+def _last_edit_args(request: ApprovalRequest, facts: _DeciderFacts, proposed: Any) -> Any:
+    """The args of the latest edit before this decision, as the reviewer typed them (stored
+    redacted); `proposed` without one (queried only when `facts` says there is one)."""
+    last_edit = (
+        Decision.objects.filter(request=request, decision=Decision.Kind.EDIT).order_by("-created_at").first()
+        if facts.edited_before
+        else None
+    )
+    return last_edit.exact()["args"] if last_edit is not None else proposed
 
 
 def bulk_decide(
@@ -608,6 +677,7 @@ def _shaped_outcome(chosen: Sequence[ActionDecision]) -> tuple[str, str]:
 def _decide_shaped(
     request: ApprovalRequest,
     user: Any,
+    facts: _DeciderFacts,
     decision: str,
     args: Any,
     comment: str,
@@ -652,26 +722,24 @@ def _decide_shaped(
         # Agent Inbox's "ignore" is how a reviewer rejects there: say so in the record.
         if shape.kind == AGENT_INBOX and kind == "reject" and not reason_code:
             reason_code = "ignored"
-    try:
-        with transaction.atomic():
-            Decision.objects.create(
-                request=request, user=user, decision=kind, args=recorded, proposed_args=request.proposed_args,
-                approved_args=approved, args_diff=args_diff(request.proposed_args, approved) if kind == "edit" else [],
-                comment=comment or "; ".join(c.comment for c in chosen if c.comment), reason_code=reason_code,
-            )
+    try:  # no savepoint, as in `decide`
+        Decision.objects.create(
+            request=request, user=user, decision=kind, args=recorded, proposed_args=request.proposed_args,
+            approved_args=approved, args_diff=args_diff(request.proposed_args, approved) if kind == "edit" else [],
+            comment=comment or "; ".join(c.comment for c in chosen if c.comment), reason_code=reason_code,
+        )
     except IntegrityError:
         raise Conflict("you have already voted on this request") from None
     audit.record(user, f"approval.{kind}", request, comment=comment, reason_code=reason_code, args=recorded)
 
+    votes: int | None = None
     if status == ApprovalRequest.Status.APPROVED and len(chosen) and all(c.decision in ("approve", "edit") for c in chosen):
-        votes = Decision.objects.filter(
-            request=request, user__isnull=False, decision__in=[Decision.Kind.APPROVE, Decision.Kind.EDIT]
-        ).count()
-        request.count_approvals(votes)
+        votes = facts.votes_before + 1  # this decision is an approve or an edit
         if votes < request.queue.required_approvals:
+            request.count_approvals(votes)
             _publish(request)
             return request
-    _settle(request, status, user, resume_value(shape, chosen, value), approved)
+    _settle(request, status, user, resume_value(shape, chosen, value), approved, approvals=votes)
     return request
 
 
