@@ -140,7 +140,8 @@ def _help(prop: dict[str, Any]) -> str:
     parts = [str(prop["description"])] if prop.get("description") else []
     for key, words in (("minimum", "at least"), ("maximum", "at most"), ("minLength", "at least"), ("maxLength", "up to")):
         if key in prop:
-            parts.append(f"{words} {prop[key]}{' characters' if 'Length' in key else ''}")
+            unit = "" if "Length" not in key else " character" if prop[key] == 1 else " characters"
+            parts.append(f"{words} {prop[key]}{unit}")
     if "pattern" in prop:
         parts.append(f"matches {prop['pattern']}")
     return "; ".join(parts)
@@ -182,14 +183,29 @@ def _field(prop: dict[str, Any], root: dict[str, Any], path: str, label: str, re
     return made
 
 
+def _example(schema: dict[str, Any]) -> Any:
+    """What the JSON box starts with: the schema's default, else its first variant's tag, else an
+    empty value of its type."""
+    if "default" in schema:
+        return schema["default"]
+    variants = _variants(schema)
+    if variants:
+        return {"type": _tag_value(variants[0])}
+    return {"object": {}, "array": [], "string": "", "boolean": False, "integer": 0, "number": 0}.get(str(schema.get("type", "object")), {})
+
+
+def _tag_value(branch: dict[str, Any]) -> Any:
+    prop = branch["properties"]["type"]
+    return prop["const"] if "const" in prop else prop["enum"][0]
+
+
 def build(schema: Any, typed: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> AnswerForm:
     """The form for `schema` (an interrupt's response_schema, or None), with what was typed
     (`typed`, the posted strings by field name) and the errors by field name."""
     errors = errors or {}
     if not isinstance(schema, dict) or not schema:
         return AnswerForm(json_text="{}", json_hint='Any JSON: an object {"key": "value"}, a list [1, 2], text in quotes "yes", a number, true or null.')
-    form = AnswerForm(json_text=json.dumps(schema.get("default", {} if schema.get("type") in (None, "object") else ""), indent=2),
-                      json_hint="JSON that fits the schema below.")
+    form = AnswerForm(json_text=json.dumps(_example(schema), indent=2), json_hint="JSON that fits the expected answer's schema (shown above).")
     chosen = (typed or {}).get("answer_variant", "0")
     variants = _variants(schema)
     if variants:
@@ -313,8 +329,7 @@ def assemble(schema: dict[str, Any], post: Any) -> tuple[Any, AnswerForm]:
             return None, form
         branch = {**variants[index], "$defs": schema.get("$defs", {}), "definitions": schema.get("definitions", {})}
         prefix = f"answer.v{index}"
-        value: Any = {"type": (branch["properties"]["type"].get("const", (branch["properties"]["type"].get("enum") or [None])[0])),
-                      **_collect(form.variants[index].fields, branch, schema, post, errors)}
+        value: Any = {"type": _tag_value(branch), **_collect(form.variants[index].fields, branch, schema, post, errors)}
         checked_against = branch
     elif _is_object(schema):
         prefix, checked_against = "answer", schema
@@ -333,11 +348,13 @@ def assemble(schema: dict[str, Any], post: Any) -> tuple[Any, AnswerForm]:
                 errors["answer"] = str(exc)
         else:
             errors["answer"] = "required"
-    if not errors:
-        errors, others = _field_errors(checked_against, value, prefix)
-        if not errors and not others and checked_against is not schema:
-            errors, others = _field_errors(schema, value, "answer")  # the variant fits; the whole schema too
-        form.error = "; ".join(others)
+    # The schema is asked even when a field did not parse, so every problem shows at once; a
+    # field's own parse error comes first.
+    schema_errors, others = _field_errors(checked_against, value, prefix)
+    if not errors and not schema_errors and not others and checked_against is not schema:
+        schema_errors, others = _field_errors(schema, value, "answer")  # the variant fits; the whole schema too
+    errors = {**schema_errors, **errors}
+    form.error = "; ".join(others)
     if errors or form.error:
         errors, unplaced = _placed(errors, _names(form.fields + [f for v in form.variants for f in v.fields]))
         form = build(schema, typed, errors)

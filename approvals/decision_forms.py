@@ -105,7 +105,7 @@ class DecisionForm:
         """The answer's refusal when its fields or JSON did not parse or fit the schema."""
         if self.decision != "answer" or self.answer is None or self.value is not None:
             return None
-        problems = [{"loc": ["body", *name.split(".")], "msg": msg} for name, msg in self._answer_errors().items()]
+        problems = [{"loc": ["body", *_shown_path(name)], "msg": msg} for name, msg in self._answer_errors().items()]
         return Invalid(problems or [{"loc": ["body", "value"], "msg": "the answer does not fit"}])
 
     def _answer_errors(self) -> dict[str, str]:
@@ -134,6 +134,14 @@ class DecisionForm:
             "edit_errors": self.errors,
             "edit_open": self.is_edit,
         }
+
+
+def _shown_path(name: str) -> list[str]:
+    """A field's name as the reviewer knows it: `answer.v1.guest.name` is `guest.name`."""
+    parts = name.split(".")[1:]
+    if parts and parts[0][:1] == "v" and parts[0][1:].isdigit():
+        parts = parts[1:]
+    return parts or ["answer"]
 
 
 def _all_fields(form: answer_form.AnswerForm) -> list[answer_form.Field]:

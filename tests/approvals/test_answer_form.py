@@ -60,6 +60,7 @@ def test_the_variants_of_a_schema_become_fieldsets_with_labelled_typed_fields(cl
     assert 'type="text"  id="af-answer-v1-guest-name"' in html
     assert 'class="json-editor"' in _tag(html, "af-answer-v1-extras")  # a list: a JSON box
     assert 'id="answer-json-panel"' in html and "Advanced: JSON" in html  # the raw JSON alternative
+    assert '"type": "accept"\n}</textarea>' in html.replace("&quot;", '"')  # its example: the first variant
 
 
 def test_the_generated_form_posts_the_json_value_the_agent_receives(client_for: Any, engineer: Any, reviewer: Any) -> None:
@@ -91,8 +92,10 @@ def test_a_refused_answer_shows_each_error_next_to_its_field_and_keeps_what_was_
     html = refused.content.decode()
     assert refused.status_code == 422
     assert ApprovalRequest.objects.get(id=request.id).status == "pending"
-    # A list that is not JSON is refused before the schema is asked.
+    # Every problem at once: a list that is not JSON, and what the schema refuses.
     assert '<small class="error field-error" id="af-answer-v1-extras-error">not valid JSON' in html
+    assert 'id="af-answer-v1-nights-error">0 is less than the minimum of 1</small>' in html
+    assert "extras: not valid JSON" in html  # the page's summary names the field as the reviewer knows it
     assert 'id="answer-variant-1-choice" checked' in html  # the chosen variant stays chosen
     assert ">late arrival</textarea>" in html and 'value="ada@example.test"' in html and "[cot</textarea>" in html
 
