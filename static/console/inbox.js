@@ -139,6 +139,7 @@
   });
   document.addEventListener("DOMContentLoaded", showVariants);
   document.addEventListener("htmx:afterSwap", showVariants);
+  document.addEventListener("htmx:load", showVariants); // a refused answer (422) swapped into the pane
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
