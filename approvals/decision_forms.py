@@ -5,8 +5,9 @@ code. An edit also posts the arguments as typed (`arg_<name>`, one per property 
 schema): they are parsed to the schema's types, redacted values left as shown are restored, and
 the result is checked against the schema before the reviewer is shown the change to confirm.
 
-An interrupt in another shape (agents/engine/interrupts.py) posts "answer" with a `value` (JSON,
-or else taken as text), or, with several actions, "actions" with `action_<i>_decision`,
+An interrupt in another shape (agents/engine/interrupts.py) posts "answer": the fields generated
+from its `response_schema` (`answer_mode=form`, approvals/answer_form.py), or the JSON box
+(`value`, strict JSON); either is checked against the schema before the agent is resumed. Or, with several actions, "actions" with `action_<i>_decision`,
 `action_<i>_comment` and `action_<i>_args` (JSON) for each action in order.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from django.http import QueryDict
 
-from approvals import inbox
+from approvals import answer_form, inbox
 from approvals.models import ApprovalRequest
 from approvals.services import schema_errors
 from approvals.shown_args import restore
@@ -41,6 +42,8 @@ class DecisionForm:
     # A free-form interrupt's answer; a batched interrupt's decisions, one per action.
     value: Any = None
     actions: list[dict[str, Any]] | None = None
+    # The answer form to show again when an answer is refused (what was typed, the errors).
+    answer: answer_form.AnswerForm | None = None
 
     @classmethod
     def from_post(cls, post: QueryDict, approval: ApprovalRequest) -> DecisionForm:
@@ -54,7 +57,11 @@ class DecisionForm:
             properties = (approval.args_schema or {}).get("properties", {})
             form.values = {name: post.get(f"arg_{name}", "") for name in properties}
         if decision == "answer":
-            form.value = _json_or_text(post.get("value", ""))
+            schema = approval.shape.response_schema
+            if post.get("answer_mode") == "form":
+                form.value, form.answer = answer_form.assemble(schema or {}, post)
+            else:
+                form.value, form.answer = answer_form.json_answer(schema, post.get("value", ""))
         if decision == "actions":
             form.actions = [
                 {
@@ -94,6 +101,26 @@ class DecisionForm:
             return Invalid(problems)
         return None
 
+    def answer_refused(self) -> Invalid | None:
+        """The answer's refusal when its fields or JSON did not parse or fit the schema."""
+        if self.decision != "answer" or self.answer is None or self.value is not None:
+            return None
+        problems = [{"loc": ["body", *_shown_path(name)], "msg": msg} for name, msg in self._answer_errors().items()]
+        return Invalid(problems or [{"loc": ["body", "value"], "msg": "the answer does not fit"}])
+
+    def _answer_errors(self) -> dict[str, str]:
+        assert self.answer is not None
+        found = {f.name: f.error for f in _all_fields(self.answer) if f.error}
+        if self.answer.error:
+            found["answer"] = self.answer.error
+        if self.answer.json_error:
+            found["value"] = self.answer.json_error
+        return found
+
+    def answer_context(self) -> dict[str, Any]:
+        """What the page needs to show the answer form again as it was posted."""
+        return {"answer_form": self.answer} if self.answer is not None else {}
+
     def take_errors(self, exc: Invalid) -> None:
         """The decision service's field errors (those naming an argument) as the form's."""
         self.errors = {
@@ -107,6 +134,19 @@ class DecisionForm:
             "edit_errors": self.errors,
             "edit_open": self.is_edit,
         }
+
+
+def _shown_path(name: str) -> list[str]:
+    """A field's name as the reviewer knows it: `answer.v1.guest.name` is `guest.name`."""
+    parts = name.split(".")[1:]
+    if parts and parts[0][:1] == "v" and parts[0][1:].isdigit():
+        parts = parts[1:]
+    return parts or ["answer"]
+
+
+def _all_fields(form: answer_form.AnswerForm) -> list[answer_form.Field]:
+    fields = form.fields + [f for v in form.variants for f in v.fields]
+    return fields + [c for f in fields for c in f.children]
 
 
 def _json_or_text(raw: str) -> Any:

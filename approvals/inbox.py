@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
 from agents.engine.models import Run
+from approvals import answer_form
 from approvals.models import ApprovalRequest, Queue
 from approvals.shown_args import shown
 from console.kernel.cursors import decode_raw, encode_cursor
@@ -424,4 +425,6 @@ def shape_context(approval: ApprovalRequest) -> dict[str, Any]:
         "shape_actions": [{**action, "args_json": pretty(shown(action["args"]))} for action in shape.actions],
         "batched": len(shape.actions) > 1,
         "free_form_value": pretty(shown(shape.value)),
+        # The answer form: fields generated from the response_schema, and the JSON box.
+        "answer_form": answer_form.build(shape.response_schema) if "answer" in shape.allowed else None,
     }

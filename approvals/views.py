@@ -160,6 +160,9 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     _reviewer(request)
     approval = _visible(request, approval_id)
     form = DecisionForm.from_post(request.POST, approval)
+    refused_answer = form.answer_refused()
+    if refused_answer is not None:
+        return _stale(request, approval, refused_answer, form.typed, **form.answer_context())
     if form.is_edit:
         refused = form.read_args(approval, request.POST)
         if refused is not None:
@@ -173,7 +176,7 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
         )
     except Invalid as exc:
         form.take_errors(exc)
-        return _stale(request, approval, exc, form.typed, **form.edit_context())
+        return _stale(request, approval, exc, form.typed, **form.edit_context(), **form.answer_context())
     except StewardError as exc:
         return _stale(request, approval, exc, form.typed)
     if decided.status == ApprovalRequest.Status.PENDING:

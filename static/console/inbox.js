@@ -125,6 +125,29 @@
   });
   document.addEventListener("DOMContentLoaded", restoreRows);
 
+  // A generated answer form with variants (approvals/answer_form.py): one fieldset per variant,
+  // each with its radio; with JavaScript only the chosen one's fields show, and typing in a
+  // variant's field chooses it.
+  function showVariants() {
+    document.querySelectorAll("#answer-form").forEach(function (form) {
+      form.querySelectorAll(".answer-variant").forEach(function (set) {
+        var radio = set.querySelector("input[name=answer_variant]");
+        set.classList.toggle("unchosen", !(radio && radio.checked));
+      });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "answer_variant") showVariants();
+  });
+  document.addEventListener("focusin", function (event) {
+    var set = event.target.closest && event.target.closest(".answer-variant");
+    var radio = set && set.querySelector("input[name=answer_variant]");
+    if (radio && event.target !== radio && !radio.checked) { radio.checked = true; showVariants(); }
+  });
+  document.addEventListener("DOMContentLoaded", showVariants);
+  document.addEventListener("htmx:afterSwap", showVariants);
+  document.addEventListener("htmx:load", showVariants); // a refused answer (422) swapped into the pane
+
   // A key pressed while a pane request is in flight waits for the new pane (one key, one decision).
   function handleKey(key) {
     switch (key) {

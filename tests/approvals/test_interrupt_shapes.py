@@ -259,9 +259,9 @@ def test_the_page_answers_a_question_and_decides_a_batch(client_for: Any, engine
     html = browser.get(reverse("approval_detail", args=[question.id])).content.decode()
     assert "What is the order id?" in html and 'id="answer-form"' in html
     assert 'id="approve-button"' not in html and 'id="reject-panel"' not in html
-    refused = browser.post(reverse("approval_decide", args=[question.id]), {"decision": "answer", "value": "B-1"})
+    refused = browser.post(reverse("approval_decide", args=[question.id]), {"decision": "answer", "answer_mode": "form", "answer": "B-1"})
     assert refused.status_code == 422 and ApprovalRequest.objects.get(id=question.id).status == "pending"
-    browser.post(reverse("approval_decide", args=[question.id]), {"decision": "answer", "value": "A-7"})
+    browser.post(reverse("approval_decide", args=[question.id]), {"decision": "answer", "answer_mode": "form", "answer": "A-7"})
     assert runtime.execute(run.id) == "succeeded"
     run.refresh_from_db()
     assert run.output == {"answer": "A-7"}

@@ -16,56 +16,17 @@ import pytest
 from playwright.sync_api import expect
 
 from agents.demo.models import Refund
-from agents.engine.models import Run
-from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from tests.support.browser import login
+from tests.support.inbox_pane import answered, finished, open_in_pane, paused
 from tests.support.interrupt_agents import SENT_EMAILS
 from tests.support.runs import order_id
-from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
 
 def _address() -> str:
     return f"{uuid.uuid4().hex[:10]}@example.test"
-
-
-def _paused(agent: str, data: dict[str, Any], user: Any, count: int = 1) -> tuple[Run, list[ApprovalRequest]]:
-    """A run of `agent` that the worker executed to its interrupt(s), and its pending requests."""
-    run = start_run(agent, data, user)
-
-    def pending() -> list[ApprovalRequest] | None:
-        found = list(ApprovalRequest.objects.filter(run=run, status="pending").order_by("created_at", "id"))
-        return found if len(found) == count else None
-
-    return run, wait_for(pending)
-
-
-def _finished(run: Run) -> dict[str, Any]:
-    """The run's output once the worker resumed it to the end."""
-
-    def done() -> Run | None:
-        found = Run.objects.get(id=run.id)
-        assert found.status != "failed", found.error
-        return found if found.status == "succeeded" else None
-
-    output: dict[str, Any] = wait_for(done).output
-    return output
-
-
-def _open_in_pane(page: Any, base: str, request: ApprovalRequest) -> None:
-    """The inbox with `request` in its pane; a marker on the window tells a later page load."""
-    page.goto(f"{base}/approvals/?selected={request.id}")
-    expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(request.id))
-    page.evaluate("window.__stayed = true")
-
-
-def _answered(page: Any, request: ApprovalRequest, status: str) -> None:
-    """The pane moved on (no page load) and the request is settled as `status`."""
-    expect(page.locator("#pane-notice")).to_be_visible()
-    assert page.evaluate("window.__stayed") is True
-    assert ApprovalRequest.objects.get(id=request.id).status == status
 
 
 def test_middleware_batched_and_per_call_answered_in_the_pane(
@@ -76,15 +37,15 @@ def test_middleware_batched_and_per_call_answered_in_the_pane(
     rejected one, whose message the agent reads. Per call: `a` approves one call, Reject with a
     message refuses the other."""
     kept, edited, refused = _address(), _address(), _address()
-    batch_run, (batch,) = _paused("hitl_email", {"request": f"email {kept},{edited},{refused} about Hello"}, engineer)
+    batch_run, (batch,) = paused("hitl_email", {"request": f"email {kept},{edited},{refused} about Hello"}, engineer)
     yes, no = _address(), _address()
-    call_run, calls = _paused("hitl_email_per_call", {"request": f"email {yes},{no} about Yo"}, engineer, count=2)
+    call_run, calls = paused("hitl_email_per_call", {"request": f"email {yes},{no} about Yo"}, engineer, count=2)
     by_address = {c.proposed_args["to"]: c for c in calls}
 
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         page = login(context, asgi_server, "reviewer")
-        _open_in_pane(page, asgi_server, batch)
+        open_in_pane(page, asgi_server, batch)
         expect(page.locator("#inbox-pane .interrupt-action")).to_have_count(3)
         page.select_option("#action-0-decision", "approve")
         page.select_option("#action-1-decision", "edit")
@@ -92,26 +53,26 @@ def test_middleware_batched_and_per_call_answered_in_the_pane(
         page.select_option("#action-2-decision", "reject")
         page.fill("input[name=action_2_comment]", "not this one")
         page.click("#actions-form button[type=submit]")
-        _answered(page, batch, "approved")
+        answered(page, batch, "approved")
 
-        _open_in_pane(page, asgi_server, by_address[yes])
+        open_in_pane(page, asgi_server, by_address[yes])
         expect(page.locator("#inbox-pane #edit-panel")).to_have_count(0)  # the config allows approve and reject
         page.keyboard.press("a")
-        _answered(page, by_address[yes], "approved")
-        _open_in_pane(page, asgi_server, by_address[no])
+        answered(page, by_address[yes], "approved")
+        open_in_pane(page, asgi_server, by_address[no])
         page.keyboard.press("r")
         page.fill("#reject-comment", "wrong person")
         page.keyboard.press("Enter")
-        _answered(page, by_address[no], "rejected")
+        answered(page, by_address[no], "rejected")
     finally:
         context.close()
 
-    output = _finished(batch_run)
+    output = finished(batch_run)
     assert SENT_EMAILS[kept] == [{"subject": "Hello", "body": "hello"}]
     assert SENT_EMAILS[edited] == [{"subject": "Hello", "body": "edited in the inbox"}]
     assert refused not in SENT_EMAILS
     assert any("not this one" in result for result in output["tool_results"])
-    output = _finished(call_run)
+    output = finished(call_run)
     assert SENT_EMAILS[yes] == [{"subject": "Yo", "body": "hello"}]
     assert no not in SENT_EMAILS
     assert any("wrong person" in result for result in output["tool_results"])
@@ -124,15 +85,15 @@ def test_agent_inbox_edit_respond_ignore_in_the_pane_and_its_description_is_text
     confirmed), respond and ignore each reach the agent in its own shape. A description carrying
     a `<script>` and an `<img onerror>` shows as text: markdown's bold is bold, nothing runs."""
     to_edit, to_answer, to_ignore, to_note = _address(), _address(), _address(), _address()
-    edit_run, (edit,) = _paused("inbox_email", {"to": to_edit}, engineer)
-    answer_run, (answer,) = _paused("inbox_email", {"to": to_answer}, engineer)
-    ignore_run, (ignore,) = _paused("inbox_email", {"to": to_ignore}, engineer)
-    _, (noted,) = _paused("inbox_email_noted", {"to": to_note}, engineer)
+    edit_run, (edit,) = paused("inbox_email", {"to": to_edit}, engineer)
+    answer_run, (answer,) = paused("inbox_email", {"to": to_answer}, engineer)
+    ignore_run, (ignore,) = paused("inbox_email", {"to": to_ignore}, engineer)
+    _, (noted,) = paused("inbox_email_noted", {"to": to_note}, engineer)
 
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         page = login(context, asgi_server, "reviewer")
-        _open_in_pane(page, asgi_server, noted)
+        open_in_pane(page, asgi_server, noted)
         description = page.locator("#inbox-pane .description")
         expect(description.locator("strong")).to_have_text("Check")
         expect(description).to_contain_text("<script>window.__pwned = 1</script>")
@@ -140,32 +101,32 @@ def test_agent_inbox_edit_respond_ignore_in_the_pane_and_its_description_is_text
         expect(description.locator("script, img")).to_have_count(0)
         assert page.evaluate("window.__pwned") is None
 
-        _open_in_pane(page, asgi_server, edit)
+        open_in_pane(page, asgi_server, edit)
         expect(page.locator("#inbox-pane #approve-button")).to_have_count(0)
         page.keyboard.press("e")
         page.fill("#arg_body", "corrected")
         page.click("#edit-review-button")
         expect(page.locator("#edit-diff")).to_contain_text("corrected")
         page.click("#confirm-edit")
-        _answered(page, edit, "approved")
+        answered(page, edit, "approved")
 
-        _open_in_pane(page, asgi_server, answer)
+        open_in_pane(page, asgi_server, answer)
         page.click("#respond-panel > summary")
         page.fill("#respond-comment", "Ask finance first")
         page.click("#respond-button")
-        _answered(page, answer, "responded")
+        answered(page, answer, "responded")
 
-        _open_in_pane(page, asgi_server, ignore)
+        open_in_pane(page, asgi_server, ignore)
         page.keyboard.press("r")
         page.click("#reject-button")  # "Ignore" for Agent Inbox
-        _answered(page, ignore, "rejected")
+        answered(page, ignore, "rejected")
     finally:
         context.close()
 
-    assert _finished(edit_run) == {"outcome": f"sent to {to_edit}: Invoice"}
+    assert finished(edit_run) == {"outcome": f"sent to {to_edit}: Invoice"}
     assert SENT_EMAILS[to_edit] == [{"subject": "Invoice", "body": "corrected"}]
-    assert _finished(answer_run) == {"outcome": "response: Ask finance first"}
-    assert _finished(ignore_run) == {"outcome": "ignored"}
+    assert finished(answer_run) == {"outcome": "response: Ask finance first"}
+    assert finished(ignore_run) == {"outcome": "ignored"}
     assert to_answer not in SENT_EMAILS and to_ignore not in SENT_EMAILS
 
 
@@ -176,31 +137,33 @@ def test_a_question_and_stewards_gate_answered_in_the_pane(
     breaks the schema is refused in the pane (still pending, what was typed kept), a good one is
     what the node receives. Steward's own gate (the refund) is approved with `a`, and the refund is
     written once."""
-    question_run, (question,) = _paused("question", {"topic": "order"}, engineer)
+    question_run, (question,) = paused("question", {"topic": "order"}, engineer)
     order = order_id("B")
-    refund_run, (gate,) = _paused("refund", {"order_id": order, "amount": 250, "reason": "late"}, engineer)
+    refund_run, (gate,) = paused("refund", {"order_id": order, "amount": 250, "reason": "late"}, engineer)
 
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         page = login(context, asgi_server, "reviewer")
-        _open_in_pane(page, asgi_server, question)
+        open_in_pane(page, asgi_server, question)
         expect(page.locator("#interrupt-question")).to_contain_text("What is the order id?")
         expect(page.locator("#inbox-pane #approve-button")).to_have_count(0)
-        page.fill("#answer-value", "B-7")
+        page.fill("#af-answer", "B-7")  # the field generated from the schema (a string)
         page.click("#answer-form button[type=submit]")
         expect(page.locator("#problem")).to_be_visible()
+        expect(page.locator("#af-answer-error")).to_contain_text("does not match")
+        expect(page.locator("#af-answer")).to_have_value("B-7")
         assert ApprovalRequest.objects.get(id=question.id).status == "pending"
-        page.fill("#answer-value", "A-1042")
+        page.fill("#af-answer", "A-1042")
         page.click("#answer-form button[type=submit]")
-        _answered(page, question, "responded")
+        answered(page, question, "responded")
 
-        _open_in_pane(page, asgi_server, gate)
+        open_in_pane(page, asgi_server, gate)
         expect(page.locator("#inbox-pane .meta .amount")).to_have_text("250.00 USD")
         page.keyboard.press("a")
-        _answered(page, gate, "approved")
+        answered(page, gate, "approved")
     finally:
         context.close()
 
-    assert _finished(question_run) == {"answer": "A-1042"}
-    _finished(refund_run)
+    assert finished(question_run) == {"answer": "A-1042"}
+    finished(refund_run)
     assert [str(r.amount) for r in Refund.objects.filter(order_id=order)] == ["250.00"]

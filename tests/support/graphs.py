@@ -489,6 +489,8 @@ register_agent("inbox_email_noted", input_schema=InboxInput, initial_state=lambd
                output=lambda s: {"outcome": s["outcome"]})(interrupt_agents.build_inbox_email_noted)
 register_agent("question", input_schema=TopicInput, initial_state=lambda d: {"topic": d.topic, "answer": None},  # type: ignore[attr-defined]
                output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_question)
+register_agent("booking_review", input_schema=TopicInput, initial_state=lambda d: {"topic": d.topic, "answer": None},  # type: ignore[attr-defined]
+               output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_booking_review)
 register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
                output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
 

@@ -188,6 +188,41 @@ def build_question() -> StateGraph:
     return graph
 
 
+# A question whose answer is one of two shapes told apart by `type`, as LangGraph's
+# human-in-the-loop guide answers a tool call (accept, or edit with new values).
+BOOKING_REVIEW = {
+    "oneOf": [
+        {"type": "object", "title": "Accept", "properties": {"type": {"const": "accept"}}, "required": ["type"]},
+        {
+            "type": "object",
+            "title": "Edit",
+            "properties": {
+                "type": {"const": "edit"},
+                "nights": {"type": "integer", "minimum": 1, "description": "How many nights to book", "default": 2},
+                "room": {"enum": ["single", "double", "suite"], "default": "double"},
+                "breakfast": {"type": "boolean"},
+                "note": {"type": "string", "maxLength": 500},
+                "guest": {"type": "object", "properties": {"name": {"type": "string", "minLength": 1}, "email": {"type": "string"}}, "required": ["name"]},
+                "extras": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["type", "nights", "room"],
+        },
+    ]
+}
+
+
+def booking_review_node(state: QuestionState) -> dict[str, Any]:
+    return {"answer": interrupt("How should the booking go?", response_schema=BOOKING_REVIEW)}
+
+
+def build_booking_review() -> StateGraph:
+    graph = StateGraph(QuestionState)
+    graph.add_node("ask", booking_review_node)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", END)
+    return graph
+
+
 class ParallelState(TypedDict):
     items: list[str]
     answers: Annotated[list[str], operator.add]
