@@ -133,3 +133,20 @@ def test_update_and_goto_do_not_go_around_a_pending_request(
     assert set(Span.objects.filter(run_id=jumped.id, kind="node").values_list("name", flat=True)) >= {"escalate", "review"}
     (again,) = ApprovalRequest.objects.pending().filter(run__thread_id=tid)
     assert again.run_id == jumped.id
+
+
+def test_a_streamed_run_gets_its_context_and_command(sdk_url: str, key_of: Any, engineer: Any, reviewer: Any) -> None:
+    client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
+    tid = client.threads.create()["thread_id"]
+    parts = list(
+        client.runs.stream(
+            tid, "lg_command", input={"tone": "warm"}, stream_mode="updates",
+            config={"configurable": {"user_name": "Ada"}}, context={"team": "billing"},
+        )
+    )
+    updates = [p.data for p in parts if p.event == "updates"]
+    assert {"draft": {"note": "note for Ada", "tone": "warm", "seen": ["draft:Ada:billing"]}} in updates
+    get_sync_client(url=sdk_url, api_key=key_of(reviewer)).runs.wait(tid, "lg_command", command=Command(resume=True))
+
+    jumped = list(client.runs.stream(tid, "lg_command", command=Command(update={"note": "new"}, goto="send"), stream_mode="updates"))
+    assert {"send": {"sent": "warm: new", "seen": ["send:anonymous:nobody"]}} in [p.data for p in jumped if p.event == "updates"]
