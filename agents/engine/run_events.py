@@ -389,16 +389,18 @@ def publisher_for(run_id: uuid.UUID | str, metadata: dict[str, Any] | None) -> R
 
 
 def drive(
-    graph: Any, command: Any, config: dict[str, Any], durability: str, events: RunPublisher | None
+    graph: Any, command: Any, config: dict[str, Any], durability: str, events: RunPublisher | None, context: Any = None
 ) -> None:
-    """Run the graph to its next stop: `invoke` for a run nobody streams, else `stream`, publishing."""
+    """Run the graph to its next stop: `invoke` for a run nobody streams, else `stream`, publishing.
+    `context`: the graph's run context (LangGraph's `Runtime.context`), the run's own."""
     if events is None:
-        graph.invoke(command, config, durability=durability)
+        graph.invoke(command, config, durability=durability, context=context)
         return
     try:
         for item in graph.stream(
             command,
             _with_events(config, events),
+            context=context,
             durability=durability,
             stream_mode=events.options.native_modes(),
             subgraphs=events.options.subgraphs,
@@ -410,16 +412,17 @@ def drive(
 
 
 async def adrive(
-    graph: Any, command: Any, config: dict[str, Any], durability: str, events: RunPublisher | None
+    graph: Any, command: Any, config: dict[str, Any], durability: str, events: RunPublisher | None, context: Any = None
 ) -> None:
     """`drive` for async graphs."""
     if events is None:
-        await graph.ainvoke(command, config, durability=durability)
+        await graph.ainvoke(command, config, durability=durability, context=context)
         return
     try:
         async for item in graph.astream(
             command,
             _with_events(config, events),
+            context=context,
             durability=durability,
             stream_mode=events.options.native_modes(),
             subgraphs=events.options.subgraphs,

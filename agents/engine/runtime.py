@@ -38,6 +38,7 @@ from structlog.contextvars import bound_contextvars
 
 from agents.engine.checkpointer import checkpointer
 from agents.engine.checkpointer_async import async_checkpointer
+from agents.engine.graph_call import GraphCall
 from agents.engine.hooks import approvals
 from agents.engine.interrupts import Breakpoint, static_breakpoint
 from agents.engine.limit_guard import LimitGuard, run_watched
@@ -155,6 +156,8 @@ class StepWriter:
 def run_config(run: Run, recorder: SpanRecorder | None = None, guard: LimitGuard | None = None) -> dict[str, Any]:
     return {
         "configurable": {
+            # The run's own values (the LangGraph SDK API's `config.configurable`), under Steward's.
+            **GraphCall.from_metadata(run.metadata).configurable,
             "thread_id": run.thread_id,
             "steward_run_id": str(run.id),
             "steward_root_run_id": str(run.root_id),
@@ -305,6 +308,10 @@ def _is_fresh(run: Run, claimed_at: datetime) -> bool:
 
 
 def _initial_input(run: Run, spec: AgentSpec) -> Any:
+    # A run started with Command(update=..., goto=...) starts from it, as LangGraph's invoke does.
+    command = GraphCall.from_metadata(run.metadata).start_command()
+    if command is not None:
+        return command
     # Run.input is stored redacted: the graph starts from the input as submitted.
     return spec.initial_state(spec.input_schema.model_validate(run_input(run)))
 
@@ -384,6 +391,7 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
     guard = _guard_for(run, limits, recorder)
     cassette.prepare(str(run.id), (run.metadata or {}).get("replay"))
     config = run_config(run, recorder, guard)
+    call = GraphCall.from_metadata(run.metadata)
     try:
         with checkpointer(writer) as saver:
             graph = compiled_graph(spec, saver, config)
@@ -406,16 +414,16 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
                 events.started()
             if command is not _DONE and not watched:
                 if is_async_graph(graph):
-                    asyncio.run(_ainvoke(spec, command, config, writer, events))
+                    asyncio.run(_ainvoke(spec, command, config, writer, events, call.context))
                 else:
-                    drive(graph, command, config, spec.durability, events)
+                    drive(graph, command, config, spec.durability, events, call.context)
             if not watched:
                 snapshot, stop = _end_state(graph, config, run)
         if watched:
             # The graph runs in a thread of its own, with a checkpoint connection of its own; this
             # thread holds none while it waits, so a timed run takes one pooled connection, not two.
             assert guard is not None
-            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer, events), guard)
+            run_watched(lambda: _invoke_on_own_saver(spec, command, config, writer, events, call.context), guard)
             with checkpointer(writer) as saver:
                 snapshot, stop = _end_state(compiled_graph(spec, saver, config), config, run)
     except LimitExceeded as exc:
@@ -505,23 +513,23 @@ def _guard_for(run: Run, limits: Limits, recorder: SpanRecorder) -> LimitGuard |
 
 
 def _invoke_on_own_saver(
-    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None
+    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None, context: Any = None
 ) -> None:
     """The graph's invoke on a checkpoint connection of its own: for `run_watched`, whose thread
     may outlive this execution, and for async graphs, which need an async saver. An async graph
     (`async def` nodes) runs through `ainvoke` in an event loop of its own."""
     if is_async_graph(compiled_graph(spec, None, config)):
-        asyncio.run(_ainvoke(spec, command, config, writer, events))
+        asyncio.run(_ainvoke(spec, command, config, writer, events, context))
         return
     with checkpointer(writer) as saver:
-        drive(compiled_graph(spec, saver, config), command, config, spec.durability, events)
+        drive(compiled_graph(spec, saver, config), command, config, spec.durability, events, context)
 
 
 async def _ainvoke(
-    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None
+    spec: AgentSpec, command: Any, config: dict[str, Any], writer: StepWriter, events: RunPublisher | None = None, context: Any = None
 ) -> None:
     async with async_checkpointer(writer) as saver:
-        await adrive(compiled_graph(spec, saver, config), command, config, spec.durability, events)
+        await adrive(compiled_graph(spec, saver, config), command, config, spec.durability, events, context)
 
 
 def _stop(

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from agents.engine.graph_call import METADATA_KEY as GRAPH_CALL_KEY
+from agents.engine.graph_call import GraphCall
 from agents.engine.hooks import approvals
 from agents.engine.limits import AgentLimitsIn, Limits, agent_limits, limits_for_run
 from agents.engine.models import Agent, Run
@@ -38,6 +40,7 @@ def start_run(
     limits: dict[str, Any] | None = None,
     breakpoints: dict[str, list[str]] | None = None,
     thread_id: str | None = None,
+    call: GraphCall | None = None,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
@@ -49,6 +52,8 @@ def start_run(
             metadata (`interrupt_before`, `interrupt_after`), which the runtime hands LangGraph.
         thread_id: a thread earlier runs left (the LangGraph API's threads): the run is that
             conversation's next turn. None: a thread of its own, named by the run's id.
+        call: the run's own configurable values, context, or start Command (agents/engine/graph_call.py),
+            kept in its metadata. A run that starts from a Command has no input (`{}`, not validated).
 
     Raises:
         NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
@@ -62,12 +67,16 @@ def start_run(
         sync_agents()
         agent = Agent.objects.get(key=agent_key)
     run_limits = limits_for_run(agent_limits(spec, agent), limits, user)
-    try:
-        data = spec.input_schema.model_validate(spec.prepare_input(input))
-    except ValidationError as exc:
-        raise Invalid(validation_errors(exc, "input")) from None
-    metadata = {k: v for k, v in (metadata or {}).items() if k not in ("interrupt_before", "interrupt_after")}
+    submitted: Any = {}
+    if call is None or call.command is None:
+        try:
+            submitted = spec.input_schema.model_validate(spec.prepare_input(input)).model_dump(mode="json")
+        except ValidationError as exc:
+            raise Invalid(validation_errors(exc, "input")) from None
+    metadata = {k: v for k, v in (metadata or {}).items() if k not in ("interrupt_before", "interrupt_after", GRAPH_CALL_KEY)}
     metadata.update(_checked_breakpoints(spec, breakpoints or {}))
+    if call is not None and call.as_dict():
+        metadata[GRAPH_CALL_KEY] = call.as_dict()
     run_id = uuid.uuid4()
     pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
     with transaction.atomic():
@@ -76,7 +85,7 @@ def start_run(
             agent=agent,
             thread_id=thread_id or str(run_id),
             # Stored redacted; the input as submitted is sealed for the worker (traces/recording/sealed.py).
-            input=seal_run_input(run_id, data.model_dump(mode="json")),
+            input=seal_run_input(run_id, submitted),
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.
             metadata=redact({k: v for k, v in (metadata or {}).items() if k != "imported"}),
             created_by=user if getattr(user, "pk", None) else None,

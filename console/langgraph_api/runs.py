@@ -1,5 +1,6 @@
 """Runs: create (background), wait, join, get, list, cancel, delete; stateless runs (no thread)
-and resumes (`command.resume`), which are decisions on the run's approval requests.
+and resumes (`command.resume`), which are decisions on the run's approval requests; runs that
+start from `Command(update=..., goto=...)`; a run's own `config.configurable` and `context`.
 
 Run identity (docs/langgraph-api.md): a run with input is a new Steward run on the thread; a
 resume answers with the id of the Steward run it resumes, which spans all its resumes."""
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.engine.graph_call import GraphCall, reserved_configurable
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec
 from agents.engine.services import cancel_run, start_run
@@ -21,6 +23,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import decide_resumes
 from console.kernel import outbound, ratelimit
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from console.kernel.redaction import redacted
 from console.kernel.roles import can_start_runs
 from console.langgraph_api.assistants import find_assistant
 from console.langgraph_api.graphs import thread_config, thread_graph
@@ -28,7 +31,7 @@ from console.langgraph_api.http import Call, RateLimited, Reply, body_as
 from console.langgraph_api.models import SdkRun, Thread
 from console.langgraph_api.schemas import RunCreateIn, assistant_id_of, iso, jsonable
 from console.langgraph_api.status import RUN_STATUSES, run_status, steward_statuses
-from console.langgraph_api.threads import find_thread, visible_runs
+from console.langgraph_api.threads import find_thread, refuse_if_pending_for, visible_runs
 
 __all__ = ["final_values", "run_out", "start_or_resume", "start_or_resume_sdk"]
 
@@ -47,7 +50,7 @@ _NOT_SUPPORTED = {
 
 # A run's config: `metadata` and `tags` join the run's metadata (the runs list filters by tag);
 # `recursion_limit` and `run_name` are LangGraph's and Steward's own (100, the agent's key) stand,
-# as docs/langgraph-api.md says; `configurable` values are refused.
+# as docs/langgraph-api.md says; `configurable` values reach the graph, but for reserved keys.
 _CONFIG_KEYS = {"configurable", "metadata", "tags", "recursion_limit", "run_name"}
 
 
@@ -80,20 +83,13 @@ def _breakpoints(body: RunCreateIn) -> dict[str, list[str]]:
     return {"before": nodes(body.interrupt_before), "after": nodes(body.interrupt_after)}
 
 
-def _refuse_unsupported(body: RunCreateIn) -> None:
+def _refuse_unsupported(body: RunCreateIn, thread_id: str | None = None) -> None:
     errors = _webhook_errors(body.webhook) + [{"loc": ["body", name], "msg": msg} for name, msg in _NOT_SUPPORTED.items() if getattr(body, name) is not None]
     config = body.config or {}
     unknown = sorted(set(config) - _CONFIG_KEYS)
     if unknown:
         errors.append({"loc": ["body", "config", unknown[0]], "msg": f"config.{unknown[0]} is not supported by Steward"})
-    if {k for k in (config.get("configurable") or {}) if k != "thread_id"}:
-        errors.append(
-            {"loc": ["body", "config", "configurable"], "msg": "a run's own configurable values are not supported by Steward yet"}
-        )
-    if body.context:
-        errors.append({"loc": ["body", "context"], "msg": "a run's own context is not supported by Steward yet"})
-    if body.command is not None and (body.command.update is not None or body.command.goto is not None):
-        errors.append({"loc": ["body", "command"], "msg": "Command(update=..., goto=...) is not supported by Steward yet: use resume"})
+    errors += _call_errors(body, thread_id)
     for name in ("interrupt_before", "interrupt_after"):
         given = getattr(body, name)
         if given is not None and given != "*" and not (isinstance(given, list) and all(isinstance(n, str) for n in given)):
@@ -102,6 +98,53 @@ def _refuse_unsupported(body: RunCreateIn) -> None:
         errors.append({"loc": ["body", "input"], "msg": "send either input or command, not both"})
     if errors:
         raise Invalid(errors)
+
+
+def _is_jump(body: RunCreateIn) -> bool:
+    """A run that starts from Command(update=..., goto=...), not a resume."""
+    return body.command is not None and (body.command.update is not None or body.command.goto is not None)
+
+
+def _call_errors(body: RunCreateIn, thread_id: str | None) -> list[dict[str, Any]]:
+    """What is wrong with the run's own configurable values, context and update/goto command."""
+    errors: list[dict[str, Any]] = []
+    configurable = (body.config or {}).get("configurable") or {}
+    if not isinstance(configurable, dict):
+        return [{"loc": ["body", "config", "configurable"], "msg": "an object of configurable values"}]
+    # RemoteGraph sends the thread's own id (Steward sets it anyway; without a thread, a cron's
+    # or a stateless run's, it is ignored as before); another thread's id, or any other reserved
+    # key, is Steward's or LangGraph's.
+    def allowed(key: str) -> bool:
+        return key == "thread_id" and (thread_id is None or configurable[key] == thread_id)
+
+    for key in sorted(k for k in configurable if reserved_configurable(k) and not allowed(k)):
+        errors.append({"loc": ["body", "config", "configurable", key], "msg": f"{key!r} is reserved: Steward sets it"})
+    for loc, value in ((["body", "config", "configurable"], configurable), (["body", "context"], body.context)):
+        # Run metadata is stored redacted: a secret would reach the graph as a marker, so it is refused.
+        if value and redacted(value)[1]:
+            errors.append({"loc": loc, "msg": "holds a secret-looking key or value: pass secrets through the agent's environment"})
+    command = body.command
+    if command is None:
+        return errors
+    if _is_jump(body) and command.resume is not None:
+        errors.append({"loc": ["body", "command"], "msg": "Command(resume=...) with update or goto is not supported by Steward yet: resume, then send update/goto"})
+    if command.update is not None and not isinstance(command.update, dict):
+        errors.append({"loc": ["body", "command", "update"], "msg": "an object of state keys and values"})
+    goto = command.goto
+    if goto is not None and not (isinstance(goto, str) or (isinstance(goto, list) and goto and all(isinstance(g, str) for g in goto))):
+        errors.append({"loc": ["body", "command", "goto"], "msg": "a node name or a list of node names (Send is not supported)"})
+    if command.resume is not None and (configurable.keys() - {"thread_id"} or body.context):
+        errors.append({"loc": ["body", "command", "resume"], "msg": "a resume keeps its run's configurable values and context: send none"})
+    return errors
+
+
+def _graph_call(body: RunCreateIn) -> GraphCall:
+    configurable = (body.config or {}).get("configurable") or {}
+    command = None
+    if _is_jump(body):
+        assert body.command is not None
+        command = {"update": body.command.update, "goto": body.command.goto}
+    return GraphCall({k: v for k, v in configurable.items() if not reserved_configurable(k)}, body.context or None, command)
 
 
 def run_out(run: Run, sdk: SdkRun | None) -> dict[str, Any]:
@@ -156,7 +199,7 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
             _clear_the_way(thread, strategy, user)
         run = start_run(
             spec.key, body.input or {}, user, _metadata_of(body),
-            breakpoints=_breakpoints(body), thread_id=thread.thread_id if thread else None,
+            breakpoints=_breakpoints(body), thread_id=thread.thread_id if thread else None, call=_graph_call(body),
         )
         sdk = SdkRun.objects.create(
             run=run,
@@ -164,7 +207,7 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
             assistant_id=assistant_id_of(spec.key),
             multitask_strategy=strategy,
             kwargs={
-                "input": body.input, "command": None, "stream_mode": body.stream_mode, "config": body.config or {},
+                "input": body.input, "command": body.command.model_dump() if body.command else None, "stream_mode": body.stream_mode, "config": body.config or {},
                 "webhook": body.webhook,
             },
         )
@@ -227,20 +270,25 @@ def start_or_resume_sdk(user: Any, thread_id: str | None, given: Any) -> SdkRun:
         graph, or has nothing to resume. Invalid: a malformed body, or what Steward cannot honour.
     """
     body = body_as(RunCreateIn, given)
-    _spend_budget(user, "decide" if body.command is not None else "start")
-    _refuse_unsupported(body)
+    _spend_budget(user, "decide" if body.command is not None and not _is_jump(body) else "start")
+    _refuse_unsupported(body, thread_id)
     spec = find_assistant(body.assistant_id)
     thread: Thread | None = None
     if thread_id is not None:
         thread = Thread.objects.filter(thread_id=thread_id, hidden_at__isnull=True).first()
-        if thread is None and body.if_not_exists == "create" and body.command is None:
+        if thread is None and body.if_not_exists == "create" and (body.command is None or _is_jump(body)):
             if Thread.objects.filter(thread_id=thread_id).exists() or Run.objects.filter(thread_id=thread_id).exists():
                 # A deleted thread stays deleted; a Steward run's own thread is not the SDK's to take.
                 raise Conflict(f"thread id {thread_id!r} is taken")
             thread, _ = Thread.objects.get_or_create(thread_id=thread_id, defaults={"created_by": user})
         if thread is None:
             raise NotFound(f"thread {thread_id!r} not found")
-    if body.command is not None:
+    if _is_jump(body):
+        if thread is None:
+            raise Invalid([{"loc": ["body", "command"], "msg": "update and goto change a thread's state: send them on a thread"}])
+        # Going around a pending approval request is for those who may decide it.
+        refuse_if_pending_for(thread.thread_id, user, "Command(update=..., goto=...)")
+    elif body.command is not None:
         if thread is None:
             raise Invalid([{"loc": ["body", "command"], "msg": "a stateless run has nothing to resume: resume on its thread"}])
         return _resume(user, body, thread)

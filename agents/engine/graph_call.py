@@ -1,0 +1,53 @@
+"""What a run asks of its graph beyond its input (the LangGraph SDK API's runs): its own
+`config.configurable` values, its `context`, and a `Command(update=..., goto=...)` to start
+from instead of an input. Kept in the run's metadata under METADATA_KEY, so every execution of
+the run (after a crash, after each decision) hands the graph the same values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.types import Command
+
+__all__ = ["METADATA_KEY", "GraphCall", "reserved_configurable"]
+
+METADATA_KEY = "graph_call"
+
+
+def reserved_configurable(key: str) -> bool:
+    """Configurable keys a run may not set: where LangGraph and Steward keep the thread, its
+    checkpoints and the run's own wiring (agents/engine/runtime.py `run_config`)."""
+    return key in ("thread_id", "checkpoint_ns", "checkpoint_id", "checkpoint_map") or key.startswith(("__", "steward_"))
+
+
+@dataclass(frozen=True)
+class GraphCall:
+    configurable: dict[str, Any] = field(default_factory=dict)
+    context: Any = None
+    # {"update": ..., "goto": ...}: the run starts from this Command, not from its input.
+    command: dict[str, Any] | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any] | None) -> GraphCall:
+        stored = (metadata or {}).get(METADATA_KEY)
+        if not isinstance(stored, dict):
+            return cls()
+        configurable = stored.get("configurable")
+        command = stored.get("command")
+        return cls(
+            {k: v for k, v in configurable.items() if not reserved_configurable(k)} if isinstance(configurable, dict) else {},
+            stored.get("context"),
+            command if isinstance(command, dict) else None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        given = {"configurable": self.configurable, "context": self.context, "command": self.command}
+        return {k: v for k, v in given.items() if v}
+
+    def start_command(self) -> Command | None:
+        """The Command the run's first step is given, as LangGraph's `invoke(Command(...))`."""
+        if self.command is None:
+            return None
+        goto = self.command.get("goto")
+        return Command(update=self.command.get("update"), goto=goto if goto is not None else ())
