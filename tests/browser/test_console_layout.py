@@ -71,9 +71,12 @@ def test_runs_list_shows_the_first_run_in_the_first_screenful(
             page.screenshot(path=f"{SHOTS}/runs-{size_name}-{theme}.png")
             page.goto(asgi_server + f"/runs/{run.id}/")
             # The steps' column headers ("Step" wrapped to "Ste/p") stay on one line.
+            # (On a phone the waterfall hides some columns: only the headers shown are measured.)
             heads = page.locator(".waterfall .span-head > span")
-            for index in range(heads.count()):
-                assert heads.nth(index).evaluate(LINES_OF_TEXT) == 1, heads.nth(index).text_content()
+            shown = [heads.nth(i) for i in range(heads.count()) if heads.nth(i).is_visible()]
+            assert shown
+            for head in shown:
+                assert head.evaluate(LINES_OF_TEXT) == 1, head.text_content()
             page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
             page.screenshot(path=f"{SHOTS}/run-{size_name}-{theme}.png", full_page=True)
             page.goto(asgi_server + "/runs/")

@@ -79,16 +79,27 @@ def test_outputs_are_escaped(engineer: Any, client_for: ClientFor) -> None:
     assert "<pre hx-disable>" in html
 
 
-def test_equal_steps_with_different_totals_are_not_called_no_divergence(engineer: Any, client_for: ClientFor) -> None:
-    """A recorded replay from step 2 repeats A's later steps exactly but records fewer of its own
-    steps and tokens: the page says the totals differ, with both figures, not "No divergence"."""
+def test_a_replay_from_a_step_counts_the_steps_it_inherited_in_its_totals(engineer: Any, client_for: ClientFor) -> None:
+    """A recorded replay from step 2 records only its own steps; the steps it inherited are part of
+    it too, so the diff's totals agree with the original's and nothing is said to differ."""
     original = executed_run("known", {"topic": "tides"}, engineer)
     copy = _replayed(original, engineer, from_step=2, mode="recorded")
-    assert (copy.steps, copy.tokens_in) != (original.steps, original.tokens_in)
+    assert (copy.steps, copy.tokens_in) != (original.steps, original.tokens_in)  # its own rows only
+    html = client_for(engineer).get(f"/runs/{original.id}/diff/{copy.id}/").content.decode()
+    assert 'id="no-divergence"' in html and 'id="totals-differ"' not in html, html
+    assert "inherited from the original" in html
+
+
+def test_equal_steps_with_different_totals_are_not_called_no_divergence(engineer: Any, client_for: ClientFor) -> None:
+    """Every step the same but the runs' totals differ (tokens counted beyond the steps): the page
+    says the totals differ, with both figures, not "No divergence"."""
+    original = executed_run("known", {"topic": "tides"}, engineer)
+    copy = _replayed(original, engineer, mode="recorded")
+    Run.objects.filter(id=copy.id).update(tokens_in=original.tokens_in + 7)
     html = client_for(engineer).get(f"/runs/{original.id}/diff/{copy.id}/").content.decode()
     assert "No divergence" not in html and 'id="first-divergence"' not in html
     said = html.split('id="totals-differ"', 1)[1].split("</p>", 1)[0]
-    assert f"<strong>steps</strong> {original.steps} vs {copy.steps}" in said
+    assert f"{original.tokens_in} / {original.tokens_out} vs {original.tokens_in + 7} / {original.tokens_out}" in said, said
 
 
 def test_compare_with_a_recent_run_of_the_same_agent_needs_no_run_id(engineer: Any, client_for: ClientFor) -> None:

@@ -64,6 +64,22 @@ def diff_runs(a: Run, b: Run) -> dict[str, Any]:
             "a": _side(span_a), "b": _side(span_b), "same": same, "inherited": inherited,
         })
     return {
-        "a": str(a.id), "b": str(b.id), "totals": {"a": _totals(a), "b": _totals(b)},
+        "a": str(a.id), "b": str(b.id), "totals": {"a": _totals(a), "b": _with_inherited(_totals(b), rows)},
         "rows": rows, "first_divergence": first,
+    }
+
+
+def _with_inherited(totals: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A replay's own totals count only what it ran; the steps it inherited from the original are
+    part of it too, so they are added (otherwise every replay from a step would differ in totals)."""
+    inherited = [row["a"] for row in rows if row["inherited"] and row["a"] is not None]
+    if not inherited:
+        return totals
+    return {
+        **totals,
+        "steps": totals["steps"] + len({row["step"] for row in rows if row["inherited"]}),
+        "spans": totals["spans"] + len(inherited),
+        "tokens_in": totals["tokens_in"] + sum(side["tokens_in"] or 0 for side in inherited),
+        "tokens_out": totals["tokens_out"] + sum(side["tokens_out"] or 0 for side in inherited),
+        "cost": totals["cost"] + sum(side["cost"] or 0 for side in inherited),
     }
