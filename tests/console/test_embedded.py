@@ -13,45 +13,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.embedded import embedded_env, embedded_server, manage
 from tests.support.http_api import Http
 from tests.support.processes import (
     ROOT,
-    free_port,
-    fresh_django,
-    fresh_env,
-    start_process,
-    stop_process,
-    wait_until_up,
 )
 from tests.support.waiting import wait_for
 
 
-def _env(var_dir: Path) -> dict[str, str]:
-    return fresh_env(
-        without=("DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL"), STEWARD_VAR_DIR=str(var_dir), STEWARD_AGENT_MODULES=""
-    )
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = fresh_django("manage.py", *args, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = _env(tmp_path)
-    _manage(env, "migrate", "--noinput")
-    assert "admin, admin2, reviewer, engineer" in _manage(env, "seed_demo")
-    port = free_port()
-    server = start_process(["manage.py", "serve_embedded", "--port", str(port)], env, tmp_path / "server.log")
-    base = f"http://127.0.0.1:{port}"
-
-    try:
-        wait_until_up(base, server)
+    env = embedded_env(tmp_path)
+    manage(env, "migrate", "--noinput")
+    assert "admin, admin2, reviewer, engineer" in manage(env, "seed_demo")
+    with embedded_server(env, tmp_path / "server.log") as base:
         yield base, env
-    finally:
-        stop_process(server, grace=20)
     assert (tmp_path / "steward.sqlite3").exists()
 
 
@@ -59,8 +35,8 @@ def test_embedded_refund_loop_and_run_agent_beside_it(embedded: tuple[str, dict[
     """Demo users and agents exist; a refund over 100 waits, the reviewer approves, it succeeds;
     `manage.py run_agent` in another process queues a run that the server's sweeper picks up."""
     base, env = embedded
-    engineer = Http(base, _manage(env, "create_api_key", "engineer").strip().splitlines()[-1])
-    reviewer = Http(base, _manage(env, "create_api_key", "reviewer").strip().splitlines()[-1])
+    engineer = Http(base, manage(env, "create_api_key", "engineer").strip().splitlines()[-1])
+    reviewer = Http(base, manage(env, "create_api_key", "reviewer").strip().splitlines()[-1])
 
     with urllib.request.urlopen(base + "/readyz", timeout=5) as response:
         assert json.loads(response.read())["status"] == "ready"
@@ -74,7 +50,7 @@ def test_embedded_refund_loop_and_run_agent_beside_it(embedded: tuple[str, dict[
     assert status == 200 and decided["status"] == "approved"
     wait_for(lambda: engineer.call("GET", f"/api/runs/{run['id']}")[1]["status"] == "succeeded", interval=0.2)
 
-    out = _manage(env, "run_agent", "order_summary", "--input", '{"customer_id": "C-7"}', "--user", "engineer")
+    out = manage(env, "run_agent", "order_summary", "--input", '{"customer_id": "C-7"}', "--user", "engineer")
     other_id = out.split()[1]
     wait_for(lambda: engineer.call("GET", f"/api/runs/{other_id}")[1]["status"] == "succeeded", interval=0.2)
     _, steps = engineer.call("GET", f"/api/runs/{other_id}/steps")
@@ -83,9 +59,9 @@ def test_embedded_refund_loop_and_run_agent_beside_it(embedded: tuple[str, dict[
 
 def test_run_agent_wait_runs_to_completion_alone(tmp_path: Path) -> None:
     """Without a server, `run_agent --wait` runs the run in its own process to the end."""
-    env = _env(tmp_path)
-    _manage(env, "migrate", "--noinput")
-    out = _manage(env, "run_agent", "refund", "--input", '{"order_id": "A-7", "amount": 40, "reason": "late"}', "--wait")
+    env = embedded_env(tmp_path)
+    manage(env, "migrate", "--noinput")
+    out = manage(env, "run_agent", "refund", "--input", '{"order_id": "A-7", "amount": 40, "reason": "late"}', "--wait")
     assert "succeeded" in out and "refunded on order A-7" in out
 
 
@@ -95,7 +71,7 @@ def test_a_busy_port_fails_fast_naming_the_port(tmp_path: Path) -> None:
     announcing the server and logging daphne's "Listen failure")."""
     import socket
 
-    env = _env(tmp_path)
+    env = embedded_env(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

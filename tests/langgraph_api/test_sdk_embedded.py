@@ -10,45 +10,22 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.support.processes import (
-    ROOT,
-    free_port,
-    fresh_django,
-    fresh_env,
-    start_process,
-    stop_process,
-    wait_until_up,
-)
+from tests.support.embedded import embedded_env, embedded_server, manage
+from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
 LANGGRAPH_JSON = ROOT / "tests" / "support" / "lg_agents" / "langgraph.json"
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = fresh_django("manage.py", *args, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """The `/langgraph` URL of an embedded server, an engineer's key, and its SQLite file."""
-    env = fresh_env(
-        without=("DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL"),
-        STEWARD_VAR_DIR=str(tmp_path), STEWARD_AGENT_MODULES="", STEWARD_LANGGRAPH_JSON=str(LANGGRAPH_JSON),
-        STEWARD_CRON_TICK_SECONDS="1",
-    )
-    _manage(env, "migrate", "--noinput")
-    _manage(env, "seed_demo")
-    key = _manage(env, "create_api_key", "engineer").strip().splitlines()[-1]
-    port = free_port()
-    server = start_process(["manage.py", "serve_embedded", "--port", str(port)], env, tmp_path / "server.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, server)
+    env = embedded_env(tmp_path, STEWARD_LANGGRAPH_JSON=str(LANGGRAPH_JSON), STEWARD_CRON_TICK_SECONDS="1")
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_demo")
+    key = manage(env, "create_api_key", "engineer").strip().splitlines()[-1]
+    with embedded_server(env, tmp_path / "server.log") as base:
         yield f"{base}/langgraph", key, tmp_path / "steward.sqlite3"
-    finally:
-        stop_process(server, grace=20)
 
 
 def test_store_and_crons_on_sqlite(embedded: tuple[str, str, Path]) -> None:

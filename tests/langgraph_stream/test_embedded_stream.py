@@ -10,40 +10,17 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.support.processes import (
-    free_port,
-    fresh_django,
-    fresh_env,
-    start_process,
-    stop_process,
-    wait_until_up,
-)
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = fresh_django("manage.py", *args, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from tests.support.embedded import embedded_env, embedded_server, manage
 
 
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    env = fresh_env(
-        without=("DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL", "STEWARD_RUN_EVENTS_URL"),
-        STEWARD_VAR_DIR=str(tmp_path),
-        STEWARD_AGENT_MODULES="tests.support.graphs",
-    )
-    _manage(env, "migrate", "--noinput")
-    _manage(env, "seed_demo")
-    key = _manage(env, "create_api_key", "engineer").strip().splitlines()[-1]
-    port = free_port()
-    server = start_process(["manage.py", "serve_embedded", "--port", str(port)], env, tmp_path / "server.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, server)
+    env = embedded_env(tmp_path, STEWARD_AGENT_MODULES="tests.support.graphs")
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_demo")
+    key = manage(env, "create_api_key", "engineer").strip().splitlines()[-1]
+    with embedded_server(env, tmp_path / "server.log") as base:
         yield f"{base}/langgraph", key
-    finally:
-        stop_process(server, grace=20)
 
 
 def _tokens(parts: list[Any]) -> list[str]:
