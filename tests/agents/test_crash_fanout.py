@@ -16,7 +16,7 @@ import pytest
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from agents.engine.sweeper import sweep
-from tests.support.processes import server_env, start_process, stop_process
+from tests.support.processes import WORKER_PROCESS, server_env, start_process, stop_process
 from tests.support.waiting import wait_for
 from traces.recording.models import Span
 
@@ -33,8 +33,7 @@ def fanout_worker(tmp_path: Path, purge_broker: None) -> Iterator[Any]:
 
     def start() -> subprocess.Popen[bytes]:
         proc = start_process(
-            ["-m", "celery", "-A", "console", "worker", "--pool=solo", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+            WORKER_PROCESS,
             env,
             tmp_path / f"worker{len(procs)}.log",
         )
@@ -92,8 +91,7 @@ def test_fan_out_tasks_give_their_database_connections_back(tmp_path: Path, purg
         "STEWARD_AGENT_MODULES": "tests.support.graphs,tests.support.fanout_graphs",
     }
     worker = start_process(
-        ["-m", "celery", "-A", "console", "worker", "--pool=solo", "--concurrency=1",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+        WORKER_PROCESS,
         env,
         tmp_path / "worker.log",
     )

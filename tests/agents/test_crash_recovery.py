@@ -17,7 +17,7 @@ from agents.demo.models import Refund
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from agents.engine.sweeper import sweep
-from tests.support.processes import server_env, start_process, stop_process
+from tests.support.processes import WORKER_PROCESS, server_env, start_process, stop_process
 from tests.support.waiting import wait_for
 from traces.recording.models import Span
 
@@ -34,8 +34,7 @@ def start_worker_process(tmp_path: Path, purge_broker: None) -> Iterator[Any]:
 
     def start() -> subprocess.Popen[bytes]:
         proc = start_process(
-            ["-m", "celery", "-A", "console", "worker", "--pool=solo", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+            WORKER_PROCESS,
             _worker_env(tmp_path / "paused"),
             tmp_path / f"worker{len(procs)}.log",
         )

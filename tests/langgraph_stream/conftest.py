@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from console.kernel.models import ApiKey
-from tests.support.processes import free_port, server_env, start_process, stop_process, wait_until_up
+from tests.support.processes import (
+    WORKER_PROCESS,
+    free_port,
+    server_env,
+    start_process,
+    stop_process,
+    wait_until_up,
+)
 
 # The SDK's sync client runs no event loop, but the async tests' loops must not trip Django's
 # async-safety check on the ORM calls the tests make between two SDK calls.
@@ -25,20 +32,6 @@ class Steward:
     reviewer_key: str
 
 
-WORKER = [
-    "-m",
-    "celery",
-    "-A",
-    "console",
-    "worker",
-    "--pool=solo",
-    "--concurrency=1",
-    "--without-gossip",
-    "--without-mingle",
-    "--without-heartbeat",
-    "-l",
-    "WARNING",
-]
 
 
 @pytest.fixture(scope="package")
@@ -55,7 +48,7 @@ def steward_server(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactor
         env,
         logs / "daphne.log",
     )
-    worker = start_process(WORKER, env, logs / "worker.log")
+    worker = start_process(WORKER_PROCESS, env, logs / "worker.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, server)

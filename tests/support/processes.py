@@ -16,6 +16,14 @@ from tests.support.waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]  # the project root, where manage.py is
 
 
+# A Celery worker in its own process (for start_process): one task at a time, in the process itself,
+# so a test can kill -9 it; no gossip, mingle or heartbeat, which only slow a test's start.
+WORKER_PROCESS = [
+    "-m", "celery", "-A", "console", "worker", "--pool=solo", "--concurrency=1",
+    "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
