@@ -15,15 +15,10 @@ each a child process on this process's settings (DATABASE_URL, CELERY_BROKER_URL
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -31,6 +26,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel
 
 from agents.engine.registry import register_agent
+from console.harness.bench_processes import Daphne, Worker, force_debug_off
 from console.kernel.statistics import percentile
 
 __all__ = ["BENCH_SDK_STREAM", "measure_streams", "serve_and_measure", "summary"]
@@ -121,68 +117,12 @@ def summary(figures: dict[str, list[float]]) -> dict[str, float]:
     return out
 
 
-def _wait_up(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"daphne exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("daphne did not come up within a minute")
-
-
-def serve_and_measure(key: str, runs: int, port: int, log_dir: Path) -> dict[str, list[float]]:
-    """Daphne and one Celery worker (child processes on this process's settings), then
-    `measure_streams` against them."""
-    root = Path(settings.BASE_DIR)
-    modules = [m for m in [os.environ.get("STEWARD_AGENT_MODULES", ""), __name__] if m]
-    env = {
-        **os.environ,
-        "STEWARD_AGENT_MODULES": ",".join(modules),
-        "DJANGO_SETTINGS_MODULE": "console.settings",
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    base = f"http://127.0.0.1:{port}"
-    worker_args = [
-        "-m",
-        "celery",
-        "-A",
-        "console",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-l",
-        "WARNING",
-    ]
-    with (
-        open(log_dir / "bench_sdk_stream_daphne.log", "wb") as daphne_log,
-        open(log_dir / "bench_sdk_stream_worker.log", "wb") as worker_log,
-    ):
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
-            cwd=root,
-            env=env,
-            stdout=daphne_log,
-            stderr=subprocess.STDOUT,
-        )
-        worker = subprocess.Popen(
-            [sys.executable, *worker_args], cwd=root, env=env, stdout=worker_log, stderr=subprocess.STDOUT
-        )
-    try:
-        _wait_up(base, server)
-        return measure_streams(f"{base}/langgraph", key, runs)
-    finally:
-        for process in (worker, server):
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+def serve_and_measure(key: str, runs: int) -> dict[str, list[float]]:
+    """Daphne and one Celery worker as `manage.py bench` starts them (bench_processes: production
+    settings, DEBUG off), this module's agent registered in both, then `measure_streams`."""
+    env = force_debug_off()
+    env["STEWARD_AGENT_MODULES"] = ",".join([*env["STEWARD_AGENT_MODULES"].split(","), __name__])
+    with Daphne(env) as web, Worker(env) as worker:
+        web.wait_ready()
+        worker.wait_ready()
+        return measure_streams(f"{web.base}/langgraph", key, runs)

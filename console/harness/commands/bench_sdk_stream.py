@@ -5,7 +5,6 @@ console/harness/sdk_stream_bench.py. Bench runs are deleted at the end."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +13,6 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.engine.models import Agent, Run
-from console.harness.chaos_instances import free_port
 from console.harness.sdk_stream_bench import BENCH_SDK_STREAM, serve_and_measure, summary
 from console.kernel.models import ApiKey
 from console.kernel.roles import ENGINEERS
@@ -39,16 +37,14 @@ class Command(BaseCommand):
         group, _ = Group.objects.get_or_create(name=ENGINEERS)
         user.groups.add(group)
         _, key = ApiKey.issue(user, name=USERNAME)
-        log_dir = Path(settings.VAR_DIR)
-        log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            figures = serve_and_measure(key, options["runs"], free_port(), log_dir)
+            figures = serve_and_measure(key, options["runs"])
         finally:
             Run.objects.filter(agent__key=BENCH_SDK_STREAM).delete()
             Agent.objects.filter(key=BENCH_SDK_STREAM).delete()
             ApiKey.objects.filter(user=user, name=USERNAME).delete()
         if not figures["first_event"]:
-            raise CommandError("no streamed run was timed: see the logs in " + str(log_dir))
+            raise CommandError("no streamed run was timed: see the steward-bench-*.log files in the temp directory")
         self.stdout.write(f"runs={len(figures['first_event'])}")
         for name, value in summary(figures).items():
             self.stdout.write(f"sdk_stream_{name}={value}")
