@@ -99,6 +99,9 @@ class ApprovalRequest(models.Model):
         "agents.Run", null=True, blank=True, on_delete=models.CASCADE, related_name="approval_requests"
     )
     interrupt_id = models.CharField(max_length=64, blank=True)
+    # The run's agent, copied when the request is made: the inbox filters pending requests by agent
+    # with its own index instead of going through every run of that agent.
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -152,6 +155,10 @@ class ApprovalRequest(models.Model):
                 fields=["queue", "due_at", "created_at", "id"], condition=models.Q(status="pending"),
                 name="approval_pending_queue_due",
             ),
+            models.Index(
+                fields=["agent", "due_at", "created_at", "id"], condition=models.Q(status="pending"),
+                name="approval_pending_agent_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -167,6 +174,8 @@ class ApprovalRequest(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.due_at is None and self.queue_id:
             self.due_at = self.created_at + timedelta(minutes=self.queue.sla_minutes)
+        if self.agent_id is None and self.run is not None:
+            self.agent_id = self.run.agent_id
         super().save(*args, **kwargs)
 
     @property

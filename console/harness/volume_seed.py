@@ -249,7 +249,7 @@ SPAN_COLUMNS = (
 )  # fmt: skip
 REQUEST_COLUMNS = (
     "id", "queue_id", "run_id", "interrupt_id", "requested_by_id", "action", "summary", "proposed_args",
-    "args_schema", "tool_call_id", "condition", "status", "created_at", "due_at",
+    "args_schema", "tool_call_id", "condition", "status", "created_at", "due_at", "agent_id",
 )  # fmt: skip
 
 
@@ -322,7 +322,7 @@ class RowMaker:
                 f"Refund {amount:.2f} USD on order {order}", args, {"type": "object", "properties": {
                     "order_id": {"type": "string"}, "amount": {"type": "number", "x-currency": "USD"}}},
                 "call_refund", "amount > 100", ApprovalRequest.Status.PENDING, created + timedelta(seconds=1),
-                created + timedelta(minutes=self.queue.sla_minutes),
+                created + timedelta(minutes=self.queue.sla_minutes), agent.id,
             ))  # fmt: skip
         return run_id
 

@@ -105,3 +105,14 @@ def test_the_queue_tabs_keep_the_selected_request_s_queue(engineer: Any, reviewe
     reassign = page.split("<label>Queue<select")[1].split("</select>")[0]
     assert "<option>" in reassign
     assert f"<option>{request.queue.name}</option>" not in reassign
+
+
+def test_the_agent_filter_reads_the_requests_own_agent(engineer: Any, reviewer: Any, client_for: Any) -> None:
+    """A request keeps its run's agent (the inbox filters on it with an index of its own): the
+    refund's request is listed under `refund` and not under another agent or an unknown one."""
+    run, request = waiting_refund(engineer)
+    assert request.agent_id == run.agent_id
+    client = client_for(reviewer)
+    assert str(request.id) in client.get("/approvals/?agent=refund").content.decode()
+    assert str(request.id) not in client.get("/approvals/?agent=stock_check").content.decode()
+    assert str(request.id) not in client.get("/approvals/?agent=no-such-agent").content.decode()

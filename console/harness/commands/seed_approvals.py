@@ -160,6 +160,7 @@ class _Builder:
                 id=uuid.uuid4(),
                 queue=self.queue,
                 run=run,
+                agent=self.agent,
                 interrupt_id=uuid.uuid4().hex,
                 requested_by=self.requester,
                 action="issue_refund",
