@@ -145,6 +145,8 @@ if DATABASE_URL:
     if PGBOUNCER:
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     elif STEWARD_DB_CONNECTIONS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend whose pool drops every dead connection at once after a Postgres restart.
+        DATABASES["default"]["ENGINE"] = "console.kernel.postgres"
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": STEWARD_DB_CONNECTIONS,

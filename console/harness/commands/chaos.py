@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from console.harness.chaos import SCENARIOS, ChaosOptions, Harness, ScenarioResult, report_lines, run_scenario
 from console.harness.chaos_burst import BurstOptions, burst_report_lines, run_burst_scenario
@@ -198,7 +199,7 @@ class Command(BaseCommand):
     def _check_settings_point_at(self, instances: Instances) -> None:
         db = settings.DATABASES["default"]
         broker = urlparse(settings.CELERY_BROKER_URL)
-        if db.get("ENGINE", "").rsplit(".", 1)[-1] != "postgresql" or int(db.get("PORT") or 0) != instances.postgres.port:
+        if connection.vendor != "postgresql" or int(db.get("PORT") or 0) != instances.postgres.port:
             raise CommandError(
                 f"the settings' database is not the private Postgres on port {instances.postgres.port}: "
                 "set DATABASE_URL (run without --instances to have everything set up)"
