@@ -19,7 +19,7 @@ from console.kernel.auth import role_auth
 from console.kernel.errors import Invalid, NotFound
 from console.kernel.roles import can_read_runs, can_start_runs
 from console.kernel.schemas import ErrorOut, InputSchema
-from traces.inspection.waterfall import span_tree
+from traces.inspection.waterfall import span_tree, spans_containing
 from traces.recording.models import Span
 
 router = Router(tags=["runs"])
@@ -150,10 +150,13 @@ def run_steps(
     after: int = Query(-1, ge=-1, description="only spans whose seq is greater (keyset paging: the last seq of the previous page)"),
     limit: int | None = Query(None, ge=1, le=5000, description="at most this many spans (left out: all of them)"),
     payloads: bool = Query(True, description="false leaves input and output out (null): the waterfall's light rows"),
+    q: str = Query("", max_length=200, description="only spans whose name, model, error, input or output contains this text (any case; the stored, redacted payloads)"),
 ) -> list[dict[str, Any]]:
     """The run's spans in the order they started, each with its depth in the span tree."""
     run = _get_run(run_id)
     spans = Span.objects.filter(run=run, seq__gt=after).order_by("seq")
+    if q.strip():
+        spans = spans_containing(spans, q.strip())
     if not payloads:
         spans = spans.defer("input", "output")
     page = list(spans if limit is None else spans[:limit])

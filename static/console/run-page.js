@@ -38,6 +38,9 @@
   var flat = [], index = {};         // rows shown, in order; seq -> position in flat
   var collapsed = {};                // span id -> true
   var filter = "", matches = 0;
+  // Spans whose payloads (input, output: never loaded here) hold the filter, by seq, as the
+  // server found them for `payloadFilter`; `searching` while it looks.
+  var payloadHits = {}, payloadFilter = "", searching = false;
   var selected = null, wanted = root.dataset.selected || "";
   var t0 = Infinity, t1 = -Infinity; // the run's time axis (epoch ms)
   var view = null;                   // the zoomed range {from, to} in ms from t0, null: the whole run
@@ -103,7 +106,8 @@
     if (filter) {
       keep = {};
       for (var i = 0; i < order.length; i++) {
-        if (order[i].hay.indexOf(filter) === -1) continue;
+        var hit = order[i].hay.indexOf(filter) !== -1 || (payloadFilter === filter && payloadHits[order[i].seq]);
+        if (!hit) continue;
         matches++;
         for (var r = order[i]; r && !keep[r.seq]; r = r.up) keep[r.seq] = true;
       }
@@ -127,7 +131,7 @@
     viewport.style.height = Math.max(flat.length, 3) * ROW + 2 + "px";
     var total = order.length.toLocaleString();
     countEl.textContent = (filter ? matches.toLocaleString() + " of " + total + " spans match" : total + " spans")
-      + (loading ? " · loading…" : "");
+      + (filter && searching ? " · searching inputs and outputs…" : "") + (loading ? " · loading…" : "");
   }
 
   // --- drawing ---------------------------------------------------------------------------
@@ -484,8 +488,34 @@
       treeDirty = true;
       viewport.scrollTop = 0;
       redraw();
+      searchPayloads(filter);
     }, 120);
   });
+
+  // The server looks for the filter in the spans' inputs and outputs; the rows it names join
+  // the matches when it answers, unless the filter has changed meanwhile.
+  function searchPayloads(text) {
+    if (!text) { searching = false; return; }
+    searching = true;
+    fetch(api + "?payloads=false&limit=5000&q=" + encodeURIComponent(text), {credentials: "same-origin", headers: {Accept: "application/json"}})
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (items) {
+        if (text !== filter) return;
+        payloadHits = {};
+        for (var i = 0; i < items.length; i++) payloadHits[items[i].seq] = true;
+        payloadFilter = text;
+      })
+      .catch(function () { /* the names still filter; the payload search is a bonus */ })
+      .then(function () {
+        if (text !== filter) return;
+        searching = false;
+        treeDirty = true;
+        redraw();
+      });
+  }
 
   toolbar.addEventListener("click", function (event) {
     var button = event.target.closest("[data-wf]");

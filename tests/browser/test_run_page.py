@@ -171,6 +171,17 @@ def test_a_10000_span_run_loads_scrolls_collapses_filters_and_links_a_span(
         page.keyboard.press("Escape")
         page.wait_for_function("() => document.getElementById('waterfall').wf.shown() === 10000")
 
+        # Filter by a word only a payload holds (the page never loads payloads): the server finds it.
+        hidden = next(s for s in spans if s.kind == Span.Kind.TOOL and 3000 < s.seq < 7000)
+        Span.objects.filter(id=hidden.id).update(output={"result": "Zebra-Parcel-4417"})
+        page.keyboard.press("/")
+        page.keyboard.type("zebra-parcel-4417")
+        page.wait_for_function("() => document.getElementById('waterfall').wf.shown() === 2")
+        expect(page.locator("#wf-count")).to_contain_text("1 of 10,000")
+        expect(page.locator(f'#wf-viewport a.wf-row[href$="?span={hidden.id}"]')).to_be_visible()
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => document.getElementById('waterfall').wf.shown() === 10000")
+
         # A link to a span deep in the run: selected, scrolled into view, its panel open.
         deep = next(s for s in spans if s.kind == Span.Kind.MODEL and s.seq > 9000 and s.parent_id)
         _open(page, f"{asgi_server}/runs/{run.id}/?span={deep.id}")

@@ -66,6 +66,26 @@ def test_steps_api_pages_by_seq_with_depth_and_without_payloads(engineer: Any, a
     assert client.get(f"/api/runs/{run.id}/steps", limit=0).status_code == 422
 
 
+def test_steps_api_searches_names_and_the_stored_payloads(engineer: Any, api: Any) -> None:
+    run, made = _nested_run(engineer)
+    Span.objects.filter(id=made["call"].id).update(output={"answer": "Refund 50% to ACME_Corp"})
+    Span.objects.filter(id=made["after"].id).update(input={"note": "[redacted:card] on file"})
+    client = api(engineer)
+
+    def names(q: str) -> list[str]:
+        response = client.get(f"/api/runs/{run.id}/steps", q=q, payloads="false")
+        assert response.status_code == 200, response.content
+        return [s["name"] for s in response.json()]
+
+    assert names("acme_corp") == ["call"], "output text, any case; _ is a letter, not a wildcard"
+    assert names("50%") == ["call"] and names("%") == ["call"], "% is a character, not a wildcard"
+    assert names("INNER") == ["inner"], "the name"
+    assert names("xxxx") == ["outer", "inner", "call", "orphan"], "input text ('after' has its own now)"
+    assert names("4111") == [] and names("redacted:card") == ["after"], "the stored, redacted payloads only"
+    assert len(names("  ")) == 5, "a blank search is no search"
+    assert client.get(f"/api/runs/{run.id}/steps", q="x" * 201).status_code == 422
+
+
 def test_a_failed_run_opens_with_its_message_and_failing_span(engineer: Any, client_for: Any) -> None:
     run = executed_run("known", {"topic": "explode"}, engineer)
     tool = Span.objects.get(run=run, kind=Span.Kind.TOOL)

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
+
 from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
 from console.kernel.redaction import redact
@@ -19,13 +22,23 @@ if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
 __all__ = [
-    "PAYLOAD_CAP", "SpanTree", "WaterfallRow", "failing_span", "payload_view", "span_tree", "state_diff", "waterfall",
-    "waterfall_page",
+    "PAYLOAD_CAP", "SpanTree", "WaterfallRow", "failing_span", "payload_view", "span_tree", "spans_containing",
+    "state_diff", "waterfall", "waterfall_page",
 ]
 
 # Characters of a payload shown inline; the rest is a download, so a huge field never freezes
 # the browser.
 PAYLOAD_CAP = 20_000
+
+
+def spans_containing(spans: QuerySet[Span], text: str) -> QuerySet[Span]:
+    """The spans whose name, model, error, input or output contains `text` in any case: the
+    waterfall's search reaches into payloads the page never loads. The stored payloads are the
+    redacted ones (originals are sealed apart), so a search cannot find what redaction hid."""
+    return spans.annotate(input_text=Cast("input", TextField()), output_text=Cast("output", TextField())).filter(
+        Q(name__icontains=text) | Q(model__icontains=text) | Q(error__icontains=text)
+        | Q(input_text__icontains=text) | Q(output_text__icontains=text)
+    )
 
 
 @dataclass
