@@ -1,4 +1,5 @@
-"""`manage.py bench` over HTTP: the approval round trip (p2) and runs through `POST /api/runs` (p3).
+"""`manage.py bench` over HTTP: the approval round trip (p2), runs through `POST /api/runs` (p3),
+and runs through the LangGraph SDK's `runs.create` against them (p6).
 
 Requests go to a daphne child process with a real API key (`Authorization: Bearer`), on one
 kept-alive connection, as a program using the API would send them; runs execute in separate
@@ -25,7 +26,7 @@ from agents.engine.services import start_run
 from approvals.models import ApprovalRequest
 from console.harness.bench import BENCH_GATE, BENCH_LINEAR, BenchError, wait_finished
 
-__all__ = ["ApiClient", "Roundtrip", "approval_roundtrips", "runs_over_http"]
+__all__ = ["ApiClient", "Roundtrip", "approval_roundtrips", "runs_over_http", "runs_over_sdk"]
 
 
 class ApiClient:
@@ -123,4 +124,20 @@ def runs_over_http(client: ApiClient, runs: int) -> tuple[float, list[uuid.UUID]
         uuid.UUID(client.post("/api/runs", {"agent": BENCH_LINEAR, "input": {"prompt": "benchmark"}, "metadata": {"bench": True}})["id"])
         for _ in range(runs)
     ]
+    return wait_finished(ids, started, timeout=120 + runs), ids
+
+
+def runs_over_sdk(base: str, key: str, runs: int) -> tuple[float, list[uuid.UUID]]:
+    """`runs` runs of the 10-node graph started as a LangGraph Platform client starts them: the
+    official SDK's `runs.create` (stateless, one request each, as `POST /api/runs` is), sent back
+    to back; seconds from the first request to the last run's finish, and the run ids (the SDK's
+    run ids are Steward's)."""
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=f"{base}/langgraph", api_key=key)
+    started = timezone.now()
+    ids: list[uuid.UUID] = []
+    for _ in range(runs):
+        run = client.runs.create(None, BENCH_LINEAR, input={"prompt": "benchmark"}, metadata={"bench": True})
+        ids.append(uuid.UUID(str(run["run_id"])))
     return wait_finished(ids, started, timeout=120 + runs), ids

@@ -17,6 +17,7 @@ from agents.engine.models import Agent, Run
 from approvals.models import ApprovalRequest
 from console.kernel.audit import verify
 from console.kernel.models import ApiKey, AuditEvent
+from console.langgraph_api.models import SdkRun, Thread
 from traces.recording.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,6 +72,24 @@ def test_bench_compares_a_separate_worker_with_the_stock_saver_and_leaves_no_ben
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id LIKE %s", ["bench-bare-%"])
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.redis
+def test_bench_p6_starts_runs_through_the_langgraph_sdk_and_the_api_and_prints_the_ratio(settings: Any) -> None:
+    """p6 at a tiny size: the official SDK's runs.create and POST /api/runs against one daphne and
+    worker, the ratio of their runs/s; every run the SDK started is a Steward run, and all go."""
+    settings.SECRET_KEY = "bench-test-key-0123456789-0123456789-0123456789"
+    out = io.StringIO()
+    call_command("bench", only={"p6"}, sdk_runs=2, sdk_trials=2, stdout=out, stderr=io.StringIO())
+
+    figures = dict(line.partition("=")[::2] for line in out.getvalue().strip().splitlines())
+    assert float(figures["p6_api_runs_per_s"]) > 0 and float(figures["p6_sdk_runs_per_s"]) > 0, figures
+    assert float(figures["p6_sdk_ratio_vs_api"]) == pytest.approx(
+        float(figures["p6_sdk_runs_per_s"]) / float(figures["p6_api_runs_per_s"]), rel=1e-2
+    )
+    assert not Run.objects.filter(agent__key="bench_linear").exists()
+    assert not SdkRun.objects.exists() and not Thread.objects.exists(), "the SDK's threads and runs are bench data too"
+    assert not ApiKey.objects.exists()
 
 
 def test_bench_replay_times_copied_recorded_replays_and_prints_the_ratio() -> None:

@@ -14,6 +14,8 @@ process. Sections (`--only p1,p2`, `--skip p5`):
   resumed run's next span recorded by the worker process (polled in the database).
 - p3: `--p3-runs` runs through `POST /api/runs` (daphne, 1 worker with 2 processes) ÷ stock
   single-process runs/s (stock batches right before and after).
+- p6: runs started through the LangGraph SDK (stateless `runs.create`, `/langgraph`) ÷ runs
+  through `POST /api/runs`, same agent, same daphne and worker as p3, batches interleaved.
 - p4: the pages at volume (`--pages`: `manage.py bench_pages`, console/harness/bench_pages.py; it seeds this database once, so it is opt-in).
 - p5: span recorded → row in an open run page (`manage.py bench_live`, chromium), 10 ms steps.
 - p7: recorded replay ÷ original (`manage.py bench_replay`).
@@ -57,7 +59,7 @@ from console.kernel.statistics import median, percentile
 BENCH_ENGINEER = "bench-engineer"
 BENCH_REVIEWER = "bench-reviewer"
 BASELINE = "langgraph.checkpoint.postgres.PostgresSaver"
-SECTIONS = ("p1", "p2", "p3", "p4", "p5", "p7")
+SECTIONS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
 NOISY_LOAD = 1.5
 API_KEY_NAME = "manage.py bench"
 # Decisions before the timed ones: the worker's and daphne's first requests pay imports and connections.
@@ -86,6 +88,8 @@ class Command(BaseCommand):
         parser.add_argument("--warmup", type=positive, default=5, help="p1: untimed runs of each side first")
         parser.add_argument("--approvals", type=positive, default=100, help="p2: timed decisions")
         parser.add_argument("--p3-runs", type=positive, default=1000, help="p3: runs through POST /api/runs")
+        parser.add_argument("--sdk-runs", type=positive, default=50, help="p6: runs per batch, for each of SDK and API")
+        parser.add_argument("--sdk-trials", type=positive, default=4, help="p6: batches of each, interleaved")
         parser.add_argument("--live-runs", type=positive, default=5, help="p5: runs watched in the browser")
         parser.add_argument("--replay-runs", type=positive, default=12, help="p7: originals and replays timed")
         parser.add_argument("--only", type=_sections, default=None, help=f"comma-separated sections ({','.join(SECTIONS)})")
@@ -108,7 +112,7 @@ class Command(BaseCommand):
         engineer, reviewer, created = self._setup()
         runner = _Sections(self, env, options, engineer, reviewer)
         try:
-            for name in ("p1", "p2", "p3"):
+            for name in ("p1", "p2", "p3", "p6"):
                 if name in sections:
                     getattr(runner, name)()
         except (bench.BenchError, BenchProcessError) as exc:
@@ -278,8 +282,11 @@ class _Sections:
     def _client(self, user: Any) -> Any:
         from console.harness.bench_http import ApiClient
 
+        return ApiClient(self._daphne().base, self._key(user))
+
+    def _key(self, user: Any) -> str:
         _, raw = ApiKey.issue(user, name=API_KEY_NAME)
-        return ApiClient(self._daphne().base, raw)
+        return raw
 
     def p2(self) -> None:
         from console.harness.bench_http import approval_roundtrips
@@ -319,6 +326,34 @@ class _Sections:
         self.figure("p3_baseline_runs_per_s", f"{baseline:.2f}")
         self.figure("p3_api_runs_per_s", f"{runs / seconds:.2f}")
         self.figure("p3_ratio_celery", f"{runs / seconds / baseline:.3f}")
+
+    # --- p6 -----------------------------------------------------------------------------------
+
+    def p6(self) -> None:
+        from console.harness.bench_http import runs_over_http, runs_over_sdk
+
+        runs, trials = self.options["sdk_runs"], self.options["sdk_trials"]
+        self._worker(2)
+        client = self._client(self.engineer)
+        key, base = self._key(self.engineer), self._daphne().base
+        self.say(f"p6: {trials} batches of {runs} runs through the SDK and through POST /api/runs, interleaved…")
+        api: list[float] = []
+        sdk: list[float] = []
+        try:
+            runs_over_sdk(base, key, 3)  # warm-up: the SDK's imports and connection, the views' first calls
+            for trial in range(trials):
+                for side in ("api", "sdk") if trial % 2 == 0 else ("sdk", "api"):
+                    if side == "api":
+                        api.append(runs / runs_over_http(client, runs)[0])
+                    else:
+                        sdk.append(runs / runs_over_sdk(base, key, runs)[0])
+        finally:
+            client.close()
+        api_rps, sdk_rps = median(api), median(sdk)
+        assert api_rps is not None and sdk_rps is not None
+        self.figure("p6_api_runs_per_s", f"{api_rps:.2f}")
+        self.figure("p6_sdk_runs_per_s", f"{sdk_rps:.2f}")
+        self.figure("p6_sdk_ratio_vs_api", f"{sdk_rps / api_rps:.3f}")
 
 
 def _ms(value: float | None) -> str:
