@@ -20,8 +20,12 @@ if settings.SERVE_STATIC:
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from console.kernel import daphne_backpressure  # noqa: E402
 from console.kernel.websocket_origin import OriginValidator  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
+
+# A streamed response waits for a client that stops reading instead of piling up in daphne.
+daphne_backpressure.install()
 
 # Everything loaded so far lives as long as the process: keep it out of the collector's full
 # passes, which otherwise pause a large response for 100+ ms (measured on the approvals list).

@@ -10,7 +10,8 @@ these async views relay them, as `langgraph_sdk` reads them (its sse.py and _asy
   `Last-Event-ID` and gets what it missed, from any web process (the buffer is Redis);
 - a client that goes away stops only its relay, unless it asked `on_disconnect="cancel"`;
 - a relay holds one batch of parts at a time and reads the next only once the ASGI server took
-  it (docs/langgraph-streaming.md: what a stuck client costs under uvicorn and under daphne).
+  it; under daphne, only once the socket took all but 256 KB (console/kernel/daphne_backpressure.py),
+  so a client that stops reading costs its connection a bounded amount (docs/langgraph-streaming.md).
 
 The SDK's newer thread endpoints (`/threads/{id}/commands`, `/threads/{id}/stream/events`) are not
 implemented: they answer 404 with a detail saying so (docs/langgraph-api.md).

@@ -25,6 +25,10 @@ from tests.support.processes import (
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+# The web process of each server the fixture started, by its base URL (memory checks read its RSS).
+DAPHNE_PIDS: dict[str, int] = {}
+
+
 @dataclass
 class Steward:
     url: str  # the LangGraph API's root, as get_client(url=...) takes it
@@ -50,6 +54,7 @@ def steward_server(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactor
     )
     worker = start_process(WORKER_PROCESS, env, logs / "worker.log")
     base = f"http://127.0.0.1:{port}"
+    DAPHNE_PIDS[base] = server.pid
     try:
         wait_until_up(base, server)
         yield base

@@ -6,6 +6,8 @@
 - `build_async_chat`: the same model called from an `async def` node.
 - `build_nested`: a parent graph whose node is a compiled subgraph (subgraph events).
 - `build_ask`: asks the user with `interrupt()`, then the model streams an answer using it.
+- `build_bulk_report`: streams a long report through `get_stream_writer()`, `REPORT_PARTS` parts
+  of `REPORT_PART_BYTES` each (what a slow client must not pile up in the web process).
 
 Registered for tests in tests/support/graphs.py.
 """
@@ -122,4 +124,23 @@ def build_ask() -> StateGraph:
     graph.add_edge(START, "ask")
     graph.add_edge("ask", "call_model")
     graph.add_edge("call_model", END)
+    return graph
+
+
+REPORT_PARTS = 4000
+REPORT_PART_BYTES = 8000
+
+
+def write_report(state: MessagesState) -> dict[str, Any]:
+    writer = get_stream_writer()
+    for n in range(REPORT_PARTS):
+        writer({"section": n, "text": "x" * REPORT_PART_BYTES})
+    return {"messages": [("assistant", f"report of {REPORT_PARTS} sections written")]}
+
+
+def build_bulk_report() -> StateGraph:
+    graph = StateGraph(MessagesState)
+    graph.add_node("write_report", write_report)
+    graph.add_edge(START, "write_report")
+    graph.add_edge("write_report", END)
     return graph
