@@ -369,14 +369,17 @@ class _DeciderFacts:
 
 def _check_may_decide(request: ApprovalRequest, user: Any, facts: _DeciderFacts | None = None) -> None:
     """403s: the queue's reviewers only, never the run's requester, never an excluded group.
+    Except that the run's requester may answer where the queue lets them (`requester_may_answer`:
+    by default a question put to them), reviewer or not; separation of duties still applies.
     Without `facts` (read with the request), the groups are queried."""
-    reviews = (is_admin(user) or facts.reviews) if facts is not None else request.queue.is_reviewer(user)
-    if not reviews:
-        raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
-    if request.requested_by_id is not None and request.requested_by_id == user.pk:
-        if request.run_id is None:
-            raise Forbidden("you requested this: someone else must decide it (four-eyes)")
-        raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
+    if not request.is_put_to(user):
+        reviews = (is_admin(user) or facts.reviews) if facts is not None else request.queue.is_reviewer(user)
+        if not reviews:
+            raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
+        if request.requested_by_id is not None and request.requested_by_id == user.pk:
+            if request.run_id is None:
+                raise Forbidden("you requested this: someone else must decide it (four-eyes)")
+            raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
     if facts.excluded if facts is not None else request.queue.excludes(user):
         raise Forbidden(f"separation of duties: your group may not decide in the {request.queue.name!r} queue")
 
@@ -388,6 +391,21 @@ def may_decide(request: ApprovalRequest, user: Any) -> bool:
     except Forbidden:
         return False
     return True
+
+
+def put_to_requester(approval_id: Any, user: Any) -> ApprovalRequest | None:
+    """The request if `user` started its run and may answer it (`ApprovalRequest.is_put_to`):
+    what a requester who reviews none of its queue may see and answer. Else None."""
+    try:
+        approval_id = uuid.UUID(str(approval_id))
+    except ValueError:
+        return None
+    found = (
+        ApprovalRequest.objects.select_related("queue", "run__agent", "requested_by", "decided_by", "claimed_by")
+        .filter(id=approval_id, requested_by=user.pk, run__isnull=False)
+        .first()
+    )
+    return found if found is not None and found.is_put_to(user) else None
 
 
 def decide_resumes(run: Run, user: Any, values: dict[str, Any]) -> list[ApprovalRequest]:
