@@ -74,6 +74,13 @@ class ReasonCodesField(forms.Field):
             seen.add(code.lower())
 
 
+class KeptWhenMissingChoiceField(forms.ChoiceField):
+    """A choice that a submission without it leaves as it was (nor counts as a change)."""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return data not in self.empty_values and super().has_changed(initial, data)
+
+
 class QueueForm(forms.ModelForm):
     """A queue's rules: who reviews, how many approvals, how long, and what happens after."""
 
@@ -112,7 +119,7 @@ class QueueForm(forms.ModelForm):
         help_text="How long a reviewer's claim holds a request for them.",
     )
     # Not required: a form posted without it (a script, an older page) keeps the queue's setting.
-    requester_may_answer = forms.ChoiceField(
+    requester_may_answer = KeptWhenMissingChoiceField(
         choices=Queue.RequesterMayAnswer.choices,
         required=False,
         initial=Queue.RequesterMayAnswer.DEFAULT,
