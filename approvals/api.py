@@ -10,8 +10,9 @@ from django.db.models import Prefetch, Q
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
+from approvals.inbox import put_to_requester
 from approvals.models import ApprovalRequest, Decision
-from approvals.services import bulk_decide, claim, decide, next_request, put_to_requester, reassign, release
+from approvals.services import bulk_decide, claim, decide, next_request, reassign, release
 from approvals.shown_args import shown
 from console.kernel.auth import request_auth, role_auth
 from console.kernel.cursors import decode_cursor, encode_cursor

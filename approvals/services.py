@@ -393,21 +393,6 @@ def may_decide(request: ApprovalRequest, user: Any) -> bool:
     return True
 
 
-def put_to_requester(approval_id: Any, user: Any) -> ApprovalRequest | None:
-    """The request if `user` started its run and may answer it (`ApprovalRequest.is_put_to`):
-    what a requester who reviews none of its queue may see and answer. Else None."""
-    try:
-        approval_id = uuid.UUID(str(approval_id))
-    except ValueError:
-        return None
-    found = (
-        ApprovalRequest.objects.select_related("queue", "run__agent", "requested_by", "decided_by", "claimed_by")
-        .filter(id=approval_id, requested_by=user.pk, run__isnull=False)
-        .first()
-    )
-    return found if found is not None and found.is_put_to(user) else None
-
-
 def decide_resumes(run: Run, user: Any, values: dict[str, Any]) -> list[ApprovalRequest]:
     """Resume values a client sent for the run's pending interrupts (the LangGraph API's
     `Command(resume={interrupt_id: value})`), each recorded as `user`'s decision on the approval

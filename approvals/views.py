@@ -25,7 +25,6 @@ from approvals.services import (
     claim,
     decide,
     next_request,
-    put_to_requester,
     reassign,
     release,
 )
@@ -85,7 +84,7 @@ def _visible(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
 def _reviewed_or_asked(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
     """The request for its page and its decision: a reviewer's (as `_visible`), or one put to
     its run's requester (`ApprovalRequest.is_put_to`: by default a question), reviewer or not."""
-    asked = put_to_requester(approval_id, request.user)
+    asked = inbox.put_to_requester(approval_id, request.user)
     if asked is not None:
         return asked
     _reviewer(request)

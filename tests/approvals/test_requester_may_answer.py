@@ -163,7 +163,7 @@ def test_the_requester_answers_on_the_request_page(roles: None, purge_broker: No
     browser = logged_in(requester)
 
     run_page = browser.get(f"/runs/{request.run_id}/").content.decode()
-    assert f"/approvals/{request.id}/" in run_page
+    assert f'Waiting for your answer: <a href="/approvals/{request.id}/">' in run_page
     page = browser.get(f"/approvals/{request.id}/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -178,6 +178,7 @@ def test_the_requester_answers_on_the_request_page(roles: None, purge_broker: No
     assert _resumed(request).output == {"answer": "A-7"}
 
     gated = _refund(requester)
+    assert f'Waiting for approval: <a href="/approvals/{gated.id}/">' in browser.get(f"/runs/{gated.run_id}/").content.decode()
     assert browser.get(f"/approvals/{gated.id}/").status_code == 403
     assert browser.post(f"/approvals/{gated.id}/decide", {"decision": "approve"}).status_code == 403
     _unchanged(gated)
