@@ -145,6 +145,24 @@ def test_a_queue_set_to_always_lets_the_requester_approve_a_gate(roles: None, pu
     _unchanged(other)
 
 
+def test_a_quorum_counts_approvals_not_answers(roles: None, purge_broker: None) -> None:
+    """With two approvals required, the requester's answer to a question settles it at once; under
+    `always` their approval of a gate is one vote of two, and a reviewer's is the second."""
+    requester = make_user("asker", "engineers")
+    Queue.objects.filter(name__in=["default", "payments"]).update(required_approvals=2)
+    question = _question(requester)
+    answered = ApiClient(requester).post(f"/api/approvals/{question.id}/decision", {"decision": "answer", "value": "A-4"})
+    assert answered.status_code == 200 and answered.json()["status"] == "responded"
+    assert _resumed(question).output == {"answer": "A-4"}
+
+    _set(Queue.objects.get(name="payments"), Queue.RequesterMayAnswer.ALWAYS)
+    gate = _refund(requester)
+    first = ApiClient(requester).post(f"/api/approvals/{gate.id}/decision", {"decision": "approve"})
+    assert first.status_code == 200 and first.json()["status"] == "pending" and first.json()["approvals"] == 1
+    second = ApiClient(make_user("rev", "reviewers")).post(f"/api/approvals/{gate.id}/decision", {"decision": "approve"})
+    assert second.status_code == 200 and second.json()["status"] == "approved" and second.json()["approvals"] == 2
+
+
 def test_separation_of_duties_still_applies_to_the_requester(roles: None, purge_broker: None) -> None:
     requester = make_user("asker", "engineers")
     request = _question(requester)
