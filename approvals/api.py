@@ -10,16 +10,31 @@ from django.db.models import Prefetch, Q
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
+from approvals.inbox import put_to_requester
 from approvals.models import ApprovalRequest, Decision
 from approvals.services import bulk_decide, claim, decide, next_request, reassign, release
 from approvals.shown_args import shown
-from console.kernel.auth import role_auth
+from console.kernel.auth import request_auth, role_auth
 from console.kernel.cursors import decode_cursor, encode_cursor
 from console.kernel.errors import NotFound
 from console.kernel.roles import REVIEWERS, has_role
 from console.kernel.schemas import ErrorOut, InputSchema
 
 router = Router(tags=["approvals"], auth=role_auth(lambda user: has_role(user, REVIEWERS), "review approvals"))
+
+
+def _reviews_or_is_asked(request: HttpRequest, user: Any) -> bool:
+    """Reviewers; and, for the request the URL names, the run's requester where its queue lets
+    them answer it (a question put to them: `ApprovalRequest.requester_may_answer`)."""
+    if has_role(user, REVIEWERS):
+        return True
+    match = request.resolver_match
+    approval_id = match.kwargs.get("approval_id") if match is not None else None
+    return approval_id is not None and put_to_requester(approval_id, user) is not None
+
+
+# One request's page and its decision: also for its run's requester when the request is put to them.
+ASKED = request_auth(_reviews_or_is_asked, "review approvals")
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
@@ -183,6 +198,8 @@ def _requests() -> Any:
 
 def _one(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
     found = _requests().visible_to(request.user).filter(id=approval_id).first()
+    if found is None and put_to_requester(approval_id, request.user) is not None:
+        found = _requests().filter(id=approval_id).first()
     if found is None:
         raise NotFound("approval request not found")
     return approval_out(found)
@@ -231,7 +248,7 @@ def post_bulk_decision(request: HttpRequest, body: BulkDecisionIn) -> dict[str, 
     return {"results": bulk_decide(body.ids, request.user, body.decision, body.comment, body.reason_code)}
 
 
-@router.get("/{approval_id}", response={200: ApprovalOut, **ERRORS})
+@router.get("/{approval_id}", response={200: ApprovalOut, **ERRORS}, auth=ASKED)
 def get_approval(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]:
     return _one(request, approval_id)
 
@@ -250,10 +267,12 @@ def post_release(request: HttpRequest, approval_id: uuid.UUID) -> dict[str, Any]
     return _one(request, approval_id)
 
 
-@router.post("/{approval_id}/decision", response={200: ApprovalOut, **ERRORS})
+@router.post("/{approval_id}/decision", response={200: ApprovalOut, **ERRORS}, auth=ASKED)
 def post_decision(request: HttpRequest, approval_id: uuid.UUID, body: DecisionIn) -> dict[str, Any]:
     """Approve, reject (reason code from the queue's list, comment), edit the arguments and
-    approve, or respond to the agent. Needs no claim unless someone else holds the request."""
+    approve, respond to the agent, or answer a free-form interrupt. Needs no claim unless someone
+    else holds the request. The queue's reviewers decide; the run's requester only where the
+    queue lets them answer (`requester_may_answer`: by default questions, never gated actions)."""
     actions = [a.model_dump() for a in body.actions] if body.actions is not None else None
     decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code, body.value, actions)
     return _one(request, approval_id)

@@ -6,6 +6,7 @@ Shared by the page views and the live consumer, so a page and its live updates a
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -47,6 +48,7 @@ __all__ = [
     "outcome_of",
     "parse_edit",
     "pending_count",
+    "put_to_requester",
     "undeclared_errors",
     "visible_request",
 ]
@@ -236,6 +238,23 @@ def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
         .filter(id=approval_id)
         .first()
     )
+
+
+def put_to_requester(approval_id: Any, user: Any) -> ApprovalRequest | None:
+    """The request if `user` started its run and may answer it (`ApprovalRequest.is_put_to`):
+    what a requester who reviews none of its queue may see and answer. Else None."""
+    if not getattr(user, "pk", None):
+        return None
+    try:
+        approval_id = uuid.UUID(str(approval_id))
+    except ValueError:
+        return None
+    found = (
+        ApprovalRequest.objects.select_related("queue", "run__agent", "requested_by", "decided_by", "claimed_by")
+        .filter(id=approval_id, requested_by=user.pk, run__isnull=False)
+        .first()
+    )
+    return found if found is not None and found.is_put_to(user) else None
 
 
 def my_queues(user: Any) -> QuerySet[Queue]:

@@ -35,6 +35,13 @@ class Queue(models.Model):
         APPROVE = "approve", "approve automatically"
         REJECT = "reject", "reject automatically"
 
+    class RequesterMayAnswer(models.TextChoices):
+        # By the interrupt's shape (agents/engine/interrupts.py `asks_a_question`): a question to
+        # the person who started the run, yes; an action to approve or edit, no (four-eyes).
+        DEFAULT = "default", "questions only (free-form answers and respond-only requests)"
+        ALWAYS = "always", "always, approvals of its actions too"
+        NEVER = "never", "never, questions too"
+
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     reviewer_groups = models.ManyToManyField(Group, blank=True, related_name="approval_queues")
@@ -48,6 +55,10 @@ class Queue(models.Model):
     timeout_action = models.CharField(max_length=16, choices=TimeoutAction.choices, default=TimeoutAction.WAIT)
     escalation_queue = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations_from"
+    )
+    # Whether the run's requester may answer this queue's requests of their run.
+    requester_may_answer = models.CharField(
+        max_length=8, choices=RequesterMayAnswer.choices, default=RequesterMayAnswer.DEFAULT
     )
 
     # Not a column: set by queue_views.queue_list for its page (the SLA in words).
@@ -66,6 +77,14 @@ class Queue(models.Model):
 
     def excludes(self, user: Any) -> bool:
         return self.excluded_groups.filter(user=user).exists()
+
+    def lets_requester_answer(self, shape: InterruptShape) -> bool:
+        """Whether the run's requester may answer a request of this shape in this queue."""
+        if self.requester_may_answer == self.RequesterMayAnswer.ALWAYS:
+            return True
+        if self.requester_may_answer == self.RequesterMayAnswer.NEVER:
+            return False
+        return shape.asks_a_question
 
 
 class ApprovalRequestQuerySet(models.QuerySet["ApprovalRequest"]):
@@ -182,6 +201,16 @@ class ApprovalRequest(models.Model):
     def shape(self) -> InterruptShape:
         """The interrupt's shape: what the reviewer sees and which answers it takes."""
         return InterruptShape.from_json(self.interrupt_shape)
+
+    @property
+    def requester_may_answer(self) -> bool:
+        """Whether the run's requester may answer this request (its queue's setting, by the
+        interrupt's shape). Only a run's requests: a prompt promotion's requester never decides it."""
+        return self.run_id is not None and self.queue.lets_requester_answer(self.shape)
+
+    def is_put_to(self, user: Any) -> bool:
+        """`user` started the run and may answer this request (see `requester_may_answer`)."""
+        return self.requested_by_id is not None and self.requested_by_id == user.pk and self.requester_may_answer
 
     @property
     def current_holder(self) -> Any:

@@ -74,6 +74,13 @@ class ReasonCodesField(forms.Field):
             seen.add(code.lower())
 
 
+class KeptWhenMissingChoiceField(forms.ChoiceField):
+    """A choice that a submission without it leaves as it was (nor counts as a change)."""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return data not in self.empty_values and super().has_changed(initial, data)
+
+
 class QueueForm(forms.ModelForm):
     """A queue's rules: who reviews, how many approvals, how long, and what happens after."""
 
@@ -111,6 +118,16 @@ class QueueForm(forms.ModelForm):
         label="Claim (minutes)",
         help_text="How long a reviewer's claim holds a request for them.",
     )
+    # Not required: a form posted without it (a script, an older page) keeps the queue's setting.
+    requester_may_answer = KeptWhenMissingChoiceField(
+        choices=Queue.RequesterMayAnswer.choices,
+        required=False,
+        initial=Queue.RequesterMayAnswer.DEFAULT,
+        label="The run's requester may answer",
+        help_text="Whether the person who started a run may answer its requests here themselves. By default only "
+        "questions (a free-form answer, a request that takes only a response); approving or editing an action "
+        "always needs a reviewer other than the requester (four-eyes).",
+    )
     reason_codes = ReasonCodesField(
         required=False,
         label="Reason codes",
@@ -124,6 +141,7 @@ class QueueForm(forms.ModelForm):
             "description",
             "reviewer_groups",
             "excluded_groups",
+            "requester_may_answer",
             "required_approvals",
             "sla_minutes",
             "claim_minutes",
@@ -149,6 +167,10 @@ class QueueForm(forms.ModelForm):
             # Agents name their queue in code: a rename sends their next requests to a new queue.
             name_help = "Agents refer to the queue by this name: renaming it sends their next requests to a new queue."
         self.fields["name"].help_text = name_help
+
+    def clean_requester_may_answer(self) -> str:
+        value = str(self.cleaned_data.get("requester_may_answer") or "")
+        return value or self.instance.requester_may_answer or Queue.RequesterMayAnswer.DEFAULT
 
     def clean_escalation_queue(self) -> Queue | None:
         target: Queue | None = self.cleaned_data.get("escalation_queue")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from django.contrib.auth.models import Group
 from django.db.models import Prefetch
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from approvals.models import Queue
 from approvals.stats import pending_count_subquery, queue_stats
@@ -35,6 +35,9 @@ class QueueOut(Schema):
     reason_codes: list[str]
     timeout_action: str
     escalation_queue: str | None
+    requester_may_answer: str = Field(
+        ..., description='"default" (questions only), "always" or "never": whether the run\'s requester may answer'
+    )
     reviewer_groups: list[str]
     pending: int
 
@@ -76,6 +79,7 @@ def queue_out(queue: WithAnnotations[Queue, _Backlog]) -> dict[str, Any]:
         "reason_codes": list(queue.reason_codes or []),
         "timeout_action": queue.timeout_action,
         "escalation_queue": queue.escalation_queue.name if queue.escalation_queue else None,
+        "requester_may_answer": queue.requester_may_answer,
         "reviewer_groups": [group.name for group in queue.reviewer_groups.all()],
         "pending": queue.pending,
     }

@@ -369,14 +369,17 @@ class _DeciderFacts:
 
 def _check_may_decide(request: ApprovalRequest, user: Any, facts: _DeciderFacts | None = None) -> None:
     """403s: the queue's reviewers only, never the run's requester, never an excluded group.
+    Except that the run's requester may answer where the queue lets them (`requester_may_answer`:
+    by default a question put to them), reviewer or not; separation of duties still applies.
     Without `facts` (read with the request), the groups are queried."""
-    reviews = (is_admin(user) or facts.reviews) if facts is not None else request.queue.is_reviewer(user)
-    if not reviews:
-        raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
-    if request.requested_by_id is not None and request.requested_by_id == user.pk:
-        if request.run_id is None:
-            raise Forbidden("you requested this: someone else must decide it (four-eyes)")
-        raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
+    if not request.is_put_to(user):
+        reviews = (is_admin(user) or facts.reviews) if facts is not None else request.queue.is_reviewer(user)
+        if not reviews:
+            raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
+        if request.requested_by_id is not None and request.requested_by_id == user.pk:
+            if request.run_id is None:
+                raise Forbidden("you requested this: someone else must decide it (four-eyes)")
+            raise Forbidden("you started this run: someone else must decide its action (four-eyes)")
     if facts.excluded if facts is not None else request.queue.excludes(user):
         raise Forbidden(f"separation of duties: your group may not decide in the {request.queue.name!r} queue")
 

@@ -81,6 +81,16 @@ def _visible(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
     return found
 
 
+def _reviewed_or_asked(request: HttpRequest, approval_id: uuid.UUID) -> ApprovalRequest:
+    """The request for its page and its decision: a reviewer's (as `_visible`), or one put to
+    its run's requester (`ApprovalRequest.is_put_to`: by default a question), reviewer or not."""
+    asked = inbox.put_to_requester(approval_id, request.user)
+    if asked is not None:
+        return asked
+    _reviewer(request)
+    return _visible(request, approval_id)
+
+
 def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool = True, **extra: Any) -> dict[str, Any]:
     """What the request's page shows; `full=False` leaves out what only the page has (the
     conversation, the run input, the history), for the inbox's pane."""
@@ -99,7 +109,9 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool 
         "args_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)) for k, v in proposed.items()]
         if isinstance(proposed, dict) else [],
         "args": pretty(proposed),
-        "is_requester": approval.requested_by_id == request.user.pk,
+        # The run's requester, who may not decide this one (four-eyes) or is asked it (a question).
+        "is_requester": approval.requested_by_id == request.user.pk and not approval.is_put_to(request.user),
+        "asked": approval.is_put_to(request.user),
         "held_by_other": approval.held_by_other(request.user),
         "edit_fields": inbox.edit_fields(approval.args_schema or {}, values, edit_errors),
         "edit_undeclared": inbox.undeclared_errors(approval.args_schema or {}, edit_errors),
@@ -126,15 +138,14 @@ def approval_detail(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     """Opening a pending request claims it, so other reviewers see who is on it (unless the
     reviewer holds it already: a reload is not a new claim). `?pane=1` is the inbox's pane, the
     same request without the page around it: looking is not claiming."""
-    _reviewer(request)
-    approval = _visible(request, approval_id)
+    approval = _reviewed_or_asked(request, approval_id)
     if request.GET.get("pane"):
         return _pane_response(request, "approvals/partials/_approval_pane.html", _pane_context(request, approval, _pane_filters(request)))
     holds = approval.current_holder is not None and approval.claimed_by_id == request.user.pk
     if approval.status == ApprovalRequest.Status.PENDING and not holds and not approval.held_by_other(request.user):
         try:
             claim(approval.id, request.user)
-            approval = _visible(request, approval_id)
+            approval = _reviewed_or_asked(request, approval_id)
         except StewardError:
             pass  # may not decide here (requester, excluded group): the page says why
     return render(request, "approvals/approval_detail.html", _detail_context(request, approval))
@@ -142,7 +153,7 @@ def approval_detail(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
 
 def _stale(request: HttpRequest, approval: ApprovalRequest, exc: StewardError, typed: dict[str, Any], **extra: Any) -> HttpResponse:
     """A decision that came too late or was refused: say what happened, keep what was typed."""
-    approval = _visible(request, approval.id)
+    approval = _reviewed_or_asked(request, approval.id)
     pane = bool(request.POST.get("pane"))
     context = _pane_context(request, approval, _pane_filters(request), **extra) if pane else _detail_context(request, approval, **extra)
     context["typed"] = typed
@@ -156,9 +167,9 @@ def _stale(request: HttpRequest, approval: ApprovalRequest, exc: StewardError, t
 @require_POST
 def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpResponse:
     """Decide; then the next request: in the inbox's pane (`pane=1`) the next one of its list,
-    in place; on the request's page the next one of the same queue (or the inbox when none)."""
-    _reviewer(request)
-    approval = _visible(request, approval_id)
+    in place; on the request's page the next one of the same queue (or the inbox when none); for
+    the run's requester who answered a question put to them, their run."""
+    approval = _reviewed_or_asked(request, approval_id)
     form = DecisionForm.from_post(request.POST, approval)
     refused_answer = form.answer_refused()
     if refused_answer is not None:
@@ -186,6 +197,8 @@ def approval_decide(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     if request.POST.get("pane"):
         return _next_in_pane(request, decided, notice)
     messages.success(request, notice)
+    if decided.run_id is not None and decided.is_put_to(request.user):
+        return redirect("run_detail", run_id=decided.run_id)
     return _next_in_queue(request, decided)
 
 

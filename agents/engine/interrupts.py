@@ -91,6 +91,14 @@ class InterruptShape:
             return list(BREAKPOINT_DECISIONS)
         return [d for d in ACTION_DECISIONS if any(d in a["allowed"] for a in self.actions)]
 
+    @property
+    def asks_a_question(self) -> bool:
+        """A question rather than an action to approve: a free-form answer, or a request whose only
+        answer is a response. Usually put to whoever started the run, so by default the run's
+        requester may answer it (approvals' `Queue.requester_may_answer`); approving or editing an
+        action stays four-eyes."""
+        return self.kind == FREE_FORM or self.allowed == ["respond"]
+
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "actions": self.actions, "value": self.value, "response_schema": self.response_schema}
 

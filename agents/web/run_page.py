@@ -94,6 +94,7 @@ def run_context(run: Run, user: Any, spans: list[Span] | None = None, after: int
         rows = span_page(run, after)
     else:
         rows = {"rows": span_rows(spans, run), "more_spans": False, "next_after": None}
+    pending = list(run.approval_requests.filter(status="pending").select_related("queue"))
     return {
         "run": run,
         "run_input": _clip(pretty(run.input), OUTPUT_CHARS),
@@ -101,7 +102,9 @@ def run_context(run: Run, user: Any, spans: list[Span] | None = None, after: int
         "run_error": run_error(run),
         "span_last_seq": last_seq(run),
         **rows,
-        "pending": list(run.approval_requests.filter(status="pending").select_related("queue")),
+        "pending": pending,
+        # The requests the viewer, who started the run, may answer themselves (a question to them).
+        "asked_ids": {request.id for request in pending if request.is_put_to(user)},
         "can_cancel": can_start_runs(user),
     }
 

@@ -14,7 +14,8 @@ user and the object when the socket connects, and one that is not allowed (no ro
 object that does not exist or that the user may not see, a group name we do not know) is not
 joined: it gets no events. A run page needs a role that reads runs and the run visible to the
 user (`Run.objects.visible_to`); an approval page (`view=approval:<id>`) the request visible
-(`ApprovalRequest.objects.visible_to`, its queue's reviewers). The approvals group carries every
+(`ApprovalRequest.objects.visible_to`, its queue's reviewers; or its run's requester when the
+request is put to them, `approvals.inbox.put_to_requester`). The approvals group carries every
 queue's events, so each one is checked too: an event about a request the user cannot see is
 dropped, unless what the user sees changed with it (a request moved out of one of their queues).
 """
@@ -34,7 +35,14 @@ from django.template.loader import render_to_string
 
 from agents.engine.models import Run
 from agents.web.run_page import run_context, run_for_page, span_rows, spans_after
-from approvals.inbox import InboxFilters, filtered_inbox, outcome_context, pending_count, visible_request
+from approvals.inbox import (
+    InboxFilters,
+    filtered_inbox,
+    outcome_context,
+    pending_count,
+    put_to_requester,
+    visible_request,
+)
 from approvals.models import ApprovalRequest
 from console.kernel import live
 from console.kernel.roles import REVIEWERS, can_read_runs, has_role
@@ -149,7 +157,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if "approvals" in requested and has_role(user, REVIEWERS):
             views.add("approvals")
         approval_id = _approval_view_id(set(requested))
-        if approval_id is not None and ApprovalRequest.objects.visible_to(user).filter(id=approval_id).exists():
+        if approval_id is not None and (
+            ApprovalRequest.objects.visible_to(user).filter(id=approval_id).exists()
+            # The run's requester on a request put to them: its run's events update the page.
+            or put_to_requester(approval_id, user) is not None
+        ):
             views.add(f"approval:{approval_id}")
         return views
 
@@ -205,7 +217,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         approval_id = _approval_view_id(self.views)
         if approval_id is None:
             return ""
-        approval = visible_request(self.scope["user"], approval_id)
+        user = self.scope["user"]
+        approval = visible_request(user, approval_id) or put_to_requester(approval_id, user)
         if approval is None:
             return ""
         context = {**outcome_context(approval), "oob": True}

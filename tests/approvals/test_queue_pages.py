@@ -258,6 +258,37 @@ def test_editing_reviewers_and_sla_saves_them_and_audits_only_what_changed(admin
     assert event.data["values"] == {"reviewer_groups": ["finance"], "sla_minutes": 45}
 
 
+def test_an_admin_sets_whether_the_requester_may_answer(admin_user: User, client_for: ClientFor) -> None:
+    """The setting is a choice on the queue's form, shown in the list when not the default,
+    audited; a value that is not a choice is refused next to the field."""
+    queue = Queue.objects.get(name="payments")
+    client = client_for(admin_user)
+    form = client.get("/queues/payments/edit").content.decode()
+    assert 'name="requester_may_answer"' in field_block(form, "requester_may_answer")
+    assert '<option value="default" selected>' in form
+
+    fields = {
+        "name": "payments", "description": queue.description, "reviewer_groups": [Group.objects.get(name="reviewers").pk],
+        "required_approvals": str(queue.required_approvals), "sla_minutes": str(queue.sla_minutes),
+        "claim_minutes": str(queue.claim_minutes), "reason_codes": ", ".join(queue.reason_codes),
+    }
+    refused = client.post("/queues/payments/edit", queue_post(**fields, requester_may_answer="sometimes"))
+    assert refused.status_code == 422
+    assert "not one of the available choices" in field_block(refused.content.decode(), "requester_may_answer")
+    queue.refresh_from_db()
+    assert queue.requester_may_answer == "default"
+
+    saved = client.post("/queues/payments/edit", queue_post(**fields, requester_may_answer="always"))
+    assert saved.status_code == 302
+    queue.refresh_from_db()
+    assert queue.requester_may_answer == "always"
+    [event] = audit_rows("queue.updated", queue)
+    assert event.data["changed"] == ["requester_may_answer"] and event.data["values"] == {"requester_may_answer": "always"}
+    assert "requester answers: always" in client.get("/queues/").content.decode()
+    (shown,) = [q for q in client.get("/api/queues").json() if q["name"] == "payments"]
+    assert shown["requester_may_answer"] == "always"
+
+
 def test_a_queue_cannot_escalate_to_itself_or_round_a_loop(admin_user: User, client_for: ClientFor) -> None:
     payments, default = Queue.objects.get(name="payments"), Queue.objects.get(name="default")
     default.escalation_queue = payments

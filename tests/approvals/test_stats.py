@@ -170,8 +170,9 @@ def test_list_queues_shows_only_the_callers_queues_with_pending_counts(
     assert queues["payments"]["reviewer_groups"] == ["payments-leads", "reviewers"]
     assert set(queues["payments"]) == {
         "name", "description", "required_approvals", "sla_minutes", "claim_minutes", "reason_codes",
-        "timeout_action", "escalation_queue", "reviewer_groups", "pending",
+        "timeout_action", "escalation_queue", "requester_may_answer", "reviewer_groups", "pending",
     }
+    assert queues["payments"]["requester_may_answer"] == "default"
 
     everything = {q["name"]: q for q in api(admin_user).get("/api/queues").json()}
     assert list(everything) == ["budget", "default", "payments", "secret"]

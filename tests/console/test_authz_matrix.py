@@ -663,3 +663,41 @@ def test_the_admin_who_requested_a_promotion_cannot_approve_it(roles: None) -> N
     )
     assert other.status_code == 200 and other.json()["status"] == "approved"
     assert production_version(admin2) == 2
+
+
+def test_the_requester_of_a_question_reaches_its_request_and_nothing_else(roles: None, purge_broker: None) -> None:
+    """A run's requester with only the role that starts runs, on a question their run asks them
+    (the default queue lets them answer it): its request and its decision open to them, every
+    other approvals operation and page stays the reviewers'."""
+    asker = make_user("asker", "engineers")
+    run = start_run("question", {"topic": "order"}, asker)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    approval = ApprovalRequest.objects.get(run=run)
+    headers = {"Authorization": f"Bearer {ApiKey.issue(asker)[1]}"}
+    base = f"/api/approvals/{approval.id}"
+    refused = [
+        ("GET", "/api/approvals", None),
+        ("POST", "/api/approvals/next", None),
+        ("POST", "/api/approvals/bulk-decision", {"ids": [str(approval.id)], "decision": "respond", "comment": "x"}),
+        ("POST", f"{base}/claim", None),
+        ("POST", f"{base}/release", None),
+        ("POST", f"{base}/reassign", {"queue": "payments", "reason": "m"}),
+        ("GET", "/api/queues", None),
+    ]
+    for method, path, body in refused:
+        response = Client().generic(method, path, json.dumps(body) if body else "", content_type="application/json", headers=headers)
+        assert response.status_code == 403, f"{method} {path}: {response.status_code}"
+    page = Client()
+    page.force_login(asker)
+    assert page.get("/approvals/").status_code == 403
+    assert page.post("/approvals/next").status_code == 403
+    assert page.post(f"/approvals/{approval.id}/reassign", {"queue": "payments", "reason": "m"}).status_code == 403
+    approval.refresh_from_db()
+    assert approval.status == "pending" and approval.queue.name == "default" and approval.claimed_by_id is None
+
+    assert Client().get(base, headers=headers).status_code == 200
+    assert page.get(f"/approvals/{approval.id}/").status_code == 200
+    answered = Client().post(
+        f"{base}/decision", {"decision": "answer", "value": "A-1"}, content_type="application/json", headers=headers
+    )
+    assert answered.status_code == 200 and answered.json()["status"] == "responded"

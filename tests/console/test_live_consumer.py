@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from agents.engine import runtime
 from agents.engine.models import Run
+from agents.engine.services import start_run
 from approvals.inbox import PAGE_SIZE, InboxFilters, filtered_inbox
 from approvals.models import ApprovalRequest
 from approvals.services import decide
@@ -344,6 +345,49 @@ def test_consecutive_event_without_new_spans_sends_only_header_and_output(engine
 
 
 # --- Approval fragments ------------------------------------------------------------------------
+
+
+def test_the_requester_of_a_question_gets_its_outcome_live(roles: None) -> None:
+    """A run's requester on the page of a question put to them (its queue lets them answer) gets
+    the request's status, then its outcome once answered; on a gated refund's page they get the
+    run's header instead (the request is not theirs to see)."""
+    asker = make_user("asker", "engineers")
+    run = start_run("question", {"topic": "order"}, asker)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    question = ApprovalRequest.objects.get(run=run)
+    refund = queued_refund(asker, 250)
+    assert runtime.execute(refund.id) == Run.Status.WAITING
+    gate = ApprovalRequest.objects.get(run=refund)
+    group, refund_group = live.run_group(run.id), live.run_group(refund.id)
+    settle(group)
+    settle(refund_group)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(asker, f"subscribe={group}&view=approval:{question.id}")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert '<span class="status pending" id="approval-status" hx-swap-oob="true">pending</span>' in html, html
+        await sync_to_async(answer_and_close, thread_sensitive=False)(question.id, asker)
+        received = [await communicator.receive_from(timeout=15)]
+        received += await drain(communicator)
+        assert any('id="approval-status" hx-swap-oob="true">responded</span>' in h for h in received), received
+        await communicator.disconnect()
+
+        communicator, accepted, _ = await connect(asker, f"subscribe={refund_group}&view=approval:{gate.id}")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="approval-status"' not in html and 'id="run-header"' in html
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def answer_and_close(approval_id: uuid.UUID, user: User) -> None:
+    """The requester's answer from another thread, as a request handler would make it."""
+    try:
+        decide(approval_id, user, "answer", value="A-5")
+    finally:
+        connections.close_all()
 
 
 def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: User) -> None:

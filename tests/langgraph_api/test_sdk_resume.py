@@ -14,7 +14,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.schema import Command
 
 from agents.engine.models import Run
-from approvals.models import ApprovalRequest, Decision
+from approvals.models import ApprovalRequest, Decision, Queue
 from console.kernel.models import AuditEvent
 from tests.support.interrupt_agents import SENT_EMAILS
 from traces.recording.models import Span
@@ -31,6 +31,9 @@ def _refused(call: Any) -> tuple[int, Any]:
 def test_a_question_is_answered_by_a_reviewer_not_by_who_asked(
     sdk_url: str, key_of: Any, admin_user: Any, engineer: Any, reviewer: Any, api: Any
 ) -> None:
+    # The default queue keeps questions for its reviewers (by default the requester may answer
+    # them: test_the_requester_answers_its_own_question_but_not_a_gated_refund).
+    Queue.objects.filter(name="default").update(requester_may_answer=Queue.RequesterMayAnswer.NEVER)
     # An admin reviews every queue, but not the requests of runs they started (four-eyes).
     asker = get_sync_client(url=sdk_url, api_key=key_of(admin_user))
     answerer = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
@@ -82,6 +85,43 @@ def test_a_question_is_answered_by_a_reviewer_not_by_who_asked(
     steward = api(engineer).get(f"/api/runs/{run['run_id']}").json()
     assert steward["status"] == "succeeded" and steward["output"] == {"answer": "A-12"}
     assert Span.objects.filter(run_id=run["run_id"], kind="node", name="ask").count() == 2
+
+
+def test_the_requester_answers_its_own_question_but_not_a_gated_refund(
+    sdk_url: str, key_of: Any, engineer: Any, reviewer: Any
+) -> None:
+    """By default (the queue's `requester_may_answer`) a chat front-end answers its user's
+    question with the user's key; a gated refund still needs a reviewer. The user here only starts
+    runs: no reviewer group."""
+    client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
+    tid = client.threads.create()["thread_id"]
+    run = client.runs.create(tid, "question", input={"topic": "order"})
+    client.runs.join(tid, run["run_id"])
+    (pending,) = client.threads.get_state(tid)["interrupts"]
+
+    resumed = client.runs.create(tid, "question", command=Command(resume={pending["id"]: "A-77"}))
+    assert resumed["run_id"] == run["run_id"]
+    assert client.runs.join(tid, run["run_id"]) == {"topic": "order", "answer": "A-77"}
+    assert client.runs.get(tid, run["run_id"])["status"] == "success"
+    request = ApprovalRequest.objects.get(run_id=run["run_id"])
+    assert request.status == "responded" and request.decided_by == engineer
+    assert AuditEvent.objects.filter(action="approval.answer", actor=engineer, object_id=str(request.id)).exists()
+
+    refund_thread = client.threads.create()["thread_id"]
+    refund = client.runs.create(refund_thread, "refund", input={"order_id": f"M-{uuid.uuid4().hex[:10]}", "amount": 250, "reason": "x"})
+    client.runs.join(refund_thread, refund["run_id"])
+    assert client.threads.get(refund_thread)["status"] == "interrupted"
+    status, body = _refused(lambda: client.runs.create(refund_thread, "refund", command=Command(resume={"decision": "approve"})))
+    assert status == 403 and "not a reviewer" in body["detail"]
+    gate = ApprovalRequest.objects.get(run_id=refund["run_id"])
+    assert gate.status == "pending" and not Decision.objects.filter(request=gate).exists()
+    assert Run.objects.get(id=refund["run_id"]).status == "waiting"
+
+    # The reviewer resumes it as usual.
+    answerer = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
+    answerer.runs.create(refund_thread, "refund", command=Command(resume={"decision": "approve"}))
+    assert answerer.runs.join(refund_thread, refund["run_id"])
+    assert answerer.runs.get(refund_thread, refund["run_id"])["status"] == "success"
 
 
 def test_middleware_decisions_resume_in_their_own_shape_async(sdk_url: str, key_of: Any, engineer: Any, reviewer: Any) -> None:

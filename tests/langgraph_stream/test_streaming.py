@@ -14,6 +14,7 @@ from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
 from agents.engine.models import Run
 from agents.engine.services import start_run
+from approvals.models import Queue
 from tests.langgraph_stream.conftest import Steward
 from tests.support.waiting import wait_for
 from traces.recording.models import Span
@@ -224,8 +225,11 @@ def test_unknown_mode_and_new_thread_endpoints_answer_errors(steward: Steward) -
 
 def test_async_client_resumes_an_interrupt_through_the_stream_endpoint(steward: Steward) -> None:
     """The first stream ends `interrupted` with the interrupt in `updates`; the requester may not
-    answer it (403, nothing changes); a reviewer's `command` resume streams the rest of the run."""
+    answer it (403, nothing changes: its queue keeps questions for reviewers); a reviewer's
+    `command` resume streams the rest of the run."""
     from langgraph_sdk.errors import PermissionDeniedError
+
+    Queue.objects.filter(name="default").update(requester_may_answer=Queue.RequesterMayAnswer.NEVER)
 
     async def scenario() -> tuple[list[Any], list[Any]]:
         engineer = get_client(url=steward.url, api_key=steward.key)
