@@ -187,6 +187,8 @@ def test_the_requester_answers_on_the_request_page(roles: None, purge_broker: No
     html = page.content.decode()
     assert 'id="answer-value"' in html and 'id="asked"' in html and "The run's requester may answer it" in html
     assert 'id="reassign-panel"' not in html and 'id="next-form"' not in html
+    request.refresh_from_db()
+    assert request.claimed_by_id is None, "the requester reading the question holds no reviewer off it"
 
     refused = browser.post(f"/approvals/{request.id}/decide", {"decision": "answer", "answer_mode": "json", "value": '"B-1"'})
     assert refused.status_code == 422
