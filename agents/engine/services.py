@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from agents.engine import thread_queue
 from agents.engine.graph_call import METADATA_KEY as GRAPH_CALL_KEY
 from agents.engine.graph_call import GraphCall
 from agents.engine.hooks import approvals
@@ -41,6 +42,7 @@ def start_run(
     breakpoints: dict[str, list[str]] | None = None,
     thread_id: str | None = None,
     call: GraphCall | None = None,
+    enqueue: bool = False,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
@@ -54,6 +56,8 @@ def start_run(
             conversation's next turn. None: a thread of its own, named by the run's id.
         call: the run's own configurable values, context, or start Command (agents/engine/graph_call.py),
             kept in its metadata. A run that starts from a Command has no input (`{}`, not validated).
+        enqueue: on a thread with active runs, queue behind them instead of starting now
+            (agents/engine/thread_queue.py); the run stays `queued` until they end.
 
     Raises:
         NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
@@ -80,6 +84,10 @@ def start_run(
     run_id = uuid.uuid4()
     pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
     with transaction.atomic():
+        waits = False
+        if enqueue and thread_id is not None:
+            thread_queue.lock_thread(thread_id)
+            waits = thread_queue.must_wait(thread_id)
         run = Run.objects.create(
             id=run_id,
             agent=agent,
@@ -93,10 +101,12 @@ def start_run(
             enqueued_at=timezone.now(),
             prompt_versions=pins,
             limits=run_limits.as_dict(),
+            waits_for_thread=waits,
         )
         if pins:
             save_pins(run.id, pins)
-        send_run(run.id)
+        if not waits:
+            send_run(run.id)
         live.publish_run(run.id, run.status)
     return run
 
@@ -136,6 +146,9 @@ def cancel_run(run: Run, user: Any) -> Run:
         approvals().cancel_requests_of_run(run.id, user, "run cancelled")
         audit.record(user, "run.cancelled", run)
         live.publish_run(run.id, Run.Status.CANCELLED)
+        # A run queued behind this one on its thread may start now.
+        thread_id = run.thread_id
+        transaction.on_commit(lambda: thread_queue.start_next(thread_id), robust=True)
     run.refresh_from_db()
     return run
 

@@ -178,7 +178,8 @@ def _clear_the_way(thread: Thread, strategy: str, user: Any) -> None:
         run = active[0]
         raise Conflict(f"thread {thread.thread_id} is busy: run {run.id} is {run.status} (multitask_strategy=reject)")
     if strategy == "enqueue":
-        raise Invalid([{"loc": ["body", "multitask_strategy"], "msg": "enqueue is not supported by Steward yet: join the run, then create the next"}])
+        # The new run queues behind them (start_run, agents/engine/thread_queue.py).
+        return
     # Cancelling is what `/api/runs/{id}/cancel` allows the same role (its pending requests are
     # cancelled with it); the new run starts from the thread's last checkpoint.
     for run in active:
@@ -200,6 +201,7 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
         run = start_run(
             spec.key, body.input or {}, user, _metadata_of(body),
             breakpoints=_breakpoints(body), thread_id=thread.thread_id if thread else None, call=_graph_call(body),
+            enqueue=strategy == "enqueue",
         )
         sdk = SdkRun.objects.create(
             run=run,
