@@ -345,9 +345,12 @@ def _new_turn(run: Run, snapshot: Any) -> bool:
     graph starts again with this run's input, as LangGraph does with new input (what an earlier
     run left pending, such as the interrupt of a run cancelled for this one, is dropped). Once
     this run has written a checkpoint, a crash or a resume continues from it as usual. A
-    replay's copied thread carries the original's checkpoints and continues from them."""
+    replay's copied thread carries the original's checkpoints and continues from them; a replay
+    on the thread itself from a checkpoint with new input (the LangGraph API's `checkpoint_id`)
+    starts a new turn from that checkpoint's copy."""
     writer = (snapshot.metadata or {}).get("steward_run_id")
-    return writer is not None and writer != str(run.id) and not (run.metadata or {}).get("replay")
+    replay = (run.metadata or {}).get("replay")
+    return writer is not None and writer != str(run.id) and (not replay or bool(replay.get("with_input")))
 
 
 def execute(run_id: uuid.UUID | str) -> str | None:

@@ -43,6 +43,8 @@ def start_run(
     thread_id: str | None = None,
     call: GraphCall | None = None,
     enqueue: bool = False,
+    replay_of: Run | None = None,
+    replay: dict[str, Any] | None = None,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
@@ -58,6 +60,9 @@ def start_run(
             kept in its metadata. A run that starts from a Command has no input (`{}`, not validated).
         enqueue: on a thread with active runs, queue behind them instead of starting now
             (agents/engine/thread_queue.py); the run stays `queued` until they end.
+        replay_of, replay: a run from a thread's checkpoint (traces/inspection/replay.py
+            `from_checkpoint`): the run that wrote the checkpoint, and the run's `replay` metadata.
+            Without input (`with_input` false) it continues from the checkpoint: nothing to validate.
 
     Raises:
         NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
@@ -72,15 +77,19 @@ def start_run(
         agent = Agent.objects.get(key=agent_key)
     run_limits = limits_for_run(agent_limits(spec, agent), limits, user)
     submitted: Any = {}
-    if call is None or call.command is None:
+    continues = replay is not None and not replay.get("with_input")
+    if (call is None or call.command is None) and not continues:
         try:
             submitted = spec.input_schema.model_validate(spec.prepare_input(input)).model_dump(mode="json")
         except ValidationError as exc:
             raise Invalid(validation_errors(exc, "input")) from None
-    metadata = {k: v for k, v in (metadata or {}).items() if k not in ("interrupt_before", "interrupt_after", GRAPH_CALL_KEY)}
+    # Keys the runtime reads are Steward's to set: a caller's `replay` would make the run a replay.
+    metadata = {k: v for k, v in (metadata or {}).items() if k not in ("interrupt_before", "interrupt_after", GRAPH_CALL_KEY, "replay")}
     metadata.update(_checked_breakpoints(spec, breakpoints or {}))
     if call is not None and call.as_dict():
         metadata[GRAPH_CALL_KEY] = call.as_dict()
+    if replay is not None:
+        metadata["replay"] = replay
     run_id = uuid.uuid4()
     pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
     with transaction.atomic():
@@ -97,6 +106,8 @@ def start_run(
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.
             metadata=redact({k: v for k, v in (metadata or {}).items() if k != "imported"}),
             created_by=user if getattr(user, "pk", None) else None,
+            parent_run=replay_of,
+            root_run_id=replay_of.root_id if replay_of else None,
             graph_fingerprint=_fingerprint(agent_key),
             enqueued_at=timezone.now(),
             prompt_versions=pins,
