@@ -1,6 +1,8 @@
 """Runs: create (background), wait, join, get, list, cancel, delete; stateless runs (no thread)
-and resumes (`command.resume`), which are decisions on the run's approval requests; runs that
-start from `Command(update=..., goto=...)`; a run's own `config.configurable` and `context`.
+and resumes (`command.resume`, with an update/goto or not), which are decisions on the run's
+approval requests; runs that start from `Command(update=..., goto=...)`; a run's own
+`config.configurable` and `context`; `multitask_strategy`, enqueue included; runs from a thread's
+checkpoint (`checkpoint_id`: a live replay on the thread, traces/inspection/replay.py).
 
 Run identity (docs/langgraph-api.md): a run with input is a new Steward run on the thread; a
 resume answers with the id of the Steward run it resumes, which spans all its resumes."""
@@ -15,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.engine.graph_call import METADATA_KEY as GRAPH_CALL_KEY
 from agents.engine.graph_call import GraphCall, reserved_configurable
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec
@@ -99,9 +102,13 @@ def _refuse_unsupported(body: RunCreateIn, thread_id: str | None = None) -> None
         raise Invalid(errors)
 
 
+def _has_update_or_goto(body: RunCreateIn) -> bool:
+    return body.command is not None and (body.command.update is not None or body.command.goto is not None)
+
+
 def _is_jump(body: RunCreateIn) -> bool:
     """A run that starts from Command(update=..., goto=...), not a resume."""
-    return body.command is not None and (body.command.update is not None or body.command.goto is not None)
+    return _has_update_or_goto(body) and body.command is not None and body.command.resume is None
 
 
 def _call_errors(body: RunCreateIn, thread_id: str | None) -> list[dict[str, Any]]:
@@ -118,7 +125,8 @@ def _call_errors(body: RunCreateIn, thread_id: str | None) -> list[dict[str, Any
 
     for key in sorted(k for k in configurable if reserved_configurable(k) and not allowed(k)):
         errors.append({"loc": ["body", "config", "configurable", key], "msg": f"{key!r} is reserved: Steward sets it"})
-    for loc, value in ((["body", "config", "configurable"], configurable), (["body", "context"], body.context)):
+    update = body.command.update if body.command is not None else None
+    for loc, value in ((["body", "config", "configurable"], configurable), (["body", "context"], body.context), (["body", "command", "update"], update)):
         # Run metadata is stored redacted: a secret would reach the graph as a marker, so it is refused.
         if value and redacted(value)[1]:
             errors.append({"loc": loc, "msg": "holds a secret-looking key or value: pass secrets through the agent's environment"})
@@ -126,8 +134,6 @@ def _call_errors(body: RunCreateIn, thread_id: str | None) -> list[dict[str, Any
     command = body.command
     if command is None:
         return errors
-    if _is_jump(body) and command.resume is not None:
-        errors.append({"loc": ["body", "command"], "msg": "Command(resume=...) with update or goto is not supported by Steward yet: resume, then send update/goto"})
     if command.update is not None and not isinstance(command.update, dict):
         errors.append({"loc": ["body", "command", "update"], "msg": "an object of state keys and values"})
     goto = command.goto
@@ -275,11 +281,29 @@ def _resume(user: Any, body: RunCreateIn, thread: Thread) -> SdkRun:
     else:
         msg = f"{len(pending)} interrupts are pending: resume them by id, Command(resume={{interrupt_id: value, ...}}); ids: {pending}"
         raise Invalid([{"loc": ["body", "command", "resume"], "msg": msg}])
-    decide_resumes(run, user, values)
+    with transaction.atomic():
+        if _has_update_or_goto(body):
+            # The update/goto goes around any other pending request of the thread: as update/goto alone.
+            refuse_if_pending_for(thread.thread_id, user, "Command(resume=..., update=..., goto=...)", resuming=values)
+        decide_resumes(run, user, values)
+        if _has_update_or_goto(body):
+            _resume_with(run, body, values)
     SdkRun.objects.filter(run_id=run.id).update(updated_at=timezone.now())
     run.refresh_from_db()
     sdk = SdkRun.objects.select_related("run__agent").filter(run_id=run.id).first()
     return sdk if sdk is not None else SdkRun(run=run, thread=thread, assistant_id=assistant_id_of(run.agent.key))
+
+
+def _resume_with(run: Run, body: RunCreateIn, values: dict[str, Any]) -> None:
+    """Keep the update/goto on the run, for the worker to send in the Command that resumes these
+    interrupts (GraphCall.resume_command), after the decisions recorded them (the run's row is
+    locked: `decide_resumes` took it, and the run is requeued only when this commits)."""
+    assert body.command is not None
+    run.refresh_from_db(fields=["metadata"])
+    call = GraphCall.from_metadata(run.metadata)
+    given = {"interrupts": sorted(values), "update": body.command.update, "goto": body.command.goto}
+    call = GraphCall(call.configurable, call.context, call.command, given)
+    run.save_metadata({**(run.metadata or {}), GRAPH_CALL_KEY: call.as_dict()})
 
 
 def _spend_budget(user: Any, kind: str) -> None:
