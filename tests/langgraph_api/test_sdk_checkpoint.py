@@ -81,6 +81,12 @@ def test_a_run_from_a_checkpoint_runs_the_nodes_after_it_again(sdk_url: str, key
     # The old branch stays in the history.
     assert client.threads.get_state(tid, checkpoint_id=before_count)["values"]["greeting"] == first["greeting"]
 
+    # A client's own `replay` metadata does not make a run a replay (it is Steward's key).
+    plain = client.runs.wait(tid, "lg_plain", input={"topic": "delta"}, metadata={"replay": {"mode": "live", "with_input": False}})
+    assert plain["greeting"].endswith(": delta")
+    newest = Run.objects.filter(thread_id=tid).order_by("-created_at").first()
+    assert newest is not None and "replay" not in newest.metadata and newest.parent_run_id is None
+
 
 def test_a_gate_asks_again_when_its_node_runs_again(sdk_url: str, key_of: Any, admin_user: Any, engineer: Any, reviewer: Any) -> None:
     asker = get_sync_client(url=sdk_url, api_key=key_of(admin_user))
