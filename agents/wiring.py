@@ -8,9 +8,11 @@ from django.apps import AppConfig
 from django.core import checks
 from django.db.models.signals import post_migrate
 
+from agents.engine import thread_queue
 from agents.engine.langgraph_json import LangGraphJsonError
 from agents.engine.models import Run
 from agents.engine.registry import reload_langgraph_json, sync_agents
+from agents.engine.signals import run_stopped
 from agents.prompt_admin.services import PROMOTE_ACTION, apply_promotion
 from agents.prompts import prompt_pinned_late, sync_prompts
 from approvals.services import on_settled
@@ -41,5 +43,7 @@ def connect(app: AppConfig) -> None:
     post_migrate.connect(_sync_agents, sender=app)
     # A prompt pinned at its first use is added to the run's own pins.
     prompt_pinned_late.connect(_pin_prompt_late, dispatch_uid="run-pin-prompt-late")
+    # A run that ends starts the run queued behind it on its thread (multitask_strategy=enqueue).
+    run_stopped.connect(thread_queue.on_run_stopped, dispatch_uid="run-thread-queue")
     # An approved promotion moves its prompt label in the deciding transaction.
     on_settled(PROMOTE_ACTION, apply_promotion)

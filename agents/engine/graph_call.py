@@ -1,6 +1,7 @@
 """What a run asks of its graph beyond its input (the LangGraph SDK API's runs): its own
-`config.configurable` values, its `context`, and a `Command(update=..., goto=...)` to start
-from instead of an input. Kept in the run's metadata under METADATA_KEY, so every execution of
+`config.configurable` values, its `context`, a `Command(update=..., goto=...)` to start
+from instead of an input, and the update/goto that goes with a resume (`Command(resume=...,
+update=..., goto=...)`). Kept in the run's metadata under METADATA_KEY, so every execution of
 the run (after a crash, after each decision) hands the graph the same values."""
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class GraphCall:
     context: Any = None
     # {"update": ..., "goto": ...}: the run starts from this Command, not from its input.
     command: dict[str, Any] | None = None
+    # {"interrupts": [id, ...], "update": ..., "goto": ...}: given with the resume of those
+    # interrupts, in the same Command (as LangGraph's `invoke(Command(resume=..., update=...))`).
+    resume_with: dict[str, Any] | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any] | None) -> GraphCall:
@@ -35,14 +39,16 @@ class GraphCall:
             return cls()
         configurable = stored.get("configurable")
         command = stored.get("command")
+        resume_with = stored.get("resume_with")
         return cls(
             {k: v for k, v in configurable.items() if not reserved_configurable(k)} if isinstance(configurable, dict) else {},
             stored.get("context"),
             command if isinstance(command, dict) else None,
+            resume_with if isinstance(resume_with, dict) else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        given = {"configurable": self.configurable, "context": self.context, "command": self.command}
+        given = {"configurable": self.configurable, "context": self.context, "command": self.command, "resume_with": self.resume_with}
         return {k: v for k, v in given.items() if v}
 
     def start_command(self) -> Command | None:
@@ -51,3 +57,13 @@ class GraphCall:
             return None
         goto = self.command.get("goto")
         return Command(update=self.command.get("update"), goto=goto if goto is not None else ())
+
+    def resume_command(self, decided: dict[str, Any]) -> Command:
+        """The Command that resumes these decided interrupts: with the update/goto given with
+        the resume of any of them. Once they are resumed their ids are no longer pending, so a
+        later interrupt's resume (or a retry after the step saved) does not apply it again."""
+        given = self.resume_with or {}
+        if not set(decided) & set(given.get("interrupts") or []):
+            return Command(resume=decided)
+        goto = given.get("goto")
+        return Command(resume=decided, update=given.get("update"), goto=goto if goto is not None else ())

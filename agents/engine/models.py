@@ -105,6 +105,9 @@ class Run(models.Model):
     root_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Queued behind its thread's active run (the LangGraph API's `multitask_strategy=enqueue`):
+    # not sent, not claimable, until agents/engine/thread_queue.py starts it when that run ends.
+    waits_for_thread = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # The claim: one worker at a time holds the lease; attempts count claims since the run
@@ -141,6 +144,8 @@ class Run(models.Model):
             models.Index(fields=["agent", "-created_at"], name="run_agent_created"),
             models.Index(fields=["status", "enqueued_at"], name="run_status_enqueued"),
             models.Index(fields=["thread_id", "created_at"], name="run_thread"),
+            # Runs queued behind their thread (agents/engine/thread_queue.py): each run that ends asks.
+            models.Index(fields=["thread_id", "created_at"], name="run_thread_waiting", condition=models.Q(waits_for_thread=True)),
             # Recently finished runs (the OpenTelemetry export's retry looks at the last hour's).
             models.Index(fields=["finished_at"], name="run_finished", condition=models.Q(finished_at__isnull=False)),
             # The runs list's other sorts and filters (agents/web/run_filters.py), so that each page
@@ -198,7 +203,7 @@ class Run(models.Model):
         now = now or timezone.now()
         if connection.vendor == "postgresql":
             return cls._claim_returning(run_id, owner, now)
-        claimed = cls.objects.filter(id=run_id, status=cls.Status.QUEUED).update(
+        claimed = cls.objects.filter(id=run_id, status=cls.Status.QUEUED, waits_for_thread=False).update(
             status=cls.Status.RUNNING,
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=settings.STEWARD_LEASE_SECONDS),
@@ -220,7 +225,7 @@ class Run(models.Model):
         sql = (
             f"WITH claimed AS (UPDATE {run_table} SET status = %s, lease_owner = %s, lease_expires_at = %s, "
             "attempts = attempts + 1, started_at = COALESCE(started_at, %s) "
-            f"WHERE id = %s AND status = %s RETURNING *) "
+            f"WHERE id = %s AND status = %s AND NOT waits_for_thread RETURNING *) "
             f"SELECT {columns} FROM claimed JOIN {agent_table} a ON a.id = claimed.agent_id"
         )
         try:
@@ -311,6 +316,16 @@ class Run(models.Model):
             query = query.filter(pruned_at=None)
             updates.update(error="", error_traceback="", finished_at=None)
         return bool(query.update(**updates))
+
+    @classmethod
+    def stop_waiting_for_thread(cls, run_id: uuid.UUID, now: datetime | None = None) -> bool:
+        """Let a run queued behind its thread be claimed (the caller sends it)."""
+        now = now or timezone.now()
+        return bool(
+            cls.objects.filter(id=run_id, status=cls.Status.QUEUED, waits_for_thread=True).update(
+                waits_for_thread=False, enqueued_at=now
+            )
+        )
 
     @classmethod
     def mark_resent(cls, run_ids: list[uuid.UUID], now: datetime) -> int:

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
-from langgraph.types import Command, Interrupt
+from langgraph.types import Interrupt
 from structlog.contextvars import bound_contextvars
 
 from agents.engine.checkpointer import checkpointer
@@ -325,7 +325,8 @@ def _next_input(graph: Any, config: dict[str, Any], run: Run, spec: AgentSpec, f
     if snapshot.interrupts:
         decided = approvals().decided_resume_values(run, [i.id for i in snapshot.interrupts])
         # Resume only interrupts that are still pending in the checkpoint, by their ids.
-        return Command(resume=decided) if decided else _WAIT
+        # With the update/goto a client sent with the resume (the LangGraph API's Command).
+        return GraphCall.from_metadata(run.metadata).resume_command(decided) if decided else _WAIT
     # A crash after a step's tasks saved their writes but before the step's checkpoint leaves
     # `next` empty (every task has writes) with the tasks still listed: that is work left, not
     # a finished graph (seen with kill -9 in `manage.py chaos`).
@@ -345,9 +346,12 @@ def _new_turn(run: Run, snapshot: Any) -> bool:
     graph starts again with this run's input, as LangGraph does with new input (what an earlier
     run left pending, such as the interrupt of a run cancelled for this one, is dropped). Once
     this run has written a checkpoint, a crash or a resume continues from it as usual. A
-    replay's copied thread carries the original's checkpoints and continues from them."""
+    replay's copied thread carries the original's checkpoints and continues from them; a replay
+    on the thread itself from a checkpoint with new input (the LangGraph API's `checkpoint_id`)
+    starts a new turn from that checkpoint's copy."""
     writer = (snapshot.metadata or {}).get("steward_run_id")
-    return writer is not None and writer != str(run.id) and not (run.metadata or {}).get("replay")
+    replay = (run.metadata or {}).get("replay")
+    return writer is not None and writer != str(run.id) and (not replay or bool(replay.get("with_input")))
 
 
 def execute(run_id: uuid.UUID | str) -> str | None:

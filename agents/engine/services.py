@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from agents.engine import thread_queue
 from agents.engine.graph_call import METADATA_KEY as GRAPH_CALL_KEY
 from agents.engine.graph_call import GraphCall
 from agents.engine.hooks import approvals
@@ -41,6 +42,9 @@ def start_run(
     breakpoints: dict[str, list[str]] | None = None,
     thread_id: str | None = None,
     call: GraphCall | None = None,
+    enqueue: bool = False,
+    replay_of: Run | None = None,
+    replay: dict[str, Any] | None = None,
 ) -> Run:
     """Validate the input against the agent's schema, write a queued run, send it on commit.
 
@@ -54,6 +58,11 @@ def start_run(
             conversation's next turn. None: a thread of its own, named by the run's id.
         call: the run's own configurable values, context, or start Command (agents/engine/graph_call.py),
             kept in its metadata. A run that starts from a Command has no input (`{}`, not validated).
+        enqueue: on a thread with active runs, queue behind them instead of starting now
+            (agents/engine/thread_queue.py); the run stays `queued` until they end.
+        replay_of, replay: a run from a thread's checkpoint (traces/inspection/replay.py
+            `from_checkpoint`): the run that wrote the checkpoint, and the run's `replay` metadata.
+            Without input (`with_input` false) it continues from the checkpoint: nothing to validate.
 
     Raises:
         NotFound: no such agent. Forbidden: a non-admin asked for looser limits than the agent's.
@@ -68,18 +77,26 @@ def start_run(
         agent = Agent.objects.get(key=agent_key)
     run_limits = limits_for_run(agent_limits(spec, agent), limits, user)
     submitted: Any = {}
-    if call is None or call.command is None:
+    continues = replay is not None and not replay.get("with_input")
+    if (call is None or call.command is None) and not continues:
         try:
             submitted = spec.input_schema.model_validate(spec.prepare_input(input)).model_dump(mode="json")
         except ValidationError as exc:
             raise Invalid(validation_errors(exc, "input")) from None
-    metadata = {k: v for k, v in (metadata or {}).items() if k not in ("interrupt_before", "interrupt_after", GRAPH_CALL_KEY)}
+    # Keys the runtime reads are Steward's to set: a caller's `replay` would make the run a replay.
+    metadata = {k: v for k, v in (metadata or {}).items() if k not in ("interrupt_before", "interrupt_after", GRAPH_CALL_KEY, "replay")}
     metadata.update(_checked_breakpoints(spec, breakpoints or {}))
     if call is not None and call.as_dict():
         metadata[GRAPH_CALL_KEY] = call.as_dict()
+    if replay is not None:
+        metadata["replay"] = replay
     run_id = uuid.uuid4()
     pins = pins_for_new_run(spec.prompts, str(run_id)) if spec.prompts else {}
     with transaction.atomic():
+        waits = False
+        if enqueue and thread_id is not None:
+            thread_queue.lock_thread(thread_id)
+            waits = thread_queue.must_wait(thread_id)
         run = Run.objects.create(
             id=run_id,
             agent=agent,
@@ -89,14 +106,18 @@ def start_run(
             # "imported" marks a read-only copy from another Steward; a caller cannot set it.
             metadata=redact({k: v for k, v in (metadata or {}).items() if k != "imported"}),
             created_by=user if getattr(user, "pk", None) else None,
+            parent_run=replay_of,
+            root_run_id=replay_of.root_id if replay_of else None,
             graph_fingerprint=_fingerprint(agent_key),
             enqueued_at=timezone.now(),
             prompt_versions=pins,
             limits=run_limits.as_dict(),
+            waits_for_thread=waits,
         )
         if pins:
             save_pins(run.id, pins)
-        send_run(run.id)
+        if not waits:
+            send_run(run.id)
         live.publish_run(run.id, run.status)
     return run
 
@@ -136,6 +157,9 @@ def cancel_run(run: Run, user: Any) -> Run:
         approvals().cancel_requests_of_run(run.id, user, "run cancelled")
         audit.record(user, "run.cancelled", run)
         live.publish_run(run.id, Run.Status.CANCELLED)
+        # A run queued behind this one on its thread may start now.
+        thread_id = run.thread_id
+        transaction.on_commit(lambda: thread_queue.start_next(thread_id), robust=True)
     run.refresh_from_db()
     return run
 

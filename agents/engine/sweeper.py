@@ -2,7 +2,8 @@
 
 It re-sends runs that sit `queued` with no worker for too long (a lost message, a broker
 restart), re-queues runs whose lease expired (a dead worker), and fails a run that used up its
-attempts with a clear error.
+attempts with a clear error. It also starts runs queued behind their thread whose runs ahead
+have ended (agents/engine/thread_queue.py: each run that ends does it; this is the backstop).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from agents.engine import thread_queue
 from agents.engine.hooks import approvals
 from agents.engine.models import Run
 from agents.engine.run_queue import send_run
@@ -29,7 +31,7 @@ BATCH = 500
 
 def sweep(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
-    counts = {"requeued": 0, "failed": 0, "resent": 0}
+    counts = {"requeued": 0, "failed": 0, "resent": 0, "unqueued": 0}
     expired = list(
         Run.objects.filter(status=Run.Status.RUNNING, lease_expires_at__lt=now).values_list("id", "attempts")[
             :BATCH
@@ -51,7 +53,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
 
     cutoff = now - timedelta(seconds=settings.STEWARD_REQUEUE_SECONDS)
     stale = list(
-        Run.objects.filter(status=Run.Status.QUEUED)
+        Run.objects.filter(status=Run.Status.QUEUED, waits_for_thread=False)
         .filter(Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff))
         .values_list("id", flat=True)[:BATCH]
     )
@@ -61,6 +63,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             for run_id in stale:
                 send_run(run_id)
         counts["resent"] = len(stale)
+    counts["unqueued"] = thread_queue.start_waiting_runs(BATCH)
     if any(counts.values()):
         log.info("sweeper: %s", counts)
     return counts

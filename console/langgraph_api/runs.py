@@ -1,6 +1,8 @@
 """Runs: create (background), wait, join, get, list, cancel, delete; stateless runs (no thread)
-and resumes (`command.resume`), which are decisions on the run's approval requests; runs that
-start from `Command(update=..., goto=...)`; a run's own `config.configurable` and `context`.
+and resumes (`command.resume`, with an update/goto or not), which are decisions on the run's
+approval requests; runs that start from `Command(update=..., goto=...)`; a run's own
+`config.configurable` and `context`; `multitask_strategy`, enqueue included; runs from a thread's
+checkpoint (`checkpoint_id`: a live replay on the thread, traces/inspection/replay.py).
 
 Run identity (docs/langgraph-api.md): a run with input is a new Steward run on the thread; a
 resume answers with the id of the Steward run it resumes, which spans all its resumes."""
@@ -15,13 +17,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.engine.graph_call import METADATA_KEY as GRAPH_CALL_KEY
 from agents.engine.graph_call import GraphCall, reserved_configurable
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec
 from agents.engine.services import cancel_run, start_run
 from approvals.models import ApprovalRequest
 from approvals.services import decide_resumes
-from console.kernel import outbound, ratelimit
+from console.kernel import audit, outbound, ratelimit
 from console.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from console.kernel.redaction import redacted
 from console.kernel.roles import can_start_runs
@@ -32,6 +35,7 @@ from console.langgraph_api.models import SdkRun, Thread
 from console.langgraph_api.schemas import RunCreateIn, assistant_id_of, iso, jsonable
 from console.langgraph_api.status import RUN_STATUSES, run_status, steward_statuses
 from console.langgraph_api.threads import find_thread, refuse_if_pending_for, visible_runs
+from traces.inspection.replay import find_checkpoint, fork_in_place, from_checkpoint
 
 __all__ = ["final_values", "run_out", "start_or_resume", "start_or_resume_sdk"]
 
@@ -40,8 +44,6 @@ POLL_SECONDS = 0.05
 
 # What Steward cannot honour yet answers 422 naming the field, never a silent ignore.
 _NOT_SUPPORTED = {
-    "checkpoint": "running from a checkpoint is not supported through this API yet: replay the run from the console",
-    "checkpoint_id": "running from a checkpoint is not supported through this API yet: replay the run from the console",
     "checkpoint_during": "durability is the agent's (sync for agents that reach a gate)",
     "durability": "durability is the agent's (sync for agents that reach a gate)",
     "after_seconds": "delayed runs are not supported by Steward",
@@ -100,9 +102,13 @@ def _refuse_unsupported(body: RunCreateIn, thread_id: str | None = None) -> None
         raise Invalid(errors)
 
 
+def _has_update_or_goto(body: RunCreateIn) -> bool:
+    return body.command is not None and (body.command.update is not None or body.command.goto is not None)
+
+
 def _is_jump(body: RunCreateIn) -> bool:
     """A run that starts from Command(update=..., goto=...), not a resume."""
-    return body.command is not None and (body.command.update is not None or body.command.goto is not None)
+    return _has_update_or_goto(body) and body.command is not None and body.command.resume is None
 
 
 def _call_errors(body: RunCreateIn, thread_id: str | None) -> list[dict[str, Any]]:
@@ -119,23 +125,46 @@ def _call_errors(body: RunCreateIn, thread_id: str | None) -> list[dict[str, Any
 
     for key in sorted(k for k in configurable if reserved_configurable(k) and not allowed(k)):
         errors.append({"loc": ["body", "config", "configurable", key], "msg": f"{key!r} is reserved: Steward sets it"})
-    for loc, value in ((["body", "config", "configurable"], configurable), (["body", "context"], body.context)):
+    update = body.command.update if body.command is not None else None
+    for loc, value in ((["body", "config", "configurable"], configurable), (["body", "context"], body.context), (["body", "command", "update"], update)):
         # Run metadata is stored redacted: a secret would reach the graph as a marker, so it is refused.
         if value and redacted(value)[1]:
             errors.append({"loc": loc, "msg": "holds a secret-looking key or value: pass secrets through the agent's environment"})
+    errors += _checkpoint_errors(body)
     command = body.command
     if command is None:
         return errors
-    if _is_jump(body) and command.resume is not None:
-        errors.append({"loc": ["body", "command"], "msg": "Command(resume=...) with update or goto is not supported by Steward yet: resume, then send update/goto"})
     if command.update is not None and not isinstance(command.update, dict):
         errors.append({"loc": ["body", "command", "update"], "msg": "an object of state keys and values"})
     goto = command.goto
     if goto is not None and not (isinstance(goto, str) or (isinstance(goto, list) and goto and all(isinstance(g, str) for g in goto))):
         errors.append({"loc": ["body", "command", "goto"], "msg": "a node name or a list of node names (Send is not supported)"})
+    if _checkpoint_id_of(body) is not None:
+        errors.append({"loc": ["body", "checkpoint_id"], "msg": "a run from a checkpoint takes input, or none: send no command"})
     if command.resume is not None and (configurable.keys() - {"thread_id"} or body.context):
         errors.append({"loc": ["body", "command", "resume"], "msg": "a resume keeps its run's configurable values and context: send none"})
     return errors
+
+
+def _checkpoint_id_of(body: RunCreateIn) -> str | None:
+    """The checkpoint the run starts from: `checkpoint_id`, or `checkpoint.checkpoint_id`."""
+    if body.checkpoint_id is not None:
+        return body.checkpoint_id
+    return body.checkpoint.checkpoint_id if body.checkpoint is not None else None
+
+
+def _checkpoint_errors(body: RunCreateIn) -> list[dict[str, Any]]:
+    if body.checkpoint is not None and body.checkpoint.checkpoint_ns:
+        return [{"loc": ["body", "checkpoint", "checkpoint_ns"], "msg": "a run starts from a checkpoint of the thread's graph, not of a subgraph"}]
+    given = _checkpoint_id_of(body)
+    if given is None:
+        return []
+    if not given.strip():
+        return [{"loc": ["body", "checkpoint_id"], "msg": "name a checkpoint of the thread (threads.get_history)"}]
+    if body.multitask_strategy == "enqueue":
+        # The thread's state moves while the run waits: the checkpoint is copied when the run is created.
+        return [{"loc": ["body", "multitask_strategy"], "msg": "a run from a checkpoint cannot be enqueued: join the thread's run, then create it"}]
+    return []
 
 
 def _graph_call(body: RunCreateIn) -> GraphCall:
@@ -178,7 +207,8 @@ def _clear_the_way(thread: Thread, strategy: str, user: Any) -> None:
         run = active[0]
         raise Conflict(f"thread {thread.thread_id} is busy: run {run.id} is {run.status} (multitask_strategy=reject)")
     if strategy == "enqueue":
-        raise Invalid([{"loc": ["body", "multitask_strategy"], "msg": "enqueue is not supported by Steward yet: join the run, then create the next"}])
+        # The new run queues behind them (start_run, agents/engine/thread_queue.py).
+        return
     # Cancelling is what `/api/runs/{id}/cancel` allows the same role (its pending requests are
     # cancelled with it); the new run starts from the thread's last checkpoint.
     for run in active:
@@ -196,10 +226,19 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
             thread = Thread.objects.select_for_update().get(thread_id=thread.thread_id)
             if thread.graph_id and thread.graph_id != spec.key:
                 raise Conflict(f"thread {thread.thread_id} holds graph {thread.graph_id!r}'s state, not {spec.key!r}'s")
+        checkpoint_id = _checkpoint_id_of(body)
+        if thread is not None and checkpoint_id is not None:
+            find_checkpoint(thread.thread_id, checkpoint_id)
+            # Going back past a pending approval request is for those who may decide it.
+            refuse_if_pending_for(thread.thread_id, user, "a run from a checkpoint")
+        if thread is not None:
             _clear_the_way(thread, strategy, user)
+        start = from_checkpoint(thread.thread_id, checkpoint_id) if thread is not None and checkpoint_id is not None else None
         run = start_run(
             spec.key, body.input or {}, user, _metadata_of(body),
             breakpoints=_breakpoints(body), thread_id=thread.thread_id if thread else None, call=_graph_call(body),
+            enqueue=strategy == "enqueue",
+            replay_of=start.source if start else None, replay=start.metadata(body.input is not None) if start else None,
         )
         sdk = SdkRun.objects.create(
             run=run,
@@ -213,6 +252,15 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
         )
         if thread is not None:
             thread.touch(graph_id=spec.key)
+        if start is not None:
+            assert thread is not None
+            audit.record(
+                user, "run.replayed", run, source=str(start.source.id) if start.source else None, mode="live",
+                from_step=start.from_step, checkpoint_id=start.checkpoint_id, via="langgraph checkpoint_id",
+            )
+            # Last: the copy becomes the thread's newest checkpoint (outside this transaction)
+            # once nothing is left to refuse the run.
+            fork_in_place(thread.thread_id, start.checkpoint_id)
     return sdk
 
 
@@ -233,11 +281,29 @@ def _resume(user: Any, body: RunCreateIn, thread: Thread) -> SdkRun:
     else:
         msg = f"{len(pending)} interrupts are pending: resume them by id, Command(resume={{interrupt_id: value, ...}}); ids: {pending}"
         raise Invalid([{"loc": ["body", "command", "resume"], "msg": msg}])
-    decide_resumes(run, user, values)
+    with transaction.atomic():
+        if _has_update_or_goto(body):
+            # The update/goto goes around any other pending request of the thread: as update/goto alone.
+            refuse_if_pending_for(thread.thread_id, user, "Command(resume=..., update=..., goto=...)", resuming=values)
+        decide_resumes(run, user, values)
+        if _has_update_or_goto(body):
+            _resume_with(run, body, values)
     SdkRun.objects.filter(run_id=run.id).update(updated_at=timezone.now())
     run.refresh_from_db()
     sdk = SdkRun.objects.select_related("run__agent").filter(run_id=run.id).first()
     return sdk if sdk is not None else SdkRun(run=run, thread=thread, assistant_id=assistant_id_of(run.agent.key))
+
+
+def _resume_with(run: Run, body: RunCreateIn, values: dict[str, Any]) -> None:
+    """Keep the update/goto on the run, for the worker to send in the Command that resumes these
+    interrupts (GraphCall.resume_command), after the decisions recorded them (the run's row is
+    locked: `decide_resumes` took it, and the run is requeued only when this commits)."""
+    assert body.command is not None
+    run.refresh_from_db(fields=["metadata"])
+    call = GraphCall.from_metadata(run.metadata)
+    given = {"interrupts": sorted(values), "update": body.command.update, "goto": body.command.goto}
+    call = GraphCall(call.configurable, call.context, call.command, given)
+    run.save_metadata({**(run.metadata or {}), GRAPH_CALL_KEY: call.as_dict()})
 
 
 def _spend_budget(user: Any, kind: str) -> None:
@@ -283,6 +349,8 @@ def start_or_resume_sdk(user: Any, thread_id: str | None, given: Any) -> SdkRun:
             thread, _ = Thread.objects.get_or_create(thread_id=thread_id, defaults={"created_by": user})
         if thread is None:
             raise NotFound(f"thread {thread_id!r} not found")
+    if thread is None and _checkpoint_id_of(body) is not None:
+        raise Invalid([{"loc": ["body", "checkpoint_id"], "msg": "a stateless run has no checkpoints: run from a checkpoint on its thread"}])
     if _is_jump(body):
         if thread is None:
             raise Invalid([{"loc": ["body", "command"], "msg": "update and goto change a thread's state: send them on a thread"}])

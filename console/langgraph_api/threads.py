@@ -4,6 +4,7 @@ at a checkpoint, update as a node) and history. A thread's runs are the Steward 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db import connection, transaction
@@ -151,13 +152,15 @@ def state_of(thread: Thread, checkpoint_id: str | None = None, subgraphs: bool =
 # --- the guard of state changes ---------------------------------------------------------------
 
 
-def refuse_if_pending_for(thread_id: str, user: Any, what: str) -> None:
+def refuse_if_pending_for(thread_id: str, user: Any, what: str, resuming: Collection[str] = ()) -> None:
     """409 while the thread has a pending approval request `user` may not decide: changing its
-    state, jumping with goto or copying it would go around that request's reviewers.
+    state, jumping with goto or copying it would go around that request's reviewers. The requests
+    of the interrupts a resume answers (`resuming`) are left to the decision's own checks (403).
 
     Raises:
         Conflict."""
-    pending = ApprovalRequest.objects.pending().filter(run__thread_id=thread_id).select_related("queue")
+    pending = ApprovalRequest.objects.pending().filter(run__thread_id=thread_id).exclude(interrupt_id__in=list(resuming))
+    pending = pending.select_related("queue")
     for request in pending:
         if not may_decide(request, user):
             raise Conflict(

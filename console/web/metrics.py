@@ -135,11 +135,13 @@ class StewardCollector(Collector):
         return [runs, tokens, cost]
 
     def _queue(self, now: datetime) -> Iterable[Any]:
-        queued = Run.objects.filter(status=Run.Status.QUEUED).aggregate(
+        # A run queued behind its thread's run waits for that run, not for a worker (it may wait
+        # for a reviewer's decision for hours): not in the queue until it is sent.
+        queued = Run.objects.filter(status=Run.Status.QUEUED, waits_for_thread=False).aggregate(
             n=Count("id"), oldest=Min(Coalesce("enqueued_at", "created_at"))
         )
         depth = GaugeMetricFamily(
-            "steward_queue_depth", "Runs queued and not yet claimed by a worker.", value=queued["n"]
+            "steward_queue_depth", "Runs queued and not yet claimed by a worker (not those queued behind their thread's run).", value=queued["n"]
         )
         age = (now - queued["oldest"]).total_seconds() if queued["oldest"] else 0.0
         oldest = GaugeMetricFamily(

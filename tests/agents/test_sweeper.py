@@ -65,6 +65,21 @@ def test_sweeper_fails_a_run_after_its_attempts(purge_broker: None, engineer: An
 def test_sweeper_leaves_live_leases_alone(purge_broker: None, engineer: Any) -> None:
     """A running run with a valid lease is not touched."""
     run = _lost_run(engineer, status="running", attempts=1, lease_owner="alive", lease_expires_at=timezone.now() + timedelta(minutes=5))
-    assert sweep() == {"requeued": 0, "failed": 0, "resent": 0}
+    assert sweep() == {"requeued": 0, "failed": 0, "resent": 0, "unqueued": 0}
     run.refresh_from_db()
     assert run.status == "running" and run.lease_owner == "alive"
+
+
+def test_a_run_queued_behind_its_thread_waits_for_the_run_ahead(purge_broker: None, engineer: Any) -> None:
+    """Not resent nor claimed while its thread's run is active; started by the sweeper once that
+    run has ended by a path that told nobody (here, a row written failed)."""
+    old = timezone.now() - timedelta(seconds=settings.STEWARD_REQUEUE_SECONDS + 5)
+    ahead = _lost_run(engineer, status="waiting")
+    behind = _lost_run(engineer, enqueued_at=old, waits_for_thread=True)
+    assert sweep() == {"requeued": 0, "failed": 0, "resent": 0, "unqueued": 0}
+    assert Run.claim(behind.id, "worker") is None
+    Run.objects.filter(id=ahead.id).update(status="failed")
+    assert sweep()["unqueued"] == 1
+    behind.refresh_from_db()
+    assert behind.status == "queued" and not behind.waits_for_thread and behind.enqueued_at > old
+    assert Run.claim(behind.id, "worker") is not None

@@ -134,6 +134,8 @@ def test_queue_depth_counts_queued_runs_only_and_the_oldest_wait() -> None:
     run("m-beta", S.QUEUED, created=now - timedelta(seconds=30))  # never enqueued: counts from creation
     run("m-beta", S.RUNNING)
     run("m-beta", S.WAITING)
+    # Queued behind its thread's run (multitask_strategy=enqueue): waiting for that run, not a worker.
+    Run.objects.filter(id=run("m-beta", S.QUEUED, enqueued=now - timedelta(hours=3)).id).update(waits_for_thread=True)
     samples = scrape()
     assert value(samples, "steward_queue_depth") == 3
     assert 90 <= value(samples, "steward_queue_oldest_seconds") < 120

@@ -101,8 +101,52 @@ def test_update_and_goto_start_a_run_from_the_command(sdk_url: str, key_of: Any,
     for command, field in (({"goto": {"node": "send", "input": {}}}, "goto"), ({"update": [1, 2]}, "update")):
         status, body = _refused(lambda command=command: client.runs.create(tid, "lg_command", command=command, multitask_strategy="interrupt"))
         assert status == 422 and body["detail"][0]["loc"] == ["body", "command", field], body
+    # A resume with update/goto needs an interrupted run to resume.
     status, body = _refused(lambda: client.runs.create(tid, "lg_command", command=Command(resume=True, goto="send")))
-    assert status == 422 and "resume, then send update/goto" in str(body["detail"])
+    assert status == 409 and "no interrupted run" in body["detail"]
+
+
+def test_resume_with_update_and_goto_in_one_command(sdk_url: str, key_of: Any, engineer: Any, reviewer: Any, api: Any) -> None:
+    client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
+    answerer = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
+    tid = client.threads.create()["thread_id"]
+    waiting = client.runs.wait(tid, "lg_command", input={"tone": "warm"})
+    (pending,) = waiting["__interrupt__"]
+    (request,) = ApprovalRequest.objects.pending().filter(run__thread_id=tid)
+
+    # The rules of a resume hold: who started the run may not answer it, with or without an update.
+    status, body = _refused(lambda: client.runs.create(tid, "lg_command", command=Command(resume=True, update={"tone": "firm"})))
+    assert status == 403
+    # Malformed or secret-looking updates and gotos: 422, nothing decided.
+    for command, field in (
+        ({"resume": True, "update": [1, 2]}, "update"),
+        ({"resume": True, "goto": {"node": "send"}}, "goto"),
+        ({"resume": True, "update": {"api_key": "sk-live-1234567890abcdef"}}, "update"),
+    ):
+        status, body = _refused(lambda command=command: answerer.runs.create(tid, "lg_command", command=command))
+        assert status == 422 and body["detail"][0]["loc"][:3] == ["body", "command", field], body
+    assert ApprovalRequest.objects.get(id=request.id).status == "pending"
+    assert "resume_with" not in Run.objects.get(id=request.run_id).metadata.get("graph_call", {})
+
+    # The reviewer resumes and updates in one Command: the same run goes on, `review` gets the
+    # answer and `send` reads the updated tone, as LangGraph's invoke(Command(resume=..., update=...)).
+    done = answerer.runs.wait(tid, "lg_command", command=Command(resume={pending["id"]: True}, update={"tone": "firm"}))
+    assert done["approved"] is True and done["sent"] == "firm: note for anonymous"
+    assert done["seen"] == ["draft:anonymous:nobody", "review", "send:anonymous:nobody"]
+    (run,) = Run.objects.filter(thread_id=tid)
+    assert run.id == request.run_id and run.status == Run.Status.SUCCEEDED
+    request.refresh_from_db()
+    assert request.status == "responded" and request.decided_by == reviewer
+    steward = api(engineer).get(f"/api/runs/{run.id}").json()
+    assert steward["metadata"]["graph_call"]["resume_with"] == {"interrupts": [pending["id"]], "update": {"tone": "firm"}, "goto": None}
+
+    # resume with goto: `escalate` runs beside the resumed `review` (LangGraph's order), once.
+    other = client.threads.create()["thread_id"]
+    client.runs.wait(other, "lg_command", input={"tone": "warm"})
+    out = answerer.runs.wait(other, "lg_command", command=Command(resume=False, goto="escalate"))
+    assert out["approved"] is False and out["seen"].count("escalate") == 1 and "review" in out["seen"]
+    # `send` still follows `review`: its note is the one the thread keeps.
+    assert out["sent"] == "warm: note for anonymous"
 
 
 def test_update_and_goto_do_not_go_around_a_pending_request(

@@ -139,8 +139,8 @@ def test_background_runs_join_cancel_and_multitask(sdk_url: str, key_of: Any, en
     assert _status_of(lambda: client.runs.create(tid, "question", input={"topic": 3, "x": []}, multitask_strategy="bogus"))[0] == 422  # type: ignore[arg-type]
     assert _status_of(lambda: client.runs.create(str(uuid.uuid4()), "question", input={"topic": "x"}))[0] == 404
     # What Steward cannot honour is refused by name.
-    status, body = _status_of(lambda: client.runs.create(tid, "question", input={"topic": "x"}, checkpoint_id="1"))
-    assert status == 422 and body["detail"][0]["loc"] == ["body", "checkpoint_id"]
+    status, body = _status_of(lambda: client.runs.create(tid, "question", input={"topic": "x"}, after_seconds=5))
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "after_seconds"]
 
     # interrupt: the waiting run is cancelled (its request with it), the new one starts.
     second = client.runs.create(tid, "question", input={"topic": "two"}, multitask_strategy="interrupt")

@@ -19,6 +19,12 @@ whose node code runs:
 - `live`: every call is made again.
 
 `preview` lists what a replay would run again, for the engineer to confirm before it starts.
+
+`from_checkpoint` and `fork_in_place` are the live replay of a thread from one of its checkpoints
+on that same thread (LangGraph's time travel, the LangGraph API's `checkpoint_id`): the same
+refusals and safety preview as a live replay from the step after that checkpoint, the checkpoint
+copied as the thread's newest, and the new run continuing from it (gates ask again, every step
+is recorded).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from langgraph.checkpoint.base import create_checkpoint
 
 from agents.engine import dead_letters
 from agents.engine.checkpointer import checkpointer
@@ -41,7 +48,7 @@ from agents.prompts import PromptNotFound, pins_for_new_run, save_pins
 from agents.prompts.models import PromptVersion
 from approvals.models import ApprovalRequest
 from console.kernel import audit, live
-from console.kernel.errors import Conflict, Invalid
+from console.kernel.errors import Conflict, Invalid, NotFound
 from console.kernel.sealing import SealError, open_json
 from traces.recording.models import Span
 from traces.recording.sealed import copy_sealed_input
@@ -50,7 +57,10 @@ from traces.recording.span_copy import copy_spans
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-__all__ = ["MODES", "changed_prompts", "first_changed_call", "prompt_choices", "replay", "retry", "steps_of"]
+__all__ = [
+    "MODES", "CheckpointStart", "changed_prompts", "find_checkpoint", "first_changed_call", "fork_in_place", "from_checkpoint", "prompt_choices",
+    "replay", "retry", "steps_of",
+]
 
 MODES = ("recorded", "cassette", "mixed", "live")
 # What the safety preview says a cassette does not catch.
@@ -573,3 +583,98 @@ def _gates_asking_again(gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
         payload = gate["input"] if isinstance(gate["input"], dict) else {}
         approvals.append({"step": gate["step"], "action": gate["name"], "queue": payload.get("queue", ""), "args": payload.get("args")})
     return approvals
+
+
+# --- a live replay on the thread itself, from one of its checkpoints --------------------------
+
+
+@dataclass
+class CheckpointStart:
+    """A run from a thread's checkpoint, checked: the run that wrote the checkpoint (None for one
+    written by a state update), the first of its steps that runs again, and the safety preview."""
+
+    checkpoint_id: str
+    source: Run | None
+    from_step: int | None
+    preview: dict[str, Any] | None
+
+    def metadata(self, with_input: bool) -> dict[str, Any]:
+        """The run's `replay` metadata: a live replay, on the thread itself."""
+        shown = self.preview or {}
+        return {
+            "source_run_id": str(self.source.id) if self.source else None,
+            "mode": "live",
+            "from_step": self.from_step,
+            "live_from_step": None,
+            "checkpoint_id": self.checkpoint_id,
+            "copied": False,
+            "in_place": True,
+            # With input the graph starts a new turn from the checkpoint's state (as LangGraph's
+            # invoke with input and a checkpoint_id); without, it continues from the checkpoint.
+            "with_input": with_input,
+            "preview": {key: shown.get(key, []) for key in ("nodes", "tool_calls", "approvals")},
+        }
+
+
+def _checkpoint_config(thread_id: str, checkpoint_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+
+
+def find_checkpoint(thread_id: str, checkpoint_id: str) -> Any:
+    """The thread's checkpoint (LangGraph's CheckpointTuple).
+
+    Raises:
+        NotFound: the thread has no such checkpoint."""
+    with checkpointer() as saver:
+        found = saver.get_tuple(_checkpoint_config(thread_id, checkpoint_id))
+    if found is None:
+        raise NotFound(f"checkpoint {checkpoint_id!r} not found on thread {thread_id!r}")
+    return found
+
+
+def from_checkpoint(thread_id: str, checkpoint_id: str) -> CheckpointStart:
+    """What running the thread again from this checkpoint would run, checked as a live replay
+    from the step after it (the run that wrote it: not still going, not pruned, its graph
+    unchanged, its agent registered).
+
+    Raises:
+        NotFound: the thread has no such checkpoint. Conflict: as `replay`.
+    """
+    found = find_checkpoint(thread_id, checkpoint_id)
+    writer = str((found.metadata or {}).get("steward_run_id") or "")
+    # Steward's runs stamp their checkpoints with their id (a reserved key); a state update does not.
+    source = Run.objects.select_related("agent").filter(id=writer).first() if writer else None
+    if source is None:
+        return CheckpointStart(checkpoint_id, None, None, None)
+    # The nodes that ran from this checkpoint on are the source's steps after the checkpoint's.
+    step = (found.metadata or {}).get("step")
+    later = sorted(s for s in steps_of(source) if isinstance(step, int) and s > step)
+    from_step = later[0] if later else None
+    if from_step is None:
+        # Nothing of the source ran after it (its last checkpoint): the checks alone.
+        _checked(source, from_step=None, mode="live", live_from_step=None, state_patch=None, prompt_versions=None, model=None)
+        return CheckpointStart(checkpoint_id, source, None, None)
+    shown = preview(source, from_step=from_step, mode="live", live_from_step=None)
+    return CheckpointStart(checkpoint_id, source, from_step, shown)
+
+
+def fork_in_place(thread_id: str, checkpoint_id: str) -> str:
+    """Copy the checkpoint as the thread's newest (its child: LangGraph's fork), so the thread's
+    next run starts from its state; the id of the copy. The original checkpoints stay, so the
+    history keeps both branches.
+
+    Raises:
+        NotFound: the checkpoint is gone.
+    """
+    with checkpointer() as saver:
+        found = saver.get_tuple(_checkpoint_config(thread_id, checkpoint_id))
+        if found is None:
+            raise NotFound(f"checkpoint {checkpoint_id!r} not found on thread {thread_id!r}")
+        step = int((found.metadata or {}).get("step") or 0)
+        copy = create_checkpoint(found.checkpoint, None, step)
+        metadata = {**(found.metadata or {}), "source": "fork", "steward_forked_from": checkpoint_id}
+        saved = saver.put(
+            _checkpoint_config(thread_id, checkpoint_id), copy, metadata,  # type: ignore[arg-type]
+            dict(found.checkpoint.get("channel_versions", {})),
+        )
+    return str(saved["configurable"]["checkpoint_id"])
