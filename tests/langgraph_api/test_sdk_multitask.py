@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.test import Client
 from langgraph_sdk import get_sync_client
 
 from agents.engine.models import Run
@@ -68,6 +69,10 @@ def test_an_enqueued_run_waits_for_a_paused_run_and_starts_when_it_is_cancelled(
     queued = client.runs.create(tid, "question", input={"topic": "next"}, multitask_strategy="enqueue")
     assert client.runs.get(tid, queued["run_id"])["status"] == "pending"
     assert Run.objects.get(id=queued["run_id"]).waits_for_thread
+    # Its console page says what it waits for.
+    page = Client()
+    page.force_login(engineer)
+    assert 'id="run-enqueued"' in page.get(f"/runs/{queued['run_id']}/").content.decode()
 
     client.runs.cancel(tid, paused["run_id"])
     joined = client.runs.join(tid, queued["run_id"])
