@@ -13,7 +13,7 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.schema import Command
 
 from agents.engine.models import Run
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, Queue
 from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
@@ -107,6 +107,8 @@ def test_update_and_goto_start_a_run_from_the_command(sdk_url: str, key_of: Any,
 
 
 def test_resume_with_update_and_goto_in_one_command(sdk_url: str, key_of: Any, engineer: Any, reviewer: Any, api: Any) -> None:
+    # Its question goes to reviewers only (by default the run's requester may answer a question).
+    Queue.objects.filter(name="default").update(requester_may_answer=Queue.RequesterMayAnswer.NEVER)
     client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
     answerer = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
     tid = client.threads.create()["thread_id"]
@@ -152,6 +154,8 @@ def test_resume_with_update_and_goto_in_one_command(sdk_url: str, key_of: Any, e
 def test_update_and_goto_do_not_go_around_a_pending_request(
     sdk_url: str, key_of: Any, engineer: Any, admin_user: Any, api: Any
 ) -> None:
+    # Its question goes to reviewers only (by default the run's requester may answer a question).
+    Queue.objects.filter(name="default").update(requester_may_answer=Queue.RequesterMayAnswer.NEVER)
     client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
     tid = client.threads.create()["thread_id"]
     client.runs.wait(tid, "lg_command", input={"tone": "warm"})
