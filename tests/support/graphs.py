@@ -27,7 +27,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import breakpoint_agents, docs_agents, interrupt_agents, stream_agents
+from tests.support import breakpoint_agents, docs_agents, interrupt_agents, refusing_agents, stream_agents
 
 
 class TopicInput(BaseModel):
@@ -493,6 +493,16 @@ register_agent("booking_review", input_schema=TopicInput, initial_state=lambda d
                output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_booking_review)
 register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
                output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
+
+
+class OrderInput(BaseModel):
+    item: str = Field(min_length=1)
+
+
+# Its node refuses an answer it cannot use (tests/approvals/test_answer_refused.py).
+register_agent("order_units", input_schema=OrderInput,
+               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units)
 
 
 # --- graphs compiled with static breakpoints (tests/agents/test_breakpoints.py) -----------------

@@ -1,0 +1,136 @@
+"""An answer the agent itself refuses (its node raises on the value it was resumed with) sends the
+request back to pending with the agent's error, and the run waits at the same interrupt; a later
+answer it accepts finishes the run. A failure after the resumed node finished still fails the run.
+
+The agent is written the LangGraph docs' way (tests/support/refusing_agents.py); a real worker runs
+it, only the model is faked.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from agents.engine import runtime
+from agents.engine.checkpointer import checkpointer
+from agents.engine.models import Run
+from agents.engine.registry import get_agent
+from approvals.models import ApprovalRequest
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REFUSED = "ValueError: units must be a positive whole number, got 'a dozen'"
+
+
+def _start(client: Any, item: str) -> str:
+    response = client.post("/api/runs", {"agent": "order_units", "input": {"item": item}})
+    assert response.status_code == 201, response.content
+    return str(response.json()["id"])
+
+
+def _pending_request(client: Any, run_id: str) -> dict[str, Any]:
+    def find() -> dict[str, Any] | None:
+        items = client.get("/api/approvals", status="pending").json()["items"]
+        mine = [a for a in items if a["run_id"] == run_id]
+        return mine[0] if mine else None
+
+    return wait_for(find)
+
+
+def _answer(client: Any, approval_id: str, value: Any) -> None:
+    response = client.post(f"/api/approvals/{approval_id}/decision", {"decision": "answer", "value": value})
+    # Steward takes any JSON for a question without a response_schema: only the node judges it.
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "responded"
+
+
+def _run_ended(client: Any, run_id: str) -> dict[str, Any]:
+    def ended() -> dict[str, Any] | None:
+        run = client.get(f"/api/runs/{run_id}").json()
+        return run if run["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_for(ended)
+
+
+def _thread_state(run_id: str) -> Any:
+    run = Run.objects.get(id=run_id)
+    spec = get_agent("order_units")
+    assert spec is not None
+    with checkpointer() as saver:
+        return runtime.compiled_graph(spec, saver).get_state({"configurable": {"thread_id": run.thread_id}})
+
+
+def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
+    celery_worker: Any, api: Any, client_for: Any, engineer: Any, reviewer: Any
+) -> None:
+    eng, rev = api(engineer), api(reviewer)
+    run_id = _start(eng, "bolts")
+    request = _pending_request(rev, run_id)
+    assert request["interrupt"]["kind"] == "free_form"
+    assert request["interrupt"]["value"]["question"] == "How many units of bolts should we order?"
+    interrupt_id = ApprovalRequest.objects.get(id=request["id"]).interrupt_id
+
+    _answer(rev, request["id"], "a dozen")
+
+    def reopened() -> dict[str, Any] | None:
+        shown = rev.get(f"/api/approvals/{request['id']}").json()
+        return shown if shown["status"] == "pending" else None
+
+    shown = wait_for(reopened)
+    assert shown["last_resume_error"] == REFUSED
+    assert shown["resume_refused_at"] is not None
+    assert shown["decided_by"] is None and shown["decided_at"] is None
+    (first,) = shown["decisions"]
+    assert first["user"] == "reviewer" and first["args"] == {"value": "a dozen"} and first["superseded_at"] is not None
+
+    run = eng.get(f"/api/runs/{run_id}").json()
+    assert run["status"] == "waiting" and run["error"] in ("", None)
+    # The checkpoint never moved past the question: the same interrupt waits, the answer is not in state.
+    state = _thread_state(run_id)
+    assert [i.id for i in state.interrupts] == [interrupt_id]
+    assert state.next == ("ask_units",) and state.values["units"] == 0
+
+    steps = eng.get(f"/api/runs/{run_id}/steps").json()
+    refused_gate = [s for s in steps if s["kind"] == "gate" and s["name"] == "answer refused"]
+    assert [(s["status"], s["input"], s["output"]) for s in refused_gate] == [
+        ("error", {"interrupt_id": interrupt_id}, {"error": REFUSED})
+    ]
+    assert any(s["kind"] == "node" and s["name"] == "ask_units" and s["status"] == "error" for s in steps)
+
+    browser = client_for(reviewer)
+    page = html.unescape(browser.get(reverse("approval_detail", args=[request["id"]])).content.decode())
+    assert f"The agent could not use this answer: {REFUSED}" in page
+    assert "approval.answer_refused" in page  # the history says what happened
+    pane = html.unescape(browser.get(reverse("approval_detail", args=[request["id"]]), {"pane": "1"}).content.decode())
+    assert f"The agent could not use this answer: {REFUSED}" in pane and 'id="answer-json-form"' in pane
+
+    # The same reviewer answers again, with what the node takes.
+    _answer(rev, request["id"], 12)
+    finished = _run_ended(eng, run_id)
+    assert finished["status"] == "succeeded", finished
+    assert finished["output"] == {"units": 12, "placed": "12 x bolts"}
+    assert _thread_state(run_id).values["units"] == 12
+    done = rev.get(f"/api/approvals/{request['id']}").json()
+    assert done["status"] == "responded"
+    assert [(d["args"], d["superseded_at"] is None) for d in done["decisions"]] == [({"value": "a dozen"}, False), ({"value": 12}, True)]
+    page = html.unescape(browser.get(reverse("approval_detail", args=[request["id"]])).content.decode())
+    assert "The agent could not use this answer" not in page  # answered: no longer a question
+
+
+def test_a_later_node_failing_still_fails_the_run(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
+    eng, rev = api(engineer), api(reviewer)
+    run_id = _start(eng, "nuts")
+    request = _pending_request(rev, run_id)
+
+    # The node takes 5000 units; the next node (the supplier) fails on them: that is the run failing.
+    _answer(rev, request["id"], 5000)
+    finished = _run_ended(eng, run_id)
+    assert finished["status"] == "failed"
+    assert "the supplier takes at most 1000 units, not 5000" in finished["error"]
+    after = rev.get(f"/api/approvals/{request['id']}").json()
+    assert after["status"] == "responded" and after["last_resume_error"] == ""
+    assert [d["superseded_at"] for d in after["decisions"]] == [None]

@@ -1,0 +1,53 @@
+"""An agent that checks the answer it is resumed with, written the LangGraph docs' way (no
+Steward import, a fake model): its node raises on an answer it cannot use, as authors' nodes do.
+Registered for tests in tests/support/graphs.py (tests/approvals/test_answer_refused.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+# The order's supplier takes at most this many units: more fails a later node, not the answer.
+SUPPLIER_LIMIT = 1000
+
+
+class OrderState(TypedDict):
+    item: str
+    question: str
+    units: int
+    placed: str
+
+
+def draft_question(state: OrderState) -> dict[str, Any]:
+    model = FakeListChatModel(responses=[f"How many units of {state['item']} should we order?"])
+    return {"question": str(model.invoke(f"Ask the buyer how many {state['item']} to order.").content)}
+
+
+def ask_units(state: OrderState) -> dict[str, Any]:
+    # No response_schema: any JSON answer reaches the node, which checks it itself.
+    answer = interrupt({"question": state["question"], "item": state["item"]})
+    if isinstance(answer, bool) or not isinstance(answer, int) or answer < 1:
+        raise ValueError(f"units must be a positive whole number, got {answer!r}")
+    return {"units": answer}
+
+
+def place_order(state: OrderState) -> dict[str, Any]:
+    if state["units"] > SUPPLIER_LIMIT:
+        raise RuntimeError(f"the supplier takes at most {SUPPLIER_LIMIT} units, not {state['units']}")
+    return {"placed": f"{state['units']} x {state['item']}"}
+
+
+def build_order_units() -> StateGraph:
+    graph = StateGraph(OrderState)
+    graph.add_node("draft_question", draft_question)
+    graph.add_node("ask_units", ask_units)
+    graph.add_node("place_order", place_order)
+    graph.add_edge(START, "draft_question")
+    graph.add_edge("draft_question", "ask_units")
+    graph.add_edge("ask_units", "place_order")
+    graph.add_edge("place_order", END)
+    return graph
