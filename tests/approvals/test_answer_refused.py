@@ -19,6 +19,7 @@ from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
 from agents.engine.registry import get_agent
 from approvals.models import ApprovalRequest
+from approvals.services import decide_resumes
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REFUSED = "ValueError: units must be a positive whole number, got 'a dozen'"
 
 
-def _start(client: Any, item: str) -> str:
-    response = client.post("/api/runs", {"agent": "order_units", "input": {"item": item}})
+def _start(client: Any, item: str, agent: str = "order_units") -> str:
+    response = client.post("/api/runs", {"agent": agent, "input": {"item": item}})
     assert response.status_code == 201, response.content
     return str(response.json()["id"])
 
@@ -56,9 +57,9 @@ def _run_ended(client: Any, run_id: str) -> dict[str, Any]:
     return wait_for(ended)
 
 
-def _thread_state(run_id: str) -> Any:
+def _thread_state(run_id: str, agent: str = "order_units") -> Any:
     run = Run.objects.get(id=run_id)
-    spec = get_agent("order_units")
+    spec = get_agent(agent)
     assert spec is not None
     with checkpointer() as saver:
         return runtime.compiled_graph(spec, saver).get_state({"configurable": {"thread_id": run.thread_id}})
@@ -121,6 +122,28 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
     assert "The agent could not use this answer" not in page  # answered: no longer a question
 
 
+def test_an_async_node_refusing_its_answer_asks_again(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
+    eng, rev = api(engineer), api(reviewer)
+    run_id = _start(eng, "screws", "order_units_async")
+    request = _pending_request(rev, run_id)
+    interrupt_id = ApprovalRequest.objects.get(id=request["id"]).interrupt_id
+
+    _answer(rev, request["id"], -3)
+
+    def reopened() -> dict[str, Any] | None:
+        shown = rev.get(f"/api/approvals/{request['id']}").json()
+        return shown if shown["status"] == "pending" else None
+
+    assert wait_for(reopened)["last_resume_error"] == "ValueError: units must be a positive whole number, got -3"
+    assert eng.get(f"/api/runs/{run_id}").json()["status"] == "waiting"
+    assert [i.id for i in _thread_state(run_id, "order_units_async").interrupts] == [interrupt_id]
+
+    _answer(rev, request["id"], 7)
+    finished = _run_ended(eng, run_id)
+    assert finished["status"] == "succeeded", finished
+    assert finished["output"] == {"units": 7, "placed": "7 x screws"}
+
+
 def test_a_later_node_failing_still_fails_the_run(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     eng, rev = api(engineer), api(reviewer)
     run_id = _start(eng, "nuts")
@@ -134,3 +157,43 @@ def test_a_later_node_failing_still_fails_the_run(celery_worker: Any, api: Any, 
     after = rev.get(f"/api/approvals/{request['id']}").json()
     assert after["status"] == "responded" and after["last_resume_error"] == ""
     assert [d["superseded_at"] for d in after["decisions"]] == [None]
+
+
+def test_of_two_questions_at_once_only_the_refused_one_asks_again(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
+    eng, rev = api(engineer), api(reviewer)
+    response = eng.post("/api/runs", {"agent": "order_parts", "input": {"parts": ["nuts", "washers"]}})
+    assert response.status_code == 201, response.content
+    run_id = str(response.json()["id"])
+
+    def both() -> list[dict[str, Any]] | None:
+        items = [a for a in rev.get("/api/approvals", status="pending").json()["items"] if a["run_id"] == run_id]
+        return items if len(items) == 2 else None
+
+    by_part = {r["interrupt"]["value"]: r for r in wait_for(both)}
+    nuts, washers = by_part["How many nuts?"], by_part["How many washers?"]
+    nuts_interrupt = ApprovalRequest.objects.get(id=nuts["id"]).interrupt_id
+    washers_interrupt = ApprovalRequest.objects.get(id=washers["id"]).interrupt_id
+    # Both answers in one transaction (as the LangGraph API's Command(resume={id: value, ...})):
+    # one resume runs both tasks of the step; one of them refuses its answer.
+    decide_resumes(Run.objects.get(id=run_id), reviewer, {nuts_interrupt: 40, washers_interrupt: "lots"})
+
+    def settled() -> bool:
+        # Waiting at the washers' question alone, whichever order the worker took the answers in.
+        shown = rev.get(f"/api/approvals/{washers['id']}").json()
+        run = eng.get(f"/api/runs/{run_id}").json()
+        assert run["status"] != "failed", run
+        return shown["status"] == "pending" and run["status"] == "waiting" and [
+            i.id for i in _thread_state(run_id, "order_parts").interrupts
+        ] == [washers_interrupt]
+
+    wait_for(settled)
+    assert rev.get(f"/api/approvals/{washers['id']}").json()["last_resume_error"] == (
+        "ValueError: units must be a positive whole number, got 'lots'"
+    )
+    kept = rev.get(f"/api/approvals/{nuts['id']}").json()
+    assert kept["status"] == "responded" and kept["last_resume_error"] == ""
+
+    _answer(rev, washers["id"], 200)
+    finished = _run_ended(eng, run_id)
+    assert finished["status"] == "succeeded", finished
+    assert finished["output"] == {"ordered": ["200 x washers", "40 x nuts"]}

@@ -503,6 +503,17 @@ class OrderInput(BaseModel):
 register_agent("order_units", input_schema=OrderInput,
                initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
                output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units)
+register_agent("order_units_async", input_schema=OrderInput,
+               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_async)
+
+
+class PartsInput(BaseModel):
+    parts: list[str] = ["nuts", "washers"]
+
+
+register_agent("order_parts", input_schema=PartsInput, initial_state=lambda d: {"parts": d.parts, "ordered": []},  # type: ignore[attr-defined]
+               output=lambda s: {"ordered": sorted(s["ordered"])})(refusing_agents.build_order_parts)
 
 
 # --- graphs compiled with static breakpoints (tests/agents/test_breakpoints.py) -----------------
