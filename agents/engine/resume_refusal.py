@@ -11,6 +11,10 @@ agent's error and the run waits again (agents/engine/runtime.py). What makes it 
   no output (it never finished), and it consumed the resume value before raising (its resume
   write grew) or `interrupt()` itself refused it (`is_invalid_resume`). An error of any other
   task, or a later step, fails the run as before.
+- Steward's own gate (approvals/gate.py) is left out: Steward built and checked its decision, and
+  what raises after it is the approved action failing (its tool), which fails the run as before.
+  Any other node's code after `interrupt()` returned is the agent's own: whatever it raises
+  before the node finishes, a tool it calls itself included, refuses the answer.
 - LangGraph keeps a task's consumed resume values as a pending write and hands them back the
   next time the task runs, before any new answer: the refused value would be replayed for ever.
   So the task's resume write is put back to what it was before this invocation; its interrupt is
@@ -25,6 +29,8 @@ from typing import Any
 
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME, SCHEDULED
 from langgraph.errors import is_invalid_resume
+
+from agents.engine.interrupts import GATE, describe
 
 __all__ = ["Refusal", "ResumeWatch"]
 
@@ -69,9 +75,13 @@ def _by_task(pending_writes: Sequence[tuple[str, str, Any]]) -> dict[str, dict[s
     return tasks
 
 
-def _interrupt_ids(value: Any) -> frozenset[str]:
+def _answerable_ids(value: Any) -> frozenset[str]:
+    """The ids of the interrupts in a task's INTERRUPT write whose answers the agent's own code
+    reads (not Steward's gate)."""
     items = value if isinstance(value, (list, tuple)) else [value]
-    return frozenset(str(getattr(item, "id", "")) for item in items if getattr(item, "id", None))
+    return frozenset(
+        str(item.id) for item in items if getattr(item, "id", None) and describe(getattr(item, "value", None)).kind != GATE
+    )
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,7 @@ class ResumeWatch:
         wanted = frozenset(resumed)
         tasks = {}
         for task_id, writes in _by_task(found.pending_writes or []).items():
-            ids = _interrupt_ids(writes.get(INTERRUPT)) & wanted
+            ids = _answerable_ids(writes.get(INTERRUPT)) & wanted
             if ids and not writes["output"]:
                 before = writes.get(RESUME)
                 tasks[task_id] = _Task(ids, list(before) if isinstance(before, list) else None)

@@ -197,3 +197,20 @@ def test_of_two_questions_at_once_only_the_refused_one_asks_again(celery_worker:
     finished = _run_ended(eng, run_id)
     assert finished["status"] == "succeeded", finished
     assert finished["output"] == {"ordered": ["200 x washers", "40 x nuts"]}
+
+
+def test_an_approved_gated_tool_failing_fails_the_run(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
+    eng, rev = api(engineer), api(reviewer)
+    response = eng.post("/api/runs", {"agent": "charge_gate", "input": {"order_id": "A-7"}})
+    assert response.status_code == 201, response.content
+    run_id = str(response.json()["id"])
+    request = _pending_request(rev, run_id)
+
+    # Steward's gate resumes with its own checked decision: the tool failing after it is the action's failure.
+    approved = rev.post(f"/api/approvals/{request['id']}/decision", {"decision": "approve"})
+    assert approved.status_code == 200, approved.content
+    finished = _run_ended(eng, run_id)
+    assert finished["status"] == "failed"
+    assert "the payment provider is down (charging A-7)" in finished["error"]
+    after = rev.get(f"/api/approvals/{request['id']}").json()
+    assert after["status"] == "approved" and after["last_resume_error"] == ""

@@ -449,14 +449,18 @@ async def _async_gated_node(state: AsyncGateState) -> dict[str, Any]:
     return {"outcome": str(cancel_order.invoke({"order_id": state["order_id"]}))}
 
 
+def _one_gated_node(name: str, node: Any) -> StateGraph:
+    graph = StateGraph(AsyncGateState)
+    graph.add_node(name, node)
+    graph.add_edge(START, name)
+    graph.add_edge(name, END)
+    return graph
+
+
 @register_agent("async_gate", input_schema=OrderInput, output=lambda s: {"outcome": s["outcome"]})
 def build_async_gate() -> StateGraph:
     """One `async def` node calling a gated tool: the gate and the ledger from an event loop."""
-    graph = StateGraph(AsyncGateState)
-    graph.add_node("cancel", _async_gated_node)
-    graph.add_edge(START, "cancel")
-    graph.add_edge("cancel", END)
-    return graph
+    return _one_gated_node("cancel", _async_gated_node)
 
 
 # --- agents that pause in other shapes (tests/approvals/test_interrupt_shapes.py) ---------------
@@ -495,17 +499,34 @@ register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lamb
                output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
 
 
-class OrderInput(BaseModel):
+class ItemInput(BaseModel):
     item: str = Field(min_length=1)
 
 
 # Its node refuses an answer it cannot use (tests/approvals/test_answer_refused.py).
-register_agent("order_units", input_schema=OrderInput,
+register_agent("order_units", input_schema=ItemInput,
                initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
                output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units)
-register_agent("order_units_async", input_schema=OrderInput,
+register_agent("order_units_async", input_schema=ItemInput,
                initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
                output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_async)
+
+
+def _failing_gated_node(state: AsyncGateState) -> dict[str, Any]:
+    from approvals.gate import gated_tool
+
+    @gated_tool(queue="default", summary="Charge {order_id}")
+    def charge_order(order_id: str) -> str:
+        """Charge an order; the provider is down."""
+        raise ConnectionError(f"the payment provider is down (charging {order_id})")
+
+    return {"outcome": str(charge_order.invoke({"order_id": state["order_id"]}))}
+
+
+# Steward's gate, whose approved tool fails in the resumed node: the action failing, not the answer.
+@register_agent("charge_gate", input_schema=OrderInput, output=lambda s: {"outcome": s["outcome"]})
+def build_charge_gate() -> StateGraph:
+    return _one_gated_node("charge", _failing_gated_node)
 
 
 class PartsInput(BaseModel):
