@@ -20,6 +20,7 @@ from agents.engine.models import Run
 from agents.engine.registry import get_agent
 from approvals.models import ApprovalRequest
 from approvals.services import decide_resumes
+from tests.support.live import open_socket, received, run_async
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,6 +109,17 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
     assert "approval.answer_refused" in page  # the history says what happened
     pane = html.unescape(browser.get(reverse("approval_detail", args=[request["id"]]), {"pane": "1"}).content.decode())
     assert f"The agent could not use this answer: {REFUSED}" in pane and 'id="answer-json-form"' in pane
+
+    async def live_outcome() -> None:
+        # What an open request page is sent live: its outcome section, now saying why it is pending again.
+        communicator, accepted, _ = await open_socket(f"subscribe=approvals&view=approval:{request['id']}", reviewer)
+        assert accepted is True
+        sent = html.unescape(await received(communicator))
+        await communicator.disconnect()
+        outcome = sent[sent.index('<section id="approval-outcome" hx-swap-oob="true">'):]
+        assert f"The agent could not use this answer: {REFUSED}" in outcome[: outcome.index("</section>")]
+
+    run_async(live_outcome)
 
     # The same reviewer answers again, with what the node takes.
     _answer(rev, request["id"], 12)
