@@ -43,9 +43,11 @@ _NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 
 @dataclass(frozen=True)
 class Refusal:
-    """The resumed interrupts whose answers the agent refused, each with the agent's error."""
+    """The resumed interrupts whose answers the agent refused, each with the agent's error, and
+    the checkpoint the run still waits at."""
 
     errors: dict[str, str]
+    checkpoint_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,4 +135,5 @@ class ResumeWatch:
         for task_id, task in refused.items():
             # The slot is fixed (WRITES_IDX_MAP): this replaces the write that holds the refused value.
             saver.put_writes(found.config, [(RESUME, list(task.resume_before or []))], task_id)
-        return Refusal({interrupt_id: message for task in refused.values() for interrupt_id in sorted(task.interrupt_ids)})
+        errors = {interrupt_id: message for task in refused.values() for interrupt_id in sorted(task.interrupt_ids)}
+        return Refusal(errors, self.checkpoint_id)

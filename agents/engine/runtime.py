@@ -594,7 +594,9 @@ def _stop(
     recorder = writer.recorder
     if refusal is not None:
         for interrupt_id, error in refusal.errors.items():
-            recorder.record_gate(REFUSED_SPAN, {"interrupt_id": interrupt_id}, "error", {"error": error})
+            recorder.record_gate(
+                REFUSED_SPAN, {"interrupt_id": interrupt_id}, "error", {"error": error}, checkpoint_id=refusal.checkpoint_id
+            )
     if breakpoint is not None and not _already_paused_at(run, breakpoint):
         # The pause, once per breakpoint (a run requeued while it waits stops here again).
         recorder.record_gate(BREAKPOINT_SPAN, breakpoint.as_json(), "paused", None, breakpoint.step, breakpoint.checkpoint_id)

@@ -102,6 +102,8 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
         ("error", {"interrupt_id": interrupt_id}, {"error": REFUSED})
     ]
     assert any(s["kind"] == "node" and s["name"] == "ask_units" and s["status"] == "error" for s in steps)
+    # Written with the checkpoint the run still waits at.
+    assert refused_gate[0]["checkpoint_id"] == state.config["configurable"]["checkpoint_id"]
 
     browser = client_for(reviewer)
     page = html.unescape(browser.get(reverse("approval_detail", args=[request["id"]])).content.decode())
