@@ -454,6 +454,8 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
         if refused is not None:
             refusal, pending = refused
             log.info("run %s: the agent refused the answer to %s: %s", run.id, sorted(refusal.errors), exc)
+            if events is not None:
+                events.interrupted_again(pending)
             return _stop(run, writer, interrupts=pending, refusal=refusal)
         log.warning("run %s failed: %s", run.id, exc)
         return _stop(
