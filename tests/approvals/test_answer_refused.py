@@ -9,6 +9,7 @@ it, only the model is faked.
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 import pytest
@@ -134,6 +135,10 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
     assert [(d["args"], d["superseded_at"] is None) for d in done["decisions"]] == [({"value": "a dozen"}, False), ({"value": 12}, True)]
     page = html.unescape(browser.get(reverse("approval_detail", args=[request["id"]])).content.decode())
     assert "The agent could not use this answer" not in page  # answered: no longer a question
+    # A trace export keeps why the first answer was set aside.
+    (exported,) = json.loads(eng.get(f"/api/runs/{run_id}/export").content)["approvals"]
+    assert exported["last_resume_error"] == REFUSED
+    assert [d["superseded_at"] is not None for d in exported["decisions"]] == [True, False]
 
 
 def test_an_async_node_refusing_its_answer_asks_again(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
