@@ -23,6 +23,8 @@ agent's error and the run waits again (agents/engine/runtime.py). What makes it 
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,7 +94,6 @@ class ResumeWatch:
     resumed interrupts with their resume writes, the tasks that had failed already."""
 
     checkpoint_id: str
-    resumed: frozenset[str]
     tasks: dict[str, _Task]
     failed_before: frozenset[str]
 
@@ -102,14 +103,15 @@ class ResumeWatch:
         if found is None:
             return None
         wanted = frozenset(resumed)
+        by_task = _by_task(found.pending_writes or [])
         tasks = {}
-        for task_id, writes in _by_task(found.pending_writes or []).items():
+        for task_id, writes in by_task.items():
             ids = _answerable_ids(writes.get(INTERRUPT)) & wanted
             if ids and not writes["output"]:
                 before = writes.get(RESUME)
                 tasks[task_id] = _Task(ids, list(before) if isinstance(before, list) else None)
-        failed = frozenset(t for t, w in _by_task(found.pending_writes or []).items() if ERROR in w)
-        return cls(str(found.config["configurable"]["checkpoint_id"]), wanted, tasks, failed)
+        failed = frozenset(t for t, w in by_task.items() if ERROR in w)
+        return cls(str(found.config["configurable"]["checkpoint_id"]), tasks, failed)
 
     def refusal(self, saver: Any, config: dict[str, Any], error: BaseException) -> Refusal | None:
         """The refusal `error` (raised by the resumed invocation) is, if it is one; its tasks'
@@ -131,9 +133,32 @@ class ResumeWatch:
         failed_now = {t for t, w in now.items() if ERROR in w} - self.failed_before - set(refused)
         if not refused or failed_now:
             return None
-        message = f"{type(error).__name__}: {error}"
+        errors: dict[str, str] = {}
         for task_id, task in refused.items():
             # The slot is fixed (WRITES_IDX_MAP): this replaces the write that holds the refused value.
             saver.put_writes(found.config, [(RESUME, list(task.resume_before or []))], task_id)
-        errors = {interrupt_id: message for task in refused.values() for interrupt_id in sorted(task.interrupt_ids)}
+            message = _message(error) if len(refused) == 1 else _stored_message(now[task_id][ERROR], error)
+            errors.update(dict.fromkeys(sorted(task.interrupt_ids), message))
         return Refusal(errors, self.checkpoint_id)
+
+
+def _message(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _stored_message(stored: Any, raised: BaseException) -> str:
+    """A task's own error when several refused at once (only one of them was raised): the
+    checkpoint keeps it as an exception, or as its repr (`ValueError('...')`) when the
+    serializer keeps no exceptions, read back here as the message it carries."""
+    if isinstance(stored, BaseException):
+        return _message(stored)
+    found = re.fullmatch(r"([A-Za-z_][\w.]*)\((.*)\)", stored, re.DOTALL) if isinstance(stored, str) else None
+    if found is None:
+        return str(stored) if stored else _message(raised)
+    name, args = found.groups()
+    try:
+        value = ast.literal_eval(args) if args else ""
+    except (ValueError, SyntaxError):
+        return str(stored)
+    # str() of an exception: its one argument, or the tuple of several.
+    return f"{name}: {value}" if value != "" else name

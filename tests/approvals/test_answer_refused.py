@@ -141,6 +141,32 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
     assert [d["superseded_at"] is not None for d in exported["decisions"]] == [True, False]
 
 
+def test_two_answers_refused_at_once_each_keep_their_own_error(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
+    eng, rev = api(engineer), api(reviewer)
+    response = eng.post("/api/runs", {"agent": "order_parts", "input": {"parts": ["bolts", "clips"]}})
+    assert response.status_code == 201, response.content
+    run_id = str(response.json()["id"])
+
+    def both() -> list[dict[str, Any]] | None:
+        items = [a for a in rev.get("/api/approvals", status="pending").json()["items"] if a["run_id"] == run_id]
+        return items if len(items) == 2 else None
+
+    by_part = {r["interrupt"]["value"]: ApprovalRequest.objects.get(id=r["id"]) for r in wait_for(both)}
+    bolts, clips = by_part["How many bolts?"], by_part["How many clips?"]
+    decide_resumes(Run.objects.get(id=run_id), reviewer, {bolts.interrupt_id: "many", clips.interrupt_id: 0})
+
+    def reopened() -> dict[str, str] | None:
+        errors = dict(ApprovalRequest.objects.filter(run_id=run_id, status="pending").values_list("interrupt_id", "last_resume_error"))
+        return errors if len(errors) == 2 else None
+
+    assert wait_for(reopened) == {
+        bolts.interrupt_id: "ValueError: units must be a positive whole number, got 'many'",
+        clips.interrupt_id: "ValueError: units must be a positive whole number, got 0",
+    }
+    assert Run.objects.get(id=run_id).status == "waiting"
+    assert sorted(i.id for i in _thread_state(run_id, "order_parts").interrupts) == sorted([bolts.interrupt_id, clips.interrupt_id])
+
+
 def test_an_async_node_refusing_its_answer_asks_again(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     eng, rev = api(engineer), api(reviewer)
     run_id = _start(eng, "screws", "order_units_async")
