@@ -67,6 +67,19 @@ def _thread_state(run_id: str, agent: str = "order_units") -> Any:
         return runtime.compiled_graph(spec, saver).get_state({"configurable": {"thread_id": run.thread_id}})
 
 
+def _two_questions(eng: Any, rev: Any, parts: list[str]) -> tuple[str, dict[str, ApprovalRequest]]:
+    """A run of `order_parts` waiting at its two questions: its id, and its requests by question."""
+    response = eng.post("/api/runs", {"agent": "order_parts", "input": {"parts": parts}})
+    assert response.status_code == 201, response.content
+    run_id = str(response.json()["id"])
+
+    def both() -> list[dict[str, Any]] | None:
+        items = [a for a in rev.get("/api/approvals", status="pending").json()["items"] if a["run_id"] == run_id]
+        return items if len(items) == 2 else None
+
+    return run_id, {r["interrupt"]["value"]: ApprovalRequest.objects.get(id=r["id"]) for r in wait_for(both)}
+
+
 def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
     celery_worker: Any, api: Any, client_for: Any, engineer: Any, reviewer: Any
 ) -> None:
@@ -142,16 +155,7 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
 
 
 def test_two_answers_refused_at_once_each_keep_their_own_error(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
-    eng, rev = api(engineer), api(reviewer)
-    response = eng.post("/api/runs", {"agent": "order_parts", "input": {"parts": ["bolts", "clips"]}})
-    assert response.status_code == 201, response.content
-    run_id = str(response.json()["id"])
-
-    def both() -> list[dict[str, Any]] | None:
-        items = [a for a in rev.get("/api/approvals", status="pending").json()["items"] if a["run_id"] == run_id]
-        return items if len(items) == 2 else None
-
-    by_part = {r["interrupt"]["value"]: ApprovalRequest.objects.get(id=r["id"]) for r in wait_for(both)}
+    run_id, by_part = _two_questions(api(engineer), api(reviewer), ["bolts", "clips"])
     bolts, clips = by_part["How many bolts?"], by_part["How many clips?"]
     decide_resumes(Run.objects.get(id=run_id), reviewer, {bolts.interrupt_id: "many", clips.interrupt_id: 0})
 
@@ -206,25 +210,16 @@ def test_a_later_node_failing_still_fails_the_run(celery_worker: Any, api: Any, 
 
 def test_of_two_questions_at_once_only_the_refused_one_asks_again(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     eng, rev = api(engineer), api(reviewer)
-    response = eng.post("/api/runs", {"agent": "order_parts", "input": {"parts": ["nuts", "washers"]}})
-    assert response.status_code == 201, response.content
-    run_id = str(response.json()["id"])
-
-    def both() -> list[dict[str, Any]] | None:
-        items = [a for a in rev.get("/api/approvals", status="pending").json()["items"] if a["run_id"] == run_id]
-        return items if len(items) == 2 else None
-
-    by_part = {r["interrupt"]["value"]: r for r in wait_for(both)}
+    run_id, by_part = _two_questions(eng, rev, ["nuts", "washers"])
     nuts, washers = by_part["How many nuts?"], by_part["How many washers?"]
-    nuts_interrupt = ApprovalRequest.objects.get(id=nuts["id"]).interrupt_id
-    washers_interrupt = ApprovalRequest.objects.get(id=washers["id"]).interrupt_id
+    nuts_interrupt, washers_interrupt = nuts.interrupt_id, washers.interrupt_id
     # Both answers in one transaction (as the LangGraph API's Command(resume={id: value, ...})):
     # one resume runs both tasks of the step; one of them refuses its answer.
     decide_resumes(Run.objects.get(id=run_id), reviewer, {nuts_interrupt: 40, washers_interrupt: "lots"})
 
     def settled() -> bool:
-        # Waiting at the washers' question alone, whichever order the worker took the answers in.
-        shown = rev.get(f"/api/approvals/{washers['id']}").json()
+        # Waiting at the washers' question alone.
+        shown = rev.get(f"/api/approvals/{washers.id}").json()
         run = eng.get(f"/api/runs/{run_id}").json()
         assert run["status"] != "failed", run
         return shown["status"] == "pending" and run["status"] == "waiting" and [
@@ -232,13 +227,13 @@ def test_of_two_questions_at_once_only_the_refused_one_asks_again(celery_worker:
         ] == [washers_interrupt]
 
     wait_for(settled)
-    assert rev.get(f"/api/approvals/{washers['id']}").json()["last_resume_error"] == (
+    assert rev.get(f"/api/approvals/{washers.id}").json()["last_resume_error"] == (
         "ValueError: units must be a positive whole number, got 'lots'"
     )
-    kept = rev.get(f"/api/approvals/{nuts['id']}").json()
+    kept = rev.get(f"/api/approvals/{nuts.id}").json()
     assert kept["status"] == "responded" and kept["last_resume_error"] == ""
 
-    _answer(rev, washers["id"], 200)
+    _answer(rev, str(washers.id), 200)
     finished = _run_ended(eng, run_id)
     assert finished["status"] == "succeeded", finished
     assert finished["output"] == {"ordered": ["200 x washers", "40 x nuts"]}
