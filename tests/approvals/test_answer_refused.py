@@ -193,6 +193,20 @@ def test_an_async_node_refusing_its_answer_asks_again(celery_worker: Any, api: A
     assert finished["output"] == {"units": 7, "placed": "7 x screws"}
 
 
+def test_a_question_inside_a_subgraph_refusing_its_answer_fails_the_run_as_before(
+    celery_worker: Any, api: Any, engineer: Any, reviewer: Any
+) -> None:
+    # Not handled: the refused value sits in the subgraph's own checkpoint, which Steward does not rewrite.
+    eng, rev = api(engineer), api(reviewer)
+    run_id = _start(eng, "washers", "order_units_nested")
+    request = _pending_request(rev, run_id)
+    _answer(rev, request["id"], "a few")
+    finished = _run_ended(eng, run_id)
+    assert finished["status"] == "failed"
+    assert "units must be a positive whole number, got 'a few'" in finished["error"]
+    assert rev.get(f"/api/approvals/{request['id']}").json()["status"] == "responded"
+
+
 def test_a_later_node_failing_still_fails_the_run(celery_worker: Any, api: Any, engineer: Any, reviewer: Any) -> None:
     eng, rev = api(engineer), api(reviewer)
     run_id = _start(eng, "nuts")

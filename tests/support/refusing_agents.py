@@ -91,3 +91,16 @@ def build_order_parts() -> StateGraph:
     graph.add_conditional_edges(START, fan_out_parts, ["ask_part"])
     graph.add_edge("ask_part", END)
     return graph
+
+
+# --- the same question inside a subgraph ------------------------------------------------------
+
+
+def build_order_units_nested() -> StateGraph:
+    """The question node in a subgraph added as a node of the parent graph, as LangGraph's docs
+    compose graphs."""
+    inner = StateGraph(OrderState)
+    inner.add_node("ask_units", ask_units)
+    inner.add_edge(START, "ask_units")
+    inner.add_edge("ask_units", END)
+    return build_order_units(inner.compile())
