@@ -50,6 +50,9 @@ class DecisionOut(Schema):
     reason_code: str
     automatic_rule: str
     created_at: datetime
+    superseded_at: datetime | None = Field(
+        None, description="Set when the agent refused the answer this decision led to and the request opened again"
+    )
 
 
 class ApprovalOut(Schema):
@@ -76,6 +79,10 @@ class ApprovalOut(Schema):
     decided_at: datetime | None
     decided_automatically_by: str
     escalation_count: int
+    last_resume_error: str = Field(
+        "", description="The agent's error when it last refused the answer it was resumed with (the request is pending again)"
+    )
+    resume_refused_at: datetime | None = None
     decisions: list[DecisionOut]
     interrupt: dict[str, Any] = Field(
         ..., description="The interrupt's shape: kind, actions (name, args, description, allowed decisions), value, "
@@ -169,6 +176,8 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
         "decided_at": request.decided_at,
         "decided_automatically_by": request.decided_automatically_by,
         "escalation_count": request.escalation_count,
+        "last_resume_error": request.last_resume_error,
+        "resume_refused_at": request.resume_refused_at,
         "interrupt": interrupt_out(request),
         "decisions": [
             {
@@ -183,6 +192,7 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
                 "reason_code": d.reason_code,
                 "automatic_rule": d.automatic_rule,
                 "created_at": d.created_at,
+                "superseded_at": d.superseded_at,
             }
             for d in request.decisions.all()
         ],

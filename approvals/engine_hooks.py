@@ -10,11 +10,11 @@ from agents.engine.models import Run
 from approvals.limit_requests import pause_for_limit
 from approvals.models import ApprovalRequest
 from approvals.notifications import notify_dead_letter
-from approvals.services import cancel_requests_of_run, open_requests_for_interrupts
+from approvals.services import cancel_requests_of_run, open_requests_for_interrupts, reopen_refused_requests
 
 __all__ = [
     "breakpoint_answer", "cancel_requests_of_run", "decided_resume_values", "notify_dead_letter", "open_requests_for_interrupts",
-    "pause_for_limit",
+    "pause_for_limit", "reopen_refused",
 ]
 
 
@@ -52,3 +52,8 @@ def breakpoint_answer(run: Run, interrupt_id: str) -> dict[str, Any] | None:
         "decided_by": request.decided_by.get_username() if request.decided_by else (request.decided_automatically_by or "the system"),
         "approval_id": str(request.id),
     }
+
+
+def reopen_refused(run: Run, errors: dict[str, str]) -> list[ApprovalRequest]:
+    """The agent refused these interrupts' answers (interrupt id → its error): pending again."""
+    return reopen_refused_requests(run, errors)

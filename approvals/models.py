@@ -17,7 +17,7 @@ from agents.engine.ledger import args_hash
 
 # The audit log's table belongs to this app; its model lives in the kernel.
 from console.kernel.models import AuditEvent  # noqa: F401
-from console.kernel.redaction import redacted
+from console.kernel.redaction import redact_text, redacted
 from console.kernel.roles import is_admin
 from console.kernel.sealing import open_json, seal_json
 
@@ -158,6 +158,10 @@ class ApprovalRequest(models.Model):
     # The interrupt value's shape (agents/engine/interrupts.py `InterruptShape.as_json`): its kind,
     # its actions with the decisions each allows, a free-form value. Empty for Steward's own gate.
     interrupt_shape = models.JSONField(default=dict, blank=True)
+    # The agent's error when it last refused the answer it was resumed with (the node that called
+    # interrupt() raised on it): the request went back to pending, and the reviewer reads why.
+    last_resume_error = models.TextField(blank=True)
+    resume_refused_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApprovalRequestQuerySet.as_manager()
 
@@ -283,6 +287,33 @@ class ApprovalRequest(models.Model):
         """The approved arguments as approved (the stored ones are redacted for display)."""
         return self._exact()["approved_args"]
 
+    def reopen_after_refusal(self, error: str) -> bool:
+        """Back to pending because the agent refused the answer it was resumed with (`error`, the
+        agent's own message, kept redacted for the reviewer). The decision's outcome is cleared
+        and its votes are set aside (`Decision.superseded_at`): reviewers answer afresh, those who
+        answered included. A conditional update: only a request that was answered reopens."""
+        now = timezone.now()
+        updates: dict[str, Any] = {
+            "status": self.Status.PENDING,
+            "decided_by": None,
+            "decided_at": None,
+            "resume_value": None,
+            "approved_args": None,
+            "sealed": None,
+            "approved_args_hash": "",
+            "decided_automatically_by": "",
+            "approvals": 0,
+            "last_resume_error": redact_text(error)[:4000],
+            "resume_refused_at": now,
+        }
+        answered = [self.Status.APPROVED, self.Status.REJECTED, self.Status.RESPONDED]
+        won = ApprovalRequest.objects.filter(id=self.id, status__in=answered).update(**updates)
+        if won:
+            Decision.objects.filter(request_id=self.id, superseded_at__isnull=True).update(superseded_at=now)
+            for field, value in updates.items():
+                setattr(self, field, value)
+        return bool(won)
+
     def cancel(self) -> bool:
         """Cancel it if still pending (its run ended): a conditional update, like `settle`."""
         won = ApprovalRequest.objects.filter(id=self.id, status=self.Status.PENDING).update(
@@ -375,12 +406,17 @@ class Decision(models.Model):
     automatic_rule = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sealed = models.BinaryField(null=True, blank=True, editable=False)
+    # Set when the agent refused the answer this vote led to and the request opened again
+    # (`ApprovalRequest.reopen_after_refusal`): kept for the record, no longer counted.
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["request", "user"], condition=models.Q(user__isnull=False), name="decision_one_per_reviewer"
+                fields=["request", "user"],
+                condition=models.Q(user__isnull=False, superseded_at__isnull=True),
+                name="decision_one_per_reviewer",
             )
         ]
         indexes = [models.Index(fields=["created_at"], name="decision_created")]

@@ -65,6 +65,7 @@ __all__ = [
     "on_settled",
     "open_requests_for_interrupts",
     "reassign",
+    "reopen_refused_requests",
     "record_automatic_approval",
     "release",
 ]
@@ -331,8 +332,10 @@ _VOTES_FOR = (Decision.Kind.APPROVE, Decision.Kind.EDIT)
 def _decider_facts(user: Any) -> dict[str, Any]:
     """What `decide` checks about the decider and the votes so far, as subqueries of the
     request's own read: one query however many groups the user and the queue have."""
+    # Votes set aside when the agent refused the answer they led to no longer count.
+    current = Decision.objects.filter(superseded_at__isnull=True)
     votes_for = (
-        Decision.objects.filter(request_id=OuterRef("pk"), user__isnull=False, decision__in=_VOTES_FOR)
+        current.filter(request_id=OuterRef("pk"), user__isnull=False, decision__in=_VOTES_FOR)
         .order_by()
         .values("request_id")
         .annotate(n=Count("*"))
@@ -345,9 +348,9 @@ def _decider_facts(user: Any) -> dict[str, Any]:
         "decider_excluded": Exists(
             Queue.excluded_groups.through.objects.filter(queue_id=OuterRef("queue_id"), group__user=user.pk)
         ),
-        "decider_voted": Exists(Decision.objects.filter(request_id=OuterRef("pk"), user=user.pk)),
+        "decider_voted": Exists(current.filter(request_id=OuterRef("pk"), user=user.pk)),
         "decider_votes_before": Coalesce(Subquery(votes_for, output_field=IntegerField()), 0),
-        "decider_edited_before": Exists(Decision.objects.filter(request_id=OuterRef("pk"), decision=Decision.Kind.EDIT)),
+        "decider_edited_before": Exists(current.filter(request_id=OuterRef("pk"), decision=Decision.Kind.EDIT)),
     }
 
 
@@ -597,7 +600,9 @@ def _last_edit_args(request: ApprovalRequest, facts: _DeciderFacts, proposed: An
     """The args of the latest edit before this decision, as the reviewer typed them (stored
     redacted); `proposed` without one (queried only when `facts` says there is one)."""
     last_edit = (
-        Decision.objects.filter(request=request, decision=Decision.Kind.EDIT).order_by("-created_at").first()
+        Decision.objects.filter(request=request, decision=Decision.Kind.EDIT, superseded_at__isnull=True)
+        .order_by("-created_at")
+        .first()
         if facts.edited_before
         else None
     )
@@ -798,7 +803,7 @@ def next_request(user: Any, queue_name: str | None = None) -> ApprovalRequest | 
         .unclaimed(now)
         .exclude(requested_by=user)
         .exclude(queue__excluded_groups__user=user)
-        .exclude(decisions__user=user)
+        .exclude(Exists(Decision.objects.filter(request_id=OuterRef("pk"), user=user.pk, superseded_at__isnull=True)))
         .order_by("due_at", "created_at", "id")
     )
     if queue_name:
@@ -946,6 +951,25 @@ def cancel_requests_of_run(run_id: uuid.UUID, actor: Any, reason: str) -> int:
             audit.record(actor, "approval.cancelled", request, reason=reason)
             _publish(request)
     return len(pending)
+
+
+def reopen_refused_requests(run: Run, errors: dict[str, str]) -> list[ApprovalRequest]:
+    """Open again the requests of the run's interrupts whose answers the agent refused (interrupt
+    id → the agent's error), inside the transaction that sets the run waiting at them again
+    (agents/engine/runtime.py; the run's row is locked). Each keeps the error for the reviewer,
+    is audited and announced; its reviewers are told again, as for a new request."""
+    found = list(
+        ApprovalRequest.objects.select_for_update()
+        .select_related("queue")
+        .filter(run_id=run.id, interrupt_id__in=list(errors))
+        .order_by("id")
+    )
+    reopened = [request for request in found if request.reopen_after_refusal(errors[request.interrupt_id])]
+    for request in reopened:
+        audit.record(None, "approval.answer_refused", request, run_id=str(run.id), error=request.last_resume_error)
+        _publish(request)
+        _notify_on_commit("approval.requested", request)
+    return reopened
 
 
 def decide_with_link(link: ActionLink, user: Any, comment: str = "", reason_code: str = "") -> ApprovalRequest:

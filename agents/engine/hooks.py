@@ -34,6 +34,10 @@ class ApprovalsHooks(Protocol):
     def decided_resume_values(self, run: Run, interrupt_ids: Sequence[str]) -> dict[str, Any]:
         """interrupt id → resume value, for the interrupts among `interrupt_ids` already decided."""
 
+    def reopen_refused(self, run: Run, errors: dict[str, str]) -> Any:
+        """The agent refused the answers to these interrupts (interrupt id → the agent's error):
+        their requests go back to pending with the error, for a new answer."""
+
     def breakpoint_answer(self, run: Run, interrupt_id: str) -> dict[str, Any] | None:
         """How a reviewer answered the run's static breakpoint request `interrupt_id`:
         {"decision": "continue" | "stop", "comment", "decided_by", "approval_id"}; None while

@@ -359,6 +359,13 @@ class RunPublisher:
         """One item of the "events" mode (agents/engine/run_event_callbacks.py makes them)."""
         self._put("events", data)
 
+    def interrupted_again(self, interrupts: Any) -> None:
+        """The run waits again at interrupts LangGraph did not stream: the agent refused the
+        answer it was resumed with (agents/engine/resume_refusal.py), so its stream raised.
+        Sent as LangGraph sends a stop at an interrupt: in "updates", and in "values" too."""
+        for mode in ("updates", "values"):
+            self.chunk(((), mode, {"__interrupt__": tuple(interrupts)}))
+
     def failed(self, exc: BaseException) -> None:
         self.error, self.error_type = str(exc), type(exc).__name__
 

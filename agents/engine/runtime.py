@@ -52,6 +52,7 @@ from agents.engine.limits import (
 )
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
+from agents.engine.resume_refusal import Refusal, ResumeWatch
 from agents.engine.run_events import RunPublisher, adrive, drive, publisher_for
 from agents.engine.signals import announce_run_stopped
 from agents.engine.task_connections import TaskConnections
@@ -260,6 +261,8 @@ _WAIT = object()
 _DONE = object()
 # A static breakpoint's gate spans are named so (agents/engine/interrupts.py `Breakpoint`).
 BREAKPOINT_SPAN = "breakpoint"
+# The gate span of an answer the agent refused (agents/engine/resume_refusal.py).
+REFUSED_SPAN = "answer refused"
 
 
 @dataclass
@@ -396,10 +399,14 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
     cassette.prepare(str(run.id), (run.metadata or {}).get("replay"))
     config = run_config(run, recorder, guard)
     call = GraphCall.from_metadata(run.metadata)
+    watch: ResumeWatch | None = None
     try:
         with checkpointer(writer) as saver:
             graph = compiled_graph(spec, saver, config)
             command = _next_input(graph, config, run, spec, fresh)
+            if isinstance(command, Command) and isinstance(command.resume, dict):
+                # What the thread looked like before the answers: tells a refusal from a failure.
+                watch = ResumeWatch.before(saver, config, list(command.resume))
             if command is _WAIT:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
             if isinstance(command, Breakpoint):
@@ -443,6 +450,17 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
             # keeps its lease, the task fails, and the sweeper re-queues it once the lease expires.
             log.warning("run %s: the database connection failed (%s); left to its lease", run.id, exc)
             raise
+        try:
+            refused = _refused(watch, spec, config, writer, exc) if watch is not None else None
+        except LeaseLost as lost:
+            log.info("run %s: %s; stopping", run.id, lost)
+            return None
+        if refused is not None:
+            refusal, pending = refused
+            log.info("run %s: the agent refused the answer to %s: %s", run.id, sorted(refusal.errors), exc)
+            if events is not None:
+                events.interrupted_again(pending)
+            return _stop(run, writer, interrupts=pending, refusal=refusal)
         log.warning("run %s failed: %s", run.id, exc)
         return _stop(
             run,
@@ -460,6 +478,29 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
     if stop is not None:
         return _stop(run, writer, breakpoint=stop)
     return _stop(run, writer, output=spec.output(snapshot.values))
+
+
+def _refused(
+    watch: ResumeWatch, spec: AgentSpec, config: dict[str, Any], writer: StepWriter, exc: Exception
+) -> tuple[Refusal, tuple[Interrupt, ...]] | None:
+    """The agent's refusal of the answers it was resumed with, and the interrupts pending once the
+    refused answers are taken back; None when `exc` is a failure of the run (or the check failed)."""
+    try:
+        with checkpointer(writer) as saver:
+            refusal = watch.refusal(saver, config, exc)
+            if refusal is None:
+                return None
+            pending = tuple(compiled_graph(spec, saver, config).get_state(config).interrupts)
+    except LeaseLost:
+        raise
+    except Exception:  # whatever went wrong here, the run fails as it would have without the check
+        log.exception("could not tell whether the agent refused its answer; the run fails")
+        return None
+    # The checkpoint must still be at the interrupts, with the same ids, or the run cannot wait.
+    if not set(refusal.errors) <= {i.id for i in pending}:
+        log.warning("refused answers to %s but the checkpoint does not wait for them", sorted(refusal.errors))
+        return None
+    return refusal, pending
 
 
 def _end_state(graph: Any, config: dict[str, Any], run: Run) -> tuple[Any, Breakpoint | None]:
@@ -548,13 +589,20 @@ def _stop(
     limits: Limits | None = None,
     breakpoint: Breakpoint | None = None,
     stopped: _Answered | None = None,
+    refusal: Refusal | None = None,
 ) -> str | None:
     """Write the last spans and the run's new state in one transaction, if the lease is ours.
 
     Over a limit (`breach`), the run fails, or waits for a reviewer when its limits say pause.
     At a static breakpoint (`breakpoint`) it waits for a reviewer to continue it; stopped there
-    by one (`stopped`), it ends cancelled."""
+    by one (`stopped`), it ends cancelled. When the agent refused a reviewer's answer
+    (`refusal`), the run waits at the same `interrupts` and their requests are open again."""
     recorder = writer.recorder
+    if refusal is not None:
+        for interrupt_id, error in refusal.errors.items():
+            recorder.record_gate(
+                REFUSED_SPAN, {"interrupt_id": interrupt_id}, "error", {"error": error}, checkpoint_id=refusal.checkpoint_id
+            )
     if breakpoint is not None and not _already_paused_at(run, breakpoint):
         # The pause, once per breakpoint (a run requeued while it waits stops here again).
         recorder.record_gate(BREAKPOINT_SPAN, breakpoint.as_json(), "paused", None, breakpoint.step, breakpoint.checkpoint_id)
@@ -572,6 +620,9 @@ def _stop(
             if interrupts:
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)
                 if won:
+                    if refusal is not None:
+                        # Pending again first: the requests' decisions no longer resume the run.
+                        approvals().reopen_refused(run, refusal.errors)
                     approvals().open_requests_for_interrupts(run, interrupts)
             elif breach is not None and pause:
                 assert limits is not None

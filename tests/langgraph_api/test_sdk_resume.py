@@ -153,3 +153,26 @@ def test_middleware_decisions_resume_in_their_own_shape_async(sdk_url: str, key_
     assert only["status"] == "success"
     request = ApprovalRequest.objects.get(run_id=only["run_id"])
     assert request.status == "approved" and request.decided_by == reviewer
+
+
+def test_a_resume_the_agent_refuses_leaves_the_thread_interrupted_at_the_same_interrupt(
+    sdk_url: str, key_of: Any, engineer: Any, reviewer: Any
+) -> None:
+    asker = get_sync_client(url=sdk_url, api_key=key_of(engineer))
+    answerer = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
+    tid = asker.threads.create()["thread_id"]
+    waiting = asker.runs.wait(tid, "order_units", input={"item": "rivets"})
+    (pending,) = waiting["__interrupt__"]
+
+    # Any JSON is a valid answer to this question for Steward; the node raises on a string.
+    refused = answerer.runs.wait(tid, "order_units", command=Command(resume={pending["id"]: "plenty"}))
+    assert [i["id"] for i in refused["__interrupt__"]] == [pending["id"]]
+    assert asker.threads.get(tid)["status"] == "interrupted"
+    assert [i["id"] for i in asker.threads.get_state(tid)["interrupts"]] == [pending["id"]]
+    request = ApprovalRequest.objects.get(interrupt_id=pending["id"])
+    assert request.status == "pending"
+    assert request.last_resume_error == "ValueError: units must be a positive whole number, got 'plenty'"
+
+    done = answerer.runs.wait(tid, "order_units", command=Command(resume={pending["id"]: 30}))
+    assert done["units"] == 30 and done["placed"] == "30 x rivets" and "__interrupt__" not in done
+    assert asker.threads.get(tid)["status"] == "idle"

@@ -14,7 +14,7 @@ from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
 from agents.engine.models import Run
 from agents.engine.services import start_run
-from approvals.models import Queue
+from approvals.models import ApprovalRequest, Queue
 from tests.langgraph_stream.conftest import Steward
 from tests.support.waiting import wait_for
 from traces.recording.models import Span
@@ -305,3 +305,31 @@ def test_an_async_graph_streams_its_tokens_too(steward: Steward) -> None:
     ]
     assert [p.data for p in parts if p.event == "custom"] == [{"progress": "calling the model"}]
     assert parts[-1].event == "end" and parts[-1].data["status"] == "success"
+
+
+def test_a_resume_the_agent_refuses_streams_the_same_interrupt_not_an_error(steward: Steward) -> None:
+    """The node raised on the resume value: the stream ends `interrupted` at the same interrupt,
+    in the parts a first stop at it came in, with no `error` part."""
+    asker = get_sync_client(url=steward.url, api_key=steward.key)
+    answerer = get_sync_client(url=steward.url, api_key=steward.reviewer_key)
+    tid = asker.threads.create()["thread_id"]
+    modes: list[Any] = ["updates", "values"]
+    first = list(asker.runs.stream(tid, "order_units", input={"item": "pins"}, stream_mode=modes))
+
+    def stops(parts: list[Any]) -> list[tuple[str, list[str]]]:
+        return [
+            (p.event, [i["id"] for i in p.data["__interrupt__"]])
+            for p in parts
+            if isinstance(p.data, dict) and "__interrupt__" in p.data
+        ]
+
+    ((_, (interrupt_id,)), *_) = stops(first)
+    refused = list(answerer.runs.stream(tid, "order_units", command={"resume": {interrupt_id: "heaps"}}, stream_mode=modes))
+    assert "error" not in [p.event for p in refused]
+    assert refused[-1].event == "end" and refused[-1].data["status"] == "interrupted"
+    assert stops(refused) == [(event, [interrupt_id]) for event, _ in stops(first)]
+    assert ApprovalRequest.objects.get(interrupt_id=interrupt_id).status == "pending"
+
+    done = list(answerer.runs.stream(tid, "order_units", command={"resume": {interrupt_id: 4}}, stream_mode=modes))
+    assert done[-1].data["status"] == "success" and stops(done) == []
+    assert [p.data for p in done if p.event == "values"][-1]["placed"] == "4 x pins"

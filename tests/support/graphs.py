@@ -27,7 +27,7 @@ from agents.engine.llm import ScriptedChatModel, chat_model_for
 from agents.engine.registry import register_agent
 from agents.engine.reliability import retry_safe
 from agents.engine.tools import run_tool_calls
-from tests.support import breakpoint_agents, docs_agents, interrupt_agents, stream_agents
+from tests.support import breakpoint_agents, docs_agents, interrupt_agents, refusing_agents, stream_agents
 
 
 class TopicInput(BaseModel):
@@ -449,14 +449,18 @@ async def _async_gated_node(state: AsyncGateState) -> dict[str, Any]:
     return {"outcome": str(cancel_order.invoke({"order_id": state["order_id"]}))}
 
 
+def _one_gated_node(name: str, node: Any) -> StateGraph:
+    graph = StateGraph(AsyncGateState)
+    graph.add_node(name, node)
+    graph.add_edge(START, name)
+    graph.add_edge(name, END)
+    return graph
+
+
 @register_agent("async_gate", input_schema=OrderInput, output=lambda s: {"outcome": s["outcome"]})
 def build_async_gate() -> StateGraph:
     """One `async def` node calling a gated tool: the gate and the ledger from an event loop."""
-    graph = StateGraph(AsyncGateState)
-    graph.add_node("cancel", _async_gated_node)
-    graph.add_edge(START, "cancel")
-    graph.add_edge("cancel", END)
-    return graph
+    return _one_gated_node("cancel", _async_gated_node)
 
 
 # --- agents that pause in other shapes (tests/approvals/test_interrupt_shapes.py) ---------------
@@ -493,6 +497,47 @@ register_agent("booking_review", input_schema=TopicInput, initial_state=lambda d
                output=lambda s: {"answer": s["answer"]})(interrupt_agents.build_booking_review)
 register_agent("parallel_questions", input_schema=ItemsInput, initial_state=lambda d: {"items": d.items, "answers": []},  # type: ignore[attr-defined]
                output=lambda s: {"answers": sorted(s["answers"])})(interrupt_agents.build_parallel_questions)
+
+
+class ItemInput(BaseModel):
+    item: str = Field(min_length=1)
+
+
+# Its node refuses an answer it cannot use (tests/approvals/test_answer_refused.py).
+register_agent("order_units", input_schema=ItemInput,
+               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units)
+register_agent("order_units_async", input_schema=ItemInput,
+               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_async)
+register_agent("order_units_nested", input_schema=ItemInput,
+               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_nested)
+
+
+def _failing_gated_node(state: AsyncGateState) -> dict[str, Any]:
+    from approvals.gate import gated_tool
+
+    @gated_tool(queue="default", summary="Charge {order_id}")
+    def charge_order(order_id: str) -> str:
+        """Charge an order; the provider is down."""
+        raise ConnectionError(f"the payment provider is down (charging {order_id})")
+
+    return {"outcome": str(charge_order.invoke({"order_id": state["order_id"]}))}
+
+
+# Steward's gate, whose approved tool fails in the resumed node: the action failing, not the answer.
+@register_agent("charge_gate", input_schema=OrderInput, output=lambda s: {"outcome": s["outcome"]})
+def build_charge_gate() -> StateGraph:
+    return _one_gated_node("charge", _failing_gated_node)
+
+
+class PartsInput(BaseModel):
+    parts: list[str] = ["nuts", "washers"]
+
+
+register_agent("order_parts", input_schema=PartsInput, initial_state=lambda d: {"parts": d.parts, "ordered": []},  # type: ignore[attr-defined]
+               output=lambda s: {"ordered": sorted(s["ordered"])})(refusing_agents.build_order_parts)
 
 
 # --- graphs compiled with static breakpoints (tests/agents/test_breakpoints.py) -----------------

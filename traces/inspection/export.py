@@ -171,6 +171,7 @@ def _approval_dicts(run: Run) -> list[dict[str, Any]]:
                 "reason_code": d.reason_code,
                 "automatic_rule": d.automatic_rule,
                 "created_at": _time(d.created_at),
+                "superseded_at": _time(d.superseded_at),
             }
         )
     return [
@@ -196,6 +197,8 @@ def _approval_dicts(run: Run) -> list[dict[str, Any]]:
             "created_at": _time(r.created_at),
             "due_at": _time(r.due_at),
             "escalation_count": r.escalation_count,
+            "last_resume_error": r.last_resume_error,
+            "resume_refused_at": _time(r.resume_refused_at),
             "decisions": decisions.get(r.id, []),
         }
         for r in requests
@@ -306,6 +309,8 @@ class DecisionV1(StrictModel):
     reason_code: Text200 = ""
     automatic_rule: Text200 = ""
     created_at: Moment | None = None
+    # Set when the agent refused the answer this decision led to (the request opened again).
+    superseded_at: Moment | None = None
 
 
 class ApprovalV1(StrictModel):
@@ -330,6 +335,9 @@ class ApprovalV1(StrictModel):
     created_at: Moment | None = None
     due_at: Moment | None = None
     escalation_count: Count = 0
+    # The agent's error when it last refused the answer it was resumed with.
+    last_resume_error: str = ""
+    resume_refused_at: Moment | None = None
     decisions: list[DecisionV1] = Field(default_factory=list)
 
 

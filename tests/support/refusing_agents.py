@@ -1,0 +1,106 @@
+"""An agent that checks the answer it is resumed with, written the LangGraph docs' way (no
+Steward import, a fake model): its node raises on an answer it cannot use, as authors' nodes do.
+Registered for tests in tests/support/graphs.py (tests/approvals/test_answer_refused.py).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send, interrupt
+
+# The order's supplier takes at most this many units: more fails a later node, not the answer.
+SUPPLIER_LIMIT = 1000
+
+
+class OrderState(TypedDict):
+    item: str
+    question: str
+    units: int
+    placed: str
+
+
+def draft_question(state: OrderState) -> dict[str, Any]:
+    model = FakeListChatModel(responses=[f"How many units of {state['item']} should we order?"])
+    return {"question": str(model.invoke(f"Ask the buyer how many {state['item']} to order.").content)}
+
+
+def units_from(answer: Any) -> int:
+    if isinstance(answer, bool) or not isinstance(answer, int) or answer < 1:
+        raise ValueError(f"units must be a positive whole number, got {answer!r}")
+    return answer
+
+
+def ask_units(state: OrderState) -> dict[str, Any]:
+    # No response_schema: any JSON answer reaches the node, which checks it itself.
+    answer = interrupt({"question": state["question"], "item": state["item"]})
+    return {"units": units_from(answer)}
+
+
+async def ask_units_async(state: OrderState) -> dict[str, Any]:
+    answer = interrupt({"question": state["question"], "item": state["item"]})
+    return {"units": units_from(answer)}
+
+
+def place_order(state: OrderState) -> dict[str, Any]:
+    if state["units"] > SUPPLIER_LIMIT:
+        raise RuntimeError(f"the supplier takes at most {SUPPLIER_LIMIT} units, not {state['units']}")
+    return {"placed": f"{state['units']} x {state['item']}"}
+
+
+def build_order_units(asking: Any = ask_units) -> StateGraph:
+    graph = StateGraph(OrderState)
+    graph.add_node("draft_question", draft_question)
+    graph.add_node("ask_units", asking)
+    graph.add_node("place_order", place_order)
+    graph.add_edge(START, "draft_question")
+    graph.add_edge("draft_question", "ask_units")
+    graph.add_edge("ask_units", "place_order")
+    graph.add_edge("place_order", END)
+    return graph
+
+
+def build_order_units_async() -> StateGraph:
+    """The same with an `async def` question node: the worker runs it through LangGraph's async API."""
+    return build_order_units(ask_units_async)
+
+
+# --- two questions at once (Send), each checking its own answer --------------------------------
+
+
+class PartsState(TypedDict):
+    parts: list[str]
+    ordered: Annotated[list[str], operator.add]
+
+
+def fan_out_parts(state: PartsState) -> list[Send]:
+    return [Send("ask_part", {"part": part}) for part in state["parts"]]
+
+
+def ask_part(state: dict[str, Any]) -> dict[str, Any]:
+    units = units_from(interrupt(f"How many {state['part']}?"))
+    return {"ordered": [f"{units} x {state['part']}"]}
+
+
+def build_order_parts() -> StateGraph:
+    graph = StateGraph(PartsState)
+    graph.add_node("ask_part", ask_part)
+    graph.add_conditional_edges(START, fan_out_parts, ["ask_part"])
+    graph.add_edge("ask_part", END)
+    return graph
+
+
+# --- the same question inside a subgraph ------------------------------------------------------
+
+
+def build_order_units_nested() -> StateGraph:
+    """The question node in a subgraph added as a node of the parent graph, as LangGraph's docs
+    compose graphs."""
+    inner = StateGraph(OrderState)
+    inner.add_node("ask_units", ask_units)
+    inner.add_edge(START, "ask_units")
+    inner.add_edge("ask_units", END)
+    return build_order_units(inner.compile())
