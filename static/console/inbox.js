@@ -37,10 +37,21 @@
       if (pane().getBoundingClientRect().top < 0) pane().scrollIntoView({ block: "start" });
     }
   }
+  // The pane's request was settled by someone else (its row left the list): the pane offers the
+  // next one (`_pane_live.html`), and j or a click on it opens it.
+  function openOffered() {
+    var offered = pane() && pane().querySelector("#pane-next");
+    if (!offered || !window.htmx) return false;
+    mark(offered.dataset.id);
+    busy = true;
+    window.htmx.ajax("GET", offered.dataset.pane, { target: "#inbox-pane", swap: "innerHTML" });
+    return true;
+  }
   function move(step) {
     var list = rows();
-    if (!list.length) return;
     var index = list.findIndex(function (r) { return r.dataset.id === selectedId; });
+    if (index < 0 && step > 0 && openOffered()) return;
+    if (!list.length) return;
     index = index < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, index + step));
     show(list[index]);
   }
@@ -82,11 +93,31 @@
     countChecked();
   }
 
-  document.addEventListener("htmx:wsAfterMessage", restoreRows);
+  // The pane's live part (`_pane_live.html`, rendered with the pane and pushed when its request
+  // changes): while the request is settled or someone else holds it, its forms are disabled
+  // (what was typed stays), so no stale decision is posted; the server refuses one anyway.
+  function followLive() {
+    var live = pane() && pane().querySelector(".pane-live");
+    var fields = pane() && pane().querySelector("#decide-fields");
+    if (live && fields) fields.disabled = live.dataset.decidable !== "true";
+  }
+  // The live socket learns which request the pane shows (console/web/consumers.py `receive`),
+  // on every (re)connection and every new pane, and pushes that request's live part.
+  var socket = null;
+  function announcePane() {
+    var shown = document.querySelector("#pane-body[data-approval-id]");
+    if (socket && pane()) socket.send(JSON.stringify({ pane: shown ? shown.dataset.approvalId : null }));
+  }
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.socketWrapper;
+    announcePane();
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () { restoreRows(); followLive(); });
   document.addEventListener("htmx:oobAfterSwap", restoreRows);
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.target && event.target.id === "inbox-pane") restoreRows();
+    if (event.target && event.target.id === "inbox-pane") { restoreRows(); followLive(); announcePane(); }
   });
+  document.addEventListener("DOMContentLoaded", followLive);
   // The next key acts on the new pane only once htmx has processed it: that happens when the swap
   // settles, not when the request ends (a key pressed in between submitted the new pane's form
   // natively, a full page load). An answer that is not swapped (5xx, network) frees the keys at once.
@@ -117,6 +148,11 @@
   document.addEventListener("click", function (event) {
     if (!event.target.closest) return;
     if (event.target.closest("[data-shortcuts-toggle]")) { toggleHelp(); return; }
+    if (event.target.closest("#pane-next") && !(event.ctrlKey || event.metaKey || event.shiftKey || event.button)) {
+      event.preventDefault();
+      openOffered();
+      return;
+    }
     var link = event.target.closest("li.approval a.row-link");
     if (link && pane() && !(event.ctrlKey || event.metaKey || event.shiftKey || event.button)) {
       event.preventDefault();

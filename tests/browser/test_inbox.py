@@ -13,6 +13,7 @@ from agents.demo.models import Refund
 from approvals.models import ApprovalRequest
 from tests.support.browser import login
 from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
@@ -83,6 +84,62 @@ def test_reviewer_decides_ten_requests_by_keyboard_without_a_page_load(
         f"\ninbox keyboard decision -> next request shown: n={len(timings)} "
         f"p50={statistics.median(timings):.0f} ms p95={p95:.0f} ms max={ordered[-1]:.0f} ms"
     )
+
+
+# Set once the page's live socket is open (an init script: it runs before the page's own).
+LIVE_OPEN = "document.addEventListener('htmx:wsOpen', () => { window.__liveOpen = true; });"
+
+
+def test_another_reviewers_decision_reaches_my_list_and_pane_without_a_page_load(
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any
+) -> None:
+    """Two reviewers on the inbox, both with the first request in their pane. B approves it: A's
+    row of it goes, A's pane says B approved it, its forms are disabled and the next request is
+    offered, all without a page load; j opens the offered one. A request that arrives meanwhile
+    appears in A's list in its place."""
+    first, second = (waiting_refund(engineer)[1] for _ in range(2))
+    make_user("second", "reviewers")
+    one = browser.new_context(viewport={"width": 1440, "height": 900})
+    other = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        one.add_init_script(LIVE_OPEN)
+        page = login(one, asgi_server, "reviewer")
+        page.goto(asgi_server + "/approvals/")
+        page.wait_for_function("() => window.__liveOpen === true")
+        assert _pane_id(page) == str(first.id)
+        page.evaluate(MARKER + " = 'kept'")
+        navigations: list[str] = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+        page.locator("#reject-panel > summary").click()
+        page.fill("#reject-comment", "typed before B decided")
+
+        page_b = login(other, asgi_server, "second")
+        page_b.goto(asgi_server + "/approvals/")
+        assert _pane_id(page_b) == str(first.id)
+        page_b.keyboard.press("a")
+        expect(page_b.locator("#pane-notice")).to_contain_text("Approved")
+
+        expect(page.locator(f"#approval-{first.id}")).to_have_count(0)
+        expect(page.locator("#pane-settled")).to_contain_text("Approved by second")
+        expect(page.locator("#approve-button")).to_be_disabled()
+        expect(page.locator("#reject-comment")).to_be_disabled()
+        expect(page.locator("#reject-comment")).to_have_value("typed before B decided")
+        expect(page.locator("#pane-next")).to_have_attribute("data-id", str(second.id))
+
+        _, third = waiting_refund(engineer)
+        expect(page.locator("li.approval")).to_have_count(2)
+        expect(page.locator("li.approval").last).to_have_attribute("data-id", str(third.id))
+
+        page.keyboard.press("j")
+        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(second.id))
+        expect(page.locator("li.approval.selected")).to_have_attribute("data-id", str(second.id))
+        expect(page.locator("#approve-button")).to_be_enabled()
+        assert page.evaluate(MARKER) == "kept"
+        assert navigations == [], navigations
+    finally:
+        one.close()
+        other.close()
+    assert ApprovalRequest.objects.get(id=first.id).decided_by.username == "second"
 
 
 def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(
