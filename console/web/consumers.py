@@ -67,6 +67,14 @@ def _approval_view_id(views: set[str]) -> uuid.UUID | None:
 
 log = logging.getLogger(__name__)
 
+
+def _reading(read: Any) -> Any:
+    """`read` (a render, a check) on a thread of the executor's pool, not on the one thread that
+    runs every sync view of the process: a push after each decision then no longer holds up the
+    reviewer's next decision (the inbox's keyboard p95). Its connection comes from Django's pool
+    and goes back when it ends, like a request's."""
+    return database_sync_to_async(read, thread_sensitive=False)
+
 # A message stays far below daphne's 1 MiB websocket limit (a bigger one closes the socket and
 # the page stops updating): a run's header and output are clipped (agents/web/run_page.py) and
 # its span rows go in pages.
@@ -180,7 +188,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         pane = message.get("pane") if isinstance(message, dict) else None
         self.pane_id = _uuid_or_none(pane) if isinstance(pane, str) else None
         if self.pane_id is not None:
-            html = await database_sync_to_async(self._render_pane)()
+            html = await _reading(self._render_pane)()
             if html:
                 await self.send(text_data=html)
 
@@ -193,7 +201,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         gap = seq != last + 1
         if group == live.APPROVALS_GROUP and not gap:
             approval_id = _uuid_or_none(str(event.get("approval_id", "")))
-            if approval_id is not None and not await database_sync_to_async(self._concerns_user)(approval_id):
+            if approval_id is not None and not await _reading(self._concerns_user)(approval_id):
                 return
         # A gap means events were lost: re-read everything (the page loads what it lacks).
         await self._send_fragments(group, full=gap)
@@ -210,7 +218,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return pending_count(user) != self.nav_pending
 
     async def _send_fragments(self, group: str, full: bool) -> None:
-        for html in await database_sync_to_async(self._render)(group, full):
+        for html in await _reading(self._render)(group, full):
             await self.send(text_data=html)
 
     def _render(self, group: str, full: bool) -> list[str]:

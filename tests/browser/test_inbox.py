@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from agents.demo.models import Refund
 from approvals.models import ApprovalRequest
+from approvals.services import decide
 from tests.support.browser import login
 from tests.support.runs import waiting_refund
 from tests.support.users import make_user
@@ -19,15 +20,23 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pyt
 
 # Set on the page once loaded: a full page load would drop it.
 MARKER = "window.__inboxMarker"
-# Before each key press, the time; when the pane shows another request, the time it took.
+# Before each key press, the time; when the pane shows another request, the time it took
+# (`__decisionMs`), and when the server's answer to the decision is in the pane (`__confirmMs`).
 TIMER = """() => {
   window.__decisionMs = [];
-  document.addEventListener("keydown", (e) => { if (e.key === "a") window.__pressedAt = performance.now(); }, true);
+  window.__confirmMs = [];
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "a") window.__pressedAt = window.__confirmFrom = performance.now();
+  }, true);
+  const after = (list, pressed) => requestAnimationFrame(() => list.push(performance.now() - pressed));
   document.addEventListener("htmx:afterSwap", (e) => {
-    if (e.target.id !== "inbox-pane" || window.__pressedAt === undefined) return;
-    const pressed = window.__pressedAt;
+    if (e.target.id !== "inbox-pane") return;
+    if (window.__pressedAt !== undefined) after(window.__decisionMs, window.__pressedAt);
     window.__pressedAt = undefined;
-    requestAnimationFrame(() => window.__decisionMs.push(performance.now() - pressed));
+    if (window.__confirmFrom !== undefined && e.detail && e.detail.xhr) {
+      after(window.__confirmMs, window.__confirmFrom);
+      window.__confirmFrom = undefined;
+    }
   });
 }"""
 
@@ -75,17 +84,28 @@ def test_reviewer_decides_ten_requests_by_keyboard_without_a_page_load(
         assert page.evaluate(MARKER) == "kept"
         assert navigations == [], navigations
         timings = page.evaluate("window.__decisionMs")
+        confirmed = page.evaluate("window.__confirmMs")
     finally:
         context.close()
     assert [ApprovalRequest.objects.get(id=r.id).status for r in requests] == ["approved"] * 10
+    print("\ninbox keyboard decision -> next request shown: " + _spread(timings))
+    print("inbox keyboard decision -> server's answer in the pane: " + _spread(confirmed))
+
+
+def _spread(timings: list[float]) -> str:
     ordered = sorted(timings)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    print(
-        f"\ninbox keyboard decision -> next request shown: n={len(timings)} "
-        f"p50={statistics.median(timings):.0f} ms p95={p95:.0f} ms max={ordered[-1]:.0f} ms"
-    )
+    return f"n={len(timings)} p50={statistics.median(timings):.0f} ms p95={p95:.0f} ms max={ordered[-1]:.0f} ms"
 
 
+# The requests the pane shows, in turn.
+SHOWN = """() => {
+  window.__shown = [];
+  document.addEventListener("htmx:afterSwap", (e) => {
+    const body = document.getElementById("pane-body");
+    if (e.target.id === "inbox-pane" && body) window.__shown.push(body.dataset.approvalId);
+  });
+}"""
 # Set once the page's live socket is open (an init script: it runs before the page's own).
 LIVE_OPEN = "document.addEventListener('htmx:wsOpen', () => { window.__liveOpen = true; });"
 
@@ -140,6 +160,36 @@ def test_another_reviewers_decision_reaches_my_list_and_pane_without_a_page_load
         one.close()
         other.close()
     assert ApprovalRequest.objects.get(id=first.id).decided_by.username == "second"
+
+
+def test_a_refused_decision_replaces_the_next_request_shown_ahead(
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any
+) -> None:
+    """Approving by keyboard shows the next request at once; when the server refuses the decision
+    (another reviewer decided first and, the live socket being gone, the pane did not know), the
+    refused request comes back with the reason, its row back in the list, without a page load."""
+    first, second = (waiting_refund(engineer)[1] for _ in range(2))
+    other = make_user("second", "reviewers")
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = login(context, asgi_server, "reviewer")
+        page.goto(asgi_server + "/approvals/")
+        assert _pane_id(page) == str(first.id)
+        page.evaluate(MARKER + " = 'kept'")
+        page.evaluate("document.getElementById('live').remove()")  # htmx closes the socket
+        page.wait_for_load_state("networkidle")  # the next request's pane, fetched ahead
+        page.evaluate(SHOWN)
+        decide(first.id, other, "approve")
+        page.keyboard.press("a")
+        expect(page.locator("#problem")).to_contain_text("already approved, by second")
+        assert page.evaluate("window.__shown") == [str(second.id), str(first.id)]
+        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(first.id))
+        expect(page.locator(f"#approval-{first.id}")).to_be_visible()
+        expect(page.locator(f"#approval-{second.id}")).to_be_visible()
+        assert page.evaluate(MARKER) == "kept"
+    finally:
+        context.close()
+    assert ApprovalRequest.objects.get(id=first.id).decisions.count() == 1
 
 
 def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(
