@@ -46,6 +46,7 @@ __all__ = [
     "next_after",
     "outcome_context",
     "outcome_of",
+    "pane_live_context",
     "parse_edit",
     "pending_count",
     "put_to_requester",
@@ -163,12 +164,43 @@ def filtered_inbox(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> 
     return InboxPage(requests=rows, next_cursor=_cursor_of(rows[-1]) if more else "", filters=filters)
 
 
-def next_after(user: Any, filters: InboxFilters, decided: ApprovalRequest) -> ApprovalRequest | None:
+def next_after(
+    user: Any, filters: InboxFilters, decided: ApprovalRequest, page: InboxPage | None = None
+) -> ApprovalRequest | None:
     """The request the inbox shows after `decided` was decided: the next one in the list's order,
-    else the first one (the reviewer worked to the end of the list)."""
-    requests = _inbox_queryset(user, filters).exclude(id=decided.id)
+    else the first one (the reviewer worked to the end of the list). With the list's `page` (read
+    after the decision), a row of it when it has one after `decided`: no query of its own."""
     assert decided.due_at is not None
-    return _after(requests, (decided.due_at, decided.created_at, decided.id)).first() or requests.first()
+    keys = (decided.due_at, decided.created_at, decided.id)
+    # The page holds the next row if it starts before `decided` (a later page's first row may not
+    # be the next one).
+    if page is not None and (page.is_first or (page.requests and _keys_of(page.requests[0]) < keys)):
+        following = next((r for r in page.requests if r.id != decided.id and _keys_of(r) > keys), None)
+        if following is not None:
+            return following
+    requests = _inbox_queryset(user, filters).exclude(id=decided.id)
+    return _after(requests, keys).first() or requests.first()
+
+
+def _keys_of(request: ApprovalRequest) -> tuple[Any, Any, Any]:
+    return request.due_at, request.created_at, request.id
+
+
+def pane_live_context(user: Any, approval: ApprovalRequest, filters: InboxFilters) -> dict[str, Any]:
+    """The pane's live part (`_pane_live.html`), on the page and in the push: the request's status,
+    whether this reviewer may still decide it (settled, or held by someone else: the pane's forms
+    are disabled), and once it is settled the request the list offers next."""
+    settled = approval.status != ApprovalRequest.Status.PENDING
+    return {
+        "approval": approval,
+        "pane_filters": filters,
+        "decidable": not settled and not approval.held_by_other(user),
+        "holder": approval.current_holder,
+        "settled_by": (
+            approval.decided_by.get_username() if approval.decided_by else approval.decided_automatically_by or "the system"
+        ) if settled else "",
+        "offered": next_after(user, filters, approval) if settled else None,
+    }
 
 
 def amount_of(request: ApprovalRequest) -> str:
@@ -202,7 +234,9 @@ def _inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[ApprovalReques
     requests: QuerySet[ApprovalRequest] = (
         ApprovalRequest.objects.pending()
         .visible_to(user)
-        .select_related("queue", "run__agent", "requested_by", "claimed_by")
+        # The request's own agent (copied from its run): the run's row (its input, output and
+        # state) is not read for a list of requests.
+        .select_related("queue", "agent", "requested_by", "claimed_by")
         .order_by(*INBOX_ORDER)
     )
     if filters.queue:
@@ -231,10 +265,11 @@ def pending_count(user: Any) -> int:
 
 
 def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
-    """The request, with what its page shows, if `user` may see it; else None."""
+    """The request, with what its pane shows, if `user` may see it; else None (its run is read
+    when the request's page asks for it)."""
     return (
         ApprovalRequest.objects.visible_to(user)
-        .select_related("queue", "run__agent", "requested_by", "decided_by", "claimed_by")
+        .select_related("queue", "agent", "requested_by", "decided_by", "claimed_by")
         .filter(id=approval_id)
         .first()
     )

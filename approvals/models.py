@@ -91,8 +91,11 @@ class ApprovalRequestQuerySet(models.QuerySet["ApprovalRequest"]):
     def visible_to(self, user: Any) -> ApprovalRequestQuerySet:
         if is_admin(user):
             return self
-        # A subquery, not a join: no duplicates and no DISTINCT over a large list.
-        queues = Queue.objects.filter(reviewer_groups__user=user).values("id")
+        # The user's queues read first and compared as constants: as a subquery they made every
+        # query of the inbox and the pane plan four more relations (7-11 ms of planning each, more
+        # than the query took to run). A handful of ids, no duplicates to remove from the list.
+        through = Queue.reviewer_groups.through.objects
+        queues = list(through.filter(group__user=user).values_list("queue_id", flat=True).distinct())
         return self.filter(queue_id__in=queues)
 
     def pending(self) -> ApprovalRequestQuerySet:

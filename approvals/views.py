@@ -125,7 +125,8 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool 
 def _pane_context(request: HttpRequest, approval: ApprovalRequest, filters: inbox.InboxFilters, **extra: Any) -> dict[str, Any]:
     """The inbox's pane: the request's detail and decision forms, which post back to the pane
     with the inbox's filters (`pane_filters`), so that the next request of the same list follows."""
-    return {**_detail_context(request, approval, full=False, **extra), "pane": True, "pane_filters": filters}
+    live = inbox.pane_live_context(request.user, approval, filters)
+    return {**_detail_context(request, approval, full=False, **extra), **live, "pane": True}
 
 
 def _pane_filters(request: HttpRequest) -> inbox.InboxFilters:
@@ -223,9 +224,9 @@ def _next_in_pane(request: HttpRequest, decided: ApprovalRequest, notice: str) -
     """The pane of the request after the decided one in the reviewer's list, and the list's rows
     again (out of band: the decided one is gone), in one response."""
     filters = _pane_filters(request)
-    following = inbox.next_after(request.user, filters, decided)
-    context = _pane_context(request, following, filters) if following else {"pane": True, "pane_filters": filters}
     page = inbox.filtered_inbox(request.user, filters)
+    following = inbox.next_after(request.user, filters, decided, page)
+    context = _pane_context(request, following, filters) if following else {"pane": True, "pane_filters": filters}
     rows = {"page": page, "oob": True, "selected_id": following.id if following else None, "filters": filters}
     return _pane_response(
         request, "approvals/partials/_approval_pane.html", {**context, "notice": notice},

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
-from langgraph.types import Interrupt
+from langgraph.types import Command, Interrupt
 from structlog.contextvars import bound_contextvars
 
 from agents.engine.checkpointer import checkpointer

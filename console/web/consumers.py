@@ -23,6 +23,7 @@ dropped, unless what the user sees changed with it (a request moved out of one o
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from typing import Any
@@ -39,6 +40,7 @@ from approvals.inbox import (
     InboxFilters,
     filtered_inbox,
     outcome_context,
+    pane_live_context,
     pending_count,
     put_to_requester,
     visible_request,
@@ -66,6 +68,14 @@ def _approval_view_id(views: set[str]) -> uuid.UUID | None:
 
 
 log = logging.getLogger(__name__)
+
+
+def _reading(read: Any) -> Any:
+    """`read` (a render, a check) on a thread of the executor's pool, not on the one thread that
+    runs every sync view of the process: a push after each decision then no longer holds up the
+    reviewer's next decision (the inbox's keyboard p95). Its connection comes from Django's pool
+    and goes back when it ends, like a request's."""
+    return database_sync_to_async(read, thread_sensitive=False)
 
 # A message stays far below daphne's 1 MiB websocket limit (a bigger one closes the socket and
 # the page stops updating): a run's header and output are clipped (agents/web/run_page.py) and
@@ -104,6 +114,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # page (the request was just reassigned away from one of their queues).
         self.nav_pending: int | None = None
         self.shown_rows: set[uuid.UUID] = set()
+        # The request the inbox's pane shows: the page says so (`receive`) whenever it changes.
+        self.pane_id: uuid.UUID | None = None
         self.last_seq: dict[str, int] = {}
         self.sent_span_seq: dict[uuid.UUID, int] = {}
         await self.accept()
@@ -170,7 +182,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        return None  # the page sends nothing we act on
+        """The inbox says which request its pane shows (`{"pane": "<id>"}`, static/console/inbox.js):
+        its live part is sent now (it may have changed since the pane was rendered, or while the
+        socket was down) and whenever the request changes. Anything else is ignored."""
+        if "approvals" not in self.views or not text_data or len(text_data) > 1000:
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            return
+        pane = message.get("pane") if isinstance(message, dict) else None
+        self.pane_id = _uuid_or_none(pane) if isinstance(pane, str) else None
+        if self.pane_id is not None:
+            html = await _reading(self._render_pane)()
+            if html:
+                await self.send(text_data=html)
 
     async def steward_event(self, event: dict[str, Any]) -> None:
         group, seq = event.get("group", ""), int(event.get("seq", 0))
@@ -181,7 +207,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         gap = seq != last + 1
         if group == live.APPROVALS_GROUP and not gap:
             approval_id = _uuid_or_none(str(event.get("approval_id", "")))
-            if approval_id is not None and not await database_sync_to_async(self._concerns_user)(approval_id):
+            if approval_id is not None and not await _reading(self._concerns_user)(approval_id):
                 return
         # A gap means events were lost: re-read everything (the page loads what it lacks).
         await self._send_fragments(group, full=gap)
@@ -191,14 +217,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         request, or it is in the rows they were last sent, or their pending count moved with it."""
 
         user = self.scope["user"]
-        if approval_id in self.shown_rows:
+        if approval_id in self.shown_rows or approval_id == self.pane_id:
             return True
         if ApprovalRequest.objects.visible_to(user).filter(id=approval_id).exists():
             return True
         return pending_count(user) != self.nav_pending
 
     async def _send_fragments(self, group: str, full: bool) -> None:
-        for html in await database_sync_to_async(self._render)(group, full):
+        for html in await _reading(self._render)(group, full):
             await self.send(text_data=html)
 
     def _render(self, group: str, full: bool) -> list[str]:
@@ -230,14 +256,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
         user = self.scope["user"]
         self.nav_pending = pending_count(user)
         context = {"oob": True, "nav_pending": self.nav_pending}
-        html = render_to_string("approvals/partials/_nav_count.html", context)
+        html: str = render_to_string("approvals/partials/_nav_count.html", context)
         if "approvals" in self.views:
             # The page the inbox shows (its filters and cursor came with the socket's query).
             filters = InboxFilters.from_query(self.filters)
             page = filtered_inbox(user, filters)
             self.shown_rows = {request.id for request in page.requests}
             html += render_to_string("approvals/partials/_approval_rows.html", {**context, "page": page, "filters": filters})
+            html += self._render_pane()
         return html
+
+    def _render_pane(self) -> str:
+        """The live part of the request in the inbox's pane: settled (by whom, and the request
+        offered next) or held by someone else; nothing when the user may no longer see it."""
+        if self.pane_id is None:
+            return ""
+        user = self.scope["user"]
+        approval = visible_request(user, self.pane_id)
+        if approval is None:
+            return ""
+        context = {**pane_live_context(user, approval, InboxFilters.from_query(self.filters)), "oob": True, "user": user}
+        return render_to_string("approvals/partials/_pane_live.html", context)
 
     def _render_run(self, run_id: uuid.UUID, full: bool) -> list[str]:
         """The run's header and output, and the span rows the page lacks, as messages of at most

@@ -37,10 +37,21 @@
       if (pane().getBoundingClientRect().top < 0) pane().scrollIntoView({ block: "start" });
     }
   }
+  // The pane's request was settled by someone else (its row left the list): the pane offers the
+  // next one (`_pane_live.html`), and j or a click on it opens it.
+  function openOffered() {
+    var offered = pane() && pane().querySelector("#pane-next");
+    if (!offered || !window.htmx) return false;
+    mark(offered.dataset.id);
+    busy = true;
+    window.htmx.ajax("GET", offered.dataset.pane, { target: "#inbox-pane", swap: "innerHTML" });
+    return true;
+  }
   function move(step) {
     var list = rows();
-    if (!list.length) return;
     var index = list.findIndex(function (r) { return r.dataset.id === selectedId; });
+    if (index < 0 && step > 0 && openOffered()) return;
+    if (!list.length) return;
     index = index < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, index + step));
     show(list[index]);
   }
@@ -82,28 +93,97 @@
     countChecked();
   }
 
-  document.addEventListener("htmx:wsAfterMessage", restoreRows);
+  // The pane's live part (`_pane_live.html`, rendered with the pane and pushed when its request
+  // changes): while the request is settled or someone else holds it, its forms are disabled
+  // (what was typed stays), so no stale decision is posted; the server refuses one anyway.
+  function followLive() {
+    var live = pane() && pane().querySelector(".pane-live");
+    var fields = pane() && pane().querySelector("#decide-fields");
+    if (live && fields) fields.disabled = live.dataset.decidable !== "true";
+  }
+  // The live socket learns which request the pane shows (console/web/consumers.py `receive`),
+  // on every (re)connection and every new pane, and pushes that request's live part.
+  var socket = null;
+  function announcePane() {
+    var shown = document.querySelector("#pane-body[data-approval-id]");
+    if (socket && pane()) socket.send(JSON.stringify({ pane: shown ? shown.dataset.approvalId : null }));
+  }
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.socketWrapper;
+    announcePane();
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () { restoreRows(); followLive(); });
   document.addEventListener("htmx:oobAfterSwap", restoreRows);
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.target && event.target.id === "inbox-pane") restoreRows();
+    if (event.target && event.target.id === "inbox-pane") { restoreRows(); followLive(); announcePane(); }
   });
+  document.addEventListener("DOMContentLoaded", followLive);
   // The next key acts on the new pane only once htmx has processed it: that happens when the swap
   // settles, not when the request ends (a key pressed in between submitted the new pane's form
   // natively, a full page load). An answer that is not swapped (5xx, network) frees the keys at once.
-  function forPane(event) { return event.detail.target && event.detail.target.id === "inbox-pane"; }
+  function forPane(event) { return !!event.detail && !!event.detail.target && event.detail.target.id === "inbox-pane"; }
   document.addEventListener("htmx:afterSettle", function (event) { if (forPane(event)) ready(); });
   document.addEventListener("htmx:sendError", function (event) { if (forPane(event)) ready(); });
   document.addEventListener("htmx:afterRequest", function (event) {
     if (forPane(event) && event.detail.xhr && event.detail.xhr.status >= 500) ready();
   });
-  // A refused decision (409, 422) answers with the pane and the reason: show it like any answer.
+  // A refused decision (409, 422) answers with the pane and the reason: show it like any answer
+  // (over the next request shown ahead, whose row comes back).
   document.addEventListener("htmx:beforeSwap", function (event) {
     var status = event.detail.xhr.status;
     if (event.detail.target && event.detail.target.id === "inbox-pane" && status >= 400 && status < 500) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
+      rows().forEach(function (r) { r.hidden = false; });
     }
   });
+
+  // Ahead of the reviewer: the panes of the two rows after the one shown, fetched while they read
+  // it. Approving by keyboard then shows the next request at once, while the decision is posted;
+  // the server's answer (that request's pane again, fresh, with the notice, and the rows) replaces
+  // it when it comes, or the refused request's pane with the reason. Keys wait for that answer
+  // (`busy`): one key, one decision, each confirmed before the next.
+  var ahead = {}; // request id -> its pane's HTML
+  function rowsAfterShown(count) {
+    var list = rows();
+    var index = list.findIndex(function (r) { return r.dataset.id === selectedId; });
+    return index < 0 ? [] : list.slice(index + 1, index + 1 + count);
+  }
+  function fetchAhead() {
+    var listed = {};
+    rows().forEach(function (r) { listed[r.dataset.id] = true; });
+    Object.keys(ahead).forEach(function (id) { if (!listed[id]) delete ahead[id]; }); // decided, gone
+    rowsAfterShown(2).forEach(function (row) {
+      var id = row.dataset.id;
+      if (ahead[id] !== undefined || !row.dataset.pane || !window.fetch) return;
+      ahead[id] = null; // in flight
+      window.fetch(row.dataset.pane, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html && id in ahead) ahead[id] = html; else delete ahead[id]; })
+        .catch(function () { delete ahead[id]; });
+    });
+  }
+  // What the pane shows once the shown request is decided, as the server will answer: the next
+  // row's pane, or when it was the list's only row (and no page follows), the list's end.
+  function paneAfterDecision() {
+    var next = rowsAfterShown(1)[0];
+    if (next) return ahead[next.dataset.id] || null;
+    var done = document.getElementById("pane-list-done");
+    var alone = rows().length === 1 && !document.getElementById("next-page");
+    return alone && done ? done.innerHTML : null;
+  }
+  function approveShowingNext() {
+    var button = find("#approve-button");
+    if (!button || button.disabled) return !!button;
+    var html = paneAfterDecision();
+    var decided = document.querySelector('.approval[data-id="' + selectedId + '"]');
+    button.click(); // htmx sends the form now (hx-boost), before the pane is replaced
+    if (html && window.htmx && busy) {
+      if (decided) decided.hidden = true;
+      window.htmx.swap(pane(), html, { swapStyle: "innerHTML" }, { eventInfo: { ahead: true } });
+    }
+    return true;
+  }
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.target && event.detail.target.id === "inbox-pane") busy = true;
   });
@@ -117,13 +197,18 @@
   document.addEventListener("click", function (event) {
     if (!event.target.closest) return;
     if (event.target.closest("[data-shortcuts-toggle]")) { toggleHelp(); return; }
+    if (event.target.closest("#pane-next") && !(event.ctrlKey || event.metaKey || event.shiftKey || event.button)) {
+      event.preventDefault();
+      openOffered();
+      return;
+    }
     var link = event.target.closest("li.approval a.row-link");
     if (link && pane() && !(event.ctrlKey || event.metaKey || event.shiftKey || event.button)) {
       event.preventDefault();
       show(link.closest("li.approval"));
     }
   });
-  document.addEventListener("DOMContentLoaded", restoreRows);
+  document.addEventListener("DOMContentLoaded", function () { restoreRows(); fetchAhead(); });
 
   // A generated answer form with variants (approvals/answer_form.py): one fieldset per variant,
   // each with its radio; with JavaScript only the chosen one's fields show, and typing in a
@@ -168,7 +253,7 @@
         if (next) { next.click(); return true; }
         return false;
       }
-      case "a": return click("#approve-button");
+      case "a": return approveShowingNext();
       case "r": return openPanel("reject-panel", "select, input:not([type=hidden]), textarea");
       case "e": return openPanel("edit-panel", "input:not([type=hidden]), select, textarea");
       case "?": toggleHelp(); return true;
@@ -177,6 +262,7 @@
   }
   ready = function () {
     busy = false;
+    fetchAhead();
     var key = queuedKey;
     queuedKey = null;
     if (key) handleKey(key);

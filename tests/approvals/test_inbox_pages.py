@@ -12,7 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from approvals.inbox import PAGE_SIZE
 from approvals.models import ApprovalRequest
+from approvals.services import decide
 from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,6 +95,25 @@ def test_deciding_in_the_pane_answers_with_the_next_request_and_the_rows(enginee
 
     last = client.post(f"/approvals/{second.id}/decide", {"decision": "reject", "reason_code": "policy", "pane": "1", "inbox": ""})
     assert "Nothing else is waiting in this list." in last.content.decode()
+
+
+def test_a_decision_on_a_request_another_reviewer_decided_is_refused_in_the_pane(
+    engineer: Any, reviewer: Any, client_for: Any
+) -> None:
+    """The pane posted after someone else decided (its forms were still enabled, a push late): 409,
+    the pane says who decided it, shows no forms, offers the next request; nothing recorded."""
+    first, second = (waiting_refund(engineer)[1] for _ in range(2))
+    other = make_user("other", "reviewers")
+    assert decide(first.id, other, "reject", reason_code="policy").status == "rejected"
+    response = client_for(reviewer).post(f"/approvals/{first.id}/decide", {"decision": "approve", "pane": "1", "inbox": ""})
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert re.search(r'id="problem">this request is already rejected, by other at ', html), html
+    assert f'id="pane-live-{first.id}" data-status="rejected" data-decidable="false"' in html
+    assert "<strong>Rejected</strong> by other" in html
+    assert 'id="approve-button"' not in html  # a settled request has no forms
+    assert f'id="pane-next" class="pane-next" data-id="{second.id}"' in html
+    assert ApprovalRequest.objects.get(id=first.id).decisions.count() == 1
 
 
 def test_the_queue_tabs_keep_the_selected_request_s_queue(engineer: Any, reviewer: Any, client_for: Any) -> None:

@@ -11,22 +11,32 @@ from playwright.sync_api import expect
 
 from agents.demo.models import Refund
 from approvals.models import ApprovalRequest
+from approvals.services import decide
 from tests.support.browser import login
 from tests.support.runs import waiting_refund
+from tests.support.users import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
 # Set on the page once loaded: a full page load would drop it.
 MARKER = "window.__inboxMarker"
-# Before each key press, the time; when the pane shows another request, the time it took.
+# Before each key press, the time; when the pane shows another request, the time it took
+# (`__decisionMs`), and when the server's answer to the decision is in the pane (`__confirmMs`).
 TIMER = """() => {
   window.__decisionMs = [];
-  document.addEventListener("keydown", (e) => { if (e.key === "a") window.__pressedAt = performance.now(); }, true);
+  window.__confirmMs = [];
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "a") window.__pressedAt = window.__confirmFrom = performance.now();
+  }, true);
+  const after = (list, pressed) => requestAnimationFrame(() => list.push(performance.now() - pressed));
   document.addEventListener("htmx:afterSwap", (e) => {
-    if (e.target.id !== "inbox-pane" || window.__pressedAt === undefined) return;
-    const pressed = window.__pressedAt;
+    if (e.target.id !== "inbox-pane") return;
+    if (window.__pressedAt !== undefined) after(window.__decisionMs, window.__pressedAt);
     window.__pressedAt = undefined;
-    requestAnimationFrame(() => window.__decisionMs.push(performance.now() - pressed));
+    if (window.__confirmFrom !== undefined && e.detail && e.detail.xhr) {
+      after(window.__confirmMs, window.__confirmFrom);
+      window.__confirmFrom = undefined;
+    }
   });
 }"""
 
@@ -74,15 +84,112 @@ def test_reviewer_decides_ten_requests_by_keyboard_without_a_page_load(
         assert page.evaluate(MARKER) == "kept"
         assert navigations == [], navigations
         timings = page.evaluate("window.__decisionMs")
+        confirmed = page.evaluate("window.__confirmMs")
     finally:
         context.close()
     assert [ApprovalRequest.objects.get(id=r.id).status for r in requests] == ["approved"] * 10
+    print("\ninbox keyboard decision -> next request shown: " + _spread(timings))
+    print("inbox keyboard decision -> server's answer in the pane: " + _spread(confirmed))
+
+
+def _spread(timings: list[float]) -> str:
     ordered = sorted(timings)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    print(
-        f"\ninbox keyboard decision -> next request shown: n={len(timings)} "
-        f"p50={statistics.median(timings):.0f} ms p95={p95:.0f} ms max={ordered[-1]:.0f} ms"
-    )
+    return f"n={len(timings)} p50={statistics.median(timings):.0f} ms p95={p95:.0f} ms max={ordered[-1]:.0f} ms"
+
+
+# The requests the pane shows, in turn.
+SHOWN = """() => {
+  window.__shown = [];
+  document.addEventListener("htmx:afterSwap", (e) => {
+    const body = document.getElementById("pane-body");
+    if (e.target.id === "inbox-pane" && body) window.__shown.push(body.dataset.approvalId);
+  });
+}"""
+# Set once the page's live socket is open (an init script: it runs before the page's own).
+LIVE_OPEN = "document.addEventListener('htmx:wsOpen', () => { window.__liveOpen = true; });"
+
+
+def test_another_reviewers_decision_reaches_my_list_and_pane_without_a_page_load(
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any
+) -> None:
+    """Two reviewers on the inbox, both with the first request in their pane. B approves it: A's
+    row of it goes, A's pane says B approved it, its forms are disabled and the next request is
+    offered, all without a page load; j opens the offered one. A request that arrives meanwhile
+    appears in A's list in its place."""
+    first, second = (waiting_refund(engineer)[1] for _ in range(2))
+    make_user("second", "reviewers")
+    one = browser.new_context(viewport={"width": 1440, "height": 900})
+    other = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        one.add_init_script(LIVE_OPEN)
+        page = login(one, asgi_server, "reviewer")
+        page.goto(asgi_server + "/approvals/")
+        page.wait_for_function("() => window.__liveOpen === true")
+        assert _pane_id(page) == str(first.id)
+        page.evaluate(MARKER + " = 'kept'")
+        navigations: list[str] = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+        page.locator("#reject-panel > summary").click()
+        page.fill("#reject-comment", "typed before B decided")
+
+        page_b = login(other, asgi_server, "second")
+        page_b.goto(asgi_server + "/approvals/")
+        assert _pane_id(page_b) == str(first.id)
+        page_b.keyboard.press("a")
+        expect(page_b.locator("#pane-notice")).to_contain_text("Approved")
+
+        expect(page.locator(f"#approval-{first.id}")).to_have_count(0)
+        expect(page.locator("#pane-settled")).to_contain_text("Approved by second")
+        expect(page.locator("#approve-button")).to_be_disabled()
+        expect(page.locator("#reject-comment")).to_be_disabled()
+        expect(page.locator("#reject-comment")).to_have_value("typed before B decided")
+        expect(page.locator("#pane-next")).to_have_attribute("data-id", str(second.id))
+
+        _, third = waiting_refund(engineer)
+        expect(page.locator("li.approval")).to_have_count(2)
+        expect(page.locator("li.approval").last).to_have_attribute("data-id", str(third.id))
+
+        page.keyboard.press("j")
+        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(second.id))
+        expect(page.locator("li.approval.selected")).to_have_attribute("data-id", str(second.id))
+        expect(page.locator("#approve-button")).to_be_enabled()
+        assert page.evaluate(MARKER) == "kept"
+        assert navigations == [], navigations
+    finally:
+        one.close()
+        other.close()
+    assert ApprovalRequest.objects.get(id=first.id).decided_by.username == "second"
+
+
+def test_a_refused_decision_replaces_the_next_request_shown_ahead(
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any
+) -> None:
+    """Approving by keyboard shows the next request at once; when the server refuses the decision
+    (another reviewer decided first and, the live socket being gone, the pane did not know), the
+    refused request comes back with the reason, its row back in the list, without a page load."""
+    first, second = (waiting_refund(engineer)[1] for _ in range(2))
+    other = make_user("second", "reviewers")
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = login(context, asgi_server, "reviewer")
+        page.goto(asgi_server + "/approvals/")
+        assert _pane_id(page) == str(first.id)
+        page.evaluate(MARKER + " = 'kept'")
+        page.evaluate("document.getElementById('live').remove()")  # htmx closes the socket
+        page.wait_for_load_state("networkidle")  # the next request's pane, fetched ahead
+        page.evaluate(SHOWN)
+        decide(first.id, other, "approve")
+        page.keyboard.press("a")
+        expect(page.locator("#problem")).to_contain_text("already approved, by second")
+        assert page.evaluate("window.__shown") == [str(second.id), str(first.id)]
+        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(first.id))
+        expect(page.locator(f"#approval-{first.id}")).to_be_visible()
+        expect(page.locator(f"#approval-{second.id}")).to_be_visible()
+        assert page.evaluate(MARKER) == "kept"
+    finally:
+        context.close()
+    assert ApprovalRequest.objects.get(id=first.id).decisions.count() == 1
 
 
 def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(

@@ -9,6 +9,7 @@ channel layer. pytest-asyncio is not installed: each test is sync and runs one c
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -29,8 +30,8 @@ from agents.engine import runtime
 from agents.engine.models import Run
 from agents.engine.services import start_run
 from approvals.inbox import PAGE_SIZE, InboxFilters, filtered_inbox
-from approvals.models import ApprovalRequest
-from approvals.services import decide
+from approvals.models import ApprovalRequest, Queue
+from approvals.services import claim, decide, enforce_sla
 from console.kernel import live
 from console.web.consumers import LiveConsumer
 from tests.support.live import run_async, settle
@@ -419,6 +420,86 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
         assert 'class="badge zero" data-count="0"' in last
         assert "Nothing waiting for you." in last
         assert str(approval.id) not in last
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def _closing(call: Any) -> Any:
+    """`call` run on a thread's own connection, closed afterwards (as a request handler's)."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return call(*args)
+        finally:
+            connections.close_all()
+
+    return run
+
+
+async def receive_until(communicator: WebsocketCommunicator, needle: str) -> str:
+    """The first message that contains `needle` (earlier ones are skipped)."""
+    deadline = time.monotonic() + 15
+    while True:
+        assert time.monotonic() < deadline, needle
+        html = await communicator.receive_from(timeout=15)
+        if needle in html:
+            return html
+
+
+def test_the_inbox_pane_follows_its_request_claimed_then_timed_out(engineer: User, reviewer: User) -> None:
+    """The inbox says which request its pane shows; the consumer sends that request's live part at
+    once, then on each change: another reviewer's claim (the pane may not decide: held), and the
+    queue's timeout rejecting it (settled by the rule, the next request offered)."""
+    first, second = (queued_refund(engineer, 250) for _ in range(2))
+    for run in (first, second):
+        assert runtime.execute(run.id) == Run.Status.WAITING
+    shown, following = (ApprovalRequest.objects.get(run=run) for run in (first, second))
+    other = make_user("other", "reviewers")
+    settle(live.APPROVALS_GROUP)
+
+    def time_out() -> None:
+        ApprovalRequest.objects.filter(id=shown.id).update(due_at=timezone.now() - timezone.timedelta(minutes=1))
+        Queue.objects.filter(id=shown.queue_id).update(timeout_action=Queue.TimeoutAction.REJECT)
+        enforce_sla()
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(reviewer, "subscribe=approvals&view=approvals")
+        assert accepted is True
+        await communicator.receive_from(timeout=5)  # the rows
+        await communicator.send_to(text_data=json.dumps({"pane": str(shown.id)}))
+        html = await receive_until(communicator, f'id="pane-live-{shown.id}"')
+        assert 'data-status="pending" data-decidable="true" hx-swap-oob="true"' in html
+
+        await sync_to_async(_closing(claim), thread_sensitive=False)(shown.id, other)
+        html = await receive_until(communicator, 'data-decidable="false"')
+        assert f'id="pane-live-{shown.id}"' in html and "other is on this request" in html
+
+        await sync_to_async(_closing(time_out), thread_sensitive=False)()
+        html = await receive_until(communicator, 'data-status="rejected"')
+        assert f'id="pane-live-{shown.id}"' in html and "Rejected</strong> by sla: payments" in html
+        assert f'id="pane-next" class="pane-next" data-id="{following.id}"' in html
+        assert f'<li id="approval-{shown.id}"' not in html  # its row left the list
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_pane_message_is_ignored_without_the_inbox_view(engineer: User, reviewer: User) -> None:
+    """Only the inbox (view=approvals) has a pane: elsewhere the message changes nothing, and a
+    message that is not one is ignored too."""
+    run = queued_refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    approval = ApprovalRequest.objects.get(run=run)
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(reviewer, "subscribe=approvals")
+        assert accepted is True
+        await communicator.receive_from(timeout=5)
+        await communicator.send_to(text_data=json.dumps({"pane": str(approval.id)}))
+        await communicator.send_to(text_data="not json")
+        assert await communicator.receive_nothing(timeout=0.5)
         await communicator.disconnect()
 
     run_async(scenario)
