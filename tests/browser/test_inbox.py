@@ -206,9 +206,11 @@ def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(
         expect(page.locator("li.approval")).to_have_count(3)
         expect(page.locator("li.approval").first.locator(".amount")).to_have_text("12,345.50 USD")
         assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        # The pane shows its request once the page has selected the first row.
+        expect(page.locator("#inbox-pane [data-approval-id]")).to_be_visible()
         rows = page.locator("#approval-rows").bounding_box()
         pane = page.locator("#inbox-pane").bounding_box()
-        assert rows and pane and rows["y"] >= pane["y"] + pane["height"] - 1
+        assert rows and pane and rows["y"] >= pane["y"] + pane["height"] - 1, (rows, pane)
         assert pane["width"] <= 390 and rows["width"] <= 390
 
         bulk = page.locator("#bulk-approve")
