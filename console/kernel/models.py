@@ -62,15 +62,27 @@ class ApiKey(models.Model):
         return key, raw
 
     @classmethod
-    def authenticate(cls, raw: str) -> ApiKey | None:
+    def find(cls, raw: str) -> ApiKey | None:
+        """The usable key with this raw value, its user joined, if the user is active; records
+        nothing (console/kernel/auth.py `api_key_of` looks it up once per request)."""
         key = cls.objects.usable().select_related("user").filter(key_hash=hash_key(raw)).first()
         if key is None or not key.user.is_active:
             return None
+        return key
+
+    def record_use(self) -> None:
         now = timezone.now()
         resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
         # Record use at most once a minute: no write on every request.
-        if key.last_used_at is None or now - key.last_used_at > resolution:
-            cls.objects.filter(pk=key.pk).update(last_used_at=now)
+        if self.last_used_at is None or now - self.last_used_at > resolution:
+            ApiKey.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+
+    @classmethod
+    def authenticate(cls, raw: str) -> ApiKey | None:
+        key = cls.find(raw)
+        if key is not None:
+            key.record_use()
         return key
 
     def revoke(self) -> None:
