@@ -357,27 +357,40 @@ class StewardPostgresSaver(PostgresSaver):
 
     @contextmanager
     def _step_transaction(self, checkpoint_id: str) -> Iterator[Any]:
-        """One transaction in one pipeline, two round trips: BEGIN, the hook's statements (lease,
-        spans), held writes and what the caller queues on the cursor it gets go out with one
-        sync; the hook checks the lease from its result; then COMMIT. LangGraph's own put and
+        """One transaction in one pipeline: BEGIN, the hook's statements (lease, spans), held
+        writes, what the caller queues on the cursor it gets and COMMIT go out with one sync, one
+        round trip, when the hook's lease statement fails the transaction by itself if the lease
+        is gone (`before_commit_failing`; its `refusal` names the error). Otherwise two: the
+        hook checks the lease statement's result before COMMIT. LangGraph's own put and
         put_writes would open a nested pipeline each, and psycopg syncs at the end of every
-        nested pipeline and around a transaction block: six round trips per step before."""
+        nested pipeline and around a transaction block: about eight round trips per step before."""
+        failing = getattr(self.hook, "before_commit_failing", None)
         with self._tx_lock:
             committed = False
             try:
                 with self.conn.pipeline() as pipeline, self.conn.cursor() as lease_cursor, self.conn.cursor() as cur:
                     # Not prepared: they are not worth a server-side statement each.
                     cur.execute("BEGIN", prepare=False)
-                    self.hook.before_commit(lease_cursor, "postgresql", "%s", checkpoint_id)
+                    if failing is not None:
+                        failing(lease_cursor, checkpoint_id)
+                    else:
+                        self.hook.before_commit(lease_cursor, "postgresql", "%s", checkpoint_id)
                     held, self._held = self._held, []
                     for config, writes, task_id, task_path in held:
                         self._queue_writes(cur, config, writes, task_id, task_path)
                     yield cur
-                    pipeline.sync()
-                    self.hook.check(lease_cursor)
+                    if failing is None:
+                        pipeline.sync()
+                        self.hook.check(lease_cursor)
                     cur.execute("COMMIT", prepare=False)
-                # Leaving the pipeline synced: the COMMIT's result is read (it raises if it failed).
+                # Leaving the pipeline synced: every result is read (the first error raises).
                 committed = True
+            except psycopg.Error as exc:
+                refusal = getattr(self.hook, "refusal", None)
+                refused = refusal(exc) if refusal is not None else None
+                if refused is not None:
+                    raise refused from None
+                raise
             finally:
                 if not committed:
                     self._roll_back()

@@ -109,6 +109,21 @@ class StepWriter:
         return round(self.active_before + (time.monotonic() - self.started), 3)
 
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+        self._lease_and_spans(cursor, vendor, placeholder, checkpoint_id, failing=False)
+
+    def before_commit_failing(self, cursor: Any, checkpoint_id: str) -> None:
+        """before_commit for the pipelined Postgres saver, which queues COMMIT without reading
+        the lease statement's result: that statement fails the transaction if the lease is gone,
+        and `refusal` names the error."""
+        self._lease_and_spans(cursor, "postgresql", "%s", checkpoint_id, failing=True)
+
+    def refusal(self, error: BaseException) -> BaseException | None:
+        """LeaseLost for the error of a lease statement `before_commit_failing` issued."""
+        if Run.LEASE_LOST in str(error):
+            return LeaseLost(f"run {self.run_id} is no longer held by this worker")
+        return None
+
+    def _lease_and_spans(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, failing: bool) -> None:
         p = placeholder
         now = timezone.now()
         run, owner = _db_uuid(vendor, self.run_id), self.lease_owner
@@ -116,11 +131,12 @@ class StepWriter:
             # Renew when half the lease is gone: an UPDATE of the run row at every step would
             # cost a row version per step. The time spent so far goes with it, so a worker that
             # dies mid-run does not take its part of the run's timeout with it.
-            Run.renew_lease_in(cursor, p, run, owner, _db_time(vendor, now + timedelta(seconds=self.lease_seconds)), self.active_seconds())
+            expires = _db_time(vendor, now + timedelta(seconds=self.lease_seconds))
+            Run.renew_lease_in(cursor, p, run, owner, expires, self.active_seconds(), failing=failing)
             self._renew_after = time.monotonic() + self.lease_seconds / 2
             self._checking = "update"
         else:
-            Run.check_lease_in(cursor, p, run, owner, _db_time(vendor, now))
+            Run.check_lease_in(cursor, p, run, owner, _db_time(vendor, now), failing=failing)
             self._checking = "select"
         spans = self.recorder.drain()
         if spans:
