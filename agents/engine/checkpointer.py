@@ -277,10 +277,15 @@ class StewardPostgresSaver(PostgresSaver):
     # a step's statements share its pipeline and transaction.
     conn: Connection[DictRow]
 
-    def __init__(self, conn: Connection[DictRow], hook: StepHook, serde: SerializerProtocol | None = None) -> None:
+    def __init__(
+        self, conn: Connection[DictRow], hook: StepHook, serde: SerializerProtocol | None = None, fresh_thread: str | None = None
+    ) -> None:
         serde = serde or checkpoint_serde()
         super().__init__(conn, serde=serde)
         self.hook = hook
+        # A thread nobody has written yet (a run's first claim on a thread of its own): until
+        # this saver writes, reading any of its checkpoints finds nothing, without a query.
+        self._fresh_thread = fresh_thread
         self.encrypting = _encrypting(serde)
         # put and put_writes come from LangGraph's executor threads: one transaction at a time.
         self._tx_lock = threading.Lock()
@@ -348,6 +353,8 @@ class StewardPostgresSaver(PostgresSaver):
                 pass
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if self._fresh_thread is not None and config["configurable"].get("thread_id") == self._fresh_thread:
+            return None
         self.flush_held()
         return super().get_tuple(config)
 
@@ -365,6 +372,7 @@ class StewardPostgresSaver(PostgresSaver):
         put_writes would open a nested pipeline each, and psycopg syncs at the end of every
         nested pipeline and around a transaction block: about eight round trips per step before."""
         failing = getattr(self.hook, "before_commit_failing", None)
+        self._fresh_thread = None
         with self._tx_lock:
             committed = False
             try:
@@ -524,12 +532,13 @@ def _sqlite_connect() -> sqlite3.Connection:
 
 
 @contextmanager
-def checkpointer(hook: StepHook | None = None) -> Iterator[BaseCheckpointSaver[Any]]:
-    """A saver for one run execution, on a connection of its own for the duration."""
+def checkpointer(hook: StepHook | None = None, fresh_thread: str | None = None) -> Iterator[BaseCheckpointSaver[Any]]:
+    """A saver for one run execution, on a connection of its own for the duration.
+    `fresh_thread`: a thread the caller knows has no checkpoint yet (Postgres reads none)."""
     hook = hook or _NoHook()
     if vendor() == "postgresql":
         with _get_pool().connection() as conn:
-            saver = StewardPostgresSaver(conn, hook)
+            saver = StewardPostgresSaver(conn, hook, fresh_thread=fresh_thread)
             yield saver
             # Only when the execution went well: after an error the lease may be gone, and what
             # is held is a finished step's history, not what a resume needs.

@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -409,7 +410,8 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
     config = run_config(run, recorder, guard)
     call = GraphCall.from_metadata(run.metadata)
     try:
-        with checkpointer(writer) as saver:
+        # A fresh run's thread has no checkpoint: LangGraph's first read of it needs no query.
+        with checkpointer(writer, fresh_thread=run.thread_id if fresh else None) as saver:
             graph = compiled_graph(spec, saver, config)
             command = _next_input(graph, config, run, spec, fresh)
             if command is _WAIT:
@@ -576,10 +578,15 @@ def _stop(
     pause = breach is not None and limits is not None and limits.on_breach == PAUSE
     if breach is not None and not pause:
         error = breach.message
+    # A run that ends with one statement (no span left to write, nothing opened or recorded
+    # beside it: success, or an error of its own) needs no transaction: BEGIN and COMMIT would
+    # be two round trips more at the end of every run.
+    alone = not spans and not interrupts and breach is None and breakpoint is None and stopped is None
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                insert_spans(cursor, connection.vendor, "%s", run.id, spans)
+        with nullcontext() if alone else transaction.atomic():
+            if spans:
+                with connection.cursor() as cursor:
+                    insert_spans(cursor, connection.vendor, "%s", run.id, spans)
             totals = {**_totals_after(run, recorder), "active_seconds": writer.active_seconds()}
             if interrupts:
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)
