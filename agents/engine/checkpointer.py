@@ -177,10 +177,11 @@ def _encrypting(serde: SerializerProtocol) -> bool:
 
 
 class _HookedWrites:
-    """put and put_writes of both savers: the write inside the saver's `_step_transaction`,
-    which runs the run's StepHook on the same connection and transaction."""
+    """put and put_writes of the SQLite saver: the write inside the saver's `_step_transaction`,
+    which runs the run's StepHook on the same connection and transaction. (The Postgres saver
+    queues its writes on its step's cursor instead: StewardPostgresSaver.)"""
 
-    # Each saver's own: the lock, the transaction and the hook around one write; and how it
+    # The saver's own: the lock, the transaction and the hook around one write; and how it
     # writes a checkpoint.
     _step_transaction: Callable[[str], AbstractContextManager[None]]
     _save_checkpoint: Callable[[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions], RunnableConfig]
