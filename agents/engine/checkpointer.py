@@ -62,11 +62,11 @@ __all__ = [
     "ENCRYPTION_OFF",
     "CheckpointEncrypted",
     "StepHook",
+    "checkpoint_rows",
     "checkpoint_serde",
     "checkpointer",
     "close_pool",
     "connection_pool",
-    "encrypted_checkpoint_rows",
     "postgres_dsn",
     "prepare_threshold",
     "setup_checkpointer",
@@ -177,10 +177,11 @@ def _encrypting(serde: SerializerProtocol) -> bool:
 
 
 class _HookedWrites:
-    """put and put_writes of both savers: the write inside the saver's `_step_transaction`,
-    which runs the run's StepHook on the same connection and transaction."""
+    """put and put_writes of the SQLite saver: the write inside the saver's `_step_transaction`,
+    which runs the run's StepHook on the same connection and transaction. (The Postgres saver
+    queues its writes on its step's cursor instead: StewardPostgresSaver.)"""
 
-    # Each saver's own: the lock, the transaction and the hook around one write; and how it
+    # The saver's own: the lock, the transaction and the hook around one write; and how it
     # writes a checkpoint.
     _step_transaction: Callable[[str], AbstractContextManager[None]]
     _save_checkpoint: Callable[[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions], RunnableConfig]
@@ -202,33 +203,44 @@ class _HookedWrites:
             super().put_writes(config, writes, task_id, task_path)  # type: ignore[misc]
 
 
-def encrypted_checkpoint_rows(
+def checkpoint_rows(
     saver: PostgresSaver | Any,
     config: RunnableConfig,
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     new_versions: ChannelVersions,
+    encrypting: bool = True,
 ) -> tuple[list[Any], tuple[Any, ...], RunnableConfig]:
-    """What an encrypting Postgres saver (sync or async) writes for a checkpoint: the blob rows,
-    the checkpoint row and the config naming it. Unlike LangGraph's put, no channel value stays
-    inline (in plain text) in the checkpoint's JSON: primitive values go to the encrypted blobs
-    too, written at their current version even when unchanged (the blob may not exist yet: a
-    thread begun before encryption was on kept them inline), which costs nothing when it does."""
+    """What a Postgres saver (sync or async) writes for a checkpoint: the blob rows, the
+    checkpoint row and the config naming it. Not encrypting, as LangGraph's put: primitive
+    channel values inline in the checkpoint's JSON, the others in blobs. Encrypting, no channel
+    value stays inline (in plain text): primitive values go to the encrypted blobs too, written at
+    their current version even when unchanged (the blob may not exist yet: a thread begun before
+    encryption was on kept them inline), which costs nothing when it does."""
     configurable = config["configurable"]
     thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
     values = checkpoint["channel_values"]
     copy = checkpoint.copy()
     copy["channel_values"] = {}
-    blob_versions = {k: v for k, v in new_versions.items() if k in values}
+    in_blobs: set[str] = set()
+    # Encrypting: the primitive values that go to the blobs at their current version.
+    current: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, _DeltaSnapshot):
             copy["channel_values"][key] = True  # LangGraph's marker: the snapshot is a blob
+            in_blobs.add(key)
         elif value is None or isinstance(value, (str, int, float, bool)):
-            version = checkpoint["channel_versions"].get(key)
+            version = checkpoint["channel_versions"].get(key) if encrypting else None
             if version is None:
                 copy["channel_values"][key] = value
             else:
-                blob_versions.setdefault(key, version)
+                in_blobs.add(key)
+                current[key] = version
+        else:
+            in_blobs.add(key)
+    blob_versions = {k: v for k, v in new_versions.items() if k in in_blobs}
+    for key, version in current.items():
+        blob_versions.setdefault(key, version)
     blobs = saver._dump_blobs(thread_id, checkpoint_ns, values, blob_versions) if blob_versions else []
     row = (
         thread_id,
@@ -249,7 +261,7 @@ def encrypted_checkpoint_rows(
 _COMMIT_AT_ONCE = frozenset(WRITES_IDX_MAP)
 
 
-class StewardPostgresSaver(_HookedWrites, PostgresSaver):
+class StewardPostgresSaver(PostgresSaver):
     """One transaction per step where LangGraph makes two.
 
     Stock LangGraph commits a task's writes as the task ends (`put_writes`), then the step's
@@ -266,10 +278,15 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
     # a step's statements share its pipeline and transaction.
     conn: Connection[DictRow]
 
-    def __init__(self, conn: Connection[DictRow], hook: StepHook, serde: SerializerProtocol | None = None) -> None:
+    def __init__(
+        self, conn: Connection[DictRow], hook: StepHook, serde: SerializerProtocol | None = None, fresh_thread: str | None = None
+    ) -> None:
         serde = serde or checkpoint_serde()
         super().__init__(conn, serde=serde)
         self.hook = hook
+        # A thread nobody has written yet (a run's first claim on a thread of its own): until
+        # this saver writes, reading any of its checkpoints finds nothing, without a query.
+        self._fresh_thread = fresh_thread
         self.encrypting = _encrypting(serde)
         # put and put_writes come from LangGraph's executor threads: one transaction at a time.
         self._tx_lock = threading.Lock()
@@ -291,7 +308,8 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
             with self._tx_lock:
                 self._held.append((config, list(writes), task_id, task_path))
             return
-        super().put_writes(config, writes, task_id, task_path)
+        with self._step_transaction(config["configurable"].get("checkpoint_id", "")) as cur:
+            self._queue_writes(cur, config, writes, task_id, task_path)
 
     def put(
         self,
@@ -305,14 +323,29 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
         # (traces/inspection/inspect_views.py reads that).
         parent = str(config["configurable"].get("checkpoint_id") or "")
         held_here = bool(parent) and any(c["configurable"].get("checkpoint_id") == parent for c, _, _, _ in list(self._held))
-        with self._step_transaction(parent if held_here else checkpoint["id"]):
-            return self._save_checkpoint(config, checkpoint, metadata, new_versions)
+        with self._step_transaction(parent if held_here else checkpoint["id"]) as cur:
+            blobs, row, next_config = checkpoint_rows(self, config, checkpoint, metadata, new_versions, self.encrypting)
+            if blobs:
+                cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
+            cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
+            return next_config
 
-    def _write_held(self) -> None:
-        # Inside _step_transaction, under its lock.
-        held, self._held = self._held, []
-        for config, writes, task_id, task_path in held:
-            PostgresSaver.put_writes(self, config, writes, task_id, task_path)
+    def _queue_writes(
+        self, cur: Any, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> None:
+        """LangGraph's put_writes, on the step's cursor (its own would sync the pipeline)."""
+        query = (
+            self.UPSERT_CHECKPOINT_WRITES_SQL
+            if all(w[0] in WRITES_IDX_MAP for w in writes)
+            else self.INSERT_CHECKPOINT_WRITES_SQL
+        )
+        configurable = config["configurable"]
+        cur.executemany(
+            query,
+            self._dump_writes(
+                configurable["thread_id"], configurable["checkpoint_ns"], configurable["checkpoint_id"], task_id, task_path, writes
+            ),
+        )
 
     def flush_held(self) -> None:
         """Commit held writes now (the step's checkpoint went first: they still belong in it)."""
@@ -321,6 +354,8 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
                 pass
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if self._fresh_thread is not None and config["configurable"].get("thread_id") == self._fresh_thread:
+            return None
         self.flush_held()
         return super().get_tuple(config)
 
@@ -328,36 +363,58 @@ class StewardPostgresSaver(_HookedWrites, PostgresSaver):
         self.flush_held()
         return super().list(config, **kwargs)
 
-    def _save_checkpoint(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """PostgresSaver.put; when encrypting, encrypted_checkpoint_rows (no plain value inline)."""
-        if not self.encrypting:
-            return PostgresSaver.put(self, config, checkpoint, metadata, new_versions)
-        blobs, row, next_config = encrypted_checkpoint_rows(self, config, checkpoint, metadata, new_versions)
-        with self._cursor(pipeline=True) as cur:
-            if blobs:
-                cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
-            cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
-        return next_config
-
     @contextmanager
-    def _step_transaction(self, checkpoint_id: str) -> Iterator[None]:
+    def _step_transaction(self, checkpoint_id: str) -> Iterator[Any]:
+        """One transaction in one pipeline: BEGIN, the hook's statements (lease, spans), held
+        writes, what the caller queues on the cursor it gets and COMMIT go out with one sync, one
+        round trip, when the hook's lease statement fails the transaction by itself if the lease
+        is gone (`before_commit_failing`; its `refusal` names the error). Otherwise two: the
+        hook checks the lease statement's result before COMMIT. LangGraph's own put and
+        put_writes would open a nested pipeline each, and psycopg syncs at the end of every
+        nested pipeline and around a transaction block: about eight round trips per step before."""
+        failing = getattr(self.hook, "before_commit_failing", None)
+        self._fresh_thread = None
         with self._tx_lock:
-            # One pipeline for the whole step: the hook's statements and the checkpoint's go
-            # out together, and the lease is checked after a single sync, before COMMIT.
-            with self.conn.pipeline() as pipeline, self.conn.transaction(), self.conn.cursor() as cur:
-                self.hook.before_commit(cur, "postgresql", "%s", checkpoint_id)
-                if self._held:
-                    self._write_held()
-                yield
-                pipeline.sync()
-                self.hook.check(cur)
-            self.hook.after_commit()
+            committed = False
+            try:
+                with self.conn.pipeline() as pipeline, self.conn.cursor() as lease_cursor, self.conn.cursor() as cur:
+                    # Not prepared: they are not worth a server-side statement each.
+                    cur.execute("BEGIN", prepare=False)
+                    if failing is not None:
+                        failing(lease_cursor, checkpoint_id)
+                    else:
+                        self.hook.before_commit(lease_cursor, "postgresql", "%s", checkpoint_id)
+                    held, self._held = self._held, []
+                    for config, writes, task_id, task_path in held:
+                        self._queue_writes(cur, config, writes, task_id, task_path)
+                    yield cur
+                    if failing is None:
+                        pipeline.sync()
+                        self.hook.check(lease_cursor)
+                    cur.execute("COMMIT", prepare=False)
+                # Leaving the pipeline synced: every result is read (the first error raises).
+                committed = True
+            except psycopg.Error as exc:
+                refusal = getattr(self.hook, "refusal", None)
+                refused = refusal(exc) if refusal is not None else None
+                if refused is not None:
+                    raise refused from None
+                raise
+            finally:
+                if not committed:
+                    self._roll_back()
+        self.hook.after_commit()
+
+    def _roll_back(self) -> None:
+        # psycopg's rollback, out of the pipeline: it also forgets the statements prepared on the
+        # connection, as its transaction blocks do (a ROLLBACK of our own would leave its
+        # DEALLOCATE for later, after statements prepared since). The error that got us here
+        # goes on: a failing rollback (the connection is gone) must not replace it, and the pool
+        # discards a broken connection when it comes back.
+        try:
+            self.conn.rollback()
+        except psycopg.Error:
+            pass
 
 
 class StewardSqliteSaver(_HookedWrites, SqliteSaver):
@@ -476,12 +533,13 @@ def _sqlite_connect() -> sqlite3.Connection:
 
 
 @contextmanager
-def checkpointer(hook: StepHook | None = None) -> Iterator[BaseCheckpointSaver[Any]]:
-    """A saver for one run execution, on a connection of its own for the duration."""
+def checkpointer(hook: StepHook | None = None, fresh_thread: str | None = None) -> Iterator[BaseCheckpointSaver[Any]]:
+    """A saver for one run execution, on a connection of its own for the duration.
+    `fresh_thread`: a thread the caller knows has no checkpoint yet (Postgres reads none)."""
     hook = hook or _NoHook()
     if vendor() == "postgresql":
         with _get_pool().connection() as conn:
-            saver = StewardPostgresSaver(conn, hook)
+            saver = StewardPostgresSaver(conn, hook, fresh_thread=fresh_thread)
             yield saver
             # Only when the execution went well: after an error the lease may be gone, and what
             # is held is a finished step's history, not what a resume needs.

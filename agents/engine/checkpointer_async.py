@@ -35,8 +35,8 @@ from agents.engine.checkpointer import (
     StepHook,
     _encrypting,
     _NoHook,
+    checkpoint_rows,
     checkpoint_serde,
-    encrypted_checkpoint_rows,
     postgres_dsn,
     prepare_threshold,
     vendor,
@@ -90,7 +90,7 @@ class StewardAsyncPostgresSaver(AsyncPostgresSaver):
             if not self.encrypting:
                 return await super().aput(config, checkpoint, metadata, new_versions)
             blobs, row, next_config = await asyncio.to_thread(
-                encrypted_checkpoint_rows, self, config, checkpoint, metadata, new_versions
+                checkpoint_rows, self, config, checkpoint, metadata, new_versions
             )
             async with self._cursor(pipeline=True) as cur:
                 if blobs:

@@ -376,27 +376,49 @@ class Run(models.Model):
     # Raw SQL on the checkpointer's own cursor (not Django's connection): `vendor`'s placeholder,
     # and ids and times already in the database's form. The caller reads the result off the cursor.
 
+    # With `failing` (Postgres), the statement fails, and so the transaction with it, when the lease
+    # is not held: a pipelined step can then queue COMMIT behind it without reading its result
+    # first (one round trip, not two). The failure is a cast of text that is not a number, whose
+    # message carries LEASE_LOST; the text depends on the row count, so Postgres cannot fold the
+    # cast away when it plans the statement.
+    LEASE_LOST = "steward: lease lost"
+
     @classmethod
-    def renew_lease_in(
-        cls, cursor: Any, placeholder: str, run_id: Any, owner: str, expires_at: Any, active_seconds: float
-    ) -> None:
-        """Extend the lease `owner` holds on the running run and store the seconds spent on it;
-        `cursor.rowcount` is 1 if the lease was still held."""
-        p = placeholder
-        cursor.execute(
-            f"UPDATE {cls._meta.db_table} SET lease_expires_at = {p}, active_seconds = {p} "
-            f"WHERE id = {p} AND lease_owner = {p} AND status = {p}",
-            (expires_at, active_seconds, run_id, owner, cls.Status.RUNNING),
+    def _failing(cls, select_count: str) -> str:
+        return (
+            f"SELECT CAST(CASE WHEN count(*) = 1 THEN '1' ELSE '{cls.LEASE_LOST} (' || count(*) || ')' END AS integer) "
+            f"{select_count}"
         )
 
     @classmethod
-    def check_lease_in(cls, cursor: Any, placeholder: str, run_id: Any, owner: str, now: Any) -> None:
-        """Select the run if `owner` still holds an unexpired lease on it (`cursor.fetchone()`)."""
+    def renew_lease_in(
+        cls,
+        cursor: Any,
+        placeholder: str,
+        run_id: Any,
+        owner: str,
+        expires_at: Any,
+        active_seconds: float,
+        failing: bool = False,
+    ) -> None:
+        """Extend the lease `owner` holds on the running run and store the seconds spent on it;
+        `cursor.rowcount` is 1 if the lease was still held (with `failing`, see above)."""
         p = placeholder
-        cursor.execute(
-            f"SELECT 1 FROM {cls._meta.db_table} WHERE id = {p} AND lease_owner = {p} AND status = {p} AND lease_expires_at > {p}",
-            (run_id, owner, cls.Status.RUNNING, now),
+        sql = (
+            f"UPDATE {cls._meta.db_table} SET lease_expires_at = {p}, active_seconds = {p} "
+            f"WHERE id = {p} AND lease_owner = {p} AND status = {p}"
         )
+        if failing:
+            sql = f"WITH renewed AS ({sql} RETURNING 1) " + cls._failing("FROM renewed")
+        cursor.execute(sql, (expires_at, active_seconds, run_id, owner, cls.Status.RUNNING))
+
+    @classmethod
+    def check_lease_in(cls, cursor: Any, placeholder: str, run_id: Any, owner: str, now: Any, failing: bool = False) -> None:
+        """Select the run if `owner` still holds an unexpired lease on it (`cursor.fetchone()`;
+        with `failing`, see above)."""
+        p = placeholder
+        where = f"FROM {cls._meta.db_table} WHERE id = {p} AND lease_owner = {p} AND status = {p} AND lease_expires_at > {p}"
+        cursor.execute(cls._failing(where) if failing else f"SELECT 1 {where}", (run_id, owner, cls.Status.RUNNING, now))
 
     # --- what the run carries beside its status ----------------------------------------------
 

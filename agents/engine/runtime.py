@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,6 +111,21 @@ class StepWriter:
         return round(self.active_before + (time.monotonic() - self.started), 3)
 
     def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+        self._lease_and_spans(cursor, vendor, placeholder, checkpoint_id, failing=False)
+
+    def before_commit_failing(self, cursor: Any, checkpoint_id: str) -> None:
+        """before_commit for the pipelined Postgres saver, which queues COMMIT without reading
+        the lease statement's result: that statement fails the transaction if the lease is gone,
+        and `refusal` names the error."""
+        self._lease_and_spans(cursor, "postgresql", "%s", checkpoint_id, failing=True)
+
+    def refusal(self, error: BaseException) -> BaseException | None:
+        """LeaseLost for the error of a lease statement `before_commit_failing` issued."""
+        if Run.LEASE_LOST in str(error):
+            return LeaseLost(f"run {self.run_id} is no longer held by this worker")
+        return None
+
+    def _lease_and_spans(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, failing: bool) -> None:
         p = placeholder
         now = timezone.now()
         run, owner = _db_uuid(vendor, self.run_id), self.lease_owner
@@ -117,11 +133,12 @@ class StepWriter:
             # Renew when half the lease is gone: an UPDATE of the run row at every step would
             # cost a row version per step. The time spent so far goes with it, so a worker that
             # dies mid-run does not take its part of the run's timeout with it.
-            Run.renew_lease_in(cursor, p, run, owner, _db_time(vendor, now + timedelta(seconds=self.lease_seconds)), self.active_seconds())
+            expires = _db_time(vendor, now + timedelta(seconds=self.lease_seconds))
+            Run.renew_lease_in(cursor, p, run, owner, expires, self.active_seconds(), failing=failing)
             self._renew_after = time.monotonic() + self.lease_seconds / 2
             self._checking = "update"
         else:
-            Run.check_lease_in(cursor, p, run, owner, _db_time(vendor, now))
+            Run.check_lease_in(cursor, p, run, owner, _db_time(vendor, now), failing=failing)
             self._checking = "select"
         spans = self.recorder.drain()
         if spans:
@@ -401,7 +418,8 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
     call = GraphCall.from_metadata(run.metadata)
     watch: ResumeWatch | None = None
     try:
-        with checkpointer(writer) as saver:
+        # A fresh run's thread has no checkpoint: LangGraph's first read of it needs no query.
+        with checkpointer(writer, fresh_thread=run.thread_id if fresh else None) as saver:
             graph = compiled_graph(spec, saver, config)
             command = _next_input(graph, config, run, spec, fresh)
             if isinstance(command, Command) and isinstance(command.resume, dict):
@@ -612,10 +630,15 @@ def _stop(
     pause = breach is not None and limits is not None and limits.on_breach == PAUSE
     if breach is not None and not pause:
         error = breach.message
+    # A run that ends with one statement (no span left to write, nothing opened or recorded
+    # beside it: success, or an error of its own) needs no transaction: BEGIN and COMMIT would
+    # be two round trips more at the end of every run.
+    alone = not spans and not interrupts and breach is None and breakpoint is None and stopped is None
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                insert_spans(cursor, connection.vendor, "%s", run.id, spans)
+        with nullcontext() if alone else transaction.atomic():
+            if spans:
+                with connection.cursor() as cursor:
+                    insert_spans(cursor, connection.vendor, "%s", run.id, spans)
             totals = {**_totals_after(run, recorder), "active_seconds": writer.active_seconds()}
             if interrupts:
                 status, won = Run.Status.WAITING, run.mark_waiting(totals)

@@ -15,11 +15,24 @@ from ninja.security import HttpBearer, SessionAuth
 from console.kernel.errors import Forbidden
 from console.kernel.models import ApiKey
 
-__all__ = ["ApiKeyAuth", "api_auth", "request_auth", "role_auth"]
+__all__ = ["ApiKeyAuth", "api_auth", "api_key_of", "request_auth", "role_auth"]
 
 RoleCheck = Callable[[Any], bool]
 # A check that also reads the request (its URL's ids): who may call depends on the object.
 RequestCheck = Callable[[HttpRequest, Any], bool]
+
+# Where a request keeps the keys looked up for it: raw key -> the key, or None if unusable.
+_LOOKED_UP = "_steward_api_keys"
+
+
+def api_key_of(request: HttpRequest, raw: str) -> ApiKey | None:
+    """The usable key `raw` names (ApiKey.find), looked up once per request: the rate limit
+    (console/kernel/ratelimit.py) and authentication both need it, one query between them.
+    Records no use: authentication does."""
+    looked_up: dict[str, ApiKey | None] = request.__dict__.setdefault(_LOOKED_UP, {})
+    if raw not in looked_up:
+        looked_up[raw] = ApiKey.find(raw)
+    return looked_up[raw]
 
 
 def _allow_all(user: Any) -> bool:
@@ -36,9 +49,10 @@ class ApiKeyAuth(HttpBearer):
         self.check, self.action = request_check or _of_user(check), action
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        key = ApiKey.authenticate(token)
+        key = api_key_of(request, token)
         if key is None:
             return None
+        key.record_use()
         request.user = key.user
         if not self.check(request, key.user):
             raise Forbidden(f"your role does not allow you to {self.action}")

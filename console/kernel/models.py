@@ -11,8 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection, models
 from django.utils import timezone
+
+from console.kernel.roles import remember_groups
 
 KEY_PREFIX = "stw_"
 # Days a key may be issued to live, on the keys page and in `manage.py create_api_key` alike.
@@ -62,15 +66,34 @@ class ApiKey(models.Model):
         return key, raw
 
     @classmethod
-    def authenticate(cls, raw: str) -> ApiKey | None:
-        key = cls.objects.usable().select_related("user").filter(key_hash=hash_key(raw)).first()
+    def find(cls, raw: str) -> ApiKey | None:
+        """The usable key with this raw value, its user joined, if the user is active; records
+        nothing (console/kernel/auth.py `api_key_of` looks it up once per request)."""
+        keys = cls.objects.usable().select_related("user").filter(key_hash=hash_key(raw))
+        if connection.vendor == "postgresql":
+            # The owner's groups in the same statement: the view's role check needs them next.
+            groups = Group.objects.filter(user=models.OuterRef("user_id")).values("name")
+            keys = keys.annotate(owner_groups=ArraySubquery(groups))
+        key = keys.first()
         if key is None or not key.user.is_active:
             return None
+        if hasattr(key, "owner_groups"):
+            remember_groups(key.user, key.owner_groups)
+        return key
+
+    def record_use(self) -> None:
         now = timezone.now()
         resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
         # Record use at most once a minute: no write on every request.
-        if key.last_used_at is None or now - key.last_used_at > resolution:
-            cls.objects.filter(pk=key.pk).update(last_used_at=now)
+        if self.last_used_at is None or now - self.last_used_at > resolution:
+            ApiKey.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+
+    @classmethod
+    def authenticate(cls, raw: str) -> ApiKey | None:
+        key = cls.find(raw)
+        if key is not None:
+            key.record_use()
         return key
 
     def revoke(self) -> None:

@@ -42,7 +42,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from console.kernel.models import ApiKey, hash_key
+from console.kernel.auth import api_key_of
 
 __all__ = ["LIMITED", "LOGIN_VIEWS", "RateLimitMiddleware", "clear", "hit", "login_wait", "record_login_failure"]
 
@@ -225,10 +225,10 @@ def _user_id(request: HttpRequest) -> int | None:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if request.path.startswith("/api/") and scheme.lower() == "bearer" and raw.strip():
 
-        # Like the API (console/kernel/auth.py), the key before the session. Its owner without
-        # ApiKey.authenticate, which records the key's use: the view does that.
-        found = ApiKey.objects.usable().filter(key_hash=hash_key(raw.strip()), user__is_active=True)
-        return found.values_list("user_id", flat=True).first()
+        # Like the API (console/kernel/auth.py), the key before the session; looked up once for
+        # both. Its use is recorded by the view's authentication, not here.
+        key = api_key_of(request, raw.strip())
+        return None if key is None else int(key.user_id)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return int(user.pk)

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from console.kernel.auth import api_key_of
 from console.kernel.errors import Forbidden, StewardError
-from console.kernel.models import ApiKey
 from console.kernel.roles import can_read_runs, can_start_runs, is_admin
 
 __all__ = ["ADMIN", "READ", "WRITE", "Unauthorized", "authenticate", "Role"]
@@ -42,9 +42,10 @@ def authenticate(request: HttpRequest, role: Role) -> Any:
     Raises:
         Unauthorized: no key, or one that is unknown, revoked or expired. Forbidden: the role."""
     token = _token(request)
-    key = ApiKey.authenticate(token) if token else None
+    key = api_key_of(request, token) if token else None
     if key is None:
         raise Unauthorized("an API key is required: send it in the x-api-key header (get_client(api_key=...))")
+    key.record_use()
     check, action = role
     if not check(key.user):
         raise Forbidden(f"your role does not allow you to {action}")
