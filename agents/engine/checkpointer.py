@@ -353,6 +353,10 @@ class StewardPostgresSaver(PostgresSaver):
             with self._step_transaction(""):
                 pass
 
+    def thread_written(self) -> None:
+        """Another saver (the async one of an async graph) wrote the fresh thread: read it."""
+        self._fresh_thread = None
+
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         if self._fresh_thread is not None and config["configurable"].get("thread_id") == self._fresh_thread:
             return None

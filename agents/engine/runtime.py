@@ -444,6 +444,10 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
             if command is not _DONE and not watched:
                 if is_async_graph(graph):
                     asyncio.run(_ainvoke(spec, command, config, writer, events, call.context))
+                    # The async saver wrote the thread: this saver reads it from now on.
+                    thread_written = getattr(saver, "thread_written", None)
+                    if thread_written is not None:
+                        thread_written()
                 else:
                     drive(graph, command, config, spec.durability, events, call.context)
             if not watched:
