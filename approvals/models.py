@@ -308,11 +308,17 @@ class ApprovalRequest(models.Model):
             "approvals": 0,
             "last_resume_error": redact_text(error)[:4000],
             "resume_refused_at": now,
+            # A fresh SLA: the old due time has passed when a timeout answered, and the queue's
+            # timeout rule would answer the same way again every sweep, forever.
+            "due_at": now + timedelta(minutes=self.queue.sla_minutes),
+            "breach_notified_at": None,
         }
         answered = [self.Status.APPROVED, self.Status.REJECTED, self.Status.RESPONDED]
         won = ApprovalRequest.objects.filter(id=self.id, status__in=answered).update(**updates)
         if won:
             Decision.objects.filter(request_id=self.id, superseded_at__isnull=True).update(superseded_at=now)
+            # Links mailed for the refused round would decide without showing the agent's error.
+            ActionLink.objects.filter(request_id=self.id, used_at__isnull=True).update(expires_at=now)
             for field, value in updates.items():
                 setattr(self, field, value)
         return bool(won)

@@ -765,6 +765,9 @@ def claim(request_id: uuid.UUID | str, user: Any) -> ApprovalRequest:
     with transaction.atomic():
         request = _locked(request_id)
         _check_may_decide(request, user)
+        if request.requested_by_id is not None and request.requested_by_id == user.pk:
+            # Claims keep reviewers apart; the run's requester answers without holding them off.
+            raise Forbidden("you started this run: answer its request without claiming it")
         _check_pending_and_free(request, user, now)
         request.claim_for(user, now)
         audit.record(user, "approval.claimed", request, until=_iso(request.claimed_until))
@@ -825,6 +828,9 @@ def reassign(request_id: uuid.UUID | str, user: Any, queue_name: str, reason: st
         request = _locked(request_id)
         if not request.queue.is_reviewer(user):
             raise Forbidden(f"you are not a reviewer of the {request.queue.name!r} queue")
+        if request.requested_by_id is not None and request.requested_by_id == user.pk:
+            # Moved to a queue that lets its requester answer, it would be theirs to approve.
+            raise Forbidden("you started this run: someone else must move its request (four-eyes)")
         if request.status != ApprovalRequest.Status.PENDING:
             raise Conflict(_state_conflict(request))
         errors = []

@@ -156,7 +156,7 @@ def queue_stats(queue: Queue, days: int = 30, now: datetime | None = None) -> di
     verdicts = outcomes[Status.APPROVED] + outcomes[Status.REJECTED]
 
     # 4 and 5. Votes in the window: why reviewers reject, and who does the reviewing.
-    decisions = Decision.objects.filter(request__queue=queue, created_at__gte=since).order_by()
+    decisions = Decision.objects.filter(request__queue=queue, created_at__gte=since, superseded_at__isnull=True).order_by()
     reasons = (
         decisions.filter(decision=Decision.Kind.REJECT)
         .values("reason_code")

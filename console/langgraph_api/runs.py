@@ -281,13 +281,21 @@ def _resume(user: Any, body: RunCreateIn, thread: Thread) -> SdkRun:
     else:
         msg = f"{len(pending)} interrupts are pending: resume them by id, Command(resume={{interrupt_id: value, ...}}); ids: {pending}"
         raise Invalid([{"loc": ["body", "command", "resume"], "msg": msg}])
+    changes_state = _has_update_or_goto(body)
+    if changes_state and not can_start_runs(user):
+        # Alone, update/goto need the role that changes threads (a state update, a run): so with a resume.
+        raise Forbidden("your role does not allow you to change a thread's state: Command(resume=...) without update or goto")
     with transaction.atomic():
-        if _has_update_or_goto(body):
+        if changes_state:
             # The update/goto goes around any other pending request of the thread: as update/goto alone.
             refuse_if_pending_for(thread.thread_id, user, "Command(resume=..., update=..., goto=...)", resuming=values)
         decide_resumes(run, user, values)
-        if _has_update_or_goto(body):
+        if changes_state:
             _resume_with(run, body, values)
+            audit.record(
+                user, "run.resume_command", run, interrupts=sorted(values), goto=body.command.goto,
+                update_keys=sorted(body.command.update) if isinstance(body.command.update, dict) else None,
+            )
     SdkRun.objects.filter(run_id=run.id).update(updated_at=timezone.now())
     run.refresh_from_db()
     sdk = SdkRun.objects.select_related("run__agent").filter(run_id=run.id).first()
@@ -299,6 +307,10 @@ def _resume_with(run: Run, body: RunCreateIn, values: dict[str, Any]) -> None:
     interrupts (GraphCall.resume_command), after the decisions recorded them (the run's row is
     locked: `decide_resumes` took it, and the run is requeued only when this commits)."""
     assert body.command is not None
+    unsettled = ApprovalRequest.objects.pending().filter(run_id=run.id, interrupt_id__in=list(values)).count()
+    if unsettled:
+        # A quorum still open: whoever completes it would approve an update they were never shown.
+        raise Conflict("this resume does not settle its request (a quorum wants more votes): send update/goto without it, once settled")
     run.refresh_from_db(fields=["metadata"])
     call = GraphCall.from_metadata(run.metadata)
     given = {"interrupts": sorted(values), "update": body.command.update, "goto": body.command.goto}

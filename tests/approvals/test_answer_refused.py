@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from agents.engine import runtime
 from agents.engine.checkpointer import checkpointer
 from agents.engine.models import Run
 from agents.engine.registry import get_agent
-from approvals.models import ApprovalRequest
+from approvals.models import ActionLink, ApprovalRequest
 from approvals.services import decide_resumes
 from tests.support.live import open_socket, received, run_async
 from tests.support.waiting import wait_for
@@ -90,6 +92,13 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
     assert request["interrupt"]["value"]["question"] == "How many units of bolts should we order?"
     interrupt_id = ApprovalRequest.objects.get(id=request["id"]).interrupt_id
 
+    # The request is overdue (its breach told), and a link was mailed for it.
+    ApprovalRequest.objects.filter(id=request["id"]).update(
+        due_at=timezone.now() - timedelta(minutes=5), breach_notified_at=timezone.now()
+    )
+    link = ActionLink.objects.create(
+        request_id=request["id"], user=reviewer, decision="approve", expires_at=timezone.now() + timedelta(hours=1)
+    )
     _answer(rev, request["id"], "a dozen")
 
     def reopened() -> dict[str, Any] | None:
@@ -97,6 +106,11 @@ def test_a_refused_answer_reopens_the_request_and_a_good_one_finishes_the_run(
         return shown if shown["status"] == "pending" else None
 
     shown = wait_for(reopened)
+    reopened_row = ApprovalRequest.objects.get(id=request["id"])
+    # A fresh SLA (the queue's timeout rule would answer again at once) and no round-one link.
+    assert reopened_row.due_at > timezone.now() and reopened_row.breach_notified_at is None
+    link.refresh_from_db()
+    assert link.expires_at <= timezone.now()
     assert shown["last_resume_error"] == REFUSED
     assert shown["resume_refused_at"] is not None
     assert shown["decided_by"] is None and shown["decided_at"] is None

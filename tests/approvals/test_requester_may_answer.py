@@ -240,3 +240,24 @@ def test_which_interrupts_are_questions_to_the_requester(value: Any, question: b
     assert queue.lets_requester_answer(shape) is question
     assert Queue(requester_may_answer="always").lets_requester_answer(shape) is True
     assert Queue(requester_may_answer="never").lets_requester_answer(shape) is False
+
+
+def test_a_requester_who_also_reviews_may_not_move_their_own_request_nor_claim_their_question(
+    roles: None, purge_broker: None
+) -> None:
+    """Four-eyes across queues: someone who reviews `payments` and started a run there cannot
+    move its gated request to a queue that lets requesters approve; and a question put to them is
+    answered, not claimed (a claim would hold the reviewers off it)."""
+    both = make_user("both", "engineers", "reviewers")
+    _set(Queue.objects.create(name="selfserve"), Queue.RequesterMayAnswer.ALWAYS)
+    gated = _refund(both)
+    moved = ApiClient(both).post(f"/api/approvals/{gated.id}/reassign", {"queue": "selfserve", "reason": "mine"})
+    assert moved.status_code == 403 and "four-eyes" in moved.json()["detail"], moved.content
+    gated.refresh_from_db()
+    assert gated.queue.name == "payments" and gated.status == "pending"
+
+    question = _question(both)
+    claimed = ApiClient(both).post(f"/api/approvals/{question.id}/claim", {})
+    assert claimed.status_code == 403, claimed.content
+    question.refresh_from_db()
+    assert question.claimed_by_id is None

@@ -14,6 +14,8 @@ from langgraph_sdk.schema import Command
 
 from agents.engine.models import Run
 from approvals.models import ApprovalRequest, Queue
+from console.kernel.models import AuditEvent
+from tests.support.users import make_user
 from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
@@ -110,7 +112,10 @@ def test_resume_with_update_and_goto_in_one_command(sdk_url: str, key_of: Any, e
     # Its question goes to reviewers only (by default the run's requester may answer a question).
     Queue.objects.filter(name="default").update(requester_may_answer=Queue.RequesterMayAnswer.NEVER)
     client = get_sync_client(url=sdk_url, api_key=key_of(engineer))
-    answerer = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
+    # A reviewer who may also change threads (update/goto alone need that role, so with a resume too).
+    lead = make_user("lead", "reviewers", "engineers")
+    answerer = get_sync_client(url=sdk_url, api_key=key_of(lead))
+    only_reviews = get_sync_client(url=sdk_url, api_key=key_of(reviewer))
     tid = client.threads.create()["thread_id"]
     waiting = client.runs.wait(tid, "lg_command", input={"tone": "warm"})
     (pending,) = waiting["__interrupt__"]
@@ -119,6 +124,9 @@ def test_resume_with_update_and_goto_in_one_command(sdk_url: str, key_of: Any, e
     # The rules of a resume hold: who started the run may not answer it, with or without an update.
     status, body = _refused(lambda: client.runs.create(tid, "lg_command", command=Command(resume=True, update={"tone": "firm"})))
     assert status == 403
+    # A reviewer's role decides, it does not change threads: the resume alone, not with an update.
+    status, body = _refused(lambda: only_reviews.runs.create(tid, "lg_command", command=Command(resume=True, update={"tone": "firm"})))
+    assert status == 403 and "change a thread's state" in body["detail"], body
     # Malformed or secret-looking updates and gotos: 422, nothing decided.
     for command, field in (
         ({"resume": True, "update": [1, 2]}, "update"),
@@ -138,7 +146,8 @@ def test_resume_with_update_and_goto_in_one_command(sdk_url: str, key_of: Any, e
     (run,) = Run.objects.filter(thread_id=tid)
     assert run.id == request.run_id and run.status == Run.Status.SUCCEEDED
     request.refresh_from_db()
-    assert request.status == "responded" and request.decided_by == reviewer
+    assert request.status == "responded" and request.decided_by == lead
+    assert AuditEvent.objects.filter(action="run.resume_command", actor=lead).exists()
     steward = api(engineer).get(f"/api/runs/{run.id}").json()
     assert steward["metadata"]["graph_call"]["resume_with"] == {"interrupts": [pending["id"]], "update": {"tone": "firm"}, "goto": None}
 
