@@ -53,6 +53,7 @@ from agents.engine.limits import (
 )
 from agents.engine.models import Run
 from agents.engine.registry import AgentSpec, compile_agent, get_agent, is_async_graph
+from agents.engine.reliability import is_transient
 from agents.engine.resume_refusal import Refusal, ResumeWatch
 from agents.engine.run_events import RunPublisher, adrive, drive, publisher_for
 from agents.engine.signals import announce_run_stopped
@@ -473,7 +474,8 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
             log.warning("run %s: the database connection failed (%s); left to its lease", run.id, exc)
             raise
         try:
-            refused = _refused(watch, spec, config, writer, exc) if watch is not None else None
+            refusable = watch is not None and _may_be_refusal(exc, recorder)
+            refused = _refused(watch, spec, config, writer, exc) if watch is not None and refusable else None
         except LeaseLost as lost:
             log.info("run %s: %s; stopping", run.id, lost)
             return None
@@ -500,6 +502,22 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
     if stop is not None:
         return _stop(run, writer, breakpoint=stop)
     return _stop(run, writer, output=spec.output(snapshot.values))
+
+
+def _may_be_refusal(exc: BaseException, recorder: SpanRecorder) -> bool:
+    """Whether an error of the resumed invocation can be the agent refusing its answer. Not when
+    it is Steward's own (a replay's cassette, a model circuit, a sealed value), a provider's
+    transient trouble, or when a model or tool call started after the answer was read: the node
+    acted on the answer (a refund issued, then a notification failing), and asking again would
+    have a reviewer approve the same action twice."""
+    if recorder.calls_started:
+        return False
+    if is_transient(exc):
+        return False
+    own = ("agents.", "approvals.", "console.", "traces.")
+    return not any(
+        cls.__module__.startswith(own) and not cls.__module__.startswith("agents.examples.") for cls in type(exc).__mro__
+    )
 
 
 def _refused(

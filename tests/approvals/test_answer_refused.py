@@ -282,3 +282,18 @@ def test_an_approved_gated_tool_failing_fails_the_run(celery_worker: Any, api: A
     assert "the payment provider is down (charging A-7)" in finished["error"]
     after = rev.get(f"/api/approvals/{request['id']}").json()
     assert after["status"] == "approved" and after["last_resume_error"] == ""
+
+
+def test_a_node_that_acted_on_its_answer_then_failed_fails_the_run(
+    celery_worker: Any, api: Any, engineer: Any, reviewer: Any
+) -> None:
+    """The node ordered (a tool call) and then its notification failed: asking again would have
+    a reviewer order twice. The run fails; the request stays answered."""
+    eng, rev = api(engineer), api(reviewer)
+    run_id = _start(eng, "gaskets", "order_then_notify")
+    request = _pending_request(rev, run_id)
+    _answer(rev, request["id"], 40)
+    finished = _run_ended(eng, run_id)
+    assert finished["status"] == "failed" and "the notification service is down" in finished["error"]
+    after = rev.get(f"/api/approvals/{request['id']}").json()
+    assert after["status"] == "responded" and after["last_resume_error"] == ""

@@ -9,6 +9,7 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send, interrupt
 
@@ -104,3 +105,27 @@ def build_order_units_nested() -> StateGraph:
     inner.add_edge(START, "ask_units")
     inner.add_edge("ask_units", END)
     return build_order_units(inner.compile())
+
+
+# --- a node that acts on its answer, then fails: a failure, not a refusal ----------------------
+
+# Orders the tool placed (the test reads it: the action happened once).
+PLACED_ORDERS: list[str] = []
+
+
+@tool
+def place_supplier_order(item: str, units: int) -> str:
+    """Order `units` of `item` from the supplier."""
+    PLACED_ORDERS.append(f"{units} x {item}")
+    return "ordered"
+
+
+def ask_and_order(state: OrderState) -> dict[str, Any]:
+    answer = interrupt({"question": state["question"], "item": state["item"]})
+    place_supplier_order.invoke({"item": state["item"], "units": int(answer)})
+    # The notification after the order fails: the order stands, the node errs.
+    raise RuntimeError("the notification service is down")
+
+
+def build_order_then_notify() -> StateGraph:
+    return build_order_units(ask_and_order)

@@ -95,6 +95,9 @@ class SpanRecorder(BaseCallbackHandler):
         self._invoking_thread: int | None = None
         self._task_of: dict[uuid.UUID, str] = {}
         self._alone: set[str] = set()
+        # Model and tool calls started during this execution: a resumed node that called out
+        # after reading its answer did more than refuse it (agents/engine/runtime.py `_refused`).
+        self.calls_started = 0
         # Sums over every span this recorder finished, for the run's totals.
         self.totals: dict[str, Any] = {"steps": 0, "spans": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "latency_ms": 0.0}
 
@@ -125,6 +128,8 @@ class SpanRecorder(BaseCallbackHandler):
                 input=to_jsonable(data),
             )
             self._next_seq += 1
+            if kind in ("model", "tool"):
+                self.calls_started += 1
             self._open[span.id] = span
             self._owner[run_id] = span.id
             self._step_of[span.id] = step
