@@ -118,6 +118,12 @@ def start_run(
             save_pins(run.id, pins)
         if not waits:
             send_run(run.id)
+        elif thread_id is not None:
+            # The run ahead may end between our look and our commit, its worker finding no queued
+            # run yet: look again once this one is visible (start_next starts it only if nothing
+            # is ahead any more).
+            queued_on = thread_id
+            transaction.on_commit(lambda: thread_queue.start_next(queued_on), robust=True)
         live.publish_run(run.id, run.status)
     return run
 
