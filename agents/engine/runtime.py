@@ -474,7 +474,11 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
             log.warning("run %s: the database connection failed (%s); left to its lease", run.id, exc)
             raise
         try:
-            refusable = watch is not None and _may_be_refusal(exc, recorder)
+            # An answer that came with an update/goto (the LangGraph API's Command) is not asked
+            # again: the next answer would send that change a second time. The run fails instead.
+            with_change = set((call.resume_with or {}).get("interrupts") or [])
+            resumed = {i for task in watch.tasks.values() for i in task.interrupt_ids} if watch is not None else set()
+            refusable = watch is not None and not (with_change & resumed) and _may_be_refusal(exc, recorder)
             refused = _refused(watch, spec, config, writer, exc) if watch is not None and refusable else None
         except LeaseLost as lost:
             log.info("run %s: %s; stopping", run.id, lost)
