@@ -9,8 +9,10 @@ resume answers with the id of the Steward run it resumes, which spans all its re
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +40,8 @@ from console.langgraph_api.threads import find_thread, refuse_if_pending_for, vi
 from traces.inspection.replay import find_checkpoint, fork_in_place, from_checkpoint
 
 __all__ = ["final_values", "run_out", "start_or_resume", "start_or_resume_sdk"]
+
+log = logging.getLogger(__name__)
 
 # How often a wait or a join looks at the run's row (the row is the truth, as for the workers).
 POLL_SECONDS = 0.05
@@ -234,12 +238,20 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
         if thread is not None:
             _clear_the_way(thread, strategy, user)
         start = from_checkpoint(thread.thread_id, checkpoint_id) if thread is not None and checkpoint_id is not None else None
+        started: dict[str, Run] = {}
+        if start is not None:
+            assert thread is not None
+            # The copy becomes the thread's newest checkpoint once the run is committed (a failed
+            # transaction leaves the thread as it was), and before the run is sent: on_commit
+            # callbacks run in the order they were registered, start_run's send after this one.
+            transaction.on_commit(partial(_fork_for, thread.thread_id, start.checkpoint_id, started, user))
         run = start_run(
             spec.key, body.input or {}, user, _metadata_of(body),
             breakpoints=_breakpoints(body), thread_id=thread.thread_id if thread else None, call=_graph_call(body),
             enqueue=strategy == "enqueue",
             replay_of=start.source if start else None, replay=start.metadata(body.input is not None) if start else None,
         )
+        started["run"] = run
         sdk = SdkRun.objects.create(
             run=run,
             thread=thread,
@@ -258,10 +270,17 @@ def _start(user: Any, body: RunCreateIn, spec: AgentSpec, thread: Thread | None)
                 user, "run.replayed", run, source=str(start.source.id) if start.source else None, mode="live",
                 from_step=start.from_step, checkpoint_id=start.checkpoint_id, via="langgraph checkpoint_id",
             )
-            # Last: the copy becomes the thread's newest checkpoint (outside this transaction)
-            # once nothing is left to refuse the run.
-            fork_in_place(thread.thread_id, start.checkpoint_id)
     return sdk
+
+
+def _fork_for(thread_id: str, checkpoint_id: str, started: dict[str, Run], user: Any) -> None:
+    """Copy the checkpoint as the thread's newest for the run just committed; should the copy
+    fail, the run is cancelled rather than started from the thread's last state."""
+    try:
+        fork_in_place(thread_id, checkpoint_id)
+    except Exception:
+        log.exception("could not fork thread %s at checkpoint %s: run %s cancelled", thread_id, checkpoint_id, started["run"].id)
+        cancel_run(started["run"], user)
 
 
 def _resume(user: Any, body: RunCreateIn, thread: Thread) -> SdkRun:
