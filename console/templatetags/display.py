@@ -22,6 +22,8 @@ register = template.Library()
 
 # `code` in a description written for humans (an agent's docstring): a pair of backticks.
 BACKTICKED = re.compile(r"`([^`\n]+)`")
+# An ISO 8601 time with its offset, as the services' messages carry them (the API shows them so).
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)")
 
 
 @register.filter
@@ -65,3 +67,19 @@ def inline_code(text: str | None) -> SafeString:
     """`{{ spec.description|inline_code }}`: the text escaped, `x` shown as <code>x</code>."""
     # Escaped first, so the only markup in the result is the <code> added here.
     return mark_safe(BACKTICKED.sub(r"<code>\1</code>", escape(text or "")))
+
+
+@register.filter
+def times_local(text: str) -> SafeString:
+    """`{{ problem|times_local }}`: a message for people, escaped, whose ISO times (as the API's
+    messages carry them: "already approved, by ann at 2026-12-07T12:09:51+00:00") show like every
+    other time on the page."""
+
+    def as_time(match: re.Match[str]) -> str:
+        try:
+            when = datetime.fromisoformat(match.group(0).replace("Z", "+00:00"))
+        except ValueError:
+            return match.group(0)
+        return str(local_time(when))
+
+    return mark_safe(ISO_TIME.sub(as_time, str(escape(text))))

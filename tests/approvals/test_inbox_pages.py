@@ -108,7 +108,7 @@ def test_a_decision_on_a_request_another_reviewer_decided_is_refused_in_the_pane
     response = client_for(reviewer).post(f"/approvals/{first.id}/decide", {"decision": "approve", "pane": "1", "inbox": ""})
     html = response.content.decode()
     assert response.status_code == 409
-    assert re.search(r'id="problem">this request is already rejected, by other at ', html), html
+    assert re.search(r'id="problem">this request is already rejected, by other at <time datetime="[^"]+" data-local ', html), html
     assert f'id="pane-live-{first.id}" data-status="rejected" data-decidable="false"' in html
     assert "<strong>Rejected</strong> by other" in html
     assert 'id="approve-button"' not in html  # a settled request has no forms

@@ -62,6 +62,15 @@ def test_a_time_renders_as_a_time_element_with_the_utc_title() -> None:
     )
 
 
+def test_a_message_s_iso_times_show_as_times_and_the_rest_is_escaped() -> None:
+    html = render("{{ v|times_local }}", v="already approved, by <b>ann</b> at 2026-12-07T12:09:51.123456+00:00")
+    assert html == (
+        "already approved, by &lt;b&gt;ann&lt;/b&gt; at "
+        '<time datetime="2026-12-07T12:09:51.123456+00:00" data-local title="2026-12-07 12:09:51 UTC">'
+        "2026-12-07 12:09:51 UTC</time>"
+    )
+
+
 def test_backticks_in_a_description_become_code_and_the_rest_is_escaped() -> None:
     assert render("{{ v|inline_code }}", v="wait in the `payments` queue <b>") == (
         "wait in the <code>payments</code> queue &lt;b&gt;"
