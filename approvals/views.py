@@ -143,14 +143,12 @@ def approval_detail(request: HttpRequest, approval_id: uuid.UUID) -> HttpRespons
     if request.GET.get("pane"):
         return _pane_response(request, "approvals/partials/_approval_pane.html", _pane_context(request, approval, _pane_filters(request)))
     holds = approval.current_holder is not None and approval.claimed_by_id == request.user.pk
-    # The run's requester reading the question put to them holds no reviewer off it.
-    asked = approval.requested_by_id == request.user.pk
-    if approval.status == ApprovalRequest.Status.PENDING and not holds and not asked and not approval.held_by_other(request.user):
+    if approval.status == ApprovalRequest.Status.PENDING and not holds and not approval.held_by_other(request.user):
         try:
             claim(approval.id, request.user)
             approval = _reviewed_or_asked(request, approval_id)
         except StewardError:
-            pass  # may not decide here (requester, excluded group): the page says why
+            pass  # may not decide or claim here (the run's requester, an excluded group): the page says why
     return render(request, "approvals/approval_detail.html", _detail_context(request, approval))
 
 
