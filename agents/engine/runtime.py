@@ -698,7 +698,7 @@ def _stop(
             if not won:
                 raise LeaseLost(f"run {run.id} is no longer held by this worker")
             live.publish_run(run.id, status)
-            transaction.on_commit(lambda: announce_run_stopped(run.id, status))
+            transaction.on_commit(lambda: announce_run_stopped(run.id, status, run.thread_id))
     except LeaseLost as exc:
         log.info("run %s: %s; its result is dropped", run.id, exc)
         return None

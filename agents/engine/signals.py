@@ -12,13 +12,14 @@ __all__ = ["announce_run_stopped", "run_stopped"]
 log = logging.getLogger(__name__)
 
 # Sent after the commit that moved a run to `waiting`, `succeeded` or `failed` (by a worker, or
-# by the sweeper when a run used up its attempts). Arguments: run_id (UUID), status (str).
+# by the sweeper when a run used up its attempts). Arguments: run_id (UUID), status (str), and
+# thread_id (str) when the sender has the run at hand (receivers then need not look it up).
 # Receivers run in the worker: they must be quick; one that raises is logged, not propagated.
 run_stopped = Signal()
 
 
-def announce_run_stopped(run_id: uuid.UUID, status: str) -> None:
+def announce_run_stopped(run_id: uuid.UUID, status: str, thread_id: str | None = None) -> None:
     """Send `run_stopped`; call it from `transaction.on_commit`."""
-    for receiver, result in run_stopped.send_robust(sender=None, run_id=run_id, status=status):
+    for receiver, result in run_stopped.send_robust(sender=None, run_id=run_id, status=status, thread_id=thread_id):
         if isinstance(result, Exception):
             log.warning("run %s: run_stopped receiver %s failed: %s", run_id, receiver, result)

@@ -67,13 +67,14 @@ def start_next(thread_id: str) -> uuid.UUID | None:
     return run_id
 
 
-def on_run_stopped(sender: Any, run_id: uuid.UUID, status: str, **kwargs: Any) -> None:
+def on_run_stopped(sender: Any, run_id: uuid.UUID, status: str, thread_id: str | None = None, **kwargs: Any) -> None:
     """`run_stopped` receiver: a run that ended lets the next run of its thread start."""
     if status not in Run.FINISHED:
         return
-    # One indexed query for every run that ends; the lock only when a run is queued behind it (a
-    # run queued later sees this one ended: it was committed before this receiver runs).
-    thread = Run.objects.filter(id=run_id).values("thread_id")
+    # One indexed query for every run that ends (run_thread_waiting); the lock only when a run is
+    # queued behind it (a run queued later sees this one ended: it was committed before this
+    # receiver runs).
+    thread = [thread_id] if thread_id is not None else Run.objects.filter(id=run_id).values("thread_id")
     waiting = Run.objects.filter(thread_id__in=thread, status=Run.Status.QUEUED, waits_for_thread=True)
     thread_id = waiting.values_list("thread_id", flat=True).first()
     if thread_id is not None:

@@ -22,7 +22,14 @@ class Span(models.Model):
         PAUSED = "paused"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    run = models.ForeignKey("agents.Run", on_delete=models.CASCADE, related_name="spans")
+    # No index of its own (span_run_seq starts with run) and no database constraint: a run records
+    # thousands of spans, and the constraint's check at every step's commit (a lookup and a share
+    # lock on the run's row per span) was a third of that commit's cost. Spans are written only by
+    # the worker holding the run's lease, checked in the same transaction, and deleted with their
+    # run (Django's cascade; retention deletes them first).
+    run = models.ForeignKey(
+        "agents.Run", on_delete=models.CASCADE, related_name="spans", db_index=False, db_constraint=False
+    )
     parent_id = models.UUIDField(null=True, blank=True)
     # Order of start within the run, across attempts and resumes.
     seq = models.PositiveIntegerField()
