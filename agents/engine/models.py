@@ -15,6 +15,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from console.kernel.raw_rows import columns, instance_from_row
 from console.kernel.redaction import redact, redact_text
 
 
@@ -36,16 +37,6 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.key
-
-
-def _from_db(fields: list[Any], values: tuple[Any, ...]) -> list[Any]:
-    """Raw column values as the ORM would load them (JSON decoded, and so on)."""
-    out = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        out.append(value)
-    return out
 
 
 class RunQuerySet(models.QuerySet["Run"]):
@@ -221,14 +212,11 @@ class Run(models.Model):
         """The claim as one statement: the UPDATE returns the run, its agent joined (a worker
         claims every run it executes: two round trips less than update-then-select)."""
         run_table, agent_table = cls._meta.db_table, Agent._meta.db_table
-        run_fields = [f for f in cls._meta.concrete_fields]
-        agent_fields = [f for f in Agent._meta.concrete_fields]
-        columns = ", ".join([f"claimed.{f.column}" for f in run_fields] + [f"a.{f.column}" for f in agent_fields])
         sql = (
             f"WITH claimed AS (UPDATE {run_table} SET status = %s, lease_owner = %s, lease_expires_at = %s, "
             "attempts = attempts + 1, started_at = COALESCE(started_at, %s) "
             f"WHERE id = %s AND status = %s AND NOT waits_for_thread RETURNING *) "
-            f"SELECT {columns} FROM claimed JOIN {agent_table} a ON a.id = claimed.agent_id"
+            f"SELECT {columns(cls, 'claimed')}, {columns(Agent, 'a')} FROM claimed JOIN {agent_table} a ON a.id = claimed.agent_id"
         )
         try:
             run_uuid = run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
@@ -240,10 +228,9 @@ class Run(models.Model):
             row = cursor.fetchone()
         if row is None:
             return None
-        run_values = _from_db(run_fields, row[: len(run_fields)])
-        agent_values = _from_db(agent_fields, row[len(run_fields) :])
-        run = cls.from_db("default", [f.attname for f in run_fields], run_values)
-        run.agent = Agent.from_db("default", [f.attname for f in agent_fields], agent_values)
+        split = len(cls._meta.concrete_fields)
+        run = instance_from_row(cls, row[:split])
+        run.agent = instance_from_row(Agent, row[split:])
         return run
 
     def _held(self) -> models.QuerySet[Run]:
