@@ -48,7 +48,7 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.checkpoint.serde.types import _DeltaSnapshot
+from langgraph.checkpoint.serde.types import RESUME, _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 from psycopg import Connection
 from psycopg.conninfo import make_conninfo
@@ -256,9 +256,14 @@ def checkpoint_rows(
     return blobs, row, next_config
 
 
-# Writes LangGraph reads back to resume (an error, an interrupt, a resume value, a scheduled
-# task): they commit at once, never held back for the step's checkpoint.
+# Writes LangGraph reads back to resume (an error, an interrupt, a scheduled task): they commit
+# at once, never held back for the step's checkpoint. A resume value is among them when it
+# stands alone (LangGraph's first writes of a resumed step), but not in the writes of a task
+# that finished with it (a resumed node's output and the answers it consumed, one put_writes):
+# those are held like any finished task's, and a crash before the step commits asks the
+# approvals again for the same answers (agents/engine/runtime.py `_next_input`).
 _COMMIT_AT_ONCE = frozenset(WRITES_IDX_MAP)
+_HELD_WITH_OUTPUT = frozenset((RESUME,))
 
 
 class StewardPostgresSaver(PostgresSaver):
@@ -294,10 +299,13 @@ class StewardPostgresSaver(PostgresSaver):
 
     def _may_hold(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str) -> bool:
         may_defer = getattr(self.hook, "may_defer", None)
+        channels = {channel for channel, _ in writes}
+        resume_alone = bool(channels & _HELD_WITH_OUTPUT) and channels <= _COMMIT_AT_ONCE
         return (
             may_defer is not None
             and not config["configurable"].get("checkpoint_ns")
-            and not any(channel in _COMMIT_AT_ONCE for channel, _ in writes)
+            and not channels & (_COMMIT_AT_ONCE - _HELD_WITH_OUTPUT)
+            and not resume_alone
             and bool(may_defer(task_id))
         )
 
