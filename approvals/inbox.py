@@ -24,7 +24,7 @@ from approvals import answer_form
 from approvals.models import ApprovalRequest, Queue
 from approvals.shown_args import shown
 from console.kernel.cursors import decode_raw, encode_cursor
-from console.kernel.display import amount_currency, format_amount
+from console.kernel.display import amount_currency, format_amount, format_value
 from console.kernel.errors import Invalid
 from console.kernel.models import AuditEvent
 from console.kernel.pages import pretty
@@ -42,6 +42,8 @@ __all__ = [
     "edit_fields",
     "filtered_inbox",
     "amount_of",
+    "args_items",
+    "diff_items",
     "history_of",
     "next_after",
     "outcome_context",
@@ -215,6 +217,38 @@ def amount_of(request: ApprovalRequest) -> str:
     return ""
 
 
+def args_items(args: Any, schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An action's arguments as people read them (`_args_list.html`): one {name, text, nested}
+    each, in the order the action declares them, amounts with the currency it declares for them
+    (`console.kernel.display.format_value`). [] when the arguments are not an object."""
+    if not isinstance(args, dict):
+        return []
+    return [
+        {"name": name, "text": format_value(args[name], amount_currency(schema, name)), "nested": isinstance(args[name], (dict, list))}
+        for name in _declared_order(schema, list(args))
+    ]
+
+
+def diff_items(diff: list[dict[str, Any]], schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An edit's diff (`services.args_diff`) with both sides as `args_items` shows them."""
+    return [
+        {
+            "field": change["field"],
+            "from": format_value(change["from"], amount_currency(schema, change["field"])),
+            "to": format_value(change["to"], amount_currency(schema, change["field"])),
+            "nested": isinstance(change["from"], (dict, list)) or isinstance(change["to"], (dict, list)),
+        }
+        for change in diff
+    ]
+
+
+def _declared_order(schema: dict[str, Any] | None, names: list[str]) -> list[str]:
+    """`names` in the action's argument order: Postgres jsonb does not keep an object's key order,
+    `required` is a list and keeps the function's; the rest by name."""
+    required = list((schema or {}).get("required") or [])
+    return sorted(names, key=lambda n: (required.index(n) if n in required else len(required), n))
+
+
 # CommonMark with raw HTML off: a `<script>` or `<b>` in a description is text, and links to
 # `javascript:` and the like are not made (markdown-it's validateLink). No images: a description
 # is the agent's (model output, untrusted), and an image would fetch from wherever it says.
@@ -380,6 +414,7 @@ def outcome_context(request: ApprovalRequest) -> dict[str, Any]:
     return {
         "approval": request,
         "approved_args": pretty(shown(request.approved_args)),
+        "approved_items": args_items(shown(request.approved_args), request.args_schema),
         "outcome": outcome_of(request),
     }
 
@@ -396,11 +431,8 @@ def undeclared_errors(schema: dict[str, Any], errors: dict[str, str]) -> list[st
 def edit_fields(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
     required = list(schema.get("required", []))
     properties = schema.get("properties") or {}
-    # Postgres jsonb does not keep object key order; `required` is a list and keeps the
-    # function's argument order, so fields come in the order the action declares them.
-    order = sorted(properties, key=lambda n: (required.index(n) if n in required else len(required), n))
     fields = []
-    for name in order:
+    for name in _declared_order(schema, list(properties)):
         prop = properties[name]
         kind = prop.get("type", "string")
         value = values.get(name, "")

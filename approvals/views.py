@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -105,9 +104,7 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool 
     return {
         **inbox.outcome_context(approval),
         **page_only,
-        # A nested value (an interrupt's dict) shows as JSON, not as Python's repr.
-        "args_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)) for k, v in proposed.items()]
-        if isinstance(proposed, dict) else [],
+        "args_items": inbox.args_items(proposed, approval.args_schema),
         "args": pretty(proposed),
         # The run's requester, who may not decide this one (four-eyes) or is asked it (a question).
         "is_requester": approval.requested_by_id == request.user.pk and not approval.is_put_to(request.user),
@@ -207,7 +204,7 @@ def _edit_preview(request: HttpRequest, approval: ApprovalRequest, form: Decisio
     """Show the diff against the proposal before anything is approved (in the pane, or as a page)."""
     context = {
         "approval": approval,
-        "diff": args_diff(shown(approval.proposed_args), shown(form.args)),
+        "diff": inbox.diff_items(args_diff(shown(approval.proposed_args), shown(form.args)), approval.args_schema),
         "post": request.POST,
         "comment": form.comment,
         "pane": bool(request.POST.get("pane")),

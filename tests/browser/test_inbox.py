@@ -289,8 +289,8 @@ def test_edit_refused_next_to_the_field_then_the_tool_runs_with_the_edit(
 
         page.fill("#arg_amount", "120")
         page.click("#edit-panel button[type=submit]")
-        expect(page.locator("#edit-diff")).to_contain_text("400.0")
-        expect(page.locator("#edit-diff")).to_contain_text("120.0")
+        expect(page.locator("#edit-diff .from")).to_have_text("400.00 USD")
+        expect(page.locator("#edit-diff .to")).to_have_text("120.00 USD")
         page.click("#confirm-edit")
         expect(page.locator("#pane-notice")).to_contain_text("Approved")
         page.goto(f"{asgi_server}/approvals/{request.id}/")
