@@ -85,7 +85,7 @@ def test_deciding_in_the_pane_answers_with_the_next_request_and_the_rows(enginee
     assert response.status_code == 200 and response["HX-Push-Url"] == "false"
     assert f'id="pane-body" data-approval-id="{second.id}"' in html
     assert "Approved: " in html
-    rows = html[html.index('<div id="approval-rows" hx-swap-oob="true">'):]
+    rows = html[html.index('<div id="approval-rows" hx-swap-oob="true" '):]
     assert ROW_ID.findall(rows) == [str(second.id)]
     assert ApprovalRequest.objects.get(id=first.id).status == "approved"
 

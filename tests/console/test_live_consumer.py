@@ -406,7 +406,7 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
         assert re.search(
             r'<span id="nav-pending" hx-swap-oob="true" class="badge" data-count="1">1</span>', html
         ), html
-        assert '<div id="approval-rows" hx-swap-oob="true">' in html
+        assert '<div id="approval-rows" hx-swap-oob="true" ' in html
         assert f'<a class="row-link" href="/approvals/{approval.id}/">' in html
 
         await sync_to_async(decide_and_close, thread_sensitive=False)(approval.id, decider)
