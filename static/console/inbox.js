@@ -125,6 +125,9 @@
     if (announcedQuery !== null) {
       pane().setAttribute("hx-vals", JSON.stringify({ pane: "1", inbox: query }));
       announcePane();
+      // One column (a phone): the list is under the pane; show the reviewer what they asked for.
+      var list = document.getElementById("approval-rows");
+      if (list && list.getBoundingClientRect().top > window.innerHeight) list.scrollIntoView({ block: "start" });
     }
     announcedQuery = query;
   }
@@ -135,6 +138,11 @@
   document.addEventListener("htmx:wsBeforeMessage", function () { fromSocket = true; });
   document.addEventListener("htmx:wsAfterMessage", function () { fromSocket = false; restoreRows(); followLive(); });
   document.addEventListener("htmx:oobAfterSwap", function () { restoreRows(); followList(); });
+  // An answer over HTTP settles after its swap, and settling puts back the classes the server
+  // rendered (without the reviewer's selection): mark the rows again once it has settled.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target && event.target.id === "approval-rows") restoreRows();
+  });
   document.addEventListener("DOMContentLoaded", followList);
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.target && event.target.id === "inbox-pane") { restoreRows(); followLive(); announcePane(); }

@@ -29,12 +29,15 @@ def _row_ids(page: Any) -> list[str]:
     return list(page.eval_on_selector_all("li.approval", "rows => rows.map(r => r.dataset.id)"))
 
 
-def _open_inbox(context: Any, base: str, username: str) -> tuple[Any, list[str]]:
-    """The inbox with its live socket open, a marker on the window, and the page's navigations."""
+def _open_inbox(context: Any, base: str, username: str, reading: Any = None) -> tuple[Any, list[str]]:
+    """The inbox (with `reading` in the pane), its live socket open, a marker on the window, and
+    the page's navigations."""
     context.add_init_script(LIVE_OPEN)
     page = login(context, base, username)
-    page.goto(base + "/approvals/")
+    page.goto(base + "/approvals/" + (f"?selected={reading.id}" if reading else ""))
     page.wait_for_function("() => window.__liveOpen === true")
+    if reading is not None:
+        expect(page.locator("li.approval.selected")).to_have_attribute("data-id", str(reading.id))
     page.evaluate(MARKER + " = 'kept'")
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
@@ -51,9 +54,7 @@ def test_new_requests_wait_behind_a_bar_and_show_on_top_without_a_page_load(
     first, second = (waiting_refund(engineer)[1] for _ in range(2))
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
-        page, navigations = _open_inbox(context, asgi_server, "reviewer")
-        page.keyboard.press("j")
-        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(second.id))
+        page, navigations = _open_inbox(context, asgi_server, "reviewer", reading=second)
         expect(page.locator("#show-new")).to_have_count(0)
 
         third, fourth = (waiting_refund(engineer)[1] for _ in range(2))
@@ -83,6 +84,28 @@ def test_new_requests_wait_behind_a_bar_and_show_on_top_without_a_page_load(
         expect(page.locator(f"#approval-{second.id}")).to_have_count(0)
         assert _row_ids(page) == [str(r.id) for r in (third, fourth, fifth, first)]
         assert page.evaluate(MARKER) == "kept"
+        assert navigations == [], navigations
+    finally:
+        context.close()
+
+
+def test_the_list_shown_again_keeps_the_reviewers_selection(
+    browser: Any, asgi_server: str, engineer: Any, reviewer: Any
+) -> None:
+    """The answer to "show" alone (the live socket closed once the bar came, so no push follows
+    it) keeps the row the reviewer is on selected."""
+    first, second = (waiting_refund(engineer)[1] for _ in range(2))
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page, navigations = _open_inbox(context, asgi_server, "reviewer", reading=second)
+        _, third = waiting_refund(engineer)
+        expect(page.locator("#show-new")).to_be_visible()
+        page.evaluate("document.getElementById('live').remove()")  # htmx closes the socket
+        page.locator("#show-new").click()
+        expect(page.locator("li.approval")).to_have_count(3)
+        assert _row_ids(page) == [str(third.id), str(first.id), str(second.id)]
+        page.wait_for_load_state("networkidle")
+        expect(page.locator("li.approval.selected")).to_have_attribute("data-id", str(second.id))
         assert navigations == [], navigations
     finally:
         context.close()
