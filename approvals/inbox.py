@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,10 +21,10 @@ from markdown_it import MarkdownIt
 
 from agents.engine.models import Agent, Run
 from approvals import answer_form
-from approvals.models import ApprovalRequest, Queue
+from approvals.models import ApprovalRequest, Decision, Queue
 from approvals.shown_args import shown
 from console.kernel.cursors import decode_raw, encode_cursor
-from console.kernel.display import amount_currency, format_amount
+from console.kernel.display import amount_currency, format_amount, format_value
 from console.kernel.errors import Invalid
 from console.kernel.models import AuditEvent
 from console.kernel.pages import pretty
@@ -42,7 +42,11 @@ __all__ = [
     "edit_fields",
     "filtered_inbox",
     "amount_of",
+    "approvers_of",
+    "args_items",
+    "diff_items",
     "history_of",
+    "new_count",
     "next_after",
     "outcome_context",
     "outcome_of",
@@ -68,6 +72,13 @@ class InboxFilters:
     due: str = ""
     condition: str = ""  # "yes": gated by a condition; "no": gated always
     cursor: str = ""  # the page: after this row (keyset), "" for the first
+    # When the list was read (ISO): it lists the requests that had arrived by then, and the bar
+    # counts those after (`new_count`), so that a request arriving while the reviewer works
+    # through the list does not move the rows under their cursor.
+    since: str = ""
+    # When the reviewer first asked to see the new ones (ISO): the requests that arrived between
+    # it and `since` are shown on top of the list, the rest in the list's order under them.
+    fresh: str = ""
     errors: list[str] = field(default_factory=list)
 
     @classmethod
@@ -76,8 +87,14 @@ class InboxFilters:
         get = (lambda k: query.get(k, "")) if hasattr(query, "get") else (lambda k: "")
         filters = cls(
             queue=get("queue"), agent=get("agent"), age=get("age"), due=get("due"), condition=get("condition"),
-            cursor=get("cursor"),
+            cursor=get("cursor"), since=get("since"), fresh=get("fresh"),
         )
+        # Times this server wrote into the page's links; anything else is dropped (the list then
+        # starts afresh: everything that has arrived, in its order).
+        if filters.since and _moment(filters.since) is None:
+            filters.since = ""
+        if filters.fresh and _moment(filters.fresh) is None:
+            filters.fresh = ""
         if filters.age and filters.age not in AGES:
             filters.errors.append(f"Unknown age {filters.age!r}: ignored.")
             filters.age = ""
@@ -96,6 +113,32 @@ class InboxFilters:
         """The filters and the page as a query string (the live push and the pane render the same page)."""
         return urlencode({k: v for k, v in self.__dict__.items() if k != "errors" and v})
 
+    @property
+    def since_at(self) -> datetime | None:
+        return _moment(self.since)
+
+    @property
+    def fresh_at(self) -> datetime | None:
+        return _moment(self.fresh) if self.since else None
+
+    def read_now(self) -> InboxFilters:
+        """These filters for a list read now: `since` is now unless the link carried one."""
+        return self if self.since else replace(self, since=timezone.now().isoformat(), errors=list(self.errors))
+
+    def show_new_query(self) -> str:
+        """The query of the list with its new requests on top: those after `since` become fresh
+        (from the first time they were shown), and the page reads the list again (`read_now`)."""
+        query = {k: v for k, v in self.__dict__.items() if k not in ("errors", "since") and v}
+        return urlencode({**query, "fresh": self.fresh or self.since})
+
+
+def _moment(text: str) -> datetime | None:
+    try:
+        moment = parse_datetime(text) if text else None
+    except ValueError:
+        return None
+    return moment if moment is not None and timezone.is_aware(moment) else None
+
 
 @dataclass
 class InboxPage:
@@ -104,6 +147,8 @@ class InboxPage:
     requests: list[ApprovalRequest]
     next_cursor: str
     filters: InboxFilters
+    # The new requests the reviewer asked to see, shown on top of the page (`InboxFilters.fresh`).
+    fresh: list[ApprovalRequest] = field(default_factory=list)
 
     @property
     def is_first(self) -> bool:
@@ -154,14 +199,39 @@ def _after(requests: QuerySet[ApprovalRequest], keys: tuple[Any, Any, Any]) -> Q
 def filtered_inbox(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> InboxPage:
     """A page of the pending requests in the user's queues, due first (the most urgent on top),
     keyset-paginated: a page deep in a backlog of thousands costs what the first one does."""
-    requests = _inbox_queryset(user, filters)
-    keys = _cursor_keys(filters.cursor) if filters.cursor else None
-    if keys is not None:
-        requests = _after(requests, keys)
-    rows = list(requests[: limit + 1])
+    rows = list(_page_queryset(user, filters)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    return InboxPage(requests=rows, next_cursor=_cursor_of(rows[-1]) if more else "", filters=filters)
+    fresh = list(_fresh(user, filters)[:limit]) if filters.fresh_at else []
+    return InboxPage(requests=rows, next_cursor=_cursor_of(rows[-1]) if more else "", filters=filters, fresh=fresh)
+
+
+def new_count(user: Any, filters: InboxFilters) -> int:
+    """How many requests of the list (its filters, the user's queues) arrived after it was read:
+    the number on its "N new requests" bar (`_new_requests.html`)."""
+    since = filters.since_at
+    return _inbox_queryset(user, filters).filter(created_at__gt=since).count() if since else 0
+
+
+def _listed(user: Any, filters: InboxFilters) -> QuerySet[ApprovalRequest]:
+    """The requests the list shows in its order: those that had arrived when it was read (and,
+    once shown, before the new ones on top)."""
+    requests = _inbox_queryset(user, filters)
+    until = filters.fresh_at or filters.since_at
+    return requests.filter(created_at__lte=until) if until else requests
+
+
+def _page_queryset(user: Any, filters: InboxFilters) -> QuerySet[ApprovalRequest]:
+    keys = _cursor_keys(filters.cursor) if filters.cursor else None
+    return _after(_listed(user, filters), keys) if keys is not None else _listed(user, filters)
+
+
+def _fresh(user: Any, filters: InboxFilters) -> QuerySet[ApprovalRequest]:
+    """The new requests shown on top of the list, in the list's order."""
+    fresh, since = filters.fresh_at, filters.since_at
+    if fresh is None or since is None:
+        return ApprovalRequest.objects.none()
+    return _inbox_queryset(user, filters).filter(created_at__gt=fresh, created_at__lte=since)
 
 
 def next_after(
@@ -169,17 +239,23 @@ def next_after(
 ) -> ApprovalRequest | None:
     """The request the inbox shows after `decided` was decided: the next one in the list's order,
     else the first one (the reviewer worked to the end of the list). With the list's `page` (read
-    after the decision), a row of it when it has one after `decided`: no query of its own."""
+    after the decision), a row of it when it has one after `decided`: no query of its own. The new
+    requests shown on top come first, as the list shows them: after the last of them, the top of
+    the page under them."""
     assert decided.due_at is not None
     keys = (decided.due_at, decided.created_at, decided.id)
+    fresh, since = filters.fresh_at, filters.since_at
+    if fresh is not None and since is not None and fresh < decided.created_at <= since:
+        following = _after(_fresh(user, filters).exclude(id=decided.id), keys).first()
+        return following or _page_queryset(user, filters).exclude(id=decided.id).first()
     # The page holds the next row if it starts before `decided` (a later page's first row may not
     # be the next one).
     if page is not None and (page.is_first or (page.requests and _keys_of(page.requests[0]) < keys)):
         following = next((r for r in page.requests if r.id != decided.id and _keys_of(r) > keys), None)
         if following is not None:
             return following
-    requests = _inbox_queryset(user, filters).exclude(id=decided.id)
-    return _after(requests, keys).first() or requests.first()
+    requests = _listed(user, filters).exclude(id=decided.id)
+    return _after(requests, keys).first() or _fresh(user, filters).exclude(id=decided.id).first() or requests.first()
 
 
 def _keys_of(request: ApprovalRequest) -> tuple[Any, Any, Any]:
@@ -191,16 +267,38 @@ def pane_live_context(user: Any, approval: ApprovalRequest, filters: InboxFilter
     whether this reviewer may still decide it (settled, or held by someone else: the pane's forms
     are disabled), and once it is settled the request the list offers next."""
     settled = approval.status != ApprovalRequest.Status.PENDING
+    approvers = approvers_of(approval) if approval.queue.required_approvals > 1 else []
+    voted = any(user_id == user.pk for user_id, _ in approvers)
     return {
         "approval": approval,
         "pane_filters": filters,
-        "decidable": not settled and not approval.held_by_other(user),
+        "decidable": not settled and not voted and not approval.held_by_other(user),
+        "approvers": [name for _, name in approvers],
+        "approvers_more": max(0, approval.approvals - len(approvers)),
+        "voted": voted,
+        "votes_missing": max(0, approval.queue.required_approvals - approval.approvals),
         "holder": approval.current_holder,
         "settled_by": (
             approval.decided_by.get_username() if approval.decided_by else approval.decided_automatically_by or "the system"
         ) if settled else "",
         "offered": next_after(user, filters, approval) if settled else None,
     }
+
+
+# The approvers a pane names; a bigger quorum's others are counted ("and 3 more"): the live
+# fragment stays small whatever the quorum.
+APPROVERS_SHOWN = 10
+
+
+def approvers_of(approval: ApprovalRequest) -> list[tuple[int, str]]:
+    """(user id, username) of the people who approved the request so far (an edit is an
+    approval), first vote first; votes set aside when a refused answer reopened it are not
+    counted, as the quorum does not count them."""
+    votes = Decision.objects.filter(
+        request_id=approval.id, user__isnull=False, superseded_at__isnull=True,
+        decision__in=(Decision.Kind.APPROVE, Decision.Kind.EDIT),
+    ).order_by("created_at")
+    return [(user_id, name) for user_id, name in votes.values_list("user_id", "user__username")[:APPROVERS_SHOWN]]
 
 
 def amount_of(request: ApprovalRequest) -> str:
@@ -213,6 +311,38 @@ def amount_of(request: ApprovalRequest) -> str:
         if currency and name in args:
             return format_amount(args[name], currency)
     return ""
+
+
+def args_items(args: Any, schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An action's arguments as people read them (`_args_list.html`): one {name, text, nested}
+    each, in the order the action declares them, amounts with the currency it declares for them
+    (`console.kernel.display.format_value`). [] when the arguments are not an object."""
+    if not isinstance(args, dict):
+        return []
+    return [
+        {"name": name, "text": format_value(args[name], amount_currency(schema, name)), "nested": isinstance(args[name], (dict, list))}
+        for name in _declared_order(schema, list(args))
+    ]
+
+
+def diff_items(diff: list[dict[str, Any]], schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An edit's diff (`services.args_diff`) with both sides as `args_items` shows them."""
+    return [
+        {
+            "field": change["field"],
+            "from": format_value(change["from"], amount_currency(schema, change["field"])),
+            "to": format_value(change["to"], amount_currency(schema, change["field"])),
+            "nested": isinstance(change["from"], (dict, list)) or isinstance(change["to"], (dict, list)),
+        }
+        for change in diff
+    ]
+
+
+def _declared_order(schema: dict[str, Any] | None, names: list[str]) -> list[str]:
+    """`names` in the action's argument order: Postgres jsonb does not keep an object's key order,
+    `required` is a list and keeps the function's; the rest by name."""
+    required = list((schema or {}).get("required") or [])
+    return sorted(names, key=lambda n: (required.index(n) if n in required else len(required), n))
 
 
 # CommonMark with raw HTML off: a `<script>` or `<b>` in a description is text, and links to
@@ -380,6 +510,7 @@ def outcome_context(request: ApprovalRequest) -> dict[str, Any]:
     return {
         "approval": request,
         "approved_args": pretty(shown(request.approved_args)),
+        "approved_items": args_items(shown(request.approved_args), request.args_schema),
         "outcome": outcome_of(request),
     }
 
@@ -396,11 +527,8 @@ def undeclared_errors(schema: dict[str, Any], errors: dict[str, str]) -> list[st
 def edit_fields(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
     required = list(schema.get("required", []))
     properties = schema.get("properties") or {}
-    # Postgres jsonb does not keep object key order; `required` is a list and keeps the
-    # function's argument order, so fields come in the order the action declares them.
-    order = sorted(properties, key=lambda n: (required.index(n) if n in required else len(required), n))
     fields = []
-    for name in order:
+    for name in _declared_order(schema, list(properties)):
         prop = properties[name]
         kind = prop.get("type", "string")
         value = values.get(name, "")

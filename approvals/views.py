@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -42,10 +41,12 @@ def _reviewer(request: HttpRequest) -> None:
 def approval_list(request: HttpRequest) -> HttpResponse:
     """The inbox: a page of compact rows (keyset-paginated) beside the selected request's pane."""
     _reviewer(request)
-    filters = inbox.InboxFilters.from_query(request.GET)
+    filters = inbox.InboxFilters.from_query(request.GET).read_now()
+    page = inbox.filtered_inbox(request.user, filters)
+    if request.GET.get("rows") and request.headers.get("HX-Request"):
+        return _list_fragments(request, page)
     for problem in filters.errors:
         messages.error(request, problem)
-    page = inbox.filtered_inbox(request.user, filters)
     selected = _selected(request, page)
     queues = inbox.my_queues(request.user)
     return render(
@@ -55,6 +56,8 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "filters": filters,
             "live_query": filters.as_query(),
+            # Read now, nothing is new yet; a link that carried its time may have some.
+            "new_count": inbox.new_count(request.user, filters) if "since" in request.GET else 0,
             "queues": queues,
             "agents": Agent.objects.filter(is_registered=True).values_list("key", flat=True),
             "reason_codes": sorted({c for q in queues for c in (q.reason_codes or [])}),
@@ -65,12 +68,21 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _list_fragments(request: HttpRequest, page: inbox.InboxPage) -> HttpResponse:
+    """The answer to "show" on the new-requests bar: the list read again with the new requests on
+    top, and the bar (empty again), both out of band, as the live push sends them."""
+    context = {"page": page, "filters": page.filters, "oob": True, "new_count": inbox.new_count(request.user, page.filters)}
+    html = render_to_string("approvals/partials/_approval_rows.html", context)
+    return HttpResponse(html + render_to_string("approvals/partials/_new_requests.html", context))
+
+
 def _selected(request: HttpRequest, page: inbox.InboxPage) -> ApprovalRequest | None:
     """The request the pane shows: `?selected=<id>` when the reviewer may see it, else the first row."""
     try:
         wanted = uuid.UUID(request.GET.get("selected", ""))
     except ValueError:
-        return page.requests[0] if page.requests else None
+        rows = page.fresh + page.requests
+        return rows[0] if rows else None
     return inbox.visible_request(request.user, wanted)
 
 
@@ -105,9 +117,7 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest, full: bool 
     return {
         **inbox.outcome_context(approval),
         **page_only,
-        # A nested value (an interrupt's dict) shows as JSON, not as Python's repr.
-        "args_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)) for k, v in proposed.items()]
-        if isinstance(proposed, dict) else [],
+        "args_items": inbox.args_items(proposed, approval.args_schema),
         "args": pretty(proposed),
         # The run's requester, who may not decide this one (four-eyes) or is asked it (a question).
         "is_requester": approval.requested_by_id == request.user.pk and not approval.is_put_to(request.user),
@@ -207,7 +217,7 @@ def _edit_preview(request: HttpRequest, approval: ApprovalRequest, form: Decisio
     """Show the diff against the proposal before anything is approved (in the pane, or as a page)."""
     context = {
         "approval": approval,
-        "diff": args_diff(shown(approval.proposed_args), shown(form.args)),
+        "diff": inbox.diff_items(args_diff(shown(approval.proposed_args), shown(form.args)), approval.args_schema),
         "post": request.POST,
         "comment": form.comment,
         "pane": bool(request.POST.get("pane")),

@@ -1,13 +1,14 @@
 """How pages print numbers: counts with thousands separators, minutes as hours or days, amounts
-with two decimals and the currency when the action declares one. Pure functions, so the unit
-tests and every template print the same figure the same way."""
+with two decimals and the currency when the action declares one, an action's argument as people
+read it. Pure functions, so the unit tests and every template print the same figure the same way."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["amount_currency", "format_amount", "format_count", "format_minutes"]
+__all__ = ["amount_currency", "format_amount", "format_count", "format_minutes", "format_value"]
 
 
 def format_count(value: Any) -> str:
@@ -60,3 +61,28 @@ def format_amount(value: Any, currency: str | None = None) -> str:
         return str(value)
     shown = f"{number.quantize(Decimal('0.01')):,}"
     return f"{shown} {currency}" if currency else shown
+
+
+def format_value(value: Any, currency: str | None = None) -> str:
+    """An argument's value as people read it: an amount with its currency ("150.00 USD") when one
+    is declared, a number with thousands separators and no stray ".0" ("1,500", "0.125"), "yes"
+    or "no", "–" for null, a string as it is, and a nested value as indented JSON (for a <pre>)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return format_amount(value, currency) if currency else _plain_number(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _plain_number(value: int | float) -> str:
+    number = Decimal(str(value))
+    if not number.is_finite():
+        return str(value)
+    if number == number.to_integral_value():
+        return f"{int(number):,}"
+    # The shortest repr Python gives a float ("0.1", not "0.1000000000000000055"), grouped.
+    return f"{number:,f}"

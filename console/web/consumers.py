@@ -39,6 +39,7 @@ from agents.web.run_page import run_context, run_for_page, span_rows, spans_afte
 from approvals.inbox import (
     InboxFilters,
     filtered_inbox,
+    new_count,
     outcome_context,
     pane_live_context,
     pending_count,
@@ -103,7 +104,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        # The inbox's filters, so live rows match what the page shows.
+        # The inbox's filters, so live rows match what the page shows (and its bar counts what is
+        # new since the page read them); the page says when they change (`receive`).
         self.filters = {key: values[0] for key, values in query.items() if values}
         self.csrf_token = self.scope.get("cookies", {}).get("csrftoken", "")
         self.groups_joined, self.views = await database_sync_to_async(self._allowed)(
@@ -182,21 +184,30 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The inbox says which request its pane shows (`{"pane": "<id>"}`, static/console/inbox.js):
-        its live part is sent now (it may have changed since the pane was rendered, or while the
-        socket was down) and whenever the request changes. Anything else is ignored."""
-        if "approvals" not in self.views or not text_data or len(text_data) > 1000:
+        """The inbox says which request its pane shows and the query of its list (`{"pane": "<id>",
+        "inbox": "<query>"}`, static/console/inbox.js): the pane's live part is sent now (it may
+        have changed since the pane was rendered, or while the socket was down) and whenever the
+        request changes; a list whose query changed (the reviewer showed the new requests) gets
+        its rows and bar now, and from then on for that query. Anything else is ignored."""
+        if "approvals" not in self.views or not text_data or len(text_data) > 2000:
             return
         try:
             message = json.loads(text_data)
         except ValueError:
             return
-        pane = message.get("pane") if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            return
+        pane, query = message.get("pane"), message.get("inbox")
         self.pane_id = _uuid_or_none(pane) if isinstance(pane, str) else None
-        if self.pane_id is not None:
-            html = await _reading(self._render_pane)()
-            if html:
-                await self.send(text_data=html)
+        listed = {key: values[0] for key, values in parse_qs(query).items() if values} if isinstance(query, str) else None
+        if listed is not None and InboxFilters.from_query(listed) != InboxFilters.from_query(self.filters):
+            # Only the list's filters: the groups and views were checked when the socket connected.
+            self.filters = listed
+            html = await _reading(self._render_approvals)()
+        else:
+            html = await _reading(self._render_pane)() if self.pane_id is not None else ""
+        if html:
+            await self.send(text_data=html)
 
     async def steward_event(self, event: dict[str, Any]) -> None:
         group, seq = event.get("group", ""), int(event.get("seq", 0))
@@ -255,14 +266,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
         user = self.scope["user"]
         self.nav_pending = pending_count(user)
-        context = {"oob": True, "nav_pending": self.nav_pending}
+        context: dict[str, Any] = {"oob": True, "nav_pending": self.nav_pending}
         html: str = render_to_string("approvals/partials/_nav_count.html", context)
         if "approvals" in self.views:
-            # The page the inbox shows (its filters and cursor came with the socket's query).
+            # The page the inbox shows (its filters, cursor and time came with the socket's query,
+            # or since with the page's `receive`); what arrived after that time, its bar counts.
             filters = InboxFilters.from_query(self.filters)
             page = filtered_inbox(user, filters)
-            self.shown_rows = {request.id for request in page.requests}
-            html += render_to_string("approvals/partials/_approval_rows.html", {**context, "page": page, "filters": filters})
+            self.shown_rows = {request.id for request in page.fresh + page.requests}
+            context = {**context, "page": page, "filters": filters, "new_count": new_count(user, filters)}
+            html += render_to_string("approvals/partials/_approval_rows.html", context)
+            html += render_to_string("approvals/partials/_new_requests.html", context)
             html += self._render_pane()
         return html
 

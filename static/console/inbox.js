@@ -101,19 +101,49 @@
     var fields = pane() && pane().querySelector("#decide-fields");
     if (live && fields) fields.disabled = live.dataset.decidable !== "true";
   }
-  // The live socket learns which request the pane shows (console/web/consumers.py `receive`),
-  // on every (re)connection and every new pane, and pushes that request's live part.
+  // The live socket learns which request the pane shows and the query of the list (console/web/
+  // consumers.py `receive`), on every (re)connection, every new pane and every new list, and
+  // pushes that request's live part, and the list's rows and new-requests bar for that query.
   var socket = null;
+  function listQuery() {
+    var list = document.getElementById("approval-rows");
+    return list ? list.dataset.inbox || "" : null;
+  }
   function announcePane() {
     var shown = document.querySelector("#pane-body[data-approval-id]");
-    if (socket && pane()) socket.send(JSON.stringify({ pane: shown ? shown.dataset.approvalId : null }));
+    if (socket && pane()) socket.send(JSON.stringify({ pane: shown ? shown.dataset.approvalId : null, inbox: listQuery() }));
+  }
+  // The list was read again with the new requests on top (the bar's "show"): its query changed,
+  // and decisions in the pane post it so that their answer lists the same rows. Rows pushed by
+  // the socket are rendered for the query it was last told (on a reconnection, the page's first
+  // one until it is told again): they never change the page's query.
+  var announcedQuery = null;
+  var fromSocket = false;
+  function followList() {
+    var query = listQuery();
+    if (fromSocket || query === null || !pane() || query === announcedQuery) return;
+    if (announcedQuery !== null) {
+      pane().setAttribute("hx-vals", JSON.stringify({ pane: "1", inbox: query }));
+      announcePane();
+      // One column (a phone): the list is under the pane; show the reviewer what they asked for.
+      var list = document.getElementById("approval-rows");
+      if (list && list.getBoundingClientRect().top > window.innerHeight) list.scrollIntoView({ block: "start" });
+    }
+    announcedQuery = query;
   }
   document.addEventListener("htmx:wsOpen", function (event) {
     socket = event.detail.socketWrapper;
     announcePane();
   });
-  document.addEventListener("htmx:wsAfterMessage", function () { restoreRows(); followLive(); });
-  document.addEventListener("htmx:oobAfterSwap", restoreRows);
+  document.addEventListener("htmx:wsBeforeMessage", function () { fromSocket = true; });
+  document.addEventListener("htmx:wsAfterMessage", function () { fromSocket = false; restoreRows(); followLive(); });
+  document.addEventListener("htmx:oobAfterSwap", function () { restoreRows(); followList(); });
+  // An answer over HTTP settles after its swap, and settling puts back the classes the server
+  // rendered (without the reviewer's selection): mark the rows again once it has settled.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target && event.target.id === "approval-rows") restoreRows();
+  });
+  document.addEventListener("DOMContentLoaded", followList);
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.target && event.target.id === "inbox-pane") { restoreRows(); followLive(); announcePane(); }
   });
@@ -254,6 +284,11 @@
         return false;
       }
       case "a": return approveShowingNext();
+      case ".": {
+        var bar = document.getElementById("show-new");
+        if (bar) bar.click();
+        return !!bar;
+      }
       case "r": return openPanel("reject-panel", "select, input:not([type=hidden]), textarea");
       case "e": return openPanel("edit-panel", "input:not([type=hidden]), select, textarea");
       case "?": toggleHelp(); return true;

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from approvals.inbox import PAGE_SIZE
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, Queue
 from approvals.services import decide
 from tests.support.runs import waiting_refund
 from tests.support.users import make_user
@@ -85,7 +85,7 @@ def test_deciding_in_the_pane_answers_with_the_next_request_and_the_rows(enginee
     assert response.status_code == 200 and response["HX-Push-Url"] == "false"
     assert f'id="pane-body" data-approval-id="{second.id}"' in html
     assert "Approved: " in html
-    rows = html[html.index('<div id="approval-rows" hx-swap-oob="true">'):]
+    rows = html[html.index('<div id="approval-rows" hx-swap-oob="true" '):]
     assert ROW_ID.findall(rows) == [str(second.id)]
     assert ApprovalRequest.objects.get(id=first.id).status == "approved"
 
@@ -137,3 +137,20 @@ def test_the_agent_filter_reads_the_requests_own_agent(engineer: Any, reviewer: 
     assert str(request.id) in client.get("/approvals/?agent=refund").content.decode()
     assert str(request.id) not in client.get("/approvals/?agent=stock_check").content.decode()
     assert str(request.id) not in client.get("/approvals/?agent=no-such-agent").content.decode()
+
+
+def test_with_a_quorum_the_pane_names_the_votes_and_waits_after_mine(engineer: Any, reviewer: Any, client_for: Any) -> None:
+    """Three approvals needed: the pane says who approved so far; once the reviewer has approved,
+    their pane says it waits for one more and its forms are off (a second vote is refused anyway)."""
+    Queue.objects.filter(name="payments").update(required_approvals=3)
+    _, request = waiting_refund(engineer)
+    decide(request.id, make_user("ann", "reviewers"), "approve")
+    client = client_for(reviewer)
+    html = client.get(f"/approvals/{request.id}/?pane=1").content.decode()
+    assert "<strong>1 of 3</strong> approvals: ann." in html and "2 more needed." in html
+    assert f'id="pane-live-{request.id}" data-status="pending" data-decidable="true"' in html
+    decide(request.id, reviewer, "approve")
+    html = client.get(f"/approvals/{request.id}/?pane=1").content.decode()
+    assert "<strong>2 of 3</strong> approvals: ann, reviewer." in html
+    assert "You approved; it waits for 1 more reviewer." in html
+    assert f'id="pane-live-{request.id}" data-status="pending" data-decidable="false"' in html

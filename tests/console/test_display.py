@@ -8,7 +8,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.template import Context, Template
 
-from console.kernel.display import amount_currency, format_amount, format_count, format_minutes
+from approvals.inbox import args_items, diff_items
+from console.kernel.display import amount_currency, format_amount, format_count, format_minutes, format_value
 from tests.support.clients import ClientFor
 from tests.support.runs import waiting_refund
 
@@ -54,6 +55,41 @@ def test_amounts_have_two_decimals_and_the_declared_currency() -> None:
     assert amount_currency(None, "amount") is None
 
 
+def test_an_argument_reads_in_human_form() -> None:
+    """Numbers without a stray ".0" and with separators, an amount with its currency, booleans
+    and null as words, strings as they are, nested values as indented JSON."""
+    assert format_value(150.0) == "150"
+    assert format_value(1234567) == "1,234,567"
+    assert format_value(1234.5) == "1,234.5"
+    assert format_value(0.125) == "0.125"
+    assert format_value(1e-7) == "0.0000001"
+    assert format_value(150.0, "USD") == "150.00 USD"
+    assert format_value(True) == "yes" and format_value(False) == "no"
+    assert format_value(True, "USD") == "yes"
+    assert format_value(None) == "–"
+    assert format_value("A-42") == "A-42"
+    assert format_value("150", "USD") == "150"  # a string stays the agent's text
+    assert format_value({"sku": "é", "qty": [1, 2]}) == '{\n  "sku": "é",\n  "qty": [\n    1,\n    2\n  ]\n}'
+    assert format_value(float("nan")) == "nan"
+
+
+def test_arguments_are_listed_in_the_declared_order_with_their_currency() -> None:
+    schema = {
+        "required": ["order_id", "amount"],
+        "properties": {"order_id": {"type": "string"}, "amount": {"type": "number", "currency": "EUR"}, "notify": {}},
+    }
+    items = args_items({"notify": False, "amount": 1500.0, "order_id": "A-1", "lines": [{"n": 1}]}, schema)
+    assert [(i["name"], i["text"], i["nested"]) for i in items] == [
+        ("order_id", "A-1", False),
+        ("amount", "1,500.00 EUR", False),
+        ("lines", '[\n  {\n    "n": 1\n  }\n]', True),
+        ("notify", "no", False),
+    ]
+    assert args_items("not an object", schema) == []
+    diff = diff_items([{"field": "amount", "from": 400.0, "to": 120}], schema)
+    assert diff == [{"field": "amount", "from": "400.00 EUR", "to": "120.00 EUR", "nested": False}]
+
+
 def test_a_time_renders_as_a_time_element_with_the_utc_title() -> None:
     html = render("{{ v|local_time }}", v=datetime(2026, 12, 7, 12, 9, 51, tzinfo=UTC))
     assert html == (
@@ -90,3 +126,21 @@ def test_a_summary_shows_an_amount_with_two_decimals_and_its_currency(engineer: 
     run, request = waiting_refund(engineer, amount=250)
     assert request.summary == f"Refund 250.00 USD on order {run.input['order_id']}"
     assert request.args_schema["properties"]["amount"]["currency"] == "USD"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_request_page_and_the_pane_show_the_amount_with_its_currency(
+    engineer: User, reviewer: User, client_for: ClientFor
+) -> None:
+    """The args panel of the request's page and of the inbox's pane: "150.00 USD", not "150.0";
+    once approved, the approved arguments read the same way."""
+    _, request = waiting_refund(engineer, amount=150)
+    client = client_for(reviewer)
+    for path in (f"/approvals/{request.id}/", f"/approvals/{request.id}/?pane=1"):
+        html = client.get(path).content.decode()
+        assert "<dt>amount</dt><dd>150.00 USD</dd>" in html, path
+        assert "150.0<" not in html, path
+    client.post(f"/approvals/{request.id}/decide", {"decision": "approve"})
+    html = client.get(f"/approvals/{request.id}/").content.decode()
+    approved = html.split('id="approved-args"')[1].split("</dl>")[0]
+    assert "<dt>amount</dt><dd>150.00 USD</dd>" in approved

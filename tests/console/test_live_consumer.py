@@ -406,7 +406,7 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
         assert re.search(
             r'<span id="nav-pending" hx-swap-oob="true" class="badge" data-count="1">1</span>', html
         ), html
-        assert '<div id="approval-rows" hx-swap-oob="true">' in html
+        assert '<div id="approval-rows" hx-swap-oob="true" ' in html
         assert f'<a class="row-link" href="/approvals/{approval.id}/">' in html
 
         await sync_to_async(decide_and_close, thread_sensitive=False)(approval.id, decider)
@@ -447,6 +447,15 @@ async def receive_until(communicator: WebsocketCommunicator, needle: str) -> str
             return html
 
 
+async def inbox_with_pane(user: User, shown: ApprovalRequest) -> tuple[WebsocketCommunicator, str]:
+    """The inbox's socket once it said that its pane shows `shown`, and that request's live part."""
+    communicator, accepted, _ = await connect(user, "subscribe=approvals&view=approvals")
+    assert accepted is True
+    await communicator.receive_from(timeout=5)  # the rows
+    await communicator.send_to(text_data=json.dumps({"pane": str(shown.id)}))
+    return communicator, await receive_until(communicator, f'id="pane-live-{shown.id}"')
+
+
 def test_the_inbox_pane_follows_its_request_claimed_then_timed_out(engineer: User, reviewer: User) -> None:
     """The inbox says which request its pane shows; the consumer sends that request's live part at
     once, then on each change: another reviewer's claim (the pane may not decide: held), and the
@@ -464,11 +473,7 @@ def test_the_inbox_pane_follows_its_request_claimed_then_timed_out(engineer: Use
         enforce_sla()
 
     async def scenario() -> None:
-        communicator, accepted, _ = await connect(reviewer, "subscribe=approvals&view=approvals")
-        assert accepted is True
-        await communicator.receive_from(timeout=5)  # the rows
-        await communicator.send_to(text_data=json.dumps({"pane": str(shown.id)}))
-        html = await receive_until(communicator, f'id="pane-live-{shown.id}"')
+        communicator, html = await inbox_with_pane(reviewer, shown)
         assert 'data-status="pending" data-decidable="true" hx-swap-oob="true"' in html
 
         await sync_to_async(_closing(claim), thread_sensitive=False)(shown.id, other)
@@ -480,6 +485,65 @@ def test_the_inbox_pane_follows_its_request_claimed_then_timed_out(engineer: Use
         assert f'id="pane-live-{shown.id}"' in html and "Rejected</strong> by sla: payments" in html
         assert f'id="pane-next" class="pane-next" data-id="{following.id}"' in html
         assert f'<li id="approval-{shown.id}"' not in html  # its row left the list
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_request_that_arrives_is_counted_not_listed_until_the_list_is_read_again(engineer: User, reviewer: User) -> None:
+    """The inbox read at a time (`since`): a refund that arrives after it is not pushed into the
+    rows, the bar counts it; once the page says its list was read again with it on top (`fresh`),
+    the rows pushed are that list's, the new one first and marked new, and the bar is empty."""
+    first = queued_refund(engineer, 250)
+    assert runtime.execute(first.id) == Run.Status.WAITING
+    listed = ApprovalRequest.objects.get(run=first)
+    read = InboxFilters(since=timezone.now().isoformat())
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(reviewer, f"subscribe=approvals&view=approvals&{read.as_query()}")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert '<div class="new-requests" id="new-requests" role="status" hx-swap-oob="true"></div>' in html, html
+
+        arrived = await sync_to_async(_closing(lambda: runtime.execute(queued_refund(engineer, 300).id)), thread_sensitive=False)()
+        assert arrived == Run.Status.WAITING
+        html = await receive_until(communicator, "1 new request — show")
+        rows = re.findall(r'<li id="approval-([0-9a-f-]{36})"', html)
+        assert rows == [str(listed.id)], html
+
+        shown = InboxFilters(since=timezone.now().isoformat(), fresh=read.since)
+        await communicator.send_to(text_data=json.dumps({"pane": None, "inbox": shown.as_query()}))
+        html = await receive_until(communicator, 'class="approval new')
+        rows = re.findall(r'<li id="approval-([0-9a-f-]{36})" class="approval( new)?', html)
+        assert [(row != str(listed.id), new) for row, new in rows] == [(True, " new"), (False, "")], html
+        assert '<div class="new-requests" id="new-requests" role="status" hx-swap-oob="true"></div>' in html
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_another_reviewers_vote_reaches_the_pane(engineer: User, reviewer: User) -> None:
+    """With a quorum of two, the pane's live part is pushed on each vote: "1 of 2 approvals: b",
+    still decidable; the second vote settles it, approved by c, both named."""
+    Queue.objects.filter(name="payments").update(required_approvals=2)
+    run = queued_refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    shown = ApprovalRequest.objects.get(run=run)
+    b, c = make_user("b", "reviewers"), make_user("c", "reviewers")
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, html = await inbox_with_pane(reviewer, shown)
+        assert "<strong>0 of 2</strong> approvals." in html
+
+        await sync_to_async(decide_and_close, thread_sensitive=False)(shown.id, b)
+        html = await receive_until(communicator, "<strong>1 of 2</strong> approvals: b.")
+        assert 'data-status="pending" data-decidable="true"' in html
+
+        await sync_to_async(decide_and_close, thread_sensitive=False)(shown.id, c)
+        html = await receive_until(communicator, 'data-status="approved"')
+        assert "<strong>Approved</strong> by c" in html and "Approvals: b, c." in html
         await communicator.disconnect()
 
     run_async(scenario)

@@ -278,7 +278,7 @@ def test_approval_detail_shows_proposed_arguments_to_a_reviewer(engineer: User, 
     proposed = re.search(r'<dl class="args" id="proposed-args" hx-disable>(.*?)</dl>', html, re.S)
     assert proposed, html
     assert f"<dt>order_id</dt><dd>{approval.proposed_args['order_id']}</dd>" in proposed.group(1)
-    assert "<dt>amount</dt><dd>250.0</dd>" in proposed.group(1)
+    assert "<dt>amount</dt><dd>250.00 USD</dd>" in proposed.group(1)  # the currency the refund declares
     assert f'action="/approvals/{approval.id}/decide"' in html
 
 
