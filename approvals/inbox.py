@@ -29,7 +29,7 @@ from console.kernel.errors import Invalid
 from console.kernel.models import AuditEvent
 from console.kernel.pages import pretty
 from console.kernel.redaction import is_marker
-from console.kernel.roles import is_admin
+from console.kernel.roles import REVIEWERS, has_role, is_admin
 from traces.recording.models import Span
 
 __all__ = [
@@ -42,6 +42,8 @@ __all__ = [
     "edit_fields",
     "filtered_inbox",
     "amount_of",
+    "asked_count",
+    "may_open_inbox",
     "history_of",
     "next_after",
     "outcome_context",
@@ -67,6 +69,7 @@ class InboxFilters:
     age: str = ""  # older than
     due: str = ""
     condition: str = ""  # "yes": gated by a condition; "no": gated always
+    asked: str = ""  # "1": the questions put to the user as their runs' requester ("Asked of you")
     cursor: str = ""  # the page: after this row (keyset), "" for the first
     errors: list[str] = field(default_factory=list)
 
@@ -76,7 +79,7 @@ class InboxFilters:
         get = (lambda k: query.get(k, "")) if hasattr(query, "get") else (lambda k: "")
         filters = cls(
             queue=get("queue"), agent=get("agent"), age=get("age"), due=get("due"), condition=get("condition"),
-            cursor=get("cursor"),
+            asked=get("asked"), cursor=get("cursor"),
         )
         if filters.age and filters.age not in AGES:
             filters.errors.append(f"Unknown age {filters.age!r}: ignored.")
@@ -87,6 +90,9 @@ class InboxFilters:
         if filters.condition and filters.condition not in ("yes", "no"):
             filters.errors.append(f"Unknown condition filter {filters.condition!r}: ignored.")
             filters.condition = ""
+        if filters.asked and filters.asked != "1":
+            filters.errors.append(f"Unknown asked filter {filters.asked!r}: ignored.")
+            filters.asked = ""
         if filters.cursor and _cursor_keys(filters.cursor) is None:
             filters.errors.append("That page of the inbox is not one this server gave: showing the first.")
             filters.cursor = ""
@@ -152,8 +158,9 @@ def _after(requests: QuerySet[ApprovalRequest], keys: tuple[Any, Any, Any]) -> Q
 
 
 def filtered_inbox(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> InboxPage:
-    """A page of the pending requests in the user's queues, due first (the most urgent on top),
-    keyset-paginated: a page deep in a backlog of thousands costs what the first one does."""
+    """A page of the pending requests in the user's queues (with `asked`, of those put to them as
+    their runs' requester), due first (the most urgent on top), keyset-paginated: a page deep in
+    a backlog of thousands costs what the first one does."""
     requests = _inbox_queryset(user, filters)
     keys = _cursor_keys(filters.cursor) if filters.cursor else None
     if keys is not None:
@@ -231,9 +238,9 @@ def description_html(text: Any) -> SafeString:
 
 def _inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[ApprovalRequest]:
     now = timezone.now()
+    pending = ApprovalRequest.objects.pending()
     requests: QuerySet[ApprovalRequest] = (
-        ApprovalRequest.objects.pending()
-        .visible_to(user)
+        (pending.put_to(user) if filters.asked else pending.visible_to(user))
         # The request's own agent (copied from its run): the run's row (its input, output and
         # state) is not read for a list of requests.
         .select_related("queue", "agent", "requested_by", "claimed_by")
@@ -260,19 +267,32 @@ def _inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[ApprovalReques
 
 
 def pending_count(user: Any) -> int:
-    """The number on the navigation's Approvals badge (`_nav_count.html`)."""
-    return ApprovalRequest.objects.pending().visible_to(user).count()
+    """The number on the navigation's Approvals badge (`_nav_count.html`): the pending requests
+    in the user's queues and those put to them as their runs' requester, each once."""
+    pending = ApprovalRequest.objects.pending()
+    return (pending.visible_to(user) | pending.put_to(user)).count()
+
+
+def asked_count(user: Any) -> int:
+    """The number of pending requests put to the user as their runs' requester ("Asked of you")."""
+    return ApprovalRequest.objects.pending().put_to(user).count()
+
+
+def may_open_inbox(user: Any) -> bool:
+    """Reviewers; and whoever is asked something now (a question their run puts to them)."""
+    return has_role(user, REVIEWERS) or ApprovalRequest.objects.pending().put_to(user).exists()
 
 
 def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
-    """The request, with what its pane shows, if `user` may see it; else None (its run is read
-    when the request's page asks for it)."""
+    """The request, with what its pane shows, if `user` may see it (a reviewer of its queue, or
+    its run's requester when it is put to them); else None (its run is read when the request's
+    page asks for it)."""
     return (
         ApprovalRequest.objects.visible_to(user)
         .select_related("queue", "agent", "requested_by", "decided_by", "claimed_by")
         .filter(id=approval_id)
         .first()
-    )
+    ) or put_to_requester(approval_id, user)
 
 
 def put_to_requester(approval_id: Any, user: Any) -> ApprovalRequest | None:

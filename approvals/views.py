@@ -40,11 +40,15 @@ def _reviewer(request: HttpRequest) -> None:
 
 @login_required
 def approval_list(request: HttpRequest) -> HttpResponse:
-    """The inbox: a page of compact rows (keyset-paginated) beside the selected request's pane."""
-    _reviewer(request)
+    """The inbox: a page of compact rows (keyset-paginated) beside the selected request's pane.
+    "Asked of you" (`?asked=1`) lists the questions the user's own runs put to them; a user who
+    reviews no queue sees only those, and only while they are asked something."""
+    require(inbox.may_open_inbox(request.user))
+    is_reviewer = has_role(request.user, REVIEWERS)
     filters = inbox.InboxFilters.from_query(request.GET)
     for problem in filters.errors:
         messages.error(request, problem)
+    filters.asked = filters.asked if is_reviewer else "1"
     page = inbox.filtered_inbox(request.user, filters)
     selected = _selected(request, page)
     queues = inbox.my_queues(request.user)
@@ -55,6 +59,8 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "filters": filters,
             "live_query": filters.as_query(),
+            "is_reviewer": is_reviewer,
+            "asked_count": inbox.asked_count(request.user),
             "queues": queues,
             "agents": Agent.objects.filter(is_registered=True).values_list("key", flat=True),
             "reason_codes": sorted({c for q in queues for c in (q.reason_codes or [])}),
