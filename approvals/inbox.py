@@ -270,7 +270,11 @@ def pending_count(user: Any) -> int:
     """The number on the navigation's Approvals badge (`_nav_count.html`): the pending requests
     in the user's queues and those put to them as their runs' requester, each once."""
     pending = ApprovalRequest.objects.pending()
-    return (pending.visible_to(user) | pending.put_to(user)).count()
+    # The user's questions as a subquery (the requester's index, their rows alone): OR-ed in
+    # directly, the queue's setting joined every pending request to its queue (5.5-7 ms against
+    # 3.3-3.6 at 10,000 pending in one queue; 4.2 so).
+    asked = pending.put_to(user).values("id")
+    return (pending.visible_to(user) | pending.filter(id__in=asked)).count()
 
 
 def asked_count(user: Any) -> int:
