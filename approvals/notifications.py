@@ -65,7 +65,8 @@ _SLACK_SUMMARY_CHARS = 1500
 
 
 def notify(event: str, request: ApprovalRequest) -> None:
-    """Send `event` about `request` to every matching webhook and to the queue's reviewers.
+    """Send `event` about `request` to every matching webhook and to the queue's reviewers (and,
+    when it opens a request put to the run's requester, to them: `requester_to_ask`).
 
     Never raises: it runs after the caller's commit, where an exception would only lose the rest
     of the caller's work. Failures are logged; webhook deliveries retry on their own.
