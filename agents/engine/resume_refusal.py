@@ -19,14 +19,15 @@ agent's error and the run waits again (agents/engine/runtime.py). What makes it 
   next time the task runs, before any new answer: the refused value would be replayed for ever.
   So the task's resume write is put back to what it was before this invocation; its interrupt is
   then pending again, with the same id, and the next answer is the one the node reads.
-- An `interrupt()` in a subgraph (a compiled graph added as a node) is held twice: by the
-  subgraph's task, in the subgraph's own checkpoint namespace (`node:task_id`, nested with `|`),
-  whose resume write holds the value, and by the parent's task running the subgraph, which only
-  carries the interrupt and the error up. So every namespace on the way down is watched: the
-  task that read the value is the one refusing (its resume write, in its namespace, is put back),
-  and the tasks carrying its interrupt up failed with it. A subgraph invoked from inside a node's
-  own code is not a node LangGraph can show (`get_state(subgraphs=True)`): its question's refused
-  answer fails the run as before.
+- An `interrupt()` in a subgraph (a compiled graph added as a node, or one a node invokes) is
+  held twice: by the subgraph's task, in the subgraph's own checkpoint namespace (`node:task_id`,
+  nested with `|`), whose resume write holds the value, and by the parent's task running the
+  subgraph, which only carries the interrupt and the error up. So every namespace on the way
+  down is watched: the task that read the value is the one refusing (its resume write, in its
+  namespace, is put back), and the tasks carrying its interrupt up failed with it. The
+  namespaces are the ones `get_state(subgraphs=True)` shows (LangGraph finds the subgraphs a
+  node's code refers to); a subgraph it cannot find (built inside the node as it runs) is not
+  watched, and its question's refused answer fails the run as before.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def _thread_config(config: dict[str, Any], namespace: str = "") -> dict[str, Any
 
 def _namespaces(graph: Any, config: dict[str, Any], wanted: frozenset[str]) -> list[str]:
     """The checkpoint namespaces holding the resumed interrupts: the root graph's, and those of
-    the subgraphs (nodes) whose tasks carry one of them, at any depth. No read when the graph
-    has no subgraph node."""
+    the subgraphs whose tasks carry one of them, at any depth. No read when the graph has no
+    subgraph."""
     if graph is None or next(iter(graph.get_subgraphs()), None) is None:
         return [""]
     found = [""]

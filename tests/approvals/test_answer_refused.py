@@ -207,12 +207,13 @@ def test_an_async_node_refusing_its_answer_asks_again(celery_worker: Any, api: A
     assert finished["output"] == {"units": 7, "placed": "7 x screws"}
 
 
-@pytest.mark.parametrize("agent", ["order_units_nested", "order_units_two_deep"])
+@pytest.mark.parametrize("agent", ["order_units_nested", "order_units_two_deep", "order_units_called"])
 def test_a_question_inside_a_subgraph_asks_again_when_its_answer_is_refused(
     celery_worker: Any, api: Any, engineer: Any, reviewer: Any, agent: str
 ) -> None:
     """The refused value sits in the subgraph's own checkpoint namespace (one or two levels
-    down): it is taken back there, and the run waits at the same interrupt."""
+    down, or under the node that invokes the subgraph itself): it is taken back there, and the
+    run waits at the same interrupt."""
     eng, rev = api(engineer), api(reviewer)
     run_id = _start(eng, "washers", agent)
     request = _pending_request(rev, run_id)

@@ -100,11 +100,29 @@ def build_order_parts() -> StateGraph:
 def build_order_units_nested() -> StateGraph:
     """The question node in a subgraph added as a node of the parent graph, as LangGraph's docs
     compose graphs."""
+    return build_order_units(_question_graph())
+
+
+def _question_graph() -> Any:
     inner = StateGraph(OrderState)
     inner.add_node("ask_units", ask_units)
     inner.add_edge(START, "ask_units")
     inner.add_edge("ask_units", END)
-    return build_order_units(inner.compile())
+    return inner.compile()
+
+
+# Called from a node's own code, as LangGraph's docs call a subgraph with a state of its own.
+QUESTION_GRAPH = _question_graph()
+
+
+def ask_through_subgraph(state: OrderState) -> dict[str, Any]:
+    answered = QUESTION_GRAPH.invoke({"item": state["item"], "question": state["question"], "units": 0, "placed": ""})
+    return {"units": answered["units"]}
+
+
+def build_order_units_called() -> StateGraph:
+    """The question in a subgraph the node invokes itself (`subgraph.invoke(...)` in a function)."""
+    return build_order_units(ask_through_subgraph)
 
 
 class PurchaseState(TypedDict):
