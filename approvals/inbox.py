@@ -29,7 +29,7 @@ from console.kernel.errors import Invalid
 from console.kernel.models import AuditEvent
 from console.kernel.pages import pretty
 from console.kernel.redaction import is_marker
-from console.kernel.roles import is_admin
+from console.kernel.roles import REVIEWERS, has_role, is_admin
 from traces.recording.models import Span
 
 __all__ = [
@@ -44,7 +44,9 @@ __all__ = [
     "amount_of",
     "approvers_of",
     "args_items",
+    "asked_count",
     "diff_items",
+    "may_open_inbox",
     "history_of",
     "new_count",
     "next_after",
@@ -71,6 +73,7 @@ class InboxFilters:
     age: str = ""  # older than
     due: str = ""
     condition: str = ""  # "yes": gated by a condition; "no": gated always
+    asked: str = ""  # "1": the questions put to the user as their runs' requester ("Asked of you")
     cursor: str = ""  # the page: after this row (keyset), "" for the first
     # When the list was read (ISO): it lists the requests that had arrived by then, and the bar
     # counts those after (`new_count`), so that a request arriving while the reviewer works
@@ -87,7 +90,7 @@ class InboxFilters:
         get = (lambda k: query.get(k, "")) if hasattr(query, "get") else (lambda k: "")
         filters = cls(
             queue=get("queue"), agent=get("agent"), age=get("age"), due=get("due"), condition=get("condition"),
-            cursor=get("cursor"), since=get("since"), fresh=get("fresh"),
+            asked=get("asked"), cursor=get("cursor"), since=get("since"), fresh=get("fresh"),
         )
         # Times this server wrote into the page's links; anything else is dropped (the list then
         # starts afresh: everything that has arrived, in its order).
@@ -104,6 +107,9 @@ class InboxFilters:
         if filters.condition and filters.condition not in ("yes", "no"):
             filters.errors.append(f"Unknown condition filter {filters.condition!r}: ignored.")
             filters.condition = ""
+        if filters.asked and filters.asked != "1":
+            filters.errors.append(f"Unknown asked filter {filters.asked!r}: ignored.")
+            filters.asked = ""
         if filters.cursor and _cursor_keys(filters.cursor) is None:
             filters.errors.append("That page of the inbox is not one this server gave: showing the first.")
             filters.cursor = ""
@@ -197,8 +203,9 @@ def _after(requests: QuerySet[ApprovalRequest], keys: tuple[Any, Any, Any]) -> Q
 
 
 def filtered_inbox(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> InboxPage:
-    """A page of the pending requests in the user's queues, due first (the most urgent on top),
-    keyset-paginated: a page deep in a backlog of thousands costs what the first one does."""
+    """A page of the pending requests in the user's queues (with `asked`, of those put to them as
+    their runs' requester), due first (the most urgent on top), keyset-paginated: a page deep in
+    a backlog of thousands costs what the first one does."""
     rows = list(_page_queryset(user, filters)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -361,9 +368,9 @@ def description_html(text: Any) -> SafeString:
 
 def _inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[ApprovalRequest]:
     now = timezone.now()
+    pending = ApprovalRequest.objects.pending()
     requests: QuerySet[ApprovalRequest] = (
-        ApprovalRequest.objects.pending()
-        .visible_to(user)
+        (pending.put_to(user) if filters.asked else pending.visible_to(user))
         # The request's own agent (copied from its run): the run's row (its input, output and
         # state) is not read for a list of requests.
         .select_related("queue", "agent", "requested_by", "claimed_by")
@@ -390,19 +397,36 @@ def _inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[ApprovalReques
 
 
 def pending_count(user: Any) -> int:
-    """The number on the navigation's Approvals badge (`_nav_count.html`)."""
-    return ApprovalRequest.objects.pending().visible_to(user).count()
+    """The number on the navigation's Approvals badge (`_nav_count.html`): the pending requests
+    in the user's queues and those put to them as their runs' requester, each once."""
+    pending = ApprovalRequest.objects.pending()
+    # The user's questions as a subquery (the requester's index, their rows alone): OR-ed in
+    # directly, the queue's setting joined every pending request to its queue (5.5-7 ms against
+    # 3.3-3.6 at 10,000 pending in one queue; 4.2 so).
+    asked = pending.put_to(user).values("id")
+    return (pending.visible_to(user) | pending.filter(id__in=asked)).count()
+
+
+def asked_count(user: Any) -> int:
+    """The number of pending requests put to the user as their runs' requester ("Asked of you")."""
+    return ApprovalRequest.objects.pending().put_to(user).count()
+
+
+def may_open_inbox(user: Any) -> bool:
+    """Reviewers; and whoever is asked something now (a question their run puts to them)."""
+    return has_role(user, REVIEWERS) or ApprovalRequest.objects.pending().put_to(user).exists()
 
 
 def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
-    """The request, with what its pane shows, if `user` may see it; else None (its run is read
-    when the request's page asks for it)."""
+    """The request, with what its pane shows, if `user` may see it (a reviewer of its queue, or
+    its run's requester when it is put to them); else None (its run is read when the request's
+    page asks for it)."""
     return (
         ApprovalRequest.objects.visible_to(user)
         .select_related("queue", "agent", "requested_by", "decided_by", "claimed_by")
         .filter(id=approval_id)
         .first()
-    )
+    ) or put_to_requester(approval_id, user)
 
 
 def put_to_requester(approval_id: Any, user: Any) -> ApprovalRequest | None:

@@ -80,11 +80,17 @@ class Queue(models.Model):
 
     def lets_requester_answer(self, shape: InterruptShape) -> bool:
         """Whether the run's requester may answer a request of this shape in this queue."""
-        if self.requester_may_answer == self.RequesterMayAnswer.ALWAYS:
-            return True
-        if self.requester_may_answer == self.RequesterMayAnswer.NEVER:
-            return False
-        return shape.asks_a_question
+        return shape.asks_a_question in REQUESTER_ANSWERS[self.requester_may_answer]
+
+
+# The rule of `requester_may_answer`, by the queue's setting: whether the run's requester may
+# answer a question (True) or an action (False; `InterruptShape.asks_a_question`). Read by
+# `Queue.lets_requester_answer` for one request and by `ApprovalRequestQuerySet.put_to` in SQL.
+REQUESTER_ANSWERS: dict[str, tuple[bool, ...]] = {
+    Queue.RequesterMayAnswer.ALWAYS: (True, False),
+    Queue.RequesterMayAnswer.DEFAULT: (True,),
+    Queue.RequesterMayAnswer.NEVER: (),
+}
 
 
 class ApprovalRequestQuerySet(models.QuerySet["ApprovalRequest"]):
@@ -97,6 +103,17 @@ class ApprovalRequestQuerySet(models.QuerySet["ApprovalRequest"]):
         through = Queue.reviewer_groups.through.objects
         queues = list(through.filter(group__user=user).values_list("queue_id", flat=True).distinct())
         return self.filter(queue_id__in=queues)
+
+    def put_to(self, user: Any) -> ApprovalRequestQuerySet:
+        """The requests `user` may answer as their run's requester: `ApprovalRequest.is_put_to`
+        as a query (the queue's setting by the request's `asks_a_question`)."""
+        if not getattr(user, "pk", None):
+            return self.none()
+        allowed = models.Q(pk__in=[])
+        for setting, questions in REQUESTER_ANSWERS.items():
+            if questions:
+                allowed |= models.Q(queue__requester_may_answer=setting, asks_a_question__in=questions)
+        return self.filter(allowed, requested_by=user.pk, run__isnull=False)
 
     def pending(self) -> ApprovalRequestQuerySet:
         return self.filter(status=ApprovalRequest.Status.PENDING)
@@ -161,6 +178,9 @@ class ApprovalRequest(models.Model):
     # The interrupt value's shape (agents/engine/interrupts.py `InterruptShape.as_json`): its kind,
     # its actions with the decisions each allows, a free-form value. Empty for Steward's own gate.
     interrupt_shape = models.JSONField(default=dict, blank=True)
+    # `InterruptShape.asks_a_question` of `interrupt_shape`, set by `save`: what lets the inbox
+    # list the questions put to a run's requester in SQL (`ApprovalRequestQuerySet.put_to`).
+    asks_a_question = models.BooleanField(default=False, editable=False)
     # The agent's error when it last refused the answer it was resumed with (the node that called
     # interrupt() raised on it): the request went back to pending, and the reviewer reads why.
     last_resume_error = models.TextField(blank=True)
@@ -185,6 +205,11 @@ class ApprovalRequest(models.Model):
                 fields=["agent", "due_at", "created_at", "id"], condition=models.Q(status="pending"),
                 name="approval_pending_agent_due",
             ),
+            # The inbox's "Asked of you": a requester's pending requests in the same order.
+            models.Index(
+                fields=["requested_by", "due_at", "created_at", "id"], condition=models.Q(status="pending"),
+                name="approval_pending_requester_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -202,6 +227,7 @@ class ApprovalRequest(models.Model):
             self.due_at = self.created_at + timedelta(minutes=self.queue.sla_minutes)
         if self.agent_id is None and self.run is not None:
             self.agent_id = self.run.agent_id
+        self.asks_a_question = self.shape.asks_a_question
         super().save(*args, **kwargs)
 
     @property

@@ -3,7 +3,9 @@ and for prompt changes and runs in the dead-letter list (`notify_prompt_event`, 
 
 `notify()` is the entry point; the services call it after commit. It only writes rows and hands
 work on: one WebhookDelivery per matching webhook (sent by the `approvals.deliver_webhook` task,
-which retries), and one email per reviewer through Django's email backend.
+which retries), and one email per reviewer through Django's email backend. A request put to the
+run's requester (`ApprovalRequest.is_put_to`: by default a question) is mailed to them as well
+when it opens, with the link to its page, where they answer it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "dead_letter_payload",
     "dead_letter_recipients",
     "email_recipients",
+    "requester_to_ask",
     "json_payload",
     "matching_webhooks",
     "notify",
@@ -62,7 +65,8 @@ _SLACK_SUMMARY_CHARS = 1500
 
 
 def notify(event: str, request: ApprovalRequest) -> None:
-    """Send `event` about `request` to every matching webhook and to the queue's reviewers.
+    """Send `event` about `request` to every matching webhook and to the queue's reviewers (and,
+    when it opens a request put to the run's requester, to them: `requester_to_ask`).
 
     Never raises: it runs after the caller's commit, where an exception would only lose the rest
     of the caller's work. Failures are logged; webhook deliveries retry on their own.
@@ -265,10 +269,38 @@ def _subject(event: str, request: ApprovalRequest) -> str:
     return " ".join(text.split())[:200]
 
 
+def requester_to_ask(event: str, request: ApprovalRequest) -> Any:
+    """The run's requester, when `event` opens a request put to them (`ApprovalRequest.is_put_to`)
+    and they can be mailed (active, with an address) and answer it (no excluded group); else
+    None. Not for a gate's four-eyes approval: that is the reviewers' (`email_recipients`)."""
+    asker = request.requested_by
+    if event != "approval.requested" or request.status != ApprovalRequest.Status.PENDING:
+        return None
+    if asker is None or not asker.is_active or not asker.email or not request.is_put_to(asker):
+        return None
+    return None if request.queue.excludes(asker) else asker
+
+
 def _send_emails(event: str, request: ApprovalRequest) -> int:
+    messages = _reviewer_emails(event, request)
+    asker = requester_to_ask(event, request)
+    if asker is not None:
+        # The page, not one-time links: an answer is typed (or its form filled), and the page
+        # takes it from the requester as from a reviewer.
+        body = render_to_string("approvals/email/question.txt", {"approval": request, "user": asker, "url": request_url(request)})
+        subject = " ".join(f"[Steward] Your run asks you: {request.summary or request.action}".split())[:200]
+        messages.append(EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [asker.email]))
+    if not messages:
+        return 0
+    # One connection for the lot: an SMTP backend logs in once, not once per reviewer.
+    sent = get_connection().send_messages(messages)
+    return int(sent or 0)
+
+
+def _reviewer_emails(event: str, request: ApprovalRequest) -> list[EmailMessage]:
     recipients = email_recipients(request)
     if not recipients:
-        return 0
+        return []
     links: dict[int, dict[str, Any]] = {}
     if event in DECISION_EVENTS and request.status == ApprovalRequest.Status.PENDING:
         links = action_links.create_links(request, recipients)
@@ -293,9 +325,7 @@ def _send_emails(event: str, request: ApprovalRequest) -> int:
             },
         )
         messages.append(EmailMessage(_subject(event, request), body, settings.DEFAULT_FROM_EMAIL, [user.email]))
-    # One connection for the lot: an SMTP backend logs in once, not once per reviewer.
-    sent = get_connection().send_messages(messages)
-    return int(sent or 0)
+    return messages
 
 
 # --- prompt changes ---------------------------------------------------------------------------

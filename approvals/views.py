@@ -39,9 +39,13 @@ def _reviewer(request: HttpRequest) -> None:
 
 @login_required
 def approval_list(request: HttpRequest) -> HttpResponse:
-    """The inbox: a page of compact rows (keyset-paginated) beside the selected request's pane."""
-    _reviewer(request)
+    """The inbox: a page of compact rows (keyset-paginated) beside the selected request's pane.
+    "Asked of you" (`?asked=1`) lists the questions the user's own runs put to them; a user who
+    reviews no queue sees only those, and only while they are asked something."""
+    require(inbox.may_open_inbox(request.user))
+    is_reviewer = has_role(request.user, REVIEWERS)
     filters = inbox.InboxFilters.from_query(request.GET).read_now()
+    filters.asked = filters.asked if is_reviewer else "1"
     page = inbox.filtered_inbox(request.user, filters)
     if request.GET.get("rows") and request.headers.get("HX-Request"):
         return _list_fragments(request, page)
@@ -58,6 +62,8 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "live_query": filters.as_query(),
             # Read now, nothing is new yet; a link that carried its time may have some.
             "new_count": inbox.new_count(request.user, filters) if "since" in request.GET else 0,
+            "is_reviewer": is_reviewer,
+            "asked_count": inbox.asked_count(request.user),
             "queues": queues,
             "agents": Agent.objects.filter(is_registered=True).values_list("key", flat=True),
             "reason_codes": sorted({c for q in queues for c in (q.reason_codes or [])}),

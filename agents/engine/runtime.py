@@ -425,7 +425,7 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
             command = _next_input(graph, config, run, spec, fresh)
             if isinstance(command, Command) and isinstance(command.resume, dict):
                 # What the thread looked like before the answers: tells a refusal from a failure.
-                watch = ResumeWatch.before(saver, config, list(command.resume))
+                watch = ResumeWatch.before(saver, config, list(command.resume), graph)
             if command is _WAIT:
                 return _stop(run, writer, interrupts=graph.get_state(config).interrupts)
             if isinstance(command, Breakpoint):

@@ -15,8 +15,9 @@ object that does not exist or that the user may not see, a group name we do not 
 joined: it gets no events. A run page needs a role that reads runs and the run visible to the
 user (`Run.objects.visible_to`); an approval page (`view=approval:<id>`) the request visible
 (`ApprovalRequest.objects.visible_to`, its queue's reviewers; or its run's requester when the
-request is put to them, `approvals.inbox.put_to_requester`). The approvals group carries every
-queue's events, so each one is checked too: an event about a request the user cannot see is
+request is put to them, `approvals.inbox.put_to_requester`). The approvals group and the inbox
+view are the reviewers', and a run's requester's while a question their run puts to them waits
+(`approvals.inbox.may_open_inbox`). The approvals group carries every queue's events, so each one is checked too: an event about a request the user cannot see is
 dropped, unless what the user sees changed with it (a request moved out of one of their queues).
 """
 
@@ -39,6 +40,7 @@ from agents.web.run_page import run_context, run_for_page, span_rows, spans_afte
 from approvals.inbox import (
     InboxFilters,
     filtered_inbox,
+    may_open_inbox,
     new_count,
     outcome_context,
     pane_live_context,
@@ -48,7 +50,7 @@ from approvals.inbox import (
 )
 from approvals.models import ApprovalRequest
 from console.kernel import live
-from console.kernel.roles import REVIEWERS, can_read_runs, has_role
+from console.kernel.roles import can_read_runs
 from traces.recording.models import Span
 
 
@@ -156,7 +158,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for group in dict.fromkeys(requested[:20]):
             run_id = _run_id_of(group)
             if group == live.APPROVALS_GROUP:
-                if has_role(user, REVIEWERS):
+                if may_open_inbox(user):
                     groups.append(group)
             elif run_id is not None:
                 if can_read_runs(user) and Run.objects.visible_to(user).filter(id=run_id).exists():
@@ -168,7 +170,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def _allowed_views(self, user: Any, requested: list[str]) -> set[str]:
 
         views: set[str] = set()
-        if "approvals" in requested and has_role(user, REVIEWERS):
+        if "approvals" in requested and may_open_inbox(user):
             views.add("approvals")
         approval_id = _approval_view_id(set(requested))
         if approval_id is not None and (
@@ -255,7 +257,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if approval_id is None:
             return ""
         user = self.scope["user"]
-        approval = visible_request(user, approval_id) or put_to_requester(approval_id, user)
+        approval = visible_request(user, approval_id)
         if approval is None:
             return ""
         context = {**outcome_context(approval), "oob": True}

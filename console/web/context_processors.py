@@ -1,4 +1,6 @@
-"""What every page's navigation needs: the pending-approval count (one query)."""
+"""What every page's navigation needs: the pending-approval count (one query): for a reviewer,
+the requests waiting for them; for anyone else, the questions their runs put to them (the
+Approvals link shows while there are some)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from approvals.inbox import pending_count
+from approvals.inbox import asked_count, pending_count
 from console.kernel.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
 
 
@@ -20,7 +22,5 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_can_read_runs": can_read_runs(user),
         "nav_can_start_runs": can_start_runs(user),
     }
-    if is_reviewer:
-
-        context["nav_pending"] = pending_count(user)
+    context["nav_pending"] = pending_count(user) if is_reviewer else asked_count(user)
     return context

@@ -207,17 +207,33 @@ def test_an_async_node_refusing_its_answer_asks_again(celery_worker: Any, api: A
     assert finished["output"] == {"units": 7, "placed": "7 x screws"}
 
 
-def test_a_question_inside_a_subgraph_refusing_its_answer_fails_the_run_as_before(
-    celery_worker: Any, api: Any, engineer: Any, reviewer: Any
+@pytest.mark.parametrize("agent", ["order_units_nested", "order_units_two_deep", "order_units_called"])
+def test_a_question_inside_a_subgraph_asks_again_when_its_answer_is_refused(
+    celery_worker: Any, api: Any, engineer: Any, reviewer: Any, agent: str
 ) -> None:
-    # Not handled: the refused value sits in the subgraph's own checkpoint, which Steward does not rewrite.
+    """The refused value sits in the subgraph's own checkpoint namespace (one or two levels
+    down, or under the node that invokes the subgraph itself): it is taken back there, and the
+    run waits at the same interrupt."""
     eng, rev = api(engineer), api(reviewer)
-    run_id = _start(eng, "washers", "order_units_nested")
+    run_id = _start(eng, "washers", agent)
     request = _pending_request(rev, run_id)
+    interrupt_id = ApprovalRequest.objects.get(id=request["id"]).interrupt_id
     _answer(rev, request["id"], "a few")
+
+    def reopened() -> dict[str, Any] | None:
+        shown = rev.get(f"/api/approvals/{request['id']}").json()
+        assert eng.get(f"/api/runs/{run_id}").json()["status"] != "failed"
+        return shown if shown["status"] == "pending" else None
+
+    assert wait_for(reopened)["last_resume_error"] == "ValueError: units must be a positive whole number, got 'a few'"
+    assert eng.get(f"/api/runs/{run_id}").json()["status"] == "waiting"
+    state = _thread_state(run_id, agent)
+    assert [i.id for i in state.interrupts] == [interrupt_id] and state.values["units"] == 0
+
+    _answer(rev, request["id"], 30)
     finished = _run_ended(eng, run_id)
-    assert finished["status"] == "failed"
-    assert "units must be a positive whole number, got 'a few'" in finished["error"]
+    assert finished["status"] == "succeeded", finished
+    assert finished["output"] == {"units": 30, "placed": "30 x washers"}
     assert rev.get(f"/api/approvals/{request['id']}").json()["status"] == "responded"
 
 

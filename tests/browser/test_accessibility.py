@@ -16,7 +16,7 @@ import pytest
 from agents.prompts import sync_prompts
 from tests.support.api_world import dead_letter
 from tests.support.browser import login
-from tests.support.runs import approved_refund, waiting_refund
+from tests.support.runs import approved_refund, waiting_question, waiting_refund
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
@@ -43,6 +43,7 @@ def _pages(engineer: Any, reviewer: Any, admin: Any) -> dict[str, str]:
     run, request = waiting_refund(engineer)
     finished = approved_refund(engineer, reviewer)
     failed = dead_letter(engineer)
+    waiting_question(admin)  # asked of the admin who started it: the inbox's "Asked of you" tab
     return {
         "home": "/",
         "runs list": "/runs/",
@@ -50,6 +51,7 @@ def _pages(engineer: Any, reviewer: Any, admin: Any) -> dict[str, str]:
         "run page (succeeded)": f"/runs/{finished.id}/",
         "run page (failed)": f"/runs/{failed.run_id}/",
         "inbox": "/approvals/",
+        "inbox, asked of you": "/approvals/?asked=1",
         "approval page": f"/approvals/{request.id}/",
         "prompts list": "/prompts/",
         "prompt detail": "/prompts/refund_system/",

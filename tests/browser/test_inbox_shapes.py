@@ -167,3 +167,36 @@ def test_a_question_and_stewards_gate_answered_in_the_pane(
     assert finished(question_run) == {"answer": "A-1042"}
     finished(refund_run)
     assert [str(r.amount) for r in Refund.objects.filter(order_id=order)] == ["250.00"]
+
+
+def test_a_requester_in_no_queue_answers_their_runs_question_in_the_inbox(
+    browser: Any, asgi_server: str, celery_worker: Any, engineer: Any
+) -> None:
+    """The engineer who started the runs reviews no queue: the navigation's Approvals link takes
+    them to "Asked of you", which lists their question (not their gated refund, four-eyes); they
+    answer it in the pane and the run finishes with their answer."""
+    question_run, (question,) = paused("question", {"topic": "order"}, engineer)
+    _, (gate,) = paused("refund", {"order_id": order_id("Q"), "amount": 250, "reason": "late"}, engineer)
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = login(context, asgi_server, "engineer")
+        page.goto(asgi_server + "/runs/")
+        page.get_by_role("link", name="Approvals").click()
+        expect(page.locator("#asked-tab")).to_have_attribute("aria-current", "page")
+        expect(page.locator("#asked-count")).to_have_text("1")
+        expect(page.locator("li.approval")).to_have_count(1)
+        expect(page.locator(f"#approval-{question.id}")).to_be_visible()
+        expect(page.locator(f"#approval-{gate.id}")).to_have_count(0)
+        expect(page.locator("#pane-body")).to_have_attribute("data-approval-id", str(question.id))
+        expect(page.locator("#interrupt-question")).to_contain_text("What is the order id?")
+        page.evaluate("window.__stayed = true")
+        page.fill("#af-answer", "A-2024")
+        page.click("#answer-form button[type=submit]")
+        answered(page, question, "responded")
+        expect(page.locator("li.approval")).to_have_count(0)
+    finally:
+        context.close()
+
+    assert finished(question_run) == {"answer": "A-2024"}
+    assert ApprovalRequest.objects.get(id=gate.id).status == "pending"

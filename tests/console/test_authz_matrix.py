@@ -667,8 +667,9 @@ def test_the_admin_who_requested_a_promotion_cannot_approve_it(roles: None) -> N
 
 def test_the_requester_of_a_question_reaches_its_request_and_nothing_else(roles: None, purge_broker: None) -> None:
     """A run's requester with only the role that starts runs, on a question their run asks them
-    (the default queue lets them answer it): its request and its decision open to them, every
-    other approvals operation and page stays the reviewers'."""
+    (the default queue lets them answer it): its request, its decision and the inbox's "Asked
+    of you" (that request alone) open to them, every other approvals operation and page stays
+    the reviewers'."""
     asker = make_user("asker", "engineers")
     run = start_run("question", {"topic": "order"}, asker)
     assert runtime.execute(run.id) == Run.Status.WAITING
@@ -689,7 +690,9 @@ def test_the_requester_of_a_question_reaches_its_request_and_nothing_else(roles:
         assert response.status_code == 403, f"{method} {path}: {response.status_code}"
     page = Client()
     page.force_login(asker)
-    assert page.get("/approvals/").status_code == 403
+    inbox = page.get("/approvals/", {"queue": "default", "asked": ""})
+    assert inbox.status_code == 200 and inbox.content.decode().count('<li id="approval-') == 1
+    assert f'<li id="approval-{approval.id}"' in inbox.content.decode()
     assert page.post("/approvals/next").status_code == 403
     assert page.post(f"/approvals/{approval.id}/reassign", {"queue": "payments", "reason": "m"}).status_code == 403
     approval.refresh_from_db()

@@ -35,7 +35,7 @@ from approvals.services import claim, decide, enforce_sla
 from console.kernel import live
 from console.web.consumers import LiveConsumer
 from tests.support.live import run_async, settle
-from tests.support.runs import queued_refund
+from tests.support.runs import queued_refund, waiting_question, waiting_refund
 from tests.support.users import make_user
 from traces.recording.models import Span
 
@@ -420,6 +420,29 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
         assert 'class="badge zero" data-count="0"' in last
         assert "Nothing waiting for you." in last
         assert str(approval.id) not in last
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_requester_in_no_queue_gets_their_questions_rows_live(roles: None) -> None:
+    """The inbox of a requester who reviews no queue ("Asked of you"): their question's row and
+    the nav count, and the update when a reviewer answers it; another run's request is not shown."""
+    asker = make_user("asker", "engineers")
+    question, (_, gate) = waiting_question(asker), waiting_refund(asker)
+    reviewer = make_user("rev", "reviewers")
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, accepted, _ = await connect(asker, "subscribe=approvals&view=approvals&asked=1")
+        assert accepted is True
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="nav-pending" hx-swap-oob="true" class="badge" data-count="1"' in html, html
+        assert f'<a class="row-link" href="/approvals/{question.id}/">' in html and str(gate.id) not in html
+
+        await sync_to_async(_closing(decide), thread_sensitive=False)(question.id, reviewer, "answer", None, "", "", "A-3")
+        last = await receive_until(communicator, 'data-count="0"')
+        assert "Nothing waiting for you." in last and str(question.id) not in last
         await communicator.disconnect()
 
     run_async(scenario)

@@ -17,6 +17,8 @@ from agents.engine.models import Run
 from approvals.models import ApprovalRequest, Decision, Queue
 from console.kernel.models import AuditEvent
 from tests.support.interrupt_agents import SENT_EMAILS
+from tests.support.users import make_user
+from tests.support.waiting import wait_for
 from traces.recording.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
@@ -176,3 +178,28 @@ def test_a_resume_the_agent_refuses_leaves_the_thread_interrupted_at_the_same_in
     done = answerer.runs.wait(tid, "order_units", command=Command(resume={pending["id"]: 30}))
     assert done["units"] == 30 and done["placed"] == "30 x rivets" and "__interrupt__" not in done
     assert asker.threads.get(tid)["status"] == "idle"
+
+
+@pytest.mark.parametrize("change", [{"update": {"item": "stud bolts"}}, {"goto": "place_order"}], ids=["update", "goto"])
+def test_a_refused_resume_that_came_with_an_update_or_goto_fails_the_run(
+    sdk_url: str, key_of: Any, engineer: Any, change: dict[str, Any]
+) -> None:
+    """Asking again would have the next answer send the same update/goto a second time: the run
+    fails, and the request stays answered (the same answer alone asks again: the test above)."""
+    asker = get_sync_client(url=sdk_url, api_key=key_of(engineer))
+    # A reviewer who may also change threads (a resume with update/goto needs that role).
+    lead = get_sync_client(url=sdk_url, api_key=key_of(make_user("lead", "reviewers", "engineers")))
+    tid = asker.threads.create()["thread_id"]
+    waiting = asker.runs.wait(tid, "order_units", input={"item": "rivets"})
+    (pending,) = waiting["__interrupt__"]
+    request = ApprovalRequest.objects.get(interrupt_id=pending["id"])
+
+    resumed = lead.runs.create(tid, "order_units", command=Command(resume={pending["id"]: "plenty"}, **change))
+    assert resumed["run_id"] == str(request.run_id)
+    lead.runs.join(tid, resumed["run_id"])
+    run = wait_for(lambda: Run.objects.filter(id=request.run_id, status=Run.Status.FAILED).first())
+    assert run.error == "ValueError: units must be a positive whole number, got 'plenty'"
+    request.refresh_from_db()
+    assert request.status == "responded" and request.last_resume_error == "" and request.resume_refused_at is None
+    assert not Span.objects.filter(run_id=run.id, kind="gate", name="answer refused").exists()
+    assert asker.threads.get(tid)["status"] == "error"

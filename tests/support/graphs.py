@@ -516,6 +516,12 @@ register_agent("order_then_notify", input_schema=ItemInput,
 register_agent("order_units_nested", input_schema=ItemInput,
                initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
                output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_nested)
+register_agent("order_units_two_deep", input_schema=ItemInput,
+               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_two_deep)
+register_agent("order_units_called", input_schema=ItemInput,
+               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_called)
 
 
 def _failing_gated_node(state: AsyncGateState) -> dict[str, Any]:

@@ -100,11 +100,59 @@ def build_order_parts() -> StateGraph:
 def build_order_units_nested() -> StateGraph:
     """The question node in a subgraph added as a node of the parent graph, as LangGraph's docs
     compose graphs."""
+    return build_order_units(_question_graph())
+
+
+def _question_graph() -> Any:
     inner = StateGraph(OrderState)
     inner.add_node("ask_units", ask_units)
     inner.add_edge(START, "ask_units")
     inner.add_edge("ask_units", END)
-    return build_order_units(inner.compile())
+    return inner.compile()
+
+
+# Called from a node's own code, as LangGraph's docs call a subgraph with a state of its own.
+QUESTION_GRAPH = _question_graph()
+
+
+def ask_through_subgraph(state: OrderState) -> dict[str, Any]:
+    answered = QUESTION_GRAPH.invoke({"item": state["item"], "question": state["question"], "units": 0, "placed": ""})
+    return {"units": answered["units"]}
+
+
+def build_order_units_called() -> StateGraph:
+    """The question in a subgraph the node invokes itself (`subgraph.invoke(...)` in a function)."""
+    return build_order_units(ask_through_subgraph)
+
+
+class PurchaseState(TypedDict):
+    """A subgraph's state of its own: the keys it shares with the order, and one it keeps."""
+
+    item: str
+    question: str
+    units: int
+    checked_by: str
+
+
+def note_check(state: PurchaseState) -> dict[str, Any]:
+    return {"checked_by": "purchasing"}
+
+
+def build_order_units_two_deep() -> StateGraph:
+    """As LangGraph's docs put an `interrupt()` in a subgraph, two levels down: the order adds a
+    purchasing subgraph (a state of its own, sharing the order's keys) as a node, which adds the
+    buyer's question subgraph as a node."""
+    question = StateGraph(PurchaseState)
+    question.add_node("ask_units", ask_units)
+    question.add_edge(START, "ask_units")
+    question.add_edge("ask_units", END)
+    purchasing = StateGraph(PurchaseState)
+    purchasing.add_node("note_check", note_check)
+    purchasing.add_node("buyer", question.compile())
+    purchasing.add_edge(START, "note_check")
+    purchasing.add_edge("note_check", "buyer")
+    purchasing.add_edge("buyer", END)
+    return build_order_units(purchasing.compile())
 
 
 # --- a node that acts on its answer, then fails: a failure, not a refusal ----------------------

@@ -57,3 +57,11 @@ def executed_run(agent: str, data: dict[str, Any], user: User) -> Run:
 def node_names(run: Run | uuid.UUID | str) -> list[str]:
     """The names of the run's node spans, in order (`run` is a run or its id)."""
     return list(Span.objects.filter(run=run, kind="node").order_by("seq").values_list("name", flat=True))
+
+
+def waiting_question(requester: User) -> ApprovalRequest:
+    """The `question` agent (`interrupt("What is the order id?", response_schema=...)`) executed
+    to its question: a free-form request in `default`, which by default its requester may answer."""
+    run = start_run("question", {"topic": "order"}, requester)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    return ApprovalRequest.objects.select_related("queue", "requested_by").get(run=run, status=ApprovalRequest.Status.PENDING)
