@@ -284,8 +284,12 @@ def post_decision(request: HttpRequest, approval_id: uuid.UUID, body: DecisionIn
     else holds the request. The queue's reviewers decide; the run's requester only where the
     queue lets them answer (`requester_may_answer`: by default questions, never gated actions)."""
     actions = [a.model_dump() for a in body.actions] if body.actions is not None else None
-    decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code, body.value, actions)
-    return _one(request, approval_id)
+    decided = decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code, body.value, actions)
+    # Whoever may decide a request may read it: no visibility check (two queries) for the answer.
+    found = _requests().filter(id=decided.id).first()
+    if found is None:
+        raise NotFound("approval request not found")
+    return approval_out(found)
 
 
 @router.post("/{approval_id}/reassign", response={200: ApprovalOut, **ERRORS})
