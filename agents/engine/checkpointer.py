@@ -272,8 +272,10 @@ class StewardPostgresSaver(PostgresSaver):
     Stock LangGraph commits a task's writes as the task ends (`put_writes`), then the step's
     checkpoint (`put`). When a step has a single task, the writes are held back and commit with
     the checkpoint (and the step's spans, and the lease check) in one transaction: a crash before
-    it re-runs that task, exactly as a crash while the task ran would. What a resume reads back
-    commits at once all the same (errors, interrupts, resume values), and so does each task of a
+    it re-runs that task, exactly as a crash while the task ran would. That includes a resumed
+    node's output with the answers it consumed: re-run, it is resumed with the same answers,
+    which the approvals keep. What a resume reads back commits at once all the same (errors,
+    interrupts, a resume value written alone), and so does each task of a
     step of several tasks (a `Send` fan-out, parallel branches): a crash then never re-runs a
     task that finished. Held writes also go out with the next transaction of any kind, before
     any read, and when the execution ends (`flush_held`).

@@ -81,14 +81,18 @@ class ApiKey(models.Model):
         view's role check needs them next). Every API request makes it: the ORM took longer to
         build this query (its group subquery) than Postgres took to answer it."""
         User = get_user_model()
-        groups = Group._meta.db_table
-        memberships = User.groups.through._meta.db_table
+        # Every name from the models' metadata: a custom user model names its own columns.
+        memberships: Any = User._meta.get_field("groups")
+        owner = ApiKey.user.field.column
+        member, group = memberships.m2m_column_name(), memberships.m2m_reverse_name()
+        # AbstractBaseUser's is_active is a class attribute, not a column, unless the model adds one.
+        active = " AND u.is_active" if any(f.name == "is_active" for f in User._meta.concrete_fields) else ""
         sql = (
             f"SELECT {columns(cls, 'k')}, {columns(User, 'u')}, "
-            f"ARRAY(SELECT g.name FROM {groups} g JOIN {memberships} m ON m.group_id = g.id WHERE m.user_id = k.user_id) "
-            f"FROM {cls._meta.db_table} k JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = k.user_id "
-            "WHERE k.key_hash = %s AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > %s) "
-            "AND u.is_active LIMIT 1"
+            f"ARRAY(SELECT g.name FROM {Group._meta.db_table} g JOIN {memberships.m2m_db_table()} m "
+            f"ON m.{group} = g.{Group._meta.pk.column} WHERE m.{member} = k.{owner}) "
+            f"FROM {cls._meta.db_table} k JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = k.{owner} "
+            f"WHERE k.key_hash = %s AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > %s){active} LIMIT 1"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [key_hash, timezone.now()])
@@ -98,6 +102,8 @@ class ApiKey(models.Model):
         split = len(cls._meta.concrete_fields)
         key = instance_from_row(cls, row[:split])
         key.user = instance_from_row(User, row[split:-1])
+        if not key.user.is_active:  # a user model whose is_active is not a column
+            return None
         remember_groups(key.user, list(row[-1]))
         return key
 

@@ -1,5 +1,8 @@
 """Model instances from the row of a hand-written statement, for the few hot queries where the
-ORM's cost of building the SQL is most of the query's cost (a worker's claim, an API key's lookup)."""
+ORM's cost of building the SQL is most of the query's cost (a worker's claim, an API key's lookup).
+
+Postgres only: it applies the fields' converters, not the backend's (which Postgres has none of,
+and SQLite has, for booleans, dates and UUIDs); its callers use the ORM on SQLite."""
 
 from __future__ import annotations
 

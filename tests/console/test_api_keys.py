@@ -138,3 +138,18 @@ def test_expiry_at_the_edges_of_the_range_is_accepted(engineer: User) -> None:
     create_key("engineer", "--expires-in-days", "1")
     create_key("engineer", "--expires-in-days", "3650")
     assert ApiKey.objects.filter(expires_at__isnull=False).count() == 2
+
+
+def test_a_deactivated_owner_s_key_is_refused_and_a_role_change_counts_at_once(engineer: User) -> None:
+    """The key is looked up with its owner's groups in one statement: a deactivated owner's key is
+    401, and a group taken away is a 403 on the very next request."""
+    raw, _, _ = create_key("engineer")
+    assert get_runs(raw) == 200
+    found = ApiKey.find(raw)
+    assert found is not None and found.user.pk == engineer.pk and found.user.username == "engineer"
+    engineer.groups.clear()
+    assert get_runs(raw) == 403
+    engineer.is_active = False
+    engineer.save(update_fields=["is_active"])
+    assert ApiKey.find(raw) is None
+    assert get_runs(raw) == 401

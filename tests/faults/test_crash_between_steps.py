@@ -72,3 +72,35 @@ def test_a_crash_between_a_steps_writes_and_its_checkpoint_is_continued(
         ok.filter(run=clean, kind="node").order_by("seq").values_list("name", "step")
     )
     assert ok.filter(run=run).count() == ok.filter(run=clean).count()
+
+
+def test_a_crash_after_a_resumed_node_finished_resumes_it_again_with_the_same_answer(
+    engineer: Any, reviewer: Any, monkeypatch: pytest.MonkeyPatch, purge_broker: None
+) -> None:
+    """The resumed node's output and the answer it consumed commit with its step's checkpoint
+    (agents/engine/checkpointer.py): a worker dying before that commit leaves the interrupt
+    pending, and the next worker resumes it with the same answer, read from the approval. The
+    refund the approved tool made before the crash is not made twice (the gate's ledger)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the Postgres checkpointer")
+    from approvals.models import ApprovalRequest
+    from approvals.services import decide
+
+    run = start_run("refund", {"order_id": "CRASH-GATE", "amount": 250, "reason": "late"}, engineer)
+    assert runtime.execute(run.id) == "waiting"
+    request = ApprovalRequest.objects.get(run=run, status=ApprovalRequest.Status.PENDING)
+    decide(request.id, reviewer, "approve", comment="ok")
+    # Steps: 1 agent, 2 lookup, 3 agent, 4 refund (the gate: resumed here), 5 agent.
+    with monkeypatch.context() as patch:
+        _die_before_checkpoint_of_step(patch, 4)
+        with pytest.raises(WorkerDied):
+            runtime.execute(run.id)
+    assert Refund.objects.filter(order_id="CRASH-GATE").count() == 1  # the tool ran before the death
+
+    later = timezone.now() + timedelta(seconds=settings.STEWARD_LEASE_SECONDS + 1)
+    assert sweep(now=later)["requeued"] == 1
+    assert runtime.execute(run.id) == "succeeded"
+    run.refresh_from_db()
+    assert "refunded on order CRASH-GATE" in run.output["answer"], run.output
+    assert Refund.objects.filter(order_id="CRASH-GATE").count() == 1
+    assert ApprovalRequest.objects.get(id=request.id).status == ApprovalRequest.Status.APPROVED

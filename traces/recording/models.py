@@ -24,9 +24,10 @@ class Span(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of its own (span_run_seq starts with run) and no database constraint: a run records
     # thousands of spans, and the constraint's check at every step's commit (a lookup and a share
-    # lock on the run's row per span) was a third of that commit's cost. Spans are written only by
-    # the worker holding the run's lease, checked in the same transaction, and deleted with their
-    # run (Django's cascade; retention deletes them first).
+    # lock on the run's row per span) was a third of that commit's cost. A run's spans are written
+    # by the worker holding its lease (checked in the same transaction), or with the run's own row
+    # (a replay's copy, an import, the volume seed); a run's deletion takes them with it (Django's
+    # cascade), and retention deletes spans, never runs.
     run = models.ForeignKey(
         "agents.Run", on_delete=models.CASCADE, related_name="spans", db_index=False, db_constraint=False
     )
