@@ -134,7 +134,7 @@ class InboxFilters:
     def show_new_query(self) -> str:
         """The query of the list with its new requests on top: those after `since` become fresh
         (from the first time they were shown), and the page reads the list again (`read_now`)."""
-        query = {k: v for k, v in self.__dict__.items() if k not in ("errors", "since") and v}
+        query = {k: v for k, v in self.__dict__.items() if k not in ("errors", "since", "cursor") and v}
         return urlencode({**query, "fresh": self.fresh or self.since})
 
 
@@ -205,12 +205,26 @@ def _after(requests: QuerySet[ApprovalRequest], keys: tuple[Any, Any, Any]) -> Q
 def filtered_inbox(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> InboxPage:
     """A page of the pending requests in the user's queues (with `asked`, of those put to them as
     their runs' requester), due first (the most urgent on top), keyset-paginated: a page deep in
-    a backlog of thousands costs what the first one does."""
+    a backlog of thousands costs what the first one does. The page's `filters` are those it was
+    read with (`_fresh_on_top`): the page, its links and the next request follow them."""
+    filters, fresh = _fresh_on_top(user, filters, limit)
     rows = list(_page_queryset(user, filters)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    fresh = list(_fresh(user, filters)[:limit]) if filters.fresh_at else []
     return InboxPage(requests=rows, next_cursor=_cursor_of(rows[-1]) if more else "", filters=filters, fresh=fresh)
+
+
+def _fresh_on_top(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> tuple[InboxFilters, list[ApprovalRequest]]:
+    """The filters the list is read with, and the new requests shown on top of its first page
+    (none on the pages after it: they are on the first). When more than `limit` arrived they are
+    too many to put on top of a page (some would be on no page at all): the list is read afresh,
+    in its order, up to `since` (the time "show" read it), without `fresh`."""
+    if filters.fresh_at is None:
+        return filters, []
+    fresh = list(_fresh(user, filters)[: limit + 1])
+    if len(fresh) > limit:
+        return replace(filters, fresh="", errors=list(filters.errors)), []
+    return filters, [] if filters.cursor else fresh
 
 
 def new_count(user: Any, filters: InboxFilters) -> int:
@@ -251,6 +265,7 @@ def next_after(
     the page under them."""
     assert decided.due_at is not None
     keys = (decided.due_at, decided.created_at, decided.id)
+    filters = page.filters if page is not None else _fresh_on_top(user, filters)[0]
     fresh, since = filters.fresh_at, filters.since_at
     if fresh is not None and since is not None and fresh < decided.created_at <= since:
         following = _after(_fresh(user, filters).exclude(id=decided.id), keys).first()

@@ -47,6 +47,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     filters = inbox.InboxFilters.from_query(request.GET).read_now()
     filters.asked = filters.asked if is_reviewer else "1"
     page = inbox.filtered_inbox(request.user, filters)
+    filters = page.filters
     if request.GET.get("rows") and request.headers.get("HX-Request"):
         return _list_fragments(request, page)
     for problem in filters.errors:
