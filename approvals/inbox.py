@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan  # type: ignore[import-untyped]
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString, mark_safe
@@ -41,6 +42,7 @@ __all__ = [
     "description_html",
     "edit_fields",
     "filtered_inbox",
+    "filters_for",
     "amount_of",
     "approvers_of",
     "args_items",
@@ -48,6 +50,7 @@ __all__ = [
     "diff_items",
     "may_open_inbox",
     "history_of",
+    "nav_count",
     "new_count",
     "next_after",
     "outcome_context",
@@ -136,6 +139,13 @@ class InboxFilters:
         (from the first time they were shown), and the page reads the list again (`read_now`)."""
         query = {k: v for k, v in self.__dict__.items() if k not in ("errors", "since", "cursor") and v}
         return urlencode({**query, "fresh": self.fresh or self.since})
+
+
+def filters_for(user: Any, filters: InboxFilters) -> InboxFilters:
+    """The filters `user`'s inbox is read with, on the page, in its pane and over the live socket:
+    someone without the reviewers role sees only the questions put to them ("Asked of you"),
+    whatever the query says (a queue's reviewer group may be any group; reviewing is the role's)."""
+    return filters if has_role(user, REVIEWERS) else replace(filters, asked="1", errors=list(filters.errors))
 
 
 def _moment(text: str) -> datetime | None:
@@ -422,9 +432,22 @@ def pending_count(user: Any) -> int:
     return (pending.visible_to(user) | pending.filter(id__in=asked)).count()
 
 
-def asked_count(user: Any) -> int:
-    """The number of pending requests put to the user as their runs' requester ("Asked of you")."""
-    return ApprovalRequest.objects.pending().put_to(user).count()
+def asked_count(user: Any, request: HttpRequest | None = None) -> int:
+    """The number of pending requests put to the user as their runs' requester ("Asked of you").
+    With the page's `request`, read once for it: the inbox's tab and the navigation show it both."""
+    cached = getattr(request, "_steward_asked_count", None)
+    if cached is None:
+        cached = ApprovalRequest.objects.pending().put_to(user).count()
+        if request is not None:
+            request._steward_asked_count = cached  # type: ignore[attr-defined]
+    return int(cached)
+
+
+def nav_count(user: Any, request: HttpRequest | None = None) -> int:
+    """The number on the navigation's Approvals badge, on the page and in the live push: a
+    reviewer's pending requests (`pending_count`), anyone else's questions (`asked_count`), as
+    their inbox lists them (`filters_for`)."""
+    return pending_count(user) if has_role(user, REVIEWERS) else asked_count(user, request)
 
 
 def may_open_inbox(user: Any) -> bool:
@@ -433,15 +456,17 @@ def may_open_inbox(user: Any) -> bool:
 
 
 def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
-    """The request, with what its pane shows, if `user` may see it (a reviewer of its queue, or
+    """The request, with what its pane shows, if `user` may see it (a reviewer of its queue, with
+    the reviewers role: a reviewer group alone is not enough, as for the list, `filters_for`; or
     its run's requester when it is put to them); else None (its run is read when the request's
     page asks for it)."""
-    return (
+    reviewed = (
         ApprovalRequest.objects.visible_to(user)
         .select_related("queue", "agent", "requested_by", "decided_by", "claimed_by")
         .filter(id=approval_id)
         .first()
-    ) or put_to_requester(approval_id, user)
+    ) if has_role(user, REVIEWERS) else None
+    return reviewed or put_to_requester(approval_id, user)
 
 
 def put_to_requester(approval_id: Any, user: Any) -> ApprovalRequest | None:

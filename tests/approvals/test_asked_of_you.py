@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -177,3 +177,22 @@ def test_asked_of_you_is_keyset_paged_with_no_query_per_row(roles: None, purge_b
     assert len(page.requests) == 2 and page.next_cursor
     rest = filtered_inbox(asker, InboxFilters(asked="1", cursor=page.next_cursor), limit=2)
     assert [r.id for r in page.requests + rest.requests] == [q.id for q in questions] and rest.next_cursor == ""
+
+
+def test_a_reviewer_group_without_the_reviewers_role_shows_only_the_questions_in_the_inbox(
+    roles: None, purge_broker: None
+) -> None:
+    """A queue's reviewer group may be any group; reviewing is the reviewers role's. A member
+    without it who is asked something sees their questions, counts those, and neither a row nor
+    a pane of the queue's requests, whatever the query asks for."""
+    asker = make_user("asker", "engineers", "finance")
+    Queue.objects.get(name="payments").reviewer_groups.add(Group.objects.get(name="finance"))
+    question, (_, gate) = waiting_question(asker), waiting_refund(make_user("other", "engineers"))
+    browser = logged_in(asker)
+
+    page = browser.get(f"/approvals/?queue=payments&selected={gate.id}")
+    assert _rows(page) == [] and str(gate.id) not in page.content.decode()
+    page = browser.get("/approvals/")
+    assert _rows(page) == [str(question.id)] and 'data-count="1"' in page.content.decode()
+    pane = browser.get(f"/approvals/{question.id}/", {"pane": "1", "inbox": "queue=payments"}).content.decode()
+    assert 'id="answer-value"' in pane and str(gate.id) not in pane
