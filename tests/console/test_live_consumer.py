@@ -425,6 +425,15 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
     run_async(scenario)
 
 
+async def asked_once(user: User, query: str) -> tuple[WebsocketCommunicator, str]:
+    """The socket of a user asked one question, and its first message (its nav count is 1)."""
+    communicator, accepted, _ = await connect(user, query)
+    assert accepted is True
+    html = await communicator.receive_from(timeout=5)
+    assert 'id="nav-pending" hx-swap-oob="true" class="badge" data-count="1"' in html, html
+    return communicator, html
+
+
 def test_a_requester_in_no_queue_gets_their_questions_rows_live(roles: None) -> None:
     """The inbox of a requester who reviews no queue ("Asked of you"): their question's row and
     the nav count, and the update when a reviewer answers it; another run's request is not shown."""
@@ -434,10 +443,7 @@ def test_a_requester_in_no_queue_gets_their_questions_rows_live(roles: None) -> 
     settle(live.APPROVALS_GROUP)
 
     async def scenario() -> None:
-        communicator, accepted, _ = await connect(asker, "subscribe=approvals&view=approvals&asked=1")
-        assert accepted is True
-        html = await communicator.receive_from(timeout=5)
-        assert 'id="nav-pending" hx-swap-oob="true" class="badge" data-count="1"' in html, html
+        communicator, html = await asked_once(asker, "subscribe=approvals&view=approvals&asked=1")
         assert f'<a class="row-link" href="/approvals/{question.id}/">' in html and str(gate.id) not in html
 
         await sync_to_async(_closing(decide), thread_sensitive=False)(question.id, reviewer, "answer", None, "", "", "A-3")
@@ -458,10 +464,7 @@ def test_someone_in_a_reviewer_group_without_the_role_gets_only_their_questions_
     settle(live.APPROVALS_GROUP)
 
     async def scenario() -> None:
-        communicator, accepted, _ = await connect(asker, "subscribe=approvals&view=approvals")
-        assert accepted is True
-        html = await communicator.receive_from(timeout=5)
-        assert 'id="nav-pending" hx-swap-oob="true" class="badge" data-count="1"' in html, html
+        communicator, html = await asked_once(asker, "subscribe=approvals&view=approvals")
         assert re.findall(r'<li id="approval-([0-9a-f-]{36})"', html) == [str(question.id)]
 
         await communicator.send_to(text_data=json.dumps({"pane": str(gate.id), "inbox": "queue=payments"}))
