@@ -299,8 +299,10 @@ def pane_live_context(user: Any, approval: ApprovalRequest, filters: InboxFilter
     whether this reviewer may still decide it (settled, or held by someone else: the pane's forms
     are disabled), and once it is settled the request the list offers next."""
     settled = approval.status != ApprovalRequest.Status.PENDING
-    approvers = approvers_of(approval) if approval.queue.required_approvals > 1 else []
-    voted = any(user_id == user.pk for user_id, _ in approvers)
+    quorum = approval.queue.required_approvals > 1
+    approvers = approvers_of(approval) if quorum else []
+    # Their own vote, whether or not it is among the names shown.
+    voted = quorum and _votes(approval).filter(user_id=user.pk).exists()
     return {
         "approval": approval,
         "pane_filters": filters,
@@ -326,11 +328,16 @@ def approvers_of(approval: ApprovalRequest) -> list[tuple[int, str]]:
     """(user id, username) of the people who approved the request so far (an edit is an
     approval), first vote first; votes set aside when a refused answer reopened it are not
     counted, as the quorum does not count them."""
-    votes = Decision.objects.filter(
+    votes = _votes(approval).order_by("created_at")
+    return [(user_id, name) for user_id, name in votes.values_list("user_id", "user__username")[:APPROVERS_SHOWN]]
+
+
+def _votes(approval: ApprovalRequest) -> QuerySet[Decision]:
+    """The request's approvals that count towards its quorum (not those set aside by a refused answer)."""
+    return Decision.objects.filter(
         request_id=approval.id, user__isnull=False, superseded_at__isnull=True,
         decision__in=(Decision.Kind.APPROVE, Decision.Kind.EDIT),
-    ).order_by("created_at")
-    return [(user_id, name) for user_id, name in votes.values_list("user_id", "user__username")[:APPROVERS_SHOWN]]
+    )
 
 
 def amount_of(request: ApprovalRequest) -> str:
