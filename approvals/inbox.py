@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan  # type: ignore[import-untyped]
 from django.http import HttpRequest
@@ -329,7 +330,9 @@ def approvers_of(approval: ApprovalRequest) -> list[tuple[int, str]]:
     approval), first vote first; votes set aside when a refused answer reopened it are not
     counted, as the quorum does not count them."""
     votes = _votes(approval).order_by("created_at")
-    return [(user_id, name) for user_id, name in votes.values_list("user_id", "user__username")[:APPROVERS_SHOWN]]
+    # The user model's name field: a custom user model may not call it `username`.
+    name = f"user__{get_user_model().USERNAME_FIELD}"
+    return [(user_id, str(shown)) for user_id, shown in votes.values_list("user_id", name)[:APPROVERS_SHOWN]]
 
 
 def _votes(approval: ApprovalRequest) -> QuerySet[Decision]:
