@@ -196,3 +196,16 @@ def test_a_reviewer_group_without_the_reviewers_role_shows_only_the_questions_in
     assert _rows(page) == [str(question.id)] and 'data-count="1"' in page.content.decode()
     pane = browser.get(f"/approvals/{question.id}/", {"pane": "1", "inbox": "queue=payments"}).content.decode()
     assert 'id="answer-value"' in pane and str(gate.id) not in pane
+
+
+def test_a_requester_whose_group_the_queue_excludes_is_not_asked(roles: None, purge_broker: None) -> None:
+    """Separation of duties holds for the requester too (deciding refuses them): their question
+    is not listed, counted, nor a way into the inbox."""
+    asker = make_user("asker", "engineers", "contractors")
+    Queue.objects.get(name="default").excluded_groups.add(Group.objects.get(name="contractors"))
+    question = waiting_question(asker)
+    assert question.is_put_to(asker)  # the queue's setting would let them answer, but for the exclusion
+    assert filtered_inbox(asker, InboxFilters(asked="1")).requests == [] and asked_count(asker) == 0
+    browser = logged_in(asker)
+    assert browser.get("/approvals/").status_code == 403
+    assert 'title="Questions your runs ask you"' not in browser.get("/runs/").content.decode()
