@@ -209,3 +209,12 @@ def test_a_requester_whose_group_the_queue_excludes_is_not_asked(roles: None, pu
     browser = logged_in(asker)
     assert browser.get("/approvals/").status_code == 403
     assert 'title="Questions your runs ask you"' not in browser.get("/runs/").content.decode()
+
+
+def test_the_requesters_run_page_follows_their_question_count_live(roles: None, purge_broker: None) -> None:
+    """While their run asks them something, the run's page joins the approvals' live group (its
+    navigation's count follows), as every other page does for them."""
+    asker = make_user("asker", "engineers")
+    question = waiting_question(asker)
+    page = logged_in(asker).get(f"/runs/{question.run_id}/").content.decode()
+    assert f'ws-connect="/ws/live/?subscribe=run-{question.run_id}&subscribe=approvals"' in page
