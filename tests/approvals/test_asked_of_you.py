@@ -218,3 +218,13 @@ def test_the_requesters_run_page_follows_their_question_count_live(roles: None, 
     question = waiting_question(asker)
     page = logged_in(asker).get(f"/runs/{question.run_id}/").content.decode()
     assert f'ws-connect="/ws/live/?subscribe=run-{question.run_id}&subscribe=approvals"' in page
+
+
+def test_the_inbox_page_counts_the_questions_once_for_its_tab_and_the_navigation(roles: None, purge_broker: None) -> None:
+    asker = make_user("asker", "engineers")
+    waiting_question(asker)
+    with CaptureQueriesContext(connection) as queries:
+        page = logged_in(asker).get("/approvals/").content.decode()
+    assert '<span class="badge" id="asked-count">1</span>' in page and 'data-count="1"' in page
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"] and '"requested_by_id"' in q["sql"]]
+    assert len(counts) == 1, counts
