@@ -238,8 +238,8 @@ def _edit_preview(request: HttpRequest, approval: ApprovalRequest, form: Decisio
 def _next_in_pane(request: HttpRequest, decided: ApprovalRequest, notice: str) -> HttpResponse:
     """The pane of the request after the decided one in the reviewer's list, and the list's rows
     again (out of band: the decided one is gone), in one response."""
-    filters = _pane_filters(request)
-    page = inbox.filtered_inbox(request.user, filters)
+    page = inbox.filtered_inbox(request.user, _pane_filters(request))
+    filters = page.filters
     following = inbox.next_after(request.user, filters, decided, page)
     context = _pane_context(request, following, filters) if following else {"pane": True, "pane_filters": filters}
     rows = {"page": page, "oob": True, "selected_id": following.id if following else None, "filters": filters}

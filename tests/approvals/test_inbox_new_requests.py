@@ -138,3 +138,17 @@ def test_the_new_requests_are_on_top_of_the_first_page_only_and_show_goes_to_the
     assert ROW.findall(html) == [(str(r.id), "") for r in second.requests]
     assert f'id="pane-body" data-approval-id="{second.requests[0].id}"' in html
     assert "cursor" not in QueryDict(second.filters.show_new_query())
+
+
+def test_a_decision_in_the_pane_answers_with_the_list_as_it_was_read_again(reviewer: Any, client_for: Any) -> None:
+    """Over a page of new requests, the rows a pane decision sends back carry the list's query
+    without `fresh` (read again in order), which the pane and the live socket then follow."""
+    call_command("seed_approvals", pending=PAGE_SIZE + 5, seed=9, stdout=None)
+    shown = InboxFilters(since=timezone.now().isoformat(), fresh=_newest_after(PAGE_SIZE + 1))
+    decided = filtered_inbox(reviewer, shown).requests[0]
+    answer = client_for(reviewer).post(
+        f"/approvals/{decided.id}/decide", {"decision": "approve", "pane": "1", "inbox": shown.as_query()}
+    )
+    assert answer.status_code == 200, answer.content
+    (query,) = re.findall(r'<div id="approval-rows" hx-swap-oob="true" data-inbox="([^"]*)"', answer.content.decode())
+    assert "fresh" not in QueryDict(query.replace("&amp;", "&")) and "since" in QueryDict(query.replace("&amp;", "&"))
