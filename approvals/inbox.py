@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan  # type: ignore[import-untyped]
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString, mark_safe
@@ -41,6 +43,7 @@ __all__ = [
     "description_html",
     "edit_fields",
     "filtered_inbox",
+    "filters_for",
     "amount_of",
     "approvers_of",
     "args_items",
@@ -48,6 +51,7 @@ __all__ = [
     "diff_items",
     "may_open_inbox",
     "history_of",
+    "nav_count",
     "new_count",
     "next_after",
     "outcome_context",
@@ -134,8 +138,15 @@ class InboxFilters:
     def show_new_query(self) -> str:
         """The query of the list with its new requests on top: those after `since` become fresh
         (from the first time they were shown), and the page reads the list again (`read_now`)."""
-        query = {k: v for k, v in self.__dict__.items() if k not in ("errors", "since") and v}
+        query = {k: v for k, v in self.__dict__.items() if k not in ("errors", "since", "cursor") and v}
         return urlencode({**query, "fresh": self.fresh or self.since})
+
+
+def filters_for(user: Any, filters: InboxFilters) -> InboxFilters:
+    """The filters `user`'s inbox is read with, on the page, in its pane and over the live socket:
+    someone without the reviewers role sees only the questions put to them ("Asked of you"),
+    whatever the query says (a queue's reviewer group may be any group; reviewing is the role's)."""
+    return filters if has_role(user, REVIEWERS) else replace(filters, asked="1", errors=list(filters.errors))
 
 
 def _moment(text: str) -> datetime | None:
@@ -205,12 +216,26 @@ def _after(requests: QuerySet[ApprovalRequest], keys: tuple[Any, Any, Any]) -> Q
 def filtered_inbox(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> InboxPage:
     """A page of the pending requests in the user's queues (with `asked`, of those put to them as
     their runs' requester), due first (the most urgent on top), keyset-paginated: a page deep in
-    a backlog of thousands costs what the first one does."""
+    a backlog of thousands costs what the first one does. The page's `filters` are those it was
+    read with (`_fresh_on_top`): the page, its links and the next request follow them."""
+    filters, fresh = _fresh_on_top(user, filters, limit)
     rows = list(_page_queryset(user, filters)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    fresh = list(_fresh(user, filters)[:limit]) if filters.fresh_at else []
     return InboxPage(requests=rows, next_cursor=_cursor_of(rows[-1]) if more else "", filters=filters, fresh=fresh)
+
+
+def _fresh_on_top(user: Any, filters: InboxFilters, limit: int = PAGE_SIZE) -> tuple[InboxFilters, list[ApprovalRequest]]:
+    """The filters the list is read with, and the new requests shown on top of its first page
+    (none on the pages after it: they are on the first). When more than `limit` arrived they are
+    too many to put on top of a page (some would be on no page at all): the list is read afresh,
+    in its order, up to `since` (the time "show" read it), without `fresh`."""
+    if filters.fresh_at is None:
+        return filters, []
+    fresh = list(_fresh(user, filters)[: limit + 1])
+    if len(fresh) > limit:
+        return replace(filters, fresh="", errors=list(filters.errors)), []
+    return filters, [] if filters.cursor else fresh
 
 
 def new_count(user: Any, filters: InboxFilters) -> int:
@@ -251,6 +276,7 @@ def next_after(
     the page under them."""
     assert decided.due_at is not None
     keys = (decided.due_at, decided.created_at, decided.id)
+    filters = page.filters if page is not None else _fresh_on_top(user, filters)[0]
     fresh, since = filters.fresh_at, filters.since_at
     if fresh is not None and since is not None and fresh < decided.created_at <= since:
         following = _after(_fresh(user, filters).exclude(id=decided.id), keys).first()
@@ -274,8 +300,10 @@ def pane_live_context(user: Any, approval: ApprovalRequest, filters: InboxFilter
     whether this reviewer may still decide it (settled, or held by someone else: the pane's forms
     are disabled), and once it is settled the request the list offers next."""
     settled = approval.status != ApprovalRequest.Status.PENDING
-    approvers = approvers_of(approval) if approval.queue.required_approvals > 1 else []
-    voted = any(user_id == user.pk for user_id, _ in approvers)
+    quorum = approval.queue.required_approvals > 1
+    approvers = approvers_of(approval) if quorum else []
+    # Their own vote, whether or not it is among the names shown.
+    voted = quorum and _votes(approval).filter(user_id=user.pk).exists()
     return {
         "approval": approval,
         "pane_filters": filters,
@@ -301,11 +329,18 @@ def approvers_of(approval: ApprovalRequest) -> list[tuple[int, str]]:
     """(user id, username) of the people who approved the request so far (an edit is an
     approval), first vote first; votes set aside when a refused answer reopened it are not
     counted, as the quorum does not count them."""
-    votes = Decision.objects.filter(
+    votes = _votes(approval).order_by("created_at")
+    # The user model's name field: a custom user model may not call it `username`.
+    name = f"user__{get_user_model().USERNAME_FIELD}"
+    return [(user_id, str(shown)) for user_id, shown in votes.values_list("user_id", name)[:APPROVERS_SHOWN]]
+
+
+def _votes(approval: ApprovalRequest) -> QuerySet[Decision]:
+    """The request's approvals that count towards its quorum (not those set aside by a refused answer)."""
+    return Decision.objects.filter(
         request_id=approval.id, user__isnull=False, superseded_at__isnull=True,
         decision__in=(Decision.Kind.APPROVE, Decision.Kind.EDIT),
-    ).order_by("created_at")
-    return [(user_id, name) for user_id, name in votes.values_list("user_id", "user__username")[:APPROVERS_SHOWN]]
+    )
 
 
 def amount_of(request: ApprovalRequest) -> str:
@@ -407,9 +442,22 @@ def pending_count(user: Any) -> int:
     return (pending.visible_to(user) | pending.filter(id__in=asked)).count()
 
 
-def asked_count(user: Any) -> int:
-    """The number of pending requests put to the user as their runs' requester ("Asked of you")."""
-    return ApprovalRequest.objects.pending().put_to(user).count()
+def asked_count(user: Any, request: HttpRequest | None = None) -> int:
+    """The number of pending requests put to the user as their runs' requester ("Asked of you").
+    With the page's `request`, read once for it: the inbox's tab and the navigation show it both."""
+    cached = getattr(request, "_steward_asked_count", None)
+    if cached is None:
+        cached = ApprovalRequest.objects.pending().put_to(user).count()
+        if request is not None:
+            request._steward_asked_count = cached  # type: ignore[attr-defined]
+    return int(cached)
+
+
+def nav_count(user: Any, request: HttpRequest | None = None) -> int:
+    """The number on the navigation's Approvals badge, on the page and in the live push: a
+    reviewer's pending requests (`pending_count`), anyone else's questions (`asked_count`), as
+    their inbox lists them (`filters_for`)."""
+    return pending_count(user) if has_role(user, REVIEWERS) else asked_count(user, request)
 
 
 def may_open_inbox(user: Any) -> bool:
@@ -418,15 +466,17 @@ def may_open_inbox(user: Any) -> bool:
 
 
 def visible_request(user: Any, approval_id: Any) -> ApprovalRequest | None:
-    """The request, with what its pane shows, if `user` may see it (a reviewer of its queue, or
+    """The request, with what its pane shows, if `user` may see it (a reviewer of its queue, with
+    the reviewers role: a reviewer group alone is not enough, as for the list, `filters_for`; or
     its run's requester when it is put to them); else None (its run is read when the request's
     page asks for it)."""
-    return (
+    reviewed = (
         ApprovalRequest.objects.visible_to(user)
         .select_related("queue", "agent", "requested_by", "decided_by", "claimed_by")
         .filter(id=approval_id)
         .first()
-    ) or put_to_requester(approval_id, user)
+    ) if has_role(user, REVIEWERS) else None
+    return reviewed or put_to_requester(approval_id, user)
 
 
 def put_to_requester(approval_id: Any, user: Any) -> ApprovalRequest | None:

@@ -105,15 +105,20 @@ class ApprovalRequestQuerySet(models.QuerySet["ApprovalRequest"]):
         return self.filter(queue_id__in=queues)
 
     def put_to(self, user: Any) -> ApprovalRequestQuerySet:
-        """The requests `user` may answer as their run's requester: `ApprovalRequest.is_put_to`
-        as a query (the queue's setting by the request's `asks_a_question`)."""
+        """The requests `user` may answer as their run's requester, as deciding checks it
+        (approvals/services.py `_check_may_decide`): `ApprovalRequest.is_put_to` as a query (the
+        queue's setting by the request's `asks_a_question`), in a queue that does not exclude them."""
         if not getattr(user, "pk", None):
             return self.none()
         allowed = models.Q(pk__in=[])
         for setting, questions in REQUESTER_ANSWERS.items():
             if questions:
                 allowed |= models.Q(queue__requester_may_answer=setting, asks_a_question__in=questions)
-        return self.filter(allowed, requested_by=user.pk, run__isnull=False)
+        return self.filter(allowed, requested_by=user.pk, run__isnull=False).not_excluding(user)
+
+    def not_excluding(self, user: Any) -> ApprovalRequestQuerySet:
+        """The requests whose queue does not exclude `user` (separation of duties, `Queue.excludes`)."""
+        return self.exclude(queue__excluded_groups__user=user.pk)
 
     def pending(self) -> ApprovalRequestQuerySet:
         return self.filter(status=ApprovalRequest.Status.PENDING)

@@ -805,7 +805,7 @@ def next_request(user: Any, queue_name: str | None = None) -> ApprovalRequest | 
         .visible_to(user)
         .unclaimed(now)
         .exclude(requested_by=user)
-        .exclude(queue__excluded_groups__user=user)
+        .not_excluding(user)
         .exclude(Exists(Decision.objects.filter(request_id=OuterRef("pk"), user=user.pk, superseded_at__isnull=True)))
         .order_by("due_at", "created_at", "id")
     )

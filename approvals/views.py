@@ -44,9 +44,9 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     reviews no queue sees only those, and only while they are asked something."""
     require(inbox.may_open_inbox(request.user))
     is_reviewer = has_role(request.user, REVIEWERS)
-    filters = inbox.InboxFilters.from_query(request.GET).read_now()
-    filters.asked = filters.asked if is_reviewer else "1"
+    filters = inbox.filters_for(request.user, inbox.InboxFilters.from_query(request.GET).read_now())
     page = inbox.filtered_inbox(request.user, filters)
+    filters = page.filters
     if request.GET.get("rows") and request.headers.get("HX-Request"):
         return _list_fragments(request, page)
     for problem in filters.errors:
@@ -63,7 +63,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             # Read now, nothing is new yet; a link that carried its time may have some.
             "new_count": inbox.new_count(request.user, filters) if "since" in request.GET else 0,
             "is_reviewer": is_reviewer,
-            "asked_count": inbox.asked_count(request.user),
+            "asked_count": inbox.asked_count(request.user, request),
             "queues": queues,
             "agents": Agent.objects.filter(is_registered=True).values_list("key", flat=True),
             "reason_codes": sorted({c for q in queues for c in (q.reason_codes or [])}),
@@ -147,7 +147,8 @@ def _pane_context(request: HttpRequest, approval: ApprovalRequest, filters: inbo
 
 def _pane_filters(request: HttpRequest) -> inbox.InboxFilters:
     """The inbox filters a pane request carries (`inbox=<query>`): the list it belongs to."""
-    return inbox.InboxFilters.from_query(QueryDict(request.GET.get("inbox") or request.POST.get("inbox") or ""))
+    query = QueryDict(request.GET.get("inbox") or request.POST.get("inbox") or "")
+    return inbox.filters_for(request.user, inbox.InboxFilters.from_query(query))
 
 
 @login_required
@@ -237,8 +238,8 @@ def _edit_preview(request: HttpRequest, approval: ApprovalRequest, form: Decisio
 def _next_in_pane(request: HttpRequest, decided: ApprovalRequest, notice: str) -> HttpResponse:
     """The pane of the request after the decided one in the reviewer's list, and the list's rows
     again (out of band: the decided one is gone), in one response."""
-    filters = _pane_filters(request)
-    page = inbox.filtered_inbox(request.user, filters)
+    page = inbox.filtered_inbox(request.user, _pane_filters(request))
+    filters = page.filters
     following = inbox.next_after(request.user, filters, decided, page)
     context = _pane_context(request, following, filters) if following else {"pane": True, "pane_filters": filters}
     rows = {"page": page, "oob": True, "selected_id": following.id if following else None, "filters": filters}

@@ -14,10 +14,11 @@ user and the object when the socket connects, and one that is not allowed (no ro
 object that does not exist or that the user may not see, a group name we do not know) is not
 joined: it gets no events. A run page needs a role that reads runs and the run visible to the
 user (`Run.objects.visible_to`); an approval page (`view=approval:<id>`) the request visible
-(`ApprovalRequest.objects.visible_to`, its queue's reviewers; or its run's requester when the
-request is put to them, `approvals.inbox.put_to_requester`). The approvals group and the inbox
-view are the reviewers', and a run's requester's while a question their run puts to them waits
-(`approvals.inbox.may_open_inbox`). The approvals group carries every queue's events, so each one is checked too: an event about a request the user cannot see is
+(`approvals.inbox.visible_request`: its queue's reviewers with the reviewers role; or its run's
+requester when the request is put to them). The approvals group and the inbox view are the
+reviewers', and a run's requester's while a question their run puts to them waits
+(`approvals.inbox.may_open_inbox`), who gets only those (`approvals.inbox.filters_for`) and
+their count (`approvals.inbox.nav_count`), as the page shows them. The approvals group carries every queue's events, so each one is checked too: an event about a request the user cannot see is
 dropped, unless what the user sees changed with it (a request moved out of one of their queues).
 """
 
@@ -40,12 +41,12 @@ from agents.web.run_page import run_context, run_for_page, span_rows, spans_afte
 from approvals.inbox import (
     InboxFilters,
     filtered_inbox,
+    filters_for,
     may_open_inbox,
+    nav_count,
     new_count,
     outcome_context,
     pane_live_context,
-    pending_count,
-    put_to_requester,
     visible_request,
 )
 from approvals.models import ApprovalRequest
@@ -106,13 +107,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        # The inbox's filters, so live rows match what the page shows (and its bar counts what is
-        # new since the page read them); the page says when they change (`receive`).
-        self.filters = {key: values[0] for key, values in query.items() if values}
         self.csrf_token = self.scope.get("cookies", {}).get("csrftoken", "")
         self.groups_joined, self.views = await database_sync_to_async(self._allowed)(
             user, query.get("subscribe", []), query.get("view", [])
         )
+        # The inbox's filters, so live rows match what the page shows (and its bar counts what is
+        # new since the page read them); the page says when they change (`receive`).
+        self.filters = await _reading(self._inbox_filters)({key: values[0] for key, values in query.items() if values})
         # What this page was last sent of the approvals: the nav count and the requests in its
         # rows, to tell whether an event about a request the user cannot see still changes the
         # page (the request was just reassigned away from one of their queues).
@@ -173,13 +174,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if "approvals" in requested and may_open_inbox(user):
             views.add("approvals")
         approval_id = _approval_view_id(set(requested))
-        if approval_id is not None and (
-            ApprovalRequest.objects.visible_to(user).filter(id=approval_id).exists()
-            # The run's requester on a request put to them: its run's events update the page.
-            or put_to_requester(approval_id, user) is not None
-        ):
+        # A reviewer's request, or the run's requester's when it is put to them.
+        if approval_id is not None and visible_request(user, approval_id) is not None:
             views.add(f"approval:{approval_id}")
         return views
+
+    def _inbox_filters(self, query: dict[str, str]) -> InboxFilters:
+        """The inbox's filters from the page's query, as the page reads them (`filters_for`: no
+        reviewers role, only the questions put to the user)."""
+        return filters_for(self.scope["user"], InboxFilters.from_query(query))
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
@@ -202,9 +205,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         pane, query = message.get("pane"), message.get("inbox")
         self.pane_id = _uuid_or_none(pane) if isinstance(pane, str) else None
         listed = {key: values[0] for key, values in parse_qs(query).items() if values} if isinstance(query, str) else None
-        if listed is not None and InboxFilters.from_query(listed) != InboxFilters.from_query(self.filters):
+        filters = await _reading(self._inbox_filters)(listed) if listed is not None else None
+        if filters is not None and filters != self.filters:
             # Only the list's filters: the groups and views were checked when the socket connected.
-            self.filters = listed
+            self.filters = filters
             html = await _reading(self._render_approvals)()
         else:
             html = await _reading(self._render_pane)() if self.pane_id is not None else ""
@@ -234,7 +238,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return True
         if ApprovalRequest.objects.visible_to(user).filter(id=approval_id).exists():
             return True
-        return pending_count(user) != self.nav_pending
+        return nav_count(user) != self.nav_pending
 
     async def _send_fragments(self, group: str, full: bool) -> None:
         for html in await _reading(self._render)(group, full):
@@ -267,16 +271,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def _render_approvals(self) -> str:
 
         user = self.scope["user"]
-        self.nav_pending = pending_count(user)
+        self.nav_pending = nav_count(user)
         context: dict[str, Any] = {"oob": True, "nav_pending": self.nav_pending}
         html: str = render_to_string("approvals/partials/_nav_count.html", context)
         if "approvals" in self.views:
             # The page the inbox shows (its filters, cursor and time came with the socket's query,
             # or since with the page's `receive`); what arrived after that time, its bar counts.
-            filters = InboxFilters.from_query(self.filters)
-            page = filtered_inbox(user, filters)
+            page = filtered_inbox(user, self.filters)
+            # As the page was read (`filtered_inbox`): the pane's next request follows the same list.
+            self.filters = page.filters
             self.shown_rows = {request.id for request in page.fresh + page.requests}
-            context = {**context, "page": page, "filters": filters, "new_count": new_count(user, filters)}
+            context = {**context, "page": page, "filters": page.filters, "new_count": new_count(user, page.filters)}
             html += render_to_string("approvals/partials/_approval_rows.html", context)
             html += render_to_string("approvals/partials/_new_requests.html", context)
             html += self._render_pane()
@@ -291,7 +296,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         approval = visible_request(user, self.pane_id)
         if approval is None:
             return ""
-        context = {**pane_live_context(user, approval, InboxFilters.from_query(self.filters)), "oob": True, "user": user}
+        context = {**pane_live_context(user, approval, self.filters), "oob": True, "user": user}
         return render_to_string("approvals/partials/_pane_live.html", context)
 
     def _render_run(self, run_id: uuid.UUID, full: bool) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from approvals.inbox import asked_count, pending_count
+from approvals.inbox import nav_count
 from console.kernel.roles import REVIEWERS, can_read_runs, can_start_runs, has_role
 
 
@@ -22,5 +22,5 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_can_read_runs": can_read_runs(user),
         "nav_can_start_runs": can_start_runs(user),
     }
-    context["nav_pending"] = pending_count(user) if is_reviewer else asked_count(user)
+    context["nav_pending"] = nav_count(user, request)
     return context

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -177,3 +177,54 @@ def test_asked_of_you_is_keyset_paged_with_no_query_per_row(roles: None, purge_b
     assert len(page.requests) == 2 and page.next_cursor
     rest = filtered_inbox(asker, InboxFilters(asked="1", cursor=page.next_cursor), limit=2)
     assert [r.id for r in page.requests + rest.requests] == [q.id for q in questions] and rest.next_cursor == ""
+
+
+def test_a_reviewer_group_without_the_reviewers_role_shows_only_the_questions_in_the_inbox(
+    roles: None, purge_broker: None
+) -> None:
+    """A queue's reviewer group may be any group; reviewing is the reviewers role's. A member
+    without it who is asked something sees their questions, counts those, and neither a row nor
+    a pane of the queue's requests, whatever the query asks for."""
+    asker = make_user("asker", "engineers", "finance")
+    Queue.objects.get(name="payments").reviewer_groups.add(Group.objects.get(name="finance"))
+    question, (_, gate) = waiting_question(asker), waiting_refund(make_user("other", "engineers"))
+    browser = logged_in(asker)
+
+    page = browser.get(f"/approvals/?queue=payments&selected={gate.id}")
+    assert _rows(page) == [] and str(gate.id) not in page.content.decode()
+    page = browser.get("/approvals/")
+    assert _rows(page) == [str(question.id)] and 'data-count="1"' in page.content.decode()
+    pane = browser.get(f"/approvals/{question.id}/", {"pane": "1", "inbox": "queue=payments"}).content.decode()
+    assert 'id="answer-value"' in pane and str(gate.id) not in pane
+
+
+def test_a_requester_whose_group_the_queue_excludes_is_not_asked(roles: None, purge_broker: None) -> None:
+    """Separation of duties holds for the requester too (deciding refuses them): their question
+    is not listed, counted, nor a way into the inbox."""
+    asker = make_user("asker", "engineers", "contractors")
+    Queue.objects.get(name="default").excluded_groups.add(Group.objects.get(name="contractors"))
+    question = waiting_question(asker)
+    assert question.is_put_to(asker)  # the queue's setting would let them answer, but for the exclusion
+    assert filtered_inbox(asker, InboxFilters(asked="1")).requests == [] and asked_count(asker) == 0
+    browser = logged_in(asker)
+    assert browser.get("/approvals/").status_code == 403
+    assert 'title="Questions your runs ask you"' not in browser.get("/runs/").content.decode()
+
+
+def test_the_requesters_run_page_follows_their_question_count_live(roles: None, purge_broker: None) -> None:
+    """While their run asks them something, the run's page joins the approvals' live group (its
+    navigation's count follows), as every other page does for them."""
+    asker = make_user("asker", "engineers")
+    question = waiting_question(asker)
+    page = logged_in(asker).get(f"/runs/{question.run_id}/").content.decode()
+    assert f'ws-connect="/ws/live/?subscribe=run-{question.run_id}&subscribe=approvals"' in page
+
+
+def test_the_inbox_page_counts_the_questions_once_for_its_tab_and_the_navigation(roles: None, purge_broker: None) -> None:
+    asker = make_user("asker", "engineers")
+    waiting_question(asker)
+    with CaptureQueriesContext(connection) as queries:
+        page = logged_in(asker).get("/approvals/").content.decode()
+    assert '<span class="badge" id="asked-count">1</span>' in page and 'data-count="1"' in page
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"] and '"requested_by_id"' in q["sql"]]
+    assert len(counts) == 1, counts

@@ -4,13 +4,17 @@ slipped into the rows, and once shown it goes on top of the list, which the next
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.http import QueryDict
 from django.utils import timezone
 
-from approvals.inbox import InboxFilters, filtered_inbox, new_count, next_after
+from approvals.inbox import INBOX_ORDER, PAGE_SIZE, InboxFilters, filtered_inbox, new_count, next_after
+from approvals.models import ApprovalRequest
 from tests.support.runs import waiting_refund
 from tests.support.users import make_user
 
@@ -82,3 +86,69 @@ def test_the_show_answer_is_the_rows_and_the_bar_out_of_band(engineer: Any, revi
 
     page = client.get(f"/approvals/?{read.show_new_query()}").content.decode()
     assert ROW.findall(page) == [(str(c.id), " new"), (str(a.id), ""), (str(b.id), "")]
+
+
+def _newest_after(count: int) -> str:
+    """A time just before the `count` newest pending requests were created: as a `fresh`, they
+    are the ones that arrived between it and now."""
+    created = ApprovalRequest.objects.pending().order_by("-created_at").values_list("created_at", flat=True)
+    return (created[count - 1] - timedelta(microseconds=1)).isoformat()
+
+
+def _every_page(user: Any, filters: InboxFilters) -> list[Any]:
+    """Every row of the list, first page to last, as its links lead (each page's own filters)."""
+    page = filtered_inbox(user, filters)
+    rows = page.fresh + page.requests
+    while page.next_cursor:
+        page = filtered_inbox(user, replace(page.filters, cursor=page.next_cursor))
+        assert page.fresh == []
+        rows += page.requests
+    return [r.id for r in rows]
+
+
+def test_more_new_requests_than_a_page_are_not_put_on_top_the_list_is_read_again_in_order(reviewer: Any) -> None:
+    """Over a page of them the new requests would push some off every page: the list is read
+    again in its order, with them in it, and every request is on one page; the next request
+    follows that order."""
+    call_command("seed_approvals", pending=PAGE_SIZE + 5, seed=7, stdout=None)
+    everything = [r.id for r in ApprovalRequest.objects.pending().order_by(*INBOX_ORDER)]
+    shown = InboxFilters(since=timezone.now().isoformat(), fresh=_newest_after(PAGE_SIZE + 1))
+    page = filtered_inbox(reviewer, shown)
+    assert page.fresh == [] and page.filters.fresh == "" and page.filters.since == shown.since
+    assert [r.id for r in page.requests] == everything[:PAGE_SIZE]
+    assert _every_page(reviewer, shown) == everything
+    assert next_after(reviewer, shown, page.requests[0]).id == everything[1]
+    assert next_after(reviewer, shown, page.requests[-1]).id == everything[PAGE_SIZE]
+
+
+def test_the_new_requests_are_on_top_of_the_first_page_only_and_show_goes_to_the_first(
+    reviewer: Any, client_for: Any
+) -> None:
+    """The pages after the first go on under it (the new ones are not repeated on top of each),
+    its pane starts at its own first row; "show" on a later page lists the first, with the new ones."""
+    call_command("seed_approvals", pending=PAGE_SIZE + 5, seed=8, stdout=None)
+    shown = InboxFilters(since=timezone.now().isoformat(), fresh=_newest_after(3))
+    first = filtered_inbox(reviewer, shown)
+    assert len(first.fresh) == 3 and len(first.requests) == PAGE_SIZE
+    second = filtered_inbox(reviewer, replace(shown, cursor=first.next_cursor))
+    assert second.fresh == [] and len(second.requests) == 2
+    assert len(set(_every_page(reviewer, shown))) == PAGE_SIZE + 5
+
+    html = client_for(reviewer).get(f"/approvals/?{first.next_query()}").content.decode()
+    assert ROW.findall(html) == [(str(r.id), "") for r in second.requests]
+    assert f'id="pane-body" data-approval-id="{second.requests[0].id}"' in html
+    assert "cursor" not in QueryDict(second.filters.show_new_query())
+
+
+def test_a_decision_in_the_pane_answers_with_the_list_as_it_was_read_again(reviewer: Any, client_for: Any) -> None:
+    """Over a page of new requests, the rows a pane decision sends back carry the list's query
+    without `fresh` (read again in order), which the pane and the live socket then follow."""
+    call_command("seed_approvals", pending=PAGE_SIZE + 5, seed=9, stdout=None)
+    shown = InboxFilters(since=timezone.now().isoformat(), fresh=_newest_after(PAGE_SIZE + 1))
+    decided = filtered_inbox(reviewer, shown).requests[0]
+    answer = client_for(reviewer).post(
+        f"/approvals/{decided.id}/decide", {"decision": "approve", "pane": "1", "inbox": shown.as_query()}
+    )
+    assert answer.status_code == 200, answer.content
+    (query,) = re.findall(r'<div id="approval-rows" hx-swap-oob="true" data-inbox="([^"]*)"', answer.content.decode())
+    assert "fresh" not in QueryDict(query.replace("&amp;", "&")) and "since" in QueryDict(query.replace("&amp;", "&"))

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from approvals.inbox import PAGE_SIZE
+from approvals.inbox import APPROVERS_SHOWN, PAGE_SIZE
 from approvals.models import ApprovalRequest, Queue
 from approvals.services import decide
 from tests.support.runs import waiting_refund
@@ -152,5 +152,22 @@ def test_with_a_quorum_the_pane_names_the_votes_and_waits_after_mine(engineer: A
     decide(request.id, reviewer, "approve")
     html = client.get(f"/approvals/{request.id}/?pane=1").content.decode()
     assert "<strong>2 of 3</strong> approvals: ann, reviewer." in html
+    assert "You approved; it waits for 1 more reviewer." in html
+    assert f'id="pane-live-{request.id}" data-status="pending" data-decidable="false"' in html
+
+
+def test_in_a_quorum_bigger_than_the_names_shown_my_late_vote_still_turns_my_forms_off(
+    engineer: Any, reviewer: Any, client_for: Any
+) -> None:
+    """The pane names the first APPROVERS_SHOWN voters; a reviewer who voted after them has voted
+    all the same: their pane waits, its forms off."""
+    Queue.objects.filter(name="payments").update(required_approvals=APPROVERS_SHOWN + 2)
+    _, request = waiting_refund(engineer)
+    for number in range(APPROVERS_SHOWN):
+        decide(request.id, make_user(f"early-{number}", "reviewers"), "approve")
+    decide(request.id, reviewer, "approve")
+    html = client_for(reviewer).get(f"/approvals/{request.id}/?pane=1").content.decode()
+    names = ", ".join(f"early-{number}" for number in range(APPROVERS_SHOWN))
+    assert f"approvals: {names} and 1 more." in html  # not named
     assert "You approved; it waits for 1 more reviewer." in html
     assert f'id="pane-live-{request.id}" data-status="pending" data-decidable="false"' in html

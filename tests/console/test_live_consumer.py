@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client
@@ -425,6 +425,15 @@ def test_reviewer_gets_nav_count_and_approval_rows(engineer: User, reviewer: Use
     run_async(scenario)
 
 
+async def asked_once(user: User, query: str) -> tuple[WebsocketCommunicator, str]:
+    """The socket of a user asked one question, and its first message (its nav count is 1)."""
+    communicator, accepted, _ = await connect(user, query)
+    assert accepted is True
+    html = await communicator.receive_from(timeout=5)
+    assert 'id="nav-pending" hx-swap-oob="true" class="badge" data-count="1"' in html, html
+    return communicator, html
+
+
 def test_a_requester_in_no_queue_gets_their_questions_rows_live(roles: None) -> None:
     """The inbox of a requester who reviews no queue ("Asked of you"): their question's row and
     the nav count, and the update when a reviewer answers it; another run's request is not shown."""
@@ -434,15 +443,34 @@ def test_a_requester_in_no_queue_gets_their_questions_rows_live(roles: None) -> 
     settle(live.APPROVALS_GROUP)
 
     async def scenario() -> None:
-        communicator, accepted, _ = await connect(asker, "subscribe=approvals&view=approvals&asked=1")
-        assert accepted is True
-        html = await communicator.receive_from(timeout=5)
-        assert 'id="nav-pending" hx-swap-oob="true" class="badge" data-count="1"' in html, html
+        communicator, html = await asked_once(asker, "subscribe=approvals&view=approvals&asked=1")
         assert f'<a class="row-link" href="/approvals/{question.id}/">' in html and str(gate.id) not in html
 
         await sync_to_async(_closing(decide), thread_sensitive=False)(question.id, reviewer, "answer", None, "", "", "A-3")
         last = await receive_until(communicator, 'data-count="0"')
         assert "Nothing waiting for you." in last and str(question.id) not in last
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_someone_in_a_reviewer_group_without_the_role_gets_only_their_questions_live(roles: None) -> None:
+    """A queue's reviewer group may be any group: a member without the reviewers role who is
+    asked something gets, over the socket as on the page, only the questions put to them, their
+    count, and no pane of the queue's requests, whatever query the socket is given."""
+    asker = make_user("asker", "engineers", "finance")
+    Queue.objects.get(name="payments").reviewer_groups.add(Group.objects.get(name="finance"))
+    question, (_, gate) = waiting_question(asker), waiting_refund(make_user("other", "engineers"))
+    settle(live.APPROVALS_GROUP)
+
+    async def scenario() -> None:
+        communicator, html = await asked_once(asker, "subscribe=approvals&view=approvals")
+        assert re.findall(r'<li id="approval-([0-9a-f-]{36})"', html) == [str(question.id)]
+
+        await communicator.send_to(text_data=json.dumps({"pane": str(gate.id), "inbox": "queue=payments"}))
+        received = await drain(communicator)
+        assert received and all(str(gate.id) not in h for h in received), received
+        assert all(re.findall(r'<li id="approval-([0-9a-f-]{36})"', h) == [] for h in received), received
         await communicator.disconnect()
 
     run_async(scenario)
