@@ -328,12 +328,13 @@ class StewardPostgresSaver(PostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        # With the step's held writes, the step's spans name the checkpoint their task ran from
-        # (this one's parent), as when they commit with the task's writes
-        # (traces/inspection/inspect_views.py reads that).
+        # The spans this transaction writes name the checkpoint their tasks ran from (this one's
+        # parent), as when they commit with the task's writes (traces/inspection/waterfall.py's
+        # state diff reads that). Also when the task's writes are not held here: LangGraph sends
+        # put without waiting for the step's put_writes, so on a busy machine the put can come
+        # first and carry the step's spans (their task's writes then go with the next step).
         parent = str(config["configurable"].get("checkpoint_id") or "")
-        held_here = bool(parent) and any(c["configurable"].get("checkpoint_id") == parent for c, _, _, _ in list(self._held))
-        with self._step_transaction(parent if held_here else checkpoint["id"]) as cur:
+        with self._step_transaction(parent or checkpoint["id"]) as cur:
             blobs, row, next_config = checkpoint_rows(self, config, checkpoint, metadata, new_versions, self.encrypting)
             if blobs:
                 cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)

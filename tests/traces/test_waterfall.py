@@ -73,3 +73,31 @@ def test_span_pages_and_download(engineer: Any, client: Any) -> None:
     assert rows.content.count(b'class="span-row') == 2
     assert client.get(f"/runs/{run.id}/spans/99/").status_code == 404
     assert client.get(f"/runs/{run.id}/spans/1/secret.json").status_code == 404
+
+
+def test_a_steps_spans_name_the_checkpoint_they_ran_from_when_its_put_comes_first(
+    engineer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LangGraph sends a step's checkpoint (put) without waiting for its task's writes
+    (put_writes): on a busy machine the put commits first and carries the step's spans. They
+    must still name the checkpoint their task ran from, or each node's state diff is against
+    the wrong step (seen in CI under load)."""
+    import time
+
+    from agents.engine.checkpointer import StewardPostgresSaver
+
+    put_writes = StewardPostgresSaver.put_writes
+
+    def late_put_writes(self: Any, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.05)
+        put_writes(self, *args, **kwargs)
+
+    monkeypatch.setattr(StewardPostgresSaver, "put_writes", late_put_writes)
+    run = start_run("known", {"topic": "tides"}, engineer)
+    runtime.execute(run.id)
+    diffs = {}
+    for span in Span.objects.filter(run=run, kind="node").order_by("seq"):
+        diff = state_diff(run, span)
+        assert diff is not None and diff["saved"], span.name
+        diffs[span.name] = {c["key"] for c in diff["changes"]}
+    assert diffs["plan"] == {"plan", "log"} and "result" in diffs["act"] and diffs["finish"] == {"log"}
