@@ -263,7 +263,6 @@ def checkpoint_rows(
 # those are held like any finished task's, and a crash before the step commits asks the
 # approvals again for the same answers (agents/engine/runtime.py `_next_input`).
 _COMMIT_AT_ONCE = frozenset(WRITES_IDX_MAP)
-_HELD_WITH_OUTPUT = frozenset((RESUME,))
 
 
 class StewardPostgresSaver(PostgresSaver):
@@ -302,12 +301,11 @@ class StewardPostgresSaver(PostgresSaver):
     def _may_hold(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str) -> bool:
         may_defer = getattr(self.hook, "may_defer", None)
         channels = {channel for channel, _ in writes}
-        resume_alone = bool(channels & _HELD_WITH_OUTPUT) and channels <= _COMMIT_AT_ONCE
         return (
             may_defer is not None
             and not config["configurable"].get("checkpoint_ns")
-            and not channels & (_COMMIT_AT_ONCE - _HELD_WITH_OUTPUT)
-            and not resume_alone
+            and not channels & (_COMMIT_AT_ONCE - {RESUME})
+            and channels != {RESUME}  # a resume value alone
             and bool(may_defer(task_id))
         )
 

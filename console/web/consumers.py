@@ -18,7 +18,8 @@ user (`Run.objects.visible_to`); an approval page (`view=approval:<id>`) the req
 requester when the request is put to them). The approvals group and the inbox view are the
 reviewers', and a run's requester's while a question their run puts to them waits
 (`approvals.inbox.may_open_inbox`), who gets only those (`approvals.inbox.filters_for`) and
-their count (`approvals.inbox.nav_count`), as the page shows them. The approvals group carries every queue's events, so each one is checked too: an event about a request the user cannot see is
+their count (`approvals.inbox.nav_count`), as the page shows them. The approvals group carries
+every queue's events, so each one is checked too: an event about a request the user cannot see is
 dropped, unless what the user sees changed with it (a request moved out of one of their queues).
 """
 

@@ -503,26 +503,18 @@ class ItemInput(BaseModel):
     item: str = Field(min_length=1)
 
 
-# Its node refuses an answer it cannot use (tests/approvals/test_answer_refused.py).
-register_agent("order_units", input_schema=ItemInput,
-               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
-               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units)
-register_agent("order_units_async", input_schema=ItemInput,
-               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
-               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_async)
-register_agent("order_then_notify", input_schema=ItemInput,
-               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
-               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_then_notify)
-register_agent("order_units_nested", input_schema=ItemInput,
-               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
-               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_nested)
-register_agent("order_units_two_deep", input_schema=ItemInput,
-               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
-               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_two_deep)
-register_agent("order_units_called", input_schema=ItemInput,
-               initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
-               output=lambda s: {"units": s["units"], "placed": s["placed"]})(refusing_agents.build_order_units_called)
-
+# Their nodes refuse an answer they cannot use (tests/approvals/test_answer_refused.py).
+for _key, _build in (
+    ("order_units", refusing_agents.build_order_units),
+    ("order_units_async", refusing_agents.build_order_units_async),
+    ("order_then_notify", refusing_agents.build_order_then_notify),
+    ("order_units_nested", refusing_agents.build_order_units_nested),
+    ("order_units_two_deep", refusing_agents.build_order_units_two_deep),
+    ("order_units_called", refusing_agents.build_order_units_called),
+):
+    register_agent(_key, input_schema=ItemInput,
+                   initial_state=lambda d: {"item": d.item, "question": "", "units": 0, "placed": ""},  # type: ignore[attr-defined]
+                   output=lambda s: {"units": s["units"], "placed": s["placed"]})(_build)
 
 def _failing_gated_node(state: AsyncGateState) -> dict[str, Any]:
     from approvals.gate import gated_tool
