@@ -31,6 +31,9 @@ class GraphCall:
     # {"interrupts": [id, ...], "update": ..., "goto": ...}: given with the resume of those
     # interrupts, in the same Command (as LangGraph's `invoke(Command(resume=..., update=...))`).
     resume_with: dict[str, Any] | None = None
+    # The call named a webhook to POST to when the run stops (console/langgraph_api/webhooks.py):
+    # said here so that the many runs with none need no lookup when they stop.
+    webhook: bool = False
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any] | None) -> GraphCall:
@@ -45,10 +48,17 @@ class GraphCall:
             stored.get("context"),
             command if isinstance(command, dict) else None,
             resume_with if isinstance(resume_with, dict) else None,
+            stored.get("webhook") is True,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        given = {"configurable": self.configurable, "context": self.context, "command": self.command, "resume_with": self.resume_with}
+        given = {
+            "configurable": self.configurable,
+            "context": self.context,
+            "command": self.command,
+            "resume_with": self.resume_with,
+            "webhook": self.webhook,
+        }
         return {k: v for k, v in given.items() if v}
 
     def start_command(self) -> Command | None:

@@ -698,7 +698,11 @@ def _stop(
             if not won:
                 raise LeaseLost(f"run {run.id} is no longer held by this worker")
             live.publish_run(run.id, status)
-            transaction.on_commit(lambda: announce_run_stopped(run.id, status, run.thread_id))
+            transaction.on_commit(
+                lambda: announce_run_stopped(
+                    run.id, status, run.thread_id, runs_waiting=run.runs_waiting_behind, metadata=run.metadata
+                )
+            )
     except LeaseLost as exc:
         log.info("run %s: %s; its result is dropped", run.id, exc)
         return None

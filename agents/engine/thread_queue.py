@@ -67,9 +67,14 @@ def start_next(thread_id: str) -> uuid.UUID | None:
     return run_id
 
 
-def on_run_stopped(sender: Any, run_id: uuid.UUID, status: str, thread_id: str | None = None, **kwargs: Any) -> None:
+def on_run_stopped(
+    sender: Any, run_id: uuid.UUID, status: str, thread_id: str | None = None, runs_waiting: bool | None = None, **kwargs: Any
+) -> None:
     """`run_stopped` receiver: a run that ended lets the next run of its thread start."""
-    if status not in Run.FINISHED:
+    if status not in Run.FINISHED or runs_waiting is False:
+        # runs_waiting: the statement that ended the run saw none queued behind it
+        # (Run._update_held). A run queued at that very moment, under a lock this statement does
+        # not take, is started by the sweeper (start_waiting_runs), as when a worker dies.
         return
     # One indexed query for every run that ends (run_thread_waiting); the lock only when a run is
     # queued behind it (a run queued later sees this one ended: it was committed before this

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -177,7 +178,9 @@ def _graph_call(body: RunCreateIn) -> GraphCall:
     if _is_jump(body):
         assert body.command is not None
         command = {"update": body.command.update, "goto": body.command.goto}
-    return GraphCall({k: v for k, v in configurable.items() if not reserved_configurable(k)}, body.context or None, command)
+    return GraphCall(
+        {k: v for k, v in configurable.items() if not reserved_configurable(k)}, body.context or None, command, webhook=bool(body.webhook)
+    )
 
 
 def run_out(run: Run, sdk: SdkRun | None) -> dict[str, Any]:
@@ -333,7 +336,7 @@ def _resume_with(run: Run, body: RunCreateIn, values: dict[str, Any]) -> None:
     run.refresh_from_db(fields=["metadata"])
     call = GraphCall.from_metadata(run.metadata)
     given = {"interrupts": sorted(values), "update": body.command.update, "goto": body.command.goto}
-    call = GraphCall(call.configurable, call.context, call.command, given)
+    call = replace(call, resume_with=given)
     run.save_metadata({**(run.metadata or {}), GRAPH_CALL_KEY: call.as_dict()})
 
 

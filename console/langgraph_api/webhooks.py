@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 from django.core.serializers.json import DjangoJSONEncoder
 
+from agents.engine.graph_call import GraphCall
 from console.kernel import outbound
 from console.langgraph_api.models import SdkRun
 
@@ -28,8 +29,13 @@ def webhook_of(run_id: uuid.UUID | str) -> str:
     return str(kwargs.get("webhook") or "")
 
 
-def on_run_stopped(sender: Any, run_id: uuid.UUID, status: str, **kwargs: Any) -> None:
-    """`run_stopped` receiver (console/wiring.py): queue the run's webhook, if it has one."""
+def on_run_stopped(
+    sender: Any, run_id: uuid.UUID, status: str, metadata: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """`run_stopped` receiver (console/wiring.py): queue the run's webhook, if it has one. A run
+    created with one says so in its metadata (runs.py `_graph_call`): the others need no query."""
+    if metadata is not None and not GraphCall.from_metadata(metadata).webhook:
+        return
     if webhook_of(run_id):
         send_run_webhook.apply_async(args=(str(run_id),))
 
