@@ -79,7 +79,9 @@ class StepHook(Protocol):
     (in Postgres pipeline mode: results are not read yet); `check` runs once they have been
     executed, before COMMIT, and raises to roll the whole step back."""
 
-    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None: ...
+    def before_commit(
+        self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, up_to_step: int | None = None
+    ) -> None: ...
 
     def check(self, cursor: Any) -> None: ...
 
@@ -87,7 +89,9 @@ class StepHook(Protocol):
 
 
 class _NoHook:
-    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+    def before_commit(
+        self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, up_to_step: int | None = None
+    ) -> None:
         return None
 
     def check(self, cursor: Any) -> None:
@@ -297,6 +301,9 @@ class StewardPostgresSaver(PostgresSaver):
         # put and put_writes come from LangGraph's executor threads: one transaction at a time.
         self._tx_lock = threading.Lock()
         self._held: list[tuple[RunnableConfig, Sequence[tuple[str, Any]], str, str]] = []
+        # The step of each root checkpoint this saver wrote or read: a task's writes belong to the
+        # step after their checkpoint's, and their transaction writes no later step's spans.
+        self._step_of: dict[str, int] = {}
 
     def _may_hold(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str) -> bool:
         may_defer = getattr(self.hook, "may_defer", None)
@@ -316,7 +323,9 @@ class StewardPostgresSaver(PostgresSaver):
             with self._tx_lock:
                 self._held.append((config, list(writes), task_id, task_path))
             return
-        with self._step_transaction(config["configurable"].get("checkpoint_id", "")) as cur:
+        checkpoint_id = config["configurable"].get("checkpoint_id", "")
+        ran_from = self._step_of.get(checkpoint_id) if not config["configurable"].get("checkpoint_ns") else None
+        with self._step_transaction(checkpoint_id, None if ran_from is None else ran_from + 1) as cur:
             self._queue_writes(cur, config, writes, task_id, task_path)
 
     def put(
@@ -332,7 +341,10 @@ class StewardPostgresSaver(PostgresSaver):
         # put without waiting for the step's put_writes, so on a busy machine the put can come
         # first and carry the step's spans (their task's writes then go with the next step).
         parent = str(config["configurable"].get("checkpoint_id") or "")
-        with self._step_transaction(parent or checkpoint["id"]) as cur:
+        step = metadata.get("step") if not config["configurable"].get("checkpoint_ns") else None
+        if isinstance(step, int):
+            self._step_of[checkpoint["id"]] = step
+        with self._step_transaction(parent or checkpoint["id"], step if isinstance(step, int) else None) as cur:
             blobs, row, next_config = checkpoint_rows(self, config, checkpoint, metadata, new_versions, self.encrypting)
             if blobs:
                 cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
@@ -370,14 +382,19 @@ class StewardPostgresSaver(PostgresSaver):
         if self._fresh_thread is not None and config["configurable"].get("thread_id") == self._fresh_thread:
             return None
         self.flush_held()
-        return super().get_tuple(config)
+        found = super().get_tuple(config)
+        if found is not None and not found.config["configurable"].get("checkpoint_ns"):
+            step = (found.metadata or {}).get("step")
+            if isinstance(step, int):
+                self._step_of[found.config["configurable"]["checkpoint_id"]] = step
+        return found
 
     def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
         self.flush_held()
         return super().list(config, **kwargs)
 
     @contextmanager
-    def _step_transaction(self, checkpoint_id: str) -> Iterator[Any]:
+    def _step_transaction(self, checkpoint_id: str, up_to_step: int | None = None) -> Iterator[Any]:
         """One transaction in one pipeline: BEGIN, the hook's statements (lease, spans), held
         writes, what the caller queues on the cursor it gets and COMMIT go out with one sync, one
         round trip, when the hook's lease statement fails the transaction by itself if the lease
@@ -394,9 +411,9 @@ class StewardPostgresSaver(PostgresSaver):
                     # Not prepared: they are not worth a server-side statement each.
                     cur.execute("BEGIN", prepare=False)
                     if failing is not None:
-                        failing(lease_cursor, checkpoint_id)
+                        failing(lease_cursor, checkpoint_id, up_to_step)
                     else:
-                        self.hook.before_commit(lease_cursor, "postgresql", "%s", checkpoint_id)
+                        self.hook.before_commit(lease_cursor, "postgresql", "%s", checkpoint_id, up_to_step)
                     held, self._held = self._held, []
                     for config, writes, task_id, task_path in held:
                         self._queue_writes(cur, config, writes, task_id, task_path)

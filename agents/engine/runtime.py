@@ -111,14 +111,17 @@ class StepWriter:
     def active_seconds(self) -> float:
         return round(self.active_before + (time.monotonic() - self.started), 3)
 
-    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
-        self._lease_and_spans(cursor, vendor, placeholder, checkpoint_id, failing=False)
+    def before_commit(
+        self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, up_to_step: int | None = None
+    ) -> None:
+        self._lease_and_spans(cursor, vendor, placeholder, checkpoint_id, up_to_step, failing=False)
 
-    def before_commit_failing(self, cursor: Any, checkpoint_id: str) -> None:
+    def before_commit_failing(self, cursor: Any, checkpoint_id: str, up_to_step: int | None = None) -> None:
         """before_commit for the pipelined Postgres saver, which queues COMMIT without reading
         the lease statement's result: that statement fails the transaction if the lease is gone,
-        and `refusal` names the error."""
-        self._lease_and_spans(cursor, "postgresql", "%s", checkpoint_id, failing=True)
+        and `refusal` names the error. `up_to_step`: the transaction writes the spans of steps up
+        to it only (SpanRecorder.drain)."""
+        self._lease_and_spans(cursor, "postgresql", "%s", checkpoint_id, up_to_step, failing=True)
 
     def refusal(self, error: BaseException) -> BaseException | None:
         """LeaseLost for the error of a lease statement `before_commit_failing` issued."""
@@ -126,7 +129,9 @@ class StepWriter:
             return LeaseLost(f"run {self.run_id} is no longer held by this worker")
         return None
 
-    def _lease_and_spans(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, failing: bool) -> None:
+    def _lease_and_spans(
+        self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, up_to_step: int | None, failing: bool
+    ) -> None:
         p = placeholder
         now = timezone.now()
         run, owner = _db_uuid(vendor, self.run_id), self.lease_owner
@@ -141,7 +146,7 @@ class StepWriter:
         else:
             Run.check_lease_in(cursor, p, run, owner, _db_time(vendor, now), failing=failing)
             self._checking = "select"
-        spans = self.recorder.drain()
+        spans = self.recorder.drain(up_to_step)
         if spans:
             # A cursor of its own: `cursor` must keep the lease statement's result for check().
             span_cursor = cursor.connection.cursor()

@@ -31,7 +31,7 @@ class CountingHook:
     def __init__(self) -> None:
         self.before = self.checked = self.after = 0
 
-    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str) -> None:
+    def before_commit(self, cursor: Any, vendor: str, placeholder: str, checkpoint_id: str, up_to_step: int | None = None) -> None:
         self.before += 1
 
     def check(self, cursor: Any) -> None:

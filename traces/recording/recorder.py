@@ -21,7 +21,7 @@ from langchain_core.tools import ToolException
 from langgraph.errors import GraphBubbleUp
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
-from console.kernel.serialize import to_jsonable
+from console.kernel.serialize import MessageMemo, to_jsonable
 from traces.recording.prices import price
 
 __all__ = ["SpanRecord", "SpanRecorder", "started_node"]
@@ -53,6 +53,9 @@ class SpanRecord:
     checkpoint_id: str = ""
     prompt_version_id: int | None = None
     finished: bool = False
+    # The step of the root graph the span belongs to (a subgraph's nodes count their own steps):
+    # which checkpoint's transaction may write it (`SpanRecorder.drain`).
+    root_step: int | None = None
     _t0: float = field(default_factory=time.perf_counter)
 
 
@@ -82,10 +85,13 @@ class SpanRecorder(BaseCallbackHandler):
         self._next_seq = first_seq
         self._open: dict[uuid.UUID, SpanRecord] = {}
         self._done: list[SpanRecord] = []
+        # Messages converted to JSON so far: every step's input holds the earlier ones again.
+        self._messages: MessageMemo = {}
         # LangChain run id → the span id that stands for it (itself, or its nearest recorded
         # ancestor), so routing functions and sequences inside a node do not become spans.
         self._owner: dict[uuid.UUID, uuid.UUID | None] = {}
         self._step_of: dict[uuid.UUID, int | None] = {}
+        self._root_step_of: dict[uuid.UUID, int | None] = {}
         self._open_gate: dict[uuid.UUID, uuid.UUID] = {}
         # Span id → the prompt version last rendered under it (agents/prompts/__init__.py tags its templates),
         # so the model call that follows names the version it was sent.
@@ -125,7 +131,8 @@ class SpanRecorder(BaseCallbackHandler):
                 name=name,
                 started_at=datetime.now(UTC),
                 step=step,
-                input=to_jsonable(data),
+                input=to_jsonable(data, memo=self._messages),
+                root_step=self._root_step_of.get(parent, step) if parent is not None else step,
             )
             self._next_seq += 1
             if kind in ("model", "tool"):
@@ -133,6 +140,7 @@ class SpanRecorder(BaseCallbackHandler):
             self._open[span.id] = span
             self._owner[run_id] = span.id
             self._step_of[span.id] = step
+            self._root_step_of[span.id] = span.root_step
         # Log lines written inside the span (a node's or a tool's own code) name it. LangChain
         # calls start and end in the same context, and a node's code runs in a copy of it.
         bind_contextvars(span_id=str(span.id))
@@ -148,7 +156,7 @@ class SpanRecorder(BaseCallbackHandler):
             if span is None:
                 return None
             span.status = status
-            span.output = to_jsonable(output)
+            span.output = to_jsonable(output, memo=self._messages)
             span.error = error
             span.latency_ms = round((time.perf_counter() - span._t0) * 1000, 3)
             span.finished = True
@@ -207,12 +215,23 @@ class SpanRecorder(BaseCallbackHandler):
         with self._lock:
             self._owner.pop(span_id, None)
             self._step_of.pop(span_id, None)
+            self._root_step_of.pop(span_id, None)
         return self._finish(span.id, status, output)
 
-    def drain(self) -> list[SpanRecord]:
-        """Hand over the finished spans (in start order) and forget them."""
+    def drain(self, up_to_step: int | None = None) -> list[SpanRecord]:
+        """Hand over the finished spans (in start order) and forget them; with `up_to_step`,
+        only those of root steps up to it (and those of no step).
+
+        A step's transaction passes its step: LangGraph does not wait for a task's writes before
+        the next step starts, so a late transaction of an earlier step must not take the spans
+        of a later one and name them with its checkpoint (seen on a loaded machine: the state
+        diff then compared the wrong steps). They wait for their own step's transaction."""
         with self._lock:
-            done, self._done = self._done, []
+            if up_to_step is None:
+                done, self._done = self._done, []
+            else:
+                done = [s for s in self._done if s.root_step is None or s.root_step <= up_to_step]
+                self._done = [s for s in self._done if not (s.root_step is None or s.root_step <= up_to_step)]
         done.sort(key=lambda s: s.seq)
         return done
 
