@@ -492,13 +492,13 @@ def vendor() -> str:
 
 def dsn_of(settings_dict: dict[str, Any]) -> str:
     s = settings_dict
-    return make_conninfo(
-        dbname=s["NAME"],
-        user=s.get("USER") or None,
-        password=s.get("PASSWORD") or None,
-        host=s.get("HOST") or None,
-        port=str(s["PORT"]) if s.get("PORT") else None,
-    )
+    return _conninfo(s["NAME"], s.get("USER") or None, s.get("PASSWORD") or None, s.get("HOST") or None, str(s["PORT"]) if s.get("PORT") else None)
+
+
+@lru_cache(maxsize=8)
+def _conninfo(dbname: str, user: str | None, password: str | None, host: str | None, port: str | None) -> str:
+    # Cached: every run's checkpointer asks for the pool by its DSN, and building one parses it.
+    return make_conninfo(dbname=dbname, user=user, password=password, host=host, port=port)
 
 
 def postgres_dsn() -> str:

@@ -397,12 +397,12 @@ def publisher_for(run_id: uuid.UUID | str, metadata: dict[str, Any] | None) -> R
 
 def drive(
     graph: Any, command: Any, config: dict[str, Any], durability: str, events: RunPublisher | None, context: Any = None
-) -> None:
+) -> Any:
     """Run the graph to its next stop: `invoke` for a run nobody streams, else `stream`, publishing.
-    `context`: the graph's run context (LangGraph's `Runtime.context`), the run's own."""
+    `context`: the graph's run context (LangGraph's `Runtime.context`), the run's own. Returns
+    invoke's output (None when streamed)."""
     if events is None:
-        graph.invoke(command, config, durability=durability, context=context)
-        return
+        return graph.invoke(command, config, durability=durability, context=context)
     try:
         for item in graph.stream(
             command,
@@ -416,6 +416,7 @@ def drive(
     except BaseException as exc:
         events.failed(exc)
         raise
+    return None
 
 
 async def adrive(

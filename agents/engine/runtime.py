@@ -284,6 +284,8 @@ _WAIT = object()
 _DONE = object()
 # A static breakpoint's gate spans are named so (agents/engine/interrupts.py `Breakpoint`).
 BREAKPOINT_SPAN = "breakpoint"
+# Where invoke's output lists the interrupts it stopped at (LangGraph keeps its constant private).
+INTERRUPT_KEY = "__interrupt__"
 # The gate span of an answer the agent refused (agents/engine/resume_refusal.py).
 REFUSED_SPAN = "answer refused"
 
@@ -445,6 +447,7 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
                 # LangGraph continues from a static breakpoint when invoked with no input.
                 command = None
             watched = command is not _DONE and guard is not None and limits.timed
+            finished: _Finished | None = None
             if events is not None:
                 events.started()
             if command is not _DONE and not watched:
@@ -455,9 +458,9 @@ def _execute_claimed(run: Run, owner: str, events: RunPublisher | None = None, f
                     if thread_written is not None:
                         thread_written()
                 else:
-                    drive(graph, command, config, spec.durability, events, call.context)
+                    finished = _finished_state(graph, drive(graph, command, config, spec.durability, events, call.context))
             if not watched:
-                snapshot, stop = _end_state(graph, config, run)
+                snapshot, stop = (finished, None) if finished is not None else _end_state(graph, config, run)
         if watched:
             # The graph runs in a thread of its own, with a checkpoint connection of its own; this
             # thread holds none while it waits, so a timed run takes one pooled connection, not two.
@@ -550,6 +553,29 @@ def _refused(
         log.warning("refused answers to %s but the checkpoint does not wait for them", sorted(refusal.errors))
         return None
     return refusal, pending
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """The state of a graph that ran to its end, as far as the run's end needs it (a snapshot's
+    `values` and `interrupts`)."""
+
+    values: dict[str, Any]
+    interrupts: tuple[Interrupt, ...] = ()
+
+
+def _finished_state(graph: Any, output: Any) -> _Finished | None:
+    """The end state from invoke's own output, when that says the graph ran to its end: no
+    interrupt in it, no static breakpoint it could have stopped at, and the output is the
+    state a snapshot would show (the same channels). Reading it back (`_end_state`) costs a
+    query and a rebuilt snapshot on every run. None when that must be read."""
+    if not isinstance(output, dict) or INTERRUPT_KEY in output:
+        return None
+    if graph.interrupt_before_nodes or graph.interrupt_after_nodes:
+        return None
+    if graph.output_channels != graph.stream_channels_asis:
+        return None
+    return _Finished(output)
 
 
 def _end_state(graph: Any, config: dict[str, Any], run: Run) -> tuple[Any, Breakpoint | None]:
