@@ -50,6 +50,19 @@ class _Sequences:
             self._redis = redis.Redis.from_url(settings.CHANNEL_LAYER_URL)
         return self._redis
 
+    # The next number, or 0 without taking one when nobody is in the group: most events (a
+    # worker's runs, with no page open on them) then cost one round trip, not the layer's send.
+    _NEXT_IF_LISTENED = (
+        "if redis.call('zcard', KEYS[1]) == 0 then return 0 end "
+        "local n = redis.call('incr', KEYS[2]) redis.call('expire', KEYS[2], 86400) return n"
+    )
+
+    def next_if_listened(self, group: str, group_key: bytes) -> int:
+        """`next`, when someone is in the group (its members are at `group_key`: the Redis
+        layer's own key, on the one Redis the layer and the numbers share); else 0. A page that
+        joins later reads the database after joining, so it misses nothing skipped before."""
+        return int(self._client().eval(self._NEXT_IF_LISTENED, 2, group_key, f"steward:live-seq:{group}"))
+
     def next(self, group: str) -> int:
         if settings.CHANNEL_LAYER_URL:
             key = f"steward:live-seq:{group}"
@@ -144,9 +157,13 @@ class _Publisher:
             except queue.Empty:
                 pass
             next_due = self._due(batch, time.monotonic())
+            group_key = getattr(layer, "_group_key", None) if settings.CHANNEL_LAYER_URL else None
             for target, payload in batch.items():
                 try:
-                    message = {"type": "steward.event", "group": target, "seq": _sequences.next(target), **payload}
+                    seq = _sequences.next_if_listened(target, group_key(target)) if group_key else _sequences.next(target)
+                    if seq == 0:
+                        continue
+                    message = {"type": "steward.event", "group": target, "seq": seq, **payload}
                     if layer is not None:
                         loop.run_until_complete(layer.group_send(target, message))
                 except Exception:  # noqa: BLE001 - best effort: pages catch up from the database

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 
 from agents.engine.runtime import LIVE_SPAN_INTERVAL, StepWriter
 from console.harness.live_latency import latencies
@@ -26,9 +31,18 @@ def _wait_for_seq(group: str, at_least: int, timeout: float = 5.0) -> int:
     return live.current_seq(group)
 
 
+def _listen(group: str) -> str:
+    """A page's part: a channel in the run's group."""
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, channel)
+    return str(channel)
+
+
 def test_a_burst_gets_one_event_now_and_one_trailing_event() -> None:
     run_id = uuid.uuid4()
     group = live.run_group(run_id)
+    _listen(group)
     start = live.current_seq(group)
     writer = StepWriter(run_id=run_id, lease_owner="test", recorder=SpanRecorder(), lease_seconds=60)
 
@@ -42,6 +56,23 @@ def test_a_burst_gets_one_event_now_and_one_trailing_event() -> None:
     _committed(writer, spans=False)  # a step that wrote no span announces nothing
     time.sleep(LIVE_SPAN_INTERVAL * 4)
     assert live.current_seq(group) == start + 2
+
+
+def test_a_group_nobody_is_in_gets_no_event(settings: Any) -> None:
+    """With the Redis layer, an event for a group with no page in it is not sent (and takes no
+    number); once a page joins, events reach it."""
+    if not settings.CHANNEL_LAYER_URL:
+        pytest.skip("the in-process layer sends to whoever is in the group, at no cost")
+    run_id = uuid.uuid4()
+    group = live.run_group(run_id)
+    live.publish_now(group, {"kind": "spans"})
+    live.publish_now(live.run_group(uuid.uuid4()), {"kind": "spans"})  # the publisher has moved on
+    time.sleep(LIVE_SPAN_INTERVAL * 4)
+    assert live.current_seq(group) == 0
+    channel = _listen(group)
+    live.publish_now(group, {"kind": "spans"})
+    message = async_to_sync(get_channel_layer().receive)(channel)
+    assert message["seq"] == 1 and message["kind"] == "spans"
 
 
 def test_latency_counts_only_spans_finished_after_the_page_connected() -> None:
