@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.engine.models import Run
+from approvals import approved_now
 from approvals.limit_requests import pause_for_limit
 from approvals.models import ApprovalRequest
 from approvals.notifications import notify_dead_letter
@@ -29,7 +30,10 @@ def decided_resume_values(run: Run, interrupt_ids: Sequence[str]) -> dict[str, A
             ApprovalRequest.Status.REJECTED,
             ApprovalRequest.Status.RESPONDED,
         ],
-    ).only("id", "interrupt_id", "resume_value", "approved_args", "sealed")
+    ).only("id", "interrupt_id", "status", "resume_value", "approved_args", "approved_args_hash", "sealed")
+    approved_now.remember(
+        {str(r.id): r.approved_args_hash for r in decided if r.status == ApprovalRequest.Status.APPROVED}
+    )
     return {request.interrupt_id: request.exact_resume_value() for request in decided}
 
 

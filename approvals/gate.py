@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from agents.engine.ledger import args_hash, run_once
 from agents.engine.off_loop import off_the_loop
 from agents.engine.tools import current_tool_call_id
+from approvals import approved_now
 from approvals.models import ApprovalRequest
 from approvals.services import record_automatic_approval
 from console.kernel.display import amount_currency, format_amount
@@ -155,10 +156,14 @@ def _check_resume_value(value: Any) -> None:
     if value["decision"] != "approve":
         return
     approval_id = value.get("approval_id")
-    request = off_the_loop(ApprovalRequest.objects.filter(id=approval_id).first) if approval_id else None
-    if request is None or request.status != ApprovalRequest.Status.APPROVED:
-        raise GateError(f"approval {value.get('approval_id')} is not approved")
-    if args_hash(value.get("args")) != request.approved_args_hash:
+    # Read as approved by this execution already (approved_now.py), or from the database.
+    approved_hash = approved_now.approved_args_hash(str(approval_id)) if approval_id else None
+    if approved_hash is None:
+        request = off_the_loop(ApprovalRequest.objects.filter(id=approval_id).first) if approval_id else None
+        if request is None or request.status != ApprovalRequest.Status.APPROVED:
+            raise GateError(f"approval {value.get('approval_id')} is not approved")
+        approved_hash = request.approved_args_hash
+    if args_hash(value.get("args")) != approved_hash:
         raise GateError("arguments differ from the approved ones: the action will not run")
 
 
