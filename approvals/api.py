@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
@@ -194,15 +194,19 @@ def approval_out(request: ApprovalRequest) -> dict[str, Any]:
                 "created_at": d.created_at,
                 "superseded_at": d.superseded_at,
             }
-            for d in request.decisions.all()
+            for d in (request.decisions.all() if request.decisions_known is None else request.decisions_known)
         ],
     }
 
 
-def _requests() -> Any:
+def _decisions() -> Prefetch:
     # The decisions with their users in one query (not one for decisions, one for users).
+    return Prefetch("decisions", queryset=Decision.objects.select_related("user"))
+
+
+def _requests() -> Any:
     return ApprovalRequest.objects.select_related("queue", "requested_by", "decided_by", "claimed_by").prefetch_related(
-        Prefetch("decisions", queryset=Decision.objects.select_related("user"))
+        _decisions()
     )
 
 
@@ -285,11 +289,13 @@ def post_decision(request: HttpRequest, approval_id: uuid.UUID, body: DecisionIn
     queue lets them answer (`requester_may_answer`: by default questions, never gated actions)."""
     actions = [a.model_dump() for a in body.actions] if body.actions is not None else None
     decided = decide(approval_id, request.user, body.decision, body.args, body.comment, body.reason_code, body.value, actions)
-    # Whoever may decide a request may read it: no visibility check (two queries) for the answer.
-    found = _requests().filter(id=decided.id).first()
-    if found is None:
-        raise NotFound("approval request not found")
-    return approval_out(found)
+    # Answered from what deciding read and wrote, not read back: the request comes with its queue
+    # and requester, settling sets who decided, and its decisions are known when this one is the
+    # first (`decisions_known`); earlier ones (a quorum's votes, a refused round's) are read. Whoever
+    # may decide a request may read it: no visibility check.
+    if decided.decisions_known is None:
+        prefetch_related_objects([decided], _decisions())
+    return approval_out(decided)
 
 
 @router.post("/{approval_id}/reassign", response={200: ApprovalOut, **ERRORS})

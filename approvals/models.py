@@ -193,6 +193,10 @@ class ApprovalRequest(models.Model):
 
     objects = ApprovalRequestQuerySet.as_manager()
 
+    # Not a column: the request's decisions, set by approvals/services.py `decide` when it knows
+    # them without a query (the request had none before its own); None when not known.
+    decisions_known: list[Decision] | None = None
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [

@@ -44,6 +44,7 @@ from agents.engine.run_queue import send_run
 from agents.engine.runtime import compiled_graph
 from approvals import notifications
 from approvals.action_links import LinkAlreadyUsed
+from approvals.decision_read import locked_for_decision
 from approvals.models import ActionLink, ApprovalRequest, Decision, Queue
 from approvals.shown_args import restore
 from console.kernel import audit, live
@@ -291,6 +292,13 @@ def _resume_value(
     }
 
 
+def _request_uuid(request_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(request_id))
+    except ValueError:
+        raise NotFound("approval request not found") from None
+
+
 def _locked(request_id: uuid.UUID | str, decider: Any = None) -> ApprovalRequest:
     """Lock the request's run, then the request, until the transaction ends.
 
@@ -302,10 +310,7 @@ def _locked(request_id: uuid.UUID | str, decider: Any = None) -> ApprovalRequest
     With a `decider`, the request comes with what deciding it needs to know about them
     (`_DeciderFacts`), read in the same statement.
     """
-    try:
-        request_id = uuid.UUID(str(request_id))
-    except ValueError:
-        raise NotFound("approval request not found") from None
+    request_id = _request_uuid(request_id)
     # A request never changes its run: the run is found and locked in one statement.
     its_run = ApprovalRequest.objects.filter(id=request_id).values("run_id")
     locked_runs = Run.objects.select_for_update(no_key=True, of=("self",)).filter(id__in=its_run)
@@ -351,6 +356,7 @@ def _decider_facts(user: Any) -> dict[str, Any]:
         "decider_voted": Exists(current.filter(request_id=OuterRef("pk"), user=user.pk)),
         "decider_votes_before": Coalesce(Subquery(votes_for, output_field=IntegerField()), 0),
         "decider_edited_before": Exists(current.filter(request_id=OuterRef("pk"), decision=Decision.Kind.EDIT)),
+        "decider_decided_before": Exists(Decision.objects.filter(request_id=OuterRef("pk"))),
     }
 
 
@@ -363,11 +369,25 @@ class _DeciderFacts:
     voted: bool  # has a decision on the request already
     votes_before: int  # approvals and edits by people so far (toward the quorum)
     edited_before: bool  # someone edited the args already
+    decided_before: bool  # the request has a decision already, a superseded one included
 
     @classmethod
     def of(cls, request: ApprovalRequest) -> _DeciderFacts:
         # Annotated on the request by `_decider_facts`, each as `decider_<field>`.
         return cls(**{field.name: vars(request)[f"decider_{field.name}"] for field in fields(cls)})
+
+
+def _locked_for_decision(request_id: uuid.UUID | str, user: Any) -> tuple[ApprovalRequest, _DeciderFacts]:
+    """`_locked` with the decider's facts: on Postgres in hand-written statements
+    (approvals/decision_read.py), which also bring the request's requester for the answer."""
+    if connection.vendor != "postgresql":
+        request = _locked(request_id, decider=user)
+        return request, _DeciderFacts.of(request)
+    found = locked_for_decision(_request_uuid(request_id), user.pk)
+    if found is None:
+        raise NotFound("approval request not found")
+    request, facts = found
+    return request, _DeciderFacts(**facts)
 
 
 def _check_may_decide(request: ApprovalRequest, user: Any, facts: _DeciderFacts | None = None) -> None:
@@ -525,8 +545,7 @@ def decide(
     """
     now = timezone.now()
     with transaction.atomic():
-        request = _locked(request_id, decider=user)
-        facts = _DeciderFacts.of(request)
+        request, facts = _locked_for_decision(request_id, user)
         _check_may_decide(request, user, facts)
         _check_pending_and_free(request, user, now)
         if facts.voted:
@@ -560,7 +579,7 @@ def decide(
         # No savepoint: the vote was checked under the request's lock (`facts.voted`); a
         # duplicate still refused by the unique constraint ends this whole (atomic) decision.
         try:
-            Decision.objects.create(
+            made = Decision.objects.create(
                 request=request,
                 user=user,
                 decision=decision,
@@ -573,6 +592,7 @@ def decide(
             )
         except IntegrityError:
             raise Conflict("you have already voted on this request") from None
+        _know_decisions(request, facts, made)
         audit.record(user, f"approval.{decision}", request, comment=comment, reason_code=reason_code, args=args)
 
         who = user.get_username()
@@ -594,6 +614,12 @@ def decide(
                 request.count_approvals(votes)
                 _publish(request)
     return request
+
+
+def _know_decisions(request: ApprovalRequest, facts: _DeciderFacts, made: Decision) -> None:
+    """The request's decisions after `made`, kept on it when known without a query (it had none
+    before): the API answers with them instead of reading them back."""
+    request.decisions_known = None if facts.decided_before else [made]
 
 
 def _last_edit_args(request: ApprovalRequest, facts: _DeciderFacts, proposed: Any) -> Any:
@@ -731,13 +757,14 @@ def _decide_shaped(
         if shape.kind == AGENT_INBOX and kind == "reject" and not reason_code:
             reason_code = "ignored"
     try:  # no savepoint, as in `decide`
-        Decision.objects.create(
+        made = Decision.objects.create(
             request=request, user=user, decision=kind, args=recorded, proposed_args=request.proposed_args,
             approved_args=approved, args_diff=args_diff(request.proposed_args, approved) if kind == "edit" else [],
             comment=comment or "; ".join(c.comment for c in chosen if c.comment), reason_code=reason_code,
         )
     except IntegrityError:
         raise Conflict("you have already voted on this request") from None
+    _know_decisions(request, facts, made)
     audit.record(user, f"approval.{kind}", request, comment=comment, reason_code=reason_code, args=recorded)
 
     votes: int | None = None
