@@ -27,7 +27,14 @@ def record(actor: Any, action: str, obj: Any, **data: Any) -> AuditEvent:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK])
-    previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or ""
+            # A statement of its own, after the lock is held: it sees the row the last holder
+            # appended. Hand-written: every audited write makes it, and the ORM took longer to
+            # build it than Postgres took to answer.
+            cursor.execute(f"SELECT hash FROM {AuditEvent._meta.db_table} ORDER BY id DESC LIMIT 1")
+            last = cursor.fetchone()
+        previous = last[0] if last is not None else ""
+    else:
+        previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or ""
     event = AuditEvent(
         at=timezone.now(),
         actor=actor if getattr(actor, "pk", None) else None,
