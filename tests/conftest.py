@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group, User
 from approvals.defaults import ensure_defaults
 from approvals.models import Queue
 from tests.support.clients import ApiClient, ClientFor, logged_in
+from tests.support.processes import AsgiServers
 from tests.support.receivers import HttpReceiver
 from tests.support.users import make_user
 
@@ -36,6 +37,17 @@ def _close_pools_before_teardown(django_db_setup: Any, django_db_blocker: Any) -
 
     close_pool()
     connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def asgi_servers(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsgiServers]:
+    """Daphne servers on the test database, each started once for the session (see AsgiServers);
+    stopped before the test database is dropped, which no connection of theirs may hold."""
+    servers = AsgiServers(tmp_path_factory.mktemp("daphne"))
+    try:
+        yield servers
+    finally:
+        servers.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from console.harness.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.support.processes import free_port, server_env, start_process, stop_process, wait_until_up
+from tests.support.processes import AsgiServers
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
 # plain synchronous code all the same.
@@ -33,17 +33,6 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def asgi_server(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
+def asgi_server(transactional_db: Any, asgi_servers: AsgiServers) -> str:
     """Daphne serving console.asgi on the test database and the test Redis (channel layer)."""
-    port = free_port()
-    server = start_process(
-        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
-        server_env(),
-        tmp_path / "daphne.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, server)
-        yield base
-    finally:
-        stop_process(server)
+    return asgi_servers.base()

@@ -4,15 +4,14 @@ are visible here), Postgres and Redis."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
 from console.kernel.models import ApiKey
-from tests.support.processes import ROOT, free_port, server_env, start_process, stop_process, wait_until_up
+from tests.support.processes import ROOT, AsgiServers
 
 LANGGRAPH_JSON = ROOT / "tests" / "support" / "lg_agents" / "langgraph.json"
 
@@ -20,27 +19,18 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture
-def sdk_url(celery_worker: Any, settings: Any, tmp_path: Path) -> Iterator[str]:
+def sdk_url(celery_worker: Any, settings: Any, asgi_servers: AsgiServers) -> str:
     """The `/langgraph` URL of a daphne server serving the test agents and langgraph.json's graphs."""
     settings.STEWARD_LANGGRAPH_JSON = str(LANGGRAPH_JSON)
-    port = free_port()
-    server = start_process(
-        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
-        # The outbound allow-list, the rate limit and CORS as the test set them (fixtures asked for first).
-        server_env(
-            STEWARD_LANGGRAPH_JSON=str(LANGGRAPH_JSON),
-            STEWARD_OUTBOUND_ALLOW=settings.STEWARD_OUTBOUND_ALLOW or "",
-            STEWARD_RATE_LIMIT_PER_MINUTE=str(settings.STEWARD_RATE_LIMIT_PER_MINUTE),
-            STEWARD_LANGGRAPH_CORS_ORIGINS=",".join(settings.STEWARD_LANGGRAPH_CORS_ORIGINS),
-        ),
-        tmp_path / "daphne.log",
+    # The outbound allow-list, the rate limit and CORS as the test set them (fixtures asked for
+    # first); tests that set them alike share a server.
+    base = asgi_servers.base(
+        STEWARD_LANGGRAPH_JSON=str(LANGGRAPH_JSON),
+        STEWARD_OUTBOUND_ALLOW=settings.STEWARD_OUTBOUND_ALLOW or "",
+        STEWARD_RATE_LIMIT_PER_MINUTE=str(settings.STEWARD_RATE_LIMIT_PER_MINUTE),
+        STEWARD_LANGGRAPH_CORS_ORIGINS=",".join(settings.STEWARD_LANGGRAPH_CORS_ORIGINS),
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, server)
-        yield f"{base}/langgraph"
-    finally:
-        stop_process(server)
+    return f"{base}/langgraph"
 
 
 @pytest.fixture

@@ -93,3 +93,36 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 
             return False
 
     wait_for(up, timeout=timeout, interval=0.2)
+
+
+class AsgiServers:
+    """Daphne processes serving console.asgi on the test database, broker and layer, one per
+    distinct environment, kept until `close`: starting one costs seconds (Django and the agents
+    are imported anew), while a test only needs a server that runs its settings. Tests that share
+    one share nothing else: each has its own rows (the database is emptied after each) and users."""
+
+    def __init__(self, logs: Path) -> None:
+        self._logs = logs
+        self._running: dict[tuple[tuple[str, str], ...], tuple[str, subprocess.Popen[bytes]]] = {}
+
+    def base(self, **extra: str) -> str:
+        """The base URL of a server whose environment is `server_env(**extra)`, started if needed."""
+        key = tuple(sorted(extra.items()))
+        known = self._running.get(key)
+        if known is not None and known[1].poll() is None:
+            return known[0]
+        port = free_port()
+        server = start_process(
+            ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
+            server_env(**extra),
+            self._logs / f"daphne-{port}.log",
+        )
+        base = f"http://127.0.0.1:{port}"
+        self._running[key] = (base, server)
+        wait_until_up(base, server)
+        return base
+
+    def close(self) -> None:
+        for _, server in self._running.values():
+            stop_process(server)
+        self._running.clear()
