@@ -205,22 +205,29 @@ def _add_rows(specs: dict[str, AgentSpec]) -> None:
     (skipped before the first migrate: post_migrate's sync_agents makes them then)."""
     if not specs or Agent._meta.db_table not in connection.introspection.table_names():
         return
-    for spec in specs.values():
-        _save_row(spec)
+    _save_rows(specs)
 
 
-def _save_row(spec: AgentSpec) -> None:
-    Agent.objects.update_or_create(
-        key=spec.key,
-        defaults={
-            "name": spec.name,
-            "description": spec.description,
-            "input_schema": spec.input_json_schema(),
-            "example_input": spec.example_input,
-            "fingerprint": spec.fingerprint(),
-            "is_registered": True,
-        },
-    )
+# What the registry owns of a row; `settings` is the operator's and stays as it is.
+_FROM_SPEC = ["name", "description", "input_schema", "example_input", "fingerprint", "is_registered", "updated_at"]
+
+
+def _save_rows(specs: dict[str, AgentSpec]) -> None:
+    """Insert or update the specs' rows in one statement (post_migrate runs this after every
+    flush of a test database, where a query per agent added up)."""
+    rows = [
+        Agent(
+            key=spec.key,
+            name=spec.name,
+            description=spec.description,
+            input_schema=spec.input_json_schema(),
+            example_input=spec.example_input,
+            fingerprint=spec.fingerprint(),
+            is_registered=True,
+        )
+        for spec in specs.values()
+    ]
+    Agent.objects.bulk_create(rows, update_conflicts=True, unique_fields=["key"], update_fields=_FROM_SPEC)
 
 
 class _AnyInput(RootModel[dict[str, Any]]):
@@ -326,6 +333,5 @@ def sync_agents() -> None:
     """Make the Agent rows match the registry (called after migrate and on demand)."""
 
     specs = all_agents()
-    for spec in specs.values():
-        _save_row(spec)
+    _save_rows(specs)
     Agent.objects.exclude(key__in=list(specs)).update(is_registered=False)

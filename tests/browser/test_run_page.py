@@ -40,7 +40,9 @@ SHOTS = os.environ.get("STEWARD_SCREENSHOTS", "")
 
 def _payload(rng: random.Random, label: str) -> dict[str, Any]:
     """A model call's messages of 1–4 KB, as agents record them."""
-    words = " ".join(rng.choice(("refund", "order", "customer", "policy", "amount", "late", "box")) for _ in range(rng.randint(150, 620)))
+    # choices(k=...) rather than a choice per word: the same kind of text four times faster,
+    # which counts for the 10 000-span runs.
+    words = " ".join(rng.choices(("refund", "order", "customer", "policy", "amount", "late", "box"), k=rng.randint(150, 620)))
     return {"messages": [{"type": "human", "content": f"{label}: {words}"}, {"type": "ai", "content": words[:200]}]}
 
 

@@ -59,7 +59,8 @@ class HttpReceiver:
         self.scheme = "https" if tls else "http"
         if tls:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # Polled often: close() waits for the next poll, half a second at serve_forever's default.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     @property
     def url(self) -> str:
