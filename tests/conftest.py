@@ -175,8 +175,13 @@ def celery_worker(transactional_db: Any, purge_broker: None) -> Iterator[Any]:
         connections.close_all()
 
     task_postrun.connect(close_connections, weak=False)
+    # Stopping the worker waits for its pending BRPOP, which an idle worker renews every
+    # `polling_interval` seconds (Redis's default 1 s, a second of every test's teardown).
+    options = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {**options, "polling_interval": 0.05}
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, loglevel="WARNING") as worker:
             yield worker
     finally:
+        app.conf.broker_transport_options = options
         task_postrun.disconnect(close_connections)
