@@ -50,6 +50,12 @@ def spans_after(run: Run, after: int, limit: int | None = None) -> list[Span]:
     return list(spans if limit is None else spans[:limit])
 
 
+def spans_up_to(run: Run, seq: int) -> int:
+    """How many of the run's spans are numbered up to `seq`: more than a page was sent means a
+    span committed after later ones (the tasks of a fan-out step each commit as they finish)."""
+    return Span.objects.filter(run=run, seq__lte=seq).count()
+
+
 def last_seq(run: Run) -> int:
     """The number of the run's latest span (-1 without spans)."""
     found = Span.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True).first()

@@ -38,7 +38,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from agents.engine.models import Run
-from agents.web.run_page import run_context, run_for_page, span_rows, spans_after
+from agents.web.run_page import run_context, run_for_page, span_rows, spans_after, spans_up_to
 from approvals.inbox import (
     InboxFilters,
     filtered_inbox,
@@ -124,6 +124,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.pane_id: uuid.UUID | None = None
         self.last_seq: dict[str, int] = {}
         self.sent_span_seq: dict[uuid.UUID, int] = {}
+        # How many spans the page has, all numbered up to sent_span_seq.
+        self.sent_span_count: dict[uuid.UUID, int] = {}
         await self.accept()
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -312,9 +314,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         context = {**run_context(run, self.scope["user"], spans=[]), "oob": True, "csrf_token": self.csrf_token}
         head: str = render_to_string("agents/partials/_run_header.html", context)
         head += render_to_string("agents/partials/_run_output.html", context)
+        last_sent = self.sent_span_seq.get(run_id, -1)
+        if not full and spans_up_to(run, last_sent) != self.sent_span_count.get(run_id, 0):
+            # A span numbered before the last one sent committed after it (a fan-out's tasks
+            # commit as each finishes): rows go after the last one, so the list is sent anew.
+            full = True
         if full:
             spans = spans_after(run, -1, PUSH_ROWS)
             self.sent_span_seq[run_id] = max(context["span_last_seq"], spans[-1].seq if spans else -1)
+            # The page then has every span up to that number (it loads what the rows leave out).
+            self.sent_span_count[run_id] = spans_up_to(run, self.sent_span_seq[run_id])
             return [self._with_rows(head, "agents/partials/_span_list.html", context, spans)[0]]
         messages: list[str] = []
         while True:
@@ -324,6 +333,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             html, sent = self._with_rows(head, "agents/partials/_new_span_rows.html", context, spans)
             messages.append(html)
             self.sent_span_seq[run_id] = sent[-1].seq
+            self.sent_span_count[run_id] = self.sent_span_count.get(run_id, 0) + len(sent)
             head = ""  # the header goes once, with the first page of rows
 
     def _with_rows(self, head: str, template: str, context: dict[str, Any], spans: list[Span]) -> tuple[str, list[Span]]:

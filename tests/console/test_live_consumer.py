@@ -322,6 +322,43 @@ def test_gap_in_numbering_sends_everything_then_only_what_is_new(engineer: User)
     run_async(scenario)
 
 
+def test_a_span_committed_after_later_ones_gets_the_list_sent_anew(engineer: User) -> None:
+    """The tasks of a fan-out step each commit their spans as they finish, so a span can reach
+    the database after spans numbered after it: appending after the last row sent would leave it
+    out of the page for good (seen in `manage.py chaos --scenario channels`). The consumer sees
+    that the page lacks a span before its last row and sends the list anew."""
+    run = queued_refund(engineer, 250)
+    assert runtime.execute(run.id) == Run.Status.WAITING
+    old = run_span_seqs(run)
+    group = live.run_group(run.id)
+    settle(group)
+
+    def add_span(seq: int) -> None:
+        Span.objects.create(
+            run=run, seq=seq, kind=Span.Kind.NODE, name=f"branch-{seq}", status=Span.Status.OK, started_at=timezone.now()
+        )
+
+    async def scenario() -> None:
+        layer = get_channel_layer()
+        communicator, accepted, _ = await connect(engineer, f"subscribe={group}")
+        assert accepted is True
+        assert span_seqs(await communicator.receive_from(timeout=5)) == old
+        current = live.current_seq(group)
+        late, early = old[-1] + 2, old[-1] + 1
+        await database_sync_to_async(add_span)(late)
+        await layer.group_send(group, {"type": "steward.event", "group": group, "seq": current + 1})
+        step = await communicator.receive_from(timeout=5)
+        assert NEW_SPANS in step and span_seqs(step) == [late]
+
+        await database_sync_to_async(add_span)(early)
+        await layer.group_send(group, {"type": "steward.event", "group": group, "seq": current + 2})
+        again = await communicator.receive_from(timeout=5)
+        assert FULL_SPANS in again and span_seqs(again) == [*old, early, late]
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
 def test_consecutive_event_without_new_spans_sends_only_header_and_output(engineer: User) -> None:
     """With no new spans, the next event re-sends the header and output but no span rows."""
     run = queued_refund(engineer, 250)
