@@ -80,3 +80,23 @@ def test_latency_counts_only_spans_finished_after_the_page_connected() -> None:
     seen = {"0": 2500.0, "1": 2040.0, "2": 3010.0}
     assert latencies(spans, seen, after_ms=1500.0) == [40.0, 10.0]
     assert latencies(spans, {"1": 2040.0}, after_ms=0.0) == [40.0]
+
+
+def test_commits_a_held_event_covers_do_not_wake_the_publisher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within the interval only the first commit after the event sent at once is submitted (the
+    publisher holds it and sends it after every commit of the interval); the rest are covered by
+    it. Once that event has gone out, the next commit is submitted again."""
+    submitted: list[float] = []
+    monkeypatch.setattr(live, "publish_throttled", lambda group, event, interval: submitted.append(time.monotonic()))
+    writer = StepWriter(run_id=uuid.uuid4(), lease_owner="test", recorder=SpanRecorder(), lease_seconds=60)
+    for _ in range(6):
+        _committed(writer)
+    assert len(submitted) == 2  # the event at once, and the one held until the interval ends
+    assert writer._trailing_due is not None and writer._trailing_due >= submitted[-1]
+    time.sleep(LIVE_SPAN_INTERVAL * 1.5)
+    _committed(writer)  # after the held event went out: submitted (and held again)
+    _committed(writer)
+    assert len(submitted) == 3
+    time.sleep(LIVE_SPAN_INTERVAL * 2.5)
+    _committed(writer)  # a whole interval after anything was sent: submitted, sent at once
+    assert len(submitted) == 4 and writer._trailing_due is None
