@@ -208,9 +208,12 @@ def test_on_a_phone_the_list_and_pane_stack_and_nothing_scrolls_sideways(
         assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         # The pane shows its request once the page has selected the first row.
         expect(page.locator("#inbox-pane [data-approval-id]")).to_be_visible()
-        rows = page.locator("#approval-rows").bounding_box()
-        pane = page.locator("#inbox-pane").bounding_box()
-        assert rows and pane and rows["y"] >= pane["y"] + pane["height"] - 1, (rows, pane)
+        # Both boxes read in one step of the page: a live push may swap the rows in meanwhile,
+        # and a locator's box of a row list just replaced is None (seen in CI).
+        rows, pane = page.evaluate(
+            "() => ['#approval-rows', '#inbox-pane'].map(s => document.querySelector(s).getBoundingClientRect().toJSON())"
+        )
+        assert rows["y"] >= pane["y"] + pane["height"] - 1, (rows, pane)
         assert pane["width"] <= 390 and rows["width"] <= 390
 
         bulk = page.locator("#bulk-approve")
