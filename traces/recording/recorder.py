@@ -226,12 +226,13 @@ class SpanRecorder(BaseCallbackHandler):
         the next step starts, so a late transaction of an earlier step must not take the spans
         of a later one and name them with its checkpoint (seen on a loaded machine: the state
         diff then compared the wrong steps). They wait for their own step's transaction."""
+        done: list[SpanRecord] = []
+        later: list[SpanRecord] = []
         with self._lock:
-            if up_to_step is None:
-                done, self._done = self._done, []
-            else:
-                done = [s for s in self._done if s.root_step is None or s.root_step <= up_to_step]
-                self._done = [s for s in self._done if not (s.root_step is None or s.root_step <= up_to_step)]
+            for span in self._done:
+                ready = up_to_step is None or span.root_step is None or span.root_step <= up_to_step
+                (done if ready else later).append(span)
+            self._done = later
         done.sort(key=lambda s: s.seq)
         return done
 
